@@ -1,0 +1,235 @@
+# Input validation shared by the survival engines (cox_fit, km_fit, logrank_test and their
+# matrix-level twins). Everything that reaches C++ has passed through here: finite, sorted,
+# double, no NA. Errors name the argument and the offending rows or values.
+
+# Formats the first few offending row numbers (or values) for an error message.
+format_offenders <- function(x, max_show = 5L) {
+  x <- unique(x)
+  shown <- paste(utils::head(x, max_show), collapse = ", ")
+  if (length(x) > max_show) shown <- paste0(shown, ", ... (", length(x), " in all)")
+  shown
+}
+
+abort_rows <- function(arg, problem, rows, call = rlang::caller_env()) {
+  label <- if (length(unique(rows)) == 1L) "Offending row" else "Offending rows"
+  cli::cli_abort(c("{.arg {arg}} {problem}.",
+                   "x" = "{label}: {format_offenders(rows)}."),
+                 call = call, class = "rwe_bad_input")
+}
+
+#' Evaluates a survival model frame from a verb's call.
+#'
+#' Evaluates `formula`, `data`, `weights`, `subset`, `na.action` (and any of `extra`, such as
+#' `cluster`) of the calling verb the way `survival::coxph()` does, with the specials
+#' `strata()`, `cluster()` and `offset()` recognised. Invalid event codes, which `Surv()` would
+#' turn into NA with a warning, become an error here.
+#' @noRd
+surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_env()) {
+  formula <- eval(mc$formula, env)
+  if (!inherits(formula, "formula")) {
+    cli::cli_abort("{.arg formula} must be a formula such as {.code Surv(time, status) ~ x}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  if (length(formula) != 3L || !is_surv_call(formula[[2L]])) {
+    cli::cli_abort(c("{.arg formula} must have a {.fn Surv} response on its left-hand side.",
+                     "x" = "Got {.code {format(formula)}}."), call = call, class = "rwe_bad_input")
+  }
+  data <- if (is.null(mc$data)) NULL else eval(mc$data, env)
+  if (!is.null(data) && !is.data.frame(data)) {
+    cli::cli_abort("{.arg data} must be a data frame, not {.obj_type_friendly {data}}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  if (!is.null(data) && nrow(data) == 0L) {
+    cli::cli_abort("{.arg data} has zero rows.", call = call, class = "rwe_bad_input")
+  }
+  keep <- c("formula", "data", "weights", "subset", "na.action", extra)
+  mf_call <- mc[c(1L, match(keep, names(mc), nomatch = 0L))]
+  mf_call[[1L]] <- quote(stats::model.frame)
+  formula <- split_strata_terms(formula)
+  mf_call$formula <- stats::terms(formula, specials = c("strata", "cluster", "offset"),
+                                  data = data)
+  mf <- withCallingHandlers(
+    eval(mf_call, env),
+    warning = function(w) {
+      if (grepl("Invalid status value", conditionMessage(w), fixed = TRUE)) {
+        abort_bad_status(formula, data, env, call)
+      }
+    }
+  )
+  if (nrow(mf) == 0L) {
+    cli::cli_abort("No rows left after removing missing values and applying {.arg subset}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  mf
+}
+
+# strata(a, b) becomes strata(a) + strata(b): the same strata (all combinations), but each
+# variable keeps its own column, so results can report strata as real columns.
+split_strata_terms <- function(formula) {
+  rewrite <- function(e) {
+    if (!is.call(e)) return(e)
+    if (identical(e[[1L]], quote(strata)) && length(e) > 2L) {
+      args <- as.list(e)[-1L]
+      # named arguments of strata() (na.group, shortlabel, sep) do not define strata
+      if (!is.null(names(args))) args <- args[names(args) == ""]
+      parts <- lapply(args, function(a) call("strata", a))
+      return(Reduce(function(a, b) call("+", a, b), parts))
+    }
+    e[] <- lapply(e, rewrite)
+    e
+  }
+  rhs <- rewrite(formula[[3L]])
+  formula[[3L]] <- rhs
+  formula
+}
+
+is_surv_call <- function(expr) {
+  is.call(expr) && (identical(expr[[1L]], quote(Surv)) ||
+                      identical(expr[[1L]], quote(survival::Surv)))
+}
+
+# Surv() silently converts unknown event codes to NA (with a warning); we refuse instead and
+# point at the rows, re-evaluating the status argument to find them.
+abort_bad_status <- function(formula, data, env, call) {
+  surv_call <- formula[[2L]]
+  status <- tryCatch(eval(surv_call[[length(surv_call)]], data, environment(formula)),
+                     error = function(e) NULL)
+  ok_codes <- c(0, 1, 2)
+  bad <- if (is.null(status)) integer() else
+    which(!is.na(status) & !(as.numeric(status) %in% ok_codes))
+  cli::cli_abort(c("{.arg formula}: event codes must be 0/1, TRUE/FALSE or 1/2.",
+                   "x" = if (length(bad)) {
+                     paste0("Offending rows: ", format_offenders(bad), " (values ",
+                            format_offenders(status[bad]), ").")
+                   } else "Some event codes are not 0/1, TRUE/FALSE or 1/2."),
+                 call = call, class = "rwe_bad_input")
+}
+
+#' Splits a survival model frame into its validated parts.
+#'
+#' Returns the response columns as doubles (`start` is `NULL` for right-censored data), the
+#' stratum of each row (integer codes and labels, a single stratum when there is no
+#' `strata()` term), `weights`, `offset`, `cluster`, the terms without the specials, and the
+#' rows removed by `na.action`.
+#' @noRd
+surv_parts <- function(mf, call = rlang::caller_env()) {
+  y <- stats::model.response(mf)
+  if (!inherits(y, "Surv")) {
+    cli::cli_abort("{.arg formula} must have a {.fn Surv} response.", call = call,
+                   class = "rwe_bad_input")
+  }
+  type <- attr(y, "type")
+  if (!type %in% c("right", "counting")) {
+    cli::cli_abort(c("{.arg formula}: only right-censored {.code Surv(time, event)} and counting-process {.code Surv(start, stop, event)} data are supported.",
+                     "x" = "Got {.val {type}} censoring."), call = call, class = "rwe_bad_input")
+  }
+  counting <- type == "counting"
+  time <- as.double(y[, if (counting) 2L else 1L])
+  start <- if (counting) as.double(y[, 1L]) else NULL
+  status <- as.double(y[, ncol(y)])
+  check_times(time, start, call = call)
+  tt <- stats::terms(mf)
+  specials <- attr(tt, "specials")
+  strata <- strata_codes(mf, specials$strata)
+  n <- nrow(mf)
+  weights <- check_weights(stats::model.weights(mf), n, call = call)
+  offset <- model_offset(mf, tt, n, call = call)
+  cluster <- if ("(cluster)" %in% names(mf)) mf[["(cluster)"]] else NULL
+  if (!is.null(specials$cluster)) cluster <- mf[[specials$cluster]]
+  drop <- c(specials$strata, specials$cluster)
+  rhs_terms <- if (length(drop)) drop_special_terms(tt, drop) else tt
+  list(time = time, start = start, status = status, counting = counting,
+       strata = strata$codes, strata_levels = strata$levels, strata_vars = strata$vars, strata_table = strata$table,
+       weights = weights, offset = offset, cluster = cluster, terms = rhs_terms,
+       na.action = stats::na.action(mf), n = n)
+}
+
+check_times <- function(time, start, call = rlang::caller_env()) {
+  bad <- which(!is.finite(time))
+  if (length(bad)) abort_rows("formula", "has infinite survival times", bad, call)
+  bad <- which(time < 0)
+  if (length(bad)) abort_rows("formula", "has negative survival times", bad, call)
+  if (!is.null(start)) {
+    bad <- which(!is.finite(start))
+    if (length(bad)) abort_rows("formula", "has infinite start times", bad, call)
+    bad <- which(start < 0)
+    if (length(bad)) abort_rows("formula", "has negative start times", bad, call)
+    bad <- which(start >= time)
+    if (length(bad)) abort_rows("formula", "has start times not before stop times", bad, call)
+  }
+  invisible(TRUE)
+}
+
+check_weights <- function(weights, n, call = rlang::caller_env()) {
+  if (is.null(weights)) return(rep(1, n))
+  if (!is.numeric(weights)) {
+    cli::cli_abort("{.arg weights} must be numeric, not {.obj_type_friendly {weights}}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  if (length(weights) != n) {
+    cli::cli_abort("{.arg weights} has length {length(weights)}, but the data have {n} rows.",
+                   call = call, class = "rwe_bad_input")
+  }
+  bad <- which(!is.finite(weights))
+  if (length(bad)) abort_rows("weights", "must be finite", bad, call)
+  bad <- which(weights < 0)
+  if (length(bad)) abort_rows("weights", "must not be negative", bad, call)
+  as.double(weights)
+}
+
+model_offset <- function(mf, tt, n, call) {
+  offset <- stats::model.offset(mf)
+  if (is.null(offset)) return(rep(0, n))
+  bad <- which(!is.finite(offset))
+  if (length(bad)) abort_rows("offset", "must be finite", bad, call)
+  as.double(offset)
+}
+
+# One integer code per row (1..k, in the order of the strata levels), the level labels, and
+# the strata variables' values per stratum as a data frame (so that results can carry strata
+# as real columns rather than "x=1" strings).
+strata_codes <- function(mf, strata_cols) {
+  if (is.null(strata_cols)) {
+    return(list(codes = rep(1L, nrow(mf)), levels = NULL, vars = character(), table = NULL))
+  }
+  values <- do.call(cbind.data.frame, lapply(strata_cols, function(j) mf[[j]]))
+  names(values) <- vapply(strata_cols, function(j) {
+    all.vars(attr(stats::terms(mf), "variables")[[j + 1L]])[1L]
+  }, character(1))
+  # A strata() term with several variables is one column holding their combination.
+  f <- droplevels(interaction(values, sep = ", ", lex.order = TRUE, drop = TRUE))
+  codes <- as.integer(f)
+  first <- match(seq_len(nlevels(f)), codes)
+  table <- values[first, , drop = FALSE]
+  rownames(table) <- NULL
+  list(codes = codes, levels = levels(f), vars = names(values), table = table)
+}
+
+drop_special_terms <- function(tt, special_cols) {
+  # specials index variables (response = 1); drop.terms wants term positions.
+  term_index <- attr(tt, "factors")
+  to_drop <- which(colSums(term_index[special_cols, , drop = FALSE]) > 0)
+  if (!length(to_drop)) return(tt)
+  if (length(to_drop) == ncol(term_index)) {
+    out <- stats::terms(stats::update(stats::formula(tt), . ~ 1))
+    attr(out, "specials") <- attr(tt, "specials")
+    return(out)
+  }
+  stats::drop.terms(tt, to_drop, keep.response = TRUE)
+}
+
+check_has_events <- function(status, weights = NULL, call = rlang::caller_env()) {
+  w <- if (is.null(weights)) 1 else weights
+  if (!any(status > 0 & w > 0)) {
+    cli::cli_abort("{.arg formula}: the data have no events; there is nothing to estimate.",
+                   call = call, class = "rwe_bad_input")
+  }
+  invisible(TRUE)
+}
+
+#' Sort order used by every engine: by stratum, then time ascending, events before censorings
+#' at the same time (a censoring at t is still at risk at t). Radix sort, stable.
+#' @noRd
+engine_order <- function(strata, time, status) {
+  order(strata, time, -status, method = "radix")
+}
