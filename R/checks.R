@@ -51,8 +51,12 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
   mf <- withCallingHandlers(
     eval(mf_call, env),
     warning = function(w) {
-      if (grepl("Invalid status value", conditionMessage(w), fixed = TRUE)) {
-        abort_bad_status(formula, data, env, call)
+      msg <- conditionMessage(w)
+      if (grepl("Invalid status value", msg, fixed = TRUE)) {
+        abort_bad_status(formula, data, call)
+      }
+      if (grepl("Stop time must be > start time", msg, fixed = TRUE)) {
+        abort_bad_intervals(formula, data, call)
       }
     }
   )
@@ -63,24 +67,37 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
   mf
 }
 
-# strata(a, b) becomes strata(a) + strata(b): the same strata (all combinations), but each
-# variable keeps its own column, so results can report strata as real columns.
+# strata(a, b) becomes strata(a, shortlabel = TRUE) + strata(b, shortlabel = TRUE): the same
+# strata (all combinations), but each variable keeps its own column holding its own values
+# (not "a=1" labels), so results can report strata as real columns.
 split_strata_terms <- function(formula) {
   rewrite <- function(e) {
     if (!is.call(e)) return(e)
-    if (identical(e[[1L]], quote(strata)) && length(e) > 2L) {
+    if (identical(e[[1L]], quote(strata))) {
       args <- as.list(e)[-1L]
       # named arguments of strata() (na.group, shortlabel, sep) do not define strata
       if (!is.null(names(args))) args <- args[names(args) == ""]
-      parts <- lapply(args, function(a) call("strata", a))
+      parts <- lapply(args, function(a) call("strata", a, shortlabel = TRUE))
       return(Reduce(function(a, b) call("+", a, b), parts))
     }
     e[] <- lapply(e, rewrite)
     e
   }
-  rhs <- rewrite(formula[[3L]])
-  formula[[3L]] <- rhs
+  formula[[3L]] <- rewrite(formula[[3L]])
   formula
+}
+
+# Surv(start, stop, event) turns intervals with stop <= start into NA (with a warning), which
+# na.action would then drop silently; refuse instead.
+abort_bad_intervals <- function(formula, data, call) {
+  start <- surv_argument(formula, data, 2L)
+  stop <- surv_argument(formula, data, 3L)
+  bad <- if (is.numeric(start) && is.numeric(stop)) which(!is.na(start) & !is.na(stop) & start >= stop) else integer()
+  if (!length(bad)) {
+    cli::cli_abort("{.arg formula} has start times not before stop times.", call = call,
+                   class = "rwe_bad_input")
+  }
+  abort_rows("formula", "has start times not before stop times", bad, call)
 }
 
 is_surv_call <- function(expr) {
@@ -88,12 +105,17 @@ is_surv_call <- function(expr) {
                       identical(expr[[1L]], quote(survival::Surv)))
 }
 
-# Surv() silently converts unknown event codes to NA (with a warning); we refuse instead and
-# point at the rows, re-evaluating the status argument to find them.
-abort_bad_status <- function(formula, data, env, call) {
+# Evaluates the i-th argument of the Surv() call, to point at offending rows.
+surv_argument <- function(formula, data, i) {
   surv_call <- formula[[2L]]
-  status <- tryCatch(eval(surv_call[[length(surv_call)]], data, environment(formula)),
-                     error = function(e) NULL)
+  if (i < 0) i <- length(surv_call) + 1L + i
+  tryCatch(eval(surv_call[[i]], data, environment(formula)), error = function(e) NULL)
+}
+
+# Surv() silently converts unknown event codes to NA (with a warning); we refuse instead and
+# point at the rows.
+abort_bad_status <- function(formula, data, call) {
+  status <- surv_argument(formula, data, -1L)
   ok_codes <- c(0, 1, 2)
   bad <- if (is.null(status)) integer() else
     which(!is.na(status) & !(as.numeric(status) %in% ok_codes))

@@ -1,0 +1,81 @@
+# The shared formula parser and validators that stand between user data and the C++ kernels.
+
+parse_surv <- function(formula, data, weights, subset, na.action, cluster) {
+  mc <- match.call()
+  surv_parts(surv_model_frame(mc, parent.frame(), extra = "cluster"))
+}
+
+test_that("right-censored response, strata and offset are split out", {
+  lung <- survival::lung
+  p <- parse_surv(Surv(time, status) ~ age + strata(sex) + offset(log(age)), lung)
+  expect_false(p$counting)
+  expect_null(p$start)
+  expect_equal(p$time, as.double(lung$time))
+  expect_equal(p$status, lung$status - 1)
+  expect_equal(p$strata, as.integer(factor(lung$sex)))
+  expect_equal(as.character(p$strata_table$sex), c("1", "2"))
+  expect_equal(p$offset, log(lung$age))
+  expect_equal(attr(p$terms, "term.labels"), "age")
+  expect_equal(p$weights, rep(1, nrow(lung)))
+})
+
+test_that("counting-process response, multi-variable strata and cluster", {
+  cgd <- survival::cgd
+  p <- parse_surv(Surv(tstart, tstop, status) ~ treat + strata(center, sex), cgd, cluster = id)
+  expect_true(p$counting)
+  expect_equal(p$start, as.double(cgd$tstart))
+  expect_equal(p$cluster, cgd$id)
+  expect_equal(names(p$strata_table), c("center", "sex"))
+  # same partition of rows as survival's own strata()
+  ref <- as.integer(survival::strata(cgd$center, cgd$sex))
+  expect_equal(length(unique(paste(p$strata, ref))), length(unique(ref)))
+  expect_equal(attr(p$terms, "term.labels"), "treat")
+})
+
+test_that("rows dropped by na.action are recorded", {
+  lung <- survival::lung
+  p <- parse_surv(Surv(time, status) ~ ph.ecog + wt.loss, lung)
+  n_complete <- sum(stats::complete.cases(lung[c("ph.ecog", "wt.loss")]))
+  expect_equal(p$n, n_complete)
+  expect_equal(length(p$na.action), nrow(lung) - n_complete)
+  expect_error(parse_surv(Surv(time, status) ~ ph.ecog, lung, na.action = na.fail),
+               "missing values")
+})
+
+test_that("bad input gets an error naming the argument and rows", {
+  lung <- survival::lung
+  bad <- lung; bad$status[c(3, 7)] <- 5
+  expect_error(parse_surv(Surv(time, status) ~ age, bad), class = "rwe_bad_input")
+  expect_error(parse_surv(Surv(time, status) ~ age, bad), "rows: 3, 7")
+  bad <- lung; bad$time[c(2, 9)] <- -1
+  expect_error(parse_surv(Surv(time, status) ~ age, bad), "negative survival times.*2, 9")
+  bad <- lung; bad$time[4] <- Inf
+  expect_error(parse_surv(Surv(time, status) ~ age, bad), "infinite survival times.*4")
+  expect_error(parse_surv(time ~ age, lung), "`formula` must have a `Surv\\(\\)` response")
+  expect_error(parse_surv("Surv(time, status) ~ age", lung), "`formula` must be a formula")
+  expect_error(parse_surv(Surv(time, status) ~ age, lung[0, ]), "`data` has zero rows")
+  expect_error(parse_surv(Surv(time, status) ~ age, as.list(lung)), "`data` must be a data frame")
+  expect_error(parse_surv(Surv(time, status) ~ age, lung, weights = rep(-1, nrow(lung))),
+               "`weights` must not be negative")
+  w <- rep(1, nrow(lung)); w[5] <- NaN
+  expect_error(parse_surv(Surv(time, status) ~ age, lung, weights = w,
+                          na.action = na.pass), "`weights` must be finite.*5")
+  expect_error(parse_surv(Surv(time, status) ~ age, lung, subset = time < 0), "No rows left")
+  heart <- survival::heart
+  heart$start[10] <- heart$stop[10]
+  expect_error(parse_surv(Surv(start, stop, event) ~ age, heart),
+               class = "rwe_bad_input")
+})
+
+test_that("engine order sorts by stratum, time, events first", {
+  strata <- c(2L, 1L, 1L, 1L, 2L)
+  time <- c(1, 3, 3, 1, 1)
+  status <- c(0, 0, 1, 1, 1)
+  expect_equal(engine_order(strata, time, status), c(4L, 3L, 2L, 5L, 1L))
+})
+
+test_that("check_has_events refuses data without events", {
+  expect_error(check_has_events(c(0, 0)), "no events")
+  expect_error(check_has_events(c(1, 0), weights = c(0, 1)), "no events")
+  expect_true(check_has_events(c(1, 0)))
+})
