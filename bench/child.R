@@ -1,0 +1,92 @@
+# Runs one engine on one benchmark case in a fresh R process, so that its peak memory is its
+# own. Usage: Rscript bench/child.R JOB.rds   (JOB written by bench/run.R)
+# Writes JOB$out: list(seconds = per-run times, peak_mb = peak resident memory above the
+# resident size after loading the data, answer = the numbers compared across engines).
+suppressPackageStartupMessages({
+  library(survival)
+  library(rwecohort)
+})
+job <- readRDS(commandArgs(TRUE)[1])
+case <- job$case
+data <- readRDS(job$data_path)
+
+proc_kb <- function(field) {
+  line <- grep(paste0("^", field, ":"), readLines("/proc/self/status"), value = TRUE)
+  as.numeric(gsub("[^0-9]", "", line))
+}
+reset_peak <- function() {
+  # Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM) of this process.
+  ok <- tryCatch({ writeLines("5", "/proc/self/clear_refs"); TRUE }, error = function(e) FALSE)
+  if (!ok) warning("cannot reset VmHWM; peak memory includes data loading")
+}
+
+cox_formula <- function(case) {
+  lhs <- if (case$counting) "Surv(start, stop, status)" else "Surv(time, status)"
+  rhs <- paste0("x", seq_len(case$p))
+  if (case$strata > 0) rhs <- c(rhs, "strata(s)")
+  stats::as.formula(paste(lhs, "~", paste(rhs, collapse = " + ")))
+}
+group_formula <- function(case) {
+  rhs <- if (case$groups > 0) "g" else "1"
+  if (case$strata > 0) rhs <- paste(rhs, "+ strata(s)")
+  stats::as.formula(paste("Surv(time, status) ~", rhs))
+}
+
+# Each runner returns the numbers that must agree between the engines.
+runners <- list(
+  cox = function(engine) {
+    f <- cox_formula(case)
+    if (engine == "survival") {
+      fit <- if (case$robust) coxph(f, data, ties = case$ties, robust = TRUE)
+             else coxph(f, data, ties = case$ties)
+      c(coef(fit), sqrt(diag(vcov(fit))), concordance = unname(fit$concordance["concordance"]))
+    } else {
+      fit <- cox_fit(f, data, ties = case$ties, robust = case$robust)
+      c(coef(fit), sqrt(diag(vcov(fit))), concordance = unname(fit$concordance["concordance"]))
+    }
+  },
+  cox_kernel = function(engine) {
+    x <- prepared$x; y <- prepared$y; strata <- prepared$strata
+    if (engine == "survival") {
+      ctrl <- coxph.control()
+      fit <- if (case$counting) {
+        survival::agreg.fit(x, y, strata, offset = NULL, init = NULL, control = ctrl,
+                            weights = NULL, method = case$ties, rownames = NULL)
+      } else {
+        survival::coxph.fit(x, y, strata, offset = NULL, init = NULL, control = ctrl,
+                            weights = NULL, method = case$ties, rownames = NULL)
+      }
+      fit$coefficients
+    } else {
+      coef(cox_fit_matrix(x, y, strata = strata, ties = case$ties))
+    }
+  },
+  km = function(engine) {
+    f <- group_formula(case)
+    if (engine == "survival") survfit(f, data)$surv else km_fit(f, data)$surv
+  },
+  logrank = function(engine) {
+    f <- group_formula(case)
+    if (engine == "survival") survdiff(f, data)$chisq else logrank_test(f, data)$chisq
+  }
+)
+
+prepared <- NULL
+if (case$kind == "cox_kernel") {
+  x <- as.matrix(data[paste0("x", seq_len(case$p))])
+  y <- if (case$counting) Surv(data$start, data$stop, data$status) else Surv(data$time, data$status)
+  prepared <- list(x = x, y = y, strata = if (case$strata > 0) data$s else NULL)
+}
+run <- runners[[case$kind]]
+invisible(gc(full = TRUE))
+baseline_kb <- proc_kb("VmRSS")
+reset_peak()
+seconds <- numeric(job$reps)
+answer <- NULL
+for (i in seq_len(job$reps)) {
+  t0 <- proc.time()[["elapsed"]]
+  answer <- run(job$engine)
+  seconds[i] <- proc.time()[["elapsed"]] - t0
+}
+peak_mb <- (proc_kb("VmHWM") - baseline_kb) / 1024
+saveRDS(list(seconds = seconds, peak_mb = peak_mb, answer = unname(answer)), job$out)

@@ -1,0 +1,97 @@
+# rwecohort vs survival, side by side: times (median of several runs), ratio, peak memory.
+# Usage (from the package root, with rwecohort installed: `make install`):
+#   Rscript bench/run.R                 # the standard case table (about 10 minutes)
+#   Rscript bench/run.R --quick         # n = 1e4 and 1e5 only (about a minute)
+#   Rscript bench/run.R --with-1e7      # adds Cox Efron p = 10 at n = 1e7 (rwecohort only)
+#   Rscript bench/run.R --reps=5 --only=km,logrank
+# Each engine runs in its own R process (bench/child.R) on the same simulated data set, so
+# its peak memory is its own. A line per case; the last line summarises the ratios.
+args <- commandArgs(TRUE)
+flag <- function(name) any(args == paste0("--", name))
+option <- function(name, default) {
+  hit <- grep(paste0("^--", name, "="), args, value = TRUE)
+  if (length(hit)) sub(paste0("^--", name, "="), "", hit[1]) else default
+}
+bench_dir <- dirname(normalizePath(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1])))
+source(file.path(bench_dir, "sim.R"))
+reps <- as.integer(option("reps", "3"))
+only <- strsplit(option("only", ""), ",")[[1]]
+
+case <- function(kind, n, p = 10, ties = "efron", strata = 0, groups = 0, counting = FALSE,
+                 robust = FALSE, engines = c("rwecohort", "survival")) {
+  list(kind = kind, n = n, p = p, ties = ties, strata = strata, groups = groups,
+       counting = counting, robust = robust, engines = engines)
+}
+standard_cases <- function() {
+  list(
+    case("cox", 1e4), case("cox", 1e5), case("cox", 1e6),
+    case("cox_kernel", 1e6),
+    case("cox", 1e6, p = 1), case("cox", 1e5, p = 50),
+    case("cox", 1e6, ties = "breslow"), case("cox_kernel", 1e6, ties = "breslow"),
+    case("cox", 1e6, strata = 20), case("cox", 1e5, counting = TRUE),
+    case("cox_kernel", 1e6, counting = TRUE), case("cox", 1e5, robust = TRUE),
+    case("km", 1e6, p = 0), case("km", 1e6, p = 0, groups = 5),
+    case("logrank", 1e6, p = 0, groups = 2), case("logrank", 1e6, p = 0, groups = 5),
+    case("logrank", 1e6, p = 0, groups = 5, strata = 20)
+  )
+}
+cases <- standard_cases()
+if (flag("quick")) cases <- Filter(function(k) k$n <= 1e5, lapply(cases, function(k) { k$n <- min(k$n, 1e5); k }))
+if (flag("with-1e7")) cases <- c(cases, list(case("cox", 1e7, engines = "rwecohort")))
+if (length(only)) cases <- Filter(function(k) k$kind %in% only, cases)
+
+describe <- function(k) {
+  extra <- c(if (k$kind %in% c("cox", "cox_kernel")) c(k$ties, sprintf("p=%d", k$p)),
+             if (k$groups > 0) sprintf("groups=%d", k$groups),
+             if (k$strata > 0) sprintf("strata=%d", k$strata),
+             if (k$counting) "counting", if (k$robust) "robust")
+  sprintf("%-10s n=%-8s %s", k$kind, format(k$n, scientific = TRUE), paste(extra, collapse = " "))
+}
+
+data_path <- function(k, dir) {
+  key <- sprintf("n%g_p%d_g%d_s%d_c%d", k$n, k$p, k$groups, k$strata, k$counting)
+  path <- file.path(dir, paste0(key, ".rds"))
+  if (!file.exists(path)) {
+    d <- simulate_cohort(k$n, p = k$p, groups = k$groups, strata = k$strata, counting = k$counting)
+    saveRDS(d, path, compress = FALSE)
+  }
+  path
+}
+
+run_engine <- function(k, engine, path, dir) {
+  job <- list(case = k, engine = engine, data_path = path, reps = reps,
+              out = tempfile(tmpdir = dir, fileext = ".rds"))
+  job_file <- tempfile(tmpdir = dir, fileext = ".rds")
+  saveRDS(job, job_file)
+  status <- system2(file.path(R.home("bin"), "Rscript"), c(file.path(bench_dir, "child.R"), job_file))
+  if (status != 0 || !file.exists(job$out)) return(NULL)
+  readRDS(job$out)
+}
+
+agree <- function(a, b) {
+  if (is.null(a) || is.null(b)) return(NA)
+  if (length(a$answer) != length(b$answer)) return(FALSE)
+  max(abs(a$answer - b$answer) / pmax(abs(b$answer), 1e-12)) < 1e-6
+}
+
+dir <- tempfile("rwecohort-bench-"); dir.create(dir)
+cat(sprintf("rwecohort %s vs survival %s | R %s | %d cores | %s | median of %d runs\n",
+            utils::packageVersion("rwecohort"), utils::packageVersion("survival"),
+            getRversion(), parallel::detectCores(), Sys.time(), reps))
+cat(sprintf("%-48s %10s %10s %8s %10s %10s %6s\n", "case", "rwe (s)", "surv (s)", "ratio",
+            "rwe MB", "surv MB", "agree"))
+ratios <- numeric()
+for (k in cases) {
+  path <- data_path(k, dir)
+  res <- lapply(stats::setNames(k$engines, k$engines), run_engine, k = k, path = path, dir = dir)
+  med <- function(r) if (is.null(r)) NA else stats::median(r$seconds)
+  mb <- function(r) if (is.null(r)) NA else r$peak_mb
+  ratio <- med(res$survival) / med(res$rwecohort)
+  if (!is.na(ratio)) ratios[describe(k)] <- ratio
+  cat(sprintf("%-48s %10.3f %10.3f %8.1f %10.0f %10.0f %6s   (data %.0f MB)\n", describe(k),
+              med(res$rwecohort), med(res$survival), ratio, mb(res$rwecohort), mb(res$survival),
+              agree(res$rwecohort, res$survival), file.size(path) / 2^20))
+}
+cat(sprintf("summary: %d cases, speed-up over survival: geometric mean %.1fx, min %.1fx (%s), max %.1fx\n",
+            length(ratios), exp(mean(log(ratios))), min(ratios), names(which.min(ratios)), max(ratios)))
+unlink(dir, recursive = TRUE)
