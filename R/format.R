@@ -12,10 +12,10 @@
 #' * `format_percent()`: a percentage with a fixed number of decimals (`38.7`).
 #' * `format_n_percent()`: "N (%)" (`12 (38.7)`); a zero count prints as `0`, as in the
 #'   published tables.
-#' * `format_median_range()`: "median (min\u2013max)" of a numeric vector.
+#' * `format_median_range()`: "median (min-max)" (with an en dash) of a numeric vector.
 #' * `format_pvalue()`: a p-value with fixed decimals, or `<0.001` below the smallest
 #'   printable value.
-#' * `format_ci()`: a confidence interval "lower\u2013upper" (in percent when given
+#' * `format_ci()`: a confidence interval "lower-upper" (en dash) (in percent when given
 #'   proportions and `percent = TRUE`).
 #' * `format_nr()`: a number, or `NR` (not reached) when it is missing or infinite.
 #'
@@ -24,7 +24,7 @@
 #' @param n,N Integer vectors of counts and denominators.
 #' @param digits Number of decimals. For `format_median_range()` `NULL` (the default)
 #'   uses the precision of the data themselves (at most `max_digits` decimals), so that
-#'   integer ages print as `58 (18\u201379)` and doses as `11.7 (0.1\u201358.8)`.
+#'   integer ages print as `58 (18-79)` and doses as `11.7 (0.1-58.8)`.
 #' @param max_digits Upper bound on the decimals chosen when `digits = NULL`.
 #' @param lower,upper Numeric vectors of interval limits.
 #' @param percent Whether `x` (or `lower`/`upper`) are proportions to print as percent.

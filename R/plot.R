@@ -3,7 +3,7 @@
 #' One bar per patient with the best % change from baseline in the sum of target-lesion
 #' diameters, sorted from the largest increase to the largest decrease, coloured by best
 #' overall response, with dashed reference lines at -30% (partial response) and +20%
-#' (progression). Optional markers (e.g. the published `#`, `*` and `\u2022` annotations)
+#' (progression). Optional markers (e.g. the published `#`, `*` and bullet annotations)
 #' are drawn above the bars.
 #'
 #' Requires the suggested package ggplot2.
@@ -14,8 +14,9 @@
 #' @param pct_change Name of the numeric best-%-change column.
 #' @param response Name of the best-response column (`"CR"`, `"PR"`, `"SD"`, `"PD"`).
 #' @param marker Optional name of a character column of annotation codes: `"hash"` (drawn
-#'   as `#`), `"star"` (`*`), `"dot"` (`\u2022`), combinations joined by `+` (e.g.
-#'   `"star+dot"`), or `NA` for none.
+#'   as `#`), `"star"` (`*`), `"dot"` (a filled dot, drawn as a point so that it renders on
+#'   every device), combinations joined by `+` (e.g. `"star+dot"`: the dot above the star),
+#'   or `NA` for none.
 #' @param ... Passed to [ggplot2::geom_col()] (e.g. `width`).
 #' @return A ggplot object (add layers or themes to it as usual).
 #' @importFrom rlang .data
@@ -51,13 +52,32 @@ waterfall_plot <- function(data, id = "patient_id", pct_change = "target_best_pc
     ggplot2::theme(axis.text.x = ggplot2::element_blank(),
                    panel.grid.major.x = ggplot2::element_blank())
   if (is.null(marker)) return(plot)
-  plot_data$label <- marker_symbols(bars[[marker]], marker)
-  labelled <- plot_data[plot_data$label != "", , drop = FALSE]
-  # Above the bar top for growth, just above zero for shrinkage, as in the publication.
-  labelled$y <- pmax(labelled$pct_change, 0) + 4
-  plot + ggplot2::geom_text(data = labelled,
-                            ggplot2::aes(x = .data$id, y = .data$y, label = .data$label),
-                            inherit.aes = FALSE, vjust = 0)
+  add_markers(plot, plot_data, marker_symbols(bars[[marker]], marker))
+}
+
+# Adds the annotation layers: `#` and `*` as text; the dot as a point (a filled circle
+# renders on every graphics device, whereas a Unicode bullet fails on pdf()), stacked above
+# a text symbol when a bar has both.
+add_markers <- function(plot, plot_data, symbols) {
+  # Above the bar top for growth, just above zero for shrinkage, as in the publication;
+  # offsets scale with the plotted range so the symbols sit close to the bars.
+  step <- 0.04 * diff(range(c(plot_data$pct_change, -30, 20)))
+  base <- pmax(plot_data$pct_change, 0) + step
+  has_dot <- grepl("\u2022", symbols)
+  text <- gsub("\u2022", "", symbols)
+  texts <- data.frame(id = plot_data$id, y = base, label = text)[text != "", , drop = FALSE]
+  dots <- data.frame(id = plot_data$id, y = base + ifelse(text != "", 2.5, 0.5) * step)[has_dot, ,
+                                                                            drop = FALSE]
+  if (nrow(texts) > 0) {
+    plot <- plot + ggplot2::geom_text(
+      data = texts, ggplot2::aes(x = .data$id, y = .data$y, label = .data$label),
+      inherit.aes = FALSE, vjust = 0, size = 5)
+  }
+  if (nrow(dots) > 0) {
+    plot <- plot + ggplot2::geom_point(data = dots, ggplot2::aes(x = .data$id, y = .data$y),
+                                       inherit.aes = FALSE, shape = 16, size = 2)
+  }
+  plot
 }
 
 response_colours <- c(CR = "#1b7837", PR = "#5aae61", SD = "#f6b26b", PD = "#c0392b")

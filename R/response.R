@@ -120,12 +120,15 @@ recist_visit_responses <- function(v) {
   v$pct_change_baseline <- 100 * (v$sum_mm - base) / base
   increase <- v$sum_mm - v$nadir_mm
   v$pct_change_nadir <- ifelse(v$nadir_mm > 0, 100 * increase / v$nadir_mm, NA_real_)
-  progression <- increase >= 0.2 * v$nadir_mm & increase >= 5
+  # The tolerance keeps exact thresholds (e.g. 25 -> 30 mm, 30 -> 21 mm) on the side the
+  # criteria put them despite floating-point error in the ratios.
+  tol <- 1e-8
+  progression <- increase >= 0.2 * v$nadir_mm - tol & increase >= 5 - tol
   v$response <- ifelse(v$new_lesion, "PD",
                 ifelse(is.na(v$sum_mm), "NE",
                 ifelse(progression, "PD",
                 ifelse(v$sum_mm == 0, "CR",
-                ifelse(v$pct_change_baseline <= -30, "PR", "SD")))))
+                ifelse(v$pct_change_baseline <= -30 + tol, "PR", "SD")))))
   v$response[1] <- NA_character_
   v[c("id", "visit", "sum_mm", "nadir_mm", "pct_change_baseline", "pct_change_nadir",
       "new_lesion", "response")]
@@ -413,7 +416,7 @@ display_table.rwe_response_rates <- function(x, ...) {
 #' @param response Name of the best-response column (`"CR"`, `"PR"`, `"SD"`, `"PD"`, `NA`
 #'   for non-evaluable patients, who are left out).
 #' @param labels Optional named character vector of display labels for the factors, e.g.
-#'   `c(age_ge55 = "Age \u2265 55 years")`.
+#'   `c(age_ge55 = "Age >= 55 years")`.
 #' @return A data frame of class `c("rwe_response_by", "rwe_table", "data.frame")`, one
 #'   row per factor level, with columns `variable` (column name), `label`, `level`, `n`,
 #'   `dcr_n`, `dcr_pct`, `orr_n`, `orr_pct`, `dcr_p`, `orr_p` (the Fisher p-values of the

@@ -19,10 +19,19 @@ test_that("waterfall_plot sorts bars, colours by response and draws reference li
 test_that("waterfall_plot markers are drawn above the bars", {
   skip_if_not_installed("ggplot2")
   plot <- waterfall_plot(fixture_patients(), marker = "fig1_marker", width = 0.5)
+  # bars in order P3 (25, dot), P4 (5, star+dot), P2, P6 (-30, hash), P1
   text <- ggplot2::layer_data(plot, 3)
-  expect_equal(text$label, c("\u2022", "*\u2022", "#"))
-  expect_equal(as.numeric(text$x), c(1, 2, 4))
-  expect_equal(text$y, c(29, 9, 4))
+  expect_equal(text$label, c("*", "#"))
+  expect_equal(as.numeric(text$x), c(2, 4))
+  step <- 0.04 * (25 - (-45))                  # 4% of the plotted range
+  expect_equal(text$y, c(5, 0) + step)
+  dots <- ggplot2::layer_data(plot, 4)
+  expect_equal(as.numeric(dots$x), c(1, 2))
+  expect_equal(dots$y, c(25 + 1.5 * step, 5 + 3.5 * step))   # above the bar, or the star
+  expect_equal(length(plot$layers), 4)
+  only_hash <- fixture_patients()
+  only_hash$fig1_marker <- c(NA, NA, NA, NA, NA, "hash")
+  expect_equal(length(waterfall_plot(only_hash, marker = "fig1_marker")$layers), 3)
   expect_equal(unique(ggplot2::layer_data(plot, 1)$xmax - ggplot2::layer_data(plot, 1)$xmin), 0.5)
   expect_equal(marker_symbols(c("hash", NA, "star"), "m"), c("#", "", "*"))
 })

@@ -29,6 +29,10 @@ test_that("PD needs both +20% over the nadir and +5 mm", {
   expect_equal(small$best_response, "SD")
   # 20 -> 25: +25% and +5 mm: PD
   expect_equal(recist_response(lesion_rows(c(0, 3), c(20, 25)))$best_response, "PD")
+  # exactly +20% and +5 mm is PD; exactly -30% is PR
+  expect_equal(recist_response(lesion_rows(c(0, 3), c(25, 30)))$best_response, "PD")
+  expect_equal(recist_response(lesion_rows(c(0, 3), c(30, 21)))$best_response, "PR")
+  expect_equal(recist_response(lesion_rows(c(0, 3), c(30, 21.1)))$best_response, "SD")
   # 100 -> 119: +19 mm but +19%: not PD
   expect_equal(recist_response(lesion_rows(c(0, 3), c(100, 119)))$best_response, "SD")
 })
