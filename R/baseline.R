@@ -23,9 +23,11 @@
 #' @param test Whether to add p-values when `by` is given: Fisher's exact test for
 #'   categorical variables and flags, Wilcoxon rank-sum (two groups) or Kruskal-Wallis
 #'   (more groups) for continuous variables.
+#' @param labels Optional character vector of display labels named by entries of `vars`,
+#'   e.g. `c(age_years = "Age (years)")`; other variables are shown by column name.
 #' @return A data frame of class `c("rwe_baseline", "rwe_table", "data.frame")`, one row
 #'   per variable (continuous, flag) or variable level (categorical), with columns
-#'   * `variable`, `level` (`NA` for continuous variables and flags), `type`
+#'   * `variable`, `label` (display label), `level` (`NA` for continuous variables and flags), `type`
 #'     (`"continuous"`, `"flag"` or `"categorical"`);
 #'   * `n` (patients in the row; for continuous variables the non-missing values), `N`
 #'     (the denominator: non-missing values of the variable among the denominator rows),
@@ -41,10 +43,11 @@
 #' baseline_table(rrdtc, c("age_years", "sex", "histology", "distant", "met_lung",
 #'                         "met_bone", "cum_rai_dose_gbq"),
 #'                denominators = list(met_lung = "distant", met_bone = "distant"))
-#' baseline_table(rrdtc, c("age_years", "histology"), by = "sex")
+#' baseline_table(rrdtc, c("age_years", "histology"), by = "sex",
+#'                labels = c(age_years = "Age (years)", histology = "Histologic type"))
 #' @export
 baseline_table <- function(data, vars, by = NULL, denominators = NULL, digits = 1,
-                           test = TRUE) {
+                           test = TRUE, labels = NULL) {
   check_data_frame(data)
   check_columns(data, vars, arg = "data")
   if (anyDuplicated(vars)) {
@@ -52,6 +55,7 @@ baseline_table <- function(data, vars, by = NULL, denominators = NULL, digits = 
   }
   check_number(digits, lower = 0, upper = 6)
   check_flag(test)
+  labels <- check_labels(labels, vars)
   denominators <- check_denominators(denominators, data, vars)
   groups <- NULL
   if (!is.null(by)) {
@@ -67,6 +71,7 @@ baseline_table <- function(data, vars, by = NULL, denominators = NULL, digits = 
     baseline_variable(data, var, denominators[[var]], by, groups, digits, test)
   })
   out <- do.call(rbind, rows)
+  out <- cbind(out[1], label = unname(labels[out$variable]), out[-1])
   new_rwe_table(out, "rwe_baseline", title = "Baseline characteristics",
                 groups = groups, by = by)
 }
@@ -181,7 +186,7 @@ suppress_tie_warning <- function(expr) {
 
 #' @export
 display_table.rwe_baseline <- function(x, ...) {
-  label <- ifelse(is.na(x$level), x$variable, paste0("  ", x$level))
+  label <- ifelse(is.na(x$level), x$label, paste0("  ", x$level))
   has_levels <- !is.na(x$level)
   first_level <- has_levels & !duplicated(x$variable)
   # A categorical variable gets a header line, as in the published Table 1.
@@ -191,7 +196,7 @@ display_table.rwe_baseline <- function(x, ...) {
   if (!is.null(groups)) {
     shown$p <- ifelse(duplicated(x$variable), "", format_pvalue(x$p_value))
   }
-  shown <- insert_headers(shown, x$variable, first_level)
+  shown <- insert_headers(shown, x$label, first_level)
   shown
 }
 
@@ -223,7 +228,7 @@ insert_headers <- function(shown, variable, first_level) {
 #' @export
 tidy.rwe_baseline <- function(x, ...) {
   groups <- attr(x, "groups")
-  base <- c("variable", "level", "type", "denominator")
+  base <- c("variable", "label", "level", "type", "denominator")
   overall <- cbind(strip_rwe_table(x)[base], group = "overall",
                    strip_rwe_table(x)[c("n", "N", "percent", "summary")])
   if (is.null(groups)) return(overall)

@@ -263,6 +263,21 @@ check_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()
   invisible(x)
 }
 
+# Display labels: a character vector named by (a subset of) `allowed` column names.
+# Returns one label per `allowed` entry, the column name where no label is given.
+check_labels <- function(labels, allowed, arg = rlang::caller_arg(labels),
+                         call = rlang::caller_env()) {
+  if (is.null(labels)) return(stats::setNames(allowed, allowed))
+  unknown <- setdiff(names(labels), allowed)
+  if (!is.character(labels) || is.null(names(labels)) || length(unknown) > 0) {
+    cli::cli_abort("{.arg {arg}} must be a character vector named by the summarised
+                    columns; unknown name{?s}: {.val {unknown}}.", call = call)
+  }
+  out <- stats::setNames(allowed, allowed)
+  out[names(labels)] <- labels
+  out
+}
+
 # Show at most a few offending values/rows in an error message.
 first_few <- function(x, n = 5) {
   if (length(x) > n) c(utils::head(x, n), "...") else x

@@ -434,17 +434,11 @@ response_by <- function(data, factors, response = "best_response", labels = NULL
   value <- check_response_column(data, response)
   check_columns(data, factors, arg = "data")
   if (response %in% factors) cli::cli_abort("{.arg factors} cannot include {.arg response}.")
-  if (!is.null(labels)) {
-    if (!is.character(labels) || is.null(names(labels)) || !all(names(labels) %in% factors)) {
-      cli::cli_abort("{.arg labels} must be a character vector named by entries of
-                      {.arg factors}; unknown: {.val {setdiff(names(labels), factors)}}.")
-    }
-  }
+  labels <- check_labels(labels, factors)
   evaluable <- data[!is.na(value), , drop = FALSE]
   value <- value[!is.na(value)]
   rows <- lapply(factors, function(f) {
-    label <- if (f %in% names(labels)) labels[[f]] else f
-    response_by_factor(evaluable[[f]], value, f, label)
+    response_by_factor(evaluable[[f]], value, f, labels[[f]])
   })
   out <- do.call(rbind, rows)
   n_missing <- vapply(factors, function(f) sum(is.na(evaluable[[f]])), numeric(1))
