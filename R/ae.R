@@ -11,7 +11,8 @@
 #' @param term Name of the adverse-event term column of `ae`.
 #' @param grade Name of the numeric CTCAE grade column of `ae` (whole numbers 1-5).
 #' @param sort If `TRUE`, terms are sorted by decreasing any-grade count (ties by
-#'   decreasing grade 3-4 count, then order of first appearance in `ae`); otherwise they keep their order of
+#'   decreasing grade 3-4 count, then order of first appearance in `ae`); otherwise they
+#'   keep their order of
 #'   first appearance in `ae`.
 #' @return A data frame of class `c("rwe_ae", "rwe_table", "data.frame")`, one row per
 #'   term, with columns `term`, `n_grade_1_2`, `pct_grade_1_2`, `n_grade_3_4`,
@@ -37,8 +38,8 @@ ae_table <- function(ae, patients, id = "patient_id", term = "ae_term",
   if (!any(per_patient$worst == 5)) bands$grade_5 <- NULL
   out <- data.frame(term = terms)
   for (band in names(bands)) {
-    n <- vapply(terms, function(t) sum(per_patient$worst[per_patient$term == t] %in% bands[[band]]),
-                numeric(1))
+    in_band <- per_patient$worst %in% bands[[band]]
+    n <- vapply(terms, function(t) sum(in_band[per_patient$term == t]), numeric(1))
     out[[paste0("n_", band)]] <- as.integer(n)
     out[[paste0("pct_", band)]] <- 100 * n / N
   }
@@ -67,14 +68,16 @@ check_ae_input <- function(ae, patients, id, term, grade, call = rlang::caller_e
   }
   unknown <- setdiff(unique(ae[[id]]), patients[[id]])
   if (length(unknown) > 0) {
-    cli::cli_abort("{.arg ae} has {cli::qty(length(unknown))}patient id{?s} {.val {first_few(unknown)}} not in
+    cli::cli_abort("{.arg ae} has {cli::qty(length(unknown))}patient id{?s}
+                    {.val {first_few(unknown)}} not in
                     {.arg patients}.", call = call)
   }
   g <- ae[[grade]]
   bad <- which(is.na(g) | !g %in% 1:5)
   if (length(bad) > 0) {
     cli::cli_abort(c("Column {.val {grade}} of {.arg ae} must hold whole grades 1-5.",
-                     x = "{cli::qty(length(bad))}Row{?s} {first_few(bad)}: {.val {first_few(g[bad])}}."),
+                     x = "{cli::qty(length(bad))}Row{?s} {first_few(bad)}:
+                          {.val {first_few(g[bad])}}."),
                    call = call)
   }
   missing_term <- which(is.na(ae[[term]]) | ae[[term]] == "")
@@ -135,7 +138,8 @@ ae_duration <- function(ae, terms = NULL, duration = "duration_months", term = "
   if (!is.character(terms)) cli::cli_abort("{.arg terms} must be a character vector.")
   unknown <- setdiff(terms, ae[[term]])
   if (length(unknown) > 0) {
-    cli::cli_abort("{.arg terms} {cli::qty(length(unknown))}{.val {unknown}} {?does/do} not occur in column
+    cli::cli_abort("{.arg terms} {cli::qty(length(unknown))}{.val {unknown}} {?does/do} not
+                    occur in column
                     {.val {term}} of {.arg ae}.")
   }
   rows <- lapply(terms, function(t) {

@@ -27,8 +27,8 @@
 #'   e.g. `c(age_years = "Age (years)")`; other variables are shown by column name.
 #' @return A data frame of class `c("rwe_baseline", "rwe_table", "data.frame")`, one row
 #'   per variable (continuous, flag) or variable level (categorical), with columns
-#'   * `variable`, `label` (display label), `level` (`NA` for continuous variables and flags), `type`
-#'     (`"continuous"`, `"flag"` or `"categorical"`);
+#'   * `variable`, `label` (display label), `level` (`NA` for continuous variables and
+#'     flags), `type` (`"continuous"`, `"flag"` or `"categorical"`);
 #'   * `n` (patients in the row; for continuous variables the non-missing values), `N`
 #'     (the denominator: non-missing values of the variable among the denominator rows),
 #'     `percent` (`100 * n / N`, `NA` for continuous), `summary` (the printed text);
@@ -67,8 +67,9 @@ baseline_table <- function(data, vars, by = NULL, denominators = NULL, digits = 
                       {length(groups)}.")
     }
   }
+  call <- rlang::current_env()   # errors about a variable are reported as baseline_table()'s
   rows <- lapply(vars, function(var) {
-    baseline_variable(data, var, denominators[[var]], by, groups, digits, test)
+    baseline_variable(data, var, denominators[[var]], by, groups, digits, test, call)
   })
   out <- do.call(rbind, rows)
   out <- cbind(out[1], label = unname(labels[out$variable]), out[-1])
@@ -86,7 +87,8 @@ check_denominators <- function(denominators, data, vars, call = rlang::caller_en
   }
   unknown <- setdiff(names(denominators), vars)
   if (length(unknown) > 0) {
-    cli::cli_abort("{.arg denominators} names {cli::qty(length(unknown))}{.val {unknown}}, which {?is/are} not in
+    cli::cli_abort("{.arg denominators} names {cli::qty(length(unknown))}{.val {unknown}},
+                    which {?is/are} not in
                     {.arg vars}.", call = call)
   }
   for (var in names(denominators)) {
@@ -119,8 +121,8 @@ variable_type <- function(x, var, call = rlang::caller_env()) {
 }
 
 # All rows of the table for one variable: overall summary, per-group summaries, test.
-baseline_variable <- function(data, var, denominator, by, groups, digits, test) {
-  type <- variable_type(data[[var]], var)
+baseline_variable <- function(data, var, denominator, by, groups, digits, test, call) {
+  type <- variable_type(data[[var]], var, call = call)
   if (!is.null(denominator)) data <- data[data[[denominator]] %in% TRUE, , drop = FALSE]
   levels <- if (type == "categorical") group_levels(data[[var]]) else NA_character_
   if (type == "continuous" && any(!is.na(data[[var]]))) {

@@ -232,7 +232,8 @@ check_columns <- function(data, cols, arg = "data", call = rlang::caller_env()) 
   }
   missing <- setdiff(cols, names(data))
   if (length(missing) > 0) {
-    cli::cli_abort(c("{cli::qty(length(missing))}Column{?s} {.val {missing}} {?is/are} missing from {.arg {arg}}.",
+    cli::cli_abort(c("{cli::qty(length(missing))}Column{?s} {.val {missing}} {?is/are}
+                      missing from {.arg {arg}}.",
                      i = "Available columns: {.val {names(data)}}."), call = call)
   }
   invisible(cols)

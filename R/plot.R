@@ -89,7 +89,8 @@ marker_symbols <- function(codes, column, call = rlang::caller_env()) {
   parts <- strsplit(ifelse(is.na(codes), "", codes), "+", fixed = TRUE)
   unknown <- setdiff(unlist(parts), names(symbols))
   if (length(unknown) > 0) {
-    cli::cli_abort(c("{cli::qty(length(unknown))}Unknown marker code{?s} {.val {unknown}} in column {.val {column}}.",
+    cli::cli_abort(c("{cli::qty(length(unknown))}Unknown marker code{?s} {.val {unknown}}
+                      in column {.val {column}}.",
                      i = "Use {.val {names(symbols)}}, joined by {.val +}."), call = call)
   }
   vapply(parts, function(p) paste(symbols[p], collapse = ""), character(1))

@@ -59,7 +59,8 @@ recist_response <- function(lesions, id = "patient_id", visit = "visit_month",
   check_flag(confirm)
   bad <- which(!is.na(lesions[[diameter]]) & lesions[[diameter]] < 0)
   if (length(bad) > 0) {
-    cli::cli_abort("{.arg lesions} has negative diameters in {cli::qty(length(bad))}row{?s} {first_few(bad)}.")
+    cli::cli_abort("{.arg lesions} has negative diameters in
+                    {cli::qty(length(bad))}row{?s} {first_few(bad)}.")
   }
   visits <- recist_visits(lesions, id, visit, diameter, new_lesion, baseline_visit)
   per_patient <- split(visits, factor(visits$id, levels = unique(visits$id)))
@@ -199,7 +200,8 @@ check_response_column <- function(data, response, call = rlang::caller_env()) {
   bad <- which(!is.na(value) & !value %in% response_levels)
   if (length(bad) > 0) {
     cli::cli_abort(c("Column {.val {response}} must hold {.val {response_levels}} or NA.",
-                     x = "{cli::qty(length(bad))}Row{?s} {first_few(bad)}: {.val {first_few(value[bad])}}."),
+                     x = "{cli::qty(length(bad))}Row{?s} {first_few(bad)}:
+                          {.val {first_few(value[bad])}}."),
                    call = call)
   }
   if (all(is.na(value))) {
@@ -322,7 +324,8 @@ binomial_ci <- function(x, n, conf.int = 0.95, method = c("clopper-pearson", "wi
 # Validates the duration bands (increasing breaks, one closedness per band, no gap or
 # overlap at inner breaks).
 check_duration_bands <- function(breaks, closed, call = rlang::caller_env()) {
-  if (!is.numeric(breaks) || length(breaks) < 2 || anyNA(breaks) || is.unsorted(breaks, strictly = TRUE)) {
+  if (!is.numeric(breaks) || length(breaks) < 2 || anyNA(breaks) ||
+      is.unsorted(breaks, strictly = TRUE)) {
     cli::cli_abort("{.arg duration_breaks} must be at least two strictly increasing numbers.",
                    call = call)
   }
@@ -435,10 +438,11 @@ response_by <- function(data, factors, response = "best_response", labels = NULL
   check_columns(data, factors, arg = "data")
   if (response %in% factors) cli::cli_abort("{.arg factors} cannot include {.arg response}.")
   labels <- check_labels(labels, factors)
+  call <- rlang::current_env()   # errors about a factor are reported as response_by()'s
   evaluable <- data[!is.na(value), , drop = FALSE]
   value <- value[!is.na(value)]
   rows <- lapply(factors, function(f) {
-    response_by_factor(evaluable[[f]], value, f, labels[[f]])
+    response_by_factor(evaluable[[f]], value, f, labels[[f]], call = call)
   })
   out <- do.call(rbind, rows)
   n_missing <- vapply(factors, function(f) sum(is.na(evaluable[[f]])), numeric(1))
@@ -459,7 +463,8 @@ response_by_factor <- function(x, value, name, label, call = rlang::caller_env()
   value <- value[keep]
   levels <- group_levels(x)
   if (length(levels) < 2) {
-    cli::cli_abort("Factor {.val {name}} has only {cli::qty(length(levels))}{length(levels)} level{?s} among the
+    cli::cli_abort("Factor {.val {name}} has only
+                    {cli::qty(length(levels))}{length(levels)} level{?s} among the
                     evaluable patients ({.val {levels}}); it needs at least two.", call = call)
   }
   group <- factor(as.character(x), levels = levels)

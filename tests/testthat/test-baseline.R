@@ -84,8 +84,10 @@ test_that("tidy() gives the long form with a group column; print shows headers",
   shown <- capture.output(print(labelled))
   expect_true(any(grepl("^ Gender", shown)))
   expect_error(baseline_table(p, "sex", labels = c(sexx = "Gender")), "labels.*sexx")
+  skip_if_not_installed("knitr")
   knitted <- knitr::knit_print(tab)
   expect_match(knitted, "Baseline characteristics", fixed = TRUE)
+  expect_match(knitted, "|sex", fixed = TRUE)
 })
 
 test_that("baseline_table errors name the argument and the offending values", {
