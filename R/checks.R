@@ -166,18 +166,18 @@ surv_parts <- function(mf, call = rlang::caller_env()) {
        na.action = stats::na.action(mf), n = n)
 }
 
-check_times <- function(time, start, call = rlang::caller_env()) {
+check_times <- function(time, start, arg = "formula", call = rlang::caller_env()) {
   bad <- which(!is.finite(time))
-  if (length(bad)) abort_rows("formula", "has infinite survival times", bad, call)
+  if (length(bad)) abort_rows(arg, "has infinite survival times", bad, call)
   bad <- which(time < 0)
-  if (length(bad)) abort_rows("formula", "has negative survival times", bad, call)
+  if (length(bad)) abort_rows(arg, "has negative survival times", bad, call)
   if (!is.null(start)) {
     bad <- which(!is.finite(start))
-    if (length(bad)) abort_rows("formula", "has infinite start times", bad, call)
+    if (length(bad)) abort_rows(arg, "has infinite start times", bad, call)
     bad <- which(start < 0)
-    if (length(bad)) abort_rows("formula", "has negative start times", bad, call)
+    if (length(bad)) abort_rows(arg, "has negative start times", bad, call)
     bad <- which(start >= time)
-    if (length(bad)) abort_rows("formula", "has start times not before stop times", bad, call)
+    if (length(bad)) abort_rows(arg, "has start times not before stop times", bad, call)
   }
   invisible(TRUE)
 }
@@ -240,10 +240,11 @@ drop_special_terms <- function(tt, special_cols) {
   stats::drop.terms(tt, to_drop, keep.response = TRUE)
 }
 
-check_has_events <- function(status, weights = NULL, call = rlang::caller_env()) {
+check_has_events <- function(status, weights = NULL, arg = "formula",
+                             call = rlang::caller_env()) {
   w <- if (is.null(weights)) 1 else weights
   if (!any(status > 0 & w > 0)) {
-    cli::cli_abort("{.arg formula}: the data have no events; there is nothing to estimate.",
+    cli::cli_abort("{.arg {arg}}: the data have no events; there is nothing to estimate.",
                    call = call, class = "rwe_bad_input")
   }
   invisible(TRUE)
