@@ -288,6 +288,11 @@ class FirthFit {
   }
 
   // Maximises l* over the coordinates with free[j] true, the others held at beta's values.
+  // Steps solve M delta = U* on the free block. M starts as the information I (Fisher
+  // scoring on the penalised score, as coxphf does); when that converges slowly (the score
+  // shrinks by less than 10x in a step, typical of monotone directions where I vanishes but
+  // the penalty's curvature does not), M becomes the full Hessian of -l*, obtained by central
+  // differences of the analytic penalised score. Either way the fixed point is U* = 0.
   struct Result {
     VectorXd beta;
     PenEval at;
@@ -301,65 +306,94 @@ class FirthFit {
       if (free[j]) F.push_back(j);
     const Index q = static_cast<Index>(F.size());
     eval(beta, res.at);
-    if (!res.at.ok) {
-      res.failed = true;
-      res.beta = beta;
+    res.beta = beta;
+    res.failed = !res.at.ok;
+    if (res.failed || q == 0) {
+      res.converged = !res.failed;
       return res;
     }
-    if (q == 0) {
-      res.beta = beta;
-      res.converged = true;
-      return res;
-    }
+    bool use_hessian = false;
+    double gmax_prev = free_max_abs(res.at.pen_score, F);
     PenEval cand;
     for (int it = 1; it <= ctl.iter_max; ++it) {
       Rcpp::checkUserInterrupt();
       res.iter = it;
-      MatrixXd Iff(q, q);
-      VectorXd Uf(q);
-      for (Index a = 0; a < q; ++a) {
-        Uf[a] = res.at.pen_score[F[a]];
-        for (Index b = 0; b < q; ++b) Iff(a, b) = res.at.d.info(F[a], F[b]);
-      }
-      VectorXd delta = Iff.llt().solve(Uf);
+      VectorXd delta = newton_direction(res.beta, res.at, F, use_hessian);
       const double biggest = delta.cwiseAbs().maxCoeff();
       if (!std::isfinite(biggest)) {
         res.failed = true;
         break;
       }
       if (biggest > ctl.max_step) delta *= ctl.max_step / biggest;
-      VectorXd next = beta;
-      bool accepted = false;
+      VectorXd next = res.beta;
+      // halve while l* decreases; as coxphf, after max_halving halvings the step is taken
       for (int h = 0; h <= ctl.max_halving; ++h) {
-        next = beta;
+        next = res.beta;
         for (Index a = 0; a < q; ++a) next[F[a]] += delta[a];
         eval(next, cand);
         const double slack = 1e-12 * (1.0 + std::fabs(res.at.pen_loglik));
-        if (cand.ok && cand.pen_loglik >= res.at.pen_loglik - slack) {
-          accepted = true;
-          break;
-        }
+        if (cand.ok && cand.pen_loglik >= res.at.pen_loglik - slack) break;
         if (h < ctl.max_halving) delta *= 0.5;
       }
       if (!cand.ok) {
         res.failed = true;
         break;
       }
-      (void)accepted;  // as coxphf: after max_halving halvings the step is taken anyway
-      beta = next;
+      res.beta = next;
       std::swap(res.at, cand);
-      double gmax = 0.0;
-      for (Index a = 0; a < q; ++a) gmax = std::max(gmax, std::fabs(res.at.pen_score[F[a]]));
+      const double gmax = free_max_abs(res.at.pen_score, F);
       if (delta.cwiseAbs().maxCoeff() <= ctl.eps && gmax <= ctl.gconv) {
         res.converged = true;
         break;
       }
+      if (gmax > 0.1 * gmax_prev) use_hessian = true;
+      gmax_prev = gmax;
     }
-    res.beta = beta;
     return res;
   }
 
  private:
+  static double free_max_abs(const VectorXd& v, const std::vector<Index>& F) {
+    double m = 0.0;
+    for (Index j : F) m = std::max(m, std::fabs(v[j]));
+    return m;
+  }
+
+  // Solves M delta = U*_F with M = I_FF, or the numerical Hessian of -l* when asked and
+  // positive definite (else I_FF).
+  VectorXd newton_direction(const VectorXd& beta, const PenEval& at,
+                            const std::vector<Index>& F, bool use_hessian) {
+    const Index q = static_cast<Index>(F.size());
+    MatrixXd M(q, q);
+    VectorXd U(q);
+    for (Index a = 0; a < q; ++a) {
+      U[a] = at.pen_score[F[a]];
+      for (Index b = 0; b < q; ++b) M(a, b) = at.d.info(F[a], F[b]);
+    }
+    if (use_hessian && penalty_ != 0.0) {
+      MatrixXd H(q, q);
+      PenEval plus, minus;
+      bool ok = true;
+      for (Index b = 0; b < q && ok; ++b) {
+        const double h = 1e-5 * std::max(1.0, std::fabs(beta[F[b]]));
+        VectorXd bp = beta, bm = beta;
+        bp[F[b]] += h;
+        bm[F[b]] -= h;
+        eval(bp, plus);
+        eval(bm, minus);
+        ok = plus.ok && minus.ok;
+        for (Index a = 0; a < q && ok; ++a)
+          H(a, b) = -(plus.pen_score[F[a]] - minus.pen_score[F[a]]) / (2.0 * h);
+      }
+      if (ok) {
+        const MatrixXd Hs = 0.5 * (H + H.transpose());
+        Eigen::LLT<MatrixXd> llt(Hs);
+        if (llt.info() == Eigen::Success) return llt.solve(U);
+      }
+    }
+    return M.llt().solve(U);
+  }
+
   const CoxData& D_;
   double penalty_;
   Workspace work_;

@@ -109,6 +109,26 @@ test_that("simulated cohort with a monotone-likelihood covariate", {
   expect_true(coef(plain)[["x1"]] < -10)
 })
 
+test_that("driving-study shape: 26 patients, a one-patient subgroup with an early event", {
+  skip_if_not_installed("coxphf")
+  set.seed(1)
+  d <- data.frame(time = round(runif(26, 1, 30), 1), status = rbinom(26, 1, 0.42), hfs = 1,
+                  age = 0)
+  d$hfs[1] <- 0
+  d$time[1] <- 5.0
+  d$status[1] <- 1
+  early <- d$time < 5.0 & d$status == 1
+  d$time[early] <- d$time[early] + 5
+  d$age <- round(rnorm(26, 60, 8))
+  x <- as.matrix(d[, c("hfs", "age")])
+  # the Fisher-scoring iteration of coxphf crawls here; give it room
+  ref <- coxphf::coxphf(Surv(time, status) ~ hfs + age, d, epsilon = 1e-10, gconv = 1e-10,
+                        maxit = 2000)
+  res <- cox_firth_matrix(x, Surv(d$time, d$status))
+  expect_matches_coxphf(res, ref, x)
+  expect_lt(res$iter, 20)
+})
+
 test_that("penalty = 0 is the ordinary Cox fit: Breslow and Efron against coxph", {
   ctl <- coxph.control(eps = 1e-14, iter.max = 100, toler.chol = 1e-15)
   for (ties in c("breslow", "efron")) {
