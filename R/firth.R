@@ -86,7 +86,10 @@ firth_control <- function(eps = 1e-8, gconv = 1e-8, iter.max = 100L, max.halving
 #'     other coefficients re-estimated), `p.value` (1 df), and the flags `conf.low.converged`,
 #'     `conf.high.converged`, `test.converged` (`FALSE` means the number is unreliable; an
 #'     interval end that could not be bracketed is `-Inf`/`Inf`).
-#'   * `conf.level`, `penalty`, `ties`, `n`, `nevent`, `control`.
+#'   * `conf.level`, `penalty`, `ties`, `n`, `nevent` (number of event rows, unweighted),
+#'     `control`.
+#'
+#'   A fit or profile that does not converge gives a warning of class `rwe_convergence`.
 #' @references Firth D (1993). Bias reduction of maximum likelihood estimates. Biometrika
 #'   80:27-38. Heinze G, Schemper M (2001). A solution to the problem of monotone likelihood
 #'   in Cox regression. Biometrics 57:114-119.
@@ -121,8 +124,27 @@ cox_firth_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
   res$lr_test <- list(statistic = lr, df = df,
                       p.value = stats::pchisq(lr, df, lower.tail = FALSE))
   if (isTRUE(profile)) res$profile <- firth_profile_table(raw$profile, res, prep, which_idx)
+  firth_warn_convergence(res, call)
   c(res, list(conf.level = conf.level, penalty = penalty, ties = ties, n = prep$n,
               nevent = sum(prep$status), control = control))
+}
+
+# Non-convergence is reported (never silent); the numbers are still returned, flagged.
+firth_warn_convergence <- function(res, call) {
+  if (!res$converged) {
+    cli::cli_warn(c("The penalised Cox fit did not converge in {res$iter} iteration{?s}.",
+                    "i" = "Increase {.arg iter.max} in {.fn firth_control}."),
+                  call = call, class = "rwe_convergence")
+  }
+  prof <- res$profile
+  if (is.null(prof)) return(invisible())
+  bad <- !(prof$conf.low.converged & prof$conf.high.converged & prof$test.converged)
+  if (any(bad)) {
+    cli::cli_warn(c("Profile penalised-likelihood intervals or tests did not converge for {.val {prof$term[bad]}}.",
+                    "i" = "See the {.field *.converged} columns of {.field profile}."),
+                  call = call, class = "rwe_convergence")
+  }
+  invisible()
 }
 
 check_firth_scalars <- function(conf.level, penalty, profile, call) {

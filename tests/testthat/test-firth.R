@@ -278,6 +278,20 @@ test_that("Breslow case weights equal replicated rows", {
   expect_equal(res_w$profile$p.value, res_r$profile$p.value, tolerance = 1e-7)
 })
 
+test_that("non-convergence is reported, not silent; profile = FALSE skips the profile", {
+  expect_warning(res <- cox_firth_matrix(lung_x, lung_y, control = firth_control(iter.max = 1),
+                                         profile = FALSE),
+                 class = "rwe_convergence", regexp = "did not converge")
+  expect_false(res$converged)
+  expect_null(res$profile)
+  expect_warning(
+    expect_warning(cox_firth_matrix(lung_x, lung_y, which = "sex",
+                                    control = firth_control(iter.max = 2)),
+                   class = "rwe_convergence", regexp = "fit did not converge"),
+    class = "rwe_convergence", regexp = "Profile .* \"sex\""
+  )
+})
+
 test_that("bad input is refused with the argument named", {
   y <- Surv(c(1, 2, 3), c(1, 1, 0))
   x <- cbind(a = c(1, 0, 1))
