@@ -88,8 +88,8 @@ struct MomentSums {
   }
 };
 
-// Fills the full symmetric s2 / s3 of `m` from their lower parts into `out`, and forms
-// out = a - f * b (Efron's partial removal of the tied deaths; f = 0 copies a).
+// out = a - f * b (Efron's partial removal of the tied deaths; f = 0 copies a), with s2 made
+// full symmetric; s3 stays packed (only j >= l >= k is meaningful).
 void combine_moments(const MomentSums& a, const MomentSums& b, double f, Index p,
                      MomentSums& out) {
   out.s0 = a.s0 - f * b.s0;
@@ -104,15 +104,22 @@ void combine_moments(const MomentSums& a, const MomentSums& b, double f, Index p
   for (Index j = 0; j < p; ++j)
     for (Index l = 0; l <= j; ++l)
       for (Index k = 0; k <= l; ++k) {
-        const Index src = (j * p + l) * p + k;
-        const double v = a.s3[src] - f * b.s3[src];
-        // all six permutations of (j, l, k)
-        out.s3[(j * p + l) * p + k] = v;
-        out.s3[(j * p + k) * p + l] = v;
-        out.s3[(l * p + j) * p + k] = v;
-        out.s3[(l * p + k) * p + j] = v;
-        out.s3[(k * p + j) * p + l] = v;
-        out.s3[(k * p + l) * p + j] = v;
+        const Index idx = (j * p + l) * p + k;
+        out.s3[idx] = a.s3[idx] - f * b.s3[idx];
+      }
+}
+
+// Copies the packed entries (j >= l >= k) of a symmetric p^3 array to all permutations.
+void symmetrise3(std::vector<double>& t, Index p) {
+  for (Index j = 0; j < p; ++j)
+    for (Index l = 0; l <= j; ++l)
+      for (Index k = 0; k <= l; ++k) {
+        const double v = t[(j * p + l) * p + k];
+        t[(j * p + k) * p + l] = v;
+        t[(l * p + j) * p + k] = v;
+        t[(l * p + k) * p + j] = v;
+        t[(k * p + j) * p + l] = v;
+        t[(k * p + l) * p + j] = v;
       }
 }
 
@@ -167,9 +174,10 @@ void add_denominator(double c, const MomentSums& m, Index p, Derivs& out, Worksp
   out.info.noalias() += c * (w.m2 - w.mean * w.mean.transpose());
   if (!out.third) return;
   const VectorXd& a = w.mean;
+  // packed: j >= l >= k only; evaluate() symmetrises once at the end
   for (Index j = 0; j < p; ++j)
-    for (Index l = 0; l < p; ++l)
-      for (Index k = 0; k < p; ++k) {
+    for (Index l = 0; l <= j; ++l)
+      for (Index k = 0; k <= l; ++k) {
         const Index idx = (j * p + l) * p + k;
         const double central = m.s3[idx] / m.s0 - w.m2(j, l) * a[k] - w.m2(j, k) * a[l] -
                                w.m2(l, k) * a[j] + 2.0 * a[j] * a[l] * a[k];
@@ -243,6 +251,7 @@ void evaluate(const CoxData& D, const VectorXd& beta, bool third, Workspace& w, 
       i = g - 1;
     }
   }
+  if (third) symmetrise3(out.dinfo, p);
 }
 
 // The penalised quantities at one point.
