@@ -12,7 +12,8 @@
 //  * counting process: `start` < `time` row-wise, and `start_order` (0-based) orders the
 //    sorted rows by stratum, then start descending; for right-censored data both are empty;
 //  * ties are Breslow (efron = false) or Efron (efron = true), as survival::coxph computes them
-//    (an Efron tie group of d deaths counts every death, zero-weight ones included).
+//    (survival refuses zero weights; here a zero-weight row is exactly a dropped row, so an
+//    Efron tie group's d counts only deaths with positive weight).
 // Cost: every evaluation with the penalty needs third-order risk-set sums S3 = sum w e^eta
 // x (x) x (x) x, i.e. O(n p^3) flops and p^3 doubles of state; this engine is meant for the
 // small p (say p <= 20) at which monotone likelihood arises, not for wide models. With
@@ -232,7 +233,7 @@ void evaluate(const CoxData& D, const VectorXd& beta, bool third, Workspace& w, 
       for (Index r = g; r <= i; ++r) {
         const double* x = &D.xt(0, r);
         ev.risk.add(x, p, w.wr[r]);
-        if (D.status[r] > 0.0) {
+        if (D.status[r] > 0.0 && D.weights[r] > 0.0) {
           ev.dead.add(x, p, w.wr[r]);
           ev.n_dead += 1.0;
           ev.dead_w += D.weights[r];

@@ -278,6 +278,20 @@ test_that("Breslow case weights equal replicated rows", {
   expect_equal(res_w$profile$p.value, res_r$profile$p.value, tolerance = 1e-7)
 })
 
+test_that("zero case weights are dropped rows (Efron ties included)", {
+  y <- Surv(ceiling(lung_cc$time / 60), lung_cc$status)
+  set.seed(4)
+  w <- sample(c(0, 1, 2.5), nrow(lung_x), replace = TRUE)
+  keep <- w > 0
+  res_w <- cox_firth_matrix(lung_x, y, weights = w, ties = "efron", which = 2)
+  res_d <- cox_firth_matrix(lung_x[keep, ], y[keep], weights = w[keep], ties = "efron",
+                            which = 2)
+  expect_equal(res_w$coefficients, res_d$coefficients, tolerance = 1e-9)
+  expect_equal(res_w$var, res_d$var, tolerance = 1e-9)
+  expect_equal(res_w$loglik, res_d$loglik, tolerance = 1e-10)
+  expect_equal(res_w$profile$conf.low, res_d$profile$conf.low, tolerance = 1e-8)
+})
+
 test_that("non-convergence is reported, not silent; profile = FALSE skips the profile", {
   expect_warning(res <- cox_firth_matrix(lung_x, lung_y, control = firth_control(iter.max = 1),
                                          profile = FALSE),
