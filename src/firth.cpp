@@ -68,7 +68,7 @@ struct MomentSums {
     s2.setZero();
     std::fill(s3.begin(), s3.end(), 0.0);
   }
-  // Adds (sign = +1) or removes (sign = -1) one row with weight wr = w * exp(eta).
+  // Adds one row with weight wr = w * exp(eta); a negative wr removes it (counting process).
   void add(const double* x, Index p, double wr) {
     s0 += wr;
     for (Index j = 0; j < p; ++j) {
@@ -172,7 +172,8 @@ void add_denominator(double c, const MomentSums& m, Index p, Derivs& out, Worksp
   w.mean = m.s1 / m.s0;
   w.m2 = m.s2 / m.s0;
   out.score.noalias() -= c * w.mean;
-  out.info.noalias() += c * (w.m2 - w.mean * w.mean.transpose());
+  out.info.noalias() += c * w.m2;
+  out.info.noalias() -= c * w.mean * w.mean.transpose();
   if (!out.third) return;
   const VectorXd& a = w.mean;
   // packed: j >= l >= k only; evaluate() symmetrises once at the end
