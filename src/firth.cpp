@@ -552,6 +552,45 @@ double profile_limit(Profiler& prof, const VectorXd& beta_hat, double se, double
   return root;
 }
 
+// Profile intervals (both ends) and penalised LR tests of beta_j = 0 for the coefficients
+// in `which` (0-based), around the fitted `res`.
+Rcpp::List profile_all(FirthFit& fit, const FirthFit::Result& res,
+                       const Rcpp::IntegerVector& which, double crit, const Control& ctl) {
+  const Index p = res.beta.size();
+  const Index m = which.size();
+  Rcpp::NumericVector lower(m), upper(m), chisq(m);
+  Rcpp::LogicalVector lower_ok(m), upper_ok(m), test_ok(m);
+  Rcpp::IntegerVector lower_evals(m), upper_evals(m), test_iter(m);
+  const double target = res.at.pen_loglik - 0.5 * crit;
+  for (Index a = 0; a < m; ++a) {
+    const Index j = which[a];
+    std::vector<bool> free(p, true);
+    free[j] = false;
+    Profiler prof{fit, ctl, j, res.beta, free};
+    const double se = std::sqrt(res.at.inv_info(j, j));
+    bool ok = false;
+    int evals = 0;
+    lower[a] = profile_limit(prof, res.beta, se, target, 0.5 * crit, -1.0, ok, evals);
+    lower_ok[a] = ok;
+    lower_evals[a] = evals;
+    upper[a] = profile_limit(prof, res.beta, se, target, 0.5 * crit, 1.0, ok, evals);
+    upper_ok[a] = ok;
+    upper_evals[a] = evals;
+    VectorXd init = res.beta;
+    init[j] = 0.0;
+    FirthFit::Result r0 = fit.newton(init, free, ctl);
+    chisq[a] = r0.failed ? NA_REAL : 2.0 * (res.at.pen_loglik - r0.at.pen_loglik);
+    test_ok[a] = !r0.failed && r0.converged;
+    test_iter[a] = r0.iter;
+  }
+  return Rcpp::List::create(
+      Rcpp::Named("lower") = lower, Rcpp::Named("upper") = upper,
+      Rcpp::Named("chisq") = chisq, Rcpp::Named("lower_converged") = lower_ok,
+      Rcpp::Named("upper_converged") = upper_ok, Rcpp::Named("test_converged") = test_ok,
+      Rcpp::Named("lower_evals") = lower_evals, Rcpp::Named("upper_evals") = upper_evals,
+      Rcpp::Named("test_iter") = test_iter);
+}
+
 }  // namespace
 
 // Fits the (Firth-)penalised Cox model and, on request, profile intervals and tests.
@@ -590,40 +629,7 @@ Rcpp::List firth_fit_cpp(const Eigen::Map<Eigen::MatrixXd> xt, const Eigen::Map<
       Rcpp::Named("logdet") = Rcpp::NumericVector::create(at_zero.logdet, res.at.logdet),
       Rcpp::Named("pen_score") = res.at.pen_score, Rcpp::Named("score") = res.at.d.score,
       Rcpp::Named("iter") = res.iter, Rcpp::Named("converged") = res.converged);
-  if (!profile) return out;
-
-  const Index m = which.size();
-  Rcpp::NumericVector lower(m), upper(m), chisq(m);
-  Rcpp::LogicalVector lower_ok(m), upper_ok(m), test_ok(m);
-  Rcpp::IntegerVector lower_evals(m), upper_evals(m), test_iter(m);
-  const double target = res.at.pen_loglik - 0.5 * crit;
-  for (Index a = 0; a < m; ++a) {
-    const Index j = which[a];
-    std::vector<bool> free(p, true);
-    free[j] = false;
-    Profiler prof{fit, ctl, j, res.beta, free};
-    const double se = std::sqrt(res.at.inv_info(j, j));
-    bool ok = false;
-    int evals = 0;
-    lower[a] = profile_limit(prof, res.beta, se, target, 0.5 * crit, -1.0, ok, evals);
-    lower_ok[a] = ok;
-    lower_evals[a] = evals;
-    upper[a] = profile_limit(prof, res.beta, se, target, 0.5 * crit, 1.0, ok, evals);
-    upper_ok[a] = ok;
-    upper_evals[a] = evals;
-    VectorXd init = res.beta;
-    init[j] = 0.0;
-    FirthFit::Result r0 = fit.newton(init, free, ctl);
-    chisq[a] = r0.failed ? NA_REAL : 2.0 * (res.at.pen_loglik - r0.at.pen_loglik);
-    test_ok[a] = !r0.failed && r0.converged;
-    test_iter[a] = r0.iter;
-  }
-  out["profile"] = Rcpp::List::create(
-      Rcpp::Named("lower") = lower, Rcpp::Named("upper") = upper,
-      Rcpp::Named("chisq") = chisq, Rcpp::Named("lower_converged") = lower_ok,
-      Rcpp::Named("upper_converged") = upper_ok, Rcpp::Named("test_converged") = test_ok,
-      Rcpp::Named("lower_evals") = lower_evals, Rcpp::Named("upper_evals") = upper_evals,
-      Rcpp::Named("test_iter") = test_iter);
+  if (profile) out["profile"] = profile_all(fit, res, which, crit, ctl);
   return out;
 }
 
