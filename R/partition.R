@@ -147,6 +147,9 @@ partition_labels <- function(x) {
 # Kinds must agree; categorical columns get the union of their levels.
 unify_column <- function(v, kinds, descriptions, labels) {
   numeric_like <- kinds %in% c("numeric", "logical")
+  # a factor at one site may arrive as character at another (read from a .csv file)
+  categorical <- kinds %in% c("factor", "character")
+  if (all(categorical) && any(kinds == "factor")) kinds[] <- "factor"
   if (!(all(kinds == kinds[1L]) || all(numeric_like))) {
     odd <- which(kinds != kinds[1L])[1L]
     cli::cli_abort(c("Column {.field {v}} differs between partitions.",
@@ -667,6 +670,8 @@ worker_setup <- function(cl) {
   dev <- file.exists(file.path(path, "R", "partition.R"))
   setup <- remote_function(function(path, dev, libs) {
     .libPaths(unique(c(libs, .libPaths())))
+    # loaded already (an earlier cohort_partitions()): reloading would drop resident data
+    if (isNamespaceLoaded("rwecohort")) return(Sys.getpid())
     if (dev) {
       load_all <- getExportedValue("pkgload", "load_all")
       suppressMessages(load_all(path, compile = FALSE, quiet = TRUE, helpers = FALSE,
