@@ -1104,20 +1104,92 @@ partitioned_counts <- function(formula, partitions, weights, groups, all_times, 
                            rep(list(list(spec = spec, fit = fit_id, groups = groups, all_times = all_times)), k))
   traffic$add("setup", ex)
   setups <- ex$results
-  if (!any(vapply(setups, `[[`, integer(1), "n") > 0L)) {
-    cli::cli_abort("{.arg partitions}: every partition is empty.", class = "rwe_bad_input")
-  }
-  grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "times"))
-  group_tab <- union_table(lapply(setups, `[[`, "groups"))
-  group_keys <- if (is.null(group_tab)) character() else value_keys(group_tab)
+  grid <- counts_grid(setups)
   ex <- partition_exchange(partitions, "counts", lapply(seq_len(k), function(j) {
-    list(fit = fit_id, grid = grid, group_keys = group_keys, groups = groups,
+    list(fit = fit_id, grid = grid, group_keys = grid$group_keys, groups = groups,
          min_cell = min_cell, label = partitions$labels[j])
   }))
   traffic$add("counts", ex)
-  pooled <- Reduce(function(a, b) Map(`+`, a, b), ex$results)
-  list(grid = grid, groups = group_tab, counts = pooled, traffic = traffic$table(),
-       n = sum(vapply(setups, function(s) as.double(s$n), numeric(1))))
+  list(grid = grid, groups = grid$groups, counts = pool_counts(ex$results),
+       traffic = traffic$table(), n = sum(vapply(setups, function(s) as.double(s$n), numeric(1))))
+}
+
+pool_counts <- function(stats) Reduce(function(a, b) Map(`+`, a, b), lapply(stats, unclass))
+
+#' Kaplan-Meier and log-rank by file exchange (site and coordinator sides)
+#'
+#' The steps of [partitioned_km_fit()] and [partitioned_logrank_test()] for sites that exchange
+#' files. A site first calls `km_site_stats(data, spec)` (or `logrank_site_stats()`), which
+#' returns its distinct times per curve / stratum and its group values; the coordinator pools
+#' these with `counts_grid()` and sends the grid back; each site then calls the same function
+#' with `grid` and returns its counts per grid time and group, which the coordinator turns into
+#' the curves / test with `km_combine()` / `logrank_combine()`.
+#'
+#' @param data The site's data frame.
+#' @param spec The [partition_spec()] of the formula (for Kaplan-Meier, `~ a + b` defines the
+#'   curves; for log-rank, `~ group + strata(s)`).
+#' @param grid `NULL` (first call) or the [counts_grid()] from the coordinator.
+#' @param min_cell,site As for [cox_site_stats()].
+#' @param setups,stats Lists of the sites' first and second answers.
+#' @param conf.level Confidence level of the Kaplan-Meier limits.
+#' @return Site side: a list (setup or counts). `counts_grid()`: a list of class
+#'   `rwe_counts_grid`. `km_combine()`: as [partitioned_km_fit()]; `logrank_combine()`: as
+#'   [partitioned_logrank_test()].
+#' @examples
+#' lung <- survival::lung
+#' sites <- split(lung, lung$inst %% 2)
+#' f <- survival::Surv(time, status) ~ sex
+#' spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+#' grid <- counts_grid(lapply(sites, km_site_stats, spec = spec))
+#' km <- km_combine(lapply(sites, km_site_stats, spec = spec, grid = grid), grid)
+#' head(km)
+#' grid <- counts_grid(lapply(sites, logrank_site_stats, spec = spec))
+#' logrank_combine(lapply(sites, logrank_site_stats, spec = spec, grid = grid), grid)$chisq
+#' @name partitioned_counts_by_hand
+NULL
+
+#' @rdname partitioned_counts_by_hand
+#' @export
+km_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
+  spec$formula <- km_formula(spec$formula)
+  parts <- site_frame(data, spec)
+  if (is.null(grid)) return(counts_setup(parts, groups = FALSE, all_times = TRUE))
+  counts_site(parts, grid, character(), FALSE, min_cell, site)
+}
+
+#' @rdname partitioned_counts_by_hand
+#' @export
+logrank_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
+  parts <- site_frame(data, spec)
+  if (is.null(grid)) return(counts_setup(parts, groups = TRUE, all_times = FALSE))
+  counts_site(parts, grid, grid$group_keys, TRUE, min_cell, site)
+}
+
+#' @rdname partitioned_counts_by_hand
+#' @export
+counts_grid <- function(setups) {
+  if (!any(vapply(setups, function(s) s$n > 0L, logical(1)))) {
+    cli::cli_abort("{.arg setups}: every partition is empty.", class = "rwe_bad_input")
+  }
+  grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "times"))
+  grid$groups <- union_table(lapply(setups, `[[`, "groups"))
+  grid$group_keys <- if (is.null(grid$groups)) character() else value_keys(grid$groups)
+  structure(grid, class = "rwe_counts_grid")
+}
+
+#' @rdname partitioned_counts_by_hand
+#' @export
+km_combine <- function(stats, grid, conf.level = 0.95) {
+  new_rwe_partitioned_km(km_from_counts(grid, pool_counts(stats), conf.level), NULL)
+}
+
+#' @rdname partitioned_counts_by_hand
+#' @export
+logrank_combine <- function(stats, grid) {
+  if (is.null(grid$groups) || nrow(grid$groups) < 2L) {
+    cli::cli_abort("{.arg grid}: the formula must define at least two groups.", class = "rwe_bad_input")
+  }
+  new_rwe_partitioned_logrank(logrank_from_counts(pool_counts(stats)), grid$groups, NULL)
 }
 
 #' Kaplan-Meier curves over partitioned data, equal to the pooled fit

@@ -81,6 +81,21 @@ test_that("by-hand file exchange (cox_site_stats + cox_combine) gives coxph's lo
   expect_equal(r1$loglik, ref_b$loglik[2], tolerance = 1e-12)
 })
 
+test_that("by-hand Kaplan-Meier and log-rank (km_site_stats / logrank_site_stats) equal survfit / survdiff", {
+  sites <- lung_hospitals()
+  pooled <- do.call(rbind, sites)
+  f <- Surv(time, status) ~ sex
+  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+  grid <- counts_grid(lapply(sites, km_site_stats, spec = spec))
+  km <- km_combine(lapply(sites, km_site_stats, spec = spec, grid = grid), grid)
+  expect_km_equal(km, survfit(f, data = pooled))
+  fl <- Surv(time, status) ~ sex + strata(ph.ecog)
+  spec <- partition_spec(lapply(sites, site_describe, formula = fl), fl)
+  grid <- counts_grid(lapply(sites, logrank_site_stats, spec = spec))
+  lr <- logrank_combine(lapply(sites, logrank_site_stats, spec = spec, grid = grid), grid)
+  expect_equal(lr$chisq, survdiff(fl, data = pooled)$chisq, tolerance = 1e-10)
+})
+
 test_that("in-process partitions (no cluster) fit lung like pooled coxph, Efron and Breslow", {
   sites <- lung_hospitals()
   pooled <- do.call(rbind, sites)
