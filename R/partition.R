@@ -642,7 +642,7 @@ cohort_partitions <- function(sources, cl = NULL) {
     cli::cli_abort("{.arg cl} must be a cluster from {.fn parallel::makeCluster} or {.fn parallelly::makeClusterPSOCK}, or NULL.",
                    class = "rwe_bad_input")
   }
-  keys <- paste0("part", sprintf("%08x", sample.int(.Machine$integer.max, 1L)), "_", seq_along(sources))
+  keys <- paste0(new_id("part"), "_", seq_along(sources))
   parts <- structure(list(cluster = cl, labels = labels, keys = keys,
                           node = if (is.null(cl)) rep(0L, length(sources)) else (seq_along(sources) - 1L) %% length(cl) + 1L,
                           pids = NULL, store = if (is.null(cl)) new.env(parent = emptyenv())),
@@ -687,6 +687,13 @@ worker_setup <- function(cl) {
                                       "x" = conditionMessage(e)), class = "rwe_worker_error")
                    })
   unlist(pids)
+}
+
+# Unique labels for partitions and fits without touching the user's random-number stream.
+id_counter <- new.env(parent = emptyenv())
+new_id <- function(prefix) {
+  id_counter$n <- (id_counter$n %||% 0) + 1
+  paste0(prefix, Sys.getpid(), "_", format(Sys.time(), "%H%M%OS6"), "_", id_counter$n)
 }
 
 # Functions sent to workers must not drag this frame's variables along.
@@ -934,7 +941,7 @@ partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"
   check_min_cell_arg(min_cell)
   traffic <- traffic_recorder()
   spec <- partitioned_spec(formula, partitions, weights, traffic)
-  fit_id <- paste0("fit", sprintf("%08x", sample.int(.Machine$integer.max, 1L)))
+  fit_id <- new_id("fit")
   on.exit(drop_fit(partitions, fit_id), add = TRUE)
   k <- length(partitions$keys)
   ex <- partition_exchange(partitions, "cox_setup", rep(list(list(spec = spec, fit = fit_id)), k))
@@ -1097,7 +1104,7 @@ partitioned_counts <- function(formula, partitions, weights, groups, all_times, 
   check_min_cell_arg(min_cell, call = rlang::caller_env())
   traffic <- traffic_recorder()
   spec <- partitioned_spec(formula, partitions, weights, traffic)
-  fit_id <- paste0("fit", sprintf("%08x", sample.int(.Machine$integer.max, 1L)))
+  fit_id <- new_id("fit")
   on.exit(drop_fit(partitions, fit_id), add = TRUE)
   k <- length(partitions$keys)
   ex <- partition_exchange(partitions, "km_setup",
