@@ -1,0 +1,269 @@
+# Partitioned (multi-site) fits must equal the pooled single-machine fits of `survival`.
+library(survival)
+
+tight <- coxph.control(eps = 1e-12, iter.max = 50, toler.chol = 1e-13)
+
+lung_hospitals <- function() {
+  lung <- survival::lung
+  lung$sex <- factor(lung$sex, levels = 1:2, labels = c("male", "female"))
+  hospital <- cut(ifelse(is.na(lung$inst), 1, lung$inst), c(0, 5, 12, Inf),
+                  labels = c("north", "centre", "south"))
+  split(lung, hospital)
+}
+
+colon_sites <- function() {
+  colon <- survival::colon
+  # site 3 has no "Lev+5FU" patients: factor levels must be unified across sites
+  colon$site <- ifelse(colon$rx == "Lev+5FU", colon$id %% 2 + 1, colon$id %% 3 + 1)
+  lapply(split(colon, colon$site), function(d) { d$rx <- droplevels(d$rx); d })
+}
+
+simulate_sites <- function(n = 1e5, seed = 42) {
+  set.seed(seed)
+  x1 <- rnorm(n)
+  x2 <- rbinom(n, 1, 0.4)
+  g <- factor(sample(c("a", "b", "c"), n, replace = TRUE))
+  s <- factor(sample(c("s1", "s2"), n, replace = TRUE))
+  lp <- 0.3 * x1 - 0.5 * x2 + 0.2 * (g == "b") - 0.1 * (g == "c")
+  event <- rexp(n, exp(lp) / 300)
+  censor <- rexp(n, 1 / 500)
+  d <- data.frame(time = pmax(1, round(pmin(event, censor) / 7)),  # weeks: heavy ties
+                  status = as.integer(event <= censor), x1 = x1, x2 = x2, g = g, s = s,
+                  w = runif(n, 0.5, 2))
+  split(d, rep(1:3, c(0.5 * n, 0.3 * n, 0.2 * n)))
+}
+
+expect_cox_equal <- function(fit, ref, tolerance = 1e-10) {
+  expect_equal(unname(fit$coefficients), unname(coef(ref)), tolerance = tolerance)
+  # model-based variance (the references use robust = FALSE with weights)
+  expect_equal(unname(fit$var), unname(vcov(ref)), tolerance = tolerance)
+  expect_equal(fit$loglik, ref$loglik, tolerance = tolerance)
+  expect_equal(fit$iter, ref$iter)
+  expect_equal(fit$n, ref$n)
+  expect_equal(fit$nevent, ref$nevent)
+}
+
+expect_km_equal <- function(km, ref) {
+  expect_equal(km$time, ref$time)
+  for (col in c("n.risk", "n.event", "n.censor", "surv", "std.err", "lower", "upper")) {
+    expect_equal(km[[col]], ref[[col]], tolerance = 1e-10, label = col)
+  }
+}
+
+# ---- without a cluster: the protocol by hand and in-process partitions --------------------
+
+test_that("by-hand file exchange (cox_site_stats + cox_combine) gives coxph's loglik, score and information", {
+  sites <- lung_hospitals()
+  pooled <- do.call(rbind, sites)
+  f <- Surv(time, status) ~ age + sex + ph.ecog
+  ref <- coxph(f, data = pooled, control = tight)
+  descriptions <- lapply(sites, site_describe, formula = f)          # site -> coordinator
+  spec <- partition_spec(descriptions, f)                            # coordinator -> sites
+  expect_true(spec$status_shift)                                      # lung codes 1/2
+  setups <- lapply(sites, cox_site_setup, spec = spec)               # site -> coordinator
+  grid <- cox_grid(setups, spec)                                     # coordinator -> sites
+  evaluate <- function(beta) {
+    r1 <- cox_combine(lapply(sites, cox_site_stats, formula = f, beta = beta, grid = grid), grid)
+    r2 <- lapply(sites, cox_site_stats, formula = f, beta = beta, grid = grid, request = r1$request)
+    cox_combine(r2, grid, first = r1)
+  }
+  at_zero <- evaluate(c(0, 0, 0))
+  expect_equal(at_zero$loglik, ref$loglik[1], tolerance = 1e-12)
+  expect_equal(sum(at_zero$score * solve(at_zero$imat, at_zero$score)), ref$score, tolerance = 1e-10)
+  at_hat <- evaluate(unname(coef(ref)))
+  expect_equal(at_hat$loglik, ref$loglik[2], tolerance = 1e-12)
+  expect_lt(max(abs(at_hat$score)), 1e-6)
+  expect_equal(unname(solve(at_hat$imat)), unname(vcov(ref)), tolerance = 1e-10)
+  # Breslow too
+  ref_b <- coxph(f, data = pooled, ties = "breslow", control = tight)
+  r1 <- cox_combine(lapply(sites, cox_site_stats, formula = f, beta = unname(coef(ref_b)), grid = grid),
+                    grid, ties = "breslow")
+  expect_equal(r1$loglik, ref_b$loglik[2], tolerance = 1e-12)
+})
+
+test_that("by-hand Kaplan-Meier and log-rank (km_site_stats / logrank_site_stats) equal survfit / survdiff", {
+  sites <- lung_hospitals()
+  pooled <- do.call(rbind, sites)
+  f <- Surv(time, status) ~ sex
+  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+  grid <- counts_grid(lapply(sites, km_site_stats, spec = spec))
+  km <- km_combine(lapply(sites, km_site_stats, spec = spec, grid = grid), grid)
+  expect_km_equal(km, survfit(f, data = pooled))
+  fl <- Surv(time, status) ~ sex + strata(ph.ecog)
+  spec <- partition_spec(lapply(sites, site_describe, formula = fl), fl)
+  grid <- counts_grid(lapply(sites, logrank_site_stats, spec = spec))
+  lr <- logrank_combine(lapply(sites, logrank_site_stats, spec = spec, grid = grid), grid)
+  expect_equal(lr$chisq, survdiff(fl, data = pooled)$chisq, tolerance = 1e-10)
+})
+
+test_that("in-process partitions (no cluster) fit lung like pooled coxph, Efron and Breslow", {
+  sites <- lung_hospitals()
+  pooled <- do.call(rbind, sites)
+  parts <- cohort_partitions(sites)
+  f <- Surv(time, status) ~ age + sex + ph.ecog
+  for (ties in c("efron", "breslow")) {
+    fit <- partitioned_cox_fit(f, parts, ties = ties, control = tight)
+    expect_cox_equal(fit, coxph(f, data = pooled, ties = ties, control = tight))
+  }
+  fo <- Surv(time, status) ~ age + ph.ecog + offset(wt.loss / 100)
+  expect_cox_equal(partitioned_cox_fit(fo, parts, control = tight), coxph(fo, data = pooled, control = tight))
+  expect_s3_class(fit, "rwe_partitioned_cox")
+  expect_named(tidy(fit), c("term", "estimate", "std.error", "statistic", "p.value", "conf.low", "conf.high"))
+  expect_equal(glance(fit)$nevent, 164)
+})
+
+test_that("counting-process data (heart) equal pooled coxph", {
+  heart <- survival::heart
+  sites <- split(heart, heart$id %% 3)
+  parts <- cohort_partitions(sites)
+  f <- Surv(start, stop, event) ~ age + year + surgery + transplant
+  for (ties in c("efron", "breslow")) {
+    fit <- partitioned_cox_fit(f, parts, ties = ties, control = tight)
+    expect_cox_equal(fit, coxph(f, data = do.call(rbind, sites), ties = ties, control = tight))
+  }
+})
+
+test_that("empty partitions and partitions without events are allowed", {
+  sites <- lung_hospitals()
+  lung <- do.call(rbind, sites)
+  censored_only <- lung[lung$status == 1, ][1:20, ]   # all 1s: censored under 1/2 coding
+  all_sites <- c(sites, list(empty = lung[0, ], censored = censored_only))
+  f <- Surv(time, status) ~ age + sex
+  fit <- partitioned_cox_fit(f, cohort_partitions(all_sites), control = tight)
+  expect_cox_equal(fit, coxph(f, data = do.call(rbind, all_sites), control = tight))
+  km <- partitioned_km_fit(Surv(time, status) ~ sex, cohort_partitions(all_sites))
+  expect_km_equal(km, survfit(Surv(time, status) ~ sex, data = do.call(rbind, all_sites)))
+})
+
+test_that("bad input is refused naming the partition and column", {
+  sites <- lung_hospitals()
+  f <- Surv(time, status) ~ age + sex + ph.ecog
+  no_col <- sites
+  no_col$centre$ph.ecog <- NULL
+  expect_error(partitioned_cox_fit(f, cohort_partitions(no_col)),
+               class = "rwe_bad_input", regexp = "centre.*ph.ecog")
+  odd_kind <- sites
+  odd_kind$south$sex <- as.numeric(odd_kind$south$sex)
+  expect_error(partitioned_cox_fit(f, cohort_partitions(odd_kind)),
+               class = "rwe_bad_input", regexp = "sex.*south")
+  ordered_sites <- lapply(sites, function(d) { d$grade <- factor(d$ph.ecog, ordered = TRUE); d })
+  ordered_sites$south$grade <- factor(ordered_sites$south$ph.ecog, levels = c(3, 2, 1, 0), ordered = TRUE)
+  expect_error(partitioned_cox_fit(Surv(time, status) ~ grade, cohort_partitions(ordered_sites)),
+               class = "rwe_bad_input", regexp = "grade.*south")
+  expect_error(partitioned_cox_fit(f, sites), class = "rwe_bad_input", regexp = "partitions")
+  expect_error(cohort_partitions(list(a = 1:3)), class = "rwe_bad_input", regexp = "sources")
+  expect_error(cohort_partitions(sites$north), class = "rwe_bad_input", regexp = "sources")
+  expect_error(partitioned_cox_fit(f, cohort_partitions(sites), min_cell = -1),
+               class = "rwe_bad_input", regexp = "min_cell")
+  none <- lapply(sites, function(d) { d$status <- 0; d })
+  expect_error(partitioned_cox_fit(Surv(time, status) ~ age, cohort_partitions(none)),
+               class = "rwe_bad_input", regexp = "no partition has an event")
+  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+  grid <- cox_grid(lapply(sites, cox_site_setup, spec = spec), spec)
+  expect_error(cox_site_stats(sites$north, f, c(0, 0), grid), class = "rwe_bad_input", regexp = "beta")
+  expect_error(cox_site_stats(sites$north, Surv(time, status) ~ age, c(0, 0, 0), grid),
+               class = "rwe_bad_input", regexp = "formula")
+  other_spec <- partition_spec(lapply(sites, site_describe, formula = Surv(time, status) ~ age), Surv(time, status) ~ age)
+  setups <- list(a = cox_site_setup(sites$north, spec), b = cox_site_setup(sites$south, other_spec))
+  expect_error(cox_grid(setups, spec), class = "rwe_bad_input", regexp = "Partition.*b.*sex")
+})
+
+test_that("min_cell makes a site refuse to release sums at sparse risk sets", {
+  parts <- cohort_partitions(lung_hospitals())
+  f <- Surv(time, status) ~ age
+  expect_error(partitioned_cox_fit(f, parts, min_cell = 3), class = "rwe_min_cell",
+               regexp = "refuses.*grid time")
+  expect_error(partitioned_km_fit(Surv(time, status) ~ 1, parts, min_cell = 3), class = "rwe_min_cell")
+  # site-stratified fits release no per-time sums: min_cell does not apply
+  expect_s3_class(partitioned_cox_fit(f, parts, stratify_by_site = TRUE, min_cell = 3), "rwe_partitioned_cox")
+})
+
+# ---- on a cluster of two localhost workers -----------------------------------------------
+
+test_that("cluster: lung hospitals, colon sites and 10^5 simulated rows equal the pooled fits", {
+  skip_on_cran()
+  skip_if_not_installed("parallelly")
+  cl <- parallelly::makeClusterPSOCK(2, autoStop = TRUE)
+  on.exit(try(parallel::stopCluster(cl), silent = TRUE), add = TRUE)
+
+  # lung: three hospitals on two workers
+  sites <- lung_hospitals()
+  pooled <- do.call(rbind, sites)
+  parts <- cohort_partitions(sites, cl)
+  expect_equal(parts$node, c(1L, 2L, 1L))
+  f <- Surv(time, status) ~ age + sex + ph.ecog
+  fit <- partitioned_cox_fit(f, parts, control = tight)
+  expect_cox_equal(fit, coxph(f, data = pooled, control = tight))
+  # traffic per iteration: O(T p) up, O(T) down, one p x p up per partition
+  p <- 3
+  n_times <- fit$n_event_times
+  per <- fit$traffic[fit$traffic$round == "sums", ]
+  floor_sums <- 8 * 3 * ((2 * p + 4) * n_times + p + 1)
+  expect_true(all(per$bytes_received >= floor_sums & per$bytes_received <= floor_sums + 3 * 1500))
+  info <- fit$traffic[fit$traffic$round == "information", ]
+  expect_true(all(info$bytes_received >= 3 * 8 * p^2 & info$bytes_received <= 3 * (8 * p^2 + 1500)))
+  expect_true(all(info$bytes_sent >= 3 * 16 * n_times & info$bytes_sent <= 3 * (16 * n_times + 1500)))
+  expect_true(all(per$bytes_sent <= 3 * (8 * p + 1500)))
+  # site-stratified Cox: each site sends loglik, score and information only
+  by_site <- partitioned_cox_fit(f, parts, control = tight, stratify_by_site = TRUE)
+  pooled$site <- rep(names(sites), vapply(sites, nrow, integer(1)))
+  expect_cox_equal(by_site, coxph(update(f, . ~ . + strata(site)), data = pooled, control = tight))
+  expect_true(all(by_site$traffic_per_iteration$bytes_received <= 3 * (8 * (1 + p + p^2) + 1500)))
+  # weights (a column name) and strata
+  pooled_w <- pooled
+  set.seed(1)
+  wt <- runif(nrow(pooled), 0.2, 3)
+  w_sites <- split(transform(pooled_w, w = wt), rep(seq_along(sites), vapply(sites, nrow, integer(1))))
+  fw <- Surv(time, status) ~ age + ph.ecog + strata(sex)
+  fit_w <- partitioned_cox_fit(fw, cohort_partitions(w_sites, cl), weights = "w", control = tight)
+  expect_cox_equal(fit_w, coxph(fw, data = transform(pooled_w, w = wt), weights = w, robust = FALSE,
+                                  control = tight))
+  # KM and log-rank
+  km <- partitioned_km_fit(Surv(time, status) ~ sex, parts)
+  expect_km_equal(km, survfit(Surv(time, status) ~ sex, data = pooled))
+  lr <- partitioned_logrank_test(Surv(time, status) ~ sex + strata(ph.ecog), parts)
+  ref_lr <- survdiff(Surv(time, status) ~ sex + strata(ph.ecog), data = pooled)
+  expect_equal(lr$chisq, ref_lr$chisq, tolerance = 1e-10)
+  expect_equal(lr$groups$obs, unname(rowSums(ref_lr$obs)), tolerance = 1e-12)
+  expect_equal(lr$groups$exp, unname(rowSums(ref_lr$exp)), tolerance = 1e-10)
+  expect_equal(unname(lr$var), unname(ref_lr$var), tolerance = 1e-10)
+
+  # colon: three sites, one lacking a treatment level, files read on the workers
+  colon <- colon_sites()
+  files <- c(tempfile(fileext = ".rds"), tempfile(fileext = ".rds"), tempfile(fileext = ".csv"))
+  saveRDS(colon[[1]], files[1]); saveRDS(colon[[2]], files[2])
+  utils::write.csv(colon[[3]], files[3], row.names = FALSE)
+  on.exit(unlink(files), add = TRUE)
+  colon_parts <- cohort_partitions(as.list(files), cl)
+  colon_pooled <- do.call(rbind, colon)
+  fc <- Surv(time, status) ~ rx + age + nodes + differ + strata(etype)
+  fit_c <- partitioned_cox_fit(fc, colon_parts, control = tight)
+  expect_cox_equal(fit_c, coxph(fc, data = colon_pooled, control = tight))
+  km_c <- partitioned_km_fit(Surv(time, status) ~ rx, colon_parts)
+  expect_km_equal(km_c, survfit(Surv(time, status) ~ rx, data = colon_pooled))
+  lr_c <- partitioned_logrank_test(Surv(time, status) ~ rx + strata(etype), colon_parts)
+  expect_equal(lr_c$chisq, survdiff(Surv(time, status) ~ rx + strata(etype), data = colon_pooled)$chisq,
+               tolerance = 1e-10)
+
+  # 10^5 simulated rows, weekly times (heavy ties), weights and strata
+  sim <- simulate_sites()
+  sim_parts <- cohort_partitions(sim, cl)
+  sim_pooled <- do.call(rbind, sim)
+  fs <- Surv(time, status) ~ x1 + x2 + g + strata(s)
+  fit_s <- partitioned_cox_fit(fs, sim_parts, weights = "w", control = tight)
+  expect_cox_equal(fit_s, coxph(fs, data = sim_pooled, weights = w, robust = FALSE, control = tight))
+  fit_b <- partitioned_cox_fit(Surv(time, status) ~ x1 + x2 + g, sim_parts, ties = "breslow", control = tight)
+  expect_cox_equal(fit_b, coxph(Surv(time, status) ~ x1 + x2 + g, data = sim_pooled, ties = "breslow",
+                                control = tight))
+  km_s <- partitioned_km_fit(Surv(time, status) ~ g, sim_parts)
+  expect_km_equal(km_s, survfit(Surv(time, status) ~ g, data = sim_pooled))
+  lr_s <- partitioned_logrank_test(Surv(time, status) ~ g + strata(s), sim_parts)
+  expect_equal(lr_s$chisq, survdiff(Surv(time, status) ~ g + strata(s), data = sim_pooled)$chisq,
+               tolerance = 1e-10)
+
+  # a worker that dies: a clear error naming it, no hang
+  pids <- unlist(parallel::clusterCall(cl, Sys.getpid))
+  tools::pskill(pids[2])
+  expect_error(partitioned_cox_fit(f, parts), class = "rwe_worker_error",
+               regexp = paste0("worker 2 \\(pid ", pids[2], "\\).*centre"))
+})
