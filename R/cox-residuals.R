@@ -24,11 +24,19 @@ check_rwe_cox <- function(object, call = rlang::caller_env()) {
     cli::cli_abort("{.arg object} must be an {.cls rwe_cox} fit, not {.obj_type_friendly {object}}.",
                    call = call, class = "rwe_bad_input")
   }
-  needed <- c("coefficients", "var", "linear.predictors", "means", "method", "y", "x",
-              "strata", "weights", "offset")
+  # coefficients, var and means are NULL in a model without covariates
+  needed <- c("method", "y", "x", "strata", "weights", "offset")
   absent <- needed[!vapply(needed, function(nm) !is.null(object[[nm]]), logical(1))]
   if (length(absent)) {
     cli::cli_abort("{.arg object} lacks the component{?s} {.field {absent}}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  n <- NROW(object$y)
+  sizes <- c(x = NROW(object[["x"]]), strata = length(object$strata),
+             weights = length(object$weights), offset = length(object$offset))
+  if (any(sizes != n)) {
+    wrong <- names(sizes)[sizes != n]
+    cli::cli_abort("{.arg object}: {.field {wrong}} do{?es/} not have one entry per row of {.field y} ({n}).",
                    call = call, class = "rwe_bad_input")
   }
   if (!object$method %in% c("efron", "breslow")) {
@@ -40,13 +48,13 @@ check_rwe_cox <- function(object, call = rlang::caller_env()) {
 
 cox_design <- function(object) {
   x <- object[["x"]]
-  if (is.null(dim(x))) x <- matrix(as.double(x), ncol = length(object$coefficients))
+  if (is.null(dim(x))) x <- matrix(as.double(x), nrow = NROW(object$y))
   storage.mode(x) <- "double"
   x
 }
 
 cox_coef0 <- function(object) {
-  coef <- object$coefficients
+  coef <- if_null(object$coefficients, numeric())
   coef[is.na(coef)] <- 0
   coef
 }
@@ -77,7 +85,7 @@ cox_response <- function(object) {
 # baseline hazard and expected counts do.
 coxph_linear_predictor <- function(object) {
   coef <- cox_coef0(object)
-  drop(cox_design(object) %*% coef) - sum(object$means * coef) +
+  drop(cox_design(object) %*% coef) - sum(if_null(object$means, 0) * coef) +
     object$offset - mean(object$offset)
 }
 
@@ -133,6 +141,10 @@ residuals.rwe_cox <- function(object, type = c("martingale", "deviance", "score"
   check_rwe_cox(object)
   if (!is.logical(weighted) || length(weighted) != 1L || is.na(weighted)) {
     cli::cli_abort("{.arg weighted} must be TRUE or FALSE.", class = "rwe_bad_input")
+  }
+  if (!type %in% c("martingale", "deviance") && length(object$coefficients) == 0L) {
+    cli::cli_abort("{.val {type}} residuals need a model with covariates.",
+                   class = "rwe_bad_input")
   }
   if (type %in% c("schoenfeld", "scaledsch")) {
     if (!is.null(collapse)) {

@@ -292,3 +292,21 @@ test_that("bad input is refused with errors naming the argument", {
                class = "rwe_bad_input", regexp = "cluster")
   expect_error(cox_basehaz(list()), class = "rwe_bad_input", regexp = "fit|object")
 })
+
+test_that("aliased coefficients and models without covariates match survival", {
+  lung2 <- transform(lung, age2 = 2 * age)
+  cfit <- coxph(Surv(time, status) ~ age + sex + age2, data = lung2, x = TRUE)
+  expect_true(is.na(coef(cfit)[["age2"]]))
+  rfit <- check_all_residuals(cfit, lung2)
+  check_predictions(cfit, rfit)
+  cfit <- coxph(Surv(time, status) ~ strata(sex), data = lung, x = TRUE)
+  rfit <- as_rwe_cox_from_coxph(cfit, lung)
+  expect_equal(residuals(rfit), residuals(cfit), tolerance = tol)
+  expect_equal(residuals(rfit, type = "deviance"), residuals(cfit, type = "deviance"),
+               tolerance = tol)
+  expect_equal(cox_basehaz(rfit)$hazard, basehaz(cfit)$hazard, tolerance = tol)
+  expect_error(residuals(rfit, type = "score"), class = "rwe_bad_input", regexp = "covariates")
+  bad <- rfit
+  bad$weights <- bad$weights[-1]
+  expect_error(residuals(bad), class = "rwe_bad_input", regexp = "weights")
+})
