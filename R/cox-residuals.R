@@ -538,3 +538,39 @@ cox_basehaz <- function(fit, centered = TRUE) {
   }
   out
 }
+
+#' Robust score test of a Cox fit
+#'
+#' The robust (sandwich) score test of all coefficients being equal to `init` (zero by
+#' default) that `survival::coxph(robust = TRUE)` reports as `rscore`: the weighted score
+#' residuals at `init`, summed within clusters, give `u` (their column sums) and `B` (their
+#' cross-product); the statistic is `u' B^- u` on the non-aliased coefficients.
+#'
+#' @param fit An `rwe_cox` fit.
+#' @param cluster `NULL` or one cluster identifier per row of the model data.
+#' @param init `NULL` (all zero) or the coefficient values under the null hypothesis.
+#' @return The test statistic, on as many degrees of freedom as non-aliased coefficients.
+#' @keywords internal
+#' @noRd
+cox_robust_score_test <- function(fit, cluster = NULL, init = NULL, call = rlang::caller_env()) {
+  check_rwe_cox(fit, call = call)
+  null_fit <- fit
+  p <- length(fit$coefficients)
+  # survival evaluates this score at linear predictor X init, without the offset.
+  null_fit$coefficients[] <- if (is.null(init)) 0 else init
+  null_fit$means <- rep(0, p)
+  null_fit$offset <- rep(0, length(fit$offset))
+  kern <- cox_post_kernel(null_fit, want_score = TRUE)
+  s <- kern$score * fit$weights
+  if (!is.null(cluster)) {
+    if (length(cluster) != nrow(s)) {
+      cli::cli_abort("{.arg cluster} has length {length(cluster)}, but the model has {nrow(s)} rows.",
+                     call = call, class = "rwe_bad_input")
+    }
+    s <- rowsum(s, cluster, reorder = FALSE)
+  }
+  keep <- !is.na(fit$coefficients)
+  u <- colSums(s)[keep]
+  b <- crossprod(s)[keep, keep, drop = FALSE]
+  sum(u * solve(b, u))
+}

@@ -310,3 +310,21 @@ test_that("aliased coefficients and models without covariates match survival", {
   bad$weights <- bad$weights[-1]
   expect_error(residuals(bad), class = "rwe_bad_input", regexp = "weights")
 })
+
+test_that("robust score test equals coxph's rscore", {
+  robust <- coxph(Surv(time, status) ~ age + sex + ph.ecog, data = lung, robust = TRUE,
+                  x = TRUE)
+  rfit <- as_rwe_cox_from_coxph(robust, lung)
+  expect_equal(cox_robust_score_test(rfit), robust$rscore, tolerance = tol)
+  robust <- coxph(Surv(tstart, tstop, status) ~ treat + sex + age + strata(hos.cat) +
+                    cluster(id), data = cgd, x = TRUE, ties = "breslow")
+  rfit <- as_rwe_cox_from_coxph(robust, cgd)
+  expect_equal(cox_robust_score_test(rfit, cluster = cgd$id), robust$rscore, tolerance = tol)
+  d <- simulate_cohort()
+  robust <- coxph(Surv(time, status) ~ x1 + x2 + strata(grp) + offset(off), data = d,
+                  weights = w, cluster = id, x = TRUE)
+  rfit <- as_rwe_cox_from_coxph(robust, d)
+  expect_equal(cox_robust_score_test(rfit, cluster = d$id), robust$rscore, tolerance = tol)
+  expect_equal(cox_robust_var(rfit, cluster = d$id), robust$var, tolerance = tol,
+               ignore_attr = TRUE)
+})
