@@ -16,8 +16,7 @@ as_rwe_cox_from_coxph <- function(fit, data) {
     strata_vars = parts$strata_vars, strata_table = parts$strata_table,
     weights = parts$weights, offset = parts$offset, n = fit$n, nevent = fit$nevent,
     terms = parts$terms, formula = fit$formula, xlevels = fit$xlevels, assign = fit$assign,
-    contrasts = fit$contrasts, call = fit$call, na.action = fit$na.action,
-    cluster = parts$cluster
+    contrasts = fit$contrasts, call = fit$call, na.action = fit$na.action
   ), class = "rwe_cox")
 }
 # -----------------------------------------------------------------------------------------
