@@ -237,8 +237,29 @@ drop_special_terms <- function(tt, special_cols) {
     attr(out, "specials") <- attr(tt, "specials")
     return(out)
   }
-  stats::drop.terms(tt, to_drop, keep.response = TRUE)
+  restore_offset_terms(stats::drop.terms(tt, to_drop, keep.response = TRUE))
 }
+
+# stats::drop.terms() (used when strata() terms are removed) drops offset() variables but
+# keeps them in "predvars", which makes model.frame() fail and loses the offset. Put the
+# offsets back, keeping every other variable's (possibly data-dependent) predvars.
+restore_offset_terms <- function(tt) {
+  vars <- as.list(attr(tt, "variables"))[-1L]
+  predvars <- attr(tt, "predvars")
+  if (is.null(predvars) || length(predvars) - 1L == length(vars)) return(tt)
+  predvars <- as.list(predvars)[-1L]
+  is_offset <- vapply(predvars, function(e) is.call(e) && identical(e[[1L]], quote(offset)),
+                      logical(1))
+  if (sum(!is_offset) != length(vars)) return(tt)
+  f <- stats::formula(tt)
+  rhs <- f[[length(f)]]
+  for (o in predvars[is_offset]) rhs <- call("+", rhs, o)
+  f[[length(f)]] <- rhs
+  out <- stats::terms(f)
+  attr(out, "predvars") <- as.call(c(quote(list), predvars[!is_offset], predvars[is_offset]))
+  out
+}
+
 
 check_has_events <- function(status, weights = NULL, arg = "formula",
                              call = rlang::caller_env()) {

@@ -387,27 +387,7 @@ covariate_terms <- function(object) {
   vars <- vapply(as.list(attr(tt, "variables"))[-1L], deparse1, character(1))
   special <- which(grepl("^(strata|cluster)\\(", vars))
   if (length(special) && length(attr(tt, "factors"))) tt <- drop_special_terms(tt, special)
-  restore_offset_terms(tt)
-}
-
-# stats::drop.terms() (used when strata() terms are removed) drops offset() variables but
-# keeps them in "predvars", which makes model.frame() fail and loses the offset. Put the
-# offsets back, keeping every other variable's (possibly data-dependent) predvars.
-restore_offset_terms <- function(tt) {
-  vars <- as.list(attr(tt, "variables"))[-1L]
-  predvars <- attr(tt, "predvars")
-  if (is.null(predvars) || length(predvars) - 1L == length(vars)) return(tt)
-  predvars <- as.list(predvars)[-1L]
-  is_offset <- vapply(predvars, function(e) is.call(e) && identical(e[[1L]], quote(offset)),
-                      logical(1))
-  if (sum(!is_offset) != length(vars)) return(tt)
-  f <- stats::formula(tt)
-  rhs <- f[[length(f)]]
-  for (o in predvars[is_offset]) rhs <- call("+", rhs, o)
-  f[[length(f)]] <- rhs
-  out <- stats::terms(f)
-  attr(out, "predvars") <- as.call(c(quote(list), predvars[!is_offset], predvars[is_offset]))
-  out
+  tt
 }
 
 # Model matrix (columns aligned with the coefficients), offset, strata and response of
