@@ -2,6 +2,6 @@
 # Generator token: 10BE3573-1514-4C36-9D1C-5A225CD40393
 
 conc_counts_cpp <- function(stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster) {
-    .Call('_rwecohort_conc_counts_cpp', PACKAGE = 'rwecohort', stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster)
+    .Call(`_rwecohort_conc_counts_cpp`, stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster)
 }
 

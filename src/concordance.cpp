@@ -2,7 +2,7 @@
 //
 // Contract (the R caller, R/concordance.R, guarantees all of it; nothing is re-checked here):
 //   * n rows, sorted by stratum, then stop time DESCENDING, then status ascending (censored
-//     rows before deaths at the same stop time), then predictor rank ascending.
+//     rows before deaths at the same stop time); order within those ties does not matter.
 //   * `stop`, `weights` finite doubles, weights >= 0; `status` 0/1 doubles; no NA anywhere.
 //   * `rank` is the dense rank (1..K_s) of the predictor WITHIN its stratum: equal predictor
 //     values share a rank, so predictor ties are exact ties of the doubles.
@@ -42,41 +42,66 @@ namespace {
 
 using Index = std::ptrdiff_t;
 
-// Weighted counts by rank 1..size, with prefix sums in O(log size).
-class RankFenwick {
+// Two Fenwick trees over predictor ranks 1..size, stored interleaved so that the walks for
+// A (rows at risk) and B (deaths swept so far) at the same rank share cache lines.
+class PairedFenwick {
  public:
-  explicit RankFenwick(Index capacity) : tree_(capacity + 1, 0.0), at_(capacity + 1, 0.0) {}
+  explicit PairedFenwick(Index capacity) : node_(capacity + 1), at_(capacity + 1) {}
 
   // Empties the first `size` ranks (cost O(size), so per-stratum resets stay O(n) overall).
   void reset(Index size) {
     size_ = size;
-    total_ = 0.0;
-    std::fill(tree_.begin(), tree_.begin() + size + 1, 0.0);
-    std::fill(at_.begin(), at_.begin() + size + 1, 0.0);
+    total_a_ = total_b_ = 0.0;
+    std::fill(node_.begin(), node_.begin() + size + 1, Pair());
+    std::fill(at_.begin(), at_.begin() + size + 1, Pair());
   }
 
-  void add(Index rank, double w) {
-    total_ += w;
-    at_[rank] += w;
-    for (Index r = rank; r <= size_; r += r & (-r)) tree_[r] += w;
+  void add_a(Index rank, double w) {
+    total_a_ += w;
+    at_[rank].a += w;
+    for (Index r = rank; r <= size_; r += r & (-r)) node_[r].a += w;
   }
 
-  // Weight strictly below, equal to and strictly above `rank`.
-  void split(Index rank, double& below, double& equal, double& above) const {
+  void add_b(Index rank, double w) {
+    total_b_ += w;
+    at_[rank].b += w;
+    for (Index r = rank; r <= size_; r += r & (-r)) node_[r].b += w;
+  }
+
+  // Weights of A and B strictly below rank; one walk serves both trees.
+  void below(Index rank, double& below_a, double& below_b) const {
+    double sa = 0.0, sb = 0.0;
+    for (Index r = rank - 1; r > 0; r -= r & (-r)) {
+      sa += node_[r].a;
+      sb += node_[r].b;
+    }
+    below_a = sa;
+    below_b = sb;
+  }
+
+  double at_a(Index rank) const { return at_[rank].a; }
+  double at_b(Index rank) const { return at_[rank].b; }
+  double total_a() const { return total_a_; }
+  double total_b() const { return total_b_; }
+
+  // Cumulative B weights by rank (B is final once a stratum is swept): cum[r] = B(<= r).
+  void cumulative_b(std::vector<double>& cum) const {
     double s = 0.0;
-    for (Index r = rank - 1; r > 0; r -= r & (-r)) s += tree_[r];
-    below = s;
-    equal = at_[rank];
-    above = total_ - s - equal;
-    // Removals (counting-process data) can leave rounding residue; never report < 0.
-    if (above < 0.0) above = 0.0;
+    cum[0] = 0.0;
+    for (Index r = 1; r <= size_; ++r) {
+      s += at_[r].b;
+      cum[r] = s;
+    }
   }
 
  private:
-  std::vector<double> tree_;
-  std::vector<double> at_;
+  struct Pair {
+    double a = 0.0, b = 0.0;
+  };
+  std::vector<Pair> node_;
+  std::vector<Pair> at_;
   Index size_ = 0;
-  double total_ = 0.0;
+  double total_a_ = 0.0, total_b_ = 0.0;
 };
 
 struct PairCounts {
@@ -87,12 +112,12 @@ struct PairCounts {
 struct Influence {
   std::vector<double> diff, total;
   explicit Influence(Index n) : diff(n, 0.0), total(n, 0.0) {}
-  // Row j as the longer survivor of deaths in B: deaths with smaller rank are concordant.
-  void add_partner(const RankFenwick& deaths, Index j, Index rank, double sign) {
-    double below, equal, above;
-    deaths.split(rank, below, equal, above);
+  // Row j as the longer survivor of the deaths in B with weight `below` under its rank,
+  // `equal` at it and `total_b` in all: smaller-rank deaths are concordant pairs.
+  void add_partner(Index j, double sign, double below, double equal, double total_b) {
+    const double above = total_b - below - equal;
     diff[j] += sign * (below - above);
-    total[j] += sign * (below + equal + above);
+    total[j] += sign * total_b;
   }
 };
 
@@ -106,74 +131,98 @@ struct SweepData {
   bool counting;
 };
 
-// Deaths in rows [first, last) (all at one time, sorted by rank): compare each with the risk
-// set in A, count the tied-time pairs among them, then move them into B and A.
-void sweep_deaths(const SweepData& d, Index first, Index last, RankFenwick& at_risk,
-                  RankFenwick& deaths, Influence& infl, PairCounts& pc) {
-  double cum_all = 0.0, cum_group = 0.0;
-  Index group_rank = -1;
+// Row j enters the risk set: it will be credited with the deaths added to B from now on, so
+// subtract what B holds now (the difference is taken when it leaves).
+inline void enter(const SweepData& d, Index j, PairedFenwick& trees, Influence& infl,
+                  double below_b) {
+  const Index r = d.rank[j];
+  infl.add_partner(j, -1.0, below_b, trees.at_b(r), trees.total_b());
+  trees.add_a(r, d.weights[j]);
+}
+
+// Deaths in rows [first, last), all at one time: count their pairs with the risk set (A),
+// the tied-time pairs among them, then add them to B and A. `tie_scratch` is all zeros on
+// entry and on exit.
+void sweep_deaths(const SweepData& d, Index first, Index last, PairedFenwick& trees,
+                  Influence& infl, PairCounts& pc, std::vector<double>& tie_scratch) {
+  double cum = 0.0, pairs_all = 0.0, pairs_xy = 0.0;
   for (Index k = first; k < last; ++k) {
     const double w = d.weights[k];
     const Index r = d.rank[k];
-    double below, equal, above;
-    at_risk.split(r, below, equal, above);
-    pc.concordant += w * above;
-    pc.discordant += w * below;
-    pc.tied_x += w * equal;
-    infl.diff[k] += above - below;
-    infl.total[k] += above + below + equal;
-    if (r != group_rank) {  // a new run of equal predictor values among these deaths
-      group_rank = r;
-      cum_group = 0.0;
-    }
-    pc.tied_y += w * (cum_all - cum_group);
-    pc.tied_xy += w * cum_group;
-    cum_all += w;
-    cum_group += w;
+    pairs_all += w * cum;
+    pairs_xy += w * tie_scratch[r];
+    cum += w;
+    tie_scratch[r] += w;
+    trees.add_b(r, w);
   }
-  // Tied-time pairs only count toward tied.y / tied.xy, which the variance does not use.
-  for (Index k = first; k < last; ++k) deaths.add(d.rank[k], d.weights[k]);
-  // Subtracting B now (it includes these deaths) excludes them from this row's later credit.
+  pc.tied_y += pairs_all - pairs_xy;
+  pc.tied_xy += pairs_xy;
+  for (Index k = first; k < last; ++k) tie_scratch[d.rank[k]] = 0.0;
+  // A excludes every death at this time; B includes them all, so their later credit as
+  // longer survivors excludes the deaths they are tied with in time.
   for (Index k = first; k < last; ++k) {
-    infl.add_partner(deaths, k, d.rank[k], -1.0);
-    at_risk.add(d.rank[k], d.weights[k]);
+    const double w = d.weights[k];
+    const Index r = d.rank[k];
+    double below_a, below_b;
+    trees.below(r, below_a, below_b);
+    const double equal_a = trees.at_a(r);
+    const double above_a = trees.total_a() - below_a - equal_a;
+    pc.concordant += w * above_a;
+    pc.discordant += w * below_a;
+    pc.tied_x += w * equal_a;
+    infl.diff[k] += above_a - below_a;
+    infl.total[k] += above_a + below_a + equal_a;
+    infl.add_partner(k, -1.0, below_b, trees.at_b(r), trees.total_b());
+  }
+  for (Index k = first; k < last; ++k) trees.add_a(d.rank[k], d.weights[k]);
+}
+
+// Rows whose (start, stop] interval begins at or after time t leave the risk set before the
+// deaths at t are compared; they are credited with the deaths swept while they were at risk.
+void leave_before(const SweepData& d, double t, Index hi, Index& next_start,
+                  PairedFenwick& trees, Influence& infl, std::vector<unsigned char>& removed) {
+  while (next_start < hi && d.start[d.start_order[next_start]] >= t) {
+    const Index j = d.start_order[next_start++];
+    const Index r = d.rank[j];
+    double below_a, below_b;
+    trees.below(r, below_a, below_b);
+    infl.add_partner(j, +1.0, below_b, trees.at_b(r), trees.total_b());
+    trees.add_a(r, -d.weights[j]);
+    removed[j] = 1;
   }
 }
 
-// One stratum, rows [lo, hi). `next_start` walks start_order; `removed` marks rows that left.
-void sweep_stratum(const SweepData& d, Index lo, Index hi, RankFenwick& at_risk,
-                   RankFenwick& deaths, Influence& infl, PairCounts& pc,
-                   std::vector<unsigned char>& removed) {
+// One stratum, rows [lo, hi).
+void sweep_stratum(const SweepData& d, Index lo, Index hi, PairedFenwick& trees,
+                   Influence& infl, PairCounts& pc, std::vector<unsigned char>& removed,
+                   std::vector<double>& scratch) {
   Index n_rank = 0;
   for (Index k = lo; k < hi; ++k) n_rank = std::max<Index>(n_rank, d.rank[k]);
-  at_risk.reset(n_rank);
-  deaths.reset(n_rank);
+  trees.reset(n_rank);
   Index next_start = lo;
   Index i = lo;
   while (i < hi) {
     const double t = d.stop[i];
-    if (d.counting) {  // rows whose interval starts at or after t are no longer at risk
-      while (next_start < hi && d.start[d.start_order[next_start]] >= t) {
-        const Index j = d.start_order[next_start++];
-        at_risk.add(d.rank[j], -d.weights[j]);
-        infl.add_partner(deaths, j, d.rank[j], +1.0);
-        removed[j] = 1;
-      }
-    }
+    if (d.counting) leave_before(d, t, hi, next_start, trees, infl, removed);
     Index k = i;
     for (; k < hi && d.stop[k] == t && d.status[k] == 0.0; ++k) {
-      infl.add_partner(deaths, k, d.rank[k], -1.0);
-      at_risk.add(d.rank[k], d.weights[k]);
+      double below_a, below_b;
+      trees.below(d.rank[k], below_a, below_b);
+      enter(d, k, trees, infl, below_b);
     }
     Index last = k;
     while (last < hi && d.stop[last] == t) ++last;
-    if (last > k) sweep_deaths(d, k, last, at_risk, deaths, infl, pc);
+    if (last > k) sweep_deaths(d, k, last, trees, infl, pc, scratch);
     i = last;
   }
-  // Rows still at risk at the earliest time were compared with every death swept.
+  // Rows still at risk at the earliest time were compared with every death of the stratum.
+  trees.cumulative_b(scratch);
   for (Index k = lo; k < hi; ++k) {
-    if (!d.counting || !removed[k]) infl.add_partner(deaths, k, d.rank[k], +1.0);
+    if (d.counting && removed[k]) continue;
+    const Index r = d.rank[k];
+    infl.add_partner(k, +1.0, scratch[r - 1], trees.at_b(r), trees.total_b());
   }
+  std::fill(scratch.begin(), scratch.begin() + n_rank + 1, 0.0);
 }
 
 }  // namespace
@@ -196,8 +245,9 @@ Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop,
 
   Index max_rank = 0;
   for (Index k = 0; k < n; ++k) max_rank = std::max<Index>(max_rank, rank[k]);
-  RankFenwick at_risk(max_rank), deaths(max_rank);
+  PairedFenwick trees(max_rank);
   Influence infl(n);
+  std::vector<double> scratch(max_rank + 1, 0.0);
   std::vector<unsigned char> removed(counting ? n : 0, 0);
   Rcpp::NumericMatrix by_stratum(n_strata, 5);
   PairCounts total;
@@ -205,8 +255,8 @@ Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop,
   for (Index s = 0; s < n_strata; ++s) {
     Rcpp::checkUserInterrupt();
     PairCounts pc;
-    sweep_stratum(d, stratum_bounds[s], stratum_bounds[s + 1], at_risk, deaths, infl, pc,
-                  removed);
+    sweep_stratum(d, stratum_bounds[s], stratum_bounds[s + 1], trees, infl, pc, removed,
+                  scratch);
     by_stratum(s, 0) = pc.concordant;
     by_stratum(s, 1) = pc.discordant;
     by_stratum(s, 2) = pc.tied_x;
