@@ -82,7 +82,7 @@ orient_counts <- function(fit, n, reverse) {
   names(count) <- count_names
   colnames(by_stratum) <- count_names
   pairs <- sum(count[1:3])
-  concordance <- if (pairs > 0) (count[[1L]] + count[[3L]] / 2) / pairs else NA_real_
+  concordance <- if (pairs > 0) (count[[1L]] + count[[3L]] / 2) / pairs else NaN
   list(count = count, by_stratum = by_stratum, concordance = concordance, var = fit$var,
        n = n)
 }

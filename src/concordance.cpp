@@ -271,7 +271,7 @@ Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop,
 
   // Infinitesimal jackknife: dfbeta of Somers' D per row, summed within clusters.
   const double pairs = total.concordant + total.discordant + total.tied_x;
-  double var = NA_REAL;
+  double var = R_NaN;  // no comparable pair: C is undefined, as in survival
   if (pairs > 0.0) {
     const double somers_d = (total.concordant - total.discordant) / pairs;
     double sum_sq = 0.0;
