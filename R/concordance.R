@@ -116,7 +116,7 @@ check_concordance_input <- function(time, status, predictor, strata, weights, st
   check_numeric_vector(predictor, "predictor", n, call)
   if (is.logical(status)) status <- as.double(status)
   check_numeric_vector(status, "status", n, call)
-  bad <- which(!status %in% c(0, 1))
+  bad <- which(status != 0 & status != 1)
   if (length(bad)) abort_rows("status", "must be 0 (censored) or 1 (event)", bad, call)
   if (!is.null(start)) check_numeric_vector(start, "start", n, call)
   check_times(as.double(time), if (is.null(start)) NULL else as.double(start), call = call)

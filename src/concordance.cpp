@@ -42,29 +42,30 @@ namespace {
 
 using Index = std::ptrdiff_t;
 
-// Two Fenwick trees over predictor ranks 1..size, stored interleaved so that the walks for
-// A (rows at risk) and B (deaths swept so far) at the same rank share cache lines.
+// Two Fenwick trees over predictor ranks 1..size, stored interleaved (with the per-rank
+// weights) so that the walks for A (rows at risk) and B (deaths swept so far) at one rank
+// share cache lines. For large n the walks' low levels miss the cache; prefetch() issues
+// those loads for a row that will be processed a little later.
 class PairedFenwick {
  public:
-  explicit PairedFenwick(Index capacity) : node_(capacity + 1), at_(capacity + 1) {}
+  explicit PairedFenwick(Index capacity) : node_(capacity + 1) {}
 
   // Empties the first `size` ranks (cost O(size), so per-stratum resets stay O(n) overall).
   void reset(Index size) {
     size_ = size;
     total_a_ = total_b_ = 0.0;
-    std::fill(node_.begin(), node_.begin() + size + 1, Pair());
-    std::fill(at_.begin(), at_.begin() + size + 1, Pair());
+    std::fill(node_.begin(), node_.begin() + size + 1, Node());
   }
 
   void add_a(Index rank, double w) {
     total_a_ += w;
-    at_[rank].a += w;
+    node_[rank].at_a += w;
     for (Index r = rank; r <= size_; r += r & (-r)) node_[r].a += w;
   }
 
   void add_b(Index rank, double w) {
     total_b_ += w;
-    at_[rank].b += w;
+    node_[rank].at_b += w;
     for (Index r = rank; r <= size_; r += r & (-r)) node_[r].b += w;
   }
 
@@ -79,8 +80,22 @@ class PairedFenwick {
     below_b = sb;
   }
 
-  double at_a(Index rank) const { return at_[rank].a; }
-  double at_b(Index rank) const { return at_[rank].b; }
+  // Starts loading the nodes that add_*() and below() will touch for `rank` (the first few
+  // steps of each walk; the higher levels are few and stay cached).
+  void prefetch(Index rank) const {
+    Index r = rank;
+    for (int step = 0; step < 10 && r <= size_; ++step, r += r & (-r)) {
+      __builtin_prefetch(&node_[r], 1);
+    }
+    r = rank - 1;
+    for (int step = 0; step < 10 && r > 0; ++step, r -= r & (-r)) {
+      __builtin_prefetch(&node_[r], 0);
+    }
+  }
+
+  double at_a(Index rank) const { return node_[rank].at_a; }
+  double at_b(Index rank) const { return node_[rank].at_b; }
+  const double& at_b_ref(Index rank) const { return node_[rank].at_b; }
   double total_a() const { return total_a_; }
   double total_b() const { return total_b_; }
 
@@ -89,20 +104,22 @@ class PairedFenwick {
     double s = 0.0;
     cum[0] = 0.0;
     for (Index r = 1; r <= size_; ++r) {
-      s += at_[r].b;
+      s += node_[r].at_b;
       cum[r] = s;
     }
   }
 
  private:
-  struct Pair {
-    double a = 0.0, b = 0.0;
+  struct alignas(32) Node {
+    double a = 0.0, b = 0.0, at_a = 0.0, at_b = 0.0;
   };
-  std::vector<Pair> node_;
-  std::vector<Pair> at_;
+  std::vector<Node> node_;
   Index size_ = 0;
   double total_a_ = 0.0, total_b_ = 0.0;
 };
+
+// Rows are visited in order; loads for the row this far ahead are started early.
+constexpr Index kPrefetchDistance = 16;
 
 struct PairCounts {
   double concordant = 0.0, discordant = 0.0, tied_x = 0.0, tied_y = 0.0, tied_xy = 0.0;
@@ -131,6 +148,10 @@ struct SweepData {
   bool counting;
 };
 
+inline void prefetch_row(const SweepData& d, const PairedFenwick& trees, Index k, Index hi) {
+  if (k + kPrefetchDistance < hi) trees.prefetch(d.rank[k + kPrefetchDistance]);
+}
+
 // Row j enters the risk set: it will be credited with the deaths added to B from now on, so
 // subtract what B holds now (the difference is taken when it leaves).
 inline void enter(const SweepData& d, Index j, PairedFenwick& trees, Influence& infl,
@@ -147,6 +168,7 @@ void sweep_deaths(const SweepData& d, Index first, Index last, PairedFenwick& tr
                   Influence& infl, PairCounts& pc, std::vector<double>& tie_scratch) {
   double cum = 0.0, pairs_all = 0.0, pairs_xy = 0.0;
   for (Index k = first; k < last; ++k) {
+    prefetch_row(d, trees, k, d.stop.size());
     const double w = d.weights[k];
     const Index r = d.rank[k];
     pairs_all += w * cum;
@@ -182,6 +204,9 @@ void sweep_deaths(const SweepData& d, Index first, Index last, PairedFenwick& tr
 void leave_before(const SweepData& d, double t, Index hi, Index& next_start,
                   PairedFenwick& trees, Influence& infl, std::vector<unsigned char>& removed) {
   while (next_start < hi && d.start[d.start_order[next_start]] >= t) {
+    if (next_start + kPrefetchDistance < hi) {
+      trees.prefetch(d.rank[d.start_order[next_start + kPrefetchDistance]]);
+    }
     const Index j = d.start_order[next_start++];
     const Index r = d.rank[j];
     double below_a, below_b;
@@ -206,6 +231,7 @@ void sweep_stratum(const SweepData& d, Index lo, Index hi, PairedFenwick& trees,
     if (d.counting) leave_before(d, t, hi, next_start, trees, infl, removed);
     Index k = i;
     for (; k < hi && d.stop[k] == t && d.status[k] == 0.0; ++k) {
+      prefetch_row(d, trees, k, hi);
       double below_a, below_b;
       trees.below(d.rank[k], below_a, below_b);
       enter(d, k, trees, infl, below_b);
@@ -218,6 +244,10 @@ void sweep_stratum(const SweepData& d, Index lo, Index hi, PairedFenwick& trees,
   // Rows still at risk at the earliest time were compared with every death of the stratum.
   trees.cumulative_b(scratch);
   for (Index k = lo; k < hi; ++k) {
+    if (k + kPrefetchDistance < hi) {
+      __builtin_prefetch(&scratch[d.rank[k + kPrefetchDistance] - 1]);
+      __builtin_prefetch(&trees.at_b_ref(d.rank[k + kPrefetchDistance]));
+    }
     if (d.counting && removed[k]) continue;
     const Index r = d.rank[k];
     infl.add_partner(k, +1.0, scratch[r - 1], trees.at_b(r), trees.total_b());
