@@ -285,7 +285,10 @@ print.rwe_concordance <- function(x, digits = 4L, ...) {
   n_strata <- if (is.null(x$count_by_stratum)) 1L else nrow(x$count_by_stratum)
   cat("n = ", x$n, ", events = ", x$n_event,
       if (n_strata > 1L) paste0(", ", n_strata, " strata (pairs within strata)"),
-      if (length(x$na.action)) paste0(" (", length(x$na.action), " rows dropped)"), "\n",
+      if (length(x$na.action)) {
+        paste0(" (", length(x$na.action), if (length(x$na.action) == 1L) " row" else " rows",
+               " dropped for missing values)")
+      }, "\n",
       sep = "")
   ci <- x$concordance + c(-1, 1) * stats::qnorm(0.975) * x$std.err
   cat("C = ", format(x$concordance, digits = digits), ", SE = ",
