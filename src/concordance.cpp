@@ -120,6 +120,7 @@ class PairedFenwick {
 
 // Rows are visited in order; loads for the row this far ahead are started early.
 constexpr Index kPrefetchDistance = 16;
+constexpr Index kRowsPerInterruptCheck = Index(1) << 17;
 
 struct PairCounts {
   double concordant = 0.0, discordant = 0.0, tied_x = 0.0, tied_y = 0.0, tied_xy = 0.0;
@@ -226,7 +227,12 @@ void sweep_stratum(const SweepData& d, Index lo, Index hi, PairedFenwick& trees,
   trees.reset(n_rank);
   Index next_start = lo;
   Index i = lo;
+  Index next_interrupt_check = lo + kRowsPerInterruptCheck;
   while (i < hi) {
+    if (i >= next_interrupt_check) {  // large strata: stay responsive to Ctrl-C
+      Rcpp::checkUserInterrupt();
+      next_interrupt_check = i + kRowsPerInterruptCheck;
+    }
     const double t = d.stop[i];
     if (d.counting) leave_before(d, t, hi, next_start, trees, infl, removed);
     Index k = i;

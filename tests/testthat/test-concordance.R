@@ -214,6 +214,13 @@ test_that("times equal up to rounding are tied, as in survival::concordance()", 
   m <- concordance_index(Surv(t, s) ~ x, data = d)
   expect_equal(m$count[["tied.y"]], 1)
   expect_close(rwe_values(m), survival_values(concordance(Surv(t, s) ~ x, data = d)))
+  # counting process: start times are merged on the same grid as stop times
+  d$t0 <- c(0, 0.5, 1 + 2e-10, 0, 1, 2)
+  m <- concordance_index(Surv(t0, t, s) ~ x, data = d)
+  expect_close(rwe_values(m), survival_values(concordance(Surv(t0, t, s) ~ x, data = d)))
+  expect_equal(merge_near_ties(c(1, 1 + 1e-12, 2), c(0, 0, 1 + 1e-12))$start, c(0, 0, 1))
+  expect_error(merge_near_ties(c(1 + 1e-12, 2), c(1, 0)), "shorter than",
+               class = "rwe_bad_input")
 })
 
 test_that("tidy(), glance(), print() and summary() report the result", {
