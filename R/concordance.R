@@ -122,9 +122,11 @@ check_concordance_input <- function(time, status, predictor, strata, weights, st
   check_times(as.double(time), if (is.null(start)) NULL else as.double(start), call = call)
   strata <- if (is.null(strata)) rep(1L, n) else group_codes(strata, "strata", n, call)
   if (!is.null(cluster)) cluster <- group_codes(cluster, "cluster", n, call)
-  list(time = as.double(time), status = as.double(status), predictor = as.double(predictor),
-       strata = strata, weights = check_weights(weights, n, call = call),
-       start = if (is.null(start)) NULL else as.double(start), cluster = cluster)
+  # "+ 0" turns -0 into +0, so a time of zero sorts as one value whatever its sign bit
+  list(time = as.double(time) + 0, status = as.double(status),
+       predictor = as.double(predictor) + 0, strata = strata,
+       weights = check_weights(weights, n, call = call),
+       start = if (is.null(start)) NULL else as.double(start) + 0, cluster = cluster)
 }
 
 check_numeric_vector <- function(x, arg, n, call) {
