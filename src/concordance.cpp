@@ -42,79 +42,89 @@ namespace {
 
 using Index = std::ptrdiff_t;
 
-// Two Fenwick trees over predictor ranks 1..size, stored interleaved (with the per-rank
-// weights) so that the walks for A (rows at risk) and B (deaths swept so far) at one rank
-// share cache lines. For large n the walks' low levels miss the cache; prefetch() issues
-// those loads for a row that will be processed a little later.
+// Two weighted rank counters, A (rows at risk) and B (deaths swept so far), over predictor
+// ranks 1..size, with O(log size) updates and "weight below rank" queries. Layout, for cache
+// efficiency at large n: the weights per rank live in a flat array (A and B interleaved), and
+// a Fenwick tree over blocks of kBlock consecutive ranks holds the block totals. The tree is
+// kBlock times smaller than the rank space (about 1 MB at n = 10^6, so it stays in cache); a
+// query adds the tree prefix to a short contiguous run inside one block, so each operation
+// touches one uncached region, which prefetch() starts loading ahead of time.
 class PairedFenwick {
  public:
-  explicit PairedFenwick(Index capacity) : node_(capacity + 1) {}
+  explicit PairedFenwick(Index capacity)
+      : rank_(capacity + 1), block_(capacity / kBlock + 2) {}
 
   // Empties the first `size` ranks (cost O(size), so per-stratum resets stay O(n) overall).
   void reset(Index size) {
     size_ = size;
+    n_block_ = (size + kBlock - 1) / kBlock;
     total_a_ = total_b_ = 0.0;
-    std::fill(node_.begin(), node_.begin() + size + 1, Node());
+    std::fill(rank_.begin(), rank_.begin() + size + 1, Pair());
+    std::fill(block_.begin(), block_.begin() + n_block_ + 1, Pair());
   }
 
   void add_a(Index rank, double w) {
     total_a_ += w;
-    node_[rank].at_a += w;
-    for (Index r = rank; r <= size_; r += r & (-r)) node_[r].a += w;
+    rank_[rank].a += w;
+    for (Index b = block_of(rank) + 1; b <= n_block_; b += b & (-b)) block_[b].a += w;
   }
 
   void add_b(Index rank, double w) {
     total_b_ += w;
-    node_[rank].at_b += w;
-    for (Index r = rank; r <= size_; r += r & (-r)) node_[r].b += w;
+    rank_[rank].b += w;
+    for (Index b = block_of(rank) + 1; b <= n_block_; b += b & (-b)) block_[b].b += w;
   }
 
-  // Weights of A and B strictly below rank; one walk serves both trees.
+  // Weights of A and B strictly below `rank`: whole blocks below from the tree, then the
+  // ranks of its own block below it.
   void below(Index rank, double& below_a, double& below_b) const {
     double sa = 0.0, sb = 0.0;
-    for (Index r = rank - 1; r > 0; r -= r & (-r)) {
-      sa += node_[r].a;
-      sb += node_[r].b;
+    const Index blk = block_of(rank);
+    for (Index b = blk; b > 0; b -= b & (-b)) {
+      sa += block_[b].a;
+      sb += block_[b].b;
+    }
+    for (Index r = blk * kBlock + 1; r < rank; ++r) {
+      sa += rank_[r].a;
+      sb += rank_[r].b;
     }
     below_a = sa;
     below_b = sb;
   }
 
-  // Starts loading the nodes that add_*() and below() will touch for `rank` (the first few
-  // steps of each walk; the higher levels are few and stay cached).
   void prefetch(Index rank) const {
-    Index r = rank;
-    for (int step = 0; step < 10 && r <= size_; ++step, r += r & (-r)) {
-      __builtin_prefetch(&node_[r], 1);
-    }
-    r = rank - 1;
-    for (int step = 0; step < 10 && r > 0; ++step, r -= r & (-r)) {
-      __builtin_prefetch(&node_[r], 0);
-    }
+    const Index first = block_of(rank) * kBlock + 1;
+    __builtin_prefetch(&rank_[first], 1);
+    __builtin_prefetch(&rank_[rank], 1);
   }
 
-  double at_a(Index rank) const { return node_[rank].at_a; }
-  double at_b(Index rank) const { return node_[rank].at_b; }
-  const double& at_b_ref(Index rank) const { return node_[rank].at_b; }
+  double at_a(Index rank) const { return rank_[rank].a; }
+  double at_b(Index rank) const { return rank_[rank].b; }
   double total_a() const { return total_a_; }
   double total_b() const { return total_b_; }
 
-  // Cumulative B weights by rank (B is final once a stratum is swept): cum[r] = B(<= r).
-  void cumulative_b(std::vector<double>& cum) const {
+  // Once a stratum is swept A is no longer needed and B is final: replaces A's per-rank
+  // weights by the cumulative B weight up to and including each rank, so that a row's final
+  // B query (below, equal) is one lookup: below = cum_b_through(r) - at_b(r).
+  void accumulate_b_into_a() {
     double s = 0.0;
-    cum[0] = 0.0;
     for (Index r = 1; r <= size_; ++r) {
-      s += node_[r].at_b;
-      cum[r] = s;
+      s += rank_[r].b;
+      rank_[r].a = s;
     }
   }
+  double cum_b_through(Index rank) const { return rank_[rank].a; }
 
  private:
-  struct alignas(32) Node {
-    double a = 0.0, b = 0.0, at_a = 0.0, at_b = 0.0;
+  static constexpr Index kBlock = 16;
+  struct Pair {
+    double a = 0.0, b = 0.0;
   };
-  std::vector<Node> node_;
-  Index size_ = 0;
+  // 0-based block holding a rank (ranks 1..kBlock are block 0); the tree is 1-based.
+  static Index block_of(Index rank) { return (rank - 1) / kBlock; }
+  std::vector<Pair> rank_;
+  std::vector<Pair> block_;
+  Index size_ = 0, n_block_ = 0;
   double total_a_ = 0.0, total_b_ = 0.0;
 };
 
@@ -163,24 +173,25 @@ inline void enter(const SweepData& d, Index j, PairedFenwick& trees, Influence& 
 }
 
 // Deaths in rows [first, last), all at one time: count their pairs with the risk set (A),
-// the tied-time pairs among them, then add them to B and A. `tie_scratch` is all zeros on
-// entry and on exit.
+// the tied-time pairs among them, then add them to B and A. `b_before` is scratch space.
 void sweep_deaths(const SweepData& d, Index first, Index last, PairedFenwick& trees,
-                  Influence& infl, PairCounts& pc, std::vector<double>& tie_scratch) {
+                  Influence& infl, PairCounts& pc, std::vector<double>& b_before) {
+  // B's weight at each death's rank before any death at this time is added: what B gains at
+  // that rank during the loop below is the weight of earlier deaths tied on the predictor.
+  b_before.resize(last - first);
+  for (Index k = first; k < last; ++k) b_before[k - first] = trees.at_b(d.rank[k]);
   double cum = 0.0, pairs_all = 0.0, pairs_xy = 0.0;
   for (Index k = first; k < last; ++k) {
     prefetch_row(d, trees, k, d.stop.size());
     const double w = d.weights[k];
     const Index r = d.rank[k];
     pairs_all += w * cum;
-    pairs_xy += w * tie_scratch[r];
+    pairs_xy += w * (trees.at_b(r) - b_before[k - first]);
     cum += w;
-    tie_scratch[r] += w;
     trees.add_b(r, w);
   }
   pc.tied_y += pairs_all - pairs_xy;
   pc.tied_xy += pairs_xy;
-  for (Index k = first; k < last; ++k) tie_scratch[d.rank[k]] = 0.0;
   // A excludes every death at this time; B includes them all, so their later credit as
   // longer survivors excludes the deaths they are tied with in time.
   for (Index k = first; k < last; ++k) {
@@ -221,7 +232,7 @@ void leave_before(const SweepData& d, double t, Index hi, Index& next_start,
 // One stratum, rows [lo, hi).
 void sweep_stratum(const SweepData& d, Index lo, Index hi, PairedFenwick& trees,
                    Influence& infl, PairCounts& pc, std::vector<unsigned char>& removed,
-                   std::vector<double>& scratch) {
+                   std::vector<double>& b_before) {
   Index n_rank = 0;
   for (Index k = lo; k < hi; ++k) n_rank = std::max<Index>(n_rank, d.rank[k]);
   trees.reset(n_rank);
@@ -244,21 +255,18 @@ void sweep_stratum(const SweepData& d, Index lo, Index hi, PairedFenwick& trees,
     }
     Index last = k;
     while (last < hi && d.stop[last] == t) ++last;
-    if (last > k) sweep_deaths(d, k, last, trees, infl, pc, scratch);
+    if (last > k) sweep_deaths(d, k, last, trees, infl, pc, b_before);
     i = last;
   }
   // Rows still at risk at the earliest time were compared with every death of the stratum.
-  trees.cumulative_b(scratch);
+  trees.accumulate_b_into_a();
   for (Index k = lo; k < hi; ++k) {
-    if (k + kPrefetchDistance < hi) {
-      __builtin_prefetch(&scratch[d.rank[k + kPrefetchDistance] - 1]);
-      __builtin_prefetch(&trees.at_b_ref(d.rank[k + kPrefetchDistance]));
-    }
+    prefetch_row(d, trees, k, hi);
     if (d.counting && removed[k]) continue;
     const Index r = d.rank[k];
-    infl.add_partner(k, +1.0, scratch[r - 1], trees.at_b(r), trees.total_b());
+    const double equal = trees.at_b(r);
+    infl.add_partner(k, +1.0, trees.cum_b_through(r) - equal, equal, trees.total_b());
   }
-  std::fill(scratch.begin(), scratch.begin() + n_rank + 1, 0.0);
 }
 
 }  // namespace
@@ -283,7 +291,7 @@ Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop,
   for (Index k = 0; k < n; ++k) max_rank = std::max<Index>(max_rank, rank[k]);
   PairedFenwick trees(max_rank);
   Influence infl(n);
-  std::vector<double> scratch(max_rank + 1, 0.0);
+  std::vector<double> b_before;  // scratch for sweep_deaths()
   std::vector<unsigned char> removed(counting ? n : 0, 0);
   Rcpp::NumericMatrix by_stratum(n_strata, 5);
   PairCounts total;
@@ -292,7 +300,7 @@ Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop,
     Rcpp::checkUserInterrupt();
     PairCounts pc;
     sweep_stratum(d, stratum_bounds[s], stratum_bounds[s + 1], trees, infl, pc, removed,
-                  scratch);
+                  b_before);
     by_stratum(s, 0) = pc.concordant;
     by_stratum(s, 1) = pc.discordant;
     by_stratum(s, 2) = pc.tied_x;
