@@ -1,0 +1,346 @@
+# Concordance (Harrell's C) between a survival outcome and a predictor: the formula-level verb
+# concordance_index(), its matrix-level twin concordance_index_matrix(), the Cox-fit helper
+# cox_concordance(), and the rwe_concordance class. The pair counting and the infinitesimal-
+# jackknife variance are computed by the C++ kernel conc_counts_cpp() (src/concordance.cpp).
+
+count_names <- c("concordant", "discordant", "tied.x", "tied.y", "tied.xy")
+
+#' Concordance of a Cox model's linear predictor, as stored by a Cox fit
+#'
+#' Internal helper for the Cox fit. Larger `lp` means higher hazard (shorter survival), so
+#' pairs are counted in reverse orientation, exactly as `survival::coxph()` does for
+#' `fit$concordance` (time weights `n`, no time-tie correction: `time` is used as given).
+#'
+#' @param time Stop times (numeric).
+#' @param status Event indicator, 0/1 or logical.
+#' @param lp Linear predictor.
+#' @param strata Optional stratum of each row (any atomic vector); pairs are only formed
+#'   within a stratum.
+#' @param weights Optional non-negative case weights.
+#' @param start Optional start times for counting-process `(start, stop]` data.
+#' @param cluster Optional cluster of each row; the variance then sums influence within
+#'   clusters (as `coxph()` does when the model has `cluster()`).
+#' @return Named numeric vector `c(concordant, discordant, tied.x, tied.y, tied.xy,
+#'   concordance, std)`, the layout of `coxph()$concordance`.
+#' @noRd
+cox_concordance <- function(time, status, lp, strata = NULL, weights = NULL, start = NULL,
+                            cluster = NULL) {
+  res <- concordance_index_matrix(time, status, lp, strata = strata, weights = weights,
+                                  start = start, cluster = cluster, reverse = TRUE)
+  c(res$count, concordance = res$concordance, std = sqrt(res$var))
+}
+
+#' Matrix-level concordance: validates, ranks, sorts and calls the kernel.
+#'
+#' Returns list(count (named, in the requested orientation), by_stratum (matrix, one row per
+#' stratum in order of first appearance of the sorted codes), concordance, var, n). No
+#' time-tie correction is applied; the formula verb does that first.
+#' @noRd
+concordance_index_matrix <- function(time, status, predictor, strata = NULL, weights = NULL,
+                                     start = NULL, cluster = NULL, reverse = FALSE,
+                                     call = rlang::caller_env()) {
+  n <- length(time)
+  input <- check_concordance_input(time, status, predictor, strata, weights, start, cluster,
+                                   n, call)
+  single_stratum <- is.null(strata)
+  ranks <- rank_within_strata(input$strata, input$predictor, single_stratum)
+  ord <- if (single_stratum) {
+    order(-input$time, input$status, method = "radix")
+  } else {
+    order(input$strata, -input$time, input$status, method = "radix")
+  }
+  strata_sorted <- input$strata[ord]
+  bounds <- if (single_stratum) c(0L, n) else
+    c(which(c(TRUE, strata_sorted[-1L] != strata_sorted[-n])), n + 1L) - 1L
+  start_sorted <- double()
+  start_order <- integer()
+  if (!is.null(input$start)) {
+    start_sorted <- input$start[ord]
+    start_order <- order(strata_sorted, -start_sorted, method = "radix") - 1L
+  }
+  cluster_codes <- integer()
+  n_cluster <- 0L
+  if (!is.null(input$cluster)) {
+    cluster_codes <- match(input$cluster, unique(input$cluster))[ord] - 1L
+    n_cluster <- max(cluster_codes) + 1L
+  }
+  fit <- conc_counts_cpp(input$time[ord], input$status[ord], ranks[ord], input$weights[ord],
+                         as.integer(bounds), start_sorted, as.integer(start_order),
+                         as.integer(cluster_codes), as.integer(n_cluster))
+  orient_counts(fit, n, reverse)
+}
+
+# Names the kernel's counts and applies the orientation: reversing swaps concordant and
+# discordant pairs and turns C into 1 - C; the variance does not change.
+orient_counts <- function(fit, n, reverse) {
+  count <- fit$count
+  by_stratum <- fit$by_stratum
+  if (reverse) {
+    count <- count[c(2L, 1L, 3L, 4L, 5L)]
+    by_stratum <- by_stratum[, c(2L, 1L, 3L, 4L, 5L), drop = FALSE]
+  }
+  names(count) <- count_names
+  colnames(by_stratum) <- count_names
+  pairs <- sum(count[1:3])
+  concordance <- if (pairs > 0) (count[[1L]] + count[[3L]] / 2) / pairs else NaN
+  list(count = count, by_stratum = by_stratum, concordance = concordance, var = fit$var,
+       n = n)
+}
+
+# Within each stratum, the dense rank (1, 2, ...) of the predictor; equal doubles share a rank.
+rank_within_strata <- function(strata, x, single_stratum) {
+  n <- length(x)
+  o <- if (single_stratum) order(x, method = "radix") else order(strata, x, method = "radix")
+  xs <- x[o]
+  new_value <- c(TRUE, xs[-1L] != xs[-n])
+  if (!single_stratum) {
+    ss <- strata[o]
+    new_stratum <- c(TRUE, ss[-1L] != ss[-n])
+    new_value <- new_value | new_stratum
+  }
+  dense <- cumsum(new_value)
+  # ranks restart at 1 in each stratum: subtract the dense rank reached before the stratum
+  if (!single_stratum) dense <- dense - cummax(dense * new_stratum) + 1L
+  ranks <- integer(n)
+  ranks[o] <- dense
+  ranks
+}
+
+# Validates the matrix-level inputs and returns them as doubles / integer codes.
+check_concordance_input <- function(time, status, predictor, strata, weights, start, cluster,
+                                    n, call) {
+  if (n == 0L) {
+    cli::cli_abort("{.arg time} has zero rows.", call = call, class = "rwe_bad_input")
+  }
+  check_numeric_vector(time, "time", n, call)
+  check_numeric_vector(predictor, "predictor", n, call)
+  if (is.logical(status)) status <- as.double(status)
+  check_numeric_vector(status, "status", n, call)
+  bad <- which(status != 0 & status != 1)
+  if (length(bad)) abort_rows("status", "must be 0 (censored) or 1 (event)", bad, call)
+  if (!is.null(start)) check_numeric_vector(start, "start", n, call)
+  check_times(as.double(time), if (is.null(start)) NULL else as.double(start), call = call)
+  strata <- if (is.null(strata)) rep(1L, n) else group_codes(strata, "strata", n, call)
+  if (!is.null(cluster)) cluster <- group_codes(cluster, "cluster", n, call)
+  # "+ 0" turns -0 into +0, so a time of zero sorts as one value whatever its sign bit
+  list(time = as.double(time) + 0, status = as.double(status),
+       predictor = as.double(predictor) + 0, strata = strata,
+       weights = check_weights(weights, n, call = call),
+       start = if (is.null(start)) NULL else as.double(start) + 0, cluster = cluster)
+}
+
+check_numeric_vector <- function(x, arg, n, call) {
+  if (!is.numeric(x)) {
+    cli::cli_abort("{.arg {arg}} must be numeric, not {.obj_type_friendly {x}}.", call = call,
+                   class = "rwe_bad_input")
+  }
+  if (length(x) != n) {
+    cli::cli_abort("{.arg {arg}} has length {length(x)}, but {.arg time} has {n}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  bad <- which(!is.finite(x))
+  if (length(bad)) abort_rows(arg, "must be finite (no NA, NaN or Inf)", bad, call)
+  invisible(TRUE)
+}
+
+# Integer codes for a grouping vector (strata or cluster); NA is not a group.
+group_codes <- function(g, arg, n, call) {
+  if (length(g) != n) {
+    cli::cli_abort("{.arg {arg}} has length {length(g)}, but {.arg time} has {n}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  bad <- which(is.na(g))
+  if (length(bad)) abort_rows(arg, "must not be missing", bad, call)
+  if (is.integer(g) && !is.object(g)) return(g)
+  if (is.factor(g)) return(as.integer(g))
+  match(g, unique(g))
+}
+
+# Times closer than sqrt(machine epsilon) (absolutely, or relative to their mean magnitude)
+# are one time measured with rounding error, as survival::concordance() assumes by default.
+# Each run of such near-equal sorted times is mapped to its smallest member.
+merge_near_ties <- function(time, start = NULL, call = rlang::caller_env()) {
+  tolerance <- sqrt(.Machine$double.eps)
+  values <- sort(unique(c(time, start)))
+  gaps <- diff(values)
+  near <- gaps <= tolerance | gaps / mean(abs(values)) <= tolerance
+  if (!any(near)) return(list(time = time, start = start))
+  anchors <- values[c(TRUE, !near)]
+  time <- anchors[findInterval(time, anchors)]
+  if (!is.null(start)) {
+    start <- anchors[findInterval(start, anchors)]
+    bad <- which(start >= time)
+    if (length(bad)) {
+      abort_rows("formula", "has (start, stop] intervals shorter than the time tolerance",
+                 bad, call)
+    }
+  }
+  list(time = time, start = start)
+}
+
+#' Concordance (Harrell's C) between a predictor and a survival outcome
+#'
+#' Counts, over all comparable pairs of rows, how often the row that fails first has the
+#' predictor value that predicts shorter survival: by default a *smaller* value (as for a
+#' predicted survival time); with `reverse = TRUE` a *larger* value (as for a risk score or a
+#' Cox linear predictor). A pair is comparable when the earlier time is an event and the other
+#' row is still at risk then (a censoring at the same time counts as later). Ties in the
+#' predictor score 1/2; pairs tied in time are not comparable. With `strata()` in the formula
+#' only pairs within a stratum are compared. Agrees with `survival::concordance()` (time
+#' weights `"n"`), including its infinitesimal-jackknife standard error; times closer than
+#' `sqrt(.Machine$double.eps)` are treated as tied, as there. The computation is
+#' O(n log n).
+#'
+#' @param formula A formula `Surv(time, status) ~ predictor` or
+#'   `Surv(start, stop, status) ~ predictor`, with one numeric predictor and optionally
+#'   `strata()` and `cluster()` terms (clusters sum their influence in the variance).
+#' @param data A data frame holding the variables of `formula`.
+#' @param weights Optional case weights (non-negative); a pair weighs the product of its
+#'   two weights.
+#' @param subset Optional expression selecting the rows to use.
+#' @param na.action Missing-value handling, as in [stats::model.frame()].
+#' @param reverse If `TRUE`, a larger predictor value predicts shorter survival.
+#' @return An object of class `rwe_concordance`: a list with `concordance`, `std.err`, `var`,
+#'   `count` (named: concordant, discordant, tied.x, tied.y, tied.xy; weighted pair counts),
+#'   `count_by_stratum` (a data frame with the strata as columns, or `NULL`), `n`, `n_event`,
+#'   `predictor`, `reverse`, `na.action` and `call`. Use [tidy()] and [glance()] for data
+#'   frames.
+#' @examples
+#' library(survival)
+#' fit <- concordance_index(Surv(time, status) ~ ph.karno, data = lung)
+#' fit
+#' generics::tidy(fit)
+#' generics::glance(fit)
+#' # A risk score: larger values mean shorter survival
+#' concordance_index(Surv(time, status) ~ age + strata(sex), data = lung, reverse = TRUE)
+#' @export
+concordance_index <- function(formula, data, weights, subset, na.action, reverse = FALSE) {
+  call <- rlang::current_env()
+  if (!is.logical(reverse) || length(reverse) != 1L || is.na(reverse)) {
+    cli::cli_abort("{.arg reverse} must be TRUE or FALSE.", call = call,
+                   class = "rwe_bad_input")
+  }
+  mc <- match.call()
+  mf <- surv_model_frame(mc, parent.frame(), call = call)
+  parts <- surv_parts(mf, call = call)
+  predictor <- concordance_predictor(mf, parts$terms, call)
+  check_has_events(parts$status, parts$weights, call = call)
+  times <- merge_near_ties(parts$time, parts$start, call = call)
+  stratified <- length(parts$strata_vars) > 0L
+  res <- concordance_index_matrix(times$time, parts$status, predictor$value,
+                                  strata = if (stratified) parts$strata,
+                                  weights = parts$weights, start = times$start,
+                                  cluster = parts$cluster, reverse = reverse, call = call)
+  by_stratum <- if (stratified) {
+    cbind(parts$strata_table, as.data.frame(res$by_stratum))
+  }
+  new_rwe_concordance(concordance = res$concordance, var = res$var, count = res$count,
+                      count_by_stratum = by_stratum, n = res$n,
+                      n_event = sum(parts$status), predictor = predictor$label,
+                      reverse = reverse, na.action = parts$na.action, call = mc)
+}
+
+# The single numeric predictor on the right-hand side (specials already removed).
+concordance_predictor <- function(mf, terms, call) {
+  if (!is.null(attr(stats::terms(mf), "offset"))) {
+    cli::cli_abort("{.arg formula}: {.fn offset} terms are not allowed in a concordance.",
+                   call = call, class = "rwe_bad_input")
+  }
+  labels <- attr(terms, "term.labels")
+  if (length(labels) != 1L) {
+    cli::cli_abort(c("{.arg formula} must have exactly one predictor on its right-hand side.",
+                     "x" = "Found {length(labels)}: {.code {labels}}."),
+                   call = call, class = "rwe_bad_input")
+  }
+  value <- if (labels %in% names(mf)) mf[[labels]] else NULL
+  if (is.logical(value)) value <- as.double(value)
+  if (is.matrix(value) && ncol(value) == 1L) value <- drop(value)
+  if (!is.numeric(value) || !is.null(dim(value))) {
+    cli::cli_abort(c("{.arg formula}: the predictor {.code {labels}} must be a numeric vector.",
+                     "x" = "It is {.obj_type_friendly {value}}."),
+                   call = call, class = "rwe_bad_input")
+  }
+  bad <- which(!is.finite(value))
+  if (length(bad)) abort_rows("formula", paste0("has non-finite values of `", labels, "`"),
+                              bad, call)
+  list(value = as.double(value), label = labels)
+}
+
+#' Constructor for concordance results
+#' @noRd
+new_rwe_concordance <- function(concordance, var, count, count_by_stratum, n, n_event,
+                                predictor, reverse, na.action, call) {
+  stopifnot(is.numeric(concordance), length(count) == 5L)
+  structure(
+    list(concordance = concordance, std.err = sqrt(var), var = var, count = count,
+         count_by_stratum = count_by_stratum, n = n, n_event = n_event,
+         predictor = predictor, reverse = reverse, na.action = na.action, call = call),
+    class = "rwe_concordance"
+  )
+}
+
+#' @export
+print.rwe_concordance <- function(x, digits = 4L, ...) {
+  direction <- if (x$reverse) "larger" else "smaller"
+  cat("<rwe_concordance> Harrell's C of `", x$predictor, "` (", direction,
+      " value = shorter survival)\n", sep = "")
+  n_strata <- if (is.null(x$count_by_stratum)) 1L else nrow(x$count_by_stratum)
+  cat("n = ", x$n, ", events = ", x$n_event,
+      if (n_strata > 1L) paste0(", ", n_strata, " strata (pairs within strata)"),
+      if (length(x$na.action)) {
+        paste0(" (", length(x$na.action), if (length(x$na.action) == 1L) " row" else " rows",
+               " dropped for missing values)")
+      }, "\n",
+      sep = "")
+  ci <- x$concordance + c(-1, 1) * stats::qnorm(0.975) * x$std.err
+  cat("C = ", format(x$concordance, digits = digits), ", SE = ",
+      format(x$std.err, digits = digits), ", 95% CI ",
+      paste(format(ci, digits = digits), collapse = " to "), "\n", sep = "")
+  print(round(x$count, 2))
+  invisible(x)
+}
+
+#' @export
+summary.rwe_concordance <- function(object, ...) {
+  print(object)
+  if (!is.null(object$count_by_stratum)) {
+    cat("\nPairs by stratum:\n")
+    print(object$count_by_stratum, row.names = FALSE)
+  }
+  invisible(object)
+}
+
+#' Tidy a concordance result
+#'
+#' @param x An `rwe_concordance` object from [concordance_index()].
+#' @param conf.level Confidence level of the normal-approximation interval.
+#' @param ... Unused.
+#' @return A one-row data frame: `term` (the predictor), `estimate` (C), `std.error`
+#'   (infinitesimal jackknife), `conf.low`, `conf.high`.
+#' @examples
+#' library(survival)
+#' generics::tidy(concordance_index(Surv(time, status) ~ ph.karno, data = lung))
+#' @export
+tidy.rwe_concordance <- function(x, conf.level = 0.95, ...) {
+  z <- stats::qnorm(1 - (1 - conf.level) / 2)
+  data.frame(term = x$predictor, estimate = x$concordance, std.error = x$std.err,
+             conf.low = x$concordance - z * x$std.err,
+             conf.high = x$concordance + z * x$std.err)
+}
+
+#' Glance at a concordance result
+#'
+#' @param x An `rwe_concordance` object from [concordance_index()].
+#' @param ... Unused.
+#' @return A one-row data frame: `concordance`, `std.error`, `n`, `nevent`, `n_strata` and
+#'   the weighted pair counts `concordant`, `discordant`, `tied.x`, `tied.y`, `tied.xy`.
+#' @examples
+#' library(survival)
+#' generics::glance(concordance_index(Surv(time, status) ~ ph.karno, data = lung))
+#' @export
+glance.rwe_concordance <- function(x, ...) {
+  n_strata <- if (is.null(x$count_by_stratum)) 1L else nrow(x$count_by_stratum)
+  cbind(data.frame(concordance = x$concordance, std.error = x$std.err, n = x$n,
+                   nevent = x$n_event, n_strata = n_strata),
+        as.data.frame(as.list(x$count)))
+}
