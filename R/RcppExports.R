@@ -5,3 +5,27 @@ conc_counts_cpp <- function(stop, status, rank, weights, stratum_bounds, start, 
     .Call(`_rwecohort_conc_counts_cpp`, stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster)
 }
 
+cox_residuals_cpp <- function(stop, start, status, strata, weights, risk, x, ord_stop, ord_start, efron, want_score) {
+    .Call(`_rwecohort_cox_residuals_cpp`, stop, start, status, strata, weights, risk, x, ord_stop, ord_start, efron, want_score)
+}
+
+firth_fit_cpp <- function(xt, time, status, weights, offset, strata, start, start_order, efron, penalty, control, profile, which, crit) {
+    .Call(`_rwecohort_firth_fit_cpp`, xt, time, status, weights, offset, strata, start, start_order, efron, penalty, control, profile, which, crit)
+}
+
+firth_eval_cpp <- function(xt, time, status, weights, offset, strata, start, start_order, efron, beta, penalty) {
+    .Call(`_rwecohort_firth_eval_cpp`, xt, time, status, weights, offset, strata, start, start_order, efron, beta, penalty)
+}
+
+partition_cox_sums_cpp <- function(x, beta, offset, weights, status, last, entry, bounds) {
+    .Call(`_rwecohort_partition_cox_sums_cpp`, x, beta, offset, weights, status, last, entry, bounds)
+}
+
+partition_cox_info_cpp <- function(x, beta, offset, weights, status, last, entry, bounds, alpha, efron_b) {
+    .Call(`_rwecohort_partition_cox_info_cpp`, x, beta, offset, weights, status, last, entry, bounds, alpha, efron_b)
+}
+
+partition_counts_cpp <- function(weights, status, last, entry, group, ngroups, bounds) {
+    .Call(`_rwecohort_partition_counts_cpp`, weights, status, last, entry, group, ngroups, bounds)
+}
+
