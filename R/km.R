@@ -209,15 +209,17 @@ check_status_arg <- function(status, n, call = rlang::caller_env()) {
 
 # Groups from the right-hand side of a survival model frame. `include_strata = TRUE` makes
 # strata() terms grouping variables too (KM); otherwise they are left out (log-rank, where
-# they stratify). Returns integer codes 1..k per row, a data frame with one row per group
-# and one real column per variable, and survfit-style labels ("sex=1, ph.ecog=0").
-rhs_groups <- function(mf, include_strata) {
+# they stratify; `strata_only = TRUE` returns just those strata). Returns integer codes
+# 1..k per row, a data frame with one row per group and one real column per variable, and
+# survfit-style labels ("sex=1, ph.ecog=0").
+rhs_groups <- function(mf, include_strata, strata_only = FALSE) {
   tt <- stats::terms(mf)
   vars <- as.list(attr(tt, "variables"))[-1L]
   specials <- attr(tt, "specials")
   drop <- c(attr(tt, "response"), specials$cluster, specials$offset)
   if (!include_strata) drop <- c(drop, specials$strata)
   cols <- setdiff(seq_along(vars), drop)
+  if (strata_only) cols <- intersect(cols, specials$strata)
   values <- lapply(cols, function(j) {
     x <- mf[[j]]
     if (j %in% specials$strata) strata_values(x, strata_name(vars[[j]])) else x
@@ -354,10 +356,15 @@ km_find_quantile <- function(time, y, p, tol) {
   time <- time[!dup]
   y <- y[!dup]
   ok <- which(!is.na(y))
+  # The confidence curves need not be monotone: like a step interpolation over the sorted
+  # levels, take the smallest level >= p (and NA outside the range of levels).
   first_at_least <- function(knots) {
+    o <- order(knots)
+    knots <- knots[o]
+    pos <- ok[o]
     vapply(p, function(pp) {
       if (pp < knots[1L] || pp > knots[length(knots)]) return(NA_real_)
-      ok[which(knots >= pp)[1L]]
+      pos[which(knots >= pp)[1L]]
     }, numeric(1))
   }
   i1 <- first_at_least(y[ok] + tol)
