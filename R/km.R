@@ -91,18 +91,15 @@ km_fit_matrix <- function(time, status, group = NULL, weights = NULL, start = NU
 km_engine <- function(time, status, weights, start, groups, conf.type, conf.int, weighted,
                       call, na.action) {
   codes <- groups$codes
-  ord <- engine_order(codes, time, status)
+  ord <- km_order(codes, time)
   if (is.null(start)) {
-    entry_time <- entry_weight <- numeric()
-    entry_group <- integer()
+    entry_time <- numeric()
+    entry_ord <- integer()
   } else {
-    eord <- order(codes, start, method = "radix")
-    entry_time <- start[eord]
-    entry_weight <- weights[eord]
-    entry_group <- codes[eord]
+    entry_time <- start
+    entry_ord <- km_order(codes, start)
   }
-  counts <- km_counts_cpp(time[ord], status[ord], weights[ord], codes[ord],
-                          entry_time, entry_weight, entry_group)
+  counts <- km_counts_cpp(time, status, weights, codes, ord, entry_time, entry_ord)
   est <- km_estimate_cpp(counts$group, counts$n.risk, counts$n.event)
   se_log <- sqrt(est$greenwood)
   limits <- km_conf_limits(est$surv, se_log, conf.type, conf.int)
@@ -118,6 +115,17 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
              n = tabulate(codes, nbins = nrow(groups$table)), conf.type = conf.type,
              conf.int = conf.int, weighted = weighted, counting = !is.null(start),
              call = call, na.action = na.action)
+}
+
+# 0-based row order by group, then time. Unlike engine_order() the event/censoring order at
+# tied times is not needed: the kernels count all rows of a (group, time) together.
+km_order <- function(codes, time) {
+  ord <- if (codes[length(codes)] == 1L && all(codes == 1L)) {
+    order(time, method = "radix")
+  } else {
+    order(codes, time, method = "radix")
+  }
+  ord - 1L
 }
 
 #' @noRd

@@ -106,8 +106,8 @@ check_two_groups <- function(groups, what, call = rlang::caller_env()) {
 logrank_engine <- function(time, status, groups, strata, rho, call, na.action) {
   k <- nrow(groups$table)
   nstrata <- nrow(strata$table)
-  ord <- engine_order(strata$codes, time, status)
-  grid <- logrank_grid_cpp(time[ord], status[ord], groups$codes[ord], strata$codes[ord], k)
+  ord <- km_order(strata$codes, time)
+  grid <- logrank_grid_cpp(time, status, groups$codes, strata$codes, ord, k)
   st <- logrank_stat_cpp(grid$stratum, grid$n.risk, grid$n.event, nstrata, as.double(rho))
   observed <- rowSums(st$observed)
   expected <- rowSums(st$expected)

@@ -12,8 +12,8 @@ Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
 // km_counts_cpp
-Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weight, const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXd> entry_time, const Eigen::Map<Eigen::VectorXd> entry_weight, const Eigen::Map<Eigen::VectorXi> entry_group);
-RcppExport SEXP _rwecohort_km_counts_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP weightSEXP, SEXP groupSEXP, SEXP entry_timeSEXP, SEXP entry_weightSEXP, SEXP entry_groupSEXP) {
+Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weight, const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXi> ord, const Eigen::Map<Eigen::VectorXd> entry_time, const Eigen::Map<Eigen::VectorXi> entry_ord);
+RcppExport SEXP _rwecohort_km_counts_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP weightSEXP, SEXP groupSEXP, SEXP ordSEXP, SEXP entry_timeSEXP, SEXP entry_ordSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -21,10 +21,10 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weight(weightSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type ord(ordSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type entry_time(entry_timeSEXP);
-    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type entry_weight(entry_weightSEXP);
-    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type entry_group(entry_groupSEXP);
-    rcpp_result_gen = Rcpp::wrap(km_counts_cpp(time, status, weight, group, entry_time, entry_weight, entry_group));
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type entry_ord(entry_ordSEXP);
+    rcpp_result_gen = Rcpp::wrap(km_counts_cpp(time, status, weight, group, ord, entry_time, entry_ord));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -42,8 +42,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // logrank_grid_cpp
-Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXi> stratum, const int ngroup);
-RcppExport SEXP _rwecohort_logrank_grid_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP stratumSEXP, SEXP ngroupSEXP) {
+Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXi> stratum, const Eigen::Map<Eigen::VectorXi> ord, const int ngroup);
+RcppExport SEXP _rwecohort_logrank_grid_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP stratumSEXP, SEXP ordSEXP, SEXP ngroupSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -51,8 +51,9 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type stratum(stratumSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type ord(ordSEXP);
     Rcpp::traits::input_parameter< const int >::type ngroup(ngroupSEXP);
-    rcpp_result_gen = Rcpp::wrap(logrank_grid_cpp(time, status, group, stratum, ngroup));
+    rcpp_result_gen = Rcpp::wrap(logrank_grid_cpp(time, status, group, stratum, ord, ngroup));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -75,7 +76,7 @@ END_RCPP
 static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_km_counts_cpp", (DL_FUNC) &_rwecohort_km_counts_cpp, 7},
     {"_rwecohort_km_estimate_cpp", (DL_FUNC) &_rwecohort_km_estimate_cpp, 3},
-    {"_rwecohort_logrank_grid_cpp", (DL_FUNC) &_rwecohort_logrank_grid_cpp, 5},
+    {"_rwecohort_logrank_grid_cpp", (DL_FUNC) &_rwecohort_logrank_grid_cpp, 6},
     {"_rwecohort_logrank_stat_cpp", (DL_FUNC) &_rwecohort_logrank_stat_cpp, 5},
     {NULL, NULL, 0}
 };

@@ -1,13 +1,14 @@
 // Kaplan-Meier kernel.
 //
 // Contract (checked by R before the call; nothing is re-checked here):
-//  * rows are sorted by group code, then time ascending, then events before censorings at the
-//    same time (engine_order() in R/checks.R);
+//  * `ord` (0-based row indices, a permutation) visits the rows by group code, then time
+//    ascending; the order among rows with the same group and time does not matter (they are
+//    counted together), so R sorts on (group, time) only. Reading through `ord` avoids
+//    copying the n-length inputs into sorted order;
 //  * `group` holds integer codes 1..k, `time` and `weight` are finite doubles, weight >= 0,
 //    `status` is 0 (censored) or 1 (event), no NA anywhere;
-//  * for counting-process data, `entry_time`/`entry_weight`/`entry_group` are the start
-//    times (with their row's weight and group) sorted by group, then start time ascending;
-//    for right-censored data they are empty.
+//  * for counting-process data, `entry_time` holds the start times and `entry_ord` visits
+//    the rows by group, then start time ascending; for right-censored data both are empty.
 //
 // The work is split in two, as the multi-site design asks:
 //  (a) km_counts_cpp(): one pass over the rows -> per (group, distinct time) the weighted and
@@ -22,11 +23,12 @@ typedef Eigen::Map<Eigen::VectorXd> MapVec;
 typedef Eigen::Map<Eigen::VectorXi> MapIVec;
 
 // Number of distinct (group, time) pairs in sorted data: the length of the output.
-static std::ptrdiff_t count_distinct_times(const MapVec& time, const MapIVec& group) {
-  const std::ptrdiff_t n = time.size();
+static std::ptrdiff_t count_distinct_times(const MapVec& time, const MapIVec& group,
+                                           const MapIVec& ord) {
+  const std::ptrdiff_t n = ord.size();
   std::ptrdiff_t m = 0;
   for (std::ptrdiff_t i = 0; i < n; ++i) {
-    if (i == 0 || group[i] != group[i - 1] || time[i] != time[i - 1]) ++m;
+    if (i == 0 || group[ord[i]] != group[ord[i - 1]] || time[ord[i]] != time[ord[i - 1]]) ++m;
   }
   return m;
 }
@@ -36,12 +38,12 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
                          const Eigen::Map<Eigen::VectorXd> status,
                          const Eigen::Map<Eigen::VectorXd> weight,
                          const Eigen::Map<Eigen::VectorXi> group,
+                         const Eigen::Map<Eigen::VectorXi> ord,
                          const Eigen::Map<Eigen::VectorXd> entry_time,
-                         const Eigen::Map<Eigen::VectorXd> entry_weight,
-                         const Eigen::Map<Eigen::VectorXi> entry_group) {
-  const std::ptrdiff_t n = time.size();
-  const bool counting = entry_time.size() > 0;
-  const std::ptrdiff_t m = count_distinct_times(time, group);
+                         const Eigen::Map<Eigen::VectorXi> entry_ord) {
+  const std::ptrdiff_t n = ord.size();
+  const bool counting = entry_ord.size() > 0;
+  const std::ptrdiff_t m = count_distinct_times(time, group, ord);
 
   Rcpp::IntegerVector out_group(m);
   Rcpp::NumericVector out_time(m), risk_w(m), event_w(m), censor_w(m);
@@ -50,27 +52,28 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
   // Walk backwards: the number at risk at t is everything with stop time >= t (minus, for
   // counting-process data, everything that has not yet entered, i.e. start time >= t).
   std::ptrdiff_t k = m;
-  std::ptrdiff_t j = entry_time.size() - 1;
+  std::ptrdiff_t j = entry_ord.size() - 1;
   double cum_w = 0.0, cum_n = 0.0, late_w = 0.0, late_n = 0.0;
   std::ptrdiff_t i = n - 1;
   while (i >= 0) {
-    const int g = group[i];
-    if (i == n - 1 || g != group[i + 1]) {
+    const int g = group[ord[i]];
+    if (i == n - 1 || g != group[ord[i + 1]]) {
       cum_w = cum_n = late_w = late_n = 0.0;  // a new group starts (seen from its end)
       Rcpp::checkUserInterrupt();
     }
-    const double t = time[i];
+    const double t = time[ord[i]];
     double ev_w = 0.0, ev_n = 0.0, ce_w = 0.0, ce_n = 0.0;
-    for (; i >= 0 && group[i] == g && time[i] == t; --i) {
-      if (status[i] > 0) { ev_w += weight[i]; ev_n += 1.0; }
-      else { ce_w += weight[i]; ce_n += 1.0; }
+    for (; i >= 0 && group[ord[i]] == g && time[ord[i]] == t; --i) {
+      const std::ptrdiff_t r = ord[i];
+      if (status[r] > 0) { ev_w += weight[r]; ev_n += 1.0; }
+      else { ce_w += weight[r]; ce_n += 1.0; }
     }
     cum_w += ev_w + ce_w;
     cum_n += ev_n + ce_n;
     if (counting) {
-      while (j >= 0 && entry_group[j] > g) --j;  // groups without rows cannot occur; be safe
-      for (; j >= 0 && entry_group[j] == g && entry_time[j] >= t; --j) {
-        late_w += entry_weight[j];
+      while (j >= 0 && group[entry_ord[j]] > g) --j;  // cannot happen; be safe
+      for (; j >= 0 && group[entry_ord[j]] == g && entry_time[entry_ord[j]] >= t; --j) {
+        late_w += weight[entry_ord[j]];
         late_n += 1.0;
       }
     }

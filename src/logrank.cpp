@@ -1,8 +1,9 @@
 // Log-rank / Fleming-Harrington G-rho kernel.
 //
 // Contract (checked by R before the call; nothing is re-checked here):
-//  * rows are sorted by stratum code, then time ascending, then events before censorings at
-//    the same time (engine_order() in R/checks.R);
+//  * `ord` (0-based row indices, a permutation) visits the rows by stratum code, then time
+//    ascending; the order among rows with the same stratum and time does not matter (they
+//    are counted together). Reading through `ord` avoids sorted copies of the inputs;
 //  * `group` holds integer codes 1..ngroup, `stratum` integer codes 1..nstrata, `time` finite
 //    doubles, `status` 0 (censored) or 1 (event); no NA; no case weights (survdiff has none).
 //
@@ -24,14 +25,22 @@ Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
                             const Eigen::Map<Eigen::VectorXd> status,
                             const Eigen::Map<Eigen::VectorXi> group,
                             const Eigen::Map<Eigen::VectorXi> stratum,
+                            const Eigen::Map<Eigen::VectorXi> ord,
                             const int ngroup) {
-  const std::ptrdiff_t n = time.size();
-  // Number of distinct event times per stratum, to size the grid once.
+  const std::ptrdiff_t n = ord.size();
+  // Number of distinct (stratum, event time) pairs, to size the grid once.
   std::ptrdiff_t m = 0;
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    if (status[i] <= 0) continue;
-    const bool first_of_time = i == 0 || stratum[i] != stratum[i - 1] || time[i] != time[i - 1];
-    if (first_of_time) ++m;  // events come first at a tied time, so this row is the first
+  {
+    std::ptrdiff_t i = 0;
+    while (i < n) {
+      const int s = stratum[ord[i]];
+      const double t = time[ord[i]];
+      bool any_event = false;
+      for (; i < n && stratum[ord[i]] == s && time[ord[i]] == t; ++i) {
+        if (status[ord[i]] > 0) any_event = true;
+      }
+      if (any_event) ++m;
+    }
   }
   Rcpp::IntegerVector out_stratum(m);
   Rcpp::NumericVector out_time(m);
@@ -42,18 +51,19 @@ Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
   std::ptrdiff_t k = m;
   std::ptrdiff_t i = n - 1;
   while (i >= 0) {
-    const int s = stratum[i];
-    if (i == n - 1 || s != stratum[i + 1]) {
+    const int s = stratum[ord[i]];
+    if (i == n - 1 || s != stratum[ord[i + 1]]) {
       std::fill(cum.begin(), cum.end(), 0.0);
       Rcpp::checkUserInterrupt();
     }
-    const double t = time[i];
+    const double t = time[ord[i]];
     bool any_event = false;
     std::fill(dead.begin(), dead.end(), 0.0);
-    for (; i >= 0 && stratum[i] == s && time[i] == t; --i) {
-      const int g = group[i] - 1;
+    for (; i >= 0 && stratum[ord[i]] == s && time[ord[i]] == t; --i) {
+      const std::ptrdiff_t r = ord[i];
+      const int g = group[r] - 1;
       cum[g] += 1.0;
-      if (status[i] > 0) { dead[g] += 1.0; any_event = true; }
+      if (status[r] > 0) { dead[g] += 1.0; any_event = true; }
     }
     if (!any_event) continue;
     --k;
