@@ -9,6 +9,10 @@ km_estimate_cpp <- function(group, n_risk, n_event) {
     .Call(`_rwecohort_km_estimate_cpp`, group, n_risk, n_event)
 }
 
+km_ij_se_cpp <- function(group, surv, n_risk, n_event, risk_w2, event_w2, censor_w2) {
+    .Call(`_rwecohort_km_ij_se_cpp`, group, surv, n_risk, n_event, risk_w2, event_w2, censor_w2)
+}
+
 logrank_grid_cpp <- function(time, status, group, stratum, ord, ngroup) {
     .Call(`_rwecohort_logrank_grid_cpp`, time, status, group, stratum, ord, ngroup)
 }

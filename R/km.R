@@ -6,10 +6,10 @@
 #'
 #' Fits one Kaplan-Meier curve per combination of the right-hand-side variables of `formula`
 #' (`~ 1` for a single curve; `strata()` terms are treated as grouping variables too). The
-#' estimates, Greenwood standard errors and confidence limits agree with
-#' [survival::survfit()] (with `robust = FALSE` when the case weights are not integers:
-#' survfit then switches to an infinitesimal-jackknife variance, which is not implemented
-#' here).
+#' estimates, standard errors and confidence limits agree with [survival::survfit()]:
+#' Greenwood standard errors, or, as survfit does by default when case weights are not
+#' integers (e.g. inverse-probability weights), the infinitesimal-jackknife ("robust")
+#' standard error.
 #'
 #' @param formula A formula with a [survival::Surv()] response: `Surv(time, status)` or
 #'   counting-process `Surv(start, stop, status)`.
@@ -20,15 +20,20 @@
 #' @param conf.type Scale of the pointwise confidence limits: `"log"` (default, as
 #'   survfit), `"log-log"` or `"plain"`.
 #' @param conf.int Confidence level of the limits, between 0 and 1.
+#' @param robust Standard error: `FALSE` for Greenwood, `TRUE` for the
+#'   infinitesimal-jackknife SE (right-censored data only). `NULL` (default) follows
+#'   survfit: robust when some case weight is not an integer.
 #' @return An object of class `rwe_km`: a list with
 #'   * `curves`: a data frame with one row per stratum and distinct time: `stratum` (row of
 #'     `strata`), `time`, `n.risk`, `n.event`, `n.censor` (weighted when weights are given,
-#'     as survfit), `surv`, `std.err.surv` (Greenwood SE of S), `std.err.log` (SE of log S:
-#'     what survfit stores as `std.err`), `lower`, `upper`;
+#'     as survfit), `surv`, `std.err.surv` (SE of S), `std.err.log` (SE of log S: what
+#'     survfit stores as `std.err` for Greenwood SEs), `lower`, `upper`; with weights also
+#'     the unweighted `n.risk.rows`, `n.event.rows`;
 #'   * `strata`: a data frame, one row per curve, one column per grouping variable (no
 #'     columns for `~ 1`);
 #'   * `strata_label`: labels such as `"sex=1"`; `n`: records per curve;
-#'   * `conf.type`, `conf.int`, `weighted`, `counting`, `call`, `na.action`.
+#'   * `conf.type`, `conf.int`, `variance` (`"greenwood"` or `"robust"`), `weighted`,
+#'     `counting`, `call`, `na.action`.
 #' @examples
 #' fit <- km_fit(survival::Surv(time, status) ~ sex, data = survival::lung)
 #' fit
@@ -37,7 +42,7 @@
 #' summary(fit, times = c(180, 365))
 #' @export
 km_fit <- function(formula, data, weights, subset, na.action,
-                   conf.type = c("log", "log-log", "plain"), conf.int = 0.95) {
+                   conf.type = c("log", "log-log", "plain"), conf.int = 0.95, robust = NULL) {
   conf.type <- match.arg(conf.type)
   check_conf_level(conf.int)
   mc <- match.call()
@@ -45,7 +50,7 @@ km_fit <- function(formula, data, weights, subset, na.action,
   parts <- surv_parts(mf)
   groups <- rhs_groups(mf, include_strata = TRUE)
   km_engine(parts$time, parts$status, parts$weights, parts$start, groups,
-            conf.type = conf.type, conf.int = conf.int,
+            conf.type = conf.type, conf.int = conf.int, robust = robust,
             weighted = !is.null(stats::model.weights(mf)),
             call = mc, na.action = parts$na.action)
 }
@@ -69,7 +74,8 @@ km_fit <- function(formula, data, weights, subset, na.action,
 #' km_fit_matrix(lung$time, lung$status, group = lung$sex)
 #' @export
 km_fit_matrix <- function(time, status, group = NULL, weights = NULL, start = NULL,
-                          conf.type = c("log", "log-log", "plain"), conf.int = 0.95) {
+                          conf.type = c("log", "log-log", "plain"), conf.int = 0.95,
+                          robust = NULL) {
   conf.type <- match.arg(conf.type)
   check_conf_level(conf.int)
   time <- check_numeric_arg(time, "time")
@@ -84,12 +90,14 @@ km_fit_matrix <- function(time, status, group = NULL, weights = NULL, start = NU
   weights <- check_weights(weights, n)
   groups <- vector_groups(group, n)
   km_engine(time, status, weights, start, groups, conf.type = conf.type,
-            conf.int = conf.int, weighted = weighted, call = match.call(), na.action = NULL)
+            conf.int = conf.int, robust = robust, weighted = weighted, call = match.call(),
+            na.action = NULL)
 }
 
 # Sorts once, calls the counting kernel and the estimator, and builds the rwe_km object.
-km_engine <- function(time, status, weights, start, groups, conf.type, conf.int, weighted,
-                      call, na.action) {
+km_engine <- function(time, status, weights, start, groups, conf.type, conf.int, robust,
+                      weighted, call, na.action) {
+  robust <- km_use_robust(robust, weights, counting = !is.null(start))
   codes <- groups$codes
   ord <- km_order(codes, time)
   if (is.null(start)) {
@@ -101,20 +109,57 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
   }
   counts <- km_counts_cpp(time, status, weights, codes, ord, entry_time, entry_ord)
   est <- km_estimate_cpp(counts$group, counts$n.risk, counts$n.event)
-  se_log <- sqrt(est$greenwood)
-  limits <- km_conf_limits(est$surv, se_log, conf.type, conf.int)
+  se <- km_standard_errors(est, counts, robust)
+  limits <- km_conf_limits(est$surv, se$log, conf.type, conf.int)
   curves <- data.frame(stratum = counts$group, time = counts$time, n.risk = counts$n.risk,
                        n.event = counts$n.event, n.censor = counts$n.censor,
-                       surv = est$surv, std.err.surv = km_se_surv(est$surv, se_log),
-                       std.err.log = se_log, lower = limits$lower, upper = limits$upper)
+                       surv = est$surv, std.err.surv = se$surv, std.err.log = se$log,
+                       lower = limits$lower, upper = limits$upper)
   if (weighted) {
     curves$n.risk.rows <- counts$n.risk.rows
     curves$n.event.rows <- counts$n.event.rows
   }
   new_rwe_km(curves = curves, strata = groups$table, strata_label = groups$label,
              n = tabulate(codes, nbins = nrow(groups$table)), conf.type = conf.type,
-             conf.int = conf.int, weighted = weighted, counting = !is.null(start),
-             call = call, na.action = na.action)
+             conf.int = conf.int, variance = if (robust) "robust" else "greenwood",
+             weighted = weighted, counting = !is.null(start), call = call,
+             na.action = na.action)
+}
+
+# survfit's default: the robust (infinitesimal-jackknife) SE when weights are not integers.
+km_use_robust <- function(robust, weights, counting, call = rlang::caller_env()) {
+  fractional <- any(weights != floor(weights))
+  if (is.null(robust)) {
+    if (fractional && counting) {
+      cli::cli_warn(c("Greenwood standard errors are used with non-integer weights and {.code Surv(start, stop, event)} data.",
+                      "i" = "{.fn survival::survfit} would use a robust variance here; it is not implemented for counting-process data."),
+                    call = call)
+      return(FALSE)
+    }
+    return(fractional)
+  }
+  if (!is.logical(robust) || length(robust) != 1L || is.na(robust)) {
+    cli::cli_abort("{.arg robust} must be {.code TRUE}, {.code FALSE} or {.code NULL}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  if (robust && counting) {
+    cli::cli_abort("{.arg robust}: the robust standard error is implemented for right-censored data only.",
+                   call = call, class = "rwe_bad_input")
+  }
+  robust
+}
+
+# SE of S and of log S. Greenwood: SE(log S) = sqrt(Greenwood sum), infinite where S = 0
+# (where SE(S) is left NA: survfit's Inf * 0). Robust: SE(S) from the kernel, SE(log S) =
+# SE(S) / S, taken as 0 where SE(S) = 0 (survfit's convention).
+km_standard_errors <- function(est, counts, robust) {
+  if (!robust) {
+    se_log <- sqrt(est$greenwood)
+    return(list(surv = km_se_surv(est$surv, se_log), log = se_log))
+  }
+  se_surv <- km_ij_se_cpp(counts$group, est$surv, counts$n.risk, counts$n.event,
+                          counts$n.risk.w2, counts$n.event.w2, counts$n.censor.w2)
+  list(surv = se_surv, log = ifelse(se_surv == 0, 0, se_surv / est$surv))
 }
 
 # 0-based row order by group, then time. Unlike engine_order() the event/censoring order at
@@ -129,12 +174,13 @@ km_order <- function(codes, time) {
 }
 
 #' @noRd
-new_rwe_km <- function(curves, strata, strata_label, n, conf.type, conf.int, weighted,
-                       counting, call, na.action) {
+new_rwe_km <- function(curves, strata, strata_label, n, conf.type, conf.int, variance,
+                       weighted, counting, call, na.action) {
   stopifnot(is.data.frame(curves), is.data.frame(strata), length(n) == nrow(strata))
   structure(list(curves = curves, strata = strata, strata_label = strata_label, n = n,
-                 conf.type = conf.type, conf.int = conf.int, weighted = weighted,
-                 counting = counting, call = call, na.action = na.action),
+                 conf.type = conf.type, conf.int = conf.int, variance = variance,
+                 weighted = weighted, counting = counting, call = call,
+                 na.action = na.action),
             class = "rwe_km")
 }
 
@@ -146,9 +192,10 @@ km_se_surv <- function(surv, se_log) {
   out
 }
 
-# Pointwise limits with survfit's conventions: none (NA) where S = 0 on every scale, and
-# none where S = 1 on the log-log scale; log and plain upper limits capped at 1, plain lower
-# limit floored at 0.
+# Pointwise limits with survfit's conventions: none (NA) where S = 0 on the log and log-log
+# scales, and none where S = 1 on the log-log scale; log and plain upper limits capped at 1,
+# plain lower limit floored at 0 (at S = 0 the plain limits are NA with Greenwood SEs,
+# survfit's Inf * 0, and 0 with robust SEs).
 km_conf_limits <- function(surv, se_log, conf.type, conf.int) {
   z <- stats::qnorm(1 - (1 - conf.int) / 2)
   s <- ifelse(surv == 0, NA_real_, surv)
@@ -161,9 +208,10 @@ km_conf_limits <- function(surv, se_log, conf.type, conf.int) {
     lower <- exp(-exp(log(-log(s)) - half))
     upper <- exp(-exp(log(-log(s)) + half))
   } else {
-    half <- z * se_log * s
-    lower <- pmax(s - half, 0)
-    upper <- pmin(s + half, 1)
+    half <- z * se_log * surv
+    half[is.nan(half)] <- NA_real_
+    lower <- pmax(surv - half, 0)
+    upper <- pmin(surv + half, 1)
   }
   list(lower = lower, upper = upper)
 }
@@ -504,7 +552,8 @@ km_rmean <- function(x, tau = "common", conf.int = x$conf.int) {
 print.rwe_km <- function(x, digits = 3, ...) {
   med <- km_median(x)
   cat("Kaplan-Meier estimate (", format(100 * x$conf.int), "% CI, ", x$conf.type,
-      " scale", if (x$weighted) ", weighted counts" else "", ")\n", sep = "")
+      " scale", if (x$weighted) ", weighted counts" else "",
+      if (identical(x$variance, "robust")) ", robust SE" else "", ")\n", sep = "")
   shown <- function(v) ifelse(is.na(v), "NR", format(signif(v, digits)))
   tab <- data.frame(n = x$n, events = format(signif(med$events, digits)),
                     median = shown(med$median), lower = shown(med$conf.low),

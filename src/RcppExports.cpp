@@ -41,6 +41,23 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// km_ij_se_cpp
+Rcpp::NumericVector km_ij_se_cpp(const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXd> surv, const Eigen::Map<Eigen::VectorXd> n_risk, const Eigen::Map<Eigen::VectorXd> n_event, const Eigen::Map<Eigen::VectorXd> risk_w2, const Eigen::Map<Eigen::VectorXd> event_w2, const Eigen::Map<Eigen::VectorXd> censor_w2);
+RcppExport SEXP _rwecohort_km_ij_se_cpp(SEXP groupSEXP, SEXP survSEXP, SEXP n_riskSEXP, SEXP n_eventSEXP, SEXP risk_w2SEXP, SEXP event_w2SEXP, SEXP censor_w2SEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type surv(survSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type n_risk(n_riskSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type n_event(n_eventSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type risk_w2(risk_w2SEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type event_w2(event_w2SEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type censor_w2(censor_w2SEXP);
+    rcpp_result_gen = Rcpp::wrap(km_ij_se_cpp(group, surv, n_risk, n_event, risk_w2, event_w2, censor_w2));
+    return rcpp_result_gen;
+END_RCPP
+}
 // logrank_grid_cpp
 Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXi> stratum, const Eigen::Map<Eigen::VectorXi> ord, const int ngroup);
 RcppExport SEXP _rwecohort_logrank_grid_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP stratumSEXP, SEXP ordSEXP, SEXP ngroupSEXP) {
@@ -76,6 +93,7 @@ END_RCPP
 static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_km_counts_cpp", (DL_FUNC) &_rwecohort_km_counts_cpp, 7},
     {"_rwecohort_km_estimate_cpp", (DL_FUNC) &_rwecohort_km_estimate_cpp, 3},
+    {"_rwecohort_km_ij_se_cpp", (DL_FUNC) &_rwecohort_km_ij_se_cpp, 7},
     {"_rwecohort_logrank_grid_cpp", (DL_FUNC) &_rwecohort_logrank_grid_cpp, 6},
     {"_rwecohort_logrank_stat_cpp", (DL_FUNC) &_rwecohort_logrank_stat_cpp, 5},
     {NULL, NULL, 0}

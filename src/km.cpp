@@ -14,7 +14,9 @@
 //  (a) km_counts_cpp(): one pass over the rows -> per (group, distinct time) the weighted and
 //      unweighted numbers at risk, of events and of censorings. These are plain sums over
 //      rows, so per-site grids can be added together on a common time grid.
-//  (b) km_estimate_cpp(): the product-limit estimate and the Greenwood sum from those counts.
+//  (b) km_estimate_cpp(): the product-limit estimate and the Greenwood sum from those counts;
+//      km_ij_se_cpp(): the infinitesimal-jackknife (robust) SE of S from the same counts plus
+//      sums of squared weights (right-censored data).
 #include <Rcpp.h>
 #include <RcppEigen.h>
 #include <cstddef>
@@ -48,28 +50,31 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
   Rcpp::IntegerVector out_group(m);
   Rcpp::NumericVector out_time(m), risk_w(m), event_w(m), censor_w(m);
   Rcpp::NumericVector risk_n(m), event_n(m), censor_n(m);
+  Rcpp::NumericVector risk_w2(m), event_w2(m), censor_w2(m);  // sums of squared weights
 
   // Walk backwards: the number at risk at t is everything with stop time >= t (minus, for
   // counting-process data, everything that has not yet entered, i.e. start time >= t).
   std::ptrdiff_t k = m;
   std::ptrdiff_t j = entry_ord.size() - 1;
-  double cum_w = 0.0, cum_n = 0.0, late_w = 0.0, late_n = 0.0;
+  double cum_w = 0.0, cum_n = 0.0, late_w = 0.0, late_n = 0.0, cum_w2 = 0.0;
   std::ptrdiff_t i = n - 1;
   while (i >= 0) {
     const int g = group[ord[i]];
     if (i == n - 1 || g != group[ord[i + 1]]) {
-      cum_w = cum_n = late_w = late_n = 0.0;  // a new group starts (seen from its end)
+      cum_w = cum_n = late_w = late_n = cum_w2 = 0.0;  // a new group starts (from its end)
       Rcpp::checkUserInterrupt();
     }
     const double t = time[ord[i]];
-    double ev_w = 0.0, ev_n = 0.0, ce_w = 0.0, ce_n = 0.0;
+    double ev_w = 0.0, ev_n = 0.0, ce_w = 0.0, ce_n = 0.0, ev_w2 = 0.0, ce_w2 = 0.0;
     for (; i >= 0 && group[ord[i]] == g && time[ord[i]] == t; --i) {
       const std::ptrdiff_t r = ord[i];
-      if (status[r] > 0) { ev_w += weight[r]; ev_n += 1.0; }
-      else { ce_w += weight[r]; ce_n += 1.0; }
+      const double w = weight[r];
+      if (status[r] > 0) { ev_w += w; ev_n += 1.0; ev_w2 += w * w; }
+      else { ce_w += w; ce_n += 1.0; ce_w2 += w * w; }
     }
     cum_w += ev_w + ce_w;
     cum_n += ev_n + ce_n;
+    cum_w2 += ev_w2 + ce_w2;
     if (counting) {
       while (j >= 0 && group[entry_ord[j]] > g) --j;  // cannot happen; be safe
       for (; j >= 0 && group[entry_ord[j]] == g && entry_time[entry_ord[j]] >= t; --j) {
@@ -86,12 +91,17 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
     event_n[k] = ev_n;
     censor_w[k] = ce_w;
     censor_n[k] = ce_n;
+    risk_w2[k] = cum_w2;  // right-censored data only (the robust variance needs no more)
+    event_w2[k] = ev_w2;
+    censor_w2[k] = ce_w2;
   }
   return Rcpp::List::create(
     Rcpp::Named("group") = out_group, Rcpp::Named("time") = out_time,
     Rcpp::Named("n.risk") = risk_w, Rcpp::Named("n.event") = event_w,
     Rcpp::Named("n.censor") = censor_w, Rcpp::Named("n.risk.rows") = risk_n,
-    Rcpp::Named("n.event.rows") = event_n, Rcpp::Named("n.censor.rows") = censor_n);
+    Rcpp::Named("n.event.rows") = event_n, Rcpp::Named("n.censor.rows") = censor_n,
+    Rcpp::Named("n.risk.w2") = risk_w2, Rcpp::Named("n.event.w2") = event_w2,
+    Rcpp::Named("n.censor.w2") = censor_w2);
 }
 
 // Product-limit estimate and Greenwood sum sum(d / (n (n - d))) per group, from the counts
@@ -118,4 +128,33 @@ Rcpp::List km_estimate_cpp(const Eigen::Map<Eigen::VectorXi> group,
   }
   return Rcpp::List::create(Rcpp::Named("surv") = surv,
                             Rcpp::Named("greenwood") = greenwood);
+}
+
+// Infinitesimal-jackknife SE of S(t) for right-censored data (survfit's default when case
+// weights are not integers). The influence of row i on log S(t) is
+//   H(min(t, T_i)) - status_i [T_i <= t] / (Y(T_i) - d(T_i)),  H(t) = sum_{s<=t} d/(Y (Y-d)),
+// so sum_i w_i^2 influence_i^2 splits into rows still at risk after t (weight^2 sum times
+// H(t)^2) and rows that left at or before t (a running sum): O(number of times).
+// [[Rcpp::export]]
+Rcpp::NumericVector km_ij_se_cpp(const Eigen::Map<Eigen::VectorXi> group,
+                                 const Eigen::Map<Eigen::VectorXd> surv,
+                                 const Eigen::Map<Eigen::VectorXd> n_risk,
+                                 const Eigen::Map<Eigen::VectorXd> n_event,
+                                 const Eigen::Map<Eigen::VectorXd> risk_w2,
+                                 const Eigen::Map<Eigen::VectorXd> event_w2,
+                                 const Eigen::Map<Eigen::VectorXd> censor_w2) {
+  const std::ptrdiff_t m = group.size();
+  Rcpp::NumericVector se(m);
+  double h_cum = 0.0, left = 0.0;
+  for (std::ptrdiff_t k = 0; k < m; ++k) {
+    if (k == 0 || group[k] != group[k - 1]) { h_cum = 0.0; left = 0.0; }
+    const double y = n_risk[k], d = n_event[k], rest = y - d;
+    if (d > 0.0 && rest > 0.0) h_cum += d / (y * rest);
+    const double event_term = (rest > 0.0) ? h_cum - 1.0 / rest : 0.0;
+    left += event_w2[k] * event_term * event_term + censor_w2[k] * h_cum * h_cum;
+    const double still = risk_w2[k] - event_w2[k] - censor_w2[k];
+    const double v = surv[k] * surv[k] * (still * h_cum * h_cum + left);
+    se[k] = std::sqrt(v > 0.0 ? v : 0.0);
+  }
+  return se;
 }

@@ -20,7 +20,15 @@ expect_km_matches <- function(fit, sf) {
   expect_equal(cv$n.event, sf$n.event, tolerance = tol)
   expect_equal(cv$n.censor, sf$n.censor, tolerance = tol)
   expect_equal(cv$surv, sf$surv, tolerance = tol)
-  expect_equal(cv$std.err.log, sf$std.err, tolerance = tol)
+  if (isFALSE(sf$logse)) {
+    # robust SEs: survfit stores the SE of S
+    expect_equal(fit$variance, "robust")
+    expect_equal(cv$std.err.surv, sf$std.err, tolerance = tol)
+    expect_equal(cv$std.err.log, ifelse(sf$std.err == 0, 0, sf$std.err / sf$surv),
+                 tolerance = tol)
+  } else {
+    expect_equal(cv$std.err.log, sf$std.err, tolerance = tol)
+  }
   expect_equal(cv$lower, nan_to_na(sf$lower), tolerance = tol)
   expect_equal(cv$upper, nan_to_na(sf$upper), tolerance = tol)
   stratum_of_row <- if (k > 1L) rep(seq_len(k), sf$strata) else rep(1L, length(sf$time))
@@ -57,7 +65,7 @@ check_against_survfit <- function(formula, data, ..., weights = NULL, summaries 
   for (ct in c("log", "log-log", "plain")) {
     args <- list(formula, data = data, conf.type = ct, ...)
     if (!is.null(weights)) args$weights <- as.name(weights)
-    fit <- do.call(km_fit, args[names(args) != "robust"])
+    fit <- do.call(km_fit, args)
     sf <- do.call(survfit, args)
     expect_km_matches(fit, sf)
     if (summaries && ct == "log") expect_km_summaries_match(fit, sf)
@@ -94,9 +102,12 @@ test_that("KM matches survfit with heavy ties, weights, tiny and all-censored gr
                   wf = runif(n, 0.2, 3))
   check_against_survfit(Surv(time, status) ~ g, d)
   check_against_survfit(Surv(time, status) ~ g, d, weights = "w")
-  # survfit switches to a robust variance for non-integer weights; the Greenwood one is ours
+  # non-integer weights: survfit's default robust (infinitesimal-jackknife) SE, and Greenwood
+  check_against_survfit(Surv(time, status) ~ g, d, weights = "wf")
   check_against_survfit(Surv(time, status) ~ g, d, weights = "wf", robust = FALSE,
                         summaries = FALSE)
+  check_against_survfit(Surv(time, status) ~ g, d, robust = TRUE, summaries = FALSE)
+  expect_equal(km_fit(Surv(time, status) ~ g, d, weights = wf)$variance, "robust")
   fit <- km_fit(Surv(time, status) ~ g, d, weights = w)
   expect_equal(fit$curves$n.risk.rows[1], sum(d$g == "a"))
   # a single subject with an event, a single censored subject, an all-censored group, and
@@ -215,4 +226,10 @@ test_that("bad input gives rwe_bad_input errors naming the argument", {
                regexp = "conf.int")
   expect_error(km_rmean(km_fit(Surv(time, status) ~ 1, lung), -1), class = "rwe_bad_input",
                regexp = "tau")
+  expect_error(km_fit(Surv(start, stop, event) ~ 1, heart, robust = TRUE),
+               class = "rwe_bad_input", regexp = "robust")
+  expect_error(km_fit(Surv(time, status) ~ 1, lung, robust = "yes"),
+               class = "rwe_bad_input", regexp = "robust")
+  expect_warning(km_fit(Surv(start, stop, event) ~ 1, heart, weights = rep(0.5, nrow(heart))),
+                 regexp = "Greenwood")
 })
