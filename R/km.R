@@ -5,7 +5,9 @@
 #' Kaplan-Meier survival curves
 #'
 #' Fits one Kaplan-Meier curve per combination of the right-hand-side variables of `formula`
-#' (`~ 1` for a single curve; `strata()` terms are treated as grouping variables too). The
+#' (`~ 1` for a single curve; `strata()` terms are treated as grouping variables too).
+#' Times closer than `sqrt(.Machine$double.eps)` are treated as tied, as survfit's default
+#' `timefix = TRUE` does. The
 #' estimates, standard errors and confidence limits agree with [survival::survfit()]:
 #' Greenwood standard errors, or, as survfit does by default when case weights are not
 #' integers (e.g. inverse-probability weights), the infinitesimal-jackknife ("robust")
@@ -98,6 +100,9 @@ km_fit_matrix <- function(time, status, group = NULL, weights = NULL, start = NU
 km_engine <- function(time, status, weights, start, groups, conf.type, conf.int, robust,
                       weighted, call, na.action) {
   robust <- km_use_robust(robust, weights, counting = !is.null(start))
+  fixed <- merge_near_ties(time, start)
+  time <- fixed$time
+  start <- fixed$start
   codes <- groups$codes
   ord <- km_order(codes, time)
   if (is.null(start)) {
@@ -124,6 +129,28 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
              conf.int = conf.int, variance = if (robust) "robust" else "greenwood",
              weighted = weighted, counting = !is.null(start), call = call,
              na.action = na.action)
+}
+
+# Times that differ only by floating-point noise (e.g. computed as date differences / 30.44)
+# are made equal, as survival does by default (its `timefix`): sorted distinct times closer
+# than sqrt(eps), absolutely or relative to their mean magnitude, join the run's first time.
+# Returns list(time, start), unchanged when there is nothing to merge.
+merge_near_ties <- function(time, start = NULL, call = rlang::caller_env()) {
+  tol <- sqrt(.Machine$double.eps)
+  y <- sort(unique(c(time, start)))
+  dy <- diff(y)
+  tied <- dy <= tol | dy / mean(abs(y)) <= tol
+  if (!any(tied)) return(list(time = time, start = start))
+  cuts <- y[c(TRUE, !tied)]
+  new_time <- cuts[findInterval(time, cuts)]
+  if (is.null(start)) return(list(time = new_time, start = NULL))
+  new_start <- cuts[findInterval(start, cuts)]
+  bad <- which(new_start >= new_time)
+  if (length(bad)) {
+    abort_rows("formula", "has (start, stop] intervals shorter than the time tolerance", bad,
+               call)
+  }
+  list(time = new_time, start = new_start)
 }
 
 # survfit's default: the robust (infinitesimal-jackknife) SE when weights are not integers.

@@ -10,7 +10,8 @@
 #' terms. Each event time is weighted by \eqn{S(t-)^\rho}, the pooled (within stratum)
 #' left-continuous Kaplan-Meier estimate: `rho = 0` is the log-rank test, `rho = 1` the
 #' Peto-Peto modification of the Gehan-Wilcoxon test. Observed, expected, variance and
-#' chi-square agree with [survival::survdiff()].
+#' chi-square agree with [survival::survdiff()] (times closer than `sqrt(.Machine$double.eps)`
+#' are tied, as survdiff's default `timefix = TRUE`).
 #'
 #' Case weights are not supported (as in `survdiff()`), nor are counting-process
 #' `Surv(start, stop, event)` responses.
@@ -106,6 +107,7 @@ check_two_groups <- function(groups, what, call = rlang::caller_env()) {
 logrank_engine <- function(time, status, groups, strata, rho, call, na.action) {
   k <- nrow(groups$table)
   nstrata <- nrow(strata$table)
+  time <- merge_near_ties(time)$time
   ord <- km_order(strata$codes, time)
   grid <- logrank_grid_cpp(time, status, groups$codes, strata$codes, ord, k)
   st <- logrank_stat_cpp(grid$stratum, grid$n.risk, grid$n.event, nstrata, as.double(rho))

@@ -233,3 +233,13 @@ test_that("bad input gives rwe_bad_input errors naming the argument", {
   expect_warning(km_fit(Surv(start, stop, event) ~ 1, heart, weights = rep(0.5, nrow(heart))),
                  regexp = "Greenwood")
 })
+
+test_that("near-tied times are merged as survfit's timefix does", {
+  set.seed(2)
+  base <- round(rexp(300) * 12, 1)
+  d <- data.frame(time = (base * 30.44) / 30.44 + sample(c(0, 1e-12), 300, TRUE),
+                  status = rbinom(300, 1, 0.5), g = sample(1:2, 300, TRUE))
+  expect_gt(length(unique(d$time)), length(unique(base)))
+  fit <- km_fit(Surv(time, status) ~ g, d)
+  expect_km_matches(fit, survfit(Surv(time, status) ~ g, d))
+})

@@ -119,3 +119,11 @@ test_that("bad input gives rwe_bad_input errors naming the argument", {
   expect_error(logrank_test_matrix(1:4, c(1, 0, 1, 7), group = c(1, 1, 2, 2)),
                class = "rwe_bad_input", regexp = "status")
 })
+
+test_that("near-tied times are merged as survdiff's timefix does", {
+  set.seed(2)
+  base <- round(rexp(300) * 12, 1)
+  d <- data.frame(time = base + sample(c(0, 1e-12), 300, TRUE),
+                  status = rbinom(300, 1, 0.5), g = sample(1:2, 300, TRUE))
+  expect_logrank_matches(Surv(time, status) ~ g, d)
+})
