@@ -99,18 +99,18 @@ km_fit_matrix <- function(time, status, group = NULL, weights = NULL, start = NU
 # Sorts once, calls the counting kernel and the estimator, and builds the rwe_km object.
 km_engine <- function(time, status, weights, start, groups, conf.type, conf.int, robust,
                       weighted, call, na.action) {
-  robust <- km_use_robust(robust, weights, counting = !is.null(start))
+  robust <- km_use_robust(robust, if (weighted) weights, counting = !is.null(start))
   fixed <- merge_near_ties(time, start)
   time <- fixed$time
   start <- fixed$start
   codes <- groups$codes
-  ord <- km_order(codes, time)
+  ord <- km_order(codes, fixed$time_rank)
   if (is.null(start)) {
     entry_time <- numeric()
     entry_ord <- integer()
   } else {
     entry_time <- start
-    entry_ord <- km_order(codes, start)
+    entry_ord <- km_order(codes, fixed$start_rank)
   }
   counts <- km_counts_cpp(time, status, weights, codes, ord, entry_time, entry_ord)
   est <- km_estimate_cpp(counts$group, counts$n.risk, counts$n.event)
@@ -134,28 +134,34 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
 # Times that differ only by floating-point noise (e.g. computed as date differences / 30.44)
 # are made equal, as survival does by default (its `timefix`): sorted distinct times closer
 # than sqrt(eps), absolutely or relative to their mean magnitude, join the run's first time.
-# Returns list(time, start), unchanged when there is nothing to merge.
+# Returns the (merged) times and their integer ranks among the distinct times, which sort
+# much faster than doubles.
 merge_near_ties <- function(time, start = NULL, call = rlang::caller_env()) {
   tol <- sqrt(.Machine$double.eps)
-  y <- sort(unique(c(time, start)))
+  y <- sort(unique(if (is.null(start)) time else c(time, start)))
   dy <- diff(y)
   tied <- dy <= tol | dy / mean(abs(y)) <= tol
-  if (!any(tied)) return(list(time = time, start = start))
+  if (!any(tied)) {
+    return(list(time = time, start = start, time_rank = match(time, y),
+                start_rank = if (!is.null(start)) match(start, y)))
+  }
   cuts <- y[c(TRUE, !tied)]
-  new_time <- cuts[findInterval(time, cuts)]
-  if (is.null(start)) return(list(time = new_time, start = NULL))
-  new_start <- cuts[findInterval(start, cuts)]
-  bad <- which(new_start >= new_time)
+  time_rank <- findInterval(time, cuts)
+  out <- list(time = cuts[time_rank], start = NULL, time_rank = time_rank, start_rank = NULL)
+  if (is.null(start)) return(out)
+  out$start_rank <- findInterval(start, cuts)
+  out$start <- cuts[out$start_rank]
+  bad <- which(out$start_rank >= time_rank)
   if (length(bad)) {
     abort_rows("formula", "has (start, stop] intervals shorter than the time tolerance", bad,
                call)
   }
-  list(time = new_time, start = new_start)
+  out
 }
 
 # survfit's default: the robust (infinitesimal-jackknife) SE when weights are not integers.
 km_use_robust <- function(robust, weights, counting, call = rlang::caller_env()) {
-  fractional <- any(weights != floor(weights))
+  fractional <- !is.null(weights) && any(weights != floor(weights))
   if (is.null(robust)) {
     if (fractional && counting) {
       cli::cli_warn(c("Greenwood standard errors are used with non-integer weights and {.code Surv(start, stop, event)} data.",
@@ -189,13 +195,14 @@ km_standard_errors <- function(est, counts, robust) {
   list(surv = se_surv, log = ifelse(se_surv == 0, 0, se_surv / est$surv))
 }
 
-# 0-based row order by group, then time. Unlike engine_order() the event/censoring order at
+# 0-based row order by group, then time (given as integer ranks: radix-sorting integers is
+# several times faster than doubles). Unlike engine_order() the event/censoring order at
 # tied times is not needed: the kernels count all rows of a (group, time) together.
-km_order <- function(codes, time) {
+km_order <- function(codes, time_rank) {
   ord <- if (codes[length(codes)] == 1L && all(codes == 1L)) {
-    order(time, method = "radix")
+    order(time_rank, method = "radix")
   } else {
-    order(codes, time, method = "radix")
+    order(codes, time_rank, method = "radix")
   }
   ord - 1L
 }

@@ -107,8 +107,9 @@ check_two_groups <- function(groups, what, call = rlang::caller_env()) {
 logrank_engine <- function(time, status, groups, strata, rho, call, na.action) {
   k <- nrow(groups$table)
   nstrata <- nrow(strata$table)
-  time <- merge_near_ties(time)$time
-  ord <- km_order(strata$codes, time)
+  fixed <- merge_near_ties(time)
+  time <- fixed$time
+  ord <- km_order(strata$codes, fixed$time_rank)
   grid <- logrank_grid_cpp(time, status, groups$codes, strata$codes, ord, k)
   st <- logrank_stat_cpp(grid$stratum, grid$n.risk, grid$n.event, nstrata, as.double(rho))
   observed <- rowSums(st$observed)
