@@ -490,8 +490,9 @@ quantile.rwe_km <- function(x, probs = c(0.25, 0.5, 0.75), ...) {
   }
   tol <- sqrt(.Machine$double.eps)
   cv <- x$curves
-  out <- lapply(seq_along(km_strata_rows(x)), function(s) {
-    r <- km_strata_rows(x)[[s]]
+  rows <- km_strata_rows(x)
+  out <- lapply(seq_along(rows), function(s) {
+    r <- rows[[s]]
     tt <- c(0, cv$time[r])
     q <- function(v) km_find_quantile(tt, c(0, 1 - v[r]), probs, tol)
     data.frame(stratum = s, prob = probs, quantile = q(cv$surv), conf.low = q(cv$lower),
@@ -670,7 +671,7 @@ print.summary.rwe_km <- function(x, ...) {
 #'   `n.event`, `n.censor`, `estimate` (S), `std.error` (Greenwood SE of S; note that
 #'   `broom::tidy.survfit()` reports the SE of log S here), `conf.low`, `conf.high`.
 #' @examples
-#' tidy(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
+#' generics::tidy(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
 tidy.rwe_km <- function(x, ...) {
   cv <- x$curves
@@ -688,7 +689,7 @@ tidy.rwe_km <- function(x, ...) {
 #'   `conf.high` (as [km_median()]), `rmean` and `rmean.std.error` (common truncation time,
 #'   as [km_rmean()]).
 #' @examples
-#' glance(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
+#' generics::glance(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
 glance.rwe_km <- function(x, ...) {
   med <- km_median(x)

@@ -28,9 +28,9 @@
 #'   `rho`, `strata` (data frame of strata variables, or `NULL`), `strata_n`, `group_label`,
 #'   `method`, `call`, `na.action`.
 #' @examples
-#' lung <- survival::lung
-#' logrank_test(survival::Surv(time, status) ~ sex, data = lung)
-#' logrank_test(survival::Surv(time, status) ~ sex + strata(ph.ecog), data = lung, rho = 1)
+#' library(survival)
+#' logrank_test(Surv(time, status) ~ sex, data = lung)
+#' logrank_test(Surv(time, status) ~ sex + strata(ph.ecog), data = lung, rho = 1)
 #' @export
 logrank_test <- function(formula, data, rho = 0, subset, na.action) {
   check_rho(rho)
@@ -189,7 +189,7 @@ print.rwe_logrank <- function(x, digits = 4, ...) {
 #' @return A data frame with one row per group: the grouping columns, `n`, `observed`,
 #'   `expected`, `chisq.e` = (O-E)^2/E and `chisq.v` = (O-E)^2/V.
 #' @examples
-#' tidy(logrank_test(survival::Surv(time, status) ~ sex, data = survival::lung))
+#' generics::tidy(logrank_test(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
 tidy.rwe_logrank <- function(x, ...) logrank_group_table(x)
 
@@ -199,7 +199,7 @@ tidy.rwe_logrank <- function(x, ...) logrank_group_table(x)
 #' @param ... Unused.
 #' @return A one-row data frame: `statistic` (chi-square), `df`, `p.value`, `method`.
 #' @examples
-#' glance(logrank_test(survival::Surv(time, status) ~ sex, data = survival::lung))
+#' generics::glance(logrank_test(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
 glance.rwe_logrank <- function(x, ...) {
   data.frame(statistic = x$chisq, df = x$df, p.value = x$p.value, method = x$method)
