@@ -20,20 +20,10 @@
 #include <Rcpp.h>
 #include <RcppEigen.h>
 #include <cstddef>
+#include <vector>
 
 typedef Eigen::Map<Eigen::VectorXd> MapVec;
 typedef Eigen::Map<Eigen::VectorXi> MapIVec;
-
-// Number of distinct (group, time) pairs in sorted data: the length of the output.
-static std::ptrdiff_t count_distinct_times(const MapVec& time, const MapIVec& group,
-                                           const MapIVec& ord) {
-  const std::ptrdiff_t n = ord.size();
-  std::ptrdiff_t m = 0;
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    if (i == 0 || group[ord[i]] != group[ord[i - 1]] || time[ord[i]] != time[ord[i - 1]]) ++m;
-  }
-  return m;
-}
 
 // [[Rcpp::export]]
 Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
@@ -45,16 +35,15 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
                          const Eigen::Map<Eigen::VectorXi> entry_ord) {
   const std::ptrdiff_t n = ord.size();
   const bool counting = entry_ord.size() > 0;
-  const std::ptrdiff_t m = count_distinct_times(time, group, ord);
-
-  Rcpp::IntegerVector out_group(m);
-  Rcpp::NumericVector out_time(m), risk_w(m), event_w(m), censor_w(m);
-  Rcpp::NumericVector risk_n(m), event_n(m), censor_n(m);
-  Rcpp::NumericVector risk_w2(m), event_w2(m), censor_w2(m);  // sums of squared weights
+  // Per distinct (group, time), collected last-first in one backward pass and reversed at
+  // the end: group, time, then the nine sums below.
+  enum { RISK_W, EVENT_W, CENSOR_W, RISK_N, EVENT_N, CENSOR_N, RISK_W2, EVENT_W2, CENSOR_W2,
+         NSUMS };
+  std::vector<int> rev_group;
+  std::vector<double> rev_time, rev_sums;
 
   // Walk backwards: the number at risk at t is everything with stop time >= t (minus, for
   // counting-process data, everything that has not yet entered, i.e. start time >= t).
-  std::ptrdiff_t k = m;
   std::ptrdiff_t j = entry_ord.size() - 1;
   double cum_w = 0.0, cum_n = 0.0, late_w = 0.0, late_n = 0.0, cum_w2 = 0.0;
   std::ptrdiff_t i = n - 1;
@@ -82,26 +71,32 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
         late_n += 1.0;
       }
     }
-    --k;
-    out_group[k] = g;
-    out_time[k] = t;
-    risk_w[k] = cum_w - late_w;
-    risk_n[k] = cum_n - late_n;
-    event_w[k] = ev_w;
-    event_n[k] = ev_n;
-    censor_w[k] = ce_w;
-    censor_n[k] = ce_n;
-    risk_w2[k] = cum_w2;  // right-censored data only (the robust variance needs no more)
-    event_w2[k] = ev_w2;
-    censor_w2[k] = ce_w2;
+    rev_group.push_back(g);
+    rev_time.push_back(t);
+    // the squared-weight sums serve the robust variance, right-censored data only
+    const double sums[NSUMS] = {cum_w - late_w, ev_w, ce_w, cum_n - late_n, ev_n, ce_n,
+                                cum_w2, ev_w2, ce_w2};
+    rev_sums.insert(rev_sums.end(), sums, sums + NSUMS);
+  }
+
+  const std::ptrdiff_t m = static_cast<std::ptrdiff_t>(rev_time.size());
+  Rcpp::IntegerVector out_group(m);
+  Rcpp::NumericVector out_time(m);
+  std::vector<Rcpp::NumericVector> out(NSUMS);
+  for (int c = 0; c < NSUMS; ++c) out[c] = Rcpp::NumericVector(m);
+  for (std::ptrdiff_t k = 0; k < m; ++k) {
+    const std::ptrdiff_t from = m - 1 - k;
+    out_group[k] = rev_group[from];
+    out_time[k] = rev_time[from];
+    for (int c = 0; c < NSUMS; ++c) out[c][k] = rev_sums[from * NSUMS + c];
   }
   return Rcpp::List::create(
     Rcpp::Named("group") = out_group, Rcpp::Named("time") = out_time,
-    Rcpp::Named("n.risk") = risk_w, Rcpp::Named("n.event") = event_w,
-    Rcpp::Named("n.censor") = censor_w, Rcpp::Named("n.risk.rows") = risk_n,
-    Rcpp::Named("n.event.rows") = event_n, Rcpp::Named("n.censor.rows") = censor_n,
-    Rcpp::Named("n.risk.w2") = risk_w2, Rcpp::Named("n.event.w2") = event_w2,
-    Rcpp::Named("n.censor.w2") = censor_w2);
+    Rcpp::Named("n.risk") = out[RISK_W], Rcpp::Named("n.event") = out[EVENT_W],
+    Rcpp::Named("n.censor") = out[CENSOR_W], Rcpp::Named("n.risk.rows") = out[RISK_N],
+    Rcpp::Named("n.event.rows") = out[EVENT_N], Rcpp::Named("n.censor.rows") = out[CENSOR_N],
+    Rcpp::Named("n.risk.w2") = out[RISK_W2], Rcpp::Named("n.event.w2") = out[EVENT_W2],
+    Rcpp::Named("n.censor.w2") = out[CENSOR_W2]);
 }
 
 // Product-limit estimate and Greenwood sum sum(d / (n (n - d))) per group, from the counts

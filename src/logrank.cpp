@@ -28,27 +28,11 @@ Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
                             const Eigen::Map<Eigen::VectorXi> ord,
                             const int ngroup) {
   const std::ptrdiff_t n = ord.size();
-  // Number of distinct (stratum, event time) pairs, to size the grid once.
-  std::ptrdiff_t m = 0;
-  {
-    std::ptrdiff_t i = 0;
-    while (i < n) {
-      const int s = stratum[ord[i]];
-      const double t = time[ord[i]];
-      bool any_event = false;
-      for (; i < n && stratum[ord[i]] == s && time[ord[i]] == t; ++i) {
-        if (status[ord[i]] > 0) any_event = true;
-      }
-      if (any_event) ++m;
-    }
-  }
-  Rcpp::IntegerVector out_stratum(m);
-  Rcpp::NumericVector out_time(m);
-  Rcpp::NumericMatrix at_risk(m, ngroup), events(m, ngroup);
-
-  // Backwards: the number at risk at t in group j is the count of rows with time >= t.
+  // One backward pass; the grid rows are collected last-first and reversed at the end.
+  // At t, the number at risk in group j is the count of rows of the stratum with time >= t.
+  std::vector<int> rev_stratum;
+  std::vector<double> rev_time, rev_risk, rev_event;  // row-major, ngroup values per row
   std::vector<double> cum(ngroup, 0.0), dead(ngroup, 0.0);
-  std::ptrdiff_t k = m;
   std::ptrdiff_t i = n - 1;
   while (i >= 0) {
     const int s = stratum[ord[i]];
@@ -66,12 +50,22 @@ Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
       if (status[r] > 0) { dead[g] += 1.0; any_event = true; }
     }
     if (!any_event) continue;
-    --k;
-    out_stratum[k] = s;
-    out_time[k] = t;
+    rev_stratum.push_back(s);
+    rev_time.push_back(t);
+    rev_risk.insert(rev_risk.end(), cum.begin(), cum.end());
+    rev_event.insert(rev_event.end(), dead.begin(), dead.end());
+  }
+  const std::ptrdiff_t m = static_cast<std::ptrdiff_t>(rev_time.size());
+  Rcpp::IntegerVector out_stratum(m);
+  Rcpp::NumericVector out_time(m);
+  Rcpp::NumericMatrix at_risk(m, ngroup), events(m, ngroup);
+  for (std::ptrdiff_t k = 0; k < m; ++k) {
+    const std::ptrdiff_t from = m - 1 - k;
+    out_stratum[k] = rev_stratum[from];
+    out_time[k] = rev_time[from];
     for (int g = 0; g < ngroup; ++g) {
-      at_risk(k, g) = cum[g];
-      events(k, g) = dead[g];
+      at_risk(k, g) = rev_risk[from * ngroup + g];
+      events(k, g) = rev_event[from * ngroup + g];
     }
   }
   return Rcpp::List::create(Rcpp::Named("stratum") = out_stratum,
