@@ -1,0 +1,699 @@
+# Kaplan-Meier estimation: formula verb km_fit(), matrix twin km_fit_matrix(), the rwe_km
+# class and its methods. The C++ kernel (src/km.cpp) only counts and multiplies; everything
+# here validates, sorts, and turns the per-time counts into the quantities survival reports.
+
+#' Kaplan-Meier survival curves
+#'
+#' Fits one Kaplan-Meier curve per combination of the right-hand-side variables of `formula`
+#' (`~ 1` for a single curve; `strata()` terms are treated as grouping variables too).
+#' Times closer than `sqrt(.Machine$double.eps)` are treated as tied, as survfit's default
+#' `timefix = TRUE` does. The
+#' estimates, standard errors and confidence limits agree with [survival::survfit()]:
+#' Greenwood standard errors, or, as survfit does by default when case weights are not
+#' integers (e.g. inverse-probability weights), the infinitesimal-jackknife ("robust")
+#' standard error.
+#'
+#' @param formula A formula with a [survival::Surv()] response: `Surv(time, status)` or
+#'   counting-process `Surv(start, stop, status)`.
+#' @param data A data frame holding the variables of `formula`.
+#' @param weights Optional non-negative case weights (evaluated in `data`).
+#' @param subset Optional expression selecting rows of `data`.
+#' @param na.action Function handling missing values (default: `getOption("na.action")`).
+#' @param conf.type Scale of the pointwise confidence limits: `"log"` (default, as
+#'   survfit), `"log-log"` or `"plain"`.
+#' @param conf.int Confidence level of the limits, between 0 and 1.
+#' @param robust Standard error: `FALSE` for Greenwood, `TRUE` for the
+#'   infinitesimal-jackknife SE (right-censored data only). `NULL` (default) follows
+#'   survfit: robust when some case weight is not an integer.
+#' @return An object of class `rwe_km`: a list with
+#'   * `curves`: a data frame with one row per stratum and distinct time: `stratum` (row of
+#'     `strata`), `time`, `n.risk`, `n.event`, `n.censor` (weighted when weights are given,
+#'     as survfit), `surv`, `std.err.surv` (SE of S), `std.err.log` (SE of log S: what
+#'     survfit stores as `std.err` for Greenwood SEs), `lower`, `upper`; with weights also
+#'     the unweighted `n.risk.rows`, `n.event.rows`;
+#'   * `strata`: a data frame, one row per curve, one column per grouping variable (no
+#'     columns for `~ 1`);
+#'   * `strata_label`: labels such as `"sex=1"`; `n`: records per curve;
+#'   * `conf.type`, `conf.int`, `variance` (`"greenwood"` or `"robust"`), `weighted`,
+#'     `counting`, `call`, `na.action`.
+#' @examples
+#' fit <- km_fit(survival::Surv(time, status) ~ sex, data = survival::lung)
+#' fit
+#' quantile(fit)
+#' km_rmean(fit, "individual")
+#' summary(fit, times = c(180, 365))
+#' @export
+km_fit <- function(formula, data, weights, subset, na.action,
+                   conf.type = c("log", "log-log", "plain"), conf.int = 0.95, robust = NULL) {
+  conf.type <- match.arg(conf.type)
+  check_conf_level(conf.int)
+  mc <- match.call()
+  mf <- surv_model_frame(mc, parent.frame())
+  parts <- surv_parts(mf)
+  groups <- rhs_groups(mf, include_strata = TRUE)
+  km_engine(parts$time, parts$status, parts$weights, parts$start, groups,
+            conf.type = conf.type, conf.int = conf.int, robust = robust,
+            weighted = !is.null(stats::model.weights(mf)),
+            call = mc, na.action = parts$na.action)
+}
+
+#' Kaplan-Meier curves from vectors
+#'
+#' Matrix-level twin of [km_fit()]: validates and sorts the inputs, then runs the same
+#' kernel.
+#'
+#' @param time Follow-up (stop) times: finite, non-negative numbers.
+#' @param status Event indicator: 0/1, `FALSE`/`TRUE`, or 1/2 (1 = censored) as in `Surv()`.
+#' @param group Optional grouping: a vector, or a data frame/list of vectors whose
+#'   combinations define the curves. `NULL` for one curve.
+#' @param weights Optional non-negative case weights.
+#' @param start Optional entry times for counting-process (left-truncated) data; each must be
+#'   smaller than its `time`.
+#' @inheritParams km_fit
+#' @return An `rwe_km` object, as [km_fit()].
+#' @examples
+#' lung <- survival::lung
+#' km_fit_matrix(lung$time, lung$status, group = lung$sex)
+#' @export
+km_fit_matrix <- function(time, status, group = NULL, weights = NULL, start = NULL,
+                          conf.type = c("log", "log-log", "plain"), conf.int = 0.95,
+                          robust = NULL) {
+  conf.type <- match.arg(conf.type)
+  check_conf_level(conf.int)
+  time <- check_numeric_arg(time, "time")
+  n <- length(time)
+  if (n == 0L) {
+    cli::cli_abort("{.arg time} has zero length.", class = "rwe_bad_input")
+  }
+  if (!is.null(start)) start <- check_numeric_arg(start, "start", n)
+  check_times(time, start)
+  status <- check_status_arg(status, n)
+  weighted <- !is.null(weights)
+  weights <- check_weights(weights, n)
+  groups <- vector_groups(group, n)
+  km_engine(time, status, weights, start, groups, conf.type = conf.type,
+            conf.int = conf.int, robust = robust, weighted = weighted, call = match.call(),
+            na.action = NULL)
+}
+
+# Sorts once, calls the counting kernel and the estimator, and builds the rwe_km object.
+km_engine <- function(time, status, weights, start, groups, conf.type, conf.int, robust,
+                      weighted, call, na.action) {
+  robust <- km_use_robust(robust, if (weighted) weights, counting = !is.null(start))
+  fixed <- merge_near_ties(time, start)
+  time <- fixed$time
+  start <- fixed$start
+  codes <- groups$codes
+  ord <- km_order(codes, fixed$time_rank)
+  if (is.null(start)) {
+    entry_time <- numeric()
+    entry_ord <- integer()
+  } else {
+    entry_time <- start
+    entry_ord <- km_order(codes, fixed$start_rank)
+  }
+  counts <- km_counts_cpp(time, status, weights, codes, ord, entry_time, entry_ord)
+  est <- km_estimate_cpp(counts$group, counts$n.risk, counts$n.event)
+  se <- km_standard_errors(est, counts, robust)
+  limits <- km_conf_limits(est$surv, se$log, conf.type, conf.int)
+  curves <- data.frame(stratum = counts$group, time = counts$time, n.risk = counts$n.risk,
+                       n.event = counts$n.event, n.censor = counts$n.censor,
+                       surv = est$surv, std.err.surv = se$surv, std.err.log = se$log,
+                       lower = limits$lower, upper = limits$upper)
+  if (weighted) {
+    curves$n.risk.rows <- counts$n.risk.rows
+    curves$n.event.rows <- counts$n.event.rows
+  }
+  new_rwe_km(curves = curves, strata = groups$table, strata_label = groups$label,
+             n = tabulate(codes, nbins = nrow(groups$table)), conf.type = conf.type,
+             conf.int = conf.int, variance = if (robust) "robust" else "greenwood",
+             weighted = weighted, counting = !is.null(start), call = call,
+             na.action = na.action)
+}
+
+# Times that differ only by floating-point noise (e.g. computed as date differences / 30.44)
+# are made equal, as survival does by default (its `timefix`): sorted distinct times closer
+# than sqrt(eps), absolutely or relative to their mean magnitude, join the run's first time.
+# Returns the (merged) times and their integer ranks among the distinct times, which sort
+# much faster than doubles.
+merge_near_ties <- function(time, start = NULL, call = rlang::caller_env()) {
+  tol <- sqrt(.Machine$double.eps)
+  y <- sort(unique(if (is.null(start)) time else c(time, start)))
+  dy <- diff(y)
+  tied <- dy <= tol | dy / mean(abs(y)) <= tol
+  if (!any(tied)) {
+    return(list(time = time, start = start, time_rank = match(time, y),
+                start_rank = if (!is.null(start)) match(start, y)))
+  }
+  cuts <- y[c(TRUE, !tied)]
+  time_rank <- findInterval(time, cuts)
+  out <- list(time = cuts[time_rank], start = NULL, time_rank = time_rank, start_rank = NULL)
+  if (is.null(start)) return(out)
+  out$start_rank <- findInterval(start, cuts)
+  out$start <- cuts[out$start_rank]
+  bad <- which(out$start_rank >= time_rank)
+  if (length(bad)) {
+    abort_rows("formula", "has (start, stop] intervals shorter than the time tolerance", bad,
+               call)
+  }
+  out
+}
+
+# survfit's default: the robust (infinitesimal-jackknife) SE when weights are not integers.
+km_use_robust <- function(robust, weights, counting, call = rlang::caller_env()) {
+  fractional <- !is.null(weights) && any(weights != floor(weights))
+  if (is.null(robust)) {
+    if (fractional && counting) {
+      cli::cli_warn(c("Greenwood standard errors are used with non-integer weights and {.code Surv(start, stop, event)} data.",
+                      "i" = "{.fn survival::survfit} would use a robust variance here; it is not implemented for counting-process data."),
+                    call = call)
+      return(FALSE)
+    }
+    return(fractional)
+  }
+  if (!is.logical(robust) || length(robust) != 1L || is.na(robust)) {
+    cli::cli_abort("{.arg robust} must be {.code TRUE}, {.code FALSE} or {.code NULL}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  if (robust && counting) {
+    cli::cli_abort("{.arg robust}: the robust standard error is implemented for right-censored data only.",
+                   call = call, class = "rwe_bad_input")
+  }
+  robust
+}
+
+# SE of S and of log S. Greenwood: SE(log S) = sqrt(Greenwood sum), infinite where S = 0
+# (where SE(S) is left NA: survfit's Inf * 0). Robust: SE(S) from the kernel, SE(log S) =
+# SE(S) / S, taken as 0 where SE(S) = 0 (survfit's convention).
+km_standard_errors <- function(est, counts, robust) {
+  if (!robust) {
+    se_log <- sqrt(est$greenwood)
+    return(list(surv = km_se_surv(est$surv, se_log), log = se_log))
+  }
+  se_surv <- km_ij_se_cpp(counts$group, est$surv, counts$n.risk, counts$n.event,
+                          counts$n.risk.w2, counts$n.event.w2, counts$n.censor.w2)
+  list(surv = se_surv, log = ifelse(se_surv == 0, 0, se_surv / est$surv))
+}
+
+# 0-based row order by group, then time (given as integer ranks: radix-sorting integers is
+# several times faster than doubles). Unlike engine_order() the event/censoring order at
+# tied times is not needed: the kernels count all rows of a (group, time) together.
+km_order <- function(codes, time_rank) {
+  ord <- if (codes[length(codes)] == 1L && all(codes == 1L)) {
+    order(time_rank, method = "radix")
+  } else {
+    order(codes, time_rank, method = "radix")
+  }
+  ord - 1L
+}
+
+#' @noRd
+new_rwe_km <- function(curves, strata, strata_label, n, conf.type, conf.int, variance,
+                       weighted, counting, call, na.action) {
+  stopifnot(is.data.frame(curves), is.data.frame(strata), length(n) == nrow(strata))
+  structure(list(curves = curves, strata = strata, strata_label = strata_label, n = n,
+                 conf.type = conf.type, conf.int = conf.int, variance = variance,
+                 weighted = weighted, counting = counting, call = call,
+                 na.action = na.action),
+            class = "rwe_km")
+}
+
+# Greenwood SE of S = S * SE(log S); undefined (NA) where the curve has reached 0, where
+# survfit's own product Inf * 0 gives NaN.
+km_se_surv <- function(surv, se_log) {
+  out <- surv * se_log
+  out[surv == 0] <- NA_real_
+  out
+}
+
+# Pointwise limits with survfit's conventions: none (NA) where S = 0 on the log and log-log
+# scales, and none where S = 1 on the log-log scale; log and plain upper limits capped at 1,
+# plain lower limit floored at 0 (at S = 0 the plain limits are NA with Greenwood SEs,
+# survfit's Inf * 0, and 0 with robust SEs).
+km_conf_limits <- function(surv, se_log, conf.type, conf.int) {
+  z <- stats::qnorm(1 - (1 - conf.int) / 2)
+  s <- ifelse(surv == 0, NA_real_, surv)
+  if (conf.type == "log") {
+    lower <- exp(log(s) - z * se_log)
+    upper <- pmin(exp(log(s) + z * se_log), 1)
+  } else if (conf.type == "log-log") {
+    s[!is.na(s) & s == 1] <- NA_real_
+    half <- z * se_log / log(s)
+    lower <- exp(-exp(log(-log(s)) - half))
+    upper <- exp(-exp(log(-log(s)) + half))
+  } else {
+    half <- z * se_log * surv
+    half[is.nan(half)] <- NA_real_
+    lower <- pmax(surv - half, 0)
+    upper <- pmin(surv + half, 1)
+  }
+  list(lower = lower, upper = upper)
+}
+
+check_conf_level <- function(conf.int, call = rlang::caller_env()) {
+  if (!is.numeric(conf.int) || length(conf.int) != 1L || is.na(conf.int) ||
+      conf.int <= 0 || conf.int >= 1) {
+    cli::cli_abort("{.arg conf.int} must be a single number strictly between 0 and 1.",
+                   call = call, class = "rwe_bad_input")
+  }
+  invisible(TRUE)
+}
+
+check_numeric_arg <- function(x, arg, n = NULL, call = rlang::caller_env()) {
+  if (!is.numeric(x) || is.matrix(x)) {
+    cli::cli_abort("{.arg {arg}} must be a numeric vector, not {.obj_type_friendly {x}}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  if (!is.null(n) && length(x) != n) {
+    cli::cli_abort("{.arg {arg}} has length {length(x)}, but {.arg time} has length {n}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  bad <- which(is.na(x))
+  if (length(bad)) abort_rows(arg, "has missing values", bad, call)
+  as.double(x)
+}
+
+# Event indicator as 0/1 doubles. Accepts 0/1, logical, or 1/2 coding (all values 1 or 2),
+# the codes Surv() accepts.
+check_status_arg <- function(status, n, call = rlang::caller_env()) {
+  if (!(is.numeric(status) || is.logical(status))) {
+    cli::cli_abort("{.arg status} must be numeric or logical, not {.obj_type_friendly {status}}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  if (length(status) != n) {
+    cli::cli_abort("{.arg status} has length {length(status)}, but {.arg time} has length {n}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  status <- as.double(status)
+  bad <- which(is.na(status))
+  if (length(bad)) abort_rows("status", "has missing values", bad, call)
+  if (all(status %in% c(1, 2)) && any(status == 2)) status <- status - 1
+  bad <- which(!status %in% c(0, 1))
+  if (length(bad)) {
+    abort_rows("status", "must be 0/1, TRUE/FALSE or 1/2 (1 = censored)", bad, call)
+  }
+  status
+}
+
+# ---- Grouping shared by km_fit() and logrank_test() -------------------------------------
+
+# Groups from the right-hand side of a survival model frame. `include_strata = TRUE` makes
+# strata() terms grouping variables too (KM); otherwise they are left out (log-rank, where
+# they stratify; `strata_only = TRUE` returns just those strata). Returns integer codes
+# 1..k per row, a data frame with one row per group and one real column per variable, and
+# survfit-style labels ("sex=1, ph.ecog=0").
+rhs_groups <- function(mf, include_strata, strata_only = FALSE) {
+  tt <- stats::terms(mf)
+  vars <- as.list(attr(tt, "variables"))[-1L]
+  specials <- attr(tt, "specials")
+  drop <- c(attr(tt, "response"), specials$cluster, specials$offset)
+  if (!include_strata) drop <- c(drop, specials$strata)
+  cols <- setdiff(seq_along(vars), drop)
+  if (strata_only) cols <- intersect(cols, specials$strata)
+  values <- lapply(cols, function(j) {
+    x <- mf[[j]]
+    if (j %in% specials$strata) strata_values(x, strata_name(vars[[j]])) else x
+  })
+  names(values) <- vapply(cols, function(j) variable_name(vars[[j]]), character(1))
+  combine_groups(values, nrow(mf))
+}
+
+# The column name a grouping variable gets: its variable for a call like factor(x) or
+# strata(x), otherwise the deparsed expression.
+variable_name <- function(expr) {
+  v <- all.vars(expr)
+  if (length(v) == 1L) v else paste(deparse(expr), collapse = "")
+}
+
+strata_name <- function(expr) paste(deparse(expr[[2L]]), collapse = "")
+
+# strata(x) codes its levels as "x=value"; recover the values (numeric when every level
+# is a number, otherwise a factor keeping strata()'s level order).
+strata_values <- function(x, name) {
+  lev <- levels(x)
+  prefix <- paste0(name, "=")
+  if (all(startsWith(lev, prefix))) lev <- substring(lev, nchar(prefix) + 1L)
+  num <- suppressWarnings(as.numeric(lev))
+  if (!anyNA(num)) return(num[as.integer(x)])
+  factor(lev[as.integer(x)], levels = unique(lev))
+}
+
+# Groups from the `group` argument of the matrix twins: NULL, a vector, or a data frame /
+# list of vectors.
+vector_groups <- function(group, n, arg = "group", call = rlang::caller_env()) {
+  if (is.null(group)) return(combine_groups(list(), n))
+  values <- if (is.data.frame(group) || is.list(group)) as.list(group) else list(group = group)
+  if (is.null(names(values)) || any(names(values) == "")) {
+    names(values) <- paste0(arg, seq_along(values))
+  }
+  for (v in names(values)) {
+    if (length(values[[v]]) != n) {
+      cli::cli_abort("{.arg {arg}} has length {length(values[[v]])}, but {.arg time} has length {n}.",
+                     call = call, class = "rwe_bad_input")
+    }
+    bad <- which(is.na(values[[v]]))
+    if (length(bad)) abort_rows(arg, "has missing values", bad, call)
+  }
+  combine_groups(values, n)
+}
+
+# Integer codes for the observed combinations of `values` (first variable varying slowest,
+# factor levels in their order, other values sorted), without building strings per row.
+combine_groups <- function(values, n) {
+  if (!length(values)) {
+    return(list(codes = rep(1L, n), table = data.frame(row.names = 1L), label = "all"))
+  }
+  sorted <- lapply(values, function(x) if (is.factor(x)) levels(x) else sort(unique(x)))
+  codes <- lapply(seq_along(values), function(j) {
+    x <- values[[j]]
+    if (is.factor(x)) as.integer(x) else match(x, sorted[[j]])
+  })
+  sizes <- lengths(sorted)
+  key <- codes[[1L]]
+  if (length(codes) > 1L) {
+    key <- as.double(key)
+    for (j in seq_along(codes)[-1L]) key <- (key - 1) * sizes[j] + codes[[j]]
+  }
+  used <- sort(unique(key))
+  group <- match(key, used)
+  first <- match(seq_along(used), group)
+  table <- as.data.frame(lapply(values, function(x) x[first]), stringsAsFactors = FALSE)
+  names(table) <- names(values)
+  rownames(table) <- NULL
+  label <- do.call(paste, c(lapply(names(table), function(v) {
+    paste0(v, "=", format_group_value(table[[v]]))
+  }), sep = ", "))
+  list(codes = group, table = table, label = label)
+}
+
+format_group_value <- function(x) {
+  if (is.numeric(x)) format(x, trim = TRUE, digits = 15) else as.character(x)
+}
+
+# ---- Medians, quantiles and restricted means ---------------------------------------------
+
+# Rows of `curves` belonging to each stratum, in order.
+km_strata_rows <- function(x) split(seq_len(nrow(x$curves)), factor(x$curves$stratum,
+                                                                     seq_len(nrow(x$strata))))
+
+# survival's rule for the printed median (and its limits): the first time the curve is
+# below 0.5; if it sits exactly at 0.5 over a flat stretch, the midpoint between the start
+# of that stretch and the next drop. NA when never reached.
+km_first_below_half <- function(y, time, tol = sqrt(.Machine$double.eps)) {
+  keep <- !is.na(y) & y < 0.5 + tol
+  if (!any(keep)) return(NA_real_)
+  time <- time[keep]
+  y <- y[keep]
+  if (abs(y[1L] - 0.5) < tol && any(y < y[1L])) (time[1L] + time[which(y < y[1L])[1L]]) / 2
+  else time[1L]
+}
+
+#' Median survival table of a Kaplan-Meier fit
+#'
+#' One row per curve: records, events, the median survival time and its confidence limits
+#' by the rule `print.survfit()` uses (the first time the curve, or its lower / upper
+#' limit, falls below 0.5; the midpoint of a flat stretch lying exactly at 0.5). `NA` means
+#' "not reached"; `print()` shows it as `NR`.
+#'
+#' @param x An `rwe_km` object.
+#' @return A data frame: the strata columns, `records`, `n.max`, `n.start`, `events`,
+#'   `median`, `conf.low`, `conf.high`.
+#' @examples
+#' km_median(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
+#' @export
+km_median <- function(x) {
+  stopifnot(inherits(x, "rwe_km"))
+  rows <- km_strata_rows(x)
+  cv <- x$curves
+  one <- function(r) {
+    c(n.max = if (length(r)) max(cv$n.risk[r]) else 0,
+      n.start = if (length(r)) cv$n.risk[r[1L]] else 0,
+      events = sum(cv$n.event[r]),
+      median = km_first_below_half(cv$surv[r], cv$time[r]),
+      conf.low = km_first_below_half(cv$lower[r], cv$time[r]),
+      conf.high = km_first_below_half(cv$upper[r], cv$time[r]))
+  }
+  stats <- as.data.frame(do.call(rbind, lapply(rows, one)))
+  cbind(x$strata, records = x$n, stats, row.names = NULL)
+}
+
+# survival's quantile rule (quantile.survfit): on the curve 1 - S with time 0 prepended,
+# the first time it reaches p; the midpoint to the next drop when it sits exactly at p.
+km_find_quantile <- function(time, y, p, tol) {
+  if (all(is.na(y)) || max(y, na.rm = TRUE) < min(p)) return(rep(NA_real_, length(p)))
+  last_time <- time[length(time)]
+  dup <- duplicated(y)
+  time <- time[!dup]
+  y <- y[!dup]
+  ok <- which(!is.na(y))
+  # The confidence curves need not be monotone: like a step interpolation over the sorted
+  # levels, take the smallest level >= p (and NA outside the range of levels).
+  first_at_least <- function(knots) {
+    o <- order(knots)
+    knots <- knots[o]
+    pos <- ok[o]
+    vapply(p, function(pp) {
+      if (pp < knots[1L] || pp > knots[length(knots)]) return(NA_real_)
+      pos[which(knots >= pp)[1L]]
+    }, numeric(1))
+  }
+  i1 <- first_at_least(y[ok] + tol)
+  i2 <- first_at_least(y[ok] - tol)
+  q <- (time[i1] + time[i2]) / 2
+  q[p == 0] <- time[1L]
+  yn <- y[length(y)]
+  if (!is.na(yn)) {
+    at_end <- abs(p - yn) < tol
+    q[at_end] <- (time[i1[at_end]] + last_time) / 2
+  }
+  q
+}
+
+#' Quantiles of Kaplan-Meier curves
+#'
+#' Survival-time quantiles with confidence limits, by the rule of
+#' `quantile.survfit()`: the `p` quantile is the first time the curve falls to `1 - p`
+#' (the midpoint to the next drop when the curve sits exactly at `1 - p`); the limits are the
+#' same quantity read off the lower and upper confidence curves.
+#'
+#' @param x An `rwe_km` object.
+#' @param probs Probabilities in \[0, 1\].
+#' @param ... Unused.
+#' @return A data frame with the strata columns, `prob`, `quantile`, `conf.low`,
+#'   `conf.high` (`NA` = not reached).
+#' @examples
+#' quantile(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
+#' @export
+quantile.rwe_km <- function(x, probs = c(0.25, 0.5, 0.75), ...) {
+  if (!is.numeric(probs) || anyNA(probs) || any(probs < 0 | probs > 1)) {
+    cli::cli_abort("{.arg probs} must be numbers between 0 and 1.", class = "rwe_bad_input")
+  }
+  tol <- sqrt(.Machine$double.eps)
+  cv <- x$curves
+  rows <- km_strata_rows(x)
+  out <- lapply(seq_along(rows), function(s) {
+    r <- rows[[s]]
+    tt <- c(0, cv$time[r])
+    q <- function(v) km_find_quantile(tt, c(0, 1 - v[r]), probs, tol)
+    data.frame(stratum = s, prob = probs, quantile = q(cv$surv), conf.low = q(cv$lower),
+               conf.high = q(cv$upper))
+  })
+  km_with_strata(x, do.call(rbind, out))
+}
+
+# Adds the strata columns (by the `stratum` column) and drops `stratum`.
+km_with_strata <- function(x, df) {
+  strata <- x$strata[df$stratum, , drop = FALSE]
+  df$stratum <- NULL
+  out <- cbind(strata, df)
+  rownames(out) <- NULL
+  out
+}
+
+# Area under one curve from time 0 to `tau` and its Greenwood-type variance
+# sum_j A_j^2 d_j / (n_j (n_j - d_j)), A_j = area from the j-th time to tau (the terms with
+# n_j = d_j, where the area after is 0, count as 0). This is survival's rmean.
+km_area <- function(time, surv, n.risk, n.event, tau) {
+  keep <- which(time <= tau)
+  if (!length(keep)) return(c(rmean = tau, var = 0))
+  hh <- ifelse(n.risk[keep] - n.event[keep] == 0, 0,
+               n.event[keep] / (n.risk[keep] * (n.risk[keep] - n.event[keep])))
+  grid <- c(time[keep], tau)
+  step_surv <- c(1, surv[keep])
+  rect <- diff(c(0, grid)) * step_surv
+  after <- rev(cumsum(rev(rect)))[-1L]  # area from each time in `keep` to tau
+  c(rmean = sum(rect), var = sum(after^2 * hh))
+}
+
+#' Restricted mean survival time of Kaplan-Meier curves
+#'
+#' The area under each curve up to `tau`, with its standard error, as
+#' `print(survfit, rmean = )` computes it.
+#'
+#' * `tau = "common"`: the largest time of all curves (survival's default);
+#' * `tau = "individual"`: each curve's own largest time (event or censoring);
+#' * `tau = "spss"`: SPSS's "mean survival time" — the area under the curve up to each
+#'   group's largest observed time (event or censored), with the variance
+#'   \eqn{\sum_j A_j^2 d_j / (n_j (n_j - d_j))}, \eqn{A_j} the area after the j-th event
+#'   time. It is the same number as `"individual"`; the confidence limits are
+#'   `mean +/- z SE`.
+#' * a number: a common truncation time.
+#'
+#' @param x An `rwe_km` object.
+#' @param tau `"common"`, `"individual"`, `"spss"` or a non-negative number.
+#' @param conf.int Confidence level for the normal-theory limits.
+#' @return A data frame with the strata columns, `tau`, `rmean`, `std.error`, `conf.low`,
+#'   `conf.high`.
+#' @examples
+#' fit <- km_fit(survival::Surv(time, status) ~ sex, data = survival::lung)
+#' km_rmean(fit)
+#' km_rmean(fit, "spss")
+#' km_rmean(fit, 365)
+#' @export
+km_rmean <- function(x, tau = "common", conf.int = x$conf.int) {
+  stopifnot(inherits(x, "rwe_km"))
+  check_conf_level(conf.int)
+  rows <- km_strata_rows(x)
+  cv <- x$curves
+  last <- vapply(rows, function(r) if (length(r)) max(cv$time[r]) else NA_real_, 1)
+  if (is.numeric(tau)) {
+    if (length(tau) != 1L || is.na(tau) || !is.finite(tau) || tau < 0) {
+      cli::cli_abort("{.arg tau} must be one finite non-negative number.",
+                     class = "rwe_bad_input")
+    }
+    ends <- rep(tau, length(rows))
+  } else if (identical(tau, "common")) {
+    ends <- rep(max(last, na.rm = TRUE), length(rows))
+  } else if (identical(tau, "individual") || identical(tau, "spss")) {
+    ends <- last
+  } else {
+    cli::cli_abort("{.arg tau} must be {.val common}, {.val individual}, {.val spss} or a number.",
+                   class = "rwe_bad_input")
+  }
+  res <- t(vapply(seq_along(rows), function(s) {
+    r <- rows[[s]]
+    km_area(cv$time[r], cv$surv[r], cv$n.risk[r], cv$n.event[r], ends[s])
+  }, numeric(2)))
+  z <- stats::qnorm(1 - (1 - conf.int) / 2)
+  se <- sqrt(res[, "var"])
+  cbind(x$strata, tau = ends, rmean = res[, "rmean"], std.error = se,
+        conf.low = res[, "rmean"] - z * se, conf.high = res[, "rmean"] + z * se,
+        row.names = NULL)
+}
+
+# ---- Methods ----------------------------------------------------------------------------
+
+#' @export
+print.rwe_km <- function(x, digits = 3, ...) {
+  med <- km_median(x)
+  cat("Kaplan-Meier estimate (", format(100 * x$conf.int), "% CI, ", x$conf.type,
+      " scale", if (x$weighted) ", weighted counts" else "",
+      if (identical(x$variance, "robust")) ", robust SE" else "", ")\n", sep = "")
+  shown <- function(v) ifelse(is.na(v), "NR", format(signif(v, digits)))
+  tab <- data.frame(n = x$n, events = format(signif(med$events, digits)),
+                    median = shown(med$median), lower = shown(med$conf.low),
+                    upper = shown(med$conf.high), check.names = FALSE)
+  names(tab)[4:5] <- paste0(format(100 * x$conf.int), "% CI ", c("lower", "upper"))
+  if (ncol(x$strata)) tab <- cbind(x$strata, tab)
+  print(tab, row.names = FALSE)
+  if (any(is.na(med$median) | is.na(med$conf.high))) {
+    cat("NR: not reached (the curve or its limit never falls below 0.5).\n")
+  }
+  invisible(x)
+}
+
+#' Summarise Kaplan-Meier curves at chosen times
+#'
+#' As `summary.survfit(times = )`: for each requested time the curve's value at the last
+#' time not after it (carried forward), the number at risk at that time, and the events and
+#' censorings since the previous requested time. Times after a curve's last time are dropped
+#' unless `extend = TRUE`.
+#'
+#' @param object An `rwe_km` object.
+#' @param times Times at which to report; missing = every time of the curves.
+#' @param extend Report times after a curve's last time too.
+#' @param ... Unused.
+#' @return A data frame of class `summary.rwe_km` with the strata columns, `time`, `n.risk`,
+#'   `n.event`, `n.censor`, `surv`, `std.err` (Greenwood SE of S), `lower`, `upper`; the
+#'   median table ([km_median()]) is attached as attribute `table`.
+#' @examples
+#' fit <- km_fit(survival::Surv(time, status) ~ sex, data = survival::lung)
+#' summary(fit, times = c(0, 180, 365, 730))
+#' @export
+summary.rwe_km <- function(object, times, extend = FALSE, ...) {
+  cv <- object$curves
+  if (missing(times)) {
+    out <- cv[c("stratum", "time", "n.risk", "n.event", "n.censor", "surv", "std.err.surv",
+                "lower", "upper")]
+    names(out)[names(out) == "std.err.surv"] <- "std.err"
+  } else {
+    if (!is.numeric(times) || anyNA(times)) {
+      cli::cli_abort("{.arg times} must be numbers.", class = "rwe_bad_input")
+    }
+    times <- sort(times[is.finite(times)])
+    rows <- km_strata_rows(object)
+    out <- do.call(rbind, lapply(seq_along(rows), function(s) {
+      km_at_times(cv[rows[[s]], , drop = FALSE], s, times, extend)
+    }))
+  }
+  out <- km_with_strata(object, out)
+  structure(out, table = km_median(object), class = c("summary.rwe_km", "data.frame"))
+}
+
+# Values of one curve at `times` (summary.survfit's rule), with time 0 prepended (S = 1).
+km_at_times <- function(cv, stratum, times, extend) {
+  if (!extend) times <- times[times <= max(cv$time)]
+  if (!length(times)) return(NULL)
+  prepend <- cv$time[1L] != 0
+  pad <- function(v, first) if (prepend) c(first, v) else v
+  tt <- pad(cv$time, 0)
+  at <- findInterval(times, tt)
+  idx <- pmax(at, 1L)
+  since <- function(v) diff(c(0, c(0, cumsum(pad(v, 0)))[at + 1L]))
+  data.frame(stratum = stratum, time = times,
+             n.risk = c(pad(cv$n.risk, cv$n.risk[1L]), 0)[1L + findInterval(times, tt, left.open = TRUE)],
+             n.event = since(cv$n.event), n.censor = since(cv$n.censor),
+             surv = pad(cv$surv, 1)[idx], std.err = pad(cv$std.err.surv, 0)[idx],
+             lower = pad(cv$lower, 1)[idx], upper = pad(cv$upper, 1)[idx])
+}
+
+#' @export
+print.summary.rwe_km <- function(x, ...) {
+  print(as.data.frame(unclass(x))[names(x)], row.names = FALSE, ...)
+  invisible(x)
+}
+
+#' Tidy a Kaplan-Meier fit
+#'
+#' @param x An `rwe_km` object.
+#' @param ... Unused.
+#' @return A data frame, one row per curve and time: the strata columns, `time`, `n.risk`,
+#'   `n.event`, `n.censor`, `estimate` (S), `std.error` (Greenwood SE of S; note that
+#'   `broom::tidy.survfit()` reports the SE of log S here), `conf.low`, `conf.high`.
+#' @examples
+#' generics::tidy(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
+#' @export
+tidy.rwe_km <- function(x, ...) {
+  cv <- x$curves
+  km_with_strata(x, data.frame(stratum = cv$stratum, time = cv$time, n.risk = cv$n.risk,
+                               n.event = cv$n.event, n.censor = cv$n.censor,
+                               estimate = cv$surv, std.error = cv$std.err.surv,
+                               conf.low = cv$lower, conf.high = cv$upper))
+}
+
+#' One-row-per-curve summary of a Kaplan-Meier fit
+#'
+#' @param x An `rwe_km` object.
+#' @param ... Unused.
+#' @return A data frame: strata columns, `records`, `events`, `median`, `conf.low`,
+#'   `conf.high` (as [km_median()]), `rmean` and `rmean.std.error` (common truncation time,
+#'   as [km_rmean()]).
+#' @examples
+#' generics::glance(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
+#' @export
+glance.rwe_km <- function(x, ...) {
+  med <- km_median(x)
+  rm <- km_rmean(x, "common")
+  cbind(med[c(names(x$strata), "records", "events", "median", "conf.low", "conf.high")],
+        rmean = rm$rmean, rmean.std.error = rm$std.error)
+}

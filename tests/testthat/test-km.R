@@ -1,0 +1,245 @@
+# Kaplan-Meier engine vs survival::survfit (relative tolerance 1e-8), closed forms, errors.
+library(survival)
+
+tol <- 1e-8
+
+# survfit gives NaN where we give NA (plain limits at S = 0); compare them as missing.
+nan_to_na <- function(x) { x[is.nan(x)] <- NA_real_; x }
+
+# Every column of every curve against survfit, stratum by stratum (same stratum order).
+expect_km_matches <- function(fit, sf) {
+  cv <- fit$curves
+  k <- if (is.null(sf$strata)) 1L else length(sf$strata)
+  expect_equal(nrow(fit$strata), k)
+  if (k > 1L) {
+    expect_equal(fit$strata_label, gsub(" +(,|$)", "\\1", names(sf$strata)))
+  }
+  expect_equal(fit$n, sf$n)
+  expect_equal(cv$time, sf$time, tolerance = tol)
+  expect_equal(cv$n.risk, sf$n.risk, tolerance = tol)
+  expect_equal(cv$n.event, sf$n.event, tolerance = tol)
+  expect_equal(cv$n.censor, sf$n.censor, tolerance = tol)
+  expect_equal(cv$surv, sf$surv, tolerance = tol)
+  if (isFALSE(sf$logse)) {
+    # robust SEs: survfit stores the SE of S
+    expect_equal(fit$variance, "robust")
+    expect_equal(cv$std.err.surv, sf$std.err, tolerance = tol)
+    expect_equal(cv$std.err.log, ifelse(sf$std.err == 0, 0, sf$std.err / sf$surv),
+                 tolerance = tol)
+  } else {
+    expect_equal(cv$std.err.log, sf$std.err, tolerance = tol)
+  }
+  expect_equal(cv$lower, nan_to_na(sf$lower), tolerance = tol)
+  expect_equal(cv$upper, nan_to_na(sf$upper), tolerance = tol)
+  stratum_of_row <- if (k > 1L) rep(seq_len(k), sf$strata) else rep(1L, length(sf$time))
+  expect_equal(cv$stratum, stratum_of_row)
+}
+
+# Medians (print rule), quantiles (quantile.survfit rule) and restricted means.
+expect_km_summaries_match <- function(fit, sf) {
+  tab <- summary(sf)$table
+  if (!is.matrix(tab)) tab <- t(tab)
+  med <- km_median(fit)
+  expect_equal(med$median, unname(tab[, "median"]), tolerance = tol)
+  expect_equal(med$conf.low, unname(tab[, "0.95LCL"]), tolerance = tol)
+  expect_equal(med$conf.high, unname(tab[, "0.95UCL"]), tolerance = tol)
+  expect_equal(med$events, unname(tab[, "events"]), tolerance = tol)
+  expect_equal(med$records, unname(tab[, "records"]))
+  q_sf <- quantile(sf, probs = c(0.1, 0.25, 0.5, 0.75))
+  q <- quantile(fit, probs = c(0.1, 0.25, 0.5, 0.75))
+  byrow <- function(m) as.vector(t(matrix(m, ncol = 4)))
+  expect_equal(q$quantile, byrow(q_sf$quantile), tolerance = tol)
+  expect_equal(q$conf.low, byrow(q_sf$lower), tolerance = tol)
+  expect_equal(q$conf.high, byrow(q_sf$upper), tolerance = tol)
+  for (tau in list("common", "individual", stats::median(sf$time))) {
+    rt <- summary(sf, rmean = tau)$table
+    if (!is.matrix(rt)) rt <- t(rt)
+    rm <- km_rmean(fit, tau)
+    expect_equal(rm$rmean, unname(rt[, "rmean"]), tolerance = tol)
+    expect_equal(rm$std.error, unname(rt[, "se(rmean)"]), tolerance = tol)
+  }
+}
+
+# `weights` is the name of a column of `data` (both verbs evaluate weights in `data`).
+check_against_survfit <- function(formula, data, ..., weights = NULL, summaries = TRUE) {
+  for (ct in c("log", "log-log", "plain")) {
+    args <- list(formula, data = data, conf.type = ct, ...)
+    if (!is.null(weights)) args$weights <- as.name(weights)
+    fit <- do.call(km_fit, args)
+    sf <- do.call(survfit, args)
+    expect_km_matches(fit, sf)
+    if (summaries && ct == "log") expect_km_summaries_match(fit, sf)
+  }
+}
+
+test_that("KM matches survfit on the survival data sets", {
+  check_against_survfit(Surv(time, status) ~ sex, lung)
+  check_against_survfit(Surv(time, status) ~ 1, lung)
+  check_against_survfit(Surv(time, status) ~ trt + celltype, veteran)
+  check_against_survfit(Surv(futime, fustat) ~ rx, ovarian)
+  check_against_survfit(Surv(time, status) ~ rx, colon[colon$etype == 2, ])
+  check_against_survfit(Surv(time, status == 2) ~ trt, pbc)
+  check_against_survfit(Surv(time, status) ~ x, aml)
+  check_against_survfit(Surv(time, status) ~ sex + ph.ecog, lung, conf.int = 0.9,
+                        summaries = FALSE)
+})
+
+test_that("strata() terms are grouping variables, with real columns", {
+  fit <- km_fit(Surv(time, status) ~ sex + strata(ph.ecog), data = lung)
+  sf <- survfit(Surv(time, status) ~ sex + ph.ecog, data = lung)
+  expect_km_matches(fit, sf)
+  expect_equal(names(fit$strata), c("sex", "ph.ecog"))
+  expect_type(fit$strata$ph.ecog, "double")
+  expect_equal(fit$strata$ph.ecog, c(0, 1, 2, 3, 0, 1, 2))
+  expect_s3_class(km_fit(Surv(time, status) ~ celltype, veteran)$strata$celltype, "factor")
+})
+
+test_that("KM matches survfit with heavy ties, weights, tiny and all-censored groups", {
+  set.seed(11)
+  n <- 3000
+  d <- data.frame(time = round(rexp(n) * 30), status = rbinom(n, 1, 0.35),
+                  g = sample(letters[1:4], n, TRUE), w = sample(1:3, n, TRUE),
+                  wf = runif(n, 0.2, 3))
+  check_against_survfit(Surv(time, status) ~ g, d)
+  check_against_survfit(Surv(time, status) ~ g, d, weights = "w")
+  # non-integer weights: survfit's default robust (infinitesimal-jackknife) SE, and Greenwood
+  check_against_survfit(Surv(time, status) ~ g, d, weights = "wf")
+  check_against_survfit(Surv(time, status) ~ g, d, weights = "wf", robust = FALSE,
+                        summaries = FALSE)
+  check_against_survfit(Surv(time, status) ~ g, d, robust = TRUE, summaries = FALSE)
+  expect_equal(km_fit(Surv(time, status) ~ g, d, weights = wf)$variance, "robust")
+  fit <- km_fit(Surv(time, status) ~ g, d, weights = w)
+  expect_equal(fit$curves$n.risk.rows[1], sum(d$g == "a"))
+  # a single subject with an event, a single censored subject, an all-censored group, and
+  # a curve that reaches 0
+  e <- rbind(d[1:200, c("time", "status", "g")],
+             data.frame(time = c(5, 7, 3, 4, 9, 2, 4, 4), status = c(1, 0, 0, 0, 0, 1, 1, 1),
+                        g = c("one", "cens", "allc", "allc", "allc", "zero", "zero", "zero")))
+  check_against_survfit(Surv(time, status) ~ g, e)
+  fit <- km_fit(Surv(time, status) ~ g, e)
+  zero <- fit$curves[fit$curves$stratum == which(fit$strata$g == "zero"), ]
+  expect_equal(zero$surv, c(2 / 3, 0))
+  expect_true(is.na(zero$lower[2]) && is.na(zero$std.err.surv[2]))
+  expect_equal(fit$curves$surv[fit$curves$stratum == which(fit$strata$g == "allc")], c(1, 1, 1))
+})
+
+test_that("counting-process data match survfit", {
+  fit <- km_fit(Surv(start, stop, event) ~ transplant, data = heart)
+  sf <- survfit(Surv(start, stop, event) ~ transplant, data = heart)
+  expect_km_matches(fit, sf)
+  fit <- km_fit(Surv(start, stop, event) ~ 1, data = heart)
+  sf <- survfit(Surv(start, stop, event) ~ 1, data = heart)
+  expect_km_matches(fit, sf)
+})
+
+test_that("closed-form 5-subject example: curve, SPSS mean and its SE", {
+  fit <- km_fit_matrix(time = c(2, 3, 5, 7, 8), status = c(1, 0, 1, 1, 0))
+  s <- c(4 / 5, 4 / 5, 8 / 15, 4 / 15, 4 / 15)
+  expect_equal(fit$curves$surv, s, tolerance = 1e-12)
+  gw <- cumsum(c(1 / 20, 0, 1 / 6, 1 / 2, 0))
+  expect_equal(fit$curves$std.err.log, sqrt(gw), tolerance = 1e-12)
+  expect_equal(fit$curves$std.err.surv, s * sqrt(gw), tolerance = 1e-12)
+  # area to the largest time 8: 2*1 + 3*4/5 + 2*8/15 + 1*4/15
+  mean <- 2 + 12 / 5 + 16 / 15 + 4 / 15
+  a <- c(12 / 5 + 16 / 15 + 4 / 15, 16 / 15 + 4 / 15, 4 / 15)  # areas after the events
+  v <- a[1]^2 / (5 * 4) + a[2]^2 / (3 * 2) + a[3]^2 / (2 * 1)
+  sp <- km_rmean(fit, "spss")
+  expect_equal(sp$rmean, mean, tolerance = 1e-12)
+  expect_equal(sp$std.error, sqrt(v), tolerance = 1e-12)
+  expect_equal(sp$tau, 8)
+  expect_equal(sp$conf.low, mean - qnorm(0.975) * sqrt(v), tolerance = 1e-12)
+  expect_equal(km_rmean(fit, "individual")$rmean, mean)
+  expect_equal(km_median(fit)$median, 7)
+  # SPSS's mean equals survfit's rmean = "individual" (each curve to its own largest time)
+  fit <- km_fit(Surv(time, status) ~ sex, lung)
+  rt <- summary(survfit(Surv(time, status) ~ sex, lung), rmean = "individual")$table
+  expect_equal(km_rmean(fit, "spss")$rmean, unname(rt[, "rmean"]), tolerance = tol)
+  expect_equal(km_rmean(fit, "spss")$std.error, unname(rt[, "se(rmean)"]), tolerance = tol)
+})
+
+test_that("median at an exactly flat 0.5 uses the midpoint rule", {
+  fit <- km_fit_matrix(time = c(1, 2, 3, 4), status = c(1, 1, 1, 1))
+  sf <- survfit(Surv(c(1, 2, 3, 4), c(1, 1, 1, 1)) ~ 1)
+  expect_equal(km_median(fit)$median, 2.5)
+  expect_equal(km_median(fit)$median, unname(summary(sf)$table["median"]))
+  expect_equal(quantile(fit, 0.5)$quantile, unname(quantile(sf, 0.5)$quantile))
+})
+
+test_that("summary(times =) matches summary.survfit", {
+  for (d in list(list(Surv(time, status) ~ sex, lung), list(Surv(time, status) ~ x, aml))) {
+    fit <- km_fit(d[[1]], d[[2]])
+    sf <- survfit(d[[1]], d[[2]])
+    times <- c(0, 5, 30, 100, 365, 1000)
+    s1 <- summary(sf, times = times)
+    s2 <- summary(fit, times = times)
+    for (v in c("time", "n.risk", "n.event", "n.censor", "surv", "std.err", "lower", "upper")) {
+      expect_equal(s2[[v]], nan_to_na(s1[[v]]), tolerance = tol)
+    }
+  }
+})
+
+test_that("matrix twin equals the formula verb; tidy, glance and print", {
+  a <- km_fit(Surv(time, status) ~ sex, lung)
+  b <- km_fit_matrix(lung$time, lung$status, group = data.frame(sex = lung$sex))
+  expect_equal(a$curves, b$curves)
+  expect_equal(km_fit_matrix(lung$time, lung$status == 2, group = lung$sex)$curves, a$curves)
+  td <- tidy(a)
+  expect_equal(names(td), c("sex", "time", "n.risk", "n.event", "n.censor", "estimate",
+                            "std.error", "conf.low", "conf.high"))
+  expect_equal(td$estimate, a$curves$surv)
+  gl <- glance(a)
+  expect_equal(nrow(gl), 2L)
+  expect_output(print(a), "median")
+  nr <- km_fit_matrix(c(1, 2, 3, 4), c(1, 0, 0, 0))
+  expect_output(print(nr), "NR")
+  expect_true(is.na(km_median(nr)$median))
+})
+
+test_that("no events is allowed for KM: the curve stays at 1", {
+  fit <- km_fit_matrix(c(1, 2, 3), c(0, 0, 0))
+  expect_equal(fit$curves$surv, c(1, 1, 1))
+  expect_equal(fit$curves$std.err.log, c(0, 0, 0))
+})
+
+test_that("bad input gives rwe_bad_input errors naming the argument", {
+  expect_error(km_fit(time ~ sex, data = lung), class = "rwe_bad_input", regexp = "formula")
+  expect_error(km_fit(Surv(time, status) ~ sex, data = lung[0, ]), class = "rwe_bad_input",
+               regexp = "zero rows")
+  bad <- data.frame(time = c(1, -2, 3), status = c(1, 1, 0))
+  expect_error(km_fit(Surv(time, status) ~ 1, data = bad), class = "rwe_bad_input",
+               regexp = "negative")
+  bad$time[2] <- Inf
+  expect_error(km_fit(Surv(time, status) ~ 1, data = bad), class = "rwe_bad_input",
+               regexp = "infinite")
+  bad <- data.frame(time = c(1, 2, 3), status = c(1, 3, 0))
+  expect_error(km_fit(Surv(time, status) ~ 1, data = bad), class = "rwe_bad_input",
+               regexp = "formula")
+  w <- data.frame(time = c(1, 2, 3), status = c(1, 1, 0), w = c(1, -1, 1))
+  expect_error(km_fit(Surv(time, status) ~ 1, data = w, weights = w), class = "rwe_bad_input",
+               regexp = "weights")
+  expect_error(km_fit_matrix(c(1, 2), c(1, 5)), class = "rwe_bad_input", regexp = "status")
+  expect_error(km_fit_matrix(c(1, NA), c(1, 0)), class = "rwe_bad_input", regexp = "time")
+  expect_error(km_fit_matrix(c(1, 2), c(1, 0), group = 1), class = "rwe_bad_input",
+               regexp = "group")
+  expect_error(km_fit_matrix(numeric(), numeric()), class = "rwe_bad_input", regexp = "time")
+  expect_error(km_fit(Surv(time, status) ~ 1, lung, conf.int = 95), class = "rwe_bad_input",
+               regexp = "conf.int")
+  expect_error(km_rmean(km_fit(Surv(time, status) ~ 1, lung), -1), class = "rwe_bad_input",
+               regexp = "tau")
+  expect_error(km_fit(Surv(start, stop, event) ~ 1, heart, robust = TRUE),
+               class = "rwe_bad_input", regexp = "robust")
+  expect_error(km_fit(Surv(time, status) ~ 1, lung, robust = "yes"),
+               class = "rwe_bad_input", regexp = "robust")
+  expect_warning(km_fit(Surv(start, stop, event) ~ 1, heart, weights = rep(0.5, nrow(heart))),
+                 regexp = "Greenwood")
+})
+
+test_that("near-tied times are merged as survfit's timefix does", {
+  set.seed(2)
+  base <- round(rexp(300) * 12, 1)
+  d <- data.frame(time = (base * 30.44) / 30.44 + sample(c(0, 1e-12), 300, TRUE),
+                  status = rbinom(300, 1, 0.5), g = sample(1:2, 300, TRUE))
+  expect_gt(length(unique(d$time)), length(unique(base)))
+  fit <- km_fit(Surv(time, status) ~ g, d)
+  expect_km_matches(fit, survfit(Surv(time, status) ~ g, d))
+})
