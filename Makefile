@@ -24,7 +24,7 @@ report: install
 test: deps
 	rm -rf $(PKG).Rcheck $(TARBALL)
 	R CMD build .
-	_R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual $(TARBALL) || (tail -n 60 $(PKG).Rcheck/tests/testthat.Rout.fail 2>/dev/null; exit 1)
+	NOT_CRAN=true _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual $(TARBALL) || (tail -n 60 $(PKG).Rcheck/tests/testthat.Rout.fail 2>/dev/null; exit 1)
 	@bash tools/check-status.sh $(PKG).Rcheck
 
 document: deps
