@@ -284,7 +284,7 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   counting <- !is.null(start)
   # A constant shift of the offset cancels from the partial likelihood; coxph removes it.
   if (any(offset != 0)) offset <- offset - mean(offset)
-  zero_one <- vapply(seq_len(p), function(j) all(x[, j] %in% c(-1, 0, 1)), logical(1))
+  zero_one <- cox_zero_one_cpp(x)
   means <- if (counting) colMeans(x) else drop(crossprod(weights, x)) / sum(weights)
   means[zero_one] <- 0
   ord <- engine_order(strata, time, status)
@@ -293,7 +293,7 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   start_sorted <- if (counting) start[ord] else NULL
   start_order <- if (counting) order(sorted_strata, start_sorted, method = "radix") - 1L
   iter_max <- if (p == 0L) 0L else control$iter.max
-  raw <- cox_newton_cpp(x[ord, , drop = FALSE], time[ord], status[ord], weights[ord],
+  raw <- cox_newton_cpp(x, ord - 1L, time[ord], status[ord], weights[ord],
                         offset[ord], stratum_end, start_sorted, start_order, as.double(means),
                         !zero_one, as.double(init), ties == "efron", iter_max,
                         control$eps, control$toler.chol)

@@ -12,12 +12,13 @@ Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
 // cox_newton_cpp
-Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> offset, const Rcpp::IntegerVector stratum_end, const Rcpp::Nullable<Rcpp::NumericVector> start, const Rcpp::Nullable<Rcpp::IntegerVector> start_order, const Eigen::Map<Eigen::VectorXd> means, const Rcpp::LogicalVector doscale, const Eigen::Map<Eigen::VectorXd> init, bool efron, int iter_max, double eps, double toler_chol);
-RcppExport SEXP _rwecohort_cox_newton_cpp(SEXP xSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP weightsSEXP, SEXP offsetSEXP, SEXP stratum_endSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP meansSEXP, SEXP doscaleSEXP, SEXP initSEXP, SEXP efronSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP toler_cholSEXP) {
+Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::IntegerVector ord, const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> offset, const Rcpp::IntegerVector stratum_end, const Rcpp::Nullable<Rcpp::NumericVector> start, const Rcpp::Nullable<Rcpp::IntegerVector> start_order, const Eigen::Map<Eigen::VectorXd> means, const Rcpp::LogicalVector doscale, const Eigen::Map<Eigen::VectorXd> init, bool efron, int iter_max, double eps, double toler_chol);
+RcppExport SEXP _rwecohort_cox_newton_cpp(SEXP xSEXP, SEXP ordSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP weightsSEXP, SEXP offsetSEXP, SEXP stratum_endSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP meansSEXP, SEXP doscaleSEXP, SEXP initSEXP, SEXP efronSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP toler_cholSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type x(xSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::IntegerVector >::type ord(ordSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
@@ -32,7 +33,7 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type iter_max(iter_maxSEXP);
     Rcpp::traits::input_parameter< double >::type eps(epsSEXP);
     Rcpp::traits::input_parameter< double >::type toler_chol(toler_cholSEXP);
-    rcpp_result_gen = Rcpp::wrap(cox_newton_cpp(x, time, status, weights, offset, stratum_end, start, start_order, means, doscale, init, efron, iter_max, eps, toler_chol));
+    rcpp_result_gen = Rcpp::wrap(cox_newton_cpp(x, ord, time, status, weights, offset, stratum_end, start, start_order, means, doscale, init, efron, iter_max, eps, toler_chol));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -49,10 +50,22 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cox_zero_one_cpp
+Rcpp::LogicalVector cox_zero_one_cpp(const Eigen::Map<Eigen::MatrixXd> x);
+RcppExport SEXP _rwecohort_cox_zero_one_cpp(SEXP xSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type x(xSEXP);
+    rcpp_result_gen = Rcpp::wrap(cox_zero_one_cpp(x));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
-    {"_rwecohort_cox_newton_cpp", (DL_FUNC) &_rwecohort_cox_newton_cpp, 15},
+    {"_rwecohort_cox_newton_cpp", (DL_FUNC) &_rwecohort_cox_newton_cpp, 16},
     {"_rwecohort_cox_wald_cpp", (DL_FUNC) &_rwecohort_cox_wald_cpp, 3},
+    {"_rwecohort_cox_zero_one_cpp", (DL_FUNC) &_rwecohort_cox_zero_one_cpp, 1},
     {NULL, NULL, 0}
 };
 

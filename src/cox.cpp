@@ -1,12 +1,14 @@
 // Cox proportional-hazards kernel: Newton-Raphson on the log partial likelihood.
 //
 // Contract (the R callers in R/cox.R guarantee it; nothing here re-validates):
-// * `x` is n x p (double, finite, no NA), rows sorted by stratum, then time (the stop time for
-//   counting-process data) ascending, events before censorings at equal times.
-// * `time`, `status` (0/1), `weights` (finite, >= 0), `offset` (finite) are in that same order.
+// * `x` is n x p (double, finite, no NA) in the ORIGINAL row order; `ord` (0-based) is the
+//   permutation that sorts the rows by stratum, then time (the stop time for counting-process
+//   data) ascending, events before censorings at equal times. The kernel applies it once,
+//   building its only n x p working copy (sorted, centred, row-major).
+// * `time`, `status` (0/1), `weights` (finite, >= 0), `offset` (finite) are already sorted.
 // * `stratum_end` holds the (exclusive, 0-based) end row of each stratum block, ascending.
-// * Counting process only: `start` (< time, same order) and `start_order`, a 0-based
-//   permutation of the rows sorted by stratum, then start time ascending (ties in any order).
+// * Counting process only: `start` (< time, sorted like time) and `start_order`, a 0-based
+//   permutation of the sorted rows ordering them by stratum, then start time ascending (ties in any order).
 //   Risk set at an event time t: start < t <= time (a row starting at t is not at risk at t).
 // * `means` are the centring constants (0 for columns that are not centred); `doscale` marks
 //   the centred columns, which are also scaled by (sum w) / (sum w |x - mean|) for the rank
@@ -19,6 +21,7 @@
 // Rows with zero weight contribute nothing, and do not count as tied deaths for Efron.
 
 #include <RcppEigen.h>
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -103,98 +106,140 @@ void accumulate_event_time(const EventTimeSums& s, bool efron, Accumulated& acc)
   }
 }
 
-// Read-only view of the sorted data plus the working buffers of one Newton step.
+// Read-only view of the sorted data. `xc` is the working copy of the covariates: sorted,
+// centred and row-major (the p values of a row are contiguous for the sweeps).
 struct CoxData {
-  ConstMapMat x;
-  ConstMapVec time, status, weights, offset, means;
+  const double* xc;
+  Index nrow, ncol;
+  ConstMapVec time, status, weights, offset;
   const int* stratum_end;
   Index nstrata;
   bool counting;
   const double* start;
   const int* start_order;
-  Index n() const { return x.rows(); }
-  Index p() const { return x.cols(); }
+  Index n() const { return nrow; }
+  Index p() const { return ncol; }
+  const double* row(Index i) const { return xc + i * ncol; }
 };
 
-// Centred covariates and w exp(eta) of row i; returns eta.
-inline double row_risk(const CoxData& d, const VectorXd& beta, Index i, double* z, double& r) {
+typedef Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> RowMatrix;
+typedef Eigen::Map<const RowMatrix> ConstMapRows;
+
+// Rows are processed in chunks so that the p x p sums are updated by one matrix product per
+// chunk; runs shorter than kSmallRun use the scalar rank-one update instead.
+constexpr Index kChunk = 256;
+constexpr Index kSmallRun = 8;
+
+// Working buffers of a Newton pass, allocated once per fit.
+struct PassBuffers {
+  std::vector<double> risk;  // w exp(eta) of every sorted row (counting process: reused on exit)
+  VectorXd eta;              // linear predictors of one chunk
+  RowMatrix rz;              // r * z rows of one chunk
+  PassBuffers(Index n, Index p) : risk(n), eta(kChunk), rz(kChunk, p) {}
+};
+
+// Adds the sorted rows [first, first + m) to the sums (s0, s1, s2): s2's lower triangle is
+// exact (the matrix-product path also fills the upper one, which is never read). Stores
+// w exp(eta) in buf.risk. With `deaths`, the rows are deaths and their weight sums are added too.
+void add_rows(const CoxData& d, const VectorXd& beta, Index first, Index m, double& s0,
+              VectorXd& s1, MatrixXd& s2, PassBuffers& buf, EventTimeSums* deaths) {
   const Index p = d.p();
-  double eta = d.offset[i];
-  for (Index j = 0; j < p; ++j) {
-    z[j] = d.x(i, j) - d.means[j];
-    eta += beta[j] * z[j];
+  for (Index c0 = first; c0 < first + m; c0 += kChunk) {
+    const Index mc = std::min(kChunk, first + m - c0);
+    ConstMapRows z(d.row(c0), mc, p);
+    auto eta = buf.eta.head(mc);
+    eta.noalias() = z * beta;
+    eta += d.offset.segment(c0, mc);
+    double* r = buf.risk.data() + c0;
+    for (Index i = 0; i < mc; ++i) r[i] = d.weights[c0 + i] * std::exp(eta[i]);
+    const Eigen::Map<const VectorXd> rv(r, mc);
+    s0 += rv.sum();
+    s1.noalias() += z.transpose() * rv;
+    if (mc >= kSmallRun) {
+      buf.rz.topRows(mc).noalias() = rv.asDiagonal() * z;
+      s2.noalias() += buf.rz.topRows(mc).transpose() * z;
+    } else {
+      for (Index i = 0; i < mc; ++i) add_outer_lower(s2, d.row(c0 + i), r[i], p);
+    }
+    if (deaths == nullptr) continue;
+    const auto w = d.weights.segment(c0, mc);
+    deaths->dw += w.sum();
+    deaths->dwx.noalias() += z.transpose() * w;
+    deaths->dweta += w.dot(eta);
+    for (Index i = 0; i < mc; ++i) deaths->ndeath += (w[i] > 0) ? 1.0 : 0.0;
   }
-  r = d.weights[i] * std::exp(eta);
-  return eta;
 }
 
-inline void add_row(EventTimeSums& s, const double* z, double r, Index p, bool keep_death_matrix,
-                    bool death, double w, double eta) {
-  s.s0 += r;
-  for (Index j = 0; j < p; ++j) s.s1[j] += r * z[j];
-  add_outer_lower(s.s2, z, r, p);
-  if (death && w > 0) {
-    s.d0 += r;
-    for (Index j = 0; j < p; ++j) {
-      s.d1[j] += r * z[j];
-      s.dwx[j] += w * z[j];
+// Adds one distinct time [first, last] of a stratum. Events sort before censorings at equal
+// times, so the deaths are the rows [first, mid). Efron keeps the deaths' risk sums apart (they
+// are scaled per stage) and merges them into the risk set afterwards; Breslow adds them
+// directly. Zero-weight deaths have r = 0 and are not counted as deaths.
+void add_time(const CoxData& d, const VectorXd& beta, bool efron, Index first, Index last,
+              EventTimeSums& s, PassBuffers& buf) {
+  Index mid = first;
+  while (mid <= last && d.status[mid] > 0) ++mid;
+  s.clear_deaths();
+  add_rows(d, beta, mid, last + 1 - mid, s.s0, s.s1, s.s2, buf, nullptr);
+  if (efron) {
+    add_rows(d, beta, first, mid - first, s.d0, s.d1, s.d2, buf, &s);
+    if (s.ndeath > 0) {
+      s.s0 += s.d0;
+      s.s1 += s.d1;
+      s.s2.triangularView<Eigen::Lower>() += s.d2;
     }
-    if (keep_death_matrix) add_outer_lower(s.d2, z, r, p);
-    s.dw += w;
-    s.dweta += w * eta;
-    s.ndeath += 1;
+  } else {
+    add_rows(d, beta, first, mid - first, s.s0, s.s1, s.s2, buf, &s);
   }
+}
+
+// First row of the run of equal times ending at row `last` (within the stratum from `lo`).
+inline Index first_of_time(const CoxData& d, Index lo, Index last) {
+  const double t = d.time[last];
+  Index first = last;
+  while (first > lo && d.time[first - 1] == t) --first;
+  return first;
 }
 
 // Right-censored data: within each stratum, walk from the largest time down, growing the risk
 // set, and close each distinct time.
 void sweep_right(const CoxData& d, const VectorXd& beta, bool efron, EventTimeSums& s,
-                 Accumulated& acc, double* z) {
-  const Index p = d.p();
+                 Accumulated& acc, PassBuffers& buf) {
   Index lo = 0;
   for (Index h = 0; h < d.nstrata; ++h) {
     const Index hi = d.stratum_end[h];
     s.clear_risk_set();
-    Index i = hi - 1;
-    while (i >= lo) {
-      const double t = d.time[i];
-      s.clear_deaths();
-      for (; i >= lo && d.time[i] == t; --i) {
-        double r;
-        const double eta = row_risk(d, beta, i, z, r);
-        add_row(s, z, r, p, efron, d.status[i] > 0, d.weights[i], eta);
-      }
+    for (Index last = hi - 1; last >= lo;) {
+      const Index first = first_of_time(d, lo, last);
+      add_time(d, beta, efron, first, last, s, buf);
       accumulate_event_time(s, efron, acc);
+      last = first - 1;
     }
     lo = hi;
   }
 }
 
 // Counting-process data: rows enter the risk set in decreasing stop time and leave it once
-// the current event time is at or below their start time. `risk` caches w exp(eta) per row
-// (computed when the row enters) so that leaving costs no second exp().
+// the current event time is at or below their start time. buf.risk keeps w exp(eta) of each
+// row from its entry, so that leaving costs no second exp().
 void sweep_counting(const CoxData& d, const VectorXd& beta, bool efron, EventTimeSums& s,
-                    Accumulated& acc, double* z, double* risk) {
+                    Accumulated& acc, PassBuffers& buf) {
   const Index p = d.p();
   Index lo = 0;
   for (Index h = 0; h < d.nstrata; ++h) {
     const Index hi = d.stratum_end[h];
     s.clear_risk_set();
-    Index at_risk = 0;
-    Index i = hi - 1, k = hi - 1;
-    while (i >= lo) {
-      const double t = d.time[i];
-      s.clear_deaths();
-      for (; i >= lo && d.time[i] == t; --i) {
-        const double eta = row_risk(d, beta, i, z, risk[i]);
-        add_row(s, z, risk[i], p, efron, d.status[i] > 0, d.weights[i], eta);
-        ++at_risk;
-      }
+    Index at_risk = 0, k = hi - 1;
+    for (Index last = hi - 1; last >= lo;) {
+      const Index first = first_of_time(d, lo, last);
+      const double t = d.time[last];
+      add_time(d, beta, efron, first, last, s, buf);
+      at_risk += last + 1 - first;
+      last = first - 1;
       if (s.ndeath <= 0) continue;
       for (; k >= lo && d.start[d.start_order[k]] >= t; --k) {
         const Index j = d.start_order[k];
-        const double r = risk[j];
-        for (Index c = 0; c < p; ++c) z[c] = d.x(j, c) - d.means[c];
+        const double r = buf.risk[j];
+        const double* z = d.row(j);
         s.s0 -= r;
         for (Index c = 0; c < p; ++c) s.s1[c] -= r * z[c];
         add_outer_lower(s.s2, z, -r, p);
@@ -208,10 +253,10 @@ void sweep_counting(const CoxData& d, const VectorXd& beta, bool efron, EventTim
 }
 
 void newton_pass(const CoxData& d, const VectorXd& beta, bool efron, EventTimeSums& s,
-                 Accumulated& acc, double* z, double* risk) {
+                 Accumulated& acc, PassBuffers& buf) {
   acc.clear();
-  if (d.counting) sweep_counting(d, beta, efron, s, acc, z, risk);
-  else sweep_right(d, beta, efron, s, acc, z);
+  if (d.counting) sweep_counting(d, beta, efron, s, acc, buf);
+  else sweep_right(d, beta, efron, s, acc, buf);
   acc.imat.triangularView<Eigen::StrictlyUpper>() = acc.imat.transpose();
 }
 
@@ -297,10 +342,26 @@ VectorXd column_scales(const CoxData& d, const Rcpp::LogicalVector& doscale) {
   for (Index j = 0; j < p; ++j) {
     if (!doscale[j]) continue;
     double dev = 0;
-    for (Index i = 0; i < d.n(); ++i) dev += d.weights[i] * std::fabs(d.x(i, j) - d.means[j]);
+    for (Index i = 0; i < d.n(); ++i) dev += d.weights[i] * std::fabs(d.row(i)[j]);
     if (dev > 0) scale[j] = wsum / dev;
   }
   return scale;
+}
+
+// The working copy of the covariates: rows in the order `ord`, centred, row-major. Built by
+// scattering each original row to its sorted position: the reads are sequential per column
+// and each row lands in one or two cache lines, far fewer cache misses than gathering.
+std::vector<double> sorted_centred_rows(const Eigen::Map<Eigen::MatrixXd>& x,
+                                        const Rcpp::IntegerVector& ord, const VectorXd& means) {
+  const Index n = x.rows(), p = x.cols();
+  std::vector<int> position(n);
+  for (Index i = 0; i < n; ++i) position[ord[i]] = static_cast<int>(i);
+  std::vector<double> xc(static_cast<std::size_t>(n) * static_cast<std::size_t>(p > 0 ? p : 1));
+  for (Index src = 0; src < n; ++src) {
+    double* dst = xc.data() + static_cast<Index>(position[src]) * p;
+    for (Index j = 0; j < p; ++j) dst[j] = x(src, j) - means[j];
+  }
+  return xc;
 }
 
 }  // namespace
@@ -310,7 +371,8 @@ VectorXd column_scales(const CoxData& d, const Rcpp::LogicalVector& doscale) {
 // `init` and at the end, the score test at `init`, the score at the end, the iteration count,
 // the rank and the aliased columns. The caller decides what to warn about.
 // [[Rcpp::export]]
-Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<Eigen::VectorXd> time,
+Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::IntegerVector ord,
+                          const Eigen::Map<Eigen::VectorXd> time,
                           const Eigen::Map<Eigen::VectorXd> status,
                           const Eigen::Map<Eigen::VectorXd> weights,
                           const Eigen::Map<Eigen::VectorXd> offset,
@@ -324,21 +386,21 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<
   const bool counting = start.isNotNull();
   Rcpp::NumericVector start_v = counting ? Rcpp::NumericVector(start) : Rcpp::NumericVector(0);
   Rcpp::IntegerVector start_o = counting ? Rcpp::IntegerVector(start_order) : Rcpp::IntegerVector(0);
-  CoxData d{ConstMapMat(x.data(), x.rows(), x.cols()),
+  const std::vector<double> xc = sorted_centred_rows(x, ord, means);
+  CoxData d{xc.data(), x.rows(), x.cols(),
             ConstMapVec(time.data(), time.size()), ConstMapVec(status.data(), status.size()),
             ConstMapVec(weights.data(), weights.size()), ConstMapVec(offset.data(), offset.size()),
-            ConstMapVec(means.data(), means.size()), stratum_end.begin(), stratum_end.size(),
+            stratum_end.begin(), stratum_end.size(),
             counting, counting ? start_v.begin() : nullptr,
             counting ? start_o.begin() : nullptr};
   const Index p = d.p();
   const VectorXd scale = column_scales(d, doscale);
   EventTimeSums sums(p);
   Accumulated acc(p);
-  std::vector<double> z(p > 0 ? p : 1);
-  std::vector<double> risk(counting ? d.n() : 0);
+  PassBuffers buf(d.n(), p);
 
   VectorXd beta = init;
-  newton_pass(d, beta, efron, sums, acc, z.data(), risk.data());
+  newton_pass(d, beta, efron, sums, acc, buf);
   const double loglik_init = acc.loglik;
   Ldl factor = factor_scaled(acc.imat, scale, toler_chol);
   VectorXd step = newton_step(factor, acc.u, scale);
@@ -354,7 +416,7 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<
     bool halving = false;
     for (iter = 1; iter <= iter_max; ++iter) {
       Rcpp::checkUserInterrupt();
-      newton_pass(d, newbeta, efron, sums, acc, z.data(), risk.data());
+      newton_pass(d, newbeta, efron, sums, acc, buf);
       factor = factor_scaled(acc.imat, scale, toler_chol);
       loglik = acc.loglik;
       if (!halving && std::fabs(1.0 - loglik_accepted / loglik) <= eps) {
@@ -398,4 +460,19 @@ Rcpp::List cox_wald_cpp(const Eigen::Map<Eigen::MatrixXd> v, const Eigen::Map<Ei
   const VectorXd sol = f.solve(b);
   return Rcpp::List::create(Rcpp::Named("test") = b.dot(sol),
                             Rcpp::Named("rank") = static_cast<int>(f.rank));
+}
+
+// Columns whose values are all -1, 0 or 1 (indicators): survival::coxph does not centre them.
+// [[Rcpp::export]]
+Rcpp::LogicalVector cox_zero_one_cpp(const Eigen::Map<Eigen::MatrixXd> x) {
+  Rcpp::LogicalVector out(x.cols());
+  for (Index j = 0; j < x.cols(); ++j) {
+    bool all_coded = true;
+    for (Index i = 0; i < x.rows() && all_coded; ++i) {
+      const double v = x(i, j);
+      all_coded = (v == 0.0 || v == 1.0 || v == -1.0);
+    }
+    out[j] = all_coded;
+  }
+  return out;
 }
