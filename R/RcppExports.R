@@ -9,7 +9,7 @@ cox_wald_cpp <- function(v, b, toler_chol) {
     .Call(`_rwecohort_cox_wald_cpp`, v, b, toler_chol)
 }
 
-cox_zero_one_cpp <- function(x) {
-    .Call(`_rwecohort_cox_zero_one_cpp`, x)
+cox_column_summary_cpp <- function(x, weights) {
+    .Call(`_rwecohort_cox_column_summary_cpp`, x, weights)
 }
 

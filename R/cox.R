@@ -142,10 +142,11 @@ cox_design_matrix <- function(terms, mf, call = rlang::caller_env()) {
   assign_cols <- attr(x, "assign")[keep]
   x <- x[, keep, drop = FALSE]
   storage.mode(x) <- "double"
-  bad <- which(!is.finite(x), arr.ind = TRUE)
-  if (length(bad)) {
-    cli::cli_abort(c("{.arg formula}: covariate {.var {colnames(x)[bad[1L, 2L]]}} has missing or infinite values.",
-                     "x" = "Offending rows: {format_offenders(bad[, 1L])}."),
+  bad_col <- first_nonfinite_column(x)
+  if (bad_col > 0L) {
+    rows <- which(!is.finite(x[, bad_col]))
+    cli::cli_abort(c("{.arg formula}: covariate {.var {colnames(x)[bad_col]}} has missing or infinite values.",
+                     "x" = "Offending rows: {format_offenders(rows)}."),
                    call = call, class = "rwe_bad_input")
   }
   labels <- attr(terms, "term.labels")
@@ -245,9 +246,17 @@ check_covariate_matrix <- function(x, n, call = rlang::caller_env()) {
   }
   storage.mode(x) <- "double"
   if (is.null(colnames(x))) colnames(x) <- paste0("x", seq_len(ncol(x)))
-  bad <- which(!is.finite(x), arr.ind = TRUE)
-  if (length(bad)) abort_rows("x", "has missing or infinite values", bad[, 1L], call)
+  bad_col <- first_nonfinite_column(x)
+  if (bad_col > 0L) {
+    abort_rows("x", paste0("has missing or infinite values in column ", bad_col),
+               which(!is.finite(x[, bad_col])), call)
+  }
   x
+}
+
+# Index of the first column holding a non-finite value (0 if none), in one C++ pass.
+first_nonfinite_column <- function(x) {
+  cox_column_summary_cpp(x, rep(1, nrow(x)))$bad_col
 }
 
 check_matrix_strata <- function(strata, n, call = rlang::caller_env()) {
@@ -284,8 +293,9 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   counting <- !is.null(start)
   # A constant shift of the offset cancels from the partial likelihood; coxph removes it.
   if (any(offset != 0)) offset <- offset - mean(offset)
-  zero_one <- cox_zero_one_cpp(x)
-  means <- if (counting) colMeans(x) else drop(crossprod(weights, x)) / sum(weights)
+  summary <- cox_column_summary_cpp(x, weights)
+  zero_one <- summary$zero_one
+  means <- if (counting) summary$means else summary$weighted_means
   means[zero_one] <- 0
   ord <- engine_order(strata, time, status)
   sorted_strata <- strata[ord]
@@ -297,8 +307,8 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
                         offset[ord], stratum_end, start_sorted, start_order, as.double(means),
                         !zero_one, as.double(init), ties == "efron", iter_max,
                         control$eps, control$toler.chol)
-  coef <- raw$coefficients
-  raw$linear.predictors <- as.vector(x %*% coef) + offset - sum(coef * means)
+  raw$linear.predictors <- raw$linear_predictors
+  raw$linear_predictors <- NULL
   raw$means <- stats::setNames(means, colnames(x))
   raw$counting <- counting
   if (p == 0L) raw$converged <- TRUE  # nothing to iterate on

@@ -50,14 +50,15 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
-// cox_zero_one_cpp
-Rcpp::LogicalVector cox_zero_one_cpp(const Eigen::Map<Eigen::MatrixXd> x);
-RcppExport SEXP _rwecohort_cox_zero_one_cpp(SEXP xSEXP) {
+// cox_column_summary_cpp
+Rcpp::List cox_column_summary_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<Eigen::VectorXd> weights);
+RcppExport SEXP _rwecohort_cox_column_summary_cpp(SEXP xSEXP, SEXP weightsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type x(xSEXP);
-    rcpp_result_gen = Rcpp::wrap(cox_zero_one_cpp(x));
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cox_column_summary_cpp(x, weights));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -65,7 +66,7 @@ END_RCPP
 static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_cox_newton_cpp", (DL_FUNC) &_rwecohort_cox_newton_cpp, 16},
     {"_rwecohort_cox_wald_cpp", (DL_FUNC) &_rwecohort_cox_wald_cpp, 3},
-    {"_rwecohort_cox_zero_one_cpp", (DL_FUNC) &_rwecohort_cox_zero_one_cpp, 1},
+    {"_rwecohort_cox_column_summary_cpp", (DL_FUNC) &_rwecohort_cox_column_summary_cpp, 2},
     {NULL, NULL, 0}
 };
 

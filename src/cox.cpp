@@ -139,7 +139,7 @@ struct PassBuffers {
 };
 
 // Adds the sorted rows [first, first + m) to the sums (s0, s1, s2): s2's lower triangle is
-// exact (the matrix-product path also fills the upper one, which is never read). Stores
+// exact (only the lower triangle is ever read). Stores
 // w exp(eta) in buf.risk. With `deaths`, the rows are deaths and their weight sums are added too.
 void add_rows(const CoxData& d, const VectorXd& beta, Index first, Index m, double& s0,
               VectorXd& s1, MatrixXd& s2, PassBuffers& buf, EventTimeSums* deaths) {
@@ -157,7 +157,7 @@ void add_rows(const CoxData& d, const VectorXd& beta, Index first, Index m, doub
     s1.noalias() += z.transpose() * rv;
     if (mc >= kSmallRun) {
       buf.rz.topRows(mc).noalias() = rv.asDiagonal() * z;
-      s2.noalias() += buf.rz.topRows(mc).transpose() * z;
+      s2.triangularView<Eigen::Lower>() += buf.rz.topRows(mc).transpose() * z;
     } else {
       for (Index i = 0; i < mc; ++i) add_outer_lower(s2, d.row(c0 + i), r[i], p);
     }
@@ -439,6 +439,14 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::Integ
   }
   Rcpp::LogicalVector aliased(p);
   for (Index j = 0; j < p; ++j) aliased[j] = factor.aliased[j];
+  // Linear predictors (x - means) beta + offset, returned in the original row order.
+  Rcpp::NumericVector lp(d.n());
+  for (Index i = 0; i < d.n(); ++i) {
+    const double* z = d.row(i);
+    double eta = d.offset[i];
+    for (Index j = 0; j < p; ++j) eta += newbeta[j] * z[j];
+    lp[ord[i]] = eta;
+  }
   return Rcpp::List::create(
     Rcpp::Named("coefficients") = newbeta,
     Rcpp::Named("var") = unscaled_inverse(factor, scale),
@@ -448,7 +456,8 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::Integ
     Rcpp::Named("iter") = iter,
     Rcpp::Named("converged") = converged,
     Rcpp::Named("rank") = static_cast<int>(factor.rank),
-    Rcpp::Named("aliased") = aliased);
+    Rcpp::Named("aliased") = aliased,
+    Rcpp::Named("linear_predictors") = lp);
 }
 
 // Quadratic form b' V^- b with the same generalised LDL' decomposition (Wald test); also
@@ -462,17 +471,37 @@ Rcpp::List cox_wald_cpp(const Eigen::Map<Eigen::MatrixXd> v, const Eigen::Map<Ei
                             Rcpp::Named("rank") = static_cast<int>(f.rank));
 }
 
-// Columns whose values are all -1, 0 or 1 (indicators): survival::coxph does not centre them.
+// One pass over the covariates for the R callers: the first non-finite entry (1-based row and
+// column, 0 if none), the columns coded only -1/0/1 (survival::coxph does not centre those
+// indicators), and the weighted and unweighted column means.
 // [[Rcpp::export]]
-Rcpp::LogicalVector cox_zero_one_cpp(const Eigen::Map<Eigen::MatrixXd> x) {
-  Rcpp::LogicalVector out(x.cols());
-  for (Index j = 0; j < x.cols(); ++j) {
-    bool all_coded = true;
-    for (Index i = 0; i < x.rows() && all_coded; ++i) {
+Rcpp::List cox_column_summary_cpp(const Eigen::Map<Eigen::MatrixXd> x,
+                                  const Eigen::Map<Eigen::VectorXd> weights) {
+  const Index n = x.rows(), p = x.cols();
+  Rcpp::LogicalVector zero_one(p);
+  Rcpp::NumericVector wmeans(p), means(p);
+  int bad_row = 0, bad_col = 0;
+  const double wsum = weights.sum();
+  for (Index j = 0; j < p && bad_row == 0; ++j) {
+    bool coded = true;
+    double sum = 0, wsum_x = 0;
+    for (Index i = 0; i < n; ++i) {
       const double v = x(i, j);
-      all_coded = (v == 0.0 || v == 1.0 || v == -1.0);
+      if (!std::isfinite(v)) {
+        bad_row = static_cast<int>(i + 1);
+        bad_col = static_cast<int>(j + 1);
+        break;
+      }
+      coded = coded && (v == 0.0 || v == 1.0 || v == -1.0);
+      sum += v;
+      wsum_x += weights[i] * v;
     }
-    out[j] = all_coded;
+    zero_one[j] = coded;
+    means[j] = sum / static_cast<double>(n);
+    wmeans[j] = wsum_x / wsum;
   }
-  return out;
+  return Rcpp::List::create(Rcpp::Named("bad_row") = bad_row, Rcpp::Named("bad_col") = bad_col,
+                            Rcpp::Named("zero_one") = zero_one,
+                            Rcpp::Named("weighted_means") = wmeans,
+                            Rcpp::Named("means") = means);
 }
