@@ -82,11 +82,11 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
     }
   )
   parts <- surv_parts(mf)
-  design <- cox_design_matrix(parts$terms, mf)
+  design <- cox_design_matrix(parts$terms, mf, parts$weights)
   check_has_events(parts$status, parts$weights)
   init <- if (missing(init)) NULL else init
   raw <- cox_engine(design$x, parts$time, parts$start, parts$status, parts$strata,
-                    parts$weights, parts$offset, ties, init, control)
+                    parts$weights, parts$offset, ties, init, control, design$summary)
   if (missing(robust) && !is.null(parts$cluster)) robust <- TRUE
   fit <- new_rwe_cox(
     raw, y = stats::model.response(mf), x = if (isTRUE(x)) design$x else NULL,
@@ -134,7 +134,7 @@ abort_bad_intervals <- function(call, env, error_call = rlang::caller_env(2L)) {
 
 # Model matrix without the intercept (the baseline hazard absorbs it), after refusing factors
 # with a single level, which model.matrix() cannot code.
-cox_design_matrix <- function(terms, mf, call = rlang::caller_env()) {
+cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env()) {
   check_single_level_factors(terms, mf, call)
   attr(terms, "intercept") <- 1L
   x <- stats::model.matrix(terms, mf)
@@ -142,7 +142,8 @@ cox_design_matrix <- function(terms, mf, call = rlang::caller_env()) {
   assign_cols <- attr(x, "assign")[keep]
   x <- x[, keep, drop = FALSE]
   storage.mode(x) <- "double"
-  bad_col <- first_nonfinite_column(x)
+  summary <- cox_column_summary_cpp(x, weights)
+  bad_col <- summary$bad_col
   if (bad_col > 0L) {
     rows <- which(!is.finite(x[, bad_col]))
     cli::cli_abort(c("{.arg formula}: covariate {.var {colnames(x)[bad_col]}} has missing or infinite values.",
@@ -151,7 +152,7 @@ cox_design_matrix <- function(terms, mf, call = rlang::caller_env()) {
   }
   labels <- attr(terms, "term.labels")
   assign <- split(seq_along(assign_cols), factor(labels[assign_cols], levels = unique(labels[assign_cols])))
-  list(x = x, assign = assign, xlevels = stats::.getXlevels(terms, mf))
+  list(x = x, assign = assign, xlevels = stats::.getXlevels(terms, mf), summary = summary)
 }
 
 check_single_level_factors <- function(terms, mf, call) {
@@ -197,13 +198,14 @@ cox_fit_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
   call <- match.call()
   y_parts <- check_surv_response(y)
   n <- length(y_parts$time)
-  x <- check_covariate_matrix(x, n)
   strata_info <- check_matrix_strata(strata, n)
   weights <- check_weights(weights, n)
+  checked <- check_covariate_matrix(x, n, weights)
+  x <- checked$x
   offset <- check_matrix_offset(offset, n)
   check_has_events(y_parts$status, weights)
   raw <- cox_engine(x, y_parts$time, y_parts$start, y_parts$status, strata_info$codes,
-                    weights, offset, ties, init, control)
+                    weights, offset, ties, init, control, checked$summary)
   fit <- new_rwe_cox(raw, y = y, x = x, strata = strata_info$codes,
                      strata_levels = strata_info$levels, weights = weights, offset = offset,
                      call = call, assign = as.list(stats::setNames(seq_len(ncol(x)), colnames(x))),
@@ -221,19 +223,21 @@ check_surv_response <- function(y, call = rlang::caller_env()) {
     cli::cli_abort(c("{.arg y} must be right-censored or counting-process survival data.",
                      "x" = "Got {.val {type}} censoring."), call = call, class = "rwe_bad_input")
   }
-  bad <- which(rowSums(is.na(unclass(y))) > 0)
-  if (length(bad)) abort_rows("y", "has missing values (or invalid event codes)", bad, call)
+  ym <- unclass(y)
+  if (anyNA(ym)) {
+    abort_rows("y", "has missing values (or invalid event codes)", which(rowSums(is.na(ym)) > 0), call)
+  }
   counting <- type == "counting"
-  time <- as.double(y[, if (counting) 2L else 1L])
-  start <- if (counting) as.double(y[, 1L]) else NULL
-  status <- as.double(y[, ncol(y)])
-  bad <- which(!status %in% c(0, 1))
+  time <- as.double(ym[, if (counting) 2L else 1L])
+  start <- if (counting) as.double(ym[, 1L]) else NULL
+  status <- as.double(ym[, ncol(ym)])
+  bad <- which(status != 0 & status != 1)
   if (length(bad)) abort_rows("y", "has event codes other than 0/1", bad, call)
   check_times(time, start, call = call)
   list(time = time, start = start, status = status)
 }
 
-check_covariate_matrix <- function(x, n, call = rlang::caller_env()) {
+check_covariate_matrix <- function(x, n, weights, call = rlang::caller_env()) {
   if (is.data.frame(x)) x <- as.matrix(x)
   if (is.null(dim(x)) && is.numeric(x)) x <- matrix(x, ncol = 1L, dimnames = list(NULL, "x"))
   if (!is.matrix(x) || !(is.numeric(x) || is.logical(x))) {
@@ -246,17 +250,12 @@ check_covariate_matrix <- function(x, n, call = rlang::caller_env()) {
   }
   storage.mode(x) <- "double"
   if (is.null(colnames(x))) colnames(x) <- paste0("x", seq_len(ncol(x)))
-  bad_col <- first_nonfinite_column(x)
-  if (bad_col > 0L) {
-    abort_rows("x", paste0("has missing or infinite values in column ", bad_col),
-               which(!is.finite(x[, bad_col])), call)
+  summary <- cox_column_summary_cpp(x, weights)
+  if (summary$bad_col > 0L) {
+    abort_rows("x", paste0("has missing or infinite values in column ", summary$bad_col),
+               which(!is.finite(x[, summary$bad_col])), call)
   }
-  x
-}
-
-# Index of the first column holding a non-finite value (0 if none), in one C++ pass.
-first_nonfinite_column <- function(x) {
-  cox_column_summary_cpp(x, rep(1, nrow(x)))$bad_col
+  list(x = x, summary = summary)
 }
 
 check_matrix_strata <- function(strata, n, call = rlang::caller_env()) {
@@ -287,13 +286,12 @@ check_matrix_offset <- function(offset, n, call = rlang::caller_env()) {
 # -1/0/1) and calls the C++ kernel. Returns the kernel's list plus the linear predictors in
 # the original row order.
 cox_engine <- function(x, time, start, status, strata, weights, offset, ties, init, control,
-                       call = rlang::caller_env()) {
+                       summary, call = rlang::caller_env()) {
   p <- ncol(x)
   init <- check_init(init, x, offset, call)
   counting <- !is.null(start)
   # A constant shift of the offset cancels from the partial likelihood; coxph removes it.
   if (any(offset != 0)) offset <- offset - mean(offset)
-  summary <- cox_column_summary_cpp(x, weights)
   zero_one <- summary$zero_one
   means <- if (counting) summary$means else summary$weighted_means
   means[zero_one] <- 0
@@ -376,7 +374,7 @@ new_rwe_cox <- function(raw, y, x = NULL, strata = NULL, strata_levels = NULL,
     coefficients = coef, var = var, loglik = raw$loglik,
     score.test = test_vector(raw$score_test, df), wald.test = NULL,
     lr.test = test_vector(lr, df), n = length(raw$linear.predictors),
-    nevent = sum(y[, ncol(y)]), iter = raw$iter, converged = raw$converged,
+    nevent = sum(unclass(y)[, ncol(y)]), iter = raw$iter, converged = raw$converged,
     diverged = stats::setNames(diverged, names_coef),
     linear.predictors = raw$linear.predictors, means = raw$means, method = ties,
     score = stats::setNames(raw$score, names_coef), rank = raw$rank, y = y, x = x,

@@ -471,9 +471,10 @@ Rcpp::List cox_wald_cpp(const Eigen::Map<Eigen::MatrixXd> v, const Eigen::Map<Ei
                             Rcpp::Named("rank") = static_cast<int>(f.rank));
 }
 
-// One pass over the covariates for the R callers: the first non-finite entry (1-based row and
-// column, 0 if none), the columns coded only -1/0/1 (survival::coxph does not centre those
-// indicators), and the weighted and unweighted column means.
+// Column summaries for the R callers: the first non-finite entry (1-based row and column, 0
+// if none), the columns coded only -1/0/1 (survival::coxph does not centre those indicators),
+// and the weighted and unweighted column means. The sums run first (vectorisable); a
+// non-finite sum sends the column through a scan for the offending entry.
 // [[Rcpp::export]]
 Rcpp::List cox_column_summary_cpp(const Eigen::Map<Eigen::MatrixXd> x,
                                   const Eigen::Map<Eigen::VectorXd> weights) {
@@ -482,19 +483,22 @@ Rcpp::List cox_column_summary_cpp(const Eigen::Map<Eigen::MatrixXd> x,
   Rcpp::NumericVector wmeans(p), means(p);
   int bad_row = 0, bad_col = 0;
   const double wsum = weights.sum();
-  for (Index j = 0; j < p && bad_row == 0; ++j) {
-    bool coded = true;
-    double sum = 0, wsum_x = 0;
-    for (Index i = 0; i < n; ++i) {
-      const double v = x(i, j);
-      if (!std::isfinite(v)) {
+  for (Index j = 0; j < p; ++j) {
+    const double sum = x.col(j).sum();
+    const double wsum_x = x.col(j).dot(weights);
+    if (!std::isfinite(sum) || !std::isfinite(wsum_x)) {
+      for (Index i = 0; i < n; ++i) {
+        if (std::isfinite(x(i, j))) continue;
         bad_row = static_cast<int>(i + 1);
         bad_col = static_cast<int>(j + 1);
         break;
       }
-      coded = coded && (v == 0.0 || v == 1.0 || v == -1.0);
-      sum += v;
-      wsum_x += weights[i] * v;
+      if (bad_row > 0) break;
+    }
+    bool coded = true;
+    for (Index i = 0; i < n && coded; ++i) {
+      const double v = x(i, j);
+      coded = (v == 0.0 || v == 1.0 || v == -1.0);
     }
     zero_one[j] = coded;
     means[j] = sum / static_cast<double>(n);
