@@ -136,11 +136,17 @@ abort_bad_intervals <- function(call, env, error_call = rlang::caller_env(2L)) {
 # with a single level, which model.matrix() cannot code.
 cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env()) {
   check_single_level_factors(terms, mf, call)
-  attr(terms, "intercept") <- 1L
-  x <- stats::model.matrix(terms, mf)
-  keep <- attr(x, "assign") != 0L
-  assign_cols <- attr(x, "assign")[keep]
-  x <- x[, keep, drop = FALSE]
+  x <- numeric_design_matrix(terms, mf)
+  if (is.null(x)) {
+    attr(terms, "intercept") <- 1L
+    x <- stats::model.matrix(terms, mf)
+    keep <- attr(x, "assign") != 0L
+    assign_cols <- attr(x, "assign")[keep]
+    x <- x[, keep, drop = FALSE]
+    attr(x, "assign") <- assign_cols
+  }
+  assign_cols <- attr(x, "assign")
+  rownames(x) <- NULL
   storage.mode(x) <- "double"
   summary <- cox_column_summary_cpp(x, weights)
   bad_col <- summary$bad_col
@@ -153,6 +159,22 @@ cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env()) {
   labels <- attr(terms, "term.labels")
   assign <- split(seq_along(assign_cols), factor(labels[assign_cols], levels = unique(labels[assign_cols])))
   list(x = x, assign = assign, xlevels = stats::.getXlevels(terms, mf), summary = summary)
+}
+
+# When every term is a plain numeric variable the model matrix is just those columns; building
+# it directly avoids model.matrix()'s intercept column and the copy that drops it (large n).
+numeric_design_matrix <- function(terms, mf) {
+  labels <- attr(terms, "term.labels")
+  if (!length(labels) || any(attr(terms, "order") != 1L)) return(NULL)
+  cols <- lapply(labels, function(l) mf[[l]])
+  plain <- vapply(cols, function(v) {
+    !is.null(v) && is.numeric(v) && !is.factor(v) && is.null(dim(v))
+  }, logical(1))
+  if (!all(plain)) return(NULL)
+  x <- do.call(cbind, lapply(cols, as.double))
+  dimnames(x) <- list(NULL, labels)
+  attr(x, "assign") <- seq_along(labels)
+  x
 }
 
 check_single_level_factors <- function(terms, mf, call) {

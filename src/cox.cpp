@@ -127,7 +127,7 @@ typedef Eigen::Map<const RowMatrix> ConstMapRows;
 
 // Rows are processed in chunks so that the p x p sums are updated by one matrix product per
 // chunk; runs shorter than kSmallRun use the scalar rank-one update instead.
-constexpr Index kChunk = 256;
+constexpr Index kChunk = 64;
 constexpr Index kSmallRun = 8;
 
 // Working buffers of a Newton pass, allocated once per fit.
