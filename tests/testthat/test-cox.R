@@ -299,3 +299,38 @@ test_that("cox_fit_matrix validates its inputs", {
   expect_error(cox_fit_matrix(x, Surv(lung$time, rep(0, nrow(lung)))), "no events",
                class = "rwe_bad_input")
 })
+
+test_that("zero-weight rows change nothing (as if dropped)", {
+  d <- simulate_ties(n = 400, seed = 8)
+  d$w[c(3, 10, 50)] <- 0
+  d$status[c(3, 10)] <- 1
+  for (ties in c("efron", "breslow")) {
+    with_zero <- cox_fit(Surv(time, status) ~ x1 + x2 + strata(s), data = d, weights = w,
+                         ties = ties)
+    dropped <- cox_fit(Surv(time, status) ~ x1 + x2 + strata(s), data = d[d$w > 0, ],
+                       weights = w, ties = ties)
+    expect_equal(coef(with_zero), coef(dropped), tolerance = tol)
+    expect_equal(with_zero$var, dropped$var, tolerance = tol)
+    expect_equal(with_zero$loglik, dropped$loglik, tolerance = tol)
+  }
+})
+
+test_that("robust variance and concordance are delegated to their engines when present", {
+  ns <- asNamespace("rwecohort")
+  skip_if(exists("cox_robust_var", envir = ns, inherits = FALSE))
+  expect_warning(fit <- cox_fit(Surv(time, status) ~ age, data = lung, robust = TRUE),
+                 class = "rwe_cox_no_robust")
+  expect_false(fit$robust)
+  expect_null(fit$naive.var)
+  if (!exists("cox_concordance", envir = ns, inherits = FALSE)) expect_null(fit$concordance)
+})
+
+test_that("print and summary cope with aliased coefficients and null models", {
+  d <- na.omit(lung[, c("time", "status", "age", "sex")])
+  d$age2 <- 2 * d$age
+  fit <- cox_fit(Surv(time, status) ~ age + age2 + sex, data = d)
+  expect_output(print(fit), "age2 +NA")
+  expect_output(print(summary(fit)), "Wald test")
+  expect_true(is.na(tidy(fit)$estimate[2]))
+  expect_output(print(cox_fit(Surv(time, status) ~ strata(sex), data = d)), "Null model")
+})
