@@ -366,46 +366,32 @@ std::vector<double> sorted_centred_rows(const Eigen::Map<Eigen::MatrixXd>& x,
 
 }  // namespace
 
-// Fits the Cox model by Newton-Raphson with step halving. Returns the coefficients (on the
-// scale of the covariates), the inverse information at them, the log partial likelihood at
-// `init` and at the end, the score test at `init`, the score at the end, the iteration count,
-// the rank and the aliased columns. The caller decides what to warn about.
-// [[Rcpp::export]]
-Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::IntegerVector ord,
-                          const Eigen::Map<Eigen::VectorXd> time,
-                          const Eigen::Map<Eigen::VectorXd> status,
-                          const Eigen::Map<Eigen::VectorXd> weights,
-                          const Eigen::Map<Eigen::VectorXd> offset,
-                          const Rcpp::IntegerVector stratum_end,
-                          const Rcpp::Nullable<Rcpp::NumericVector> start,
-                          const Rcpp::Nullable<Rcpp::IntegerVector> start_order,
-                          const Eigen::Map<Eigen::VectorXd> means,
-                          const Rcpp::LogicalVector doscale,
-                          const Eigen::Map<Eigen::VectorXd> init, bool efron, int iter_max,
-                          double eps, double toler_chol) {
-  const bool counting = start.isNotNull();
-  Rcpp::NumericVector start_v = counting ? Rcpp::NumericVector(start) : Rcpp::NumericVector(0);
-  Rcpp::IntegerVector start_o = counting ? Rcpp::IntegerVector(start_order) : Rcpp::IntegerVector(0);
-  const std::vector<double> xc = sorted_centred_rows(x, ord, means);
-  CoxData d{xc.data(), x.rows(), x.cols(),
-            ConstMapVec(time.data(), time.size()), ConstMapVec(status.data(), status.size()),
-            ConstMapVec(weights.data(), weights.size()), ConstMapVec(offset.data(), offset.size()),
-            stratum_end.begin(), stratum_end.size(),
-            counting, counting ? start_v.begin() : nullptr,
-            counting ? start_o.begin() : nullptr};
+namespace {
+
+struct NewtonResult {
+  VectorXd beta;       // final coefficients (where loglik, score and factor were evaluated)
+  VectorXd score;
+  Ldl factor;          // of the scaled information at beta
+  double loglik_init, loglik, score_test;
+  int iter;
+  bool converged;
+};
+
+// Newton-Raphson with step halving, following survival's control flow: a pass at `init`
+// (initial log-likelihood and score test), then up to iter_max passes; convergence when
+// |1 - loglik / previous| <= eps outside a halving; a decrease halves the last step.
+NewtonResult newton_raphson(const CoxData& d, const VectorXd& init, const VectorXd& scale,
+                            bool efron, int iter_max, double eps, double toler_chol) {
   const Index p = d.p();
-  const VectorXd scale = column_scales(d, doscale);
   EventTimeSums sums(p);
   Accumulated acc(p);
   PassBuffers buf(d.n(), p);
-
   VectorXd beta = init;
   newton_pass(d, beta, efron, sums, acc, buf);
   const double loglik_init = acc.loglik;
   Ldl factor = factor_scaled(acc.imat, scale, toler_chol);
-  VectorXd step = newton_step(factor, acc.u, scale);
+  const VectorXd step = newton_step(factor, acc.u, scale);
   const double score_test = acc.u.dot(step);
-
   int iter = 0;
   bool converged = false;
   double loglik = loglik_init;
@@ -435,29 +421,68 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::Integ
         newbeta = beta + newton_step(factor, acc.u, scale);
       }
     }
-    if (iter > iter_max) iter = iter_max;
   }
-  Rcpp::LogicalVector aliased(p);
-  for (Index j = 0; j < p; ++j) aliased[j] = factor.aliased[j];
-  // Linear predictors (x - means) beta + offset, returned in the original row order.
+  return NewtonResult{newbeta, acc.u, factor, loglik_init, loglik, score_test, iter, converged};
+}
+
+// Linear predictors (x - means) beta + offset, in the original row order.
+Rcpp::NumericVector linear_predictors(const CoxData& d, const VectorXd& beta,
+                                      const Rcpp::IntegerVector& ord) {
   Rcpp::NumericVector lp(d.n());
   for (Index i = 0; i < d.n(); ++i) {
     const double* z = d.row(i);
     double eta = d.offset[i];
-    for (Index j = 0; j < p; ++j) eta += newbeta[j] * z[j];
+    for (Index j = 0; j < d.p(); ++j) eta += beta[j] * z[j];
     lp[ord[i]] = eta;
   }
+  return lp;
+}
+
+}  // namespace
+
+// Fits the Cox model. Returns the coefficients (on the scale of the covariates), the inverse
+// information at them (0 rows/columns for aliased columns), the log partial likelihood at
+// `init` and at the end, the score test at `init`, the score at the end, the iteration count,
+// convergence, the rank, the aliased columns and the linear predictors (original order).
+// The caller decides what to warn about.
+// [[Rcpp::export]]
+Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::IntegerVector ord,
+                          const Eigen::Map<Eigen::VectorXd> time,
+                          const Eigen::Map<Eigen::VectorXd> status,
+                          const Eigen::Map<Eigen::VectorXd> weights,
+                          const Eigen::Map<Eigen::VectorXd> offset,
+                          const Rcpp::IntegerVector stratum_end,
+                          const Rcpp::Nullable<Rcpp::NumericVector> start,
+                          const Rcpp::Nullable<Rcpp::IntegerVector> start_order,
+                          const Eigen::Map<Eigen::VectorXd> means,
+                          const Rcpp::LogicalVector doscale,
+                          const Eigen::Map<Eigen::VectorXd> init, bool efron, int iter_max,
+                          double eps, double toler_chol) {
+  const bool counting = start.isNotNull();
+  Rcpp::NumericVector start_v = counting ? Rcpp::NumericVector(start) : Rcpp::NumericVector(0);
+  Rcpp::IntegerVector start_o = counting ? Rcpp::IntegerVector(start_order) : Rcpp::IntegerVector(0);
+  const std::vector<double> xc = sorted_centred_rows(x, ord, means);
+  const CoxData d{xc.data(), x.rows(), x.cols(),
+                  ConstMapVec(time.data(), time.size()), ConstMapVec(status.data(), status.size()),
+                  ConstMapVec(weights.data(), weights.size()),
+                  ConstMapVec(offset.data(), offset.size()), stratum_end.begin(),
+                  stratum_end.size(), counting, counting ? start_v.begin() : nullptr,
+                  counting ? start_o.begin() : nullptr};
+  const VectorXd scale = column_scales(d, doscale);
+  const NewtonResult fit = newton_raphson(d, init, scale, efron, iter_max, eps, toler_chol);
+  Rcpp::LogicalVector aliased(d.p());
+  for (Index j = 0; j < d.p(); ++j) aliased[j] = fit.factor.aliased[j];
   return Rcpp::List::create(
-    Rcpp::Named("coefficients") = newbeta,
-    Rcpp::Named("var") = unscaled_inverse(factor, scale),
-    Rcpp::Named("loglik") = Rcpp::NumericVector::create(loglik_init, loglik),
-    Rcpp::Named("score_test") = score_test,
-    Rcpp::Named("score") = acc.u,
-    Rcpp::Named("iter") = iter,
-    Rcpp::Named("converged") = converged,
-    Rcpp::Named("rank") = static_cast<int>(factor.rank),
+    Rcpp::Named("coefficients") = fit.beta,
+    Rcpp::Named("var") = unscaled_inverse(fit.factor, scale),
+    Rcpp::Named("loglik") = Rcpp::NumericVector::create(fit.loglik_init, fit.loglik),
+    Rcpp::Named("score_test") = fit.score_test,
+    Rcpp::Named("score") = fit.score,
+    Rcpp::Named("iter") = fit.iter,
+    Rcpp::Named("converged") = fit.converged,
+    Rcpp::Named("rank") = static_cast<int>(fit.factor.rank),
     Rcpp::Named("aliased") = aliased,
-    Rcpp::Named("linear_predictors") = lp);
+    Rcpp::Named("linear_predictors") = linear_predictors(d, fit.beta, ord));
 }
 
 // Quadratic form b' V^- b with the same generalised LDL' decomposition (Wald test); also
