@@ -64,7 +64,7 @@ check_control_number <- function(value, arg, call = rlang::caller_env()) {
 #' fit <- cox_fit(survival::Surv(time, status) ~ age + sex + ph.ecog, data = survival::lung)
 #' fit
 #' summary(fit)
-#' tidy(fit, exponentiate = TRUE, conf.int = TRUE)
+#' generics::tidy(fit, exponentiate = TRUE, conf.int = TRUE)
 #' @export
 cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset, na.action,
                     init, robust = FALSE, cluster, control = cox_control(), x = TRUE) {
@@ -623,7 +623,7 @@ confint.rwe_cox <- function(object, parm, level = 0.95, ...) {
 #'   and, with `conf.int = TRUE`, `conf.low`, `conf.high`.
 #' @examples
 #' fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung)
-#' tidy(fit, exponentiate = TRUE, conf.int = TRUE)
+#' generics::tidy(fit, exponentiate = TRUE, conf.int = TRUE)
 #' @export
 tidy.rwe_cox <- function(x, exponentiate = FALSE, conf.int = FALSE, conf.level = 0.95, ...) {
   coef <- x$coefficients
@@ -655,7 +655,7 @@ tidy.rwe_cox <- function(x, exponentiate = FALSE, conf.int = FALSE, conf.level =
 #'   `statistic.log`, `p.value.log`, `statistic.sc`, `p.value.sc`, `statistic.wald`,
 #'   `p.value.wald`, `concordance`, `std.error.concordance`, `logLik`, `AIC`, `BIC`, `nobs`.
 #' @examples
-#' glance(cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung))
+#' generics::glance(cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung))
 #' @export
 glance.rwe_cox <- function(x, ...) {
   ll <- logLik.rwe_cox(x)
