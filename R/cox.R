@@ -443,7 +443,7 @@ cox_diverged <- function(raw, coef, var, control) {
 # Robust variance, concordance and warnings: the steps that depend on other engines.
 cox_finish <- function(fit, robust, cluster, design_x) {
   if (isTRUE(robust)) fit <- cox_add_robust(fit, cluster, design_x)
-  fit$concordance <- compute_cox_concordance(fit)
+  fit["concordance"] <- list(compute_cox_concordance(fit))  # keeps the slot when NULL
   # Like coxph, a deliberately tiny iter.max (0 or 1: one step at a time) is not warned about.
   if (!fit$converged && fit$control$iter.max > 1L) {
     cli::cli_warn(c("Ran out of iterations ({fit$iter}) and did not converge.",

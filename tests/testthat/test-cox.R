@@ -322,6 +322,7 @@ test_that("robust variance and concordance are delegated to their engines when p
                  class = "rwe_cox_no_robust")
   expect_false(fit$robust)
   expect_null(fit$naive.var)
+  expect_true("concordance" %in% names(fit))
   if (!exists("cox_concordance", envir = ns, inherits = FALSE)) expect_null(fit$concordance)
 })
 
