@@ -11,12 +11,15 @@
 #'   treated as a linear combination of the others (its coefficient is then `NA`).
 #' @param iter.max Maximum number of Newton-Raphson iterations.
 #' @param toler.inf Tolerance of the check for coefficients that may be infinite.
-#' @return A list with elements `eps`, `toler.chol`, `iter.max` and `toler.inf`.
+#' @param timefix If `TRUE` (default, as in `survival::coxph.control()`), times that differ
+#'   only by floating-point rounding (relative or absolute difference at most
+#'   `sqrt(.Machine$double.eps)`) are treated as tied.
+#' @return A list with elements `eps`, `toler.chol`, `iter.max`, `toler.inf` and `timefix`.
 #' @examples
 #' cox_control(iter.max = 50)
 #' @export
 cox_control <- function(eps = 1e-9, toler.chol = .Machine$double.eps^0.75, iter.max = 20,
-                        toler.inf = sqrt(eps)) {
+                        toler.inf = sqrt(eps), timefix = TRUE) {
   check_control_number(eps, "eps")
   check_control_number(toler.chol, "toler.chol")
   check_control_number(toler.inf, "toler.inf")
@@ -24,11 +27,40 @@ cox_control <- function(eps = 1e-9, toler.chol = .Machine$double.eps^0.75, iter.
     cli::cli_abort("{.arg iter.max} must be a single non-negative number.",
                    class = "rwe_bad_input")
   }
+  if (!isTRUE(timefix) && !isFALSE(timefix)) {
+    cli::cli_abort("{.arg timefix} must be TRUE or FALSE.", class = "rwe_bad_input")
+  }
   if (eps <= toler.chol) {
     cli::cli_warn("For numerical accuracy, {.arg toler.chol} should be smaller than {.arg eps}.")
   }
   list(eps = eps, toler.chol = toler.chol, iter.max = as.integer(iter.max),
-       toler.inf = toler.inf)
+       toler.inf = toler.inf, timefix = timefix)
+}
+
+# Floating-point ties: distinct times closer than `tolerance` (absolutely, or relative to the
+# mean absolute time) are chained into one group and all set to the group's smallest value,
+# as survival::coxph does by default (its timefix), so that e.g. 0.1 + 0.2 and 0.3 are tied.
+# Returns the adjusted times and the response rebuilt with them.
+fix_near_ties <- function(y, time, start, control, call = rlang::caller_env()) {
+  unchanged <- list(y = y, time = time, start = start)
+  if (isFALSE(control$timefix)) return(unchanged)
+  tolerance <- sqrt(.Machine$double.eps)
+  values <- sort(unique(c(start, time)))
+  gaps <- diff(values)
+  close <- gaps <= tolerance | gaps / mean(abs(values)) <= tolerance
+  if (!any(close)) return(unchanged)
+  anchors <- values[c(TRUE, !close)]
+  time <- anchors[findInterval(time, anchors)]
+  if (!is.null(start)) {
+    start <- anchors[findInterval(start, anchors)]
+    bad <- which(start >= time)
+    if (length(bad)) abort_rows("formula", "has intervals shorter than rounding error", bad, call)
+  }
+  ym <- unclass(y)
+  ym[, if (is.null(start)) 1L else 2L] <- time
+  if (!is.null(start)) ym[, 1L] <- start
+  attributes(ym) <- attributes(y)
+  list(y = ym, time = time, start = start)
 }
 
 check_control_number <- function(value, arg, call = rlang::caller_env()) {
@@ -85,11 +117,12 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   design <- cox_design_matrix(parts$terms, mf, parts$weights)
   check_has_events(parts$status, parts$weights)
   init <- if (missing(init)) NULL else init
-  raw <- cox_engine(design$x, parts$time, parts$start, parts$status, parts$strata,
+  fixed <- fix_near_ties(stats::model.response(mf), parts$time, parts$start, control)
+  raw <- cox_engine(design$x, fixed$time, fixed$start, parts$status, parts$strata,
                     parts$weights, parts$offset, ties, init, control, design$summary)
   if (missing(robust) && !is.null(parts$cluster)) robust <- TRUE
   fit <- new_rwe_cox(
-    raw, y = stats::model.response(mf), x = if (isTRUE(x)) design$x else NULL,
+    raw, y = fixed$y, x = if (isTRUE(x)) design$x else NULL,
     strata = parts$strata, strata_levels = parts$strata_levels,
     strata_vars = parts$strata_vars, strata_table = parts$strata_table,
     weights = parts$weights, offset = parts$offset, terms = parts$terms,
@@ -226,9 +259,10 @@ cox_fit_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
   x <- checked$x
   offset <- check_matrix_offset(offset, n)
   check_has_events(y_parts$status, weights)
-  raw <- cox_engine(x, y_parts$time, y_parts$start, y_parts$status, strata_info$codes,
+  fixed <- fix_near_ties(y, y_parts$time, y_parts$start, control)
+  raw <- cox_engine(x, fixed$time, fixed$start, y_parts$status, strata_info$codes,
                     weights, offset, ties, init, control, checked$summary)
-  fit <- new_rwe_cox(raw, y = y, x = x, strata = strata_info$codes,
+  fit <- new_rwe_cox(raw, y = fixed$y, x = x, strata = strata_info$codes,
                      strata_levels = strata_info$levels, weights = weights, offset = offset,
                      call = call, assign = as.list(stats::setNames(seq_len(ncol(x)), colnames(x))),
                      control = control, ties = ties, init = init)

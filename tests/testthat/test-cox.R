@@ -335,3 +335,18 @@ test_that("print and summary cope with aliased coefficients and null models", {
   expect_true(is.na(tidy(fit)$estimate[2]))
   expect_output(print(cox_fit(Surv(time, status) ~ strata(sex), data = d)), "Null model")
 })
+
+test_that("times equal up to rounding are tied, as coxph's timefix does", {
+  tt <- c(0.1 + 0.2, 0.3, 0.5, 0.7, 1 / 3, 1 - 2 / 3)
+  d <- data.frame(time = rep(tt, 6), status = rep(c(1, 1, 0, 1, 1, 0), 6),
+                  x = seq(-1, 1, length.out = 36), g = rep(1:2, 18))
+  both_ties(Surv(time, status) ~ x, d)
+  both_ties(Surv(time, status) ~ x + strata(g), d)
+  d$start <- d$time / 2 - 0.05 + 1e-17
+  both_ties(Surv(start, time, status) ~ x, d)
+  no_fix <- cox_fit(Surv(time, status) ~ x, d, control = cox_control(timefix = FALSE))
+  ref <- coxph(Surv(time, status) ~ x, d, control = coxph.control(timefix = FALSE))
+  expect_equal(unname(coef(no_fix)), unname(coef(ref)), tolerance = tol)
+  fit <- cox_fit(Surv(time, status) ~ x, d)
+  expect_equal(length(unique(fit$y[, 1])), 4L)
+})
