@@ -105,7 +105,7 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   env <- parent.frame()
   check_entirely_missing(call, env)
   mf <- withCallingHandlers(
-    surv_model_frame(call, env, extra = "cluster"),
+    surv_model_frame(frame_call(call), env, extra = "cluster"),
     warning = function(w) {
       # Surv() turns start >= stop into NA, which na.action would then drop silently.
       if (grepl("Stop time must be > start time", conditionMessage(w), fixed = TRUE)) {
@@ -149,6 +149,22 @@ check_entirely_missing <- function(call, env) {
                    call = rlang::caller_env(), class = "rwe_bad_input")
   }
   invisible(TRUE)
+}
+
+# The default na.omit() copies the whole model frame even when nothing is missing (a large
+# cost at n = 10^6); when the default applies, skip it for complete data (same result).
+frame_call <- function(call) {
+  if (is.null(call$na.action) && identical(getOption("na.action"), "na.omit")) {
+    call$na.action <- na_omit_unless_complete
+  }
+  call
+}
+
+na_omit_unless_complete <- function(object, ...) {
+  for (column in object) {
+    if (is.atomic(column) && anyNA(column)) return(stats::na.omit(object, ...))
+  }
+  object
 }
 
 abort_bad_intervals <- function(call, env, error_call = rlang::caller_env(2L)) {
