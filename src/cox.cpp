@@ -23,6 +23,7 @@
 #include <RcppEigen.h>
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 // [[Rcpp::depends(RcppEigen)]]
@@ -351,14 +352,16 @@ VectorXd column_scales(const CoxData& d, const Rcpp::LogicalVector& doscale) {
 // The working copy of the covariates: rows in the order `ord`, centred, row-major. Built by
 // scattering each original row to its sorted position: the reads are sequential per column
 // and each row lands in one or two cache lines, far fewer cache misses than gathering.
-std::vector<double> sorted_centred_rows(const Eigen::Map<Eigen::MatrixXd>& x,
-                                        const Rcpp::IntegerVector& ord, const VectorXd& means) {
+// (Left uninitialised before the scatter, which writes every entry: no extra 8np-byte pass.)
+std::unique_ptr<double[]> sorted_centred_rows(const Eigen::Map<Eigen::MatrixXd>& x,
+                                              const Rcpp::IntegerVector& ord,
+                                              const VectorXd& means) {
   const Index n = x.rows(), p = x.cols();
   std::vector<int> position(n);
   for (Index i = 0; i < n; ++i) position[ord[i]] = static_cast<int>(i);
-  std::vector<double> xc(static_cast<std::size_t>(n) * static_cast<std::size_t>(p > 0 ? p : 1));
+  std::unique_ptr<double[]> xc(new double[static_cast<std::size_t>(n * (p > 0 ? p : 1))]);
   for (Index src = 0; src < n; ++src) {
-    double* dst = xc.data() + static_cast<Index>(position[src]) * p;
+    double* dst = xc.get() + static_cast<Index>(position[src]) * p;
     for (Index j = 0; j < p; ++j) dst[j] = x(src, j) - means[j];
   }
   return xc;
@@ -461,8 +464,8 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::Integ
   const bool counting = start.isNotNull();
   Rcpp::NumericVector start_v = counting ? Rcpp::NumericVector(start) : Rcpp::NumericVector(0);
   Rcpp::IntegerVector start_o = counting ? Rcpp::IntegerVector(start_order) : Rcpp::IntegerVector(0);
-  const std::vector<double> xc = sorted_centred_rows(x, ord, means);
-  const CoxData d{xc.data(), x.rows(), x.cols(),
+  const std::unique_ptr<double[]> xc = sorted_centred_rows(x, ord, means);
+  const CoxData d{xc.get(), x.rows(), x.cols(),
                   ConstMapVec(time.data(), time.size()), ConstMapVec(status.data(), status.size()),
                   ConstMapVec(weights.data(), weights.size()),
                   ConstMapVec(offset.data(), offset.size()), stratum_end.begin(),
