@@ -1,0 +1,722 @@
+# Cox proportional-hazards model: formula verb `cox_fit()`, matrix twin `cox_fit_matrix()`,
+# the shared engine that sorts and calls the C++ kernel (src/cox.cpp), the `rwe_cox` result
+# and its methods. The arithmetic follows survival::coxph (centring, convergence rule, step
+# halving, aliasing tolerance) so that the two agree to rounding error.
+
+#' Control settings for [cox_fit()]
+#'
+#' @param eps Convergence tolerance: iteration stops when the relative change of the log
+#'   partial likelihood, `abs(1 - loglik / previous_loglik)`, is at most `eps`.
+#' @param toler.chol Tolerance of the Cholesky decomposition below which a covariate is
+#'   treated as a linear combination of the others (its coefficient is then `NA`).
+#' @param iter.max Maximum number of Newton-Raphson iterations.
+#' @param toler.inf Tolerance of the check for coefficients that may be infinite.
+#' @param timefix If `TRUE` (default, as in `survival::coxph.control()`), times that differ
+#'   only by floating-point rounding (relative or absolute difference at most
+#'   `sqrt(.Machine$double.eps)`) are treated as tied.
+#' @return A list with elements `eps`, `toler.chol`, `iter.max`, `toler.inf` and `timefix`.
+#' @examples
+#' cox_control(iter.max = 50)
+#' @export
+cox_control <- function(eps = 1e-9, toler.chol = .Machine$double.eps^0.75, iter.max = 20,
+                        toler.inf = sqrt(eps), timefix = TRUE) {
+  check_control_number(eps, "eps")
+  check_control_number(toler.chol, "toler.chol")
+  check_control_number(toler.inf, "toler.inf")
+  if (!is.numeric(iter.max) || length(iter.max) != 1L || is.na(iter.max) || iter.max < 0) {
+    cli::cli_abort("{.arg iter.max} must be a single non-negative number.",
+                   class = "rwe_bad_input")
+  }
+  if (!isTRUE(timefix) && !isFALSE(timefix)) {
+    cli::cli_abort("{.arg timefix} must be TRUE or FALSE.", class = "rwe_bad_input")
+  }
+  if (eps <= toler.chol) {
+    cli::cli_warn("For numerical accuracy, {.arg toler.chol} should be smaller than {.arg eps}.")
+  }
+  list(eps = eps, toler.chol = toler.chol, iter.max = as.integer(iter.max),
+       toler.inf = toler.inf, timefix = timefix)
+}
+
+# Floating-point ties: distinct times closer than `tolerance` (absolutely, or relative to the
+# mean absolute time) are chained into one group and all set to the group's smallest value,
+# as survival::coxph does by default (its timefix), so that e.g. 0.1 + 0.2 and 0.3 are tied.
+# Returns the adjusted times and the response rebuilt with them.
+fix_near_ties <- function(y, time, start, control, call = rlang::caller_env()) {
+  unchanged <- list(y = y, time = time, start = start)
+  if (isFALSE(control$timefix)) return(unchanged)
+  tolerance <- sqrt(.Machine$double.eps)
+  values <- sort(unique(c(start, time)))
+  gaps <- diff(values)
+  close <- gaps <= tolerance | gaps / mean(abs(values)) <= tolerance
+  if (!any(close)) return(unchanged)
+  anchors <- values[c(TRUE, !close)]
+  time <- anchors[findInterval(time, anchors)]
+  if (!is.null(start)) {
+    start <- anchors[findInterval(start, anchors)]
+    bad <- which(start >= time)
+    if (length(bad)) abort_rows("formula", "has intervals shorter than rounding error", bad, call)
+  }
+  ym <- unclass(y)
+  ym[, if (is.null(start)) 1L else 2L] <- time
+  if (!is.null(start)) ym[, 1L] <- start
+  attributes(ym) <- attributes(y)
+  list(y = ym, time = time, start = start)
+}
+
+check_control_number <- function(value, arg, call = rlang::caller_env()) {
+  if (!is.numeric(value) || length(value) != 1L || !is.finite(value) || value <= 0) {
+    cli::cli_abort("{.arg {arg}} must be a single positive number.", call = call,
+                   class = "rwe_bad_input")
+  }
+}
+
+#' Fit a Cox proportional-hazards model
+#'
+#' Fits the Cox model by Newton-Raphson on the log partial likelihood with Efron or Breslow
+#' handling of tied event times. Supports right-censored `Surv(time, event)` and
+#' counting-process `Surv(start, stop, event)` responses, `strata()` terms, `offset()` terms,
+#' case weights, factors and interactions. Results agree with [survival::coxph()].
+#'
+#' @param formula A formula with a [survival::Surv()] response, for example
+#'   `Surv(time, status) ~ age + sex + strata(inst)`.
+#' @param data A data frame holding the variables of `formula`.
+#' @param ties Handling of tied event times: `"efron"` (default) or `"breslow"`.
+#' @param weights Optional non-negative case weights (a column of `data` or a vector).
+#' @param subset Optional expression selecting the rows of `data` to use.
+#' @param na.action Missing-value handling, as in [stats::model.frame()]; default
+#'   `getOption("na.action")`.
+#' @param init Optional starting values of the coefficients (one per model-matrix column).
+#' @param robust If `TRUE`, a robust (sandwich) variance replaces the model-based one (kept
+#'   as `naive.var`). Defaults to `TRUE` when `cluster` is given.
+#' @param cluster Optional cluster identifier for the robust variance.
+#' @param control Settings from [cox_control()].
+#' @param x If `TRUE` (default), keep the model matrix in the result.
+#' @return An object of class `rwe_cox`; see [new_rwe_cox()] for its elements.
+#' @examples
+#' fit <- cox_fit(survival::Surv(time, status) ~ age + sex + ph.ecog, data = survival::lung)
+#' fit
+#' summary(fit)
+#' generics::tidy(fit, exponentiate = TRUE, conf.int = TRUE)
+#' @export
+cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset, na.action,
+                    init, robust = FALSE, cluster, control = cox_control(), x = TRUE) {
+  ties <- match.arg(ties)
+  call <- match.call()
+  env <- parent.frame()
+  check_entirely_missing(call, env)
+  mf <- withCallingHandlers(
+    surv_model_frame(frame_call(call), env, extra = "cluster"),
+    warning = function(w) {
+      # Surv() turns start >= stop into NA, which na.action would then drop silently.
+      if (grepl("Stop time must be > start time", conditionMessage(w), fixed = TRUE)) {
+        abort_bad_intervals(call, env)
+      }
+    }
+  )
+  parts <- surv_parts(mf)
+  design <- cox_design_matrix(parts$terms, mf, parts$weights)
+  check_has_events(parts$status, parts$weights)
+  init <- if (missing(init)) NULL else init
+  fixed <- fix_near_ties(stats::model.response(mf), parts$time, parts$start, control)
+  raw <- cox_engine(design$x, fixed$time, fixed$start, parts$status, parts$strata,
+                    parts$weights, parts$offset, ties, init, control, design$summary)
+  if (missing(robust) && !is.null(parts$cluster)) robust <- TRUE
+  fit <- new_rwe_cox(
+    raw, y = fixed$y, x = if (isTRUE(x)) design$x else NULL,
+    strata = parts$strata, strata_levels = parts$strata_levels,
+    strata_vars = parts$strata_vars, strata_table = parts$strata_table,
+    weights = parts$weights, offset = parts$offset, terms = parts$terms,
+    formula = eval(call$formula, env), call = call,
+    na.action = parts$na.action, xlevels = design$xlevels, assign = design$assign,
+    control = control, ties = ties, init = init
+  )
+  cox_finish(fit, robust = robust, cluster = parts$cluster, design_x = design$x)
+}
+
+# A covariate that is missing on every row would otherwise surface as "no rows left"; name it.
+check_entirely_missing <- function(call, env) {
+  formula <- tryCatch(eval(call$formula, env), error = function(e) NULL)
+  data <- if (is.null(call$data)) NULL else tryCatch(eval(call$data, env), error = function(e) NULL)
+  if (!inherits(formula, "formula") || length(formula) != 3L || !is.data.frame(data) ||
+      nrow(data) == 0L) {
+    return(invisible(TRUE))
+  }
+  vars <- intersect(all.vars(formula[[3L]]), names(data))
+  empty <- vars[vapply(vars, function(v) all(is.na(data[[v]])), logical(1))]
+  if (length(empty)) {
+    cli::cli_abort(c("{.arg formula}: covariate{?s} {.var {empty}} {?is/are} missing on every row.",
+                     "x" = "There is nothing to estimate."),
+                   call = rlang::caller_env(), class = "rwe_bad_input")
+  }
+  invisible(TRUE)
+}
+
+# The default na.omit() copies the whole model frame even when nothing is missing (a large
+# cost at n = 10^6); when the default applies, skip it for complete data (same result).
+frame_call <- function(call) {
+  if (is.null(call$na.action) && identical(getOption("na.action"), "na.omit")) {
+    call$na.action <- na_omit_unless_complete
+  }
+  call
+}
+
+na_omit_unless_complete <- function(object, ...) {
+  for (column in object) {
+    if (is.atomic(column) && anyNA(column)) return(stats::na.omit(object, ...))
+  }
+  object
+}
+
+abort_bad_intervals <- function(call, env, error_call = rlang::caller_env(2L)) {
+  formula <- eval(call$formula, env)
+  data <- if (is.null(call$data)) NULL else eval(call$data, env)
+  surv <- formula[[2L]]
+  get_arg <- function(k) {
+    tryCatch(eval(surv[[k]], data, environment(formula)), error = function(e) NULL)
+  }
+  start <- get_arg(2L)
+  stop <- get_arg(3L)
+  rows <- if (is.numeric(start) && is.numeric(stop)) which(start >= stop) else integer()
+  if (!length(rows)) rows <- NA_integer_
+  abort_rows("formula", "has start times not before stop times", rows, error_call)
+}
+
+# Model matrix without the intercept (the baseline hazard absorbs it), after refusing factors
+# with a single level, which model.matrix() cannot code.
+cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env()) {
+  check_single_level_factors(terms, mf, call)
+  x <- numeric_design_matrix(terms, mf)
+  if (is.null(x)) {
+    attr(terms, "intercept") <- 1L
+    x <- stats::model.matrix(terms, mf)
+    keep <- attr(x, "assign") != 0L
+    assign_cols <- attr(x, "assign")[keep]
+    x <- x[, keep, drop = FALSE]
+    attr(x, "assign") <- assign_cols
+  }
+  assign_cols <- attr(x, "assign")
+  rownames(x) <- NULL
+  storage.mode(x) <- "double"
+  summary <- cox_column_summary_cpp(x, weights)
+  bad_col <- summary$bad_col
+  if (bad_col > 0L) {
+    rows <- which(!is.finite(x[, bad_col]))
+    cli::cli_abort(c("{.arg formula}: covariate {.var {colnames(x)[bad_col]}} has missing or infinite values.",
+                     "x" = "Offending rows: {format_offenders(rows)}."),
+                   call = call, class = "rwe_bad_input")
+  }
+  labels <- attr(terms, "term.labels")
+  assign <- split(seq_along(assign_cols), factor(labels[assign_cols], levels = unique(labels[assign_cols])))
+  list(x = x, assign = assign, xlevels = stats::.getXlevels(terms, mf), summary = summary)
+}
+
+# When every term is a plain numeric variable the model matrix is just those columns; building
+# it directly avoids model.matrix()'s intercept column and the copy that drops it (large n).
+numeric_design_matrix <- function(terms, mf) {
+  labels <- attr(terms, "term.labels")
+  if (!length(labels) || any(attr(terms, "order") != 1L)) return(NULL)
+  cols <- lapply(labels, function(l) mf[[l]])
+  plain <- vapply(cols, function(v) {
+    !is.null(v) && is.numeric(v) && !is.factor(v) && is.null(dim(v))
+  }, logical(1))
+  if (!all(plain)) return(NULL)
+  x <- do.call(cbind, lapply(cols, as.double))
+  dimnames(x) <- list(NULL, labels)
+  attr(x, "assign") <- seq_along(labels)
+  x
+}
+
+check_single_level_factors <- function(terms, mf, call) {
+  factors <- attr(terms, "factors")
+  if (!length(factors)) return(invisible(TRUE))
+  for (v in rownames(factors)[rowSums(factors) > 0]) {
+    col <- mf[[v]]
+    if (is.null(col)) next
+    n_levels <- if (is.factor(col)) nlevels(droplevels(col)) else
+      if (is.character(col) || is.logical(col)) length(unique(col)) else Inf
+    if (n_levels < 2L) {
+      cli::cli_abort(c("{.arg formula}: factor {.var {v}} has a single level, so it has no contrast to estimate.",
+                       "i" = "Remove it from the model or check the data and {.arg subset}."),
+                     call = call, class = "rwe_bad_input")
+    }
+  }
+  invisible(TRUE)
+}
+
+#' Fit a Cox model from a covariate matrix
+#'
+#' The matrix-level twin of [cox_fit()]: validates its inputs, sorts them and calls the C++
+#' kernel. No formula processing: `x` is used as given (no intercept column should be present).
+#'
+#' @param x A numeric matrix of covariates, one row per observation.
+#' @param y A [survival::Surv()] object, right-censored or counting-process (`start`, `stop`,
+#'   `event`), with one row per row of `x`.
+#' @param strata Optional stratum of each row (vector or factor).
+#' @param weights Optional non-negative case weights.
+#' @param offset Optional offset, added to the linear predictor.
+#' @param ties `"efron"` (default) or `"breslow"`.
+#' @param init Optional starting values of the coefficients.
+#' @param control Settings from [cox_control()].
+#' @return An object of class `rwe_cox` (without formula-related elements).
+#' @examples
+#' lung <- na.omit(survival::lung[, c("time", "status", "age", "sex")])
+#' cox_fit_matrix(as.matrix(lung[, c("age", "sex")]),
+#'                survival::Surv(lung$time, lung$status))
+#' @export
+cox_fit_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
+                           ties = c("efron", "breslow"), init = NULL, control = cox_control()) {
+  ties <- match.arg(ties)
+  call <- match.call()
+  y_parts <- check_surv_response(y)
+  n <- length(y_parts$time)
+  strata_info <- check_matrix_strata(strata, n)
+  weights <- check_weights(weights, n)
+  checked <- check_covariate_matrix(x, n, weights)
+  x <- checked$x
+  offset <- check_matrix_offset(offset, n)
+  check_has_events(y_parts$status, weights)
+  fixed <- fix_near_ties(y, y_parts$time, y_parts$start, control)
+  raw <- cox_engine(x, fixed$time, fixed$start, y_parts$status, strata_info$codes,
+                    weights, offset, ties, init, control, checked$summary)
+  fit <- new_rwe_cox(raw, y = fixed$y, x = x, strata = strata_info$codes,
+                     strata_levels = strata_info$levels, weights = weights, offset = offset,
+                     call = call, assign = as.list(stats::setNames(seq_len(ncol(x)), colnames(x))),
+                     control = control, ties = ties, init = init)
+  cox_finish(fit, robust = FALSE, cluster = NULL, design_x = x)
+}
+
+check_surv_response <- function(y, call = rlang::caller_env()) {
+  if (!inherits(y, "Surv")) {
+    cli::cli_abort("{.arg y} must be a {.fn Surv} object, not {.obj_type_friendly {y}}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  type <- attr(y, "type")
+  if (!type %in% c("right", "counting")) {
+    cli::cli_abort(c("{.arg y} must be right-censored or counting-process survival data.",
+                     "x" = "Got {.val {type}} censoring."), call = call, class = "rwe_bad_input")
+  }
+  ym <- unclass(y)
+  if (anyNA(ym)) {
+    abort_rows("y", "has missing values (or invalid event codes)", which(rowSums(is.na(ym)) > 0), call)
+  }
+  counting <- type == "counting"
+  time <- as.double(ym[, if (counting) 2L else 1L])
+  start <- if (counting) as.double(ym[, 1L]) else NULL
+  status <- as.double(ym[, ncol(ym)])
+  bad <- which(status != 0 & status != 1)
+  if (length(bad)) abort_rows("y", "has event codes other than 0/1", bad, call)
+  check_times(time, start, call = call)
+  list(time = time, start = start, status = status)
+}
+
+check_covariate_matrix <- function(x, n, weights, call = rlang::caller_env()) {
+  if (is.data.frame(x)) x <- as.matrix(x)
+  if (is.null(dim(x)) && is.numeric(x)) x <- matrix(x, ncol = 1L, dimnames = list(NULL, "x"))
+  if (!is.matrix(x) || !(is.numeric(x) || is.logical(x))) {
+    cli::cli_abort("{.arg x} must be a numeric matrix, not {.obj_type_friendly {x}}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  if (nrow(x) != n) {
+    cli::cli_abort("{.arg x} has {nrow(x)} row{?s}, but {.arg y} has {n}.", call = call,
+                   class = "rwe_bad_input")
+  }
+  storage.mode(x) <- "double"
+  if (is.null(colnames(x))) colnames(x) <- paste0("x", seq_len(ncol(x)))
+  summary <- cox_column_summary_cpp(x, weights)
+  if (summary$bad_col > 0L) {
+    abort_rows("x", paste0("has missing or infinite values in column ", summary$bad_col),
+               which(!is.finite(x[, summary$bad_col])), call)
+  }
+  list(x = x, summary = summary)
+}
+
+check_matrix_strata <- function(strata, n, call = rlang::caller_env()) {
+  if (is.null(strata)) return(list(codes = rep(1L, n), levels = NULL))
+  if (length(strata) != n) {
+    cli::cli_abort("{.arg strata} has length {length(strata)}, but {.arg y} has {n} rows.",
+                   call = call, class = "rwe_bad_input")
+  }
+  bad <- which(is.na(strata))
+  if (length(bad)) abort_rows("strata", "has missing values", bad, call)
+  f <- droplevels(as.factor(strata))
+  list(codes = as.integer(f), levels = levels(f))
+}
+
+check_matrix_offset <- function(offset, n, call = rlang::caller_env()) {
+  if (is.null(offset)) return(rep(0, n))
+  if (!is.numeric(offset) || length(offset) != n) {
+    cli::cli_abort("{.arg offset} must be numeric of length {n}.", call = call,
+                   class = "rwe_bad_input")
+  }
+  bad <- which(!is.finite(offset))
+  if (length(bad)) abort_rows("offset", "must be finite", bad, call)
+  as.double(offset)
+}
+
+# Sorts the rows as the kernel requires, centres as survival::coxph does (weighted means for
+# right-censored data, plain means for counting-process data, no centring of columns coded
+# -1/0/1) and calls the C++ kernel. Returns the kernel's list plus the linear predictors in
+# the original row order.
+cox_engine <- function(x, time, start, status, strata, weights, offset, ties, init, control,
+                       summary, call = rlang::caller_env()) {
+  p <- ncol(x)
+  init <- check_init(init, x, offset, call)
+  counting <- !is.null(start)
+  # A constant shift of the offset cancels from the partial likelihood; coxph removes it.
+  if (any(offset != 0)) offset <- offset - mean(offset)
+  zero_one <- summary$zero_one
+  means <- if (counting) summary$means else summary$weighted_means
+  means[zero_one] <- 0
+  ord <- engine_order(strata, time, status)
+  sorted_strata <- strata[ord]
+  stratum_end <- as.integer(cumsum(tabulate(sorted_strata, nbins = max(sorted_strata))))
+  start_sorted <- if (counting) start[ord] else NULL
+  start_order <- if (counting) order(sorted_strata, start_sorted, method = "radix") - 1L
+  iter_max <- if (p == 0L) 0L else control$iter.max
+  raw <- cox_newton_cpp(x, ord - 1L, time[ord], status[ord], weights[ord],
+                        offset[ord], stratum_end, start_sorted, start_order, as.double(means),
+                        !zero_one, as.double(init), ties == "efron", iter_max,
+                        control$eps, control$toler.chol)
+  raw$linear.predictors <- raw$linear_predictors
+  raw$linear_predictors <- NULL
+  raw$means <- stats::setNames(means, colnames(x))
+  raw$counting <- counting
+  if (p == 0L) raw$converged <- TRUE  # nothing to iterate on
+  raw
+}
+
+check_init <- function(init, x, offset, call) {
+  p <- ncol(x)
+  if (is.null(init)) return(rep(0, p))
+  if (!is.numeric(init) || length(init) != p || any(!is.finite(init))) {
+    cli::cli_abort("{.arg init} must be {p} finite number{?s}, one per coefficient; got {length(init)}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  eta <- drop(x %*% init) - sum(colMeans(x) * init) + offset
+  if (any(!is.finite(exp(eta))) || all(exp(eta) == 0)) {
+    cli::cli_abort("{.arg init} makes the risk scores overflow or underflow.", call = call,
+                   class = "rwe_bad_input")
+  }
+  as.double(init)
+}
+
+#' Constructor of `rwe_cox` results
+#'
+#' Assembles the result of [cox_fit()] / [cox_fit_matrix()] from the kernel's output. Not
+#' usually called directly.
+#'
+#' @param raw The list returned by the internal engine (kernel output plus linear predictors).
+#' @param y The [survival::Surv()] response, original row order.
+#' @param x The model matrix (original order) or `NULL`.
+#' @param strata,strata_levels Integer stratum codes (original order) and their labels.
+#' @param strata_vars,strata_table Names of the strata variables and one row per stratum.
+#' @param weights,offset Case weights and offsets (original order).
+#' @param terms,formula,call,na.action,xlevels,assign Model description, as in `coxph`.
+#' @param control Settings from [cox_control()].
+#' @param ties Tie handling, `"efron"` or `"breslow"`.
+#' @param init Starting values, or `NULL` for zeros.
+#' @return An object of class `rwe_cox`: a list with `coefficients` (named, `NA` when aliased),
+#'   `var` (`NA` rows and columns when aliased), `loglik` (initial, final), `score.test`,
+#'   `wald.test`, `lr.test` (each `c(statistic, df, p.value)`), `n`, `nevent`, `iter`,
+#'   `converged`, `diverged`, `linear.predictors`, `means`, `method`, `score` (score vector at
+#'   the estimate), `rank`, `y`, `x`, `strata`, `strata_levels`, `strata_vars`,
+#'   `strata_table`, `weights`, `offset`, `terms`, `formula`, `call`, `na.action`, `xlevels`,
+#'   `assign`, `control`, `init`, `robust`, `naive.var`, `concordance`.
+#' @examples
+#' fit <- cox_fit(survival::Surv(time, status) ~ age, data = survival::lung)
+#' class(fit)
+#' @export
+new_rwe_cox <- function(raw, y, x = NULL, strata = NULL, strata_levels = NULL,
+                        strata_vars = character(), strata_table = NULL, weights = NULL,
+                        offset = NULL, terms = NULL, formula = NULL, call = NULL,
+                        na.action = NULL, xlevels = NULL, assign = NULL,
+                        control = cox_control(), ties = "efron", init = NULL) {
+  names_coef <- names(raw$means)
+  aliased <- raw$aliased
+  coef <- stats::setNames(raw$coefficients, names_coef)
+  var <- raw$var
+  dimnames(var) <- list(names_coef, names_coef)
+  diverged <- cox_diverged(raw, coef, var, control)
+  coef[aliased] <- NA
+  var[aliased, ] <- NA
+  var[, aliased] <- NA
+  df <- sum(!aliased)
+  lr <- 2 * (raw$loglik[2L] - raw$loglik[1L])
+  fit <- list(
+    coefficients = coef, var = var, loglik = raw$loglik,
+    score.test = test_vector(raw$score_test, df), wald.test = NULL,
+    lr.test = test_vector(lr, df), n = length(raw$linear.predictors),
+    nevent = sum(unclass(y)[, ncol(y)]), iter = raw$iter, converged = raw$converged,
+    diverged = stats::setNames(diverged, names_coef),
+    linear.predictors = raw$linear.predictors, means = raw$means, method = ties,
+    score = stats::setNames(raw$score, names_coef), rank = raw$rank, y = y, x = x,
+    strata = strata, strata_levels = strata_levels, strata_vars = strata_vars,
+    strata_table = strata_table, weights = weights, offset = offset, terms = terms,
+    formula = formula, call = call, na.action = na.action, xlevels = xlevels,
+    assign = assign, control = control, init = init, robust = FALSE, naive.var = NULL,
+    concordance = NULL
+  )
+  fit$wald.test <- cox_wald_test(fit)
+  structure(fit, class = "rwe_cox")
+}
+
+test_vector <- function(statistic, df) {
+  c(statistic = statistic, df = df,
+    p.value = if (df > 0) stats::pchisq(statistic, df, lower.tail = FALSE) else NA_real_)
+}
+
+# Wald test of coef = init over the non-aliased coefficients, with the generalised Cholesky
+# (so that a singular robust variance is handled as coxph does).
+cox_wald_test <- function(fit) {
+  keep <- !is.na(fit$coefficients)
+  if (!any(keep)) return(test_vector(0, 0))
+  b <- fit$coefficients[keep]
+  if (!is.null(fit$init)) b <- b - fit$init[keep]
+  v <- fit$var[keep, keep, drop = FALSE]
+  test_vector(cox_wald_cpp(v, as.double(b), fit$control$toler.chol)$test, sum(keep))
+}
+
+# "Coefficient may be infinite": the next Newton step, abs(u %*% var), is large relative to the
+# coefficient although the log-likelihood has converged (coxph's rule; its counting-process
+# variant compares with 1 + abs(coef)).
+cox_diverged <- function(raw, coef, var, control) {
+  p <- length(coef)
+  if (p == 0L) return(logical())
+  step <- abs(drop(raw$score %*% var))
+  if (control$iter.max <= 1L) return(rep(FALSE, p))
+  if (!raw$converged) return(!is.finite(step))
+  big <- if (raw$counting) step > control$toler.inf * (1 + abs(coef)) else
+    step > control$eps & step > control$toler.inf * abs(coef)
+  !is.finite(raw$score) | big
+}
+
+# Robust variance, concordance and warnings: the steps that depend on other engines.
+cox_finish <- function(fit, robust, cluster, design_x) {
+  if (isTRUE(robust)) fit <- cox_add_robust(fit, cluster, design_x)
+  fit["concordance"] <- list(compute_cox_concordance(fit))  # keeps the slot when NULL
+  # Like coxph, a deliberately tiny iter.max (0 or 1: one step at a time) is not warned about.
+  if (!fit$converged && fit$control$iter.max > 1L) {
+    cli::cli_warn(c("Ran out of iterations ({fit$iter}) and did not converge.",
+                    "i" = "Increase {.arg iter.max} in {.fn cox_control}; the result is returned as is."),
+                  class = "rwe_cox_not_converged")
+  }
+  if (any(fit$diverged)) {
+    vars <- names(fit$coefficients)[fit$diverged]
+    cli::cli_warn(c("Loglik converged before variable{?s} {.var {vars}}; coefficient{?s} may be infinite.",
+                    "i" = "A penalised (Firth) fit, {.code firth = TRUE}, may be used once available."),
+                  class = "rwe_cox_diverged")
+  }
+  fit
+}
+
+cox_add_robust <- function(fit, cluster, design_x) {
+  robust_var <- get0("cox_robust_var", envir = topenv(environment(cox_add_robust)),
+                     mode = "function", inherits = FALSE)
+  if (is.null(robust_var)) {
+    cli::cli_warn("The robust variance is not available in this build; the model-based variance is reported.",
+                  class = "rwe_cox_no_robust")
+    return(fit)
+  }
+  drop_x <- is.null(fit$x)
+  if (drop_x) fit$x <- design_x
+  v <- robust_var(fit, cluster)
+  if (drop_x) fit["x"] <- list(NULL)
+  fit$naive.var <- fit$var
+  keep <- !is.na(fit$coefficients)
+  fit$var[keep, keep] <- v[keep, keep]
+  fit$robust <- TRUE
+  fit$wald.test <- cox_wald_test(fit)
+  fit
+}
+
+# Calls the concordance engine when it is part of the package (it is written separately).
+compute_cox_concordance <- function(fit) {
+  concordance <- get0("cox_concordance", envir = topenv(environment(compute_cox_concordance)),
+                      mode = "function", inherits = FALSE)
+  if (is.null(concordance) || length(fit$coefficients) == 0L) return(NULL)
+  y <- fit$y
+  # Counting-process data carry (start, stop]; the concordance engine receives the Surv.
+  time <- if (attr(y, "type") == "counting") y else as.double(y[, 1L])
+  tryCatch(
+    concordance(time = time, status = as.double(y[, ncol(y)]), lp = fit$linear.predictors,
+                strata = fit$strata, weights = fit$weights),
+    error = function(e) {
+      cli::cli_warn("Concordance could not be computed: {conditionMessage(e)}")
+      NULL
+    }
+  )
+}
+
+# ---- methods ------------------------------------------------------------------------------
+
+cox_se <- function(object) sqrt(diag(object$var))
+
+cox_coef_table <- function(object) {
+  coef <- object$coefficients
+  se <- cox_se(object)
+  z <- coef / se
+  out <- cbind(coef = coef, `exp(coef)` = exp(coef), `se(coef)` = se)
+  if (isTRUE(object$robust)) {
+    out[, "se(coef)"] <- sqrt(diag(object$naive.var))
+    out <- cbind(out, `robust se` = se)
+  }
+  cbind(out, z = z, p = 2 * stats::pnorm(-abs(z)))
+}
+
+#' @export
+print.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L), ...) {
+  if (!is.null(x$call)) cat("Call:\n", paste(deparse(x$call), collapse = "\n"), "\n\n", sep = "")
+  if (length(x$coefficients)) {
+    stats::printCoefmat(cox_coef_table(x), digits = digits, P.values = TRUE, has.Pvalue = TRUE,
+                        signif.stars = FALSE, na.print = "NA", ...)
+    lr <- x$lr.test
+    cat("\nLikelihood ratio test=", format(round(lr[["statistic"]], 2)), " on ", lr[["df"]],
+        " df, p=", format.pval(lr[["p.value"]], digits = digits), "\n", sep = "")
+  } else {
+    cat("Null model: log likelihood=", format(x$loglik[2L]), "\n", sep = "")
+  }
+  cat("n= ", x$n, ", number of events= ", x$nevent, "\n", sep = "")
+  if (length(x$na.action)) cat("   (", stats::naprint(x$na.action), ")\n", sep = "")
+  if (!x$converged) cat("Did not converge in ", x$iter, " iterations.\n", sep = "")
+  invisible(x)
+}
+
+#' Summarise a Cox model fit
+#'
+#' @param object An `rwe_cox` fit from [cox_fit()] or [cox_fit_matrix()].
+#' @param conf.level Confidence level of the hazard-ratio intervals.
+#' @param ... Unused.
+#' @return An object of class `summary.rwe_cox`: the coefficient table, hazard ratios with
+#'   confidence intervals, concordance (when computed) and the likelihood-ratio, Wald and score
+#'   tests.
+#' @examples
+#' summary(cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung))
+#' @export
+summary.rwe_cox <- function(object, conf.level = 0.95, ...) {
+  coef <- object$coefficients
+  se <- cox_se(object)
+  q <- stats::qnorm(1 - (1 - conf.level) / 2)
+  conf <- cbind(`exp(coef)` = exp(coef), `exp(-coef)` = exp(-coef),
+                lower = exp(coef - q * se), upper = exp(coef + q * se))
+  colnames(conf)[3:4] <- paste(c("lower", "upper"), format(conf.level, digits = 2))
+  tests <- rbind(`Likelihood ratio test` = object$lr.test, `Wald test` = object$wald.test,
+                 `Score (logrank) test` = object$score.test)
+  structure(list(call = object$call, n = object$n, nevent = object$nevent,
+                 coefficients = cox_coef_table(object), conf.int = conf,
+                 concordance = object$concordance, tests = tests, loglik = object$loglik,
+                 na.action = object$na.action, converged = object$converged,
+                 method = object$method),
+            class = "summary.rwe_cox")
+}
+
+#' @export
+print.summary.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L), ...) {
+  if (!is.null(x$call)) cat("Call:\n", paste(deparse(x$call), collapse = "\n"), "\n\n", sep = "")
+  cat("  n= ", x$n, ", number of events= ", x$nevent, "\n", sep = "")
+  if (length(x$na.action)) cat("   (", stats::naprint(x$na.action), ")\n", sep = "")
+  cat("\n")
+  if (nrow(x$coefficients)) {
+    stats::printCoefmat(x$coefficients, digits = digits, P.values = TRUE, has.Pvalue = TRUE,
+                        signif.stars = getOption("show.signif.stars"), na.print = "NA", ...)
+    cat("\n")
+    print(signif(x$conf.int, digits), na.print = "NA")
+    cat("\n")
+  }
+  if (!is.null(x$concordance) && length(x$concordance) >= 7L) {
+    cat("Concordance= ", format(round(x$concordance[["concordance"]], 3)), "  (se = ",
+        format(round(x$concordance[["std"]], 3)), " )\n", sep = "")
+  }
+  for (i in seq_len(nrow(x$tests))) {
+    cat(format(rownames(x$tests)[i], width = 22), "= ", format(round(x$tests[i, 1L], 2)),
+        "  on ", x$tests[i, 2L], " df,   p=",
+        format.pval(x$tests[i, 3L], digits = digits), "\n", sep = "")
+  }
+  invisible(x)
+}
+
+#' @export
+coef.rwe_cox <- function(object, ...) object$coefficients
+
+#' @export
+vcov.rwe_cox <- function(object, ...) object$var
+
+#' @export
+nobs.rwe_cox <- function(object, ...) object$nevent
+
+#' @export
+logLik.rwe_cox <- function(object, ...) {
+  structure(object$loglik[2L], df = sum(!is.na(object$coefficients)), nobs = object$nevent,
+            class = "logLik")
+}
+
+#' @export
+confint.rwe_cox <- function(object, parm, level = 0.95, ...) {
+  coef <- object$coefficients
+  if (missing(parm)) parm <- names(coef)
+  q <- stats::qnorm(1 - (1 - level) / 2)
+  se <- cox_se(object)
+  out <- cbind(coef - q * se, coef + q * se)
+  pct <- paste(format(100 * c((1 - level) / 2, 1 - (1 - level) / 2), trim = TRUE,
+                      scientific = FALSE, digits = 3), "%")
+  dimnames(out) <- list(names(coef), pct)
+  out[parm, , drop = FALSE]
+}
+
+#' Tidy a Cox model fit
+#'
+#' @param x An `rwe_cox` fit.
+#' @param exponentiate If `TRUE`, report hazard ratios (estimate and interval exponentiated).
+#' @param conf.int If `TRUE`, add `conf.low` and `conf.high`.
+#' @param conf.level Confidence level of the interval.
+#' @param ... Unused.
+#' @return A data frame with columns `term`, `estimate`, `std.error`, `statistic`, `p.value`
+#'   and, with `conf.int = TRUE`, `conf.low`, `conf.high`.
+#' @examples
+#' fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung)
+#' generics::tidy(fit, exponentiate = TRUE, conf.int = TRUE)
+#' @export
+tidy.rwe_cox <- function(x, exponentiate = FALSE, conf.int = FALSE, conf.level = 0.95, ...) {
+  coef <- x$coefficients
+  se <- cox_se(x)
+  out <- data.frame(term = names(coef), estimate = unname(coef), std.error = unname(se),
+                    statistic = unname(coef / se),
+                    p.value = unname(2 * stats::pnorm(-abs(coef / se))),
+                    stringsAsFactors = FALSE)
+  if (conf.int) {
+    ci <- confint.rwe_cox(x, level = conf.level)
+    out$conf.low <- unname(ci[, 1L])
+    out$conf.high <- unname(ci[, 2L])
+  }
+  if (exponentiate) {
+    out$estimate <- exp(out$estimate)
+    if (conf.int) {
+      out$conf.low <- exp(out$conf.low)
+      out$conf.high <- exp(out$conf.high)
+    }
+  }
+  out
+}
+
+#' Glance at a Cox model fit
+#'
+#' @param x An `rwe_cox` fit.
+#' @param ... Unused.
+#' @return A one-row data frame with broom's `glance.coxph` columns: `n`, `nevent`,
+#'   `statistic.log`, `p.value.log`, `statistic.sc`, `p.value.sc`, `statistic.wald`,
+#'   `p.value.wald`, `concordance`, `std.error.concordance`, `logLik`, `AIC`, `BIC`, `nobs`.
+#' @examples
+#' generics::glance(cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung))
+#' @export
+glance.rwe_cox <- function(x, ...) {
+  ll <- logLik.rwe_cox(x)
+  conc <- x$concordance
+  data.frame(
+    n = x$n, nevent = x$nevent,
+    statistic.log = x$lr.test[["statistic"]], p.value.log = x$lr.test[["p.value"]],
+    statistic.sc = x$score.test[["statistic"]], p.value.sc = x$score.test[["p.value"]],
+    statistic.wald = x$wald.test[["statistic"]], p.value.wald = x$wald.test[["p.value"]],
+    concordance = if (is.null(conc)) NA_real_ else unname(conc["concordance"]),
+    std.error.concordance = if (is.null(conc)) NA_real_ else unname(conc["std"]),
+    logLik = as.numeric(ll), AIC = stats::AIC(ll), BIC = stats::BIC(ll), nobs = x$nevent
+  )
+}

@@ -1,0 +1,352 @@
+# cox_fit() / cox_fit_matrix() against survival::coxph (same control) and closed forms.
+
+suppressPackageStartupMessages(library(survival))
+
+tol <- 1e-8
+
+# Compares every number the two fits share. Aliased coefficients are NA in both; their var
+# rows are NA in ours and 0 in coxph's, so only the estimable block is compared.
+# With non-integer case weights coxph switches to the robust variance and keeps the
+# model-based one as naive.var; cox_fit() reports the model-based one unless robust = TRUE.
+expect_same_as_coxph <- function(fit, ref) {
+  keep <- !is.na(coef(ref))
+  if (!is.null(ref$naive.var)) {
+    ref$var <- ref$naive.var
+    b <- coef(ref)[keep]
+    ref$wald.test <- drop(b %*% solve(ref$var[keep, keep], b))
+  }
+  expect_equal(is.na(coef(fit)), is.na(coef(ref)), ignore_attr = TRUE)
+  expect_equal(unname(coef(fit)), unname(coef(ref)), tolerance = tol)
+  expect_equal(unname(fit$var[keep, keep]), unname(ref$var[keep, keep]), tolerance = tol)
+  expect_equal(fit$loglik, ref$loglik, tolerance = tol)
+  expect_equal(fit$score.test[["statistic"]], ref$score, tolerance = tol)
+  expect_equal(fit$wald.test[["statistic"]], ref$wald.test, tolerance = tol, ignore_attr = TRUE)
+  expect_equal(fit$lr.test[["statistic"]], 2 * diff(ref$loglik), tolerance = tol)
+  expect_equal(fit$lr.test[["df"]], sum(keep))
+  expect_equal(fit$linear.predictors, unname(ref$linear.predictors), tolerance = tol)
+  expect_equal(unname(fit$means), unname(ref$means), tolerance = tol)
+  expect_identical(as.integer(fit$iter), as.integer(ref$iter))
+  expect_identical(as.integer(fit$n), as.integer(ref$n))
+  expect_equal(fit$nevent, ref$nevent)
+  expect_identical(names(coef(fit)), names(coef(ref)))
+}
+
+# Extra arguments (weights = w, init = ...) are passed unevaluated, as a user would write them.
+both_ties <- function(formula, data, ...) {
+  extra <- as.list(substitute(list(...)))[-1L]
+  for (ties in c("efron", "breslow")) {
+    args <- c(list(formula = formula, data = data, ties = ties), extra)
+    fit <- eval(as.call(c(quote(cox_fit), args)))
+    ref <- eval(as.call(c(quote(coxph), args)))
+    expect_same_as_coxph(fit, ref)
+  }
+}
+
+test_that("lung: continuous covariates, strata with missing values", {
+  both_ties(Surv(time, status) ~ age + sex + ph.ecog, lung)
+  both_ties(Surv(time, status) ~ age + sex + ph.ecog + strata(inst), lung)
+  fit <- cox_fit(Surv(time, status) ~ age + sex + strata(inst), data = lung)
+  expect_length(fit$na.action, 1L)
+  expect_identical(fit$n, nrow(lung) - 1L)
+})
+
+test_that("veteran: factors and an interaction", {
+  both_ties(Surv(time, status) ~ celltype * factor(trt) + karno, veteran)
+})
+
+test_that("ovarian, pbc and colon (strata, missing values)", {
+  both_ties(Surv(futime, fustat) ~ age + resid.ds + rx + ecog.ps, ovarian)
+  both_ties(Surv(time, status == 2) ~ age + log(bili) + edema + albumin + log(protime), pbc)
+  both_ties(Surv(time, status) ~ rx + sex + age + obstruct + nodes + strata(etype), colon)
+})
+
+test_that("heart (jasa1) counting process", {
+  both_ties(Surv(start, stop, event) ~ age + year + surgery + transplant, jasa1)
+})
+
+test_that("cgd counting process with strata and case weights", {
+  set.seed(11)
+  cgd_w <- cgd
+  cgd_w$w <- runif(nrow(cgd_w), 0.2, 3)
+  both_ties(Surv(tstart, tstop, status) ~ treat + sex + age + inherit + strata(center), cgd_w,
+            weights = w)
+})
+
+simulate_ties <- function(n = 1500, seed = 1) {
+  set.seed(seed)
+  data.frame(
+    time = round(rexp(n) * 4) + 1, status = rbinom(n, 1, 0.6), x1 = rnorm(n),
+    x2 = rbinom(n, 1, 0.4), g = factor(sample(c("a", "b", "c"), n, TRUE)),
+    s = sample(1:3, n, TRUE), w = runif(n, 0.1, 4), off = rnorm(n, sd = 0.3)
+  )
+}
+
+test_that("simulated heavy ties with weights, offsets and strata", {
+  d <- simulate_ties()
+  both_ties(Surv(time, status) ~ x1 + x2 + g, d)
+  both_ties(Surv(time, status) ~ x1 + x2 + g + offset(off) + strata(s), d, weights = w)
+  both_ties(Surv(time, status) ~ x1 * x2 + strata(s, g), d, weights = w)
+})
+
+test_that("counting process with start times tied to event times", {
+  d <- simulate_ties(seed = 2)
+  set.seed(3)
+  # Integer start times coincide with event times: a subject starting at t is not at risk at t.
+  d$start <- pmax(0, d$time - sample(1:3, nrow(d), TRUE))
+  both_ties(Surv(start, time, status) ~ x1 + x2 + g + offset(off), d, weights = w)
+  both_ties(Surv(start, time, status) ~ x1 + x2 + strata(s), d)
+})
+
+test_that("init, iter.max = 0 and a null model", {
+  both_ties(Surv(time, status) ~ age + sex, lung, init = c(0.01, -0.3))
+  ctl <- cox_control(iter.max = 0)
+  fit <- cox_fit(Surv(time, status) ~ age + sex, data = lung, control = ctl)
+  ref <- coxph(Surv(time, status) ~ age + sex, data = lung,
+               control = coxph.control(iter.max = 0))
+  expect_equal(unname(fit$var), unname(ref$var), tolerance = tol)
+  expect_equal(fit$loglik, ref$loglik, tolerance = tol)
+  expect_equal(fit$score.test[["statistic"]], ref$score, tolerance = tol)
+  null <- cox_fit(Surv(time, status) ~ strata(sex), data = lung)
+  expect_length(coef(null), 0L)
+  expect_true(null$converged)
+  expect_equal(null$loglik[2L], coxph(Surv(time, status) ~ strata(sex), data = lung)$loglik,
+               tolerance = tol)
+})
+
+test_that("cox_fit_matrix agrees with coxph.fit and agreg.fit", {
+  d <- simulate_ties(seed = 4)
+  x <- model.matrix(~ x1 + x2 + g, d)[, -1]
+  y <- Surv(d$time, d$status)
+  for (ties in c("efron", "breslow")) {
+    fit <- cox_fit_matrix(x, y, strata = d$s, weights = d$w, offset = d$off, ties = ties)
+    ref <- coxph.fit(x, y, strata = d$s, offset = d$off, init = NULL,
+                     control = coxph.control(), weights = d$w, method = ties,
+                     rownames = NULL, nocenter = c(-1, 0, 1))
+    expect_equal(unname(coef(fit)), unname(ref$coefficients), tolerance = tol)
+    expect_equal(unname(fit$var), unname(ref$var), tolerance = tol)
+    expect_equal(fit$loglik, ref$loglik, tolerance = tol)
+    expect_equal(fit$score.test[["statistic"]], ref$score, tolerance = tol)
+    # coxph() (not coxph.fit) removes the mean offset; cox_fit_matrix() does as coxph().
+    expect_equal(fit$linear.predictors, unname(ref$linear.predictors) - mean(d$off),
+                 tolerance = tol)
+  }
+  y2 <- Surv(pmax(0, d$time - 2), d$time, d$status)
+  fit <- cox_fit_matrix(x, y2, weights = d$w)
+  ref <- agreg.fit(x, y2, strata = NULL, offset = NULL, init = NULL,
+                   control = coxph.control(), weights = d$w, method = "efron",
+                   rownames = NULL, nocenter = c(-1, 0, 1))
+  expect_equal(unname(coef(fit)), unname(ref$coefficients), tolerance = tol)
+  expect_equal(unname(fit$var), unname(ref$var), tolerance = tol)
+  expect_equal(fit$loglik, ref$loglik, tolerance = tol)
+})
+
+# Closed forms (Therneau & Grambsch, appendix data sets 1 and 2, derived by hand): with a
+# binary covariate every log partial likelihood here is k * beta - sum(log(a * r + b)),
+# r = exp(beta), one (a, b) per event stage; score and information follow.
+closed_form <- function(beta, k, a, b) {
+  r <- exp(beta)
+  list(loglik = k * beta - sum(log(a * r + b)),
+       score = k - sum(a * r / (a * r + b)),
+       info = sum(a * r * b / (a * r + b)^2))
+}
+
+check_closed_form <- function(fit, k, a, b) {
+  bhat <- uniroot(function(x) closed_form(x, k, a, b)$score, c(-5, 5), tol = 1e-14)$root
+  at0 <- closed_form(0, k, a, b)
+  at_hat <- closed_form(bhat, k, a, b)
+  expect_equal(unname(coef(fit)), bhat, tolerance = tol)
+  expect_equal(fit$loglik, c(at0$loglik, at_hat$loglik), tolerance = tol)
+  expect_equal(fit$score.test[["statistic"]], at0$score^2 / at0$info, tolerance = tol)
+  expect_equal(unname(fit$var[1, 1]), 1 / at_hat$info, tolerance = tol)
+}
+
+test_that("closed forms: right-censored test data 1", {
+  test1 <- data.frame(time = c(9, 3, 1, 1, 6, 6, 8), status = c(1, NA, 1, 0, 1, 1, 0),
+                      x = c(0, 2, 1, 1, 1, 0, 0))
+  breslow <- cox_fit(Surv(time, status) ~ x, test1, ties = "breslow")
+  # deaths at 1 (x = 1 of 3r + 3), at 6 (x = 1 and 0 among r + 3), at 9 (alone)
+  check_closed_form(breslow, 2, c(3, 1, 1), c(3, 3, 3))
+  expect_equal(unname(coef(breslow)), log((3 + sqrt(33)) / 2), tolerance = tol)
+  efron <- cox_fit(Surv(time, status) ~ x, test1, ties = "efron")
+  # Efron's second stage at 6 keeps half of each death: (r + 5) / 2
+  check_closed_form(efron, 2, c(3, 1, 0.5), c(3, 3, 2.5))
+})
+
+test_that("closed forms: counting-process test data 2", {
+  test2 <- data.frame(start = c(1, 2, 5, 2, 1, 7, 3, 4, 8, 8),
+                      stop = c(2, 3, 6, 7, 8, 9, 9, 9, 14, 17),
+                      event = c(1, 1, 1, 1, 1, 1, 1, 0, 0, 0),
+                      x = c(1, 0, 0, 1, 0, 1, 1, 1, 0, 0))
+  breslow <- cox_fit(Surv(start, stop, event) ~ x, test2, ties = "breslow")
+  # risk sets at 2, 3, 6, 7, 8 and (two deaths) 9; the subject starting at 7 is not at risk at 7
+  check_closed_form(breslow, 4, c(1, 1, 3, 3, 3, 3, 3), c(1, 2, 2, 1, 1, 2, 2))
+  efron <- cox_fit(Surv(start, stop, event) ~ x, test2, ties = "efron")
+  check_closed_form(efron, 4, c(1, 1, 3, 3, 3, 3, 2), c(1, 2, 2, 1, 1, 2, 2))
+})
+
+test_that("aliased and constant covariates give NA like coxph", {
+  d <- na.omit(lung[, c("time", "status", "age", "sex")])
+  d$age2 <- 2 * d$age
+  d$one <- 5
+  fit <- cox_fit(Surv(time, status) ~ age + age2 + sex + one, data = d)
+  ref <- coxph(Surv(time, status) ~ age + age2 + sex + one, data = d)
+  expect_same_as_coxph(fit, ref)
+  expect_true(all(is.na(fit$var["age2", ])))
+  expect_true(is.na(coef(fit)[["one"]]))
+  expect_equal(fit$wald.test[["df"]], 2)
+})
+
+test_that("monotone likelihood: warning naming the covariate, result returned", {
+  set.seed(5)
+  d <- data.frame(time = rexp(60), status = rbinom(60, 1, 0.7), z = rnorm(60))
+  d$grp <- as.numeric(seq_len(60) %% 3 == 0)
+  d$status[d$grp == 1] <- 0
+  expect_warning(fit <- cox_fit(Surv(time, status) ~ z + grp, data = d),
+                 "grp.*infinite", class = "rwe_cox_diverged")
+  expect_true(fit$diverged[["grp"]])
+  expect_false(fit$diverged[["z"]])
+  ref <- suppressWarnings(coxph(Surv(time, status) ~ z + grp, data = d))
+  expect_equal(unname(coef(fit)["z"]), unname(coef(ref)["z"]), tolerance = 1e-6)
+  expect_equal(fit$loglik, ref$loglik, tolerance = tol)
+})
+
+test_that("non-convergence warns and returns the last iterate", {
+  expect_warning(fit <- cox_fit(Surv(time, status) ~ age + sex, data = lung,
+                                control = cox_control(iter.max = 2)),
+                 class = "rwe_cox_not_converged")
+  expect_false(fit$converged)
+  ref <- suppressWarnings(coxph(Surv(time, status) ~ age + sex, data = lung, iter.max = 2))
+  expect_equal(unname(coef(fit)), unname(coef(ref)), tolerance = tol)
+})
+
+test_that("methods: coef, vcov, logLik, AIC, confint, tidy, glance, print, summary", {
+  fit <- cox_fit(Surv(time, status) ~ age + sex + ph.ecog, data = lung)
+  ref <- coxph(Surv(time, status) ~ age + sex + ph.ecog, data = lung)
+  expect_equal(as.numeric(logLik(fit)), as.numeric(logLik(ref)), tolerance = tol)
+  expect_equal(attributes(logLik(fit))[c("df", "nobs")], attributes(logLik(ref))[c("df", "nobs")])
+  expect_equal(AIC(fit), AIC(ref), tolerance = tol)
+  expect_equal(BIC(fit), BIC(ref), tolerance = tol)
+  expect_equal(nobs(fit), nobs(ref))
+  expect_equal(confint(fit), confint(ref), tolerance = tol)
+  expect_equal(unname(vcov(fit)), unname(vcov(ref)), tolerance = tol)
+  td <- tidy(fit, exponentiate = TRUE, conf.int = TRUE)
+  expect_named(td, c("term", "estimate", "std.error", "statistic", "p.value", "conf.low",
+                     "conf.high"))
+  expect_equal(td$estimate, unname(exp(coef(ref))), tolerance = tol)
+  expect_equal(td$conf.low, unname(summary(ref)$conf.int[, 3]), tolerance = tol)
+  gl <- glance(fit)
+  expect_equal(nrow(gl), 1L)
+  expect_equal(gl$statistic.wald, ref$wald.test, tolerance = tol)
+  expect_equal(gl$p.value.sc, unname(summary(ref)$sctest[["pvalue"]]), tolerance = tol)
+  expect_output(print(fit), "Likelihood ratio test")
+  expect_output(print(summary(fit)), "Score \\(logrank\\) test")
+  s <- summary(fit)
+  expect_equal(unname(s$conf.int[, 4]), unname(summary(ref)$conf.int[, 4]), tolerance = tol)
+})
+
+test_that("the result carries what the post-fit engines need, in the original order", {
+  fit <- cox_fit(Surv(time, status) ~ age + sex + strata(ph.ecog), data = lung)
+  keep <- !is.na(lung$ph.ecog)
+  expect_s3_class(fit, "rwe_cox")
+  expect_s3_class(fit$y, "Surv")
+  expect_equal(unname(fit$y[, 1]), lung$time[keep])
+  expect_equal(unname(fit$x[, "age"]), lung$age[keep])
+  expect_equal(fit$strata, as.integer(factor(lung$ph.ecog[keep])))
+  expect_identical(fit$strata_levels, paste0("ph.ecog=", 0:3))
+  expect_equal(fit$weights, rep(1, sum(keep)))
+  expect_named(fit$assign, c("age", "sex"))
+  expect_null(cox_fit(Surv(time, status) ~ age, data = lung, x = FALSE)$x)
+})
+
+test_that("bad input is refused with errors naming the argument", {
+  expect_error(cox_fit(time ~ age, data = lung), "formula", class = "rwe_bad_input")
+  expect_error(cox_fit(Surv(time, status) ~ age, data = lung[0, ]), "data",
+               class = "rwe_bad_input")
+  d <- lung
+  d$one_level <- factor("a")
+  expect_error(cox_fit(Surv(time, status) ~ age + one_level, data = d), "one_level",
+               class = "rwe_bad_input")
+  d$all_na <- NA_real_
+  expect_error(cox_fit(Surv(time, status) ~ age + all_na, data = d), "all_na",
+               class = "rwe_bad_input")
+  d$status0 <- 0
+  expect_error(cox_fit(Surv(time, status0) ~ age, data = d), "no events",
+               class = "rwe_bad_input")
+  d$w <- 1
+  d$w[3] <- -1
+  expect_error(cox_fit(Surv(time, status) ~ age, data = d, weights = w), "weights",
+               class = "rwe_bad_input")
+  d$status_bad <- d$status
+  d$status_bad[4] <- 7
+  expect_error(cox_fit(Surv(time, status_bad) ~ age, data = d), "event codes",
+               class = "rwe_bad_input")
+  expect_error(cox_fit(Surv(start, stop, event) ~ age,
+                       data = data.frame(start = c(1, 5), stop = c(2, 5), event = 1, age = 1:2)),
+               "start", class = "rwe_bad_input")
+  expect_error(cox_fit(Surv(time, status) ~ age, data = lung, init = 1:2), "init",
+               class = "rwe_bad_input")
+})
+
+test_that("cox_fit_matrix validates its inputs", {
+  y <- Surv(lung$time, lung$status)
+  x <- cbind(age = lung$age)
+  expect_error(cox_fit_matrix(x[-1, , drop = FALSE], y), "x", class = "rwe_bad_input")
+  expect_error(cox_fit_matrix(x, lung$time), "y", class = "rwe_bad_input")
+  expect_error(cox_fit_matrix(x, y, weights = rep(1, 3)), "weights", class = "rwe_bad_input")
+  expect_error(cox_fit_matrix(x, y, strata = 1:3), "strata", class = "rwe_bad_input")
+  expect_error(cox_fit_matrix(x, y, offset = 1:3), "offset", class = "rwe_bad_input")
+  expect_error(cox_fit_matrix(cbind(age = lung$ph.ecog), y), "x", class = "rwe_bad_input")
+  expect_error(cox_fit_matrix(x, Surv(lung$time, rep(0, nrow(lung)))), "no events",
+               class = "rwe_bad_input")
+})
+
+test_that("zero-weight rows change nothing (as if dropped)", {
+  d <- simulate_ties(n = 400, seed = 8)
+  d$w[c(3, 10, 50)] <- 0
+  d$status[c(3, 10)] <- 1
+  for (ties in c("efron", "breslow")) {
+    with_zero <- cox_fit(Surv(time, status) ~ x1 + x2 + strata(s), data = d, weights = w,
+                         ties = ties)
+    dropped <- cox_fit(Surv(time, status) ~ x1 + x2 + strata(s), data = d[d$w > 0, ],
+                       weights = w, ties = ties)
+    expect_equal(coef(with_zero), coef(dropped), tolerance = tol)
+    expect_equal(with_zero$var, dropped$var, tolerance = tol)
+    expect_equal(with_zero$loglik, dropped$loglik, tolerance = tol)
+  }
+})
+
+test_that("robust variance and concordance are delegated to their engines when present", {
+  ns <- asNamespace("rwecohort")
+  skip_if(exists("cox_robust_var", envir = ns, inherits = FALSE))
+  expect_warning(fit <- cox_fit(Surv(time, status) ~ age, data = lung, robust = TRUE),
+                 class = "rwe_cox_no_robust")
+  expect_false(fit$robust)
+  expect_null(fit$naive.var)
+  expect_true("concordance" %in% names(fit))
+  if (!exists("cox_concordance", envir = ns, inherits = FALSE)) expect_null(fit$concordance)
+})
+
+test_that("print and summary cope with aliased coefficients and null models", {
+  d <- na.omit(lung[, c("time", "status", "age", "sex")])
+  d$age2 <- 2 * d$age
+  fit <- cox_fit(Surv(time, status) ~ age + age2 + sex, data = d)
+  expect_output(print(fit), "age2 +NA")
+  expect_output(print(summary(fit)), "Wald test")
+  expect_true(is.na(tidy(fit)$estimate[2]))
+  expect_output(print(cox_fit(Surv(time, status) ~ strata(sex), data = d)), "Null model")
+})
+
+test_that("times equal up to rounding are tied, as coxph's timefix does", {
+  tt <- c(0.1 + 0.2, 0.3, 0.5, 0.7, 1 / 3, 1 - 2 / 3)
+  d <- data.frame(time = rep(tt, 6), status = rep(c(1, 1, 0, 1, 1, 0), 6),
+                  x = seq(-1, 1, length.out = 36), g = rep(1:2, 18))
+  both_ties(Surv(time, status) ~ x, d)
+  both_ties(Surv(time, status) ~ x + strata(g), d)
+  d$start <- d$time / 2 - 0.05 + 1e-17
+  both_ties(Surv(start, time, status) ~ x, d)
+  no_fix <- cox_fit(Surv(time, status) ~ x, d, control = cox_control(timefix = FALSE))
+  ref <- coxph(Surv(time, status) ~ x, d, control = coxph.control(timefix = FALSE))
+  expect_equal(unname(coef(no_fix)), unname(coef(ref)), tolerance = tol)
+  fit <- cox_fit(Surv(time, status) ~ x, d)
+  expect_equal(length(unique(fit$y[, 1])), 4L)
+})
