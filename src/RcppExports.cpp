@@ -11,6 +11,25 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// conc_counts_cpp
+Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> rank, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXi> stratum_bounds, const Eigen::Map<Eigen::VectorXd> start, const Eigen::Map<Eigen::VectorXi> start_order, const Eigen::Map<Eigen::VectorXi> cluster, int n_cluster);
+RcppExport SEXP _rwecohort_conc_counts_cpp(SEXP stopSEXP, SEXP statusSEXP, SEXP rankSEXP, SEXP weightsSEXP, SEXP stratum_boundsSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP clusterSEXP, SEXP n_clusterSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type stop(stopSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type rank(rankSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type stratum_bounds(stratum_boundsSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type start(startSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type start_order(start_orderSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type cluster(clusterSEXP);
+    Rcpp::traits::input_parameter< int >::type n_cluster(n_clusterSEXP);
+    rcpp_result_gen = Rcpp::wrap(conc_counts_cpp(stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cox_newton_cpp
 Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::IntegerVector ord, const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> offset, const Rcpp::IntegerVector stratum_end, const Rcpp::Nullable<Rcpp::NumericVector> start, const Rcpp::Nullable<Rcpp::IntegerVector> start_order, const Eigen::Map<Eigen::VectorXd> means, const Rcpp::LogicalVector doscale, const Eigen::Map<Eigen::VectorXd> init, bool efron, int iter_max, double eps, double toler_chol);
 RcppExport SEXP _rwecohort_cox_newton_cpp(SEXP xSEXP, SEXP ordSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP weightsSEXP, SEXP offsetSEXP, SEXP stratum_endSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP meansSEXP, SEXP doscaleSEXP, SEXP initSEXP, SEXP efronSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP toler_cholSEXP) {
@@ -62,11 +81,222 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cox_residuals_cpp
+Rcpp::List cox_residuals_cpp(const Eigen::Map<Eigen::VectorXd> stop, const Eigen::Map<Eigen::VectorXd> start, const Eigen::Map<Eigen::VectorXd> status, const Rcpp::IntegerVector strata, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> risk, const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::IntegerVector ord_stop, const Rcpp::IntegerVector ord_start, bool efron, bool want_score);
+RcppExport SEXP _rwecohort_cox_residuals_cpp(SEXP stopSEXP, SEXP startSEXP, SEXP statusSEXP, SEXP strataSEXP, SEXP weightsSEXP, SEXP riskSEXP, SEXP xSEXP, SEXP ord_stopSEXP, SEXP ord_startSEXP, SEXP efronSEXP, SEXP want_scoreSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type stop(stopSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type start(startSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::IntegerVector >::type strata(strataSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type risk(riskSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type x(xSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::IntegerVector >::type ord_stop(ord_stopSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::IntegerVector >::type ord_start(ord_startSEXP);
+    Rcpp::traits::input_parameter< bool >::type efron(efronSEXP);
+    Rcpp::traits::input_parameter< bool >::type want_score(want_scoreSEXP);
+    rcpp_result_gen = Rcpp::wrap(cox_residuals_cpp(stop, start, status, strata, weights, risk, x, ord_stop, ord_start, efron, want_score));
+    return rcpp_result_gen;
+END_RCPP
+}
+// firth_fit_cpp
+Rcpp::List firth_fit_cpp(const Eigen::Map<Eigen::MatrixXd> xt, const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> offset, const Rcpp::IntegerVector strata, const Eigen::Map<Eigen::VectorXd> start, const Eigen::Map<Eigen::VectorXi> start_order, bool efron, double penalty, Rcpp::List control, bool profile, Rcpp::IntegerVector which, double crit);
+RcppExport SEXP _rwecohort_firth_fit_cpp(SEXP xtSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP weightsSEXP, SEXP offsetSEXP, SEXP strataSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP efronSEXP, SEXP penaltySEXP, SEXP controlSEXP, SEXP profileSEXP, SEXP whichSEXP, SEXP critSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type xt(xtSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type offset(offsetSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::IntegerVector >::type strata(strataSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type start(startSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type start_order(start_orderSEXP);
+    Rcpp::traits::input_parameter< bool >::type efron(efronSEXP);
+    Rcpp::traits::input_parameter< double >::type penalty(penaltySEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type control(controlSEXP);
+    Rcpp::traits::input_parameter< bool >::type profile(profileSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type which(whichSEXP);
+    Rcpp::traits::input_parameter< double >::type crit(critSEXP);
+    rcpp_result_gen = Rcpp::wrap(firth_fit_cpp(xt, time, status, weights, offset, strata, start, start_order, efron, penalty, control, profile, which, crit));
+    return rcpp_result_gen;
+END_RCPP
+}
+// firth_eval_cpp
+Rcpp::List firth_eval_cpp(const Eigen::Map<Eigen::MatrixXd> xt, const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> offset, const Rcpp::IntegerVector strata, const Eigen::Map<Eigen::VectorXd> start, const Eigen::Map<Eigen::VectorXi> start_order, bool efron, const Eigen::Map<Eigen::VectorXd> beta, double penalty);
+RcppExport SEXP _rwecohort_firth_eval_cpp(SEXP xtSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP weightsSEXP, SEXP offsetSEXP, SEXP strataSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP efronSEXP, SEXP betaSEXP, SEXP penaltySEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type xt(xtSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type offset(offsetSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::IntegerVector >::type strata(strataSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type start(startSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type start_order(start_orderSEXP);
+    Rcpp::traits::input_parameter< bool >::type efron(efronSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type beta(betaSEXP);
+    Rcpp::traits::input_parameter< double >::type penalty(penaltySEXP);
+    rcpp_result_gen = Rcpp::wrap(firth_eval_cpp(xt, time, status, weights, offset, strata, start, start_order, efron, beta, penalty));
+    return rcpp_result_gen;
+END_RCPP
+}
+// km_counts_cpp
+Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weight, const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXi> ord, const Eigen::Map<Eigen::VectorXd> entry_time, const Eigen::Map<Eigen::VectorXi> entry_ord);
+RcppExport SEXP _rwecohort_km_counts_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP weightSEXP, SEXP groupSEXP, SEXP ordSEXP, SEXP entry_timeSEXP, SEXP entry_ordSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weight(weightSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type ord(ordSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type entry_time(entry_timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type entry_ord(entry_ordSEXP);
+    rcpp_result_gen = Rcpp::wrap(km_counts_cpp(time, status, weight, group, ord, entry_time, entry_ord));
+    return rcpp_result_gen;
+END_RCPP
+}
+// km_estimate_cpp
+Rcpp::List km_estimate_cpp(const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXd> n_risk, const Eigen::Map<Eigen::VectorXd> n_event);
+RcppExport SEXP _rwecohort_km_estimate_cpp(SEXP groupSEXP, SEXP n_riskSEXP, SEXP n_eventSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type n_risk(n_riskSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type n_event(n_eventSEXP);
+    rcpp_result_gen = Rcpp::wrap(km_estimate_cpp(group, n_risk, n_event));
+    return rcpp_result_gen;
+END_RCPP
+}
+// km_ij_se_cpp
+Rcpp::NumericVector km_ij_se_cpp(const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXd> surv, const Eigen::Map<Eigen::VectorXd> n_risk, const Eigen::Map<Eigen::VectorXd> n_event, const Eigen::Map<Eigen::VectorXd> risk_w2, const Eigen::Map<Eigen::VectorXd> event_w2, const Eigen::Map<Eigen::VectorXd> censor_w2);
+RcppExport SEXP _rwecohort_km_ij_se_cpp(SEXP groupSEXP, SEXP survSEXP, SEXP n_riskSEXP, SEXP n_eventSEXP, SEXP risk_w2SEXP, SEXP event_w2SEXP, SEXP censor_w2SEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type surv(survSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type n_risk(n_riskSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type n_event(n_eventSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type risk_w2(risk_w2SEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type event_w2(event_w2SEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type censor_w2(censor_w2SEXP);
+    rcpp_result_gen = Rcpp::wrap(km_ij_se_cpp(group, surv, n_risk, n_event, risk_w2, event_w2, censor_w2));
+    return rcpp_result_gen;
+END_RCPP
+}
+// logrank_grid_cpp
+Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXi> stratum, const Eigen::Map<Eigen::VectorXi> ord, const int ngroup);
+RcppExport SEXP _rwecohort_logrank_grid_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP stratumSEXP, SEXP ordSEXP, SEXP ngroupSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type stratum(stratumSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type ord(ordSEXP);
+    Rcpp::traits::input_parameter< const int >::type ngroup(ngroupSEXP);
+    rcpp_result_gen = Rcpp::wrap(logrank_grid_cpp(time, status, group, stratum, ord, ngroup));
+    return rcpp_result_gen;
+END_RCPP
+}
+// logrank_stat_cpp
+Rcpp::List logrank_stat_cpp(const Eigen::Map<Eigen::VectorXi> stratum, const Eigen::Map<Eigen::MatrixXd> n_risk, const Eigen::Map<Eigen::MatrixXd> n_event, const int nstrata, const double rho);
+RcppExport SEXP _rwecohort_logrank_stat_cpp(SEXP stratumSEXP, SEXP n_riskSEXP, SEXP n_eventSEXP, SEXP nstrataSEXP, SEXP rhoSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type stratum(stratumSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type n_risk(n_riskSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type n_event(n_eventSEXP);
+    Rcpp::traits::input_parameter< const int >::type nstrata(nstrataSEXP);
+    Rcpp::traits::input_parameter< const double >::type rho(rhoSEXP);
+    rcpp_result_gen = Rcpp::wrap(logrank_stat_cpp(stratum, n_risk, n_event, nstrata, rho));
+    return rcpp_result_gen;
+END_RCPP
+}
+// partition_cox_sums_cpp
+Rcpp::List partition_cox_sums_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<Eigen::VectorXd> beta, const Eigen::Map<Eigen::VectorXd> offset, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> last, const Eigen::Map<Eigen::VectorXi> entry, const Eigen::Map<Eigen::VectorXi> bounds);
+RcppExport SEXP _rwecohort_partition_cox_sums_cpp(SEXP xSEXP, SEXP betaSEXP, SEXP offsetSEXP, SEXP weightsSEXP, SEXP statusSEXP, SEXP lastSEXP, SEXP entrySEXP, SEXP boundsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type x(xSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type beta(betaSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type offset(offsetSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type last(lastSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type entry(entrySEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type bounds(boundsSEXP);
+    rcpp_result_gen = Rcpp::wrap(partition_cox_sums_cpp(x, beta, offset, weights, status, last, entry, bounds));
+    return rcpp_result_gen;
+END_RCPP
+}
+// partition_cox_info_cpp
+Eigen::MatrixXd partition_cox_info_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<Eigen::VectorXd> beta, const Eigen::Map<Eigen::VectorXd> offset, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> last, const Eigen::Map<Eigen::VectorXi> entry, const Eigen::Map<Eigen::VectorXi> bounds, const Eigen::Map<Eigen::VectorXd> alpha, const Eigen::Map<Eigen::VectorXd> efron_b);
+RcppExport SEXP _rwecohort_partition_cox_info_cpp(SEXP xSEXP, SEXP betaSEXP, SEXP offsetSEXP, SEXP weightsSEXP, SEXP statusSEXP, SEXP lastSEXP, SEXP entrySEXP, SEXP boundsSEXP, SEXP alphaSEXP, SEXP efron_bSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type x(xSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type beta(betaSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type offset(offsetSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type last(lastSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type entry(entrySEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type bounds(boundsSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type alpha(alphaSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type efron_b(efron_bSEXP);
+    rcpp_result_gen = Rcpp::wrap(partition_cox_info_cpp(x, beta, offset, weights, status, last, entry, bounds, alpha, efron_b));
+    return rcpp_result_gen;
+END_RCPP
+}
+// partition_counts_cpp
+Rcpp::List partition_counts_cpp(const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> last, const Eigen::Map<Eigen::VectorXi> entry, const Eigen::Map<Eigen::VectorXi> group, const int ngroups, const Eigen::Map<Eigen::VectorXi> bounds);
+RcppExport SEXP _rwecohort_partition_counts_cpp(SEXP weightsSEXP, SEXP statusSEXP, SEXP lastSEXP, SEXP entrySEXP, SEXP groupSEXP, SEXP ngroupsSEXP, SEXP boundsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type last(lastSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type entry(entrySEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< const int >::type ngroups(ngroupsSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type bounds(boundsSEXP);
+    rcpp_result_gen = Rcpp::wrap(partition_counts_cpp(weights, status, last, entry, group, ngroups, bounds));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_rwecohort_conc_counts_cpp", (DL_FUNC) &_rwecohort_conc_counts_cpp, 9},
     {"_rwecohort_cox_newton_cpp", (DL_FUNC) &_rwecohort_cox_newton_cpp, 16},
     {"_rwecohort_cox_wald_cpp", (DL_FUNC) &_rwecohort_cox_wald_cpp, 3},
     {"_rwecohort_cox_column_summary_cpp", (DL_FUNC) &_rwecohort_cox_column_summary_cpp, 2},
+    {"_rwecohort_cox_residuals_cpp", (DL_FUNC) &_rwecohort_cox_residuals_cpp, 11},
+    {"_rwecohort_firth_fit_cpp", (DL_FUNC) &_rwecohort_firth_fit_cpp, 14},
+    {"_rwecohort_firth_eval_cpp", (DL_FUNC) &_rwecohort_firth_eval_cpp, 11},
+    {"_rwecohort_km_counts_cpp", (DL_FUNC) &_rwecohort_km_counts_cpp, 7},
+    {"_rwecohort_km_estimate_cpp", (DL_FUNC) &_rwecohort_km_estimate_cpp, 3},
+    {"_rwecohort_km_ij_se_cpp", (DL_FUNC) &_rwecohort_km_ij_se_cpp, 7},
+    {"_rwecohort_logrank_grid_cpp", (DL_FUNC) &_rwecohort_logrank_grid_cpp, 6},
+    {"_rwecohort_logrank_stat_cpp", (DL_FUNC) &_rwecohort_logrank_stat_cpp, 5},
+    {"_rwecohort_partition_cox_sums_cpp", (DL_FUNC) &_rwecohort_partition_cox_sums_cpp, 8},
+    {"_rwecohort_partition_cox_info_cpp", (DL_FUNC) &_rwecohort_partition_cox_info_cpp, 10},
+    {"_rwecohort_partition_counts_cpp", (DL_FUNC) &_rwecohort_partition_counts_cpp, 7},
     {NULL, NULL, 0}
 };
 
