@@ -43,7 +43,7 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
     cli::cli_abort("{.arg data} has zero rows.", call = call, class = "rwe_bad_input")
   }
   keep <- c("formula", "data", "weights", "subset", "na.action", extra)
-  mf_call <- mc[c(1L, match(keep, names(mc), nomatch = 0L))]
+  mf_call <- frame_call(mc[c(1L, match(keep, names(mc), nomatch = 0L))])
   mf_call[[1L]] <- quote(stats::model.frame)
   formula <- split_strata_terms(formula)
   mf_call$formula <- stats::terms(formula, specials = c("strata", "cluster", "offset"),
@@ -98,6 +98,22 @@ abort_bad_intervals <- function(formula, data, call) {
                    class = "rwe_bad_input")
   }
   abort_rows("formula", "has start times not before stop times", bad, call)
+}
+
+# The default na.omit() copies the whole model frame even when nothing is missing (a large
+# cost at n = 10^6); when the default applies, skip it for complete data (same result).
+frame_call <- function(call) {
+  if (is.null(call$na.action) && identical(getOption("na.action"), "na.omit")) {
+    call$na.action <- na_omit_unless_complete
+  }
+  call
+}
+
+na_omit_unless_complete <- function(object, ...) {
+  for (column in object) {
+    if (is.atomic(column) && anyNA(column)) return(stats::na.omit(object, ...))
+  }
+  object
 }
 
 is_surv_call <- function(expr) {
@@ -276,4 +292,31 @@ check_has_events <- function(status, weights = NULL, arg = "formula",
 #' @noRd
 engine_order <- function(strata, time, status) {
   order(strata, time, -status, method = "radix")
+}
+
+# Times that differ only by floating-point noise (e.g. computed as date differences / 30.44)
+# are made equal, as survival does by default (its `timefix`): sorted distinct times closer
+# than sqrt(eps), absolutely or relative to their mean magnitude, join the run's first time.
+# Returns the (merged) times and their integer ranks among the distinct times, which sort
+# much faster than doubles.
+merge_near_ties <- function(time, start = NULL, arg = "formula", call = rlang::caller_env()) {
+  tol <- sqrt(.Machine$double.eps)
+  y <- sort(unique(if (is.null(start)) time else c(time, start)))
+  dy <- diff(y)
+  tied <- dy <= tol | dy / mean(abs(y)) <= tol
+  if (!any(tied)) {
+    return(list(time = time, start = start, time_rank = match(time, y),
+                start_rank = if (!is.null(start)) match(start, y)))
+  }
+  cuts <- y[c(TRUE, !tied)]
+  time_rank <- findInterval(time, cuts)
+  out <- list(time = cuts[time_rank], start = NULL, time_rank = time_rank, start_rank = NULL)
+  if (is.null(start)) return(out)
+  out$start_rank <- findInterval(start, cuts)
+  out$start <- cuts[out$start_rank]
+  bad <- which(out$start_rank >= time_rank)
+  if (length(bad)) {
+    abort_rows(arg, "has (start, stop] intervals shorter than the time tolerance", bad, call)
+  }
+  out
 }

@@ -156,28 +156,6 @@ group_codes <- function(g, arg, n, call) {
   match(g, unique(g))
 }
 
-# Times closer than sqrt(machine epsilon) (absolutely, or relative to their mean magnitude)
-# are one time measured with rounding error, as survival::concordance() assumes by default.
-# Each run of such near-equal sorted times is mapped to its smallest member.
-merge_near_ties <- function(time, start = NULL, call = rlang::caller_env()) {
-  tolerance <- sqrt(.Machine$double.eps)
-  values <- sort(unique(c(time, start)))
-  gaps <- diff(values)
-  near <- gaps <= tolerance | gaps / mean(abs(values)) <= tolerance
-  if (!any(near)) return(list(time = time, start = start))
-  anchors <- values[c(TRUE, !near)]
-  time <- anchors[findInterval(time, anchors)]
-  if (!is.null(start)) {
-    start <- anchors[findInterval(start, anchors)]
-    bad <- which(start >= time)
-    if (length(bad)) {
-      abort_rows("formula", "has (start, stop] intervals shorter than the time tolerance",
-                 bad, call)
-    }
-  }
-  list(time = time, start = start)
-}
-
 #' Concordance (Harrell's C) between a predictor and a survival outcome
 #'
 #' Counts, over all comparable pairs of rows, how often the row that fails first has the

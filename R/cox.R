@@ -37,30 +37,16 @@ cox_control <- function(eps = 1e-9, toler.chol = .Machine$double.eps^0.75, iter.
        toler.inf = toler.inf, timefix = timefix)
 }
 
-# Floating-point ties: distinct times closer than `tolerance` (absolutely, or relative to the
-# mean absolute time) are chained into one group and all set to the group's smallest value,
-# as survival::coxph does by default (its timefix), so that e.g. 0.1 + 0.2 and 0.3 are tied.
-# Returns the adjusted times and the response rebuilt with them.
+# Floating-point ties (e.g. 0.1 + 0.2 and 0.3) are one time, as survival::coxph does by
+# default (its timefix): merge_near_ties() adjusts the times; the response is rebuilt with them.
 fix_near_ties <- function(y, time, start, control, call = rlang::caller_env()) {
-  unchanged <- list(y = y, time = time, start = start)
-  if (isFALSE(control$timefix)) return(unchanged)
-  tolerance <- sqrt(.Machine$double.eps)
-  values <- sort(unique(c(start, time)))
-  gaps <- diff(values)
-  close <- gaps <= tolerance | gaps / mean(abs(values)) <= tolerance
-  if (!any(close)) return(unchanged)
-  anchors <- values[c(TRUE, !close)]
-  time <- anchors[findInterval(time, anchors)]
-  if (!is.null(start)) {
-    start <- anchors[findInterval(start, anchors)]
-    bad <- which(start >= time)
-    if (length(bad)) abort_rows("formula", "has intervals shorter than rounding error", bad, call)
-  }
+  if (isFALSE(control$timefix)) return(list(y = y, time = time, start = start))
+  merged <- merge_near_ties(time, start, call = call)
   ym <- unclass(y)
-  ym[, if (is.null(start)) 1L else 2L] <- time
-  if (!is.null(start)) ym[, 1L] <- start
+  ym[, if (is.null(start)) 1L else 2L] <- merged$time
+  if (!is.null(start)) ym[, 1L] <- merged$start
   attributes(ym) <- attributes(y)
-  list(y = ym, time = time, start = start)
+  list(y = ym, time = merged$time, start = merged$start)
 }
 
 check_control_number <- function(value, arg, call = rlang::caller_env()) {
@@ -104,15 +90,7 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   call <- match.call()
   env <- parent.frame()
   check_entirely_missing(call, env)
-  mf <- withCallingHandlers(
-    surv_model_frame(frame_call(call), env, extra = "cluster"),
-    warning = function(w) {
-      # Surv() turns start >= stop into NA, which na.action would then drop silently.
-      if (grepl("Stop time must be > start time", conditionMessage(w), fixed = TRUE)) {
-        abort_bad_intervals(call, env)
-      }
-    }
-  )
+  mf <- surv_model_frame(call, env, extra = "cluster")
   parts <- surv_parts(mf)
   design <- cox_design_matrix(parts$terms, mf, parts$weights)
   check_has_events(parts$status, parts$weights)
@@ -149,36 +127,6 @@ check_entirely_missing <- function(call, env) {
                    call = rlang::caller_env(), class = "rwe_bad_input")
   }
   invisible(TRUE)
-}
-
-# The default na.omit() copies the whole model frame even when nothing is missing (a large
-# cost at n = 10^6); when the default applies, skip it for complete data (same result).
-frame_call <- function(call) {
-  if (is.null(call$na.action) && identical(getOption("na.action"), "na.omit")) {
-    call$na.action <- na_omit_unless_complete
-  }
-  call
-}
-
-na_omit_unless_complete <- function(object, ...) {
-  for (column in object) {
-    if (is.atomic(column) && anyNA(column)) return(stats::na.omit(object, ...))
-  }
-  object
-}
-
-abort_bad_intervals <- function(call, env, error_call = rlang::caller_env(2L)) {
-  formula <- eval(call$formula, env)
-  data <- if (is.null(call$data)) NULL else eval(call$data, env)
-  surv <- formula[[2L]]
-  get_arg <- function(k) {
-    tryCatch(eval(surv[[k]], data, environment(formula)), error = function(e) NULL)
-  }
-  start <- get_arg(2L)
-  stop <- get_arg(3L)
-  rows <- if (is.numeric(start) && is.numeric(stop)) which(start >= stop) else integer()
-  if (!length(rows)) rows <- NA_integer_
-  abort_rows("formula", "has start times not before stop times", rows, error_call)
 }
 
 # Model matrix without the intercept (the baseline hazard absorbs it), after refusing factors
@@ -493,7 +441,7 @@ cox_diverged <- function(raw, coef, var, control) {
 # Robust variance, concordance and warnings: the steps that depend on other engines.
 cox_finish <- function(fit, robust, cluster, design_x) {
   if (isTRUE(robust)) fit <- cox_add_robust(fit, cluster, design_x)
-  fit["concordance"] <- list(compute_cox_concordance(fit))  # keeps the slot when NULL
+  fit["concordance"] <- list(compute_cox_concordance(fit, cluster))  # keeps the slot when NULL
   # Like coxph, a deliberately tiny iter.max (0 or 1: one step at a time) is not warned about.
   if (!fit$converged && fit$control$iter.max > 1L) {
     cli::cli_warn(c("Ran out of iterations ({fit$iter}) and did not converge.",
@@ -503,23 +451,16 @@ cox_finish <- function(fit, robust, cluster, design_x) {
   if (any(fit$diverged)) {
     vars <- names(fit$coefficients)[fit$diverged]
     cli::cli_warn(c("Loglik converged before variable{?s} {.var {vars}}; coefficient{?s} may be infinite.",
-                    "i" = "A penalised (Firth) fit, {.code firth = TRUE}, may be used once available."),
+                    "i" = "A Firth-penalised fit, {.code cox_fit(..., firth = TRUE)}, gives finite estimates."),
                   class = "rwe_cox_diverged")
   }
   fit
 }
 
 cox_add_robust <- function(fit, cluster, design_x) {
-  robust_var <- get0("cox_robust_var", envir = topenv(environment(cox_add_robust)),
-                     mode = "function", inherits = FALSE)
-  if (is.null(robust_var)) {
-    cli::cli_warn("The robust variance is not available in this build; the model-based variance is reported.",
-                  class = "rwe_cox_no_robust")
-    return(fit)
-  }
   drop_x <- is.null(fit$x)
   if (drop_x) fit$x <- design_x
-  v <- robust_var(fit, cluster)
+  v <- cox_robust_var(fit, cluster)
   if (drop_x) fit["x"] <- list(NULL)
   fit$naive.var <- fit$var
   keep <- !is.na(fit$coefficients)
@@ -529,22 +470,16 @@ cox_add_robust <- function(fit, cluster, design_x) {
   fit
 }
 
-# Calls the concordance engine when it is part of the package (it is written separately).
-compute_cox_concordance <- function(fit) {
-  concordance <- get0("cox_concordance", envir = topenv(environment(compute_cox_concordance)),
-                      mode = "function", inherits = FALSE)
-  if (is.null(concordance) || length(fit$coefficients) == 0L) return(NULL)
+# Harrell's concordance of the linear predictor, in coxph's layout, on the (time-fixed)
+# response the model was fitted to; clusters enter its variance as they do in coxph.
+compute_cox_concordance <- function(fit, cluster = NULL) {
+  if (length(fit$coefficients) == 0L) return(NULL)
   y <- fit$y
-  # Counting-process data carry (start, stop]; the concordance engine receives the Surv.
-  time <- if (attr(y, "type") == "counting") y else as.double(y[, 1L])
-  tryCatch(
-    concordance(time = time, status = as.double(y[, ncol(y)]), lp = fit$linear.predictors,
-                strata = fit$strata, weights = fit$weights),
-    error = function(e) {
-      cli::cli_warn("Concordance could not be computed: {conditionMessage(e)}")
-      NULL
-    }
-  )
+  counting <- attr(y, "type") == "counting"
+  cox_concordance(time = as.double(y[, if (counting) 2L else 1L]),
+                  status = as.double(y[, ncol(y)]), lp = fit$linear.predictors,
+                  strata = fit$strata, weights = fit$weights,
+                  start = if (counting) as.double(y[, 1L]) else NULL, cluster = cluster)
 }
 
 # ---- methods ------------------------------------------------------------------------------

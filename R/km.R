@@ -131,34 +131,6 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
              na.action = na.action)
 }
 
-# Times that differ only by floating-point noise (e.g. computed as date differences / 30.44)
-# are made equal, as survival does by default (its `timefix`): sorted distinct times closer
-# than sqrt(eps), absolutely or relative to their mean magnitude, join the run's first time.
-# Returns the (merged) times and their integer ranks among the distinct times, which sort
-# much faster than doubles.
-merge_near_ties <- function(time, start = NULL, call = rlang::caller_env()) {
-  tol <- sqrt(.Machine$double.eps)
-  y <- sort(unique(if (is.null(start)) time else c(time, start)))
-  dy <- diff(y)
-  tied <- dy <= tol | dy / mean(abs(y)) <= tol
-  if (!any(tied)) {
-    return(list(time = time, start = start, time_rank = match(time, y),
-                start_rank = if (!is.null(start)) match(start, y)))
-  }
-  cuts <- y[c(TRUE, !tied)]
-  time_rank <- findInterval(time, cuts)
-  out <- list(time = cuts[time_rank], start = NULL, time_rank = time_rank, start_rank = NULL)
-  if (is.null(start)) return(out)
-  out$start_rank <- findInterval(start, cuts)
-  out$start <- cuts[out$start_rank]
-  bad <- which(out$start_rank >= time_rank)
-  if (length(bad)) {
-    abort_rows("formula", "has (start, stop] intervals shorter than the time tolerance", bad,
-               call)
-  }
-  out
-}
-
 # survfit's default: the robust (infinitesimal-jackknife) SE when weights are not integers.
 km_use_robust <- function(robust, weights, counting, call = rlang::caller_env()) {
   fractional <- !is.null(weights) && any(weights != floor(weights))

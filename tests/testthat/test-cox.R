@@ -252,7 +252,8 @@ test_that("the result carries what the post-fit engines need, in the original or
   expect_equal(unname(fit$y[, 1]), lung$time[keep])
   expect_equal(unname(fit$x[, "age"]), lung$age[keep])
   expect_equal(fit$strata, as.integer(factor(lung$ph.ecog[keep])))
-  expect_identical(fit$strata_levels, paste0("ph.ecog=", 0:3))
+  expect_identical(fit$strata_levels, as.character(0:3))
+  expect_equal(as.character(fit$strata_table$ph.ecog), as.character(0:3))
   expect_equal(fit$weights, rep(1, sum(keep)))
   expect_named(fit$assign, c("age", "sex"))
   expect_null(cox_fit(Surv(time, status) ~ age, data = lung, x = FALSE)$x)
@@ -315,15 +316,26 @@ test_that("zero-weight rows change nothing (as if dropped)", {
   }
 })
 
-test_that("robust variance and concordance are delegated to their engines when present", {
-  ns <- asNamespace("rwecohort")
-  skip_if(exists("cox_robust_var", envir = ns, inherits = FALSE))
-  expect_warning(fit <- cox_fit(Surv(time, status) ~ age, data = lung, robust = TRUE),
-                 class = "rwe_cox_no_robust")
-  expect_false(fit$robust)
-  expect_null(fit$naive.var)
-  expect_true("concordance" %in% names(fit))
-  if (!exists("cox_concordance", envir = ns, inherits = FALSE)) expect_null(fit$concordance)
+test_that("robust variance and concordance equal coxph's, with and without clusters", {
+  tol <- 1e-8
+  for (ties in c("efron", "breslow")) {
+    fit <- cox_fit(Surv(time, status) ~ age + sex + ph.ecog, data = lung, ties = ties,
+                   robust = TRUE)
+    ref <- coxph(Surv(time, status) ~ age + sex + ph.ecog, data = lung, ties = ties,
+                 robust = TRUE)
+    expect_true(fit$robust)
+    expect_equal(fit$var, ref$var, tolerance = tol, ignore_attr = TRUE)
+    expect_equal(fit$naive.var, ref$naive.var, tolerance = tol, ignore_attr = TRUE)
+    expect_equal(unname(fit$wald.test[1]), unname(ref$wald.test), tolerance = tol)
+    expect_equal(fit$concordance, ref$concordance[1:7], tolerance = tol, ignore_attr = TRUE)
+    cgd <- survival::cgd
+    fit <- cox_fit(Surv(tstart, tstop, status) ~ treat + age + strata(center), data = cgd,
+                   cluster = id, ties = ties)
+    ref <- coxph(Surv(tstart, tstop, status) ~ treat + age + strata(center), data = cgd,
+                 cluster = id, ties = ties)
+    expect_equal(fit$var, ref$var, tolerance = tol, ignore_attr = TRUE)
+    expect_equal(fit$concordance, ref$concordance[1:7], tolerance = tol, ignore_attr = TRUE)
+  }
 })
 
 test_that("print and summary cope with aliased coefficients and null models", {
