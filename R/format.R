@@ -287,3 +287,11 @@ first_few <- function(x, n = 5) {
 #' @importFrom generics tidy
 #' @export
 generics::tidy
+
+#' @importFrom generics glance
+#' @export
+generics::glance
+
+#' @importFrom survival Surv
+#' @export
+survival::Surv
