@@ -18,32 +18,24 @@ save_dataset <- function(object, name, dir = "data") {
 #' two-sample log-rank statistic of group vs the rest of `universe` (a logical vector; patients
 #' outside the universe are ignored in the test but may still be in a group for the mean).
 km_group_summaries <- function(time, event, groups, universe = rep(TRUE, length(time))) {
-  ord <- order(time)
-  t <- time[ord]
-  e <- event[ord]
-  g <- groups[ord, , drop = FALSE]
-  u <- universe[ord]
-  unique_t <- unique(t)
-  first <- match(unique_t, t)
-  at_risk_by_pos <- apply(g, 2, function(col) rev(cumsum(rev(col))))
-  if (is.null(dim(at_risk_by_pos))) at_risk_by_pos <- matrix(at_risk_by_pos, nrow = 1)
-  n_risk <- at_risk_by_pos[first, , drop = FALSE]
-  n_event <- rowsum(g * e, t, reorder = TRUE)
-  hazard <- ifelse(n_risk > 0, n_event / pmax(n_risk, 1), 0)
-  surv <- apply(1 - hazard, 2, cumprod)
-  if (is.null(dim(surv))) surv <- matrix(surv, nrow = 1)
+  unique_t <- sort(unique(time))
+  # Matrix products instead of loops: rows = distinct times, columns = groups.
+  at_risk <- outer(unique_t, time, "<=") * 1
+  events_at <- outer(unique_t, time, "==") * rep(event, each = length(unique_t))
+  n_risk <- at_risk %*% groups
+  n_event <- events_at %*% groups
+  hazard <- n_event / pmax(n_risk, 1)
+  cumulative <- lower.tri(diag(length(unique_t)), diag = TRUE) * 1
+  surv <- exp(cumulative %*% pmax(log(1 - hazard), -1e6))
   surv_before <- rbind(1, surv[-nrow(surv), , drop = FALSE])
   width <- diff(c(0, unique_t))
   km_mean <- colSums(surv_before * width * (n_risk > 0))
 
-  gu <- g & u
-  risk_u <- rev(cumsum(rev(u)))[first]
-  event_u <- as.vector(rowsum(as.numeric(e & u), t, reorder = TRUE))
-  risk_gu <- apply(gu, 2, function(col) rev(cumsum(rev(col))))
-  if (is.null(dim(risk_gu))) risk_gu <- matrix(risk_gu, nrow = 1)
-  risk_gu <- risk_gu[first, , drop = FALSE]
-  obs <- colSums(gu * e)
-  frac <- ifelse(risk_u > 0, risk_gu / pmax(risk_u, 1), 0)
+  in_test <- groups & universe
+  risk_u <- as.vector(at_risk %*% universe)
+  event_u <- as.vector(events_at %*% universe)
+  frac <- (at_risk %*% in_test) / pmax(risk_u, 1)  # numerator is 0 wherever risk_u is
+  obs <- colSums(in_test * event)
   expected <- colSums(event_u * frac)
   var_w <- ifelse(risk_u > 1, event_u * (risk_u - event_u) / pmax(risk_u - 1, 1), 0)
   variance <- colSums(var_w * frac * (1 - frac))
