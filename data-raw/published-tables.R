@@ -140,7 +140,7 @@ build_published_table5 <- function() {
 build_sorafenib_literature <- function() {
   tbl(
     study = c("Brose et al.", "Benekli et al.", "Massicotte et al.", "Kim et al.",
-              "Cheng et al.", "Ling et al. (this study)")[1:5],
+              "Cheng et al."),
     year = as.integer(c(2014, 2014, 2014, 2019, 2020)),
     study_design = c("Phase III RCT multicenter", "single center prospective",
                      "single center prospective", "retrospective multicenter",
