@@ -32,7 +32,8 @@ durations_with_median <- function(fu, med, lo, hi) {
 }
 
 pick_patients <- function(ids, n, must = character(0)) {
-  c(must, sample(setdiff(ids, must), n - length(must)))
+  pool <- setdiff(ids, must)
+  c(must, pool[sample.int(length(pool), n - length(must))])
 }
 
 # Patients per AE term: HFS = the HFS flags of build_patients(); diarrhea includes the two
@@ -75,9 +76,10 @@ assign_grades <- function(rows, table5) {
       at38 <- idx[rows$followup_months[idx] >= 38 & d > 16.5 & d < 44][1]
       rows$duration_months[at38] <- 38
       ok <- c(at38, setdiff(ok, at38))
-      rows$grade_group[c(at38, sample(ok[-1], n_severe - 1))] <- "3-4"
+      others <- ok[-1]
+      rows$grade_group[c(at38, others[sample.int(length(others), n_severe - 1)])] <- "3-4"
     } else {
-      rows$grade_group[sample(ok, n_severe)] <- "3-4"
+      rows$grade_group[ok[sample.int(length(ok), n_severe)]] <- "3-4"
     }
   }
   rows$max_grade <- ifelse(rows$grade_group == "3-4", 3L,

@@ -23,8 +23,8 @@ source("data-raw/cohort-design.R")
 source("data-raw/published-tables.R")
 
 SEARCH_SEED <- 20231200
-N_RESTARTS <- 3
-N_ITER <- 40000
+N_RESTARTS <- 2
+N_ITER <- 60000
 
 # Logical group matrix for the Table 4 rows, in published_table4 order.
 table4_groups <- function(sk, f, hfs) {
@@ -94,14 +94,15 @@ initial_state <- function(sk) {
     for (c in names(k)) v[cls == c][sample(sum(cls == c), k[[c]])] <- TRUE
     v
   })
-  hfs_no <- sample(which(cls == "PD"), 1)
+  hfs_no <- pick_one(which(cls == "PD"))
   hfs <- seq_len(nrow(sk)) != hfs_no
-  f$dose_modified[hfs_no] <- TRUE   # then hand the reduction to a standard-dose PD
-  f$dose_modified[sample(which(cls == "PD" & !f$dose_modified), 1)] <- TRUE
-  f$dose_modified[hfs_no] <- FALSE
+  if (f$dose_modified[hfs_no]) {    # the patient without HFS had no HFS-driven reduction
+    f$dose_modified[pick_one(which(cls == "PD" & !f$dose_modified))] <- TRUE
+    f$dose_modified[hfs_no] <- FALSE
+  }
   hash <- which(sk$hash_patient)    # the "#" PR had a 91.4% Tg fall
   if (!f$tg_ge60[hash]) {
-    f$tg_ge60[sample(which(cls == "PR" & f$tg_ge60), 1)] <- FALSE
+    f$tg_ge60[pick_one(which(cls == "PR" & f$tg_ge60))] <- FALSE
     f$tg_ge60[hash] <- TRUE
   }
   time <- sk$fixed_pfs
@@ -118,7 +119,7 @@ initial_state <- function(sk) {
   time[rest] <- c(16.5, sample(seq(12.5, 16, by = 0.5), length(rest) - 1))
   bins <- dc_time_bins()
   free_dc <- which(cls != "PD" & is.na(sk$fixed_pfs))
-  short <- sample(which(cls == "SD"), 1)
+  short <- pick_one(which(cls == "SD"))
   bin_of <- c(rep(2:4, c(bins$n[2], bins$n[3], bins$n[4])))
   bin_id <- integer(nrow(sk)); bin_id[short] <- 1L
   bin_id[setdiff(free_dc, short)] <- sample(bin_of)
@@ -127,6 +128,8 @@ initial_state <- function(sk) {
   time[bin_id == 2] <- 12
   list(time = time, f = f, hfs = hfs, bin_id = bin_id)
 }
+
+pick_one <- function(x) x[sample.int(length(x), 1)]
 
 grid_draw <- function(lower, upper) {
   g <- seq(lower, upper, by = 0.5)
@@ -225,6 +228,19 @@ fit_to_frame <- function(state, sk) {
   cbind(out, as.data.frame(state$f))
 }
 
+# Guard: the fit must keep every per-response count of cohort-design.R.
+check_fit_counts <- function(state, sk) {
+  counts <- factor_counts_by_response()
+  values <- c(state$f, list(hfs = state$hfs))
+  for (name in names(counts)) {
+    got <- tapply(values[[name]], sk$best_response, sum)[names(counts[[name]])]
+    if (!all(got == counts[[name]])) stop("search broke the counts of ", name)
+  }
+  if (state$f$dose_modified[!state$hfs] || !state$f$tg_ge60[sk$hash_patient]) {
+    stop("search broke a fixed patient")
+  }
+}
+
 run_search <- function(out_file = "data-raw/survival-fit.csv") {
   set.seed(SEARCH_SEED)
   sk <- evaluable_skeleton()
@@ -235,6 +251,7 @@ run_search <- function(out_file = "data-raw/survival-fit.csv") {
   best <- runs[[which.min(costs)]]
   message(sprintf("search: restarts' costs %s; %.0f s", paste(round(costs, 3), collapse = ", "),
                   proc.time()[["elapsed"]] - started))
+  check_fit_counts(best$state, sk)
   utils::write.csv(fit_to_frame(best$state, sk), out_file, row.names = FALSE)
   invisible(best)
 }
