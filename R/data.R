@@ -155,7 +155,8 @@
 #' 17/26 in the age row (65.4 in the histology row), and Table 4 prints p "0.000" (read as
 #' p < 0.0005). The Table 4 "PFS, months" column holds SPSS Kaplan-Meier *means* (area under
 #' the curve up to the group's largest observed time), not medians; the disease-control and
-#' objective-response rows print "–".
+#' objective-response rows print an en dash. Level labels write the printed
+#' greater-or-equal and less-or-equal signs as ASCII `">="` and `"<="`.
 #'
 #' @format
 #' `published_table1` (Table 1, baseline characteristics, n = 31): `variable`, `level`,
@@ -174,7 +175,7 @@
 #' `published_table4` (Table 4, PFS by subgroup, n = 26, plus the Results text's comparison of
 #' bone vs no bone metastasis among the 19 with distant metastases): `variable`, `level`,
 #' `n` (int), `percent` (dbl, as printed), `pfs_mean_months` (dbl, SPSS KM mean; `NA` where
-#' "–" is printed), `pfs_printed` (chr), `p_value` (dbl, log-rank; on the first row of each
+#' a dash is printed), `pfs_printed` (chr), `p_value` (dbl, log-rank; on the first row of each
 #' variable; 0 where "0.000" is printed), `p_value_printed` (chr), `source` (`"Table 4"` or
 #' `"Results text"`), `denominator` (26, or 19 for the text row).
 #'

@@ -18,15 +18,14 @@ save_dataset <- function(object, name, dir = "data") {
 #' two-sample log-rank statistic of group vs the rest of `universe` (a logical vector; patients
 #' outside the universe are ignored in the test but may still be in a group for the mean).
 km_group_summaries <- function(time, event, groups, universe = rep(TRUE, length(time))) {
-  unique_t <- sort(unique(time))
+  unique_t <- sort.int(unique.default(time), method = "radix")
   # Matrix products instead of loops: rows = distinct times, columns = groups.
   at_risk <- outer(unique_t, time, "<=") * 1
   events_at <- outer(unique_t, time, "==") * rep(event, each = length(unique_t))
   n_risk <- at_risk %*% groups
   n_event <- events_at %*% groups
   hazard <- n_event / pmax(n_risk, 1)
-  cumulative <- lower.tri(diag(length(unique_t)), diag = TRUE) * 1
-  surv <- exp(cumulative %*% pmax(log(1 - hazard), -1e6))
+  surv <- exp(cumulative_sum_matrix(length(unique_t)) %*% pmax(log(1 - hazard), -1e6))
   surv_before <- rbind(1, surv[-nrow(surv), , drop = FALSE])
   width <- diff(c(0, unique_t))
   km_mean <- colSums(surv_before * width * (n_risk > 0))
@@ -41,6 +40,16 @@ km_group_summaries <- function(time, event, groups, universe = rep(TRUE, length(
   variance <- colSums(var_w * frac * (1 - frac))
   chisq <- ifelse(variance > 0, (obs - expected)^2 / variance, 0)
   list(mean = km_mean, p = stats::pchisq(chisq, df = 1, lower.tail = FALSE))
+}
+
+# Lower-triangular ones (cumulative sums by matrix product), cached by size for the search.
+triangle_cache <- new.env()
+cumulative_sum_matrix <- function(n) {
+  key <- as.character(n)
+  if (is.null(triangle_cache[[key]])) {
+    triangle_cache[[key]] <- lower.tri(diag(n), diag = TRUE) * 1
+  }
+  triangle_cache[[key]]
 }
 
 #' SPSS-style Kaplan-Meier mean of one sample (area under the curve to the largest time).

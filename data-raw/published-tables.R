@@ -26,7 +26,7 @@ build_published_table1 <- function() {
                     level = NA_character_, n = NA_real_, percent = NA_real_,
                     denominator = 31, statistic = "median (range)",
                     median = c(58, 11.7), min = c(18, 0.1), max = c(79, 58.8),
-                    printed = c("58 (18–79)", "11.7 (0.1–58.8)"))
+                    printed = c("58 (18\u201379)", "11.7 (0.1\u201358.8)"))
   out <- rbind(continuous[1, ], counts, continuous[2, ])
   out$n <- as.integer(out$n)
   rownames(out) <- NULL
@@ -38,7 +38,8 @@ build_published_table2 <- function() {
     section = c(rep("Disease response", 5), rep("Disease control duration", 4),
                 "Objective response"),
     level = c("CR", "PR", "SD", "Disease control (CR+PR+SD)", "Disease progression",
-              "<= 6 months", "6–12 months", "12–18 months", ">= 18 months", ">= 12 months"),
+              "<= 6 months", "6\u201312 months", "12\u201318 months", ">= 18 months",
+              ">= 12 months"),
     n = as.integer(c(0, 7, 8, 15, 11, 1, 0, 5, 9, 7)),
     percent = c(0, 26.9, 30.7, 57.7, 42.3, 3.8, 0, 19.2, 34.6, 26.9),
     printed = c("0", "7 (26.9%)", "8 (30.7%)", "15 (57.7%)", "11 (42.3%)", "1 (3.8%)", "0",
@@ -100,7 +101,7 @@ build_published_table4 <- function() {
                             28.900, 31.000, 29.214, 29.156, 39.875, 23.045, 16.347, 35.201,
                             29.917, 28.573, 26.667, 30.080, 30.705, 5.000, NA, NA, NA, NA,
                             39.611, 13.727, 31.688, 18.406)
-  rows$pfs_printed <- ifelse(is.na(rows$pfs_mean_months), "–",
+  rows$pfs_printed <- ifelse(is.na(rows$pfs_mean_months), "\u2013",
                              formatC(rows$pfs_mean_months, format = "f", digits = 3))
   first <- rep(c(TRUE, FALSE), 15)
   p <- c(0.744, 0.038, 0.776, 0.644, 0.621, 0.696, 0.045, 0.035, 0.655, 0.894, 0.007, 0.000,
