@@ -166,10 +166,12 @@ test_that("Table 4 N column is reproduced", {
   expect_equal(c(sum(dist$met_bone), sum(!dist$met_bone)), text_row$n)
 })
 
-# Tolerances actually achieved by the reconstruction (data-raw/README.md has the table).
-KM_MEAN_MAX_ABS_ERROR <- 0.0      # months, worst Table 4 cell   (set from the shipped fit)
-KM_MEAN_AVG_ABS_ERROR <- 0.0      # months, average over 26 cells
-LOGRANK_MAX_RATIO <- 0.0          # worst factor between reconstructed and printed p
+# Tolerances actually achieved by the reconstruction (data-raw/README.md has the table):
+# average |error| of the 26 KM means 0.335 months, worst 1.229 (bone: no); worst log-rank
+# p-value factor 1.32 (lung metastasis), every significance call as printed.
+KM_MEAN_MAX_ABS_ERROR <- 1.25   # months, worst Table 4 cell
+KM_MEAN_AVG_ABS_ERROR <- 0.34   # months, average over the 26 cells with a mean
+LOGRANK_MAX_RATIO <- 1.33       # worst factor between reconstructed and printed p
 
 table4_fit <- function() {
   main <- t4[t4$source == "Table 4", ]
