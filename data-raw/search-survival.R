@@ -15,7 +15,7 @@
 #   apart) so that the KM curve looks like a plausible cohort.
 #
 # Bounded: 2 restarts x 60000 iterations, then 40000 cooler iterations from the best restart
-# (about 1 ms per iteration: ~3 minutes on an idle core). Re-run from the worktree root:
+# (about 1 ms per iteration: 3-5 CPU minutes). Re-run from the worktree root:
 #   Rscript data-raw/search-survival.R
 # It rewrites data-raw/survival-fit.csv, which build-all.R reads.
 
