@@ -80,6 +80,19 @@ derive_analysis_vars <- function(patients, adverse_events) {
   p
 }
 
+#' Logical patients x 30 matrix of the Table 4 rows, in published_table4 order (each
+#' variable's first level, then its complement). `first` holds the 15 first-level flags in
+#' Table 4's variable order: age >= 55, male, FTC, RAI uptake (R2), distant, lung, lung-only
+#' (R1), bone, RAI-only therapy, residual lesion, HFS, disease control, objective response,
+#' Tg response, dose modified. Shared by the search and the fit report.
+table4_group_matrix <- function(first) {
+  first <- as.matrix(first)
+  g <- matrix(FALSE, nrow(first), 2 * ncol(first))
+  g[, c(TRUE, FALSE)] <- first
+  g[, c(FALSE, TRUE)] <- !first
+  g
+}
+
 #' RECIST 1.1 best overall response from a patient's per-visit sums of target diameters.
 #' `sums` are ordered by visit (baseline first); `new_lesion` flags visits with a new lesion.
 #' Each visit is PD (new lesion, or sum >= 120% of the nadir so far and >= 5 mm above it),

@@ -7,18 +7,13 @@ for (f in list.files("data", full.names = TRUE)) load(f)
 
 p <- derive_analysis_vars(rrdtc_patients, rrdtc_adverse_events)
 ev <- p[p$evaluable, ]
-first_level <- list(
-  "Age (years)" = ev$age_ge55, "Gender" = ev$sex == "male",
-  "Histologic types" = ev$histology == "FTC", "RAI uptake" = ev$rai_t34,
-  "Distant metastases" = ev$distant, "Lung metastasis" = ev$met_lung,
-  "Lung-only metastasis" = ev$lung_only_t34, "Bone metastasis" = ev$met_bone,
-  "Previous therapies" = ev$prior_therapy == "RAI_only", "Residual lesions" = ev$residual_lesion,
-  "Hand-foot skin syndrome" = ev$hfs, "Disease control" = ev$disease_control,
-  "Objective response" = ev$objective_response,
-  "Thyroglobulin response" = ev$tg_response_ge60, "Medication status" = ev$dose_modified)
+first <- with(ev, cbind(age_ge55, sex == "male", histology == "FTC", rai_t34, distant,
+                         met_lung, lung_only_t34, met_bone, prior_therapy == "RAI_only",
+                         residual_lesion, hfs, disease_control, objective_response,
+                         tg_response_ge60, dose_modified))
 
 t4 <- published_table4[published_table4$source == "Table 4", ]
-g <- do.call(cbind, lapply(first_level, function(x) cbind(x, !x)))
+g <- table4_group_matrix(first)
 s <- km_group_summaries(ev$pfs_months, ev$pfs_event, g)
 dist <- ev$distant
 p_text <- km_group_summaries(ev$pfs_months, ev$pfs_event, matrix(ev$met_bone),

@@ -28,7 +28,7 @@ N_RESTARTS <- 2
 N_ITER <- 60000
 N_REFINE <- 40000
 
-# Logical group matrix for the Table 4 rows, in published_table4 order.
+# Table 4 group matrix of a search state (see table4_group_matrix() in helpers.R).
 table4_groups <- function(sk, f, hfs) {
   pat <- sk$met_pattern
   lung <- pat %in% c("lung", "lung_bone", "lung_oth")
@@ -38,10 +38,7 @@ table4_groups <- function(sk, f, hfs) {
   orr <- sk$best_response == "PR"
   first <- cbind(f$age_ge55, f$male, f$ftc, f$rai_t34, distant, lung, pat == "lung", bone,
                  f$prior_rai_only, f$residual, hfs, dc, orr, f$tg_ge60, f$dose_modified)
-  g <- matrix(FALSE, nrow(sk), 2 * ncol(first))
-  g[, c(TRUE, FALSE)] <- first
-  g[, c(FALSE, TRUE)] <- !first
-  g
+  table4_group_matrix(first)
 }
 
 search_targets <- function() {
