@@ -14,7 +14,7 @@
 # + a bunching penalty on progression times (1 per tied pair, 0.1 per pair 0.5 months
 #   apart) so that the KM curve looks like a plausible cohort.
 #
-# Bounded: 2 restarts x 60000 iterations, then 40000 cooler iterations from the best restart
+# Bounded: 3 restarts x 60000 iterations, then 60000 cooler iterations from the best restart
 # (about 1 ms per iteration: 3-5 CPU minutes). Re-run from the worktree root:
 #   Rscript data-raw/search-survival.R
 # It rewrites data-raw/survival-fit.csv, which build-all.R reads.
@@ -24,9 +24,9 @@ source("data-raw/cohort-design.R")
 source("data-raw/published-tables.R")
 
 SEARCH_SEED <- 20231200
-N_RESTARTS <- 2
+N_RESTARTS <- 3
 N_ITER <- 60000
-N_REFINE <- 40000
+N_REFINE <- 60000
 
 # Table 4 group matrix of a search state (see table4_group_matrix() in helpers.R).
 table4_groups <- function(sk, f, hfs) {
