@@ -11,11 +11,11 @@
 #   "0.000" is read as p < 0.0005: no log penalty below it, a 20 penalty above it)
 # + 20 per significance call (p < 0.05) that differs; 20 + 20 x |log(p / 0.007)| if the HFS
 #   p does not print as 0.007. An SPSS median other than 16.5 is rejected outright.
-# + a bunching penalty on progression times (1 per tied pair, 0.1 per pair 0.5 months
-#   apart) so that the KM curve looks like a plausible cohort.
+# + a bunching penalty on progression times (1 per tied pair other than the forced trio at
+#   5.0 months, 0.1 per pair 0.5 months apart) so that the KM curve looks plausible.
 #
 # Bounded: 3 restarts x 60000 iterations, then 60000 cooler iterations from the best restart
-# (about 1 ms per iteration: 3-5 CPU minutes). Re-run from the worktree root:
+# (about 1 ms per iteration: 4-6 CPU minutes). Re-run from the worktree root:
 #   Rscript data-raw/search-survival.R
 # It rewrites data-raw/survival-fit.csv, which build-all.R reads.
 
