@@ -45,7 +45,7 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
   keep <- c("formula", "data", "weights", "subset", "na.action", extra)
   mf_call <- frame_call(mc[c(1L, match(keep, names(mc), nomatch = 0L))])
   mf_call[[1L]] <- quote(stats::model.frame)
-  formula <- split_strata_terms(formula)
+  formula <- with_survival_specials(split_strata_terms(formula))
   mf_call$formula <- stats::terms(formula, specials = c("strata", "cluster", "offset"),
                                   data = data)
   mf <- withCallingHandlers(
@@ -65,6 +65,18 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
                    call = call, class = "rwe_bad_input")
   }
   mf
+}
+
+# Surv(), strata() and cluster() must be found when the model frame is evaluated even if the
+# user has not attached survival: evaluate the formula in a child of its own environment that
+# supplies them (user objects of the same name are shadowed only for these three calls).
+with_survival_specials <- function(formula) {
+  env <- new.env(parent = environment(formula) %||% parent.frame())
+  env$Surv <- survival::Surv
+  env$strata <- survival::strata
+  env$cluster <- survival::cluster
+  environment(formula) <- env
+  formula
 }
 
 # strata(a, b) becomes strata(a, shortlabel = TRUE) + strata(b, shortlabel = TRUE): the same

@@ -9,4 +9,5 @@
 #' @importFrom Rcpp sourceCpp
 #' @importFrom generics tidy glance
 #' @importFrom survival Surv strata cluster
+#' @importFrom stats coef confint logLik nobs predict quantile residuals vcov
 "_PACKAGE"
