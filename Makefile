@@ -12,7 +12,7 @@ deps:
 	bash tools/install-deps.sh
 
 install: deps
-	R CMD INSTALL --no-multiarch .
+	R CMD INSTALL --preclean --no-multiarch .
 
 # The main job: the study report rendered from the bundled cohort.
 report: install

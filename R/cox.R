@@ -205,6 +205,8 @@ check_single_level_factors <- function(terms, mf, call) {
 #' @param ties `"efron"` (default) or `"breslow"`.
 #' @param init Optional starting values of the coefficients.
 #' @param control Settings from [cox_control()].
+#' @param concordance If `TRUE` (default), Harrell's concordance of the linear predictor is
+#'   computed and stored, as `coxph()` does; `FALSE` skips it (as `survival::coxph.fit()`).
 #' @return An object of class `rwe_cox` (without formula-related elements).
 #' @examples
 #' lung <- na.omit(survival::lung[, c("time", "status", "age", "sex")])
@@ -212,7 +214,8 @@ check_single_level_factors <- function(terms, mf, call) {
 #'                survival::Surv(lung$time, lung$status))
 #' @export
 cox_fit_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
-                           ties = c("efron", "breslow"), init = NULL, control = cox_control()) {
+                           ties = c("efron", "breslow"), init = NULL, control = cox_control(),
+                           concordance = TRUE) {
   ties <- match.arg(ties)
   call <- match.call()
   y_parts <- check_surv_response(y)
@@ -230,7 +233,7 @@ cox_fit_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
                      strata_levels = strata_info$levels, weights = weights, offset = offset,
                      call = call, assign = as.list(stats::setNames(seq_len(ncol(x)), colnames(x))),
                      control = control, ties = ties, init = init)
-  cox_finish(fit, robust = FALSE, cluster = NULL, design_x = x)
+  cox_finish(fit, robust = FALSE, cluster = NULL, design_x = x, concordance = concordance)
 }
 
 check_surv_response <- function(y, call = rlang::caller_env()) {
@@ -439,9 +442,11 @@ cox_diverged <- function(raw, coef, var, control) {
 }
 
 # Robust variance, concordance and warnings: the steps that depend on other engines.
-cox_finish <- function(fit, robust, cluster, design_x) {
+cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE) {
   if (isTRUE(robust)) fit <- cox_add_robust(fit, cluster, design_x)
-  fit["concordance"] <- list(compute_cox_concordance(fit, cluster))  # keeps the slot when NULL
+  if (isTRUE(concordance)) {
+    fit["concordance"] <- list(compute_cox_concordance(fit, cluster))  # keeps the slot when NULL
+  }
   # Like coxph, a deliberately tiny iter.max (0 or 1: one step at a time) is not warned about.
   if (!fit$converged && fit$control$iter.max > 1L) {
     cli::cli_warn(c("Ran out of iterations ({fit$iter}) and did not converge.",

@@ -58,12 +58,12 @@ runners <- list(
       }
       fit$coefficients
     } else {
-      coef(cox_fit_matrix(x, y, strata = strata, ties = case$ties))
+      coef(cox_fit_matrix(x, y, strata = strata, ties = case$ties, concordance = FALSE))
     }
   },
   km = function(engine) {
     f <- group_formula(case)
-    if (engine == "survival") survfit(f, data)$surv else km_fit(f, data)$surv
+    if (engine == "survival") survfit(f, data)$surv else km_fit(f, data)$curves$surv
   },
   logrank = function(engine) {
     f <- group_formula(case)
