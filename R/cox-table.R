@@ -51,7 +51,12 @@ cox_table <- function(data, time, event, factors, multivariable = NULL, threshol
   cols <- surv_columns(data, time, event, call = call)
   check_factor_columns(data, factors, exclude = c(time, event), call = call)
   labels <- as_bad_input(check_labels(labels, factors, arg = "labels", call = call))
-  firth <- rlang::arg_match(firth, error_call = call)
+  firth_choices <- c("auto", "never", "always")
+  if (identical(firth, firth_choices)) firth <- "auto"
+  if (!is.character(firth) || length(firth) != 1L || !firth %in% firth_choices) {
+    cli::cli_abort("{.arg firth} must be one of {.val {firth_choices}}.", call = call,
+                   class = "rwe_bad_input")
+  }
   if (!is.character(ties) || length(ties) != 1L || !ties %in% c("efron", "breslow")) {
     cli::cli_abort("{.arg ties} must be {.val efron} or {.val breslow}.", call = call,
                    class = "rwe_bad_input")
