@@ -163,7 +163,7 @@ km_plot_main <- function(fit, curves, colours, breaks, conf.band, median_line, c
     ggplot2::theme(legend.position = if (grouped) "top" else "none")
 }
 
-# Dashed horizontal segment at 0.5 to each reached median, and a vertical one down to 0.
+# Dashed horizontal segments at 0.5 to each reached median, and a vertical one down to 0.
 km_add_median_lines <- function(plot, fit, curves) {
   med <- km_median(fit)$median
   labels <- levels(curves$curve)
@@ -171,7 +171,7 @@ km_add_median_lines <- function(plot, fit, curves) {
   if (!any(reached)) return(plot)
   segs <- data.frame(curve = factor(labels[reached], levels = labels), median = med[reached])
   plot +
-    ggplot2::geom_segment(data = segs, ggplot2::aes(x = 0, xend = max(.data$median), y = 0.5,
+    ggplot2::geom_segment(data = segs, ggplot2::aes(x = 0, xend = .data$median, y = 0.5,
                                                     yend = 0.5),
                           inherit.aes = FALSE, linetype = "dashed", colour = "grey40") +
     ggplot2::geom_segment(data = segs, ggplot2::aes(x = .data$median, xend = .data$median,

@@ -211,6 +211,12 @@ survival_by_factor <- function(x, time, event, name, label, conf.int, min_n, cal
   out
 }
 
+# Flags as printed: "median not reached" is left out, the median column already says NR.
+display_flag <- function(flag) {
+  out <- gsub("(; )?median not reached", "", ifelse(is.na(flag), "", flag))
+  sub("^; ", "", out)
+}
+
 # "16.5 (14.0–NR)"; "–" for a group without events.
 median_text <- function(median, low, high, events, digits = 1) {
   out <- paste0(format_nr(median, digits), " (", format_nr(low, digits), "\u2013",
@@ -229,7 +235,7 @@ display_table.rwe_survival_by <- function(x, ...) {
              events = x$events, `mean (SPSS)` = mean,
              median = x$summary,
              p = ifelse(first, format_pvalue(x$p_value), ""),
-             note = ifelse(is.na(x$flag), "", x$flag), check.names = FALSE)
+             note = display_flag(x$flag), check.names = FALSE)
   level <- attr(x, "conf.int")
   names(shown)[names(shown) == "median"] <-
     sprintf("median (%s%% CI)", format(100 * if (is.null(level)) 0.95 else level))
@@ -285,6 +291,8 @@ survival_overall <- function(data, time, event, conf.int = 0.95) {
   notes <- c("Median (survfit): CI where the log-scale pointwise limits cross 0.5.",
              "Median (SPSS): first time with S(t) <= 0.5; CI median +/- z SE, SE by Collett's density formula (0.45/0.55 survival points).",
              "Mean: restricted to the largest observed time (SPSS).",
+             if (!is.na(spss[["median"]]) && is.na(spss[["se"]]))
+               "SPSS-style median CI not estimable: the curve never falls to 0.45.",
              if (cols$n_dropped > 0) sprintf("%d row(s) with missing time or event left out.",
                                               cols$n_dropped))
   new_rwe_table(out, "rwe_survival_overall", title = "Overall survival",
@@ -316,7 +324,9 @@ display_table.rwe_survival_overall <- function(x, ...) {
              `median (survfit CI)` = paste0(format_nr(x$median), " (",
                                             ci(x$median_low, x$median_high), ")"),
              `median (SPSS CI)` = paste0(format_nr(x$median_spss), " (",
-                                         ci(x$median_spss_low, x$median_spss_high), ")"),
+                                         ifelse(is.na(x$median_spss_se), "CI not estimable",
+                                                ci(x$median_spss_low, x$median_spss_high)),
+                                         ")"),
              `mean (SE)` = sprintf("%.3f (%.3f)", x$mean_spss, x$mean_spss_se),
              check.names = FALSE)
 }
@@ -363,7 +373,10 @@ followup_summary <- function(data, time, event, followup = NULL, conf.int = 0.95
   new_rwe_table(out, "rwe_followup", title = "Follow-up",
                 footnotes = c("Reverse Kaplan-Meier: censoring as the event.",
                               sprintf("Simple median (range) of %s.",
-                                      if (is.null(followup)) time else followup)),
+                                      if (is.null(followup)) time else followup),
+                              if (cols$n_dropped > 0)
+                                sprintf("%d row(s) with missing time or event left out.",
+                                        cols$n_dropped)),
                 conf.int = conf.int)
 }
 
