@@ -68,7 +68,8 @@ km_plot <- function(data, time, event, group = NULL, conf.band = FALSE, risk_tab
     logrank_test_matrix(tt, ev, groups)$p.value
   }
   main <- km_plot_main(fit, curves, colours, breaks, conf.band, median_line, censor_marks,
-                       p_value, xlab, ylab, title, grouped = !is.null(group))
+                       p_value, xlab, ylab, title, grouped = !is.null(group)) +
+    ggplot2::labs(colour = group)
   if (!risk_table) return(main)
   risk <- km_plot_risk(fit, curves, colours, breaks, xlab)
   main <- main + ggplot2::labs(x = NULL)
@@ -153,7 +154,7 @@ km_plot_main <- function(fit, curves, colours, breaks, conf.band, median_line, c
                                      hjust = 1, size = 3.5)
   }
   plot +
-    ggplot2::scale_colour_manual(values = colours, name = NULL,
+    ggplot2::scale_colour_manual(values = colours, name = ggplot2::waiver(),
                                  guide = if (grouped) "legend" else "none") +
     ggplot2::scale_x_continuous(breaks = breaks) +
     ggplot2::scale_y_continuous(breaks = seq(0, 1, 0.25)) +
