@@ -80,9 +80,18 @@ ph_data <- function(fit, terms) {
        start = if (counting) y[, 1L] else NULL, status = y[, ncol(y)],
        eta = fit$linear.predictors, weights = if (is.null(fit$weights)) rep(1, n) else fit$weights,
        strata = strata, has_strata = !is.null(fit$strata) && max(strata) > 1L,
-       strata_labels = if (is.null(fit$strata_levels)) as.character(seq_len(max(strata))) else
-         fit$strata_levels,
+       strata_labels = ph_strata_labels(fit, max(strata)),
        coef = fit$coefficients[keep], assign = assign, method = fit$method)
+}
+
+# survfit-style stratum labels ("s=1, t=2") from the strata table when there is one.
+ph_strata_labels <- function(fit, k) {
+  tab <- fit$strata_table
+  if (is.data.frame(tab) && nrow(tab) == k && ncol(tab)) {
+    cells <- lapply(names(tab), function(v) paste0(v, "=", trimws(format(tab[[v]]))))
+    return(do.call(paste, c(cells, sep = ", ")))
+  }
+  if (is.null(fit$strata_levels)) as.character(seq_len(k)) else fit$strata_levels
 }
 
 # g(t) for every row: the pooled KM (unweighted, ignoring strata) is taken just before t.
