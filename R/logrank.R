@@ -310,7 +310,9 @@ logrank_count_relabelings <- function(codes, strata_codes) {
 logrank_exact_p <- function(chisq_of, codes, strata_codes, observed, limit = 1e6) {
   count <- logrank_count_relabelings(codes, strata_codes)
   if (count > limit) {
-    cli::cli_abort(c("{.arg method} = {.val exact} would enumerate {format(count, big.mark = ',')} relabelings (more than {format(limit, big.mark = ",", scientific = FALSE)}).",
+    n_txt <- format(count, big.mark = ",", scientific = FALSE)
+    limit_txt <- format(limit, big.mark = ",", scientific = FALSE)
+    cli::cli_abort(c("{.arg method} = {.val exact} would enumerate {n_txt} relabelings (more than {limit_txt}).",
                      "i" = "Use {.code method = \"permutation\"} (Monte Carlo) instead."),
                    call = rlang::caller_env(2), class = "rwe_bad_input")
   }
