@@ -400,7 +400,7 @@ firth_coef_table <- function(object) {
 #' @export
 print.rwe_cox_firth <- function(x, digits = max(1L, getOption("digits") - 3L), ...) {
   if (!is.null(x$call)) cat("Call:\n", paste(deparse(x$call), collapse = "\n"), "\n\n", sep = "")
-  cat("Firth-penalised Cox model (", x$method, " ties); CIs and p-values by profile ",
+  cat("Cox model (", x$method, " ties), Firth-penalised; CIs and p-values by profile ",
       "penalised likelihood\n\n", sep = "")
   tab <- firth_coef_table(x)
   level <- format(100 * x$conf.level, digits = 3)
