@@ -330,25 +330,25 @@ logrank_exact_p <- function(chisq_of, codes, strata_codes, observed, limit = 1e6
   list(p.value = mean(at_least(stats, observed)), count = count, statistics = stats)
 }
 
-# All distinct orderings of a multiset of group codes, one per column.
+# All distinct orderings of a multiset of group codes, one per column: the groups are placed
+# in turn, each in every subset of the slots still free (vectorised over the columns).
 multiset_permutations <- function(codes) {
   n <- length(codes)
   counts <- tabulate(codes)
   out <- matrix(0L, n, 1L)
-  free <- matrix(TRUE, n, 1L)
+  free <- matrix(seq_len(n), n, 1L)  # free slots of each column, ascending
   for (g in which(counts > 0L)) {
-    parts <- lapply(seq_len(ncol(out)), function(j) {
-      slots <- which(free[, j])
-      picks <- utils::combn(length(slots), counts[g])
-      if (!is.matrix(picks)) picks <- matrix(picks, nrow = counts[g])
-      apply(picks, 2L, function(pk) {
-        o <- out[, j]
-        o[slots[pk]] <- g
-        o
-      })
-    })
-    out <- matrix(unlist(parts), nrow = n)
-    free <- out == 0L
+    m <- nrow(free)
+    size <- counts[g]
+    picks <- if (size == m) matrix(seq_len(m), m, 1L) else matrix(utils::combn(m, size), size)
+    J <- ncol(out)
+    L <- ncol(picks)
+    jj <- rep(seq_len(J), each = L)
+    ll <- rep(seq_len(L), times = J)
+    rows <- free[cbind(as.vector(picks[, ll, drop = FALSE]), rep(jj, each = size))]
+    out <- out[, jj, drop = FALSE]
+    out[cbind(rows, rep(seq_len(J * L), each = size))] <- g
+    free <- matrix(row(out)[out == 0L], nrow = m - size)
   }
   out
 }

@@ -57,6 +57,10 @@ check_ph_fit <- function(fit, call = rlang::caller_env()) {
     cli::cli_abort("{.arg fit} must be an ordinary (unpenalised) {.cls rwe_cox} fit from {.fn cox_fit}.",
                    call = call, class = "rwe_bad_input")
   }
+  if (is.null(fit$x)) {
+    cli::cli_abort("{.arg fit} does not keep its model matrix; refit with {.code x = TRUE} (the default).",
+                   call = call, class = "rwe_bad_input")
+  }
   if (!length(fit$coefficients) || all(is.na(fit$coefficients))) {
     cli::cli_abort("{.arg fit} has no coefficients: there is nothing to test.",
                    call = call, class = "rwe_bad_input")

@@ -65,6 +65,15 @@ test_that("simulated data with heavy ties, strata and an interaction", {
   expect_matches_zph(Surv(time, status) ~ x + g, d, ties = "breslow", terms = FALSE)
 })
 
+test_that("aliased columns are dropped as cox.zph does; the matrix twin works", {
+  d <- stats::na.omit(lung[, c("time", "status", "age", "sex")])
+  d$age2 <- 2 * d$age
+  suppressWarnings(expect_matches_zph(Surv(time, status) ~ age + sex + age2, d))
+  fm <- cox_fit_matrix(as.matrix(d[, c("age", "sex")]), Surv(d$time, d$status))
+  zph <- cox.zph(coxph(Surv(time, status) ~ age + sex, d))
+  expect_equal(ph_test(fm)$table$statistic, unname(zph$table[, "chisq"]), tolerance = 1e-8)
+})
+
 test_that("tidy, print and plot", {
   fit <- cox_fit(Surv(time, status) ~ age + sex, data = lung)
   res <- ph_test(fit)
@@ -83,6 +92,8 @@ test_that("bad input is refused", {
   fit <- cox_fit(Surv(time, status) ~ age, data = lung)
   expect_error(ph_test(fit, transform = "log"), regexp = "should be one of")
   expect_error(ph_test(fit, terms = NA), class = "rwe_bad_input", regexp = "terms")
+  expect_error(ph_test(cox_fit(Surv(time, status) ~ age, data = lung, x = FALSE)),
+               class = "rwe_bad_input", regexp = "x = TRUE")
   ff <- cox_fit(Surv(time, status) ~ age, data = lung, ties = "breslow", firth = TRUE)
   expect_error(ph_test(ff), class = "rwe_bad_input", regexp = "fit")
 })
