@@ -106,7 +106,7 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   init <- if (missing(init)) NULL else init
   if (isTRUE(firth)) {
     return(cox_fit_firth(design, parts, mf, ties, robust, control, call, env,
-                         keep_x = isTRUE(x)))
+                         keep_x = isTRUE(x), init = init))
   }
   fixed <- fix_near_ties(stats::model.response(mf), parts$time, parts$start, control)
   raw <- cox_engine(design$x, fixed$time, fixed$start, parts$status, parts$strata,

@@ -319,7 +319,12 @@ firth_eval_matrix <- function(x, y, beta, strata = NULL, weights = NULL, offset 
 
 # Called by cox_fit() once the design matrix is built: the penalised fit on exactly the rows,
 # columns, strata, weights and offset of the ordinary fit.
-cox_fit_firth <- function(design, parts, mf, ties, robust, control, call, env, keep_x) {
+cox_fit_firth <- function(design, parts, mf, ties, robust, control, call, env, keep_x,
+                          init = NULL) {
+  if (!is.null(init)) {
+    cli::cli_abort("{.arg init} is not used by the Firth-penalised fit (it always starts at 0).",
+                   call = env, class = "rwe_bad_input")
+  }
   if (!isFALSE(robust) || !is.null(parts$cluster)) {
     cli::cli_abort(c("{.arg firth} = TRUE cannot be combined with {.arg robust} or {.arg cluster}.",
                      "i" = "Firth intervals and tests come from the profile penalised likelihood, not from a (robust) variance."),

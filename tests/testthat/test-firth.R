@@ -425,6 +425,10 @@ test_that("print, summary, glance and the refusal of robust / cluster", {
                class = "rwe_bad_input", regexp = "robust")
   expect_error(cox_fit(Surv(time, status) ~ age + cluster(inst), data = lung, firth = TRUE),
                class = "rwe_bad_input", regexp = "cluster")
+  expect_error(cox_fit(Surv(time, status) ~ age, data = lung, firth = TRUE, init = 0.1),
+               class = "rwe_bad_input", regexp = "init")
+  expect_error(cox_fit(Surv(time, status) ~ 1, data = lung, firth = TRUE),
+               class = "rwe_bad_input", regexp = "formula")
 })
 
 test_that("an ordinary fit with monotone likelihood is flagged in tidy and print", {
