@@ -77,15 +77,24 @@ check_control_number <- function(value, arg, call = rlang::caller_env()) {
 #' @param cluster Optional cluster identifier for the robust variance.
 #' @param control Settings from [cox_control()].
 #' @param x If `TRUE` (default), keep the model matrix in the result.
+#' @param firth If `TRUE`, fit the Firth-penalised model instead (finite estimates under
+#'   monotone likelihood, e.g. a small subgroup with no or only events) on the same design
+#'   matrix, response, strata, weights and offset, with profile penalised-likelihood
+#'   intervals and tests; the result has class `c("rwe_cox_firth", "rwe_cox")`, see
+#'   [new_rwe_cox_firth()]. `control` may then be a [firth_control()] list. Not combinable
+#'   with `robust` or `cluster`.
 #' @return An object of class `rwe_cox`; see [new_rwe_cox()] for its elements.
 #' @examples
 #' fit <- cox_fit(survival::Surv(time, status) ~ age + sex + ph.ecog, data = survival::lung)
 #' fit
 #' summary(fit)
 #' generics::tidy(fit, exponentiate = TRUE, conf.int = TRUE)
+#' cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung, ties = "breslow",
+#'         firth = TRUE)
 #' @export
 cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset, na.action,
-                    init, robust = FALSE, cluster, control = cox_control(), x = TRUE) {
+                    init, robust = FALSE, cluster, control = cox_control(), x = TRUE,
+                    firth = FALSE) {
   ties <- match.arg(ties)
   call <- match.call()
   env <- parent.frame()
@@ -95,6 +104,10 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   design <- cox_design_matrix(parts$terms, mf, parts$weights)
   check_has_events(parts$status, parts$weights)
   init <- if (missing(init)) NULL else init
+  if (isTRUE(firth)) {
+    return(cox_fit_firth(design, parts, mf, ties, robust, control, call, env,
+                         keep_x = isTRUE(x), init = init))
+  }
   fixed <- fix_near_ties(stats::model.response(mf), parts$time, parts$start, control)
   raw <- cox_engine(design$x, fixed$time, fixed$start, parts$status, parts$strata,
                     parts$weights, parts$offset, ties, init, control, design$summary)
@@ -518,6 +531,10 @@ print.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L), ...) {
   cat("n= ", x$n, ", number of events= ", x$nevent, "\n", sep = "")
   if (length(x$na.action)) cat("   (", stats::naprint(x$na.action), ")\n", sep = "")
   if (!x$converged) cat("Did not converge in ", x$iter, " iterations.\n", sep = "")
+  if (any(x$diverged)) {
+    cat("Note: ", paste(names(x$coefficients)[x$diverged], collapse = ", "), ": ",
+        cox_diverged_note, "\n", sep = "")
+  }
   invisible(x)
 }
 
@@ -610,7 +627,9 @@ confint.rwe_cox <- function(object, parm, level = 0.95, ...) {
 #' @param conf.level Confidence level of the interval.
 #' @param ... Unused.
 #' @return A data frame with columns `term`, `estimate`, `std.error`, `statistic`, `p.value`
-#'   and, with `conf.int = TRUE`, `conf.low`, `conf.high`.
+#'   and, with `conf.int = TRUE`, `conf.low`, `conf.high`. When a coefficient may be infinite
+#'   (monotone likelihood, `x$diverged`), a column `flag` says so for that term (`NA` for the
+#'   others).
 #' @examples
 #' fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung)
 #' generics::tidy(fit, exponentiate = TRUE, conf.int = TRUE)
@@ -634,8 +653,12 @@ tidy.rwe_cox <- function(x, exponentiate = FALSE, conf.int = FALSE, conf.level =
       out$conf.high <- exp(out$conf.high)
     }
   }
+  if (any(x$diverged)) out$flag <- ifelse(unname(x$diverged), cox_diverged_note, NA_character_)
   out
 }
+
+cox_diverged_note <- "monotone likelihood: HR may be infinite; consider firth = TRUE"
+
 
 #' Glance at a Cox model fit
 #'

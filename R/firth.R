@@ -314,3 +314,179 @@ firth_eval_matrix <- function(x, y, beta, strata = NULL, weights = NULL, offset 
   firth_eval_cpp(prep$xt, prep$time, prep$status, prep$weights, prep$offset, prep$strata,
                  prep$start, prep$start_order, ties == "efron", as.double(beta), penalty)
 }
+
+# ---- cox_fit(..., firth = TRUE): the rwe_cox_firth result and its methods ------------------
+
+# Called by cox_fit() once the design matrix is built: the penalised fit on exactly the rows,
+# columns, strata, weights and offset of the ordinary fit.
+cox_fit_firth <- function(design, parts, mf, ties, robust, control, call, env, keep_x,
+                          init = NULL) {
+  if (!is.null(init)) {
+    cli::cli_abort("{.arg init} is not used by the Firth-penalised fit (it always starts at 0).",
+                   call = env, class = "rwe_bad_input")
+  }
+  if (!isFALSE(robust) || !is.null(parts$cluster)) {
+    cli::cli_abort(c("{.arg firth} = TRUE cannot be combined with {.arg robust} or {.arg cluster}.",
+                     "i" = "Firth intervals and tests come from the profile penalised likelihood, not from a (robust) variance."),
+                   call = env, class = "rwe_bad_input")
+  }
+  is_firth_control <- is.list(control) && all(c("gconv", "max.halving") %in% names(control))
+  fcontrol <- if (is_firth_control) control else firth_control()
+  timefix <- if (is_firth_control) cox_control() else control
+  fixed <- fix_near_ties(stats::model.response(mf), parts$time, parts$start, timefix)
+  x <- design$x
+  if (!ncol(x)) {
+    cli::cli_abort("{.arg formula} has no covariates; there is nothing to penalise.",
+                   call = env, class = "rwe_bad_input")
+  }
+  res <- cox_firth_matrix(x, fixed$y, strata = parts$strata, weights = parts$weights,
+                          offset = parts$offset, ties = ties, control = fcontrol)
+  new_rwe_cox_firth(res, x = x, y = fixed$y, keep_x = keep_x, parts = parts,
+                    formula = eval(call$formula, env), call = call, xlevels = design$xlevels,
+                    assign = design$assign)
+}
+
+#' Constructor of Firth-penalised Cox results
+#'
+#' Assembles the result of `cox_fit(..., firth = TRUE)` from [cox_firth_matrix()]'s output.
+#' Not usually called directly.
+#'
+#' @param res The list returned by [cox_firth_matrix()] (with `profile = TRUE`).
+#' @param x The model matrix (original row order).
+#' @param y The [survival::Surv()] response.
+#' @param keep_x Keep `x` in the result?
+#' @param parts The `surv_parts()`-style list (strata, weights, offset, terms, na.action, ...).
+#' @param formula,call,xlevels,assign Model description, as for [new_rwe_cox()].
+#' @return An object of class `c("rwe_cox_firth", "rwe_cox")`: `coefficients`, `var`
+#'   (inverse information at the penalised estimate), `loglik` (penalised, `init`/`final`),
+#'   `loglik_unpenalised`, `profile` (per coefficient: profile penalised-likelihood interval
+#'   `conf.low`/`conf.high` and penalised likelihood-ratio test `statistic`, `p.value`),
+#'   `lr.test` (global penalised likelihood-ratio test, `c(statistic, df, p.value)`),
+#'   `conf.level`, `n`, `nevent`, `iter`, `converged`, `diverged` (all `FALSE`), `method`,
+#'   `linear.predictors`, `means`, `y`, `x`, `strata`, `weights`, `offset`, `terms`,
+#'   `formula`, `call`, `na.action`, `xlevels`, `assign`, `firth_control`.
+#' @examples
+#' fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung,
+#'                ties = "breslow", firth = TRUE)
+#' class(fit)
+#' @export
+new_rwe_cox_firth <- function(res, x, y, keep_x = TRUE, parts = list(), formula = NULL,
+                              call = NULL, xlevels = NULL, assign = NULL) {
+  coef <- res$coefficients
+  means <- colMeans(x)
+  lp <- drop(x %*% coef) - sum(means * coef) + if (is.null(parts$offset)) 0 else parts$offset
+  lr <- res$lr_test
+  fit <- list(
+    coefficients = coef, var = res$var, loglik = res$loglik,
+    loglik_unpenalised = res$loglik_unpenalised, profile = res$profile,
+    lr.test = c(statistic = lr$statistic, df = lr$df, p.value = lr$p.value),
+    conf.level = res$conf.level, n = res$n, nevent = res$nevent, iter = res$iter,
+    converged = res$converged, diverged = stats::setNames(rep(FALSE, length(coef)), names(coef)),
+    method = res$ties, linear.predictors = lp, means = means, y = y,
+    x = if (keep_x) x else NULL, strata = parts$strata, strata_levels = parts$strata_levels,
+    strata_vars = parts$strata_vars, strata_table = parts$strata_table,
+    weights = parts$weights, offset = parts$offset, terms = parts$terms, formula = formula,
+    call = call, na.action = parts$na.action, xlevels = xlevels, assign = assign,
+    firth_control = res$control, robust = FALSE, naive.var = NULL, concordance = NULL
+  )
+  structure(fit, class = c("rwe_cox_firth", "rwe_cox"))
+}
+
+# Coefficient table of the penalised fit: SE from the variance, chi-square and p from the
+# profile penalised likelihood.
+firth_coef_table <- function(object) {
+  prof <- object$profile
+  coef <- object$coefficients
+  cbind(coef = coef, `exp(coef)` = exp(coef), `se(coef)` = sqrt(diag(object$var)),
+        `lower` = exp(prof$conf.low), `upper` = exp(prof$conf.high),
+        Chisq = prof$statistic, p = prof$p.value)
+}
+
+#' @export
+print.rwe_cox_firth <- function(x, digits = max(1L, getOption("digits") - 3L), ...) {
+  if (!is.null(x$call)) cat("Call:\n", paste(deparse(x$call), collapse = "\n"), "\n\n", sep = "")
+  cat("Cox model (", x$method, " ties), Firth-penalised; CIs and p-values by profile ",
+      "penalised likelihood\n\n", sep = "")
+  tab <- firth_coef_table(x)
+  level <- format(100 * x$conf.level, digits = 3)
+  colnames(tab)[4:5] <- paste0(c("lower ", "upper "), level, "%")
+  stats::printCoefmat(tab, digits = digits, P.values = TRUE, has.Pvalue = TRUE,
+                      signif.stars = FALSE, na.print = "NA", ...)
+  lr <- x$lr.test
+  cat("\nPenalised likelihood ratio test=", format(round(lr[["statistic"]], 2)), " on ",
+      lr[["df"]], " df, p=", format.pval(lr[["p.value"]], digits = digits), "\n", sep = "")
+  cat("n= ", x$n, ", number of events= ", x$nevent, "\n", sep = "")
+  if (length(x$na.action)) cat("   (", stats::naprint(x$na.action), ")\n", sep = "")
+  if (!x$converged) cat("Did not converge in ", x$iter, " iterations.\n", sep = "")
+  invisible(x)
+}
+
+#' @export
+summary.rwe_cox_firth <- function(object, ...) {
+  structure(list(fit = object, coefficients = firth_coef_table(object)),
+            class = "summary.rwe_cox_firth")
+}
+
+#' @export
+print.summary.rwe_cox_firth <- function(x, ...) {
+  print.rwe_cox_firth(x$fit, ...)
+  fit <- x$fit
+  cat("Penalised log-likelihood (init, final): ", paste(format(fit$loglik), collapse = ", "),
+      "\nIterations: ", fit$iter, "\n", sep = "")
+  invisible(x)
+}
+
+#' @export
+confint.rwe_cox_firth <- function(object, parm, level = object$conf.level, ...) {
+  if (!isTRUE(all.equal(level, object$conf.level))) {
+    cli::cli_abort(c("{.arg level} must be the level the profile intervals were computed at ({object$conf.level}).",
+                     "i" = "Refit with {.fn cox_firth_matrix} and {.arg conf.level} = {level}."),
+                   class = "rwe_bad_input")
+  }
+  out <- cbind(object$profile$conf.low, object$profile$conf.high)
+  pct <- paste(format(100 * c((1 - level) / 2, 1 - (1 - level) / 2), trim = TRUE,
+                      scientific = FALSE, digits = 3), "%")
+  dimnames(out) <- list(names(object$coefficients), pct)
+  if (missing(parm)) out else out[parm, , drop = FALSE]
+}
+
+#' Tidy a Firth-penalised Cox fit
+#'
+#' @param x An `rwe_cox_firth` fit from `cox_fit(..., firth = TRUE)`.
+#' @param exponentiate If `TRUE`, report hazard ratios (estimate and interval exponentiated).
+#' @param conf.int Ignored: the profile interval is always included.
+#' @param ... Unused.
+#' @return A data frame: `term`, `estimate`, `std.error` (from the inverse information),
+#'   `statistic` (penalised likelihood-ratio chi-square, 1 df), `p.value`, `conf.low`,
+#'   `conf.high` (profile penalised-likelihood interval).
+#' @examples
+#' fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung,
+#'                ties = "breslow", firth = TRUE)
+#' generics::tidy(fit, exponentiate = TRUE)
+#' @export
+tidy.rwe_cox_firth <- function(x, exponentiate = FALSE, conf.int = TRUE, ...) {
+  prof <- x$profile
+  out <- data.frame(term = names(x$coefficients), estimate = unname(x$coefficients),
+                    std.error = unname(sqrt(diag(x$var))), statistic = prof$statistic,
+                    p.value = prof$p.value, conf.low = prof$conf.low,
+                    conf.high = prof$conf.high, stringsAsFactors = FALSE)
+  if (exponentiate) out[c("estimate", "conf.low", "conf.high")] <-
+    exp(out[c("estimate", "conf.low", "conf.high")])
+  out
+}
+
+#' Glance at a Firth-penalised Cox fit
+#'
+#' @param x An `rwe_cox_firth` fit.
+#' @param ... Unused.
+#' @return A one-row data frame: `n`, `nevent`, `statistic.log`, `df.log`, `p.value.log`
+#'   (global penalised likelihood-ratio test), `logLik` (penalised), `iter`, `converged`.
+#' @examples
+#' generics::glance(cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung,
+#'                          ties = "breslow", firth = TRUE))
+#' @export
+glance.rwe_cox_firth <- function(x, ...) {
+  data.frame(n = x$n, nevent = x$nevent, statistic.log = x$lr.test[["statistic"]],
+             df.log = x$lr.test[["df"]], p.value.log = x$lr.test[["p.value"]],
+             logLik = x$loglik[["final"]], iter = x$iter, converged = x$converged)
+}

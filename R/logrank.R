@@ -16,24 +16,49 @@
 #' Case weights are not supported (as in `survdiff()`), nor are counting-process
 #' `Surv(start, stop, event)` responses.
 #'
+#' With few patients (e.g. a 25-versus-1 comparison) the chi-square approximation can be far
+#' off. `method = "exact"` enumerates every distinct relabeling of the group labels (within
+#' strata, keeping the group sizes of each stratum) and reports the proportion whose
+#' chi-square is at least the observed one (a relative tolerance of 1e-10 counts ties as
+#' "at least"); it refuses when there are more than 1e6 relabelings. `method =
+#' "permutation"` draws `B` random relabelings and reports \eqn{(1 + b) / (1 + B)}{(1 + b)
+#' / (1 + B)}, `b` the number at least the observed chi-square: counting the observed
+#' labeling as one of the relabelings keeps the p-value valid (never 0). Both condition on
+#' the observed times and censoring, so they assume censoring does not depend on group.
+#'
 #' @param formula A formula `Surv(time, status) ~ group`, optionally `+ strata(s)`.
 #' @param data A data frame holding the variables of `formula`.
 #' @param rho The G-rho exponent: a single finite number (0 = log-rank).
 #' @param subset Optional expression selecting rows of `data`.
 #' @param na.action Function handling missing values (default: `getOption("na.action")`).
+#' @param method How the p-value is computed: `"asymptotic"` (chi-square distribution, as
+#'   `survdiff()`), `"exact"` (complete enumeration of the relabelings of the groups, within
+#'   strata) or `"permutation"` (Monte Carlo relabelings); see Details.
+#' @param B Number of Monte Carlo relabelings for `method = "permutation"`.
+#' @param seed Optional random seed for `method = "permutation"` (the global random-number
+#'   state is restored afterwards); `NULL` uses the current state.
 #' @return An object of class `rwe_logrank`: a list with `groups` (data frame, one row per
 #'   group, one column per grouping variable), `n`, `observed`, `expected` (per group,
 #'   summed over strata), `observed_by_stratum`, `expected_by_stratum` (group x stratum
 #'   matrices), `var` (variance matrix of observed - expected), `chisq`, `df`, `p.value`,
 #'   `rho`, `strata` (data frame of strata variables, or `NULL`), `strata_n`, `group_label`,
-#'   `method`, `call`, `na.action`.
+#'   `method`, `call`, `na.action`; with `method = "exact"` or `"permutation"` also
+#'   `p.method`, `p.asymptotic` (the chi-square p-value), `B` and `n_relabelings`, and
+#'   `p.value` is the exact or Monte Carlo p-value.
 #' @examples
 #' library(survival)
 #' logrank_test(Surv(time, status) ~ sex, data = lung)
+#' logrank_test(Surv(futime, fustat) ~ rx, data = ovarian[1:14, ], method = "exact")
+#' logrank_test(Surv(time, status) ~ sex, data = lung, method = "permutation", B = 2000,
+#'              seed = 1)
 #' logrank_test(Surv(time, status) ~ sex + strata(ph.ecog), data = lung, rho = 1)
 #' @export
-logrank_test <- function(formula, data, rho = 0, subset, na.action) {
+logrank_test <- function(formula, data, rho = 0, subset, na.action,
+                         method = c("asymptotic", "permutation", "exact"), B = 10000,
+                         seed = NULL) {
   check_rho(rho)
+  method <- match.arg(method)
+  check_permutation_args(B, seed)
   mc <- match.call()
   mf <- surv_model_frame(mc, parent.frame())
   parts <- surv_parts(mf)
@@ -50,8 +75,9 @@ logrank_test <- function(formula, data, rho = 0, subset, na.action) {
   check_two_groups(groups, paste("formula", paste(format(formula), collapse = "")))
   strata <- rhs_groups(mf, include_strata = TRUE, strata_only = TRUE)
   check_has_events(parts$status)
-  logrank_engine(parts$time, parts$status, groups, strata, rho, call = mc,
-                 na.action = parts$na.action)
+  res <- logrank_engine(parts$time, parts$status, groups, strata, rho, call = mc,
+                        na.action = parts$na.action)
+  logrank_add_resampling(res, parts$time, parts$status, groups, strata, rho, method, B, seed)
 }
 
 #' Log-rank test from vectors
@@ -69,8 +95,12 @@ logrank_test <- function(formula, data, rho = 0, subset, na.action) {
 #' lung <- survival::lung
 #' logrank_test_matrix(lung$time, lung$status, group = lung$sex)
 #' @export
-logrank_test_matrix <- function(time, status, group, strata = NULL, rho = 0) {
+logrank_test_matrix <- function(time, status, group, strata = NULL, rho = 0,
+                                method = c("asymptotic", "permutation", "exact"), B = 10000,
+                                seed = NULL) {
   check_rho(rho)
+  method <- match.arg(method)
+  check_permutation_args(B, seed)
   time <- check_numeric_arg(time, "time")
   n <- length(time)
   if (n == 0L) cli::cli_abort("{.arg time} has zero length.", class = "rwe_bad_input")
@@ -83,7 +113,9 @@ logrank_test_matrix <- function(time, status, group, strata = NULL, rho = 0) {
   check_two_groups(groups, "group")
   strata <- vector_groups(strata, n, arg = "strata")
   check_has_events(status)
-  logrank_engine(time, status, groups, strata, rho, call = match.call(), na.action = NULL)
+  res <- logrank_engine(time, status, groups, strata, rho, call = match.call(),
+                        na.action = NULL)
+  logrank_add_resampling(res, time, status, groups, strata, rho, method, B, seed)
 }
 
 check_rho <- function(rho, call = rlang::caller_env()) {
@@ -178,7 +210,8 @@ print.rwe_logrank <- function(x, digits = 4, ...) {
   tab[num] <- lapply(tab[num], signif, digits = digits)
   print(tab, row.names = FALSE)
   cat("\nChisq = ", format(signif(x$chisq, digits)), " on ", x$df,
-      " degrees of freedom, p = ", format.pval(x$p.value, digits = digits), "\n", sep = "")
+      " degrees of freedom, p = ", format.pval(x$p.value, digits = digits),
+      if (!is.null(x$p.method)) paste0(" (", logrank_p_label(x), ")"), "\n", sep = "")
   invisible(x)
 }
 
@@ -197,10 +230,152 @@ tidy.rwe_logrank <- function(x, ...) logrank_group_table(x)
 #'
 #' @param x An `rwe_logrank` object.
 #' @param ... Unused.
-#' @return A one-row data frame: `statistic` (chi-square), `df`, `p.value`, `method`.
+#' @return A one-row data frame: `statistic` (chi-square), `df`, `p.value`, `method`,
+#'   `p.method` (`"asymptotic"`, `"exact"` or `"permutation"`).
 #' @examples
 #' generics::glance(logrank_test(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
 glance.rwe_logrank <- function(x, ...) {
-  data.frame(statistic = x$chisq, df = x$df, p.value = x$p.value, method = x$method)
+  data.frame(statistic = x$chisq, df = x$df, p.value = x$p.value, method = x$method,
+             p.method = if (is.null(x$p.method)) "asymptotic" else x$p.method)
+}
+
+# ---- Exact and permutation p-values ------------------------------------------------------
+# Under H0 (same survival in every group, censoring independent of group) every relabeling
+# of the subjects that keeps the group sizes within each stratum is equally likely. The
+# times are sorted once; each relabeling only changes the group codes fed to the kernel.
+
+check_permutation_args <- function(B, seed, call = rlang::caller_env()) {
+  if (!is.numeric(B) || length(B) != 1L || !is.finite(B) || B < 1 || B != round(B)) {
+    cli::cli_abort("{.arg B} must be a single positive whole number of relabelings.",
+                   call = call, class = "rwe_bad_input")
+  }
+  if (!is.null(seed) && (!is.numeric(seed) || length(seed) != 1L || !is.finite(seed))) {
+    cli::cli_abort("{.arg seed} must be NULL or a single number.", call = call,
+                   class = "rwe_bad_input")
+  }
+  invisible(TRUE)
+}
+
+logrank_add_resampling <- function(res, time, status, groups, strata, rho, method, B, seed) {
+  if (method == "asymptotic") return(res)
+  chisq_of <- logrank_chisq_function(time, status, groups, strata, rho)
+  res$p.asymptotic <- res$p.value
+  res$p.method <- method
+  if (method == "exact") {
+    ex <- logrank_exact_p(chisq_of, groups$codes, strata$codes, res$chisq)
+    res$p.value <- ex$p.value
+    res$n_relabelings <- ex$count
+    res$B <- NA_integer_
+  } else {
+    res$p.value <- logrank_monte_carlo_p(chisq_of, groups$codes, strata$codes, res$chisq,
+                                         as.integer(B), seed)
+    res$B <- as.integer(B)
+    res$n_relabelings <- logrank_count_relabelings(groups$codes, strata$codes)
+  }
+  res
+}
+
+# A closure computing the chi-square for a vector of group codes; the sort is done once.
+logrank_chisq_function <- function(time, status, groups, strata, rho) {
+  k <- nrow(groups$table)
+  nstrata <- nrow(strata$table)
+  fixed <- merge_near_ties(time)
+  time <- fixed$time
+  ord <- km_order(strata$codes, fixed$time_rank)
+  status <- as.double(status)
+  function(codes) {
+    grid <- logrank_grid_cpp(time, status, codes, strata$codes, ord, k)
+    st <- logrank_stat_cpp(grid$stratum, grid$n.risk, grid$n.event, nstrata, as.double(rho))
+    observed <- rowSums(st$observed)
+    expected <- rowSums(st$expected)
+    # two groups, both with expected events: the chi-square is a scalar ratio (no eigen)
+    if (k == 2L && all(expected > 0) && st$var[2L, 2L] > 0) {
+      return((observed[2L] - expected[2L])^2 / st$var[2L, 2L])
+    }
+    logrank_chisq(observed, expected, st$var)$chisq
+  }
+}
+
+at_least <- function(values, observed) values >= observed - 1e-10 * max(1, abs(observed))
+
+# Number of distinct relabelings: the product over strata of multinomial coefficients.
+logrank_count_relabelings <- function(codes, strata_codes) {
+  logn <- sum(vapply(split(codes, strata_codes), function(g) {
+    lfactorial(length(g)) - sum(lfactorial(tabulate(g)))
+  }, numeric(1)))
+  round(exp(logn))
+}
+
+logrank_exact_p <- function(chisq_of, codes, strata_codes, observed, limit = 1e6) {
+  count <- logrank_count_relabelings(codes, strata_codes)
+  if (count > limit) {
+    n_txt <- format(count, big.mark = ",", scientific = FALSE)
+    limit_txt <- format(limit, big.mark = ",", scientific = FALSE)
+    cli::cli_abort(c("{.arg method} = {.val exact} would enumerate {n_txt} relabelings (more than {limit_txt}).",
+                     "i" = "Use {.code method = \"permutation\"} (Monte Carlo) instead."),
+                   call = rlang::caller_env(2), class = "rwe_bad_input")
+  }
+  rows <- split(seq_along(codes), strata_codes)
+  per_stratum <- lapply(rows, function(r) multiset_permutations(codes[r]))
+  sizes <- vapply(per_stratum, ncol, integer(1))
+  stats <- numeric(count)
+  labels <- codes
+  for (i in seq_len(count)) {
+    # mixed-radix digits of i - 1 pick one labeling per stratum
+    digit <- (i - 1) %/% cumprod(c(1, sizes[-length(sizes)])) %% sizes
+    for (s in seq_along(rows)) labels[rows[[s]]] <- per_stratum[[s]][, digit[s] + 1L]
+    stats[i] <- chisq_of(labels)
+  }
+  list(p.value = mean(at_least(stats, observed)), count = count, statistics = stats)
+}
+
+# All distinct orderings of a multiset of group codes, one per column: the groups are placed
+# in turn, each in every subset of the slots still free (vectorised over the columns).
+multiset_permutations <- function(codes) {
+  n <- length(codes)
+  counts <- tabulate(codes)
+  out <- matrix(0L, n, 1L)
+  free <- matrix(seq_len(n), n, 1L)  # free slots of each column, ascending
+  for (g in which(counts > 0L)) {
+    m <- nrow(free)
+    size <- counts[g]
+    picks <- if (size == m) matrix(seq_len(m), m, 1L) else matrix(utils::combn(m, size), size)
+    J <- ncol(out)
+    L <- ncol(picks)
+    jj <- rep(seq_len(J), each = L)
+    ll <- rep(seq_len(L), times = J)
+    rows <- free[cbind(as.vector(picks[, ll, drop = FALSE]), rep(jj, each = size))]
+    out <- out[, jj, drop = FALSE]
+    out[cbind(rows, rep(seq_len(J * L), each = size))] <- g
+    free <- matrix(row(out)[out == 0L], nrow = m - size)
+  }
+  out
+}
+
+logrank_monte_carlo_p <- function(chisq_of, codes, strata_codes, observed, B, seed) {
+  if (!is.null(seed)) {
+    had_seed <- exists(".Random.seed", envir = globalenv(), inherits = FALSE)
+    old <- if (had_seed) get(".Random.seed", envir = globalenv())
+    on.exit(if (had_seed) assign(".Random.seed", old, envir = globalenv()) else
+      rm(".Random.seed", envir = globalenv()))
+    set.seed(seed)
+  }
+  rows <- split(seq_along(codes), strata_codes)
+  labels <- codes
+  hits <- 0L
+  for (b in seq_len(B)) {
+    for (r in rows) labels[r] <- codes[r][sample.int(length(r))]
+    if (at_least(chisq_of(labels), observed)) hits <- hits + 1L
+  }
+  (1 + hits) / (1 + B)
+}
+
+logrank_p_label <- function(x) {
+  if (x$p.method == "exact") {
+    paste0("exact, ", format(x$n_relabelings, big.mark = ","), " relabelings; asymptotic p = ",
+           format.pval(x$p.asymptotic, digits = 4))
+  } else {
+    paste0("Monte Carlo, B = ", x$B, "; asymptotic p = ", format.pval(x$p.asymptotic, digits = 4))
+  }
 }

@@ -339,3 +339,101 @@ test_that("bad input is refused with the argument named", {
                regexp = "penalty")
   expect_error(firth_control(eps = 0), class = "rwe_bad_input", regexp = "eps")
 })
+
+# ---- cox_fit(..., firth = TRUE): the formula-level wiring and the rwe_cox_firth methods ----
+
+expect_fit_matches_coxphf <- function(fit, ref, tol = 1e-6) {
+  expect_s3_class(fit, c("rwe_cox_firth", "rwe_cox"), exact = TRUE)
+  expect_true(fit$converged)
+  expect_equal(unname(coef(fit)), unname(ref$coefficients), tolerance = tol)
+  expect_equal(unname(vcov(fit)), unname(ref$var), tolerance = tol)
+  expect_equal(fit$lr.test[["statistic"]], 2 * diff(ref$loglik), tolerance = tol)
+  td <- generics::tidy(fit, exponentiate = TRUE)
+  expect_equal(td$estimate, unname(exp(ref$coefficients)), tolerance = tol)
+  expect_equal(td$conf.low, unname(ref$ci.lower), tolerance = tol)
+  expect_equal(td$conf.high, unname(ref$ci.upper), tolerance = tol)
+  expect_equal(td$p.value, unname(ref$prob), tolerance = tol)
+  expect_equal(exp(unname(confint(fit))), unname(cbind(ref$ci.lower, ref$ci.upper)),
+               tolerance = tol)
+}
+
+test_that("cox_fit(firth = TRUE) equals coxphf on its examples and on lung (Breslow)", {
+  skip_if_not_installed("coxphf")
+  breast <- get(utils::data("breast", package = "coxphf", envir = environment()))
+  f <- Surv(TIME, CENS) ~ T + N + G + CD
+  expect_fit_matches_coxphf(cox_fit(f, breast, ties = "breslow", firth = TRUE),
+                            tight_coxphf(f, breast))
+  test2 <- data.frame(start = c(1, 2, 5, 2, 1, 7, 3, 4, 8, 8),
+                      stop = c(2, 3, 6, 7, 8, 9, 9, 9, 14, 17),
+                      event = c(1, 0, 0, 1, 0, 1, 1, 0, 0, 0),
+                      x = c(1, 0, 0, 1, 0, 1, 1, 1, 0, 0))
+  f2 <- Surv(start, stop, event) ~ x
+  expect_fit_matches_coxphf(cox_fit(f2, test2, ties = "breslow", firth = TRUE),
+                            tight_coxphf(f2, test2))
+  f3 <- Surv(time, status) ~ age + ph.ecog
+  fit <- cox_fit(f3, lung_cc, ties = "breslow", firth = TRUE)
+  expect_fit_matches_coxphf(fit, tight_coxphf(f3, lung_cc))
+  expect_equal(fit$n, nrow(lung_cc))
+  expect_equal(fit$nevent, sum(lung_cc$status == 2))
+})
+
+test_that("firth = TRUE uses the same design, strata, weights and offset as the matrix engine", {
+  d <- lung_cc[1:80, ]
+  d$w <- rep(c(1, 2, 0.5), length.out = nrow(d))
+  d$off <- 0.01 * d$age
+  d$ecog <- factor(pmin(d$ph.ecog, 2))
+  fit <- cox_fit(Surv(time, status) ~ age + ecog + strata(sex) + offset(off), data = d,
+                 weights = w, ties = "efron", firth = TRUE)
+  x <- stats::model.matrix(~ age + ecog, d)[, -1]
+  ref <- cox_firth_matrix(x, Surv(d$time, d$status), strata = d$sex, weights = d$w,
+                          offset = d$off, ties = "efron")
+  expect_equal(coef(fit), ref$coefficients, tolerance = 1e-12)
+  expect_equal(vcov(fit), ref$var, tolerance = 1e-12)
+  expect_equal(unname(fit$loglik), unname(ref$loglik), tolerance = 1e-12)
+  expect_equal(generics::tidy(fit)$conf.low, ref$profile$conf.low, tolerance = 1e-12)
+  expect_equal(generics::tidy(fit)$statistic, ref$profile$statistic, tolerance = 1e-12)
+  expect_equal(fit$method, "efron")
+  expect_equal(names(fit$assign), c("age", "ecog"))
+})
+
+test_that("Efron via cox_fit: the penalised score is zero and the profile ends are at the cut", {
+  fit <- cox_fit(Surv(time, status) ~ age + sex, data = lung_cc, firth = TRUE)
+  x <- as.matrix(lung_cc[, c("age", "sex")])
+  ev <- firth_eval_matrix(x, lung_y, coef(fit), ties = "efron")
+  expect_lt(max(abs(ev$pen_score)), 1e-6)
+  # at a profile interval end, 2 (l*(b) - l*_profile(end)) = qchisq(0.95, 1)
+  prof <- cox_firth_matrix(x, lung_y, ties = "efron", which = "sex")$profile
+  expect_equal(prof$conf.low, generics::tidy(fit)$conf.low[2], tolerance = 1e-8)
+})
+
+test_that("print, summary, glance and the refusal of robust / cluster", {
+  fit <- cox_fit(Surv(time, status) ~ age + sex, data = lung, ties = "breslow", firth = TRUE)
+  expect_output(print(fit), "Firth-penalised; CIs and p-values by profile penalised likelihood",
+                fixed = TRUE)
+  expect_output(print(summary(fit)), "Penalised log-likelihood")
+  gl <- generics::glance(fit)
+  expect_equal(gl$statistic.log, fit$lr.test[["statistic"]])
+  expect_equal(gl$df.log, 2)
+  expect_named(generics::tidy(fit), c("term", "estimate", "std.error", "statistic", "p.value",
+                                      "conf.low", "conf.high"))
+  expect_error(confint(fit, level = 0.9), class = "rwe_bad_input", regexp = "level")
+  expect_error(cox_fit(Surv(time, status) ~ age, data = lung, firth = TRUE, robust = TRUE),
+               class = "rwe_bad_input", regexp = "robust")
+  expect_error(cox_fit(Surv(time, status) ~ age + cluster(inst), data = lung, firth = TRUE),
+               class = "rwe_bad_input", regexp = "cluster")
+  expect_error(cox_fit(Surv(time, status) ~ age, data = lung, firth = TRUE, init = 0.1),
+               class = "rwe_bad_input", regexp = "init")
+  expect_error(cox_fit(Surv(time, status) ~ 1, data = lung, firth = TRUE),
+               class = "rwe_bad_input", regexp = "formula")
+})
+
+test_that("an ordinary fit with monotone likelihood is flagged in tidy and print", {
+  d <- sim_monotone()
+  fit <- suppressWarnings(cox_fit(Surv(time, status) ~ x1 + x2, data = d))
+  td <- generics::tidy(fit)
+  expect_equal(td$flag[1], "monotone likelihood: HR may be infinite; consider firth = TRUE")
+  expect_true(is.na(td$flag[2]))
+  expect_output(print(fit), "consider firth = TRUE")
+  ok <- generics::tidy(cox_fit(Surv(time, status) ~ age, data = lung))
+  expect_false("flag" %in% names(ok))
+})

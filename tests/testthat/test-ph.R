@@ -1,0 +1,99 @@
+# ph_test() against survival::cox.zph (survival >= 3.0: the score test for adding beta * g(t)
+# terms), on survival's datasets: both ties, strata, factor terms, weights, counting process.
+
+library(survival)
+
+# Fits the same model with coxph and cox_fit and compares every number cox.zph reports.
+expect_matches_zph <- function(formula, data, ties = "efron", transform = "km", terms = TRUE,
+                               weights = NULL) {
+  ref <- eval(bquote(coxph(.(formula), data = .(data), ties = .(ties), weights = .(weights))))
+  zph <- cox.zph(ref, transform = transform, terms = terms)
+  fit <- eval(bquote(cox_fit(.(formula), data = .(data), ties = .(ties), weights = .(weights))))
+  res <- ph_test(fit, transform = transform, terms = terms)
+  expect_s3_class(res, "rwe_ph_test")
+  expect_equal(res$table$term, rownames(zph$table))
+  expect_equal(res$table$statistic, unname(zph$table[, "chisq"]), tolerance = 1e-8)
+  expect_equal(res$table$df, as.integer(zph$table[, "df"]))
+  expect_equal(res$table$p.value, unname(zph$table[, "p"]), tolerance = 1e-8)
+  expect_equal(res$x, zph$x, tolerance = 1e-10)
+  expect_equal(res$time, zph$time, tolerance = 1e-10)
+  expect_equal(unname(res$y), unname(zph$y), tolerance = 1e-8)
+  expect_equal(colnames(res$y), colnames(zph$y))
+  expect_equal(unname(res$var), unname(zph$var), tolerance = 1e-8)
+  if (!is.null(zph$strata)) expect_equal(as.character(res$strata), as.character(zph$strata))
+  invisible(res)
+}
+
+test_that("lung: Efron and Breslow, all three transforms", {
+  f <- Surv(time, status) ~ age + sex + ph.ecog
+  for (ties in c("efron", "breslow")) {
+    for (tr in c("km", "rank", "identity")) expect_matches_zph(f, lung, ties, tr)
+  }
+})
+
+test_that("veteran: a factor term tested as a whole (terms = TRUE) and per column", {
+  f <- Surv(time, status) ~ trt + celltype + karno
+  res <- expect_matches_zph(f, veteran)
+  expect_equal(res$table$df, c(1L, 3L, 1L, 5L))
+  expect_matches_zph(f, veteran, terms = FALSE)
+  expect_matches_zph(f, veteran, ties = "breslow", transform = "rank")
+})
+
+test_that("colon: strata, heavy ties", {
+  expect_matches_zph(Surv(time, status) ~ rx + nodes + sex + strata(etype), colon)
+  expect_matches_zph(Surv(time, status) ~ rx + nodes + strata(etype), colon, ties = "breslow",
+                     transform = "identity")
+})
+
+test_that("ovarian, case weights and counting-process data", {
+  expect_matches_zph(Surv(futime, fustat) ~ age + ecog.ps + rx, ovarian)
+  lungw <- stats::na.omit(lung[, c("time", "status", "age", "sex", "meal.cal")])
+  lungw$w <- lungw$meal.cal / 1000
+  expect_matches_zph(Surv(time, status) ~ age + sex, lungw, weights = quote(w))
+  expect_matches_zph(Surv(time, status) ~ age + sex, lungw, ties = "breslow",
+                     weights = quote(w), transform = "rank")
+  expect_matches_zph(Surv(start, stop, event) ~ age + surgery + transplant, heart)
+})
+
+test_that("simulated data with heavy ties, strata and an interaction", {
+  set.seed(42)
+  n <- 300
+  d <- data.frame(time = sample(1:25, n, TRUE), status = rbinom(n, 1, 0.6),
+                  x = rnorm(n), g = factor(sample(c("a", "b", "c"), n, TRUE)),
+                  s = sample(1:3, n, TRUE))
+  expect_matches_zph(Surv(time, status) ~ x * g + strata(s), d)
+  expect_matches_zph(Surv(time, status) ~ x + g, d, ties = "breslow", terms = FALSE)
+})
+
+test_that("aliased columns are dropped as cox.zph does; the matrix twin works", {
+  d <- stats::na.omit(lung[, c("time", "status", "age", "sex")])
+  d$age2 <- 2 * d$age
+  suppressWarnings(expect_matches_zph(Surv(time, status) ~ age + sex + age2, d))
+  fm <- cox_fit_matrix(as.matrix(d[, c("age", "sex")]), Surv(d$time, d$status))
+  zph <- cox.zph(coxph(Surv(time, status) ~ age + sex, d))
+  expect_equal(ph_test(fm)$table$statistic, unname(zph$table[, "chisq"]), tolerance = 1e-8)
+})
+
+test_that("tidy, print and plot", {
+  fit <- cox_fit(Surv(time, status) ~ age + sex, data = lung)
+  res <- ph_test(fit)
+  td <- generics::tidy(res)
+  expect_named(td, c("term", "statistic", "df", "p.value"))
+  expect_equal(td$term, c("age", "sex", "GLOBAL"))
+  expect_output(print(res), "GLOBAL")
+  grDevices::pdf(NULL)
+  on.exit(grDevices::dev.off())
+  expect_invisible(plot(res))
+  expect_invisible(plot(res, which = "sex"))
+})
+
+test_that("bad input is refused", {
+  expect_error(ph_test(lm(time ~ age, lung)), class = "rwe_bad_input", regexp = "fit")
+  fit <- cox_fit(Surv(time, status) ~ age, data = lung)
+  expect_error(ph_test(fit, transform = "log"), regexp = "should be one of")
+  expect_error(ph_test(fit, terms = NA), class = "rwe_bad_input", regexp = "terms")
+  expect_error(ph_test(cox_fit(Surv(time, status) ~ age, data = lung, x = FALSE)),
+               class = "rwe_bad_input", regexp = "x = TRUE")
+  ff <- cox_fit(Surv(time, status) ~ age, data = lung, ties = "breslow", firth = TRUE)
+  expect_error(ph_test(ff), class = "rwe_bad_input", regexp = "fit")
+})

@@ -1,0 +1,106 @@
+# rmst(): per-group areas and standard errors against print(survfit, rmean = tau) (survival's
+# summary table), two-group contrasts against survRM2::rmst2 (same Greenwood-type variance).
+
+library(survival)
+
+expect_matches_survfit <- function(res, formula, data, tau) {
+  tab <- summary(survfit(formula, data = data), rmean = tau)$table
+  if (is.null(dim(tab))) tab <- t(tab)
+  expect_equal(res$groups$rmst, unname(tab[, "rmean"]), tolerance = 1e-8)
+  expect_equal(res$groups$std.error, unname(tab[, "se(rmean)"]), tolerance = 1e-8)
+  expect_equal(res$groups$n, unname(tab[, "n.max"]))
+  expect_equal(res$groups$events, unname(tab[, "events"]))
+}
+
+expect_matches_rmst2 <- function(res, time, status, arm, tau) {
+  skip_if_not_installed("survRM2")
+  ref <- survRM2::rmst2(time, status, arm, tau = tau)
+  ct <- res$contrasts
+  un <- ref$unadjusted.result
+  expect_equal(ct$estimate, unname(un[1:2, 1]), tolerance = 1e-8)
+  expect_equal(ct$conf.low, unname(un[1:2, 2]), tolerance = 1e-8)
+  expect_equal(ct$conf.high, unname(un[1:2, 3]), tolerance = 1e-8)
+  expect_equal(ct$p.value, unname(un[1:2, 4]), tolerance = 1e-8)
+  expect_equal(res$groups$rmst, unname(c(ref$RMST.arm0$rmst[1], ref$RMST.arm1$rmst[1])),
+               tolerance = 1e-8)
+  expect_equal(res$groups$std.error, unname(c(ref$RMST.arm0$rmst[2], ref$RMST.arm1$rmst[2])),
+               tolerance = 1e-8)
+  expect_equal(res$groups$conf.low,
+               unname(c(ref$RMST.arm0$rmst[3], ref$RMST.arm1$rmst[3])), tolerance = 1e-8)
+}
+
+test_that("lung by sex: survfit's rmean and survRM2's contrasts", {
+  for (tau in c(180, 365, 700)) {
+    res <- rmst(Surv(time, status) ~ sex, data = lung, tau = tau)
+    expect_matches_survfit(res, Surv(time, status) ~ sex, lung, tau)
+    expect_matches_rmst2(res, lung$time, lung$status - 1, lung$sex - 1, tau)
+    expect_equal(res$groups$sex, c(1, 2))
+    expect_equal(res$groups$tau, c(tau, tau))
+  }
+})
+
+test_that("veteran and ovarian (small, tied), default tau", {
+  res <- rmst(Surv(time, status) ~ trt, data = veteran)
+  expect_equal(res$tau, min(tapply(veteran$time, veteran$trt, max)))
+  expect_matches_survfit(res, Surv(time, status) ~ trt, veteran, res$tau)
+  expect_matches_rmst2(res, veteran$time, veteran$status, veteran$trt - 1, res$tau)
+  ov <- rmst(Surv(futime, fustat) ~ rx, data = ovarian, tau = 800)
+  expect_matches_survfit(ov, Surv(futime, fustat) ~ rx, ovarian, 800)
+  expect_matches_rmst2(ov, ovarian$futime, ovarian$fustat, ovarian$rx - 1, 800)
+})
+
+test_that("one group and three groups (no contrasts)", {
+  one <- rmst(Surv(time, status) ~ 1, data = lung, tau = 500)
+  expect_matches_survfit(one, Surv(time, status) ~ 1, lung, 500)
+  expect_null(one$contrasts)
+  three <- rmst(Surv(time, status) ~ ph.ecog, data = subset(lung, ph.ecog < 3), tau = 400)
+  expect_matches_survfit(three, Surv(time, status) ~ ph.ecog, subset(lung, ph.ecog < 3), 400)
+  expect_null(three$contrasts)
+  expect_true(is.na(generics::glance(three)$difference))
+})
+
+test_that("closed form: no censoring, tau beyond the last time of a curve at zero", {
+  d <- data.frame(time = c(2, 4, 6, 1, 3), status = 1, g = c(1, 1, 1, 2, 2))
+  res <- rmst(Surv(time, status) ~ g, data = d, tau = 10)
+  # without censoring the RMST is the mean of min(T, tau)
+  expect_equal(res$groups$rmst, c(4, 2))
+  expect_equal(res$contrasts$estimate[1], -2)
+})
+
+test_that("tau beyond a group's follow-up: error unless extend = TRUE", {
+  expect_error(rmst(Surv(futime, fustat) ~ rx, data = ovarian, tau = 1200),
+               class = "rwe_bad_input", regexp = "tau")
+  ext <- rmst(Surv(futime, fustat) ~ rx, data = ovarian, tau = 1200, extend = TRUE)
+  expect_matches_survfit(ext, Surv(futime, fustat) ~ rx, ovarian, 1200)
+})
+
+test_that("print, tidy and glance", {
+  res <- rmst(Surv(time, status) ~ sex, data = lung, tau = 365)
+  expect_output(print(res), "Restricted mean survival time")
+  expect_output(print(res), "difference")
+  td <- generics::tidy(res)
+  expect_named(td, c("sex", "n", "events", "tau", "estimate", "std.error", "conf.low",
+                     "conf.high"))
+  expect_equal(generics::tidy(res, what = "contrasts")$contrast, c("difference", "ratio"))
+  gl <- generics::glance(res)
+  expect_equal(gl$difference, res$contrasts$estimate[1])
+  expect_equal(gl$n, 228)
+  z <- stats::qnorm(0.95)
+  r90 <- rmst(Surv(time, status) ~ sex, data = lung, tau = 365, conf.int = 0.9)
+  expect_equal(r90$groups$conf.high, r90$groups$rmst + z * r90$groups$std.error)
+})
+
+test_that("bad input is refused with the argument named", {
+  expect_error(rmst(Surv(time, status) ~ sex, data = lung, tau = -1),
+               class = "rwe_bad_input", regexp = "tau")
+  expect_error(rmst(Surv(time, status) ~ sex, data = lung, tau = c(1, 2)),
+               class = "rwe_bad_input", regexp = "tau")
+  expect_error(rmst(Surv(time, status) ~ sex, data = lung, conf.int = 2),
+               class = "rwe_bad_input", regexp = "conf")
+  expect_error(rmst(Surv(time, status) ~ sex, data = lung, extend = NA),
+               class = "rwe_bad_input", regexp = "extend")
+  expect_error(rmst(Surv(time, status) ~ sex + strata(ph.ecog), data = lung),
+               class = "rwe_bad_input", regexp = "strata")
+  expect_error(rmst(Surv(start, stop, event) ~ transplant, data = heart),
+               class = "rwe_bad_input", regexp = "formula")
+})
