@@ -114,6 +114,11 @@ compare_published <- function(reproduced, published, by, values, tolerance = 0) 
   if (!is.character(by) || length(by) == 0 || !is.character(values) || length(values) == 0) {
     cli::cli_abort("{.arg by} and {.arg values} must be non-empty character vectors.")
   }
+  reserved <- intersect(by_pub, c("quantity", "published", "reproduced", "difference", "match"))
+  if (length(reserved) > 0) {
+    cli::cli_abort("Key column{?s} {.val {reserved}} clash{?es/} with the output columns;
+                    rename {?it/them}.")
+  }
   check_columns(reproduced, c(by_rep, val_rep), arg = "reproduced")
   check_columns(published, c(by_pub, val_pub), arg = "published")
   if (!is.numeric(tolerance) || anyNA(tolerance) || any(tolerance < 0)) {
