@@ -112,6 +112,31 @@ test_that("in-process partitions (no cluster) fit lung like pooled coxph, Efron 
   expect_equal(glance(fit)$nevent, 164)
 })
 
+test_that("partitioned fits equal rwecohort's own pooled engines (cox_fit, km_fit, logrank_test)", {
+  sites <- lung_hospitals()
+  pooled <- do.call(rbind, sites)
+  parts <- cohort_partitions(sites)
+  own_tight <- cox_control(eps = 1e-12, iter.max = 50, toler.chol = 1e-13)
+  for (f in list(Surv(time, status) ~ age + sex + ph.ecog,
+                 Surv(time, status) ~ age + sex + strata(ph.ecog))) {
+    for (ties in c("efron", "breslow")) {
+      fit <- partitioned_cox_fit(f, parts, ties = ties, control = tight)
+      own <- cox_fit(f, data = pooled, ties = ties, control = own_tight)
+      expect_equal(unname(fit$coefficients), unname(coef(own)), tolerance = 1e-10)
+      expect_equal(unname(fit$var), unname(vcov(own)), tolerance = 1e-10)
+      expect_equal(fit$loglik, own$loglik, tolerance = 1e-10)
+      expect_equal(fit$iter, own$iter)
+    }
+  }
+  km <- partitioned_km_fit(Surv(time, status) ~ sex, parts)
+  own_km <- km_fit(Surv(time, status) ~ sex, data = pooled)
+  expect_equal(km$surv, own_km$curves$surv, tolerance = 1e-10)
+  expect_equal(km$n.risk, own_km$curves$n.risk, tolerance = 1e-10)
+  lr <- partitioned_logrank_test(Surv(time, status) ~ sex, parts)
+  expect_equal(lr$chisq, logrank_test(Surv(time, status) ~ sex, data = pooled)$chisq,
+               tolerance = 1e-10)
+})
+
 test_that("counting-process data (heart) equal pooled coxph", {
   heart <- survival::heart
   sites <- split(heart, heart$id %% 3)
