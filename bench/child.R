@@ -61,6 +61,17 @@ runners <- list(
       coef(cox_fit_matrix(x, y, strata = strata, ties = case$ties, concordance = FALSE))
     }
   },
+  # Data split over 3 partitions resident on 2 localhost workers (loaded before timing, as in
+  # production where data stay on the workers); survival fits the pooled model matrix.
+  cox_sites = function(engine) {
+    if (engine == "survival") {
+      survival::coxph.fit(prepared$x, prepared$y, NULL, offset = NULL, init = NULL,
+                          control = coxph.control(), weights = NULL, method = case$ties,
+                          rownames = NULL)$coefficients
+    } else {
+      coef(partitioned_cox_fit(cox_formula(case), prepared$partitions, ties = case$ties))
+    }
+  },
   km = function(engine) {
     f <- group_formula(case)
     if (engine == "survival") survfit(f, data)$surv else km_fit(f, data)$curves$surv
@@ -76,6 +87,14 @@ if (case$kind == "cox_kernel") {
   x <- as.matrix(data[paste0("x", seq_len(case$p))])
   y <- if (case$counting) Surv(data$start, data$stop, data$status) else Surv(data$time, data$status)
   prepared <- list(x = x, y = y, strata = if (case$strata > 0) data$s else NULL)
+}
+if (case$kind == "cox_sites") {
+  prepared <- list(x = as.matrix(data[paste0("x", seq_len(case$p))]),
+                   y = Surv(data$time, data$status))
+  if (job$engine == "rwecohort") {
+    cl <- parallelly::makeClusterPSOCK(2L, autoStop = TRUE)
+    prepared$partitions <- cohort_partitions(split(data, rep_len(1:3, nrow(data))), cl)
+  }
 }
 run <- runners[[case$kind]]
 invisible(gc(full = TRUE))

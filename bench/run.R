@@ -32,7 +32,8 @@ standard_cases <- function() {
     case("cox_kernel", 1e6, counting = TRUE), case("cox", 1e5, robust = TRUE),
     case("km", 1e6, p = 0), case("km", 1e6, p = 0, groups = 5),
     case("logrank", 1e6, p = 0, groups = 2), case("logrank", 1e6, p = 0, groups = 5),
-    case("logrank", 1e6, p = 0, groups = 5, strata = 20)
+    case("logrank", 1e6, p = 0, groups = 5, strata = 20),
+    case("cox_sites", 1e6)
   )
 }
 cases <- standard_cases()
@@ -41,7 +42,7 @@ if (flag("with-1e7")) cases <- c(cases, list(case("cox", 1e7, engines = "rwecoho
 if (length(only)) cases <- Filter(function(k) k$kind %in% only, cases)
 
 describe <- function(k) {
-  extra <- c(if (k$kind %in% c("cox", "cox_kernel")) c(k$ties, sprintf("p=%d", k$p)),
+  extra <- c(if (k$kind %in% c("cox", "cox_kernel", "cox_sites")) c(k$ties, sprintf("p=%d", k$p)),
              if (k$groups > 0) sprintf("groups=%d", k$groups),
              if (k$strata > 0) sprintf("strata=%d", k$strata),
              if (k$counting) "counting", if (k$robust) "robust")
