@@ -42,6 +42,8 @@ cox_control <- function(eps = 1e-9, toler.chol = .Machine$double.eps^0.75, iter.
 fix_near_ties <- function(y, time, start, control, call = rlang::caller_env()) {
   if (isFALSE(control$timefix)) return(list(y = y, time = time, start = start))
   merged <- merge_near_ties(time, start, call = call)
+  keep_y <- identical(merged$time, time) && identical(merged$start, start)
+  if (keep_y) return(list(y = y, time = time, start = start, time_rank = merged$time_rank))
   ym <- unclass(y)
   ym[, if (is.null(start)) 1L else 2L] <- merged$time
   if (!is.null(start)) ym[, 1L] <- merged$start
@@ -108,7 +110,8 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
     return(cox_fit_firth(design, parts, mf, ties, robust, control, call, env,
                          keep_x = isTRUE(x), init = init))
   }
-  fixed <- fix_near_ties(stats::model.response(mf), parts$time, parts$start, control)
+  # The response column itself: model.response() would add n character row names.
+  fixed <- fix_near_ties(mf[[1L]], parts$time, parts$start, control)
   raw <- cox_engine(design$x, fixed$time, fixed$start, parts$status, parts$strata,
                     parts$weights, parts$offset, ties, init, control, design$summary,
                     time_rank = fixed$time_rank)
