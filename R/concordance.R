@@ -33,8 +33,10 @@ cox_concordance <- function(time, status, lp, strata = NULL, weights = NULL, sta
 # cox_concordance() for a Cox fit's own data, which the fit has already validated (finite
 # times and linear predictor, 0/1 status, integer stratum codes, weights >= 0): skips the
 # checks, which cost as much as the sort at large n.
+# `row_order`, if given, is the Cox kernel's row order (stratum, time ascending, events first):
+# reversed, it is an order the concordance kernel accepts (strata need not ascend).
 cox_concordance_validated <- function(time, status, lp, strata, weights, start = NULL,
-                                      cluster = NULL) {
+                                      cluster = NULL, row_order = NULL) {
   n <- length(time)
   single_stratum <- is.null(strata) || all(strata == strata[1L])
   # "+ 0" turns -0 into +0, as check_concordance_input() does
@@ -43,7 +45,8 @@ cox_concordance_validated <- function(time, status, lp, strata, weights, start =
                 weights = if (is.null(weights)) rep(1, n) else weights,
                 start = if (is.null(start)) NULL else start + 0,
                 cluster = if (is.null(cluster)) NULL else group_codes(cluster, "cluster", n, NULL))
-  res <- concordance_from_input(input, single_stratum, reverse = TRUE)
+  ord <- if (is.null(row_order)) NULL else rev(row_order)
+  res <- concordance_from_input(input, single_stratum, reverse = TRUE, ord = ord)
   c(res$count, concordance = res$concordance, std = sqrt(res$var))
 }
 
@@ -62,18 +65,24 @@ concordance_index_matrix <- function(time, status, predictor, strata = NULL, wei
 }
 
 # Ranks, sorts and calls the kernel on validated input (the list of check_concordance_input()).
-concordance_from_input <- function(input, single_stratum, reverse) {
+# `ord`, if given, is already a valid kernel order (strata contiguous, in any sequence).
+concordance_from_input <- function(input, single_stratum, reverse, ord = NULL) {
   n <- length(input$time)
   ranks <- rank_within_strata(input$strata, input$predictor, single_stratum)
-  ord <- concordance_row_order(input$strata, input$time, input$status, single_stratum)
-  strata_sorted <- input$strata[ord]
-  bounds <- if (single_stratum) c(0L, n) else
-    c(which(c(TRUE, strata_sorted[-1L] != strata_sorted[-n])), n + 1L) - 1L
+  if (is.null(ord)) {
+    ord <- concordance_row_order(input$strata, input$time, input$status, single_stratum)
+  }
+  # Position of each sorted row's stratum block, so that start_order follows the same blocks.
+  block <- if (single_stratum) rep(1L, n) else {
+    strata_sorted <- input$strata[ord]
+    cumsum(c(TRUE, strata_sorted[-1L] != strata_sorted[-n]))
+  }
+  bounds <- if (single_stratum) c(0L, n) else c(which(c(TRUE, diff(block) != 0L)), n + 1L) - 1L
   start_sorted <- double()
   start_order <- integer()
   if (!is.null(input$start)) {
     start_sorted <- input$start[ord]
-    start_order <- order(strata_sorted, -start_sorted, method = "radix") - 1L
+    start_order <- order(block, -start_sorted, method = "radix") - 1L
   }
   cluster_codes <- integer()
   n_cluster <- 0L

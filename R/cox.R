@@ -125,7 +125,8 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
     na.action = parts$na.action, xlevels = design$xlevels, assign = design$assign,
     control = control, ties = ties, init = init
   )
-  cox_finish(fit, robust = robust, cluster = parts$cluster, design_x = design$x)
+  cox_finish(fit, robust = robust, cluster = parts$cluster, design_x = design$x,
+             row_order = raw$row_order)
 }
 
 # A covariate that is missing on every row would otherwise surface as "no rows left"; name it.
@@ -251,7 +252,8 @@ cox_fit_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
                      strata_levels = strata_info$levels, weights = weights, offset = offset,
                      call = call, assign = as.list(stats::setNames(seq_len(ncol(x)), colnames(x))),
                      control = control, ties = ties, init = init)
-  cox_finish(fit, robust = FALSE, cluster = NULL, design_x = x, concordance = concordance)
+  cox_finish(fit, robust = FALSE, cluster = NULL, design_x = x, concordance = concordance,
+             row_order = raw$row_order)
 }
 
 check_surv_response <- function(y, call = rlang::caller_env()) {
@@ -351,6 +353,7 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   raw$linear_predictors <- NULL
   raw$means <- stats::setNames(means, colnames(x))
   raw$counting <- counting
+  raw$row_order <- ord  # reversed, it is the concordance kernel's order: no second sort
   if (p == 0L) raw$converged <- TRUE  # nothing to iterate on
   raw
 }
@@ -474,10 +477,13 @@ cox_diverged <- function(raw, coef, var, control) {
 }
 
 # Robust variance, concordance and warnings: the steps that depend on other engines.
-cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE) {
+# `row_order`, if given, is the order the Cox kernel used (stratum, time ascending, events
+# first).
+cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE, row_order = NULL) {
   if (isTRUE(robust)) fit <- cox_add_robust(fit, cluster, design_x)
   if (isTRUE(concordance)) {
-    fit["concordance"] <- list(compute_cox_concordance(fit, cluster))  # keeps the slot when NULL
+    concordance <- compute_cox_concordance(fit, cluster, row_order)
+    fit["concordance"] <- list(concordance)  # keeps the slot when NULL
   }
   # Like coxph, a deliberately tiny iter.max (0 or 1: one step at a time) is not warned about.
   if (!fit$converged && fit$control$iter.max > 1L) {
@@ -509,7 +515,7 @@ cox_add_robust <- function(fit, cluster, design_x) {
 
 # Harrell's concordance of the linear predictor, in coxph's layout, on the (time-fixed)
 # response the model was fitted to; clusters enter its variance as they do in coxph.
-compute_cox_concordance <- function(fit, cluster = NULL) {
+compute_cox_concordance <- function(fit, cluster = NULL, row_order = NULL) {
   if (length(fit$coefficients) == 0L) return(NULL)
   counting <- attr(fit$y, "type") == "counting"
   y <- unclass(fit$y)  # `[.Surv` is slow at large n
@@ -517,7 +523,7 @@ compute_cox_concordance <- function(fit, cluster = NULL) {
                             status = as.double(y[, ncol(y)]), lp = fit$linear.predictors,
                             strata = fit$strata, weights = fit$weights,
                             start = if (counting) as.double(y[, 1L]) else NULL,
-                            cluster = cluster)
+                            cluster = cluster, row_order = row_order)
 }
 
 # ---- methods ------------------------------------------------------------------------------
