@@ -42,11 +42,13 @@ cox_control <- function(eps = 1e-9, toler.chol = .Machine$double.eps^0.75, iter.
 fix_near_ties <- function(y, time, start, control, call = rlang::caller_env()) {
   if (isFALSE(control$timefix)) return(list(y = y, time = time, start = start))
   merged <- merge_near_ties(time, start, call = call)
+  keep_y <- identical(merged$time, time) && identical(merged$start, start)
+  if (keep_y) return(list(y = y, time = time, start = start, time_rank = merged$time_rank))
   ym <- unclass(y)
   ym[, if (is.null(start)) 1L else 2L] <- merged$time
   if (!is.null(start)) ym[, 1L] <- merged$start
   attributes(ym) <- attributes(y)
-  list(y = ym, time = merged$time, start = merged$start)
+  list(y = ym, time = merged$time, start = merged$start, time_rank = merged$time_rank)
 }
 
 check_control_number <- function(value, arg, call = rlang::caller_env()) {
@@ -108,9 +110,11 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
     return(cox_fit_firth(design, parts, mf, ties, robust, control, call, env,
                          keep_x = isTRUE(x), init = init))
   }
-  fixed <- fix_near_ties(stats::model.response(mf), parts$time, parts$start, control)
+  # The response column itself: model.response() would add n character row names.
+  fixed <- fix_near_ties(mf[[1L]], parts$time, parts$start, control)
   raw <- cox_engine(design$x, fixed$time, fixed$start, parts$status, parts$strata,
-                    parts$weights, parts$offset, ties, init, control, design$summary)
+                    parts$weights, parts$offset, ties, init, control, design$summary,
+                    time_rank = fixed$time_rank)
   if (missing(robust) && !is.null(parts$cluster)) robust <- TRUE
   fit <- new_rwe_cox(
     raw, y = fixed$y, x = if (isTRUE(x)) design$x else NULL,
@@ -121,7 +125,8 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
     na.action = parts$na.action, xlevels = design$xlevels, assign = design$assign,
     control = control, ties = ties, init = init
   )
-  cox_finish(fit, robust = robust, cluster = parts$cluster, design_x = design$x)
+  cox_finish(fit, robust = robust, cluster = parts$cluster, design_x = design$x,
+             row_order = raw$row_order)
 }
 
 # A covariate that is missing on every row would otherwise surface as "no rows left"; name it.
@@ -156,8 +161,8 @@ cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env()) {
     attr(x, "assign") <- assign_cols
   }
   assign_cols <- attr(x, "assign")
-  rownames(x) <- NULL
-  storage.mode(x) <- "double"
+  if (!is.null(rownames(x))) rownames(x) <- NULL
+  if (!is.double(x)) storage.mode(x) <- "double"
   summary <- cox_column_summary_cpp(x, weights)
   bad_col <- summary$bad_col
   if (bad_col > 0L) {
@@ -241,12 +246,14 @@ cox_fit_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
   check_has_events(y_parts$status, weights)
   fixed <- fix_near_ties(y, y_parts$time, y_parts$start, control)
   raw <- cox_engine(x, fixed$time, fixed$start, y_parts$status, strata_info$codes,
-                    weights, offset, ties, init, control, checked$summary)
+                    weights, offset, ties, init, control, checked$summary,
+                    time_rank = fixed$time_rank)
   fit <- new_rwe_cox(raw, y = fixed$y, x = x, strata = strata_info$codes,
                      strata_levels = strata_info$levels, weights = weights, offset = offset,
                      call = call, assign = as.list(stats::setNames(seq_len(ncol(x)), colnames(x))),
                      control = control, ties = ties, init = init)
-  cox_finish(fit, robust = FALSE, cluster = NULL, design_x = x, concordance = concordance)
+  cox_finish(fit, robust = FALSE, cluster = NULL, design_x = x, concordance = concordance,
+             row_order = raw$row_order)
 }
 
 check_surv_response <- function(y, call = rlang::caller_env()) {
@@ -284,7 +291,8 @@ check_covariate_matrix <- function(x, n, weights, call = rlang::caller_env()) {
     cli::cli_abort("{.arg x} has {nrow(x)} row{?s}, but {.arg y} has {n}.", call = call,
                    class = "rwe_bad_input")
   }
-  storage.mode(x) <- "double"
+  # storage.mode<- copies even a double matrix, 8np bytes at large n: only coerce if needed.
+  if (!is.double(x)) storage.mode(x) <- "double"
   if (is.null(colnames(x))) colnames(x) <- paste0("x", seq_len(ncol(x)))
   summary <- cox_column_summary_cpp(x, weights)
   if (summary$bad_col > 0L) {
@@ -322,7 +330,7 @@ check_matrix_offset <- function(offset, n, call = rlang::caller_env()) {
 # -1/0/1) and calls the C++ kernel. Returns the kernel's list plus the linear predictors in
 # the original row order.
 cox_engine <- function(x, time, start, status, strata, weights, offset, ties, init, control,
-                       summary, call = rlang::caller_env()) {
+                       summary, time_rank = NULL, call = rlang::caller_env()) {
   p <- ncol(x)
   init <- check_init(init, x, offset, call)
   counting <- !is.null(start)
@@ -331,7 +339,7 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   zero_one <- summary$zero_one
   means <- if (counting) summary$means else summary$weighted_means
   means[zero_one] <- 0
-  ord <- engine_order(strata, time, status)
+  ord <- cox_row_order(strata, time, status, time_rank)
   sorted_strata <- strata[ord]
   stratum_end <- as.integer(cumsum(tabulate(sorted_strata, nbins = max(sorted_strata))))
   start_sorted <- if (counting) start[ord] else NULL
@@ -345,8 +353,22 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   raw$linear_predictors <- NULL
   raw$means <- stats::setNames(means, colnames(x))
   raw$counting <- counting
+  raw$row_order <- ord  # reversed, it is the concordance kernel's order: no second sort
   if (p == 0L) raw$converged <- TRUE  # nothing to iterate on
   raw
+}
+
+# The order of engine_order() (stratum, time ascending, events first; ties kept in row
+# order), computed from one integer key when the integer time ranks are known: radix-sorting
+# one integer vector is several times faster than three keys with a double among them.
+cox_row_order <- function(strata, time, status, time_rank = NULL) {
+  n_times <- if (is.null(time_rank)) 0 else max(time_rank)
+  n_strata <- max(strata)
+  if (is.null(time_rank) || 2 * n_times * n_strata >= .Machine$integer.max) {
+    return(engine_order(strata, time, status))
+  }
+  key <- ((strata - 1L) * n_times + (time_rank - 1L)) * 2L + (status == 0)
+  order(as.integer(key), method = "radix")
 }
 
 check_init <- function(init, x, offset, call) {
@@ -455,10 +477,13 @@ cox_diverged <- function(raw, coef, var, control) {
 }
 
 # Robust variance, concordance and warnings: the steps that depend on other engines.
-cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE) {
+# `row_order`, if given, is the order the Cox kernel used (stratum, time ascending, events
+# first).
+cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE, row_order = NULL) {
   if (isTRUE(robust)) fit <- cox_add_robust(fit, cluster, design_x)
   if (isTRUE(concordance)) {
-    fit["concordance"] <- list(compute_cox_concordance(fit, cluster))  # keeps the slot when NULL
+    concordance <- compute_cox_concordance(fit, cluster, row_order)
+    fit["concordance"] <- list(concordance)  # keeps the slot when NULL
   }
   # Like coxph, a deliberately tiny iter.max (0 or 1: one step at a time) is not warned about.
   if (!fit$converged && fit$control$iter.max > 1L) {
@@ -490,14 +515,15 @@ cox_add_robust <- function(fit, cluster, design_x) {
 
 # Harrell's concordance of the linear predictor, in coxph's layout, on the (time-fixed)
 # response the model was fitted to; clusters enter its variance as they do in coxph.
-compute_cox_concordance <- function(fit, cluster = NULL) {
+compute_cox_concordance <- function(fit, cluster = NULL, row_order = NULL) {
   if (length(fit$coefficients) == 0L) return(NULL)
-  y <- fit$y
-  counting <- attr(y, "type") == "counting"
-  cox_concordance(time = as.double(y[, if (counting) 2L else 1L]),
-                  status = as.double(y[, ncol(y)]), lp = fit$linear.predictors,
-                  strata = fit$strata, weights = fit$weights,
-                  start = if (counting) as.double(y[, 1L]) else NULL, cluster = cluster)
+  counting <- attr(fit$y, "type") == "counting"
+  y <- unclass(fit$y)  # `[.Surv` is slow at large n
+  cox_concordance_validated(time = as.double(y[, if (counting) 2L else 1L]),
+                            status = as.double(y[, ncol(y)]), lp = fit$linear.predictors,
+                            strata = fit$strata, weights = fit$weights,
+                            start = if (counting) as.double(y[, 1L]) else NULL,
+                            cluster = cluster, row_order = row_order)
 }
 
 # ---- methods ------------------------------------------------------------------------------
