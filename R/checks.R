@@ -163,7 +163,7 @@ abort_bad_status <- function(formula, data, call) {
 #' rows removed by `na.action`.
 #' @noRd
 surv_parts <- function(mf, call = rlang::caller_env()) {
-  y <- stats::model.response(mf)
+  y <- mf[[1L]]  # the response column; model.response() would add n character row names
   if (!inherits(y, "Surv")) {
     cli::cli_abort("{.arg formula} must have a {.fn Surv} response.", call = call,
                    class = "rwe_bad_input")
