@@ -167,11 +167,12 @@ test_that("Table 4 N column is reproduced", {
 })
 
 # Tolerances actually achieved by the reconstruction (data-raw/README.md has the table):
-# average |error| of the 26 KM means 0.248 months, worst 1.069; worst log-rank
-# p-value factor 1.22 (age), every significance call as printed.
-KM_MEAN_MAX_ABS_ERROR <- 1.07   # months, worst Table 4 cell
-KM_MEAN_AVG_ABS_ERROR <- 0.25   # months, average over the 26 cells with a mean
-LOGRANK_MAX_RATIO <- 1.23       # worst factor between reconstructed and printed p
+# average |error| of the 26 KM means 0.2198 months, worst 1.000 (lung-only: 40.875, its one
+# progression at 5.0 months with all 8 at risk; next bone 0.955); worst log-rank p-value
+# factor 1.184 (previous therapies), every significance call as printed.
+KM_MEAN_MAX_ABS_ERROR <- 1 + 1e-9  # months, worst Table 4 cell
+KM_MEAN_AVG_ABS_ERROR <- 0.22      # months, average over the 26 cells with a mean
+LOGRANK_MAX_RATIO <- 1.19          # worst factor between reconstructed and printed p
 
 table4_fit <- function() {
   main <- t4[t4$source == "Table 4", ]
@@ -194,6 +195,16 @@ test_that("overall PFS: SPSS median 16.5 months with events = the 11 progression
   fit <- survival::survfit(survival::Surv(pfs_months, pfs_event) ~ 1, data = ev)
   expect_equal(fit$time[which(fit$surv <= 0.5)[1]], 16.5)
   expect_equal(sum(ev$pfs_event), 11)
+})
+
+test_that("progression times: the forced 5.0 trio, then bunched by 16.5 as achieved", {
+  pd <- sort(ev$pfs_months[ev$pfs_event == 1])
+  expect_equal(sum(pd == 5), 3)  # HFS p = 0.007 on a half-month grid
+  later <- pd[pd != 5]
+  gaps <- abs(outer(later, later, "-"))[upper.tri(diag(length(later)))]
+  # achieved bunching: one tied pair (two at 16.5), the other 8 spread over 13.5-16.5
+  expect_lte(sum(gaps == 0), 1)
+  expect_equal(range(later), c(13.5, 16.5))
 })
 
 test_that("Table 4 KM means are reproduced within the achieved tolerance", {

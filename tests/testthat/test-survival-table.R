@@ -100,8 +100,8 @@ test_that("Table 4: N column reproduced exactly, rows in the published order", {
 test_that("Table 4: SPSS KM means and log-rank p within the tolerances of the data tests", {
   has_mean <- !is.na(t4$pfs_mean_months)
   err <- abs(tab4$mean_spss[has_mean] - t4$pfs_mean_months[has_mean])
-  expect_lte(max(err), 1.07)
-  expect_lte(mean(err), 0.25)
+  expect_lte(max(err), 1 + 1e-9)
+  expect_lte(mean(err), 0.22)
   expect_equal(tab4$mean_spss[tab4$variable == "hfs" & tab4$level == "No"], 5)
   # the dashes: disease control / PR groups have no events, printed "–"
   dc <- tab4[tab4$variable == "disease_control" & tab4$level == "Yes", ]
@@ -113,7 +113,7 @@ test_that("Table 4: SPSS KM means and log-rank p within the tolerances of the da
   printed <- t4$p_value[first]
   zero <- printed == 0
   expect_true(all(p[zero] < 0.0005))
-  expect_lte(max(exp(abs(log(p[!zero] / printed[!zero])))), 1.23)
+  expect_lte(max(exp(abs(log(p[!zero] / printed[!zero])))), 1.19)
   expect_identical(p < 0.05, printed < 0.05)
   expect_equal(round(tab4$p_value[tab4$variable == "hfs"][1], 3), 0.007)
 })
@@ -123,7 +123,7 @@ test_that("the text's bone comparison within the 19 with distant metastases (p =
   res <- survival_by(pts[pts$distant, ], "pfs_months", "pfs_event", "met_bone")
   expect_equal(res$n, text$n)
   p <- res$p_value[1]
-  expect_lte(exp(abs(log(p / text$p_value[1]))), 1.23)
+  expect_lte(exp(abs(log(p / text$p_value[1]))), 1.19)
   expect_false(p < 0.05)
 })
 
