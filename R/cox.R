@@ -385,9 +385,7 @@ cox_placement <- function(strata, time, status, start, time_rank, start_rank) {
   n_keys <- as.double(n_strata) * n_times
   counting <- !is.null(start)
   if (n_keys <= max(4 * length(time), 1e6) && (!counting || !is.null(start_rank))) {
-    base <- (strata - 1L) * as.integer(n_times) - 1L
-    return(list(key = base + time_rank, start_key = if (counting) base + start_rank,
-                nkeys = n_keys))
+    return(list(time_rank = time_rank, start_rank = start_rank, ntimes = as.integer(n_times)))
   }
   list(ord = engine_order(strata, time, status) - 1L,
        start_order = if (counting) order(strata, start, method = "radix") - 1L)

@@ -8,10 +8,10 @@
 //   1..S) and, for counting-process data, `start` (< time) are in the original row order;
 //   near-equal times are already merged, so equal times compare equal.
 // * `placement` says where each row sits in time, used once to place the rows on the grid:
-//   either `key` (0-based (stratum - 1) * ntimes + time rank - 1, ranks of the distinct
-//   times and start times together), `start_key` (counting process) and `nkeys` = nstrata *
-//   ntimes, for a counting pass over a table of nkeys entries (R sends keys only when nkeys is
-//   a small multiple of n); or `ord` (0-based, rows sorted by stratum, then time ascending,
+//   either `time_rank`, `start_rank` (counting process; 1-based ranks among the distinct
+//   times and start times together) and `ntimes`, for a counting pass over a table of
+//   nstrata * ntimes (stratum, rank) keys (R sends ranks only when that is a small multiple
+//   of n); or `ord` (0-based, rows sorted by stratum, then time ascending,
 //   events before censorings at equal times) and, for counting-process data, `start_order`
 //   (sorted by stratum, then start ascending).
 // * `means` are the centring constants (0 for columns that are not centred); `doscale` marks
@@ -59,13 +59,15 @@ using namespace coxgrid;
 // scan in key order numbers the grid positions and carries the latest one forward, so that the
 // table maps every key to the largest grid position at or before it in its stratum. O(n + nkeys)
 // with sequential or cache-resident memory traffic only.
-Grid grid_from_keys(const CoxRows& rows, const double* time, const int* key,
-                    const int* start_key, Index nkeys, Index nstrata) {
+Grid grid_from_keys(const CoxRows& rows, const double* time, const int* strata,
+                    const int* time_rank, const int* start_rank, Index ntimes, Index nstrata) {
   const Index n = rows.n();
-  const Index ntimes = nkeys / nstrata;
+  const Index nkeys = ntimes * nstrata;
+  auto key = [&](Index i, const int* rank) { return (strata[i] - 1) * ntimes + rank[i] - 1; };
   std::vector<int> table(nkeys, -1);  // first event row of each key, then its grid position
   for (Index i = 0; i < n; ++i) {
-    if (rows.status[i] > 0 && table[key[i]] < 0) table[key[i]] = static_cast<int>(i);
+    const Index k = key(i, time_rank);
+    if (rows.status[i] > 0 && table[k] < 0) table[k] = static_cast<int>(i);
   }
   Grid g;
   g.bounds.assign(nstrata + 1, 0);
@@ -83,11 +85,11 @@ Grid grid_from_keys(const CoxRows& rows, const double* time, const int* key,
   }
   g.bounds[nstrata] = static_cast<Index>(g.time.size());
   g.last.resize(n);
-  for (Index i = 0; i < n; ++i) g.last[i] = table[key[i]];
+  for (Index i = 0; i < n; ++i) g.last[i] = table[key(i, time_rank)];
   g.entry.assign(n, -1);
-  if (start_key == nullptr) return g;
+  if (start_rank == nullptr) return g;
   g.counting = true;
-  for (Index i = 0; i < n; ++i) g.entry[i] = table[start_key[i]];
+  for (Index i = 0; i < n; ++i) g.entry[i] = table[key(i, start_rank)];
   return g;
 }
 
@@ -136,13 +138,13 @@ Grid build_grid(const CoxRows& rows, const double* time, const int* strata, cons
 // The grid from whichever placement R sent (see the header comment).
 Grid place_rows(const CoxRows& rows, const double* time, const int* strata, Index nstrata,
                 const double* start, const Rcpp::List& placement) {
-  if (placement.containsElementNamed("key")) {
-    const Rcpp::IntegerVector key = placement["key"];
-    const Rcpp::IntegerVector start_key = start != nullptr
-      ? Rcpp::as<Rcpp::IntegerVector>(placement["start_key"]) : Rcpp::IntegerVector(0);
-    const Index nkeys = Rcpp::as<double>(placement["nkeys"]);
-    return grid_from_keys(rows, time, key.begin(), start != nullptr ? start_key.begin() : nullptr,
-                          nkeys, nstrata);
+  if (placement.containsElementNamed("time_rank")) {
+    const Rcpp::IntegerVector time_rank = placement["time_rank"];
+    const Rcpp::IntegerVector start_rank = start != nullptr
+      ? Rcpp::as<Rcpp::IntegerVector>(placement["start_rank"]) : Rcpp::IntegerVector(0);
+    const Index ntimes = Rcpp::as<int>(placement["ntimes"]);
+    return grid_from_keys(rows, time, strata, time_rank.begin(),
+                          start != nullptr ? start_rank.begin() : nullptr, ntimes, nstrata);
   }
   const Rcpp::IntegerVector ord = placement["ord"];
   const Rcpp::IntegerVector start_order = start != nullptr
