@@ -452,7 +452,8 @@ NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& ini
 // Fits the Cox model. Returns the coefficients (on the scale of the covariates), the inverse
 // information at them (0 rows/columns for aliased columns), the log partial likelihood at
 // `init` and at the end, the score test at `init`, the score at the end, the iteration count,
-// convergence, the rank, the aliased columns and the linear predictors (original order).
+// convergence, the rank, the aliased columns, the linear predictors (original order) and
+// the number of events.
 // The caller decides what to warn about.
 // [[Rcpp::export]]
 Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x,
@@ -490,7 +491,8 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x,
     Rcpp::Named("converged") = fit.converged,
     Rcpp::Named("rank") = static_cast<int>(fit.factor.rank),
     Rcpp::Named("aliased") = aliased,
-    Rcpp::Named("linear_predictors") = fit.eta);
+    Rcpp::Named("linear_predictors") = fit.eta,
+    Rcpp::Named("nevent") = static_cast<double>((status.array() > 0).count()));
 }
 
 // Quadratic form b' V^- b with the same generalised LDL' decomposition (Wald test); also
