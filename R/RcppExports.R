@@ -5,8 +5,8 @@ conc_counts_cpp <- function(stop, status, rank, weights, stratum_bounds, start, 
     .Call(`_rwecohort_conc_counts_cpp`, stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster)
 }
 
-cox_newton_cpp <- function(x, ord, time, status, weights, offset, stratum_end, start, start_order, means, doscale, init, efron, iter_max, eps, toler_chol) {
-    .Call(`_rwecohort_cox_newton_cpp`, x, ord, time, status, weights, offset, stratum_end, start, start_order, means, doscale, init, efron, iter_max, eps, toler_chol)
+cox_newton_cpp <- function(x, time, status, weights, offset, strata, nstrata, start, placement, means, doscale, init, efron, iter_max, eps, toler_chol, threads) {
+    .Call(`_rwecohort_cox_newton_cpp`, x, time, status, weights, offset, strata, nstrata, start, placement, means, doscale, init, efron, iter_max, eps, toler_chol, threads)
 }
 
 cox_wald_cpp <- function(v, b, toler_chol) {

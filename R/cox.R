@@ -1,5 +1,5 @@
 # Cox proportional-hazards model: formula verb `cox_fit()`, matrix twin `cox_fit_matrix()`,
-# the shared engine that sorts and calls the C++ kernel (src/cox.cpp), the `rwe_cox` result
+# the shared engine that places the rows and calls the C++ kernel (src/cox.cpp), the `rwe_cox` result
 # and its methods. The arithmetic follows survival::coxph (centring, convergence rule, step
 # halving, aliasing tolerance) so that the two agree to rounding error.
 
@@ -14,12 +14,18 @@
 #' @param timefix If `TRUE` (default, as in `survival::coxph.control()`), times that differ
 #'   only by floating-point rounding (relative or absolute difference at most
 #'   `sqrt(.Machine$double.eps)`) are treated as tied.
-#' @return A list with elements `eps`, `toler.chol`, `iter.max`, `toler.inf` and `timefix`.
+#' @param threads Number of threads the Cox kernel may use (rows are split into contiguous
+#'   ranges whose sums are added, as partitions are in [partitioned_cox_fit()]); only data
+#'   with at least 50,000 rows per thread use more than one. Defaults to the option
+#'   `rwecohort.threads`, else 2. Results agree to rounding error whatever the number.
+#' @return A list with elements `eps`, `toler.chol`, `iter.max`, `toler.inf`, `timefix` and
+#'   `threads`.
 #' @examples
 #' cox_control(iter.max = 50)
 #' @export
 cox_control <- function(eps = 1e-9, toler.chol = .Machine$double.eps^0.75, iter.max = 20,
-                        toler.inf = sqrt(eps), timefix = TRUE) {
+                        toler.inf = sqrt(eps), timefix = TRUE,
+                        threads = getOption("rwecohort.threads", 2L)) {
   check_control_number(eps, "eps")
   check_control_number(toler.chol, "toler.chol")
   check_control_number(toler.inf, "toler.inf")
@@ -30,11 +36,16 @@ cox_control <- function(eps = 1e-9, toler.chol = .Machine$double.eps^0.75, iter.
   if (!isTRUE(timefix) && !isFALSE(timefix)) {
     cli::cli_abort("{.arg timefix} must be TRUE or FALSE.", class = "rwe_bad_input")
   }
+  if (!is.numeric(threads) || length(threads) != 1L || is.na(threads) || threads < 1 ||
+      threads != round(threads)) {
+    cli::cli_abort("{.arg threads} must be a single positive whole number, not {.val {threads}}.",
+                   class = "rwe_bad_input")
+  }
   if (eps <= toler.chol) {
     cli::cli_warn("For numerical accuracy, {.arg toler.chol} should be smaller than {.arg eps}.")
   }
   list(eps = eps, toler.chol = toler.chol, iter.max = as.integer(iter.max),
-       toler.inf = toler.inf, timefix = timefix)
+       toler.inf = toler.inf, timefix = timefix, threads = as.integer(threads))
 }
 
 # Floating-point ties (e.g. 0.1 + 0.2 and 0.3) are one time, as survival::coxph does by
@@ -43,12 +54,16 @@ fix_near_ties <- function(y, time, start, control, call = rlang::caller_env()) {
   if (isFALSE(control$timefix)) return(list(y = y, time = time, start = start))
   merged <- merge_near_ties(time, start, call = call)
   keep_y <- identical(merged$time, time) && identical(merged$start, start)
-  if (keep_y) return(list(y = y, time = time, start = start, time_rank = merged$time_rank))
+  if (keep_y) {
+    return(list(y = y, time = time, start = start, time_rank = merged$time_rank,
+                start_rank = merged$start_rank))
+  }
   ym <- unclass(y)
   ym[, if (is.null(start)) 1L else 2L] <- merged$time
   if (!is.null(start)) ym[, 1L] <- merged$start
   attributes(ym) <- attributes(y)
-  list(y = ym, time = merged$time, start = merged$start, time_rank = merged$time_rank)
+  list(y = ym, time = merged$time, start = merged$start, time_rank = merged$time_rank,
+       start_rank = merged$start_rank)
 }
 
 check_control_number <- function(value, arg, call = rlang::caller_env()) {
@@ -114,7 +129,7 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   fixed <- fix_near_ties(mf[[1L]], parts$time, parts$start, control)
   raw <- cox_engine(design$x, fixed$time, fixed$start, parts$status, parts$strata,
                     parts$weights, parts$offset, ties, init, control, design$summary,
-                    time_rank = fixed$time_rank)
+                    time_rank = fixed$time_rank, start_rank = fixed$start_rank)
   if (missing(robust) && !is.null(parts$cluster)) robust <- TRUE
   fit <- new_rwe_cox(
     raw, y = fixed$y, x = if (isTRUE(x)) design$x else NULL,
@@ -247,7 +262,8 @@ cox_fit_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
   fixed <- fix_near_ties(y, y_parts$time, y_parts$start, control)
   raw <- cox_engine(x, fixed$time, fixed$start, y_parts$status, strata_info$codes,
                     weights, offset, ties, init, control, checked$summary,
-                    time_rank = fixed$time_rank)
+                    time_rank = fixed$time_rank, start_rank = fixed$start_rank,
+                    keep_order = concordance)
   fit <- new_rwe_cox(raw, y = fixed$y, x = x, strata = strata_info$codes,
                      strata_levels = strata_info$levels, weights = weights, offset = offset,
                      call = call, assign = as.list(stats::setNames(seq_len(ncol(x)), colnames(x))),
@@ -325,12 +341,13 @@ check_matrix_offset <- function(offset, n, call = rlang::caller_env()) {
   as.double(offset)
 }
 
-# Sorts the rows as the kernel requires, centres as survival::coxph does (weighted means for
-# right-censored data, plain means for counting-process data, no centring of columns coded
-# -1/0/1) and calls the C++ kernel. Returns the kernel's list plus the linear predictors in
-# the original row order.
+# Orders the rows for the kernel's grid (x itself is never sorted or copied), centres as
+# survival::coxph does (weighted means for right-censored data, plain means for
+# counting-process data, no centring of columns coded -1/0/1) and calls the C++ kernel.
+# Returns the kernel's list; its linear predictors are in the original row order.
 cox_engine <- function(x, time, start, status, strata, weights, offset, ties, init, control,
-                       summary, time_rank = NULL, call = rlang::caller_env()) {
+                       summary, time_rank = NULL, start_rank = NULL, keep_order = TRUE,
+                       call = rlang::caller_env()) {
   p <- ncol(x)
   init <- check_init(init, x, offset, call)
   counting <- !is.null(start)
@@ -339,23 +356,39 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   zero_one <- summary$zero_one
   means <- if (counting) summary$means else summary$weighted_means
   means[zero_one] <- 0
-  ord <- cox_row_order(strata, time, status, time_rank)
-  sorted_strata <- strata[ord]
-  stratum_end <- as.integer(cumsum(tabulate(sorted_strata, nbins = max(sorted_strata))))
-  start_sorted <- if (counting) start[ord] else NULL
-  start_order <- if (counting) order(sorted_strata, start_sorted, method = "radix") - 1L
+  strata <- as.integer(strata)
+  placement <- cox_placement(strata, time, status, start, time_rank, start_rank)
   iter_max <- if (p == 0L) 0L else control$iter.max
-  raw <- cox_newton_cpp(x, ord - 1L, time[ord], status[ord], weights[ord],
-                        offset[ord], stratum_end, start_sorted, start_order, as.double(means),
-                        !zero_one, as.double(init), ties == "efron", iter_max,
-                        control$eps, control$toler.chol)
+  raw <- cox_newton_cpp(x, time, status, weights, offset, strata, max(strata), start,
+                        placement, as.double(means), !zero_one, as.double(init),
+                        ties == "efron", iter_max, control$eps, control$toler.chol,
+                        control$threads %||% 1L)
   raw$linear.predictors <- raw$linear_predictors
   raw$linear_predictors <- NULL
   raw$means <- stats::setNames(means, colnames(x))
   raw$counting <- counting
-  raw$row_order <- ord  # reversed, it is the concordance kernel's order: no second sort
+  # Reversed, the row order is the concordance kernel's order: it saves that a second sort.
+  if (keep_order) {
+    raw$row_order <- if (is.null(placement$ord)) cox_row_order(strata, time, status, time_rank)
+                     else placement$ord + 1L
+  }
   if (p == 0L) raw$converged <- TRUE  # nothing to iterate on
   raw
+}
+
+# How the kernel places the rows on its event-time grid (see src/cox.cpp). With integer time
+# ranks and at most a few times n (stratum, time) keys, the kernel builds the grid by counting
+# over keys, with no sort at all; otherwise it walks the rows in sorted order.
+cox_placement <- function(strata, time, status, start, time_rank, start_rank) {
+  n_strata <- max(strata)
+  n_times <- if (is.null(time_rank)) Inf else max(time_rank, start_rank)
+  n_keys <- as.double(n_strata) * n_times
+  counting <- !is.null(start)
+  if (n_keys <= max(4 * length(time), 1e6) && (!counting || !is.null(start_rank))) {
+    return(list(time_rank = time_rank, start_rank = start_rank, ntimes = as.integer(n_times)))
+  }
+  list(ord = engine_order(strata, time, status) - 1L,
+       start_order = if (counting) order(strata, start, method = "radix") - 1L)
 }
 
 # The order of engine_order() (stratum, time ascending, events first; ties kept in row
@@ -432,7 +465,7 @@ new_rwe_cox <- function(raw, y, x = NULL, strata = NULL, strata_levels = NULL,
     coefficients = coef, var = var, loglik = raw$loglik,
     score.test = test_vector(raw$score_test, df), wald.test = NULL,
     lr.test = test_vector(lr, df), n = length(raw$linear.predictors),
-    nevent = sum(unclass(y)[, ncol(y)]), iter = raw$iter, converged = raw$converged,
+    nevent = raw$nevent %||% sum(unclass(y)[, ncol(y)]), iter = raw$iter, converged = raw$converged,
     diverged = stats::setNames(diverged, names_coef),
     linear.predictors = raw$linear.predictors, means = raw$means, method = ties,
     score = stats::setNames(raw$score, names_coef), rank = raw$rank, y = y, x = x,

@@ -20,6 +20,9 @@ reset_peak <- function() {
   if (!ok) warning("cannot reset VmHWM; peak memory includes data loading")
 }
 
+# rwecohort's Cox kernel uses cox_control()'s default thread count (2) unless the case sets one.
+control <- if (is.null(case$threads)) cox_control() else cox_control(threads = case$threads)
+
 cox_formula <- function(case) {
   lhs <- if (case$counting) "Surv(start, stop, status)" else "Surv(time, status)"
   rhs <- paste0("x", seq_len(case$p))
@@ -41,7 +44,7 @@ runners <- list(
              else coxph(f, data, ties = case$ties)
       c(coef(fit), sqrt(diag(vcov(fit))), concordance = unname(fit$concordance["concordance"]))
     } else {
-      fit <- cox_fit(f, data, ties = case$ties, robust = case$robust)
+      fit <- cox_fit(f, data, ties = case$ties, robust = case$robust, control = control)
       c(coef(fit), sqrt(diag(vcov(fit))), concordance = unname(fit$concordance["concordance"]))
     }
   },
@@ -58,7 +61,8 @@ runners <- list(
       }
       fit$coefficients
     } else {
-      coef(cox_fit_matrix(x, y, strata = strata, ties = case$ties, concordance = FALSE))
+      coef(cox_fit_matrix(x, y, strata = strata, ties = case$ties, concordance = FALSE,
+                          control = control))
     }
   },
   # Data split over 3 partitions resident on 2 localhost workers (loaded before timing, as in

@@ -18,14 +18,14 @@ reps <- as.integer(option("reps", "3"))
 only <- strsplit(option("only", ""), ",")[[1]]
 
 case <- function(kind, n, p = 10, ties = "efron", strata = 0, groups = 0, counting = FALSE,
-                 robust = FALSE, engines = c("rwecohort", "survival")) {
+                 robust = FALSE, threads = NULL, engines = c("rwecohort", "survival")) {
   list(kind = kind, n = n, p = p, ties = ties, strata = strata, groups = groups,
-       counting = counting, robust = robust, engines = engines)
+       counting = counting, robust = robust, threads = threads, engines = engines)
 }
 standard_cases <- function() {
   list(
     case("cox", 1e4), case("cox", 1e5), case("cox", 1e6),
-    case("cox_kernel", 1e6),
+    case("cox_kernel", 1e6), case("cox", 1e6, threads = 1), case("cox_kernel", 1e6, threads = 1),
     case("cox", 1e6, p = 1), case("cox", 1e5, p = 50),
     case("cox", 1e6, ties = "breslow"), case("cox_kernel", 1e6, ties = "breslow"),
     case("cox", 1e6, strata = 20), case("cox", 1e5, counting = TRUE),
@@ -45,7 +45,8 @@ describe <- function(k) {
   extra <- c(if (k$kind %in% c("cox", "cox_kernel", "cox_sites")) c(k$ties, sprintf("p=%d", k$p)),
              if (k$groups > 0) sprintf("groups=%d", k$groups),
              if (k$strata > 0) sprintf("strata=%d", k$strata),
-             if (k$counting) "counting", if (k$robust) "robust")
+             if (k$counting) "counting", if (k$robust) "robust",
+             if (!is.null(k$threads)) sprintf("threads=%d", k$threads))
   sprintf("%-10s n=%-8s %s", k$kind, format(k$n, scientific = TRUE), paste(extra, collapse = " "))
 }
 

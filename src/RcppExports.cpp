@@ -31,20 +31,20 @@ BEGIN_RCPP
 END_RCPP
 }
 // cox_newton_cpp
-Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::IntegerVector ord, const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> offset, const Rcpp::IntegerVector stratum_end, const Rcpp::Nullable<Rcpp::NumericVector> start, const Rcpp::Nullable<Rcpp::IntegerVector> start_order, const Eigen::Map<Eigen::VectorXd> means, const Rcpp::LogicalVector doscale, const Eigen::Map<Eigen::VectorXd> init, bool efron, int iter_max, double eps, double toler_chol);
-RcppExport SEXP _rwecohort_cox_newton_cpp(SEXP xSEXP, SEXP ordSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP weightsSEXP, SEXP offsetSEXP, SEXP stratum_endSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP meansSEXP, SEXP doscaleSEXP, SEXP initSEXP, SEXP efronSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP toler_cholSEXP) {
+Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> offset, const Rcpp::IntegerVector strata, int nstrata, const Rcpp::Nullable<Rcpp::NumericVector> start, const Rcpp::List placement, const Eigen::Map<Eigen::VectorXd> means, const Rcpp::LogicalVector doscale, const Eigen::Map<Eigen::VectorXd> init, bool efron, int iter_max, double eps, double toler_chol, int threads);
+RcppExport SEXP _rwecohort_cox_newton_cpp(SEXP xSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP weightsSEXP, SEXP offsetSEXP, SEXP strataSEXP, SEXP nstrataSEXP, SEXP startSEXP, SEXP placementSEXP, SEXP meansSEXP, SEXP doscaleSEXP, SEXP initSEXP, SEXP efronSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP toler_cholSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type x(xSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::IntegerVector >::type ord(ordSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type offset(offsetSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::IntegerVector >::type stratum_end(stratum_endSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::IntegerVector >::type strata(strataSEXP);
+    Rcpp::traits::input_parameter< int >::type nstrata(nstrataSEXP);
     Rcpp::traits::input_parameter< const Rcpp::Nullable<Rcpp::NumericVector> >::type start(startSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::Nullable<Rcpp::IntegerVector> >::type start_order(start_orderSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::List >::type placement(placementSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type means(meansSEXP);
     Rcpp::traits::input_parameter< const Rcpp::LogicalVector >::type doscale(doscaleSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type init(initSEXP);
@@ -52,7 +52,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type iter_max(iter_maxSEXP);
     Rcpp::traits::input_parameter< double >::type eps(epsSEXP);
     Rcpp::traits::input_parameter< double >::type toler_chol(toler_cholSEXP);
-    rcpp_result_gen = Rcpp::wrap(cox_newton_cpp(x, ord, time, status, weights, offset, stratum_end, start, start_order, means, doscale, init, efron, iter_max, eps, toler_chol));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cox_newton_cpp(x, time, status, weights, offset, strata, nstrata, start, placement, means, doscale, init, efron, iter_max, eps, toler_chol, threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -283,7 +284,7 @@ END_RCPP
 
 static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_conc_counts_cpp", (DL_FUNC) &_rwecohort_conc_counts_cpp, 9},
-    {"_rwecohort_cox_newton_cpp", (DL_FUNC) &_rwecohort_cox_newton_cpp, 16},
+    {"_rwecohort_cox_newton_cpp", (DL_FUNC) &_rwecohort_cox_newton_cpp, 17},
     {"_rwecohort_cox_wald_cpp", (DL_FUNC) &_rwecohort_cox_wald_cpp, 3},
     {"_rwecohort_cox_column_summary_cpp", (DL_FUNC) &_rwecohort_cox_column_summary_cpp, 2},
     {"_rwecohort_cox_residuals_cpp", (DL_FUNC) &_rwecohort_cox_residuals_cpp, 11},

@@ -1,29 +1,46 @@
-// Cox proportional-hazards kernel: Newton-Raphson on the log partial likelihood.
+// Cox proportional-hazards kernel: Newton-Raphson on the log partial likelihood, computed on
+// an event-time grid (the design shared with the multi-site kernels of partition.cpp).
 //
 // Contract (the R callers in R/cox.R guarantee it; nothing here re-validates):
-// * `x` is n x p (double, finite, no NA) in the ORIGINAL row order; `ord` (0-based) is the
-//   permutation that sorts the rows by stratum, then time (the stop time for counting-process
-//   data) ascending, events before censorings at equal times. The kernel applies it once,
-//   building its only n x p working copy (sorted, centred, row-major).
-// * `time`, `status` (0/1), `weights` (finite, >= 0), `offset` (finite) are already sorted.
-// * `stratum_end` holds the (exclusive, 0-based) end row of each stratum block, ascending.
-// * Counting process only: `start` (< time, sorted like time) and `start_order`, a 0-based
-//   permutation of the sorted rows ordering them by stratum, then start time ascending (ties in any order).
-//   Risk set at an event time t: start < t <= time (a row starting at t is not at risk at t).
+// * `x` is n x p (double, finite, no NA) in the ORIGINAL row order and is never copied: each
+//   pass reads it in blocks of rows, centred on the fly into a small cache-resident buffer.
+// * `time`, `status` (0/1), `weights` (finite, >= 0), `offset` (finite), `strata` (codes
+//   1..S) and, for counting-process data, `start` (< time) are in the original row order;
+//   near-equal times are already merged, so equal times compare equal.
+// * `placement` says where each row sits in time, used once to place the rows on the grid:
+//   either `time_rank`, `start_rank` (counting process; 1-based ranks among the distinct
+//   times and start times together) and `ntimes`, for a counting pass over a table of
+//   nstrata * ntimes (stratum, rank) keys (R sends ranks only when that is a small multiple
+//   of n); or `ord` (0-based, rows sorted by stratum, then time ascending,
+//   events before censorings at equal times) and, for counting-process data, `start_order`
+//   (sorted by stratum, then start ascending).
 // * `means` are the centring constants (0 for columns that are not centred); `doscale` marks
 //   the centred columns, which are also scaled by (sum w) / (sum w |x - mean|) for the rank
 //   decisions of the Cholesky decomposition only (so that they do not depend on units).
 //
-// Structure (multi-site design): everything a Newton step needs is a sum over the rows at one
-// event time of one stratum (`EventTimeSums`). `accumulate_event_time()` turns those sums into
-// that time's contribution to the log partial likelihood, score and information. The sweeps
-// below are the single-partition producers of those sums and consume them immediately.
+// The grid holds the distinct event times of each stratum, stratum after stratum. A row is at
+// risk at the grid positions entry+1 .. last (start < t <= time): `last` is the largest grid
+// time <= its time in its stratum, `entry` the largest <= its start (-1 if none). One Newton
+// step is two passes over the rows:
+//   1. risk-set sums: each row's w exp(eta) (and times x) is added to the bucket of its `last`
+//      position (subtracted at `entry`), deaths also to death buckets; a reverse cumulative sum
+//      per stratum turns buckets into risk-set sums S0, S1 at every event time. From those
+//      come the log partial likelihood, the score, and two coefficients per event time.
+//   2. information: sum_t c_t S2(t) = sum_i w_i exp(eta_i) A_i x_i x_i', where A_i sums the
+//      coefficients over the times row i is at risk: one weighted cross-product of x (done
+//      a cache-resident block of rows at a time), minus O(p^2) terms per event time.
+// Neither pass sorts or copies x; the cost is O(n p^2) multiply-adds in dense blocks. The
+// row-level code of both passes is in cox_grid.h, shared with the multi-site kernels. With
+// `threads` > 1 (and enough rows) contiguous row ranges are summed on separate threads, as
+// sites are, and added.
 // Rows with zero weight contribute nothing, and do not count as tied deaths for Efron.
 
 #include <RcppEigen.h>
+#include "cox_grid.h"
 #include <algorithm>
 #include <cmath>
-#include <memory>
+#include <exception>
+#include <thread>
 #include <vector>
 
 // [[Rcpp::depends(RcppEigen)]]
@@ -33,226 +50,235 @@ using Eigen::MatrixXd;
 using Eigen::VectorXd;
 typedef Eigen::Map<const Eigen::MatrixXd> ConstMapMat;
 typedef Eigen::Map<const Eigen::VectorXd> ConstMapVec;
-typedef Eigen::Map<const Eigen::VectorXi> ConstMapIVec;
 
 namespace {
 
-// Sums over one event time of one stratum. The risk-set sums include the deaths at that time;
-// only the lower triangles of the p x p matrices are maintained.
-struct EventTimeSums {
-  double s0 = 0;      // sum over the risk set of w exp(eta)
-  VectorXd s1;        // ... of w exp(eta) x
-  MatrixXd s2;        // ... of w exp(eta) x x'
-  double d0 = 0;      // sum over the deaths of w exp(eta)
-  VectorXd d1;        // ... of w exp(eta) x
-  MatrixXd d2;        // ... of w exp(eta) x x'
-  double dw = 0;      // sum over the deaths of w
-  VectorXd dwx;       // ... of w x
-  double dweta = 0;   // ... of w eta
-  double ndeath = 0;  // number of deaths with positive weight
-  explicit EventTimeSums(Index p)
-      : s1(VectorXd::Zero(p)), s2(MatrixXd::Zero(p, p)), d1(VectorXd::Zero(p)),
-        d2(MatrixXd::Zero(p, p)), dwx(VectorXd::Zero(p)) {}
-  void clear_risk_set() { s0 = 0; s1.setZero(); s2.setZero(); }
-  void clear_deaths() {
-    d0 = 0; d1.setZero(); d2.setZero(); dw = 0; dwx.setZero(); dweta = 0; ndeath = 0;
-  }
-};
+using namespace coxgrid;
 
-struct Accumulated {
-  double loglik = 0;
-  VectorXd u;         // score
-  MatrixXd imat;      // information (lower triangle while accumulating)
-  explicit Accumulated(Index p) : u(VectorXd::Zero(p)), imat(MatrixXd::Zero(p, p)) {}
-  void clear() { loglik = 0; u.setZero(); imat.setZero(); }
-};
-
-// Adds r * z z' to the lower triangle of m.
-inline void add_outer_lower(MatrixXd& m, const double* z, double r, Index p) {
-  for (Index k = 0; k < p; ++k) {
-    const double rz = r * z[k];
-    double* col = m.data() + k * p;
-    for (Index j = k; j < p; ++j) col[j] += rz * z[j];
+// From integer keys: a table over all (stratum, time rank) keys marks the keys of events; one
+// scan in key order numbers the grid positions and carries the latest one forward, so that the
+// table maps every key to the largest grid position at or before it in its stratum. O(n + nkeys)
+// with sequential or cache-resident memory traffic only.
+Grid grid_from_keys(const CoxRows& rows, const double* time, const int* strata,
+                    const int* time_rank, const int* start_rank, Index ntimes, Index nstrata) {
+  const Index n = rows.n();
+  const Index nkeys = ntimes * nstrata;
+  auto key = [&](Index i, const int* rank) { return (strata[i] - 1) * ntimes + rank[i] - 1; };
+  std::vector<int> table(nkeys, -1);  // first event row of each key, then its grid position
+  for (Index i = 0; i < n; ++i) {
+    const Index k = key(i, time_rank);
+    if (rows.status[i] > 0 && table[k] < 0) table[k] = static_cast<int>(i);
   }
+  Grid g;
+  g.bounds.assign(nstrata + 1, 0);
+  int cur = -1;
+  for (Index k = 0; k < nkeys; ++k) {
+    if (k % ntimes == 0) {
+      g.bounds[k / ntimes] = static_cast<Index>(g.time.size());
+      cur = -1;
+    }
+    if (table[k] >= 0) {
+      g.time.push_back(time[table[k]]);
+      cur = static_cast<int>(static_cast<Index>(g.time.size()) - 1);
+    }
+    table[k] = cur;
+  }
+  g.bounds[nstrata] = static_cast<Index>(g.time.size());
+  g.last.resize(n);
+  for (Index i = 0; i < n; ++i) g.last[i] = table[key(i, time_rank)];
+  g.entry.assign(n, -1);
+  if (start_rank == nullptr) return g;
+  g.counting = true;
+  for (Index i = 0; i < n; ++i) g.entry[i] = table[key(i, start_rank)];
+  return g;
 }
 
-// Contribution of one event time. Breslow treats the d tied deaths as one stage with the
-// whole risk set; Efron averages over d stages in which the deaths' share of the risk set
-// goes from 1 to 1/d, each stage carrying the mean death weight. The stage sums collapse to
-// five scalars, so the cost is O(d + p^2) rather than O(d p^2).
-void accumulate_event_time(const EventTimeSums& s, bool efron, Accumulated& acc) {
-  if (s.ndeath <= 0) return;
-  const Index p = s.s1.size();
-  const double nstage = efron ? s.ndeath : 1.0;
-  const double wt = s.dw / nstage;
+// One walk over the rows in `ord` order makes the grid and every row's `last`; a second walk
+// in `start_order` order finds `entry` by advancing a pointer through the stratum's grid.
+Grid build_grid(const CoxRows& rows, const double* time, const int* strata, const int* ord,
+                Index nstrata, const double* start, const int* start_order) {
+  const Index n = rows.n();
+  Grid g;
+  g.last.assign(n, -1);
+  g.entry.assign(n, -1);
+  g.bounds.assign(nstrata + 1, 0);
+  Index stratum = 0, cur = -1;  // stratum of the previous row (1-based), its last grid position
+  for (Index k = 0; k < n; ++k) {
+    const Index i = ord[k];
+    const Index h = strata[i];
+    if (h != stratum) {
+      for (Index s = stratum; s < h; ++s) g.bounds[s] = static_cast<Index>(g.time.size());  // blocks up to h start here
+      stratum = h;
+      cur = -1;
+    }
+    if (rows.status[i] > 0 && (cur < 0 || g.time[cur] != time[i])) {
+      g.time.push_back(time[i]);
+      cur = static_cast<Index>(g.time.size()) - 1;
+    }
+    g.last[i] = static_cast<int>(cur);
+  }
+  for (Index s = stratum; s <= nstrata; ++s) g.bounds[s] = static_cast<Index>(g.time.size());
+  if (start == nullptr) return g;
+  g.counting = true;
+  stratum = 0;
+  Index q = -1;
+  for (Index k = 0; k < n; ++k) {
+    const Index i = start_order[k];
+    const Index h = strata[i];
+    if (h != stratum) {
+      stratum = h;
+      q = g.bounds[h - 1] - 1;
+    }
+    while (q + 1 < g.bounds[h] && g.time[q + 1] <= start[i]) ++q;
+    g.entry[i] = q >= g.bounds[h - 1] ? static_cast<int>(q) : -1;
+  }
+  return g;
+}
+
+// The grid from whichever placement R sent (see the header comment).
+Grid place_rows(const CoxRows& rows, const double* time, const int* strata, Index nstrata,
+                const double* start, const Rcpp::List& placement) {
+  if (placement.containsElementNamed("time_rank")) {
+    const Rcpp::IntegerVector time_rank = placement["time_rank"];
+    const Rcpp::IntegerVector start_rank = start != nullptr
+      ? Rcpp::as<Rcpp::IntegerVector>(placement["start_rank"]) : Rcpp::IntegerVector(0);
+    const Index ntimes = Rcpp::as<int>(placement["ntimes"]);
+    return grid_from_keys(rows, time, strata, time_rank.begin(),
+                          start != nullptr ? start_rank.begin() : nullptr, ntimes, nstrata);
+  }
+  const Rcpp::IntegerVector ord = placement["ord"];
+  const Rcpp::IntegerVector start_order = start != nullptr
+    ? Rcpp::as<Rcpp::IntegerVector>(placement["start_order"]) : Rcpp::IntegerVector(0);
+  return build_grid(rows, time, strata, ord.begin(), nstrata, start,
+                    start != nullptr ? start_order.begin() : nullptr);
+}
+
+// Rows are split into contiguous ranges, one per thread: each thread is a partition with its
+// own buckets (pass 1) or its own p x p sum (pass 2), added up afterwards, exactly as the
+// multi-site fit adds sites. No R API is touched off the main thread.
+struct ThreadState {
+  CentredBlocks blocks;
+  GridSums sums;
+  MatrixXd first;      // pass 2 partial sum
+  VectorXd deviation;  // first pass: sum w |x - mean|
+  Index begin, end;
+  ThreadState(const CoxRows& d, const Grid& g, Index b, Index e)
+      : blocks(d), sums(d.p(), g.size(), g.counting), first(d.p(), d.p()),
+        deviation(VectorXd::Zero(d.p())), begin(b), end(e) {}
+};
+
+// Runs work(state) for every thread state, states[0] on the calling thread; rethrows the first
+// exception after all threads have joined.
+template <typename Work>
+void run_threads(std::vector<ThreadState>& states, Work work) {
+  std::vector<std::exception_ptr> errors(states.size());
+  std::vector<std::thread> threads;
+  for (std::size_t t = 1; t < states.size(); ++t) {
+    threads.emplace_back([&, t]() {
+      try { work(states[t]); } catch (...) { errors[t] = std::current_exception(); }
+    });
+  }
+  try { work(states[0]); } catch (...) { errors[0] = std::current_exception(); }
+  for (auto& th : threads) th.join();
+  for (auto& e : errors) if (e) std::rethrow_exception(e);
+}
+
+std::vector<ThreadState> make_thread_states(const CoxRows& d, const Grid& g, int nthreads) {
+  // Below ~50,000 rows per thread, starting threads costs more than it saves.
+  const Index useful = std::max<Index>(1, d.n() / 50000);
+  const Index k = std::max<Index>(1, std::min<Index>(nthreads, useful));
+  std::vector<ThreadState> states;
+  states.reserve(k);
+  for (Index t = 0; t < k; ++t) states.emplace_back(d, g, d.n() * t / k, d.n() * (t + 1) / k);
+  return states;
+}
+
+void add_sums(GridSums& to, const GridSums& from) {
+  to.risk += from.risk; to.leave += from.leave; to.dead += from.dead;
+  for (std::size_t t = 0; t < to.nrisk.size(); ++t) {
+    to.nrisk[t] += from.nrisk[t];
+    to.nleave[t] += from.nleave[t];
+  }
+  to.dead_weight += from.dead_weight; to.dead_count += from.dead_count;
+  to.dead_wx += from.dead_wx; to.dead_weta += from.dead_weta;
+}
+
+struct PassResult {
+  double loglik = 0;
+  VectorXd u;          // score
+  MatrixXd imat;       // information (after pass 2)
+  VectorXd alpha, bterm;  // per grid position: coefficients of S2(t) and of the deaths' D2(t)
+  PassResult(Index p, Index ngrid)
+      : u(VectorXd::Zero(p)), imat(MatrixXd::Zero(p, p)), alpha(ngrid), bterm(ngrid) {}
+};
+
+// Contribution of the event time at grid position t. Breslow treats the d tied deaths as one
+// stage with the whole risk set; Efron averages over d stages in which the deaths' share of
+// the risk set goes from 1 to 1/d, each stage carrying the mean death weight. The stage sums
+// collapse to five scalars, so the cost is O(d + p^2) rather than O(d p^2). The S2 and D2
+// terms are left to pass 2 as the coefficients alpha_t and bterm_t.
+void accumulate_event_time(const GridSums& s, Index t, bool efron, PassResult& res) {
+  res.alpha[t] = res.bterm[t] = 0;
+  const double ndeath = s.dead_count[t];
+  if (ndeath <= 0) return;
+  const Index p = res.u.size();
+  const double s0 = s.risk(p, t), d0 = s.dead(p, t);
+  const auto s1 = s.risk.col(t).head(p);
+  const auto d1 = s.dead.col(t).head(p);
+  const double nstage = efron ? ndeath : 1.0;
+  const double wt = s.dead_weight[t] / nstage;
   double logsum = 0, a0 = 0, a1 = 0, b0 = 0, b1 = 0, b2 = 0;
   const Index nst = static_cast<Index>(nstage);
   for (Index k = 0; k < nst; ++k) {
     const double f = static_cast<double>(k) / nstage;
-    const double denom = s.s0 - f * s.d0;
+    const double denom = s0 - f * d0;
     const double inv = 1.0 / denom;
     logsum += std::log(denom);
     a0 += inv; a1 += f * inv;
     b0 += inv * inv; b1 += f * inv * inv; b2 += f * f * inv * inv;
   }
-  acc.loglik += s.dweta - wt * logsum;
-  acc.u.noalias() += s.dwx - wt * (a0 * s.s1 - a1 * s.d1);
+  res.loglik -= wt * logsum;
+  res.u.noalias() -= wt * (a0 * s1 - a1 * d1);
+  res.alpha[t] = wt * a0;
+  res.bterm[t] = wt * a1;
   for (Index k = 0; k < p; ++k) {
     for (Index j = k; j < p; ++j) {
-      const double second = a0 * s.s2(j, k) - a1 * s.d2(j, k);
-      const double product = b0 * s.s1(j) * s.s1(k) - b1 * (s.s1(j) * s.d1(k) + s.d1(j) * s.s1(k)) +
-        b2 * s.d1(j) * s.d1(k);
-      acc.imat(j, k) += wt * (second - product);
+      res.imat(j, k) -= wt * (b0 * s1[j] * s1[k] - b1 * (s1[j] * d1[k] + d1[j] * s1[k]) +
+                              b2 * d1[j] * d1[k]);
     }
   }
 }
 
-// Read-only view of the sorted data. `xc` is the working copy of the covariates: sorted,
-// centred and row-major (the p values of a row are contiguous for the sweeps).
-struct CoxData {
-  const double* xc;
-  Index nrow, ncol;
-  ConstMapVec time, status, weights, offset;
-  const int* stratum_end;
-  Index nstrata;
-  bool counting;
-  const double* start;
-  const int* start_order;
-  Index n() const { return nrow; }
-  Index p() const { return ncol; }
-  const double* row(Index i) const { return xc + i * ncol; }
-};
-
-typedef Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> RowMatrix;
-typedef Eigen::Map<const RowMatrix> ConstMapRows;
-
-// Rows are processed in chunks so that eta and s1 are one matrix-vector product per chunk.
-// s2 takes one rank-one update per row: at small p (the usual case) that is about twice as
-// fast as a blocked matrix product, whose packing overhead dominates for p x p blocks.
-constexpr Index kChunk = 64;
-
-// Working buffers of a Newton pass, allocated once per fit.
-struct PassBuffers {
-  std::vector<double> risk;  // w exp(eta) of every sorted row (counting process: reused on exit)
-  VectorXd eta;              // linear predictors of one chunk
-  explicit PassBuffers(Index n) : risk(n), eta(kChunk) {}
-};
-
-// Adds the sorted rows [first, first + m) to the sums (s0, s1, s2): s2's lower triangle is
-// exact (only the lower triangle is ever read). Stores
-// w exp(eta) in buf.risk. With `deaths`, the rows are deaths and their weight sums are added too.
-void add_rows(const CoxData& d, const VectorXd& beta, Index first, Index m, double& s0,
-              VectorXd& s1, MatrixXd& s2, PassBuffers& buf, EventTimeSums* deaths) {
-  const Index p = d.p();
-  for (Index c0 = first; c0 < first + m; c0 += kChunk) {
-    const Index mc = std::min(kChunk, first + m - c0);
-    ConstMapRows z(d.row(c0), mc, p);
-    auto eta = buf.eta.head(mc);
-    eta.noalias() = z * beta;
-    eta += d.offset.segment(c0, mc);
-    double* r = buf.risk.data() + c0;
-    for (Index i = 0; i < mc; ++i) r[i] = d.weights[c0 + i] * std::exp(eta[i]);
-    const Eigen::Map<const VectorXd> rv(r, mc);
-    s0 += rv.sum();
-    s1.noalias() += z.transpose() * rv;
-    for (Index i = 0; i < mc; ++i) add_outer_lower(s2, d.row(c0 + i), r[i], p);
-    if (deaths == nullptr) continue;
-    const auto w = d.weights.segment(c0, mc);
-    deaths->dw += w.sum();
-    deaths->dwx.noalias() += z.transpose() * w;
-    deaths->dweta += w.dot(eta);
-    for (Index i = 0; i < mc; ++i) deaths->ndeath += (w[i] > 0) ? 1.0 : 0.0;
-  }
+// Pass 1: log partial likelihood, score, the per-time coefficients and the product terms of
+// the information (lower triangle).
+void risk_set_pass(const CoxRows& d, const Grid& g, const VectorXd& beta, bool efron,
+                   std::vector<ThreadState>& states, VectorXd& eta, std::vector<double>& risk,
+                   PassResult& res, bool deviation) {
+  run_threads(states, [&](ThreadState& st) {
+    st.sums.clear();
+    bucket_rows(d, g, beta, st.begin, st.end, st.blocks, st.sums, eta, risk,
+                deviation ? &st.deviation : nullptr);
+  });
+  GridSums& s = states[0].sums;
+  for (std::size_t t = 1; t < states.size(); ++t) add_sums(s, states[t].sums);
+  cumulate_risk_sets(g, s);
+  res.loglik = s.dead_weta;
+  res.u = s.dead_wx;
+  res.imat.setZero();
+  for (Index t = 0; t < g.size(); ++t) accumulate_event_time(s, t, efron, res);
 }
 
-// Adds one distinct time [first, last] of a stratum. Events sort before censorings at equal
-// times, so the deaths are the rows [first, mid). Efron keeps the deaths' risk sums apart (they
-// are scaled per stage) and merges them into the risk set afterwards; Breslow adds them
-// directly. Zero-weight deaths have r = 0 and are not counted as deaths.
-void add_time(const CoxData& d, const VectorXd& beta, bool efron, Index first, Index last,
-              EventTimeSums& s, PassBuffers& buf) {
-  Index mid = first;
-  while (mid <= last && d.status[mid] > 0) ++mid;
-  s.clear_deaths();
-  add_rows(d, beta, mid, last + 1 - mid, s.s0, s.s1, s.s2, buf, nullptr);
-  if (efron) {
-    add_rows(d, beta, first, mid - first, s.d0, s.d1, s.d2, buf, &s);
-    if (s.ndeath > 0) {
-      s.s0 += s.d0;
-      s.s1 += s.d1;
-      s.s2.triangularView<Eigen::Lower>() += s.d2;
-    }
-  } else {
-    add_rows(d, beta, first, mid - first, s.s0, s.s1, s.s2, buf, &s);
-  }
-}
-
-// First row of the run of equal times ending at row `last` (within the stratum from `lo`).
-inline Index first_of_time(const CoxData& d, Index lo, Index last) {
-  const double t = d.time[last];
-  Index first = last;
-  while (first > lo && d.time[first - 1] == t) --first;
-  return first;
-}
-
-// Right-censored data: within each stratum, walk from the largest time down, growing the risk
-// set, and close each distinct time.
-void sweep_right(const CoxData& d, const VectorXd& beta, bool efron, EventTimeSums& s,
-                 Accumulated& acc, PassBuffers& buf) {
-  Index lo = 0;
-  for (Index h = 0; h < d.nstrata; ++h) {
-    const Index hi = d.stratum_end[h];
-    s.clear_risk_set();
-    for (Index last = hi - 1; last >= lo;) {
-      const Index first = first_of_time(d, lo, last);
-      add_time(d, beta, efron, first, last, s, buf);
-      accumulate_event_time(s, efron, acc);
-      last = first - 1;
-    }
-    lo = hi;
-  }
-}
-
-// Counting-process data: rows enter the risk set in decreasing stop time and leave it once
-// the current event time is at or below their start time. buf.risk keeps w exp(eta) of each
-// row from its entry, so that leaving costs no second exp().
-void sweep_counting(const CoxData& d, const VectorXd& beta, bool efron, EventTimeSums& s,
-                    Accumulated& acc, PassBuffers& buf) {
-  const Index p = d.p();
-  Index lo = 0;
-  for (Index h = 0; h < d.nstrata; ++h) {
-    const Index hi = d.stratum_end[h];
-    s.clear_risk_set();
-    Index at_risk = 0, k = hi - 1;
-    for (Index last = hi - 1; last >= lo;) {
-      const Index first = first_of_time(d, lo, last);
-      const double t = d.time[last];
-      add_time(d, beta, efron, first, last, s, buf);
-      at_risk += last + 1 - first;
-      last = first - 1;
-      if (s.ndeath <= 0) continue;
-      for (; k >= lo && d.start[d.start_order[k]] >= t; --k) {
-        const Index j = d.start_order[k];
-        const double r = buf.risk[j];
-        const double* z = d.row(j);
-        s.s0 -= r;
-        for (Index c = 0; c < p; ++c) s.s1[c] -= r * z[c];
-        add_outer_lower(s.s2, z, -r, p);
-        // An empty risk set is exactly zero: drop the rounding residue of the subtractions.
-        if (--at_risk == 0) s.clear_risk_set();
-      }
-      accumulate_event_time(s, efron, acc);
-    }
-    lo = hi;
-  }
-}
-
-void newton_pass(const CoxData& d, const VectorXd& beta, bool efron, EventTimeSums& s,
-                 Accumulated& acc, PassBuffers& buf) {
-  acc.clear();
-  if (d.counting) sweep_counting(d, beta, efron, s, acc, buf);
-  else sweep_right(d, beta, efron, s, acc, buf);
-  acc.imat.triangularView<Eigen::StrictlyUpper>() = acc.imat.transpose();
+// Pass 2: adds sum_i w_i exp(eta_i) (A_i - [death] bterm) x_i x_i' to the information, where
+// A_i sums alpha over the positions at which row i is at risk (prefix sums per stratum).
+void information_pass(const CoxRows& d, const Grid& g, std::vector<ThreadState>& states,
+                      const std::vector<double>& risk, PassResult& res) {
+  std::vector<double> hi, lo;
+  alpha_prefix_sums(g, res.alpha, hi, lo);
+  run_threads(states, [&](ThreadState& st) {
+    add_weighted_crossprod(d, g, risk, hi, lo, res.bterm, st.begin, st.end, st.blocks, st.first);
+  });
+  for (const ThreadState& st : states) res.imat.triangularView<Eigen::Lower>() += st.first;
+  res.imat.triangularView<Eigen::StrictlyUpper>() = res.imat.transpose();
 }
 
 // Generalised LDL' decomposition of a symmetric non-negative definite matrix. A pivot below
@@ -330,56 +356,34 @@ MatrixXd unscaled_inverse(const Ldl& f, const VectorXd& scale) {
   return scale.asDiagonal() * f.inverse() * scale.asDiagonal();
 }
 
-// One row-wise sweep over the row-major copy: a column at a time would stride through all
-// of it p times.
-VectorXd column_scales(const CoxData& d, const Rcpp::LogicalVector& doscale) {
-  const Index p = d.p();
-  VectorXd scale = VectorXd::Ones(p);
-  VectorXd dev = VectorXd::Zero(p);
-  for (Index i = 0; i < d.n(); ++i) {
-    const double w = d.weights[i];
-    const double* z = d.row(i);
-    for (Index j = 0; j < p; ++j) dev[j] += w * std::fabs(z[j]);
-  }
+
+// Scales from the column deviations sum w |x - mean| (accumulated by the first pass).
+VectorXd column_scales(const CoxRows& d, const VectorXd& deviation,
+                       const Rcpp::LogicalVector& doscale) {
+  VectorXd scale = VectorXd::Ones(d.p());
   const double wsum = d.weights.sum();
-  for (Index j = 0; j < p; ++j) {
-    if (doscale[j] && dev[j] > 0) scale[j] = wsum / dev[j];
+  for (Index j = 0; j < d.p(); ++j) {
+    if (doscale[j] && deviation[j] > 0) scale[j] = wsum / deviation[j];
   }
   return scale;
 }
 
-// The working copy of the covariates: rows in the order `ord`, centred, row-major. Built by
-// scattering each original row to its sorted position: the reads are sequential per column
-// and each row lands in one or two cache lines, far fewer cache misses than gathering.
-// (Left uninitialised before the scatter, which writes every entry: no extra 8np-byte pass.)
-std::unique_ptr<double[]> sorted_centred_rows(const Eigen::Map<Eigen::MatrixXd>& x,
-                                              const Rcpp::IntegerVector& ord,
-                                              const VectorXd& means) {
-  const Index n = x.rows(), p = x.cols();
-  std::vector<int> position(n);
-  for (Index i = 0; i < n; ++i) position[ord[i]] = static_cast<int>(i);
-  std::unique_ptr<double[]> xc(new double[static_cast<std::size_t>(n * (p > 0 ? p : 1))]);
-  // The destinations are random: prefetching a few rows ahead overlaps their cache misses.
-  constexpr Index ahead = 16;
-  for (Index src = 0; src < n; ++src) {
-    if (src + ahead < n) {
-      const double* next = xc.get() + static_cast<Index>(position[src + ahead]) * p;
-      __builtin_prefetch(next, 1);
-      __builtin_prefetch(next + p - 1, 1);
-    }
-    double* dst = xc.get() + static_cast<Index>(position[src]) * p;
-    for (Index j = 0; j < p; ++j) dst[j] = x(src, j) - means[j];
-  }
-  return xc;
-}
-
-}  // namespace
-
-namespace {
+// Everything a Newton evaluation needs, allocated once per fit.
+struct Workspace {
+  std::vector<ThreadState> states;
+  VectorXd eta;              // linear predictor of every row at the current beta
+  std::vector<double> risk;  // w exp(eta) of every row at the current beta
+  PassResult res;
+  Workspace(const CoxRows& d, const Grid& g, int nthreads)
+      : states(make_thread_states(d, g, nthreads)), eta(d.n()), risk(d.n()),
+        res(d.p(), g.size()) {}
+};
 
 struct NewtonResult {
   VectorXd beta;       // final coefficients (where loglik, score and factor were evaluated)
   VectorXd score;
+  VectorXd eta;        // linear predictors at beta
+  VectorXd scale;      // column scales of the rank decisions
   Ldl factor;          // of the scaled information at beta
   double loglik_init, loglik, score_test;
   int iter;
@@ -388,19 +392,26 @@ struct NewtonResult {
 
 // Newton-Raphson with step halving, following survival's control flow: a pass at `init`
 // (initial log-likelihood and score test), then up to iter_max passes; convergence when
-// |1 - loglik / previous| <= eps outside a halving; a decrease halves the last step.
-NewtonResult newton_raphson(const CoxData& d, const VectorXd& init, const VectorXd& scale,
-                            bool efron, int iter_max, double eps, double toler_chol) {
-  const Index p = d.p();
-  EventTimeSums sums(p);
-  Accumulated acc(p);
-  PassBuffers buf(d.n());
+// |1 - loglik / previous| <= eps outside a halving; a decrease halves the last step. The
+// information (pass 2) is computed only where a step or the final variance needs it.
+NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& init,
+                            const Rcpp::LogicalVector& doscale, bool efron, int iter_max,
+                            double eps, double toler_chol, int nthreads) {
+  Workspace ws(d, g, nthreads);
+  PassResult& res = ws.res;
+  auto evaluate = [&](const VectorXd& beta, bool information, bool deviation) {
+    risk_set_pass(d, g, beta, efron, ws.states, ws.eta, ws.risk, res, deviation);
+    if (information) information_pass(d, g, ws.states, ws.risk, res);
+  };
   VectorXd beta = init;
-  newton_pass(d, beta, efron, sums, acc, buf);
-  const double loglik_init = acc.loglik;
-  Ldl factor = factor_scaled(acc.imat, scale, toler_chol);
-  const VectorXd step = newton_step(factor, acc.u, scale);
-  const double score_test = acc.u.dot(step);
+  evaluate(beta, true, true);
+  VectorXd deviation = VectorXd::Zero(d.p());
+  for (const ThreadState& st : ws.states) deviation += st.deviation;
+  const VectorXd scale = column_scales(d, deviation, doscale);
+  const double loglik_init = res.loglik;
+  Ldl factor = factor_scaled(res.imat, scale, toler_chol);
+  const VectorXd step = newton_step(factor, res.u, scale);
+  const double score_test = res.u.dot(step);
   int iter = 0;
   bool converged = false;
   double loglik = loglik_init;
@@ -411,15 +422,16 @@ NewtonResult newton_raphson(const CoxData& d, const VectorXd& init, const Vector
     bool halving = false;
     for (iter = 1; iter <= iter_max; ++iter) {
       Rcpp::checkUserInterrupt();
-      newton_pass(d, newbeta, efron, sums, acc, buf);
-      factor = factor_scaled(acc.imat, scale, toler_chol);
-      loglik = acc.loglik;
-      if (!halving && std::fabs(1.0 - loglik_accepted / loglik) <= eps) {
-        converged = true;
-        break;
+      evaluate(newbeta, false, false);
+      loglik = res.loglik;
+      converged = !halving && std::fabs(1.0 - loglik_accepted / loglik) <= eps;
+      const bool overshot = loglik < loglik_accepted;
+      if (converged || iter == iter_max || !overshot) {
+        information_pass(d, g, ws.states, ws.risk, res);
+        factor = factor_scaled(res.imat, scale, toler_chol);
       }
-      if (iter == iter_max) break;
-      if (loglik < loglik_accepted) {
+      if (converged || iter == iter_max) break;
+      if (overshot) {
         // The step overshot: retry half of it from the last accepted point.
         halving = true;
         newbeta = 0.5 * (newbeta + beta);
@@ -427,24 +439,12 @@ NewtonResult newton_raphson(const CoxData& d, const VectorXd& init, const Vector
         halving = false;
         loglik_accepted = loglik;
         beta = newbeta;
-        newbeta = beta + newton_step(factor, acc.u, scale);
+        newbeta = beta + newton_step(factor, res.u, scale);
       }
     }
   }
-  return NewtonResult{newbeta, acc.u, factor, loglik_init, loglik, score_test, iter, converged};
-}
-
-// Linear predictors (x - means) beta + offset, in the original row order.
-Rcpp::NumericVector linear_predictors(const CoxData& d, const VectorXd& beta,
-                                      const Rcpp::IntegerVector& ord) {
-  Rcpp::NumericVector lp(d.n());
-  for (Index i = 0; i < d.n(); ++i) {
-    const double* z = d.row(i);
-    double eta = d.offset[i];
-    for (Index j = 0; j < d.p(); ++j) eta += beta[j] * z[j];
-    lp[ord[i]] = eta;
-  }
-  return lp;
+  return NewtonResult{newbeta, res.u, ws.eta, scale, factor, loglik_init, loglik, score_test,
+                      iter, converged};
 }
 
 }  // namespace
@@ -452,38 +452,38 @@ Rcpp::NumericVector linear_predictors(const CoxData& d, const VectorXd& beta,
 // Fits the Cox model. Returns the coefficients (on the scale of the covariates), the inverse
 // information at them (0 rows/columns for aliased columns), the log partial likelihood at
 // `init` and at the end, the score test at `init`, the score at the end, the iteration count,
-// convergence, the rank, the aliased columns and the linear predictors (original order).
+// convergence, the rank, the aliased columns, the linear predictors (original order) and
+// the number of events.
 // The caller decides what to warn about.
 // [[Rcpp::export]]
-Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::IntegerVector ord,
+Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x,
                           const Eigen::Map<Eigen::VectorXd> time,
                           const Eigen::Map<Eigen::VectorXd> status,
                           const Eigen::Map<Eigen::VectorXd> weights,
                           const Eigen::Map<Eigen::VectorXd> offset,
-                          const Rcpp::IntegerVector stratum_end,
+                          const Rcpp::IntegerVector strata, int nstrata,
                           const Rcpp::Nullable<Rcpp::NumericVector> start,
-                          const Rcpp::Nullable<Rcpp::IntegerVector> start_order,
+                          const Rcpp::List placement,
                           const Eigen::Map<Eigen::VectorXd> means,
                           const Rcpp::LogicalVector doscale,
                           const Eigen::Map<Eigen::VectorXd> init, bool efron, int iter_max,
-                          double eps, double toler_chol) {
+                          double eps, double toler_chol, int threads) {
   const bool counting = start.isNotNull();
   Rcpp::NumericVector start_v = counting ? Rcpp::NumericVector(start) : Rcpp::NumericVector(0);
-  Rcpp::IntegerVector start_o = counting ? Rcpp::IntegerVector(start_order) : Rcpp::IntegerVector(0);
-  const std::unique_ptr<double[]> xc = sorted_centred_rows(x, ord, means);
-  const CoxData d{xc.get(), x.rows(), x.cols(),
-                  ConstMapVec(time.data(), time.size()), ConstMapVec(status.data(), status.size()),
+  const CoxRows d{ConstMapMat(x.data(), x.rows(), x.cols()),
+                  ConstMapVec(status.data(), status.size()),
                   ConstMapVec(weights.data(), weights.size()),
-                  ConstMapVec(offset.data(), offset.size()), stratum_end.begin(),
-                  stratum_end.size(), counting, counting ? start_v.begin() : nullptr,
-                  counting ? start_o.begin() : nullptr};
-  const VectorXd scale = column_scales(d, doscale);
-  const NewtonResult fit = newton_raphson(d, init, scale, efron, iter_max, eps, toler_chol);
+                  ConstMapVec(offset.data(), offset.size()),
+                  ConstMapVec(means.data(), means.size())};
+  const Grid g = place_rows(d, time.data(), strata.begin(), nstrata,
+                            counting ? start_v.begin() : nullptr, placement);
+  const NewtonResult fit = newton_raphson(d, g, init, doscale, efron, iter_max, eps, toler_chol,
+                                          threads);
   Rcpp::LogicalVector aliased(d.p());
   for (Index j = 0; j < d.p(); ++j) aliased[j] = fit.factor.aliased[j];
   return Rcpp::List::create(
     Rcpp::Named("coefficients") = fit.beta,
-    Rcpp::Named("var") = unscaled_inverse(fit.factor, scale),
+    Rcpp::Named("var") = unscaled_inverse(fit.factor, fit.scale),
     Rcpp::Named("loglik") = Rcpp::NumericVector::create(fit.loglik_init, fit.loglik),
     Rcpp::Named("score_test") = fit.score_test,
     Rcpp::Named("score") = fit.score,
@@ -491,7 +491,8 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::Integ
     Rcpp::Named("converged") = fit.converged,
     Rcpp::Named("rank") = static_cast<int>(fit.factor.rank),
     Rcpp::Named("aliased") = aliased,
-    Rcpp::Named("linear_predictors") = linear_predictors(d, fit.beta, ord));
+    Rcpp::Named("linear_predictors") = fit.eta,
+    Rcpp::Named("nevent") = static_cast<double>((status.array() > 0).count()));
 }
 
 // Quadratic form b' V^- b with the same generalised LDL' decomposition (Wald test); also

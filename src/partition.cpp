@@ -19,6 +19,8 @@
 // Everything returned is an aggregate over rows; R decides what may leave the site.
 
 #include <RcppEigen.h>
+#include "cox_grid.h"
+#include <memory>
 #include <cmath>
 #include <vector>
 
@@ -40,72 +42,63 @@ void reverse_cumsum_blocks(Eigen::MatrixXd& m, const Eigen::Map<Eigen::VectorXi>
   }
 }
 
-// eta = x beta + offset for every row (x centred).
-Eigen::VectorXd linear_predictor(const Eigen::Map<Eigen::MatrixXd>& x, const Eigen::Map<Eigen::VectorXd>& beta, const Eigen::Map<Eigen::VectorXd>& offset) {
-  Eigen::VectorXd eta = offset;
-  if (x.cols() > 0) eta.noalias() += x * beta;
-  return eta;
-}
+// A site's rows as the shared grid code sees them: x is already centred (zero centre) and
+// the grid positions come from R.
+struct SiteRows {
+  Eigen::VectorXd zero_centre;  // declared first: `rows` maps it
+  coxgrid::CoxRows rows;
+  coxgrid::Grid grid;
+  SiteRows(const Eigen::Map<Eigen::MatrixXd>& x, const Eigen::Map<Eigen::VectorXd>& offset,
+           const Eigen::Map<Eigen::VectorXd>& weights, const Eigen::Map<Eigen::VectorXd>& status,
+           const Eigen::Map<Eigen::VectorXi>& last, const Eigen::Map<Eigen::VectorXi>& entry,
+           const Eigen::Map<Eigen::VectorXi>& bounds)
+      : zero_centre(Eigen::VectorXd::Zero(x.cols())),
+        rows{coxgrid::ConstMapMat(x.data(), x.rows(), x.cols()),
+             coxgrid::ConstMapVec(status.data(), status.size()),
+             coxgrid::ConstMapVec(weights.data(), weights.size()),
+             coxgrid::ConstMapVec(offset.data(), offset.size()),
+             coxgrid::ConstMapVec(zero_centre.data(), zero_centre.size())} {
+    grid.bounds.assign(bounds.data(), bounds.data() + bounds.size());
+    grid.last.assign(last.data(), last.data() + last.size());
+    grid.entry.assign(entry.data(), entry.data() + entry.size());
+    grid.counting = (entry.array() >= 0).any();
+  }
+};
 
 }  // namespace
 
 // Round 1 of a Newton iteration: per grid position the risk-set sums S0, S1 (p), the sums
 // over the deaths there D0, D1 (p), the weighted and unweighted death counts, and two
-// totals over the site's deaths: sum w x (p) and sum w eta.
+// totals over the site's deaths: sum w x and sum w eta. The same code as the single-machine
+// kernel's first pass (cox_grid.h).
 // [[Rcpp::export]]
 Rcpp::List partition_cox_sums_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<Eigen::VectorXd> beta, const Eigen::Map<Eigen::VectorXd> offset,
                                   const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> status,
                                   const Eigen::Map<Eigen::VectorXi> last, const Eigen::Map<Eigen::VectorXi> entry,
                                   const Eigen::Map<Eigen::VectorXi> bounds) {
   const Index n = x.rows(), p = x.cols();
-  const Index ngrid = bounds[bounds.size() - 1];
-  const Eigen::VectorXd eta = linear_predictor(x, beta, offset);
-  // rows 0 .. p-1: sum w e^eta x ; row p: sum w e^eta  (columns = grid positions)
-  Eigen::MatrixXd risk = Eigen::MatrixXd::Zero(p + 1, ngrid);
-  Eigen::MatrixXd leave = Eigen::MatrixXd::Zero(p + 1, ngrid);
-  Eigen::MatrixXd dead = Eigen::MatrixXd::Zero(p + 1, ngrid);
-  Eigen::VectorXd dead_weight = Eigen::VectorXd::Zero(ngrid);
-  Eigen::VectorXd dead_count = Eigen::VectorXd::Zero(ngrid);
-  Eigen::VectorXd dead_wx = Eigen::VectorXd::Zero(p);
-  double dead_weta = 0.0;
-  for (Index i = 0; i < n; ++i) {
-    const Index g = last[i], e = entry[i];
-    if (g < 0 || e >= g) continue;  // at risk at no grid time, and not a death (grid holds deaths)
-    const double v = weights[i] * std::exp(eta[i]);
-    for (Index j = 0; j < p; ++j) risk(j, g) += v * x(i, j);
-    risk(p, g) += v;
-    if (e >= 0) {
-      for (Index j = 0; j < p; ++j) leave(j, e) += v * x(i, j);
-      leave(p, e) += v;
-    }
-    if (status[i] > 0) {
-      for (Index j = 0; j < p; ++j) {
-        dead(j, g) += v * x(i, j);
-        dead_wx[j] += weights[i] * x(i, j);
-      }
-      dead(p, g) += v;
-      dead_weight[g] += weights[i];
-      dead_count[g] += 1.0;
-      dead_weta += weights[i] * eta[i];
-    }
-  }
-  reverse_cumsum_blocks(risk, bounds);
-  reverse_cumsum_blocks(leave, bounds);
-  risk -= leave;
-  Eigen::MatrixXd s1 = risk.topRows(p).transpose();
-  Eigen::VectorXd s0 = risk.row(p).transpose();
-  Eigen::MatrixXd d1 = dead.topRows(p).transpose();
-  Eigen::VectorXd d0 = dead.row(p).transpose();
+  const std::unique_ptr<SiteRows> site(new SiteRows(x, offset, weights, status, last, entry, bounds));
+  coxgrid::CentredBlocks blocks(site->rows);
+  coxgrid::GridSums sums(p, site->grid.size(), site->grid.counting);
+  sums.clear();
+  Eigen::VectorXd eta(n);
+  std::vector<double> risk(n);
+  coxgrid::bucket_rows(site->rows, site->grid, beta, 0, n, blocks, sums, eta, risk, nullptr);
+  coxgrid::cumulate_risk_sets(site->grid, sums);
   return Rcpp::List::create(
-      Rcpp::Named("s0") = s0, Rcpp::Named("s1") = s1, Rcpp::Named("d0") = d0,
-      Rcpp::Named("d1") = d1, Rcpp::Named("dead_weight") = dead_weight,
-      Rcpp::Named("dead_count") = dead_count, Rcpp::Named("dead_wx") = dead_wx,
-      Rcpp::Named("dead_weta") = dead_weta);
+      Rcpp::Named("s0") = Eigen::VectorXd(sums.risk.row(p).transpose()),
+      Rcpp::Named("s1") = Eigen::MatrixXd(sums.risk.topRows(p).transpose()),
+      Rcpp::Named("d0") = Eigen::VectorXd(sums.dead.row(p).transpose()),
+      Rcpp::Named("d1") = Eigen::MatrixXd(sums.dead.topRows(p).transpose()),
+      Rcpp::Named("dead_weight") = sums.dead_weight,
+      Rcpp::Named("dead_count") = sums.dead_count, Rcpp::Named("dead_wx") = sums.dead_wx,
+      Rcpp::Named("dead_weta") = sums.dead_weta);
 }
 
 // Round 2: the site's share of the information's first part,
 //   sum_i w_i e^eta_i x_i x_i' A(i) - sum_{deaths i} w_i e^eta_i x_i x_i' B(t_i),
-// where A(i) sums alpha over the grid positions at which row i is at risk.
+// where A(i) sums alpha over the grid positions at which row i is at risk (the
+// single-machine kernel's second pass, cox_grid.h).
 // [[Rcpp::export]]
 Eigen::MatrixXd partition_cox_info_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<Eigen::VectorXd> beta, const Eigen::Map<Eigen::VectorXd> offset,
                                        const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> status,
@@ -113,32 +106,17 @@ Eigen::MatrixXd partition_cox_info_cpp(const Eigen::Map<Eigen::MatrixXd> x, cons
                                        const Eigen::Map<Eigen::VectorXi> bounds, const Eigen::Map<Eigen::VectorXd> alpha,
                                        const Eigen::Map<Eigen::VectorXd> efron_b) {
   const Index n = x.rows(), p = x.cols();
-  const Index nblocks = bounds.size() - 1;
-  // cumulative alpha within each stratum block: A(i) = cum[last] - cum[entry]
-  Eigen::VectorXd cum = alpha;
-  for (Index b = 0; b < nblocks; ++b) {
-    for (Index g = static_cast<Index>(bounds[b]) + 1; g < bounds[b + 1]; ++g) cum[g] += cum[g - 1];
-  }
-  // coef_i = w_i e^eta_i (A(i) - [death] B(t_i)); computed in place over eta
-  Eigen::VectorXd coef = linear_predictor(x, beta, offset);
-  for (Index i = 0; i < n; ++i) {
-    const Index g = last[i], e = entry[i];
-    if (g < 0 || e >= g) {
-      coef[i] = 0.0;
-      continue;
-    }
-    double a = cum[g] - (e >= 0 ? cum[e] : 0.0);
-    if (status[i] > 0) a -= efron_b[g];
-    coef[i] = weights[i] * std::exp(coef[i]) * a;
-  }
-  // x' diag(coef) x in row blocks: matrix-product speed without an n x p temporary.
-  Eigen::MatrixXd info = Eigen::MatrixXd::Zero(p, p);
-  const Index chunk = 4096;
-  for (Index start = 0; start < n; start += chunk) {
-    const Index len = std::min(chunk, n - start);
-    Eigen::MatrixXd scaled = coef.segment(start, len).asDiagonal() * x.middleRows(start, len);
-    info.noalias() += x.middleRows(start, len).transpose() * scaled;
-  }
+  const std::unique_ptr<SiteRows> site(new SiteRows(x, offset, weights, status, last, entry, bounds));
+  std::vector<double> risk(n);
+  Eigen::VectorXd eta = offset;
+  if (p > 0) eta.noalias() += x * beta;
+  for (Index i = 0; i < n; ++i) risk[i] = weights[i] * std::exp(eta[i]);
+  std::vector<double> hi, lo;
+  coxgrid::alpha_prefix_sums(site->grid, alpha, hi, lo);
+  coxgrid::CentredBlocks blocks(site->rows);
+  Eigen::MatrixXd info(p, p);
+  coxgrid::add_weighted_crossprod(site->rows, site->grid, risk, hi, lo, efron_b, 0, n, blocks, info);
+  info.triangularView<Eigen::StrictlyUpper>() = info.transpose();
   return info;
 }
 

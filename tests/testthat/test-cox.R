@@ -362,3 +362,33 @@ test_that("times equal up to rounding are tied, as coxph's timefix does", {
   fit <- cox_fit(Surv(time, status) ~ x, d)
   expect_equal(length(unique(fit$y[, 1])), 4L)
 })
+
+test_that("threads and both grid placements give coxph's answer", {
+  # 120,000 rows: above the 50,000 rows per thread at which a second thread starts.
+  d <- simulate_ties(n = 120000, seed = 7)
+  set.seed(8)
+  d$start <- pmax(0, d$time - sample(0:3, nrow(d), TRUE))
+  d$start[d$start >= d$time] <- d$time[d$start >= d$time] - 0.5
+  f_right <- Surv(time, status) ~ x1 + x2 + g + offset(off) + strata(s)
+  f_count <- Surv(start, time, status) ~ x1 + x2 + g + strata(s)
+  for (f in list(f_right, f_count)) {
+    ref <- coxph(f, d, weights = w)
+    one <- cox_fit(f, d, weights = w, control = cox_control(threads = 1))
+    two <- cox_fit(f, d, weights = w, control = cox_control(threads = 2))
+    # timefix = FALSE sends the sorted-order placement instead of the (stratum, time) keys
+    walk <- cox_fit(f, d, weights = w, control = cox_control(threads = 2, timefix = FALSE))
+    for (fit in list(one, two, walk)) {
+      expect_equal(unname(coef(fit)), unname(coef(ref)), tolerance = tol)
+      expect_equal(unname(fit$var), unname(ref$naive.var), tolerance = tol)
+      expect_equal(fit$loglik, ref$loglik, tolerance = tol)
+      expect_equal(fit$linear.predictors, unname(ref$linear.predictors), tolerance = tol)
+    }
+    expect_equal(coef(one), coef(two), tolerance = 1e-12)
+  }
+})
+
+test_that("cox_control() refuses a bad thread count", {
+  expect_error(cox_control(threads = 0), "threads", class = "rwe_bad_input")
+  expect_error(cox_control(threads = 1.5), "threads", class = "rwe_bad_input")
+  expect_equal(cox_control(threads = 3)$threads, 3L)
+})
