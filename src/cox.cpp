@@ -86,9 +86,9 @@ Grid grid_from_keys(const CoxRows& rows, const double* time, const int* strata,
   g.bounds[nstrata] = static_cast<Index>(g.time.size());
   g.last.resize(n);
   for (Index i = 0; i < n; ++i) g.last[i] = table[key(i, time_rank)];
-  g.entry.assign(n, -1);
   if (start_rank == nullptr) return g;
   g.counting = true;
+  g.entry.resize(n);
   for (Index i = 0; i < n; ++i) g.entry[i] = table[key(i, start_rank)];
   return g;
 }
@@ -100,7 +100,6 @@ Grid build_grid(const CoxRows& rows, const double* time, const int* strata, cons
   const Index n = rows.n();
   Grid g;
   g.last.assign(n, -1);
-  g.entry.assign(n, -1);
   g.bounds.assign(nstrata + 1, 0);
   Index stratum = 0, cur = -1;  // stratum of the previous row (1-based), its last grid position
   for (Index k = 0; k < n; ++k) {
@@ -120,6 +119,7 @@ Grid build_grid(const CoxRows& rows, const double* time, const int* strata, cons
   for (Index s = stratum; s <= nstrata; ++s) g.bounds[s] = static_cast<Index>(g.time.size());
   if (start == nullptr) return g;
   g.counting = true;
+  g.entry.assign(n, -1);
   stratum = 0;
   Index q = -1;
   for (Index k = 0; k < n; ++k) {
@@ -252,7 +252,7 @@ void accumulate_event_time(const GridSums& s, Index t, bool efron, PassResult& r
 // Pass 1: log partial likelihood, score, the per-time coefficients and the product terms of
 // the information (lower triangle).
 void risk_set_pass(const CoxRows& d, const Grid& g, const VectorXd& beta, bool efron,
-                   std::vector<ThreadState>& states, VectorXd& eta, std::vector<double>& risk,
+                   std::vector<ThreadState>& states, Eigen::Map<VectorXd> eta, std::vector<double>& risk,
                    PassResult& res, bool deviation) {
   run_threads(states, [&](ThreadState& st) {
     st.sums.clear();
@@ -371,18 +371,17 @@ VectorXd column_scales(const CoxRows& d, const VectorXd& deviation,
 // Everything a Newton evaluation needs, allocated once per fit.
 struct Workspace {
   std::vector<ThreadState> states;
-  VectorXd eta;              // linear predictor of every row at the current beta
+  Eigen::Map<VectorXd> eta;  // linear predictor of every row at the current beta (R's memory)
   std::vector<double> risk;  // w exp(eta) of every row at the current beta
   PassResult res;
-  Workspace(const CoxRows& d, const Grid& g, int nthreads)
-      : states(make_thread_states(d, g, nthreads)), eta(d.n()), risk(d.n()),
+  Workspace(const CoxRows& d, const Grid& g, int nthreads, double* eta_out)
+      : states(make_thread_states(d, g, nthreads)), eta(eta_out, d.n()), risk(d.n()),
         res(d.p(), g.size()) {}
 };
 
 struct NewtonResult {
   VectorXd beta;       // final coefficients (where loglik, score and factor were evaluated)
   VectorXd score;
-  VectorXd eta;        // linear predictors at beta
   VectorXd scale;      // column scales of the rank decisions
   Ldl factor;          // of the scaled information at beta
   double loglik_init, loglik, score_test;
@@ -396,8 +395,8 @@ struct NewtonResult {
 // information (pass 2) is computed only where a step or the final variance needs it.
 NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& init,
                             const Rcpp::LogicalVector& doscale, bool efron, int iter_max,
-                            double eps, double toler_chol, int nthreads) {
-  Workspace ws(d, g, nthreads);
+                            double eps, double toler_chol, int nthreads, double* eta_out) {
+  Workspace ws(d, g, nthreads, eta_out);
   PassResult& res = ws.res;
   auto evaluate = [&](const VectorXd& beta, bool information, bool deviation) {
     risk_set_pass(d, g, beta, efron, ws.states, ws.eta, ws.risk, res, deviation);
@@ -443,7 +442,7 @@ NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& ini
       }
     }
   }
-  return NewtonResult{newbeta, res.u, ws.eta, scale, factor, loglik_init, loglik, score_test,
+  return NewtonResult{newbeta, res.u, scale, factor, loglik_init, loglik, score_test,
                       iter, converged};
 }
 
@@ -477,8 +476,10 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x,
                   ConstMapVec(means.data(), means.size())};
   const Grid g = place_rows(d, time.data(), strata.begin(), nstrata,
                             counting ? start_v.begin() : nullptr, placement);
+  // The linear predictors are written straight into the R vector that is returned.
+  Rcpp::NumericVector lp(d.n());
   const NewtonResult fit = newton_raphson(d, g, init, doscale, efron, iter_max, eps, toler_chol,
-                                          threads);
+                                          threads, lp.begin());
   Rcpp::LogicalVector aliased(d.p());
   for (Index j = 0; j < d.p(); ++j) aliased[j] = fit.factor.aliased[j];
   return Rcpp::List::create(
@@ -491,7 +492,7 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x,
     Rcpp::Named("converged") = fit.converged,
     Rcpp::Named("rank") = static_cast<int>(fit.factor.rank),
     Rcpp::Named("aliased") = aliased,
-    Rcpp::Named("linear_predictors") = fit.eta,
+    Rcpp::Named("linear_predictors") = lp,
     Rcpp::Named("nevent") = static_cast<double>((status.array() > 0).count()));
 }
 

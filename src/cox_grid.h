@@ -37,11 +37,12 @@ struct CoxRows {
 struct Grid {
   std::vector<double> time;   // grid times, stratum blocks in stratum order (may be unknown)
   std::vector<Index> bounds;  // first position of each stratum block; size() at the end
-  std::vector<int> last, entry;
+  std::vector<int> last, entry;  // `entry` is left empty for right-censored data
   bool counting = false;
   Index size() const { return bounds.empty() ? 0 : bounds.back(); }
   // A row contributes to some risk set (an event row always does).
-  bool at_risk(Index i) const { return last[i] >= 0 && entry[i] < last[i]; }
+  bool at_risk(Index i) const { return last[i] >= 0 && entry_of(i) < last[i]; }
+  Index entry_of(Index i) const { return counting ? entry[i] : -1; }
 };
 
 // Blocks of rows centred into a buffer that stays in the first-level cache (column-major,
@@ -100,7 +101,7 @@ inline void add_to_column(MatrixXd& m, Index col, const Eigen::Block<MatrixXd>& 
 // With `deviation`, also adds sum w |x - mean| per column (the scales; first pass only, so
 // that x is not read once more for them).
 inline void bucket_rows(const CoxRows& d, const Grid& g, const VectorXd& beta, Index begin, Index end,
-                 CentredBlocks& blocks, GridSums& s, VectorXd& eta, std::vector<double>& risk,
+                 CentredBlocks& blocks, GridSums& s, Eigen::Map<VectorXd> eta, std::vector<double>& risk,
                  VectorXd* deviation) {
   for (Index first = begin; first < end; first += blocks.rows()) {
     const Index len = std::min(blocks.rows(), end - first);
@@ -118,7 +119,7 @@ inline void bucket_rows(const CoxRows& d, const Grid& g, const VectorXd& beta, I
       const double w = d.weights[i];
       const double r = risk[i];
       if (!g.at_risk(i)) continue;
-      const Index last = g.last[i], entry = g.entry[i];
+      const Index last = g.last[i], entry = g.entry_of(i);
       add_to_column(s.risk, last, z, k, r);
       if (g.counting) {
         ++s.nrisk[last];
@@ -202,7 +203,7 @@ inline void add_weighted_crossprod(const CoxRows& d, const Grid& g, const std::v
     for (Index k = 0; k < len; ++k) {
       const Index i = start + k;
       if (!g.at_risk(i)) { coef[k] = 0; continue; }
-      const Index last = g.last[i], entry = g.entry[i];
+      const Index last = g.last[i], entry = g.entry_of(i);
       double a = entry >= 0 ? (hi[last] - hi[entry]) + (lo[last] - lo[entry]) : hi[last] + lo[last];
       if (d.status[i] > 0) a -= bterm[last];
       coef[k] = risk[i] * a;

@@ -83,7 +83,8 @@ Rcpp::List partition_cox_sums_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eig
   sums.clear();
   Eigen::VectorXd eta(n);
   std::vector<double> risk(n);
-  coxgrid::bucket_rows(site->rows, site->grid, beta, 0, n, blocks, sums, eta, risk, nullptr);
+  coxgrid::bucket_rows(site->rows, site->grid, beta, 0, n, blocks, sums,
+                       Eigen::Map<Eigen::VectorXd>(eta.data(), n), risk, nullptr);
   coxgrid::cumulate_risk_sets(site->grid, sums);
   return Rcpp::List::create(
       Rcpp::Named("s0") = Eigen::VectorXd(sums.risk.row(p).transpose()),
