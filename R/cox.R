@@ -153,7 +153,8 @@ check_entirely_missing <- function(call, env) {
     return(invisible(TRUE))
   }
   vars <- intersect(all.vars(formula[[3L]]), names(data))
-  empty <- vars[vapply(vars, function(v) all(is.na(data[[v]])), logical(1))]
+  # anyNA() first: it allocates nothing, and a column without NA cannot be all missing.
+  empty <- vars[vapply(vars, function(v) anyNA(data[[v]]) && all(is.na(data[[v]])), logical(1))]
   if (length(empty)) {
     cli::cli_abort(c("{.arg formula}: covariate{?s} {.var {empty}} {?is/are} missing on every row.",
                      "x" = "There is nothing to estimate."),
