@@ -11,12 +11,19 @@
 #' `threshold`), fitted on the patients with all of them known.
 #'
 #' When a model's likelihood is monotone (some coefficient diverges, as [cox_fit()]'s
-#' `diverged` flag reports, e.g. a level of one patient who has the earliest event) and
+#' `diverged` flag reports, or the Newton iterations do not converge, e.g. a level without
+#' events or a level of one patient who has the earliest event) and
 #' `firth = "auto"`, that model is refitted by Firth's penalised likelihood with
 #' [cox_firth_matrix()]: the hazard ratio is the penalised estimate, the interval the profile
 #' penalised-likelihood interval and the p-value the penalised likelihood-ratio test; its
 #' rows have `method = "Firth"`. `firth = "always"` uses Firth for every model, `"never"`
 #' keeps the ordinary fit and flags the unreliable rows.
+#'
+#' The engine's warnings about such fits (classes `rwe_cox_diverged` and
+#' `rwe_cox_not_converged`) are not passed on: the table records the case in its `flag`
+#' column instead ("monotone likelihood: Firth" / "monotone likelihood: HR not finite" for a
+#' univariable model, "multivariable: monotone likelihood" for the multivariable one). Any
+#' other warning is passed on.
 #'
 #' @inheritParams survival_by
 #' @param factors Character vector of column names (logical, character or factor). The
@@ -113,17 +120,24 @@ cox_factor_design <- function(x, name, call) {
 # One model: the ordinary Cox fit, or the Firth fit when asked or when the likelihood is
 # monotone. Returns per-coefficient HR, limits, p and the factor's global p.
 cox_table_fit <- function(x, y, ties, firth) {
-  # The ordinary fit's warnings (e.g. "coefficient may be infinite") are held back and
-  # re-issued only when its numbers are reported.
+  # The engine's warnings about a monotone likelihood (a diverging coefficient, or Newton
+  # steps that run out of iterations while a coefficient drifts to infinity) are expected
+  # here: the table handles the case (Firth, or a flag) and says so in its `flag` column, so
+  # they are held back and dropped for flagged fits. Any other warning is not ours to judge
+  # and propagates untouched.
   held <- list()
   fit <- withCallingHandlers(cox_fit_matrix(x, y, ties = ties), warning = function(w) {
-    held[[length(held) + 1L]] <<- w
-    invokeRestart("muffleWarning")
+    if (inherits(w, c("rwe_cox_not_converged", "rwe_cox_diverged"))) {
+      held[[length(held) + 1L]] <<- w
+      invokeRestart("muffleWarning")
+    }
   })
-  monotone <- any(fit$diverged)
+  # With 0/1 indicators a finite maximum is reached in a few Newton steps; failing to
+  # converge means a level without (or with only) events, as much as a flagged divergence.
+  monotone <- any(fit$diverged) || !isTRUE(fit$converged)
   use_firth <- firth == "always" || (firth == "auto" && monotone)
+  if (!monotone) for (w in held) warning(w)
   if (!use_firth) {
-    for (w in held) warning(w)
     td <- tidy(fit, exponentiate = TRUE, conf.int = TRUE)
     return(list(term = td$term, hr = td$estimate, low = td$conf.low, high = td$conf.high,
                 p = td$p.value, global_p = fit$wald.test[["p.value"]], method = "Cox",
@@ -188,9 +202,11 @@ cox_table_notes <- function(multivariable, threshold, multi, out) {
 #' @export
 display_table.rwe_cox_table <- function(x, ...) {
   first <- !duplicated(x$variable)
+  # "NR" (not reached) has no meaning for a hazard ratio: a missing limit (e.g. a profile
+  # interval that could not be found) is not estimable, an infinite one prints as such.
+  limit <- function(v) ifelse(is.na(v), "NE", sprintf("%.2f", v))
   hr <- function(est, lo, hi, ref) {
-    out <- ifelse(is.na(est), "",
-                  sprintf("%.2f (%s\u2013%s)", est, format_nr(lo, 2), format_nr(hi, 2)))
+    out <- ifelse(is.na(est), "", sprintf("%.2f (%s\u2013%s)", est, limit(lo), limit(hi)))
     out[ref & !is.na(est)] <- "1 (ref)"
     out
   }

@@ -17,7 +17,11 @@
 #'   printable value.
 #' * `format_ci()`: a confidence interval "lower-upper" (en dash) (in percent when given
 #'   proportions and `percent = TRUE`).
-#' * `format_nr()`: a number, or `NR` (not reached) when it is missing or infinite.
+#' * `format_nr()`: a survival time such as a median or one of its confidence limits: the
+#'   number, `NR` ("not reached": the curve, or the limit's confidence curve, never falls to
+#'   0.5 during follow-up) when it is missing or infinite, and `NE` ("not estimable") where
+#'   `not_estimable` is `TRUE` (e.g. a limit whose confidence curve is undefined because the
+#'   curve dropped to 0, as in a group of one patient).
 #'
 #' @param x A numeric vector (proportions for `format_percent()` and `format_ci()` when
 #'   `percent = TRUE`; raw values otherwise).
@@ -29,6 +33,9 @@
 #' @param lower,upper Numeric vectors of interval limits.
 #' @param percent Whether `x` (or `lower`/`upper`) are proportions to print as percent.
 #' @param na Text used for missing values.
+#' @param not_estimable For `format_nr()`: `NULL` or a logical vector as long as `x`
+#'   (recycled) marking the missing values that are not estimable rather than not reached;
+#'   they print `NE`.
 #' @return A character vector as long as the input (a single string for
 #'   `format_median_range()`).
 #' @examples
@@ -38,6 +45,7 @@
 #' format_pvalue(c(0.4231, 0.0004, NA))
 #' format_ci(0.3, 0.5)
 #' format_nr(c(16.5, NA))
+#' format_nr(c(5, NA, NA), not_estimable = c(FALSE, TRUE, FALSE))
 #' @name format_helpers
 NULL
 
@@ -92,9 +100,18 @@ format_ci <- function(lower, upper, digits = 1, percent = TRUE, na = "") {
 
 #' @rdname format_helpers
 #' @export
-format_nr <- function(x, digits = 1) {
+format_nr <- function(x, digits = 1, not_estimable = NULL) {
   out <- sprintf(paste0("%.", digits, "f"), x)
   out[is.na(x) | is.infinite(x)] <- "NR"
+  if (!is.null(not_estimable)) {
+    if (!is.logical(not_estimable) || anyNA(not_estimable) ||
+        !length(not_estimable) %in% c(1L, length(x))) {
+      cli::cli_abort("{.arg not_estimable} must be {.code NULL} or a logical vector of length 1
+                      or {length(x)} without missing values.")
+    }
+    # Only a missing value can be "not estimable": a number that was estimated prints as such.
+    out[rep_len(not_estimable, length(x)) & is.na(x)] <- "NE"
+  }
   out
 }
 

@@ -121,8 +121,14 @@ join_flags <- function(...) {
 #'
 #' The "PFS, months" column of the published Table 4 holds these SPSS means, not medians.
 #' Groups without events print "–" for the mean and the median (the mean of a curve that
-#' never drops is only the group's largest time), as the published table does; medians that
-#' are not reached print "NR".
+#' never drops is only the group's largest time), as the published table does.
+#'
+#' In the printed median (95% CI), `NR` ("not reached") marks a median, or a confidence
+#' limit, whose curve stays above 0.5 up to the group's last observed time: follow-up was too
+#' short to reach it. `NE` ("not estimable") marks a confidence limit that cannot be
+#' computed: its (log-scale) confidence curve is undefined once the survival estimate drops
+#' to 0, so when the curve falls from above 0.5 straight to 0 (e.g. a group of one patient,
+#' who has an event) the lower and upper limits print `NE`. The table's footnote says so.
 #'
 #' @param data A data frame, one row per patient.
 #' @param time Name of the numeric time column (finite, non-negative).
@@ -138,11 +144,13 @@ join_flags <- function(...) {
 #' @return A data frame of class `c("rwe_survival_by", "rwe_table", "data.frame")`, one row
 #'   per factor level, with columns `variable` (column name), `label`, `level`, `n`,
 #'   `percent` (of the patients with a known value of the factor), `events`, `median`,
-#'   `median_low`, `median_high` (`NA` = not reached), `mean_spss`, `mean_spss_se`,
+#'   `median_low`, `median_high` (`NA` = not reached or not estimable; `summary` tells
+#'   which), `mean_spss`, `mean_spss_se`,
 #'   `p_value` (log-rank, on the first row of each factor, `NA` on the others), `flag`
 #'   (`"n < 5"`, `"no events"`, `"median not reached"`, `"empty level(s) dropped: ..."`,
 #'   joined by `"; "`; `NA` when none) and `summary` (the printed median and CI, `"NR"` where
-#'   not reached and `"–"` for a group without events).
+#'   not reached, `"NE"` for a limit that is not estimable and `"–"` for a group without
+#'   events).
 #' @seealso [survival_overall()], [cox_table()], [km_plot()].
 #' @examples
 #' pts <- subset(rrdtc_patients, evaluable)
@@ -168,7 +176,7 @@ survival_by <- function(data, time, event, factors, labels = NULL, conf.int = 0.
   })
   out <- do.call(rbind, rows)
   n_missing <- vapply(factors, function(f) sum(is.na(data[[f]][cols$keep])), numeric(1))
-  notes <- c(sprintf("Mean: Kaplan-Meier mean restricted to each group's largest time (as SPSS); median (%s%% CI) by the rule of survival::survfit; NR = not reached; \u2013 = no events.",
+  notes <- c(sprintf("Mean: Kaplan-Meier mean restricted to each group's largest time (as SPSS); median (%s%% CI) by the rule of survival::survfit; NR = not reached (the curve, or the confidence limit's curve, stays above 0.5 until the group's last time); NE = not estimable (the limit's confidence curve is undefined once survival drops to 0, e.g. a group of one patient); \u2013 = no events.",
                      format(100 * conf.int)),
              "p: log-rank test over the levels of each factor.",
              if (cols$n_dropped > 0) sprintf("%d row(s) with missing time or event left out.",
@@ -207,8 +215,24 @@ survival_by_factor <- function(x, time, event, name, label, conf.int, min_n, cal
                     mean_spss = mean$rmean, mean_spss_se = mean$std.error,
                     p_value = c(p, rep(NA_real_, length(n) - 1L)), flag = flag,
                     stringsAsFactors = FALSE)
-  out$summary <- median_text(out$median, out$median_low, out$median_high, events)
+  ne <- median_limits_ne(fit, med)
+  out$summary <- median_text(out$median, out$median_low, out$median_high, events,
+                             low_ne = ne$low, high_ne = ne$high)
   out
+}
+
+# km_median() returns NA both for a limit that is not reached and for one that cannot be
+# estimated, and the table must tell them apart (NR vs NE). On the log scale the confidence
+# curves are undefined where S = 0, so a limit is not estimable when its curve is undefined
+# at the group's last time without having fallen to 0.5 before (e.g. one patient, who has an
+# event: S drops from 1 to 0). A limit whose curve is defined to the end is "not reached".
+median_limits_ne <- function(fit, med) {
+  rows <- km_strata_rows(fit)
+  undefined_at_end <- function(v) {
+    vapply(rows, function(r) length(r) > 0L && is.na(v[r[length(r)]]), logical(1))
+  }
+  list(low = is.na(med$conf.low) & undefined_at_end(fit$curves$lower),
+       high = is.na(med$conf.high) & undefined_at_end(fit$curves$upper))
 }
 
 # Flags as printed: "median not reached" is left out, the median column already says NR.
@@ -217,10 +241,12 @@ display_flag <- function(flag) {
   sub("^; ", "", out)
 }
 
-# "16.5 (14.0–NR)"; "–" for a group without events.
-median_text <- function(median, low, high, events, digits = 1) {
-  out <- paste0(format_nr(median, digits), " (", format_nr(low, digits), "\u2013",
-                format_nr(high, digits), ")")
+# "16.5 (14.0–NR)", "5.0 (NE–NE)"; "–" for a group without events. `low_ne`, `high_ne`
+# (from median_limits_ne()) mark the missing limits that are not estimable.
+median_text <- function(median, low, high, events, digits = 1, ci_digits = digits,
+                        low_ne = FALSE, high_ne = FALSE) {
+  out <- paste0(format_nr(median, digits), " (", format_nr(low, ci_digits, low_ne), "\u2013",
+                format_nr(high, ci_digits, high_ne), ")")
   out[events == 0] <- "\u2013"
   out
 }
@@ -262,9 +288,11 @@ display_table.rwe_survival_by <- function(x, ...) {
 #' @inheritParams survival_by
 #' @return A one-row data frame of class `c("rwe_survival_overall", "rwe_table",
 #'   "data.frame")`: `n`, `events`, `median`, `median_low`, `median_high` (survfit's rule;
-#'   `NA` = not reached), `median_spss`, `median_spss_se`, `median_spss_low`,
+#'   `NA` = not reached or not estimable), `median_spss`, `median_spss_se`, `median_spss_low`,
 #'   `median_spss_high`, `mean_spss`, `mean_spss_se`, `mean_spss_low`, `mean_spss_high`
-#'   (restricted to the largest observed time, symmetric normal limits), `tau` (that time).
+#'   (restricted to the largest observed time, symmetric normal limits), `tau` (that time),
+#'   `summary` (the printed survfit median and CI: `NR` = not reached, `NE` = not estimable,
+#'   as in [survival_by()]).
 #' @examples
 #' pts <- subset(rrdtc_patients, evaluable)
 #' survival_overall(pts, "pfs_months", "pfs_event")
@@ -288,7 +316,10 @@ survival_overall <- function(data, time, event, conf.int = 0.95) {
                     mean_spss = mean$rmean, mean_spss_se = mean$std.error,
                     mean_spss_low = mean$conf.low, mean_spss_high = mean$conf.high,
                     tau = mean$tau)
-  notes <- c("Median (survfit): CI where the log-scale pointwise limits cross 0.5.",
+  ne <- median_limits_ne(fit, med)
+  out$summary <- paste0(format_nr(out$median), " (", format_nr(out$median_low, 2, ne$low),
+                        "\u2013", format_nr(out$median_high, 2, ne$high), ")")
+  notes <- c("Median (survfit): CI where the log-scale pointwise limits cross 0.5; NR = not reached (the curve or the limit's curve stays above 0.5 until the last time); NE = not estimable (the limit's curve is undefined once survival drops to 0).",
              "Median (SPSS): first time with S(t) <= 0.5; CI median +/- z SE, SE by Collett's density formula (0.45/0.55 survival points).",
              "Mean: restricted to the largest observed time (SPSS).",
              if (!is.na(spss[["median"]]) && is.na(spss[["se"]]))
@@ -321,8 +352,7 @@ spss_median <- function(cv) {
 display_table.rwe_survival_overall <- function(x, ...) {
   ci <- function(lo, hi) paste0(format_nr(lo, 2), "\u2013", format_nr(hi, 2))
   data.frame(N = x$n, events = x$events,
-             `median (survfit CI)` = paste0(format_nr(x$median), " (",
-                                            ci(x$median_low, x$median_high), ")"),
+             `median (survfit CI)` = x$summary,
              `median (SPSS CI)` = paste0(format_nr(x$median_spss), " (",
                                          ifelse(is.na(x$median_spss_se), "CI not estimable",
                                                 ci(x$median_spss_low, x$median_spss_high)),
@@ -343,8 +373,9 @@ display_table.rwe_survival_overall <- function(x, ...) {
 #'   median (range); `NULL` uses `time`.
 #' @return A one-row data frame of class `c("rwe_followup", "rwe_table", "data.frame")`:
 #'   `n`, `median_reverse_km`, `median_reverse_km_low`, `median_reverse_km_high` (`NA` = not
-#'   reached), `median_simple`, `min`, `max` (of `followup`, or `time`), `summary` (the
-#'   printed "median (min–max)").
+#'   reached or not estimable), `median_simple`, `min`, `max` (of `followup`, or `time`),
+#'   `summary` (the printed "median (min–max)"), `summary_reverse_km` (the printed reverse
+#'   Kaplan-Meier median and CI; `NR` = not reached, `NE` = not estimable).
 #' @examples
 #' pts <- subset(rrdtc_patients, evaluable)
 #' followup_summary(pts, "pfs_months", "pfs_event", followup = "followup_months")
@@ -364,14 +395,19 @@ followup_summary <- function(data, time, event, followup = NULL, conf.int = 0.95
   }
   fu <- fu[cols$keep & !is.na(fu)]
   tt <- cols$time[cols$keep]
-  reverse <- km_median(km_fit_matrix(tt, 1 - cols$event[cols$keep], conf.int = conf.int))
+  rev_fit <- km_fit_matrix(tt, 1 - cols$event[cols$keep], conf.int = conf.int)
+  reverse <- km_median(rev_fit)
+  ne <- median_limits_ne(rev_fit, reverse)
   out <- data.frame(n = length(tt), median_reverse_km = reverse$median,
                     median_reverse_km_low = reverse$conf.low,
                     median_reverse_km_high = reverse$conf.high,
                     median_simple = stats::median(fu), min = min(fu), max = max(fu),
-                    summary = format_median_range(fu, digits = 1))
+                    summary = format_median_range(fu, digits = 1),
+                    summary_reverse_km = median_text(reverse$median, reverse$conf.low,
+                                                     reverse$conf.high, 1,
+                                                     low_ne = ne$low, high_ne = ne$high))
   new_rwe_table(out, "rwe_followup", title = "Follow-up",
-                footnotes = c("Reverse Kaplan-Meier: censoring as the event.",
+                footnotes = c("Reverse Kaplan-Meier: censoring as the event; NR = not reached, NE = not estimable.",
                               sprintf("Simple median (range) of %s.",
                                       if (is.null(followup)) time else followup),
                               if (cols$n_dropped > 0)
@@ -383,8 +419,6 @@ followup_summary <- function(data, time, event, followup = NULL, conf.int = 0.95
 #' @export
 display_table.rwe_followup <- function(x, ...) {
   data.frame(N = x$n,
-             `reverse KM median (95% CI)` = median_text(x$median_reverse_km,
-                                                       x$median_reverse_km_low,
-                                                       x$median_reverse_km_high, 1),
+             `reverse KM median (95% CI)` = x$summary_reverse_km,
              `median (range)` = x$summary, check.names = FALSE)
 }

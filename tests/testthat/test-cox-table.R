@@ -109,13 +109,14 @@ test_that("a monotone likelihood switches to Firth (auto) with cox_firth_matrix'
   expect_equal(rows$p_multi, fm$p.value, tolerance = 1e-8)
 })
 
-test_that("firth = 'never' keeps Cox (warning, flag); 'always' uses Firth everywhere", {
-  expect_warning(
-    never <- cox_table(pts, "pfs_months", "pfs_event", "disease_control", firth = "never"),
-    "infinite")
+test_that("firth = 'never' keeps Cox (flag, no warning); 'always' uses Firth everywhere", {
+  # the engine's "coefficient may be infinite" warning is replaced by the row's flag
+  expect_no_warning(
+    never <- cox_table(pts, "pfs_months", "pfs_event", "disease_control", firth = "never"))
   dc <- never[!never$reference, ]
   expect_identical(dc$method, "Cox")
   expect_match(dc$flag, "HR not finite")
+  expect_lt(dc$hr_uni, 1e-6)
   always <- cox_table(pts, "pfs_months", "pfs_event", c("sex", "met_bone"),
                       multivariable = character(), firth = "always", ties = "breslow")
   expect_identical(unique(always$method), "Firth")
@@ -127,6 +128,59 @@ test_that("firth = 'never' keeps Cox (warning, flag); 'always' uses Firth everyw
                c(exp(ff$estimate), exp(ff$conf.low), exp(ff$conf.high), ff$p.value),
                tolerance = 1e-8)
   expect_true(any(grepl("No factor entered", attr(always, "footnotes"))))
+})
+
+test_that("a multivariable model that does not converge is Firth-fitted and flagged, silently", {
+  # pleural metastasis: one patient, no event. Alone the fit flags a diverging coefficient;
+  # with HFS (whose "No" level is one patient with an event) the ordinary Newton iterations
+  # run out (coefficient -17 after 20 steps) without the divergence flag.
+  x <- cbind(pl = as.double(pts$met_pleura), hfs = as.double(pts$hfs))
+  expect_warning(ord <- cox_fit_matrix(x, y), class = "rwe_cox_not_converged")
+  expect_false(ord$converged)
+  f <- c("met_pleura", "hfs")
+  expect_no_warning(tab <- cox_table(pts, "pfs_months", "pfs_event", f, multivariable = f))
+  rows <- tab[!tab$reference, ]
+  expect_identical(rows$method_multi, c("Firth", "Firth"))
+  expect_identical(rows$flag, c(
+    "no events; monotone likelihood: Firth; multivariable: monotone likelihood: Firth",
+    "multivariable: monotone likelihood: Firth"))
+  fm <- cox_firth_matrix(x, y, ties = "efron")$profile
+  expect_equal(rows$hr_multi, exp(fm$estimate), tolerance = 1e-8)
+  expect_equal(rows$p_multi, fm$p.value, tolerance = 1e-8)
+  # HFS univariable: an ordinary fit, unflagged, HR 0.054
+  expect_identical(rows$method[2], "Cox")
+  expect_equal(rows$hr_uni[2], 0.0536, tolerance = 1e-3)
+  # firth = "never": the ordinary numbers are kept, flagged, and still no warning
+  expect_no_warning(never <- cox_table(pts, "pfs_months", "pfs_event", f, multivariable = f,
+                                       firth = "never"))
+  nr <- never[!never$reference, ]
+  expect_identical(nr$method_multi, c("Cox", "Cox"))
+  expect_match(nr$flag, "multivariable: monotone likelihood$")
+  expect_lt(nr$hr_multi[1], 1e-6)
+  expect_output(print(never), "multivariable: monotone likelihood")
+})
+
+test_that("warnings other than the monotone-likelihood ones still reach the user", {
+  # testthat 3.1.6 has no local_mocked_bindings(): trace() makes the engine warn on entry
+  ns <- asNamespace("rwecohort")
+  suppressMessages(trace("cox_fit_matrix", quote(warning("an unrelated engine warning")),
+                         where = ns, print = FALSE))
+  seen <- character()
+  tab <- tryCatch(
+    withCallingHandlers(
+      cox_table(pts, "pfs_months", "pfs_event", c("sex", "disease_control"),
+                multivariable = c("sex", "disease_control")),
+      warning = function(w) {
+        seen <<- c(seen, conditionMessage(w))
+        invokeRestart("muffleWarning")
+      }),
+    finally = suppressMessages(untrace("cox_fit_matrix", where = ns)))
+  # one per model (sex, disease control, multivariable); the monotone-likelihood warnings of
+  # the last two are still dropped, and the table is the usual one
+  expect_identical(seen, rep("an unrelated engine warning", 3))
+  expect_identical(unique(tab$method_multi), "Firth")
+  expect_match(tab$flag[tab$variable == "disease_control" & !tab$reference],
+               "monotone likelihood: Firth")
 })
 
 test_that("bad input gives rwe_bad_input errors naming the argument", {

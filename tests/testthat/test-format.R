@@ -28,6 +28,10 @@ test_that("format_pvalue, format_ci and format_nr", {
   expect_equal(format_ci(0.3, 0.5), "30.0\u201350.0")
   expect_equal(format_ci(NA, 0.5), "")
   expect_equal(format_nr(c(16.5, NA, Inf)), c("16.5", "NR", "NR"))
+  expect_equal(format_nr(c(5, NA, NA, 16.54), not_estimable = c(TRUE, TRUE, FALSE, FALSE)),
+               c("5.0", "NE", "NR", "16.5"))
+  expect_equal(format_nr(c(NA, 2), digits = 2, not_estimable = TRUE), c("NE", "2.00"))
+  expect_error(format_nr(c(NA, 2), not_estimable = c(TRUE, NA, FALSE)), "not_estimable")
 })
 
 test_that("decimals_needed caps at max_digits", {

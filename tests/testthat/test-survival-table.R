@@ -141,6 +141,43 @@ test_that("survival_by prints mean, median (CI) and p; tidy gives the numbers", 
   expect_s3_class(kp, "knit_asis")
 })
 
+test_that("printed median (95% CI): reached, NR (not reached), NE (not estimable)", {
+  # median reached with both limits (lung, males: survfit gives 270 (212-310))
+  lung_tab <- survival_by(lung2, "time", "event", "sex_f")
+  expect_identical(lung_tab$summary[lung_tab$level == "male"], "270.0 (212.0\u2013310.0)")
+  # HFS "Yes": the curve never falls to 0.5, nor does its upper limit: NR
+  hfs <- tab4[tab4$variable == "hfs", ]
+  expect_identical(hfs$summary[hfs$level == "Yes"], "NR (16.0\u2013NR)")
+  age_no <- tab4[tab4$variable == "age_ge55" & tab4$level == "No", ]
+  expect_identical(age_no$summary, "15.0 (14.5\u2013NR)")
+  # HFS "No": one patient who progresses at 5 months, S drops from 1 to 0 and the log-scale
+  # limits do not exist: the median is 5 and both limits are not estimable, not "not reached"
+  no <- hfs[hfs$level == "No", ]
+  expect_equal(c(no$n, no$events, no$median), c(1, 1, 5))
+  expect_true(is.na(no$median_low) && is.na(no$median_high))
+  expect_identical(no$summary, "5.0 (NE\u2013NE)")
+  out <- capture.output(print(tab4))
+  expect_true(any(grepl("5.0 (NE\u2013NE)", out, fixed = TRUE)))
+  expect_false(any(grepl("NR", out[grepl("5.0 (NE", out, fixed = TRUE)], fixed = TRUE)))
+  # all 11 without disease control progress: S ends at 0 before the upper limit reaches 0.5
+  dc_no <- tab4[tab4$variable == "disease_control" & tab4$level == "No", ]
+  expect_identical(dc_no$summary, "14.5 (13.5\u2013NE)")
+  # lung-only T3/4: 1 event in 8, even the lower limit stays above 0.5 (not reached)
+  lo <- tab4[tab4$variable == "lung_only_t34" & tab4$level == "Yes", ]
+  expect_identical(lo$summary, "NR (NR\u2013NR)")
+  notes <- attr(tab4, "footnotes")[1]
+  expect_match(notes, "NR = not reached", fixed = TRUE)
+  expect_match(notes, "NE = not estimable", fixed = TRUE)
+  # a lower limit that is not reached (1 event in 10: the lower curve stays at 0.6) is NR;
+  # an upper limit whose curve ends undefined at S = 0 (all 10 progress) is NE
+  d <- data.frame(t = c(2, 4:12, 1:10), e = c(1, rep(0, 9), rep(1, 10)),
+                  g = rep(c("a", "b"), each = 10))
+  res <- survival_by(d, "t", "e", "g")
+  expect_identical(res$summary, c("NR (NR\u2013NR)", "5.5 (3.0\u2013NE)"))
+  fit <- survival::survfit(survival::Surv(t, e) ~ g, data = d)
+  expect_equal(res$median_low, unname(surv_table(fit)[, "0.95LCL"]))
+})
+
 test_that("empty factor levels are dropped with a flag; missing factor values left out", {
   d <- pts
   d$hist <- factor(d$histology, levels = c("FTC", "PTC", "FTC+PTC"))
@@ -181,6 +218,9 @@ test_that("overall PFS: median 16.5 (SPSS rule and survfit rule), mean as survfi
   # the curve never falls to 0.45, so Collett's density (hence the SPSS-style SE) is undefined
   expect_true(is.na(res$median_spss_se))
   expect_output(print(res), "16.5")
+  # the curve ends censored above 0.5 for the upper limit: not reached
+  expect_identical(res$summary, "16.5 (15.50\u2013NR)")
+  expect_output(print(res), "16.5 (15.50\u2013NR)", fixed = TRUE)
 })
 
 test_that("SPSS-style median SE follows Collett's density formula (checked by hand on lung)", {
@@ -213,6 +253,9 @@ test_that("follow-up: reverse KM median as survfit; simple median (range) as pub
   res2 <- followup_summary(pts, "pfs_months", "pfs_event")
   expect_equal(res2$median_simple, median(pts$pfs_months))
   expect_output(print(res), "17.5")
+  # the reverse curve drops to 0 at the largest time (a censored patient) before its upper
+  # limit reaches 0.5: that limit is not estimable
+  expect_identical(res$summary_reverse_km, "22.0 (20.0\u2013NE)")
 })
 
 # ---- bad input ----------------------------------------------------------------------------
