@@ -9,6 +9,20 @@
 #include <cmath>
 using namespace Rcpp;
 
+// Two-sample log-rank p-value from per-time counts already cumulated into numbers at risk:
+// universe at risk / events (nru, neu) and group at risk / events (nrg, neg), m times.
+static double logrank_p(const std::vector<double>& nru, const std::vector<double>& neu,
+                        const std::vector<double>& nrg, const std::vector<double>& neg, int m) {
+  double obs = 0, expd = 0, var = 0;
+  for (int k = 0; k < m; k++) {
+    obs += neg[k];
+    double frac = nrg[k] / std::max(nru[k], 1.0);
+    expd += neu[k] * frac;
+    if (nru[k] > 1) var += neu[k] * (nru[k] - neu[k]) / (nru[k] - 1) * frac * (1 - frac);
+  }
+  return R::pchisq(var > 0 ? (obs - expd) * (obs - expd) / var : 0, 1, false, false);
+}
+
 // KM means of the 30 Table 4 groups (each column of `first` and its complement) and the 16
 // log-rank p-values (the 15 columns in the 26, then `bone` within `distant`).
 // [[Rcpp::export]]
@@ -42,15 +56,7 @@ List fit_summaries_cpp(NumericVector time, LogicalMatrix first, IntegerVector ev
     }
     mean[g] = area;
     if (lev) {
-      double obs = 0, expd = 0, var = 0;
-      for (int k = 0; k < m; k++) {
-        obs += neg[k];
-        double frac = nrg[k] / std::max(nru[k], 1.0);
-        expd += neu[k] * frac;
-        if (nru[k] > 1) var += neu[k] * (nru[k] - neu[k]) / (nru[k] - 1) * frac * (1 - frac);
-      }
-      double chisq = var > 0 ? (obs - expd) * (obs - expd) / var : 0;
-      p[col] = R::pchisq(chisq, 1, false, false);
+      p[col] = logrank_p(nru, neu, nrg, neg, m);
     }
   }
   // bone within distant
@@ -61,14 +67,7 @@ List fit_summaries_cpp(NumericVector time, LogicalMatrix first, IntegerVector ev
     if (bone[i]) { nrg[idx[i]] += 1; if (event[i]) neg[idx[i]] += 1; }
   }
   for (int k = m - 2; k >= 0; k--) { nru[k] += nru[k + 1]; nrg[k] += nrg[k + 1]; }
-  double obs = 0, expd = 0, var = 0;
-  for (int k = 0; k < m; k++) {
-    obs += neg[k];
-    double frac = nrg[k] / std::max(nru[k], 1.0);
-    expd += neu[k] * frac;
-    if (nru[k] > 1) var += neu[k] * (nru[k] - neu[k]) / (nru[k] - 1) * frac * (1 - frac);
-  }
-  p[nf] = R::pchisq(var > 0 ? (obs - expd) * (obs - expd) / var : 0, 1, false, false);
+  p[nf] = logrank_p(nru, neu, nrg, neg, m);
   // SPSS median of everyone: first event time with S(t) <= 0.5
   double s = 1, median = NA_REAL;
   {
