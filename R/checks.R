@@ -73,10 +73,44 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
 with_survival_specials <- function(formula) {
   env <- new.env(parent = environment(formula) %||% parent.frame())
   env$Surv <- survival::Surv
-  env$strata <- survival::strata
+  env$strata <- fast_strata
   env$cluster <- survival::cluster
   environment(formula) <- env
   formula
+}
+
+# survival::strata() for the one form split_strata_terms() writes, strata(x, shortlabel =
+# TRUE) with x a factor or integer vector: the same factor (levels in x's order, unused ones
+# dropped), without survival's factor(integer codes) pass, which sorts and hashes every row
+# (a large share of a stratified log-rank test at n = 10^6). Anything else goes to survival.
+fast_strata <- function(..., na.group = FALSE, shortlabel, sep = ", ") {
+  args <- list(...)
+  labels <- NULL
+  simple <- length(args) == 1L && is.null(names(args)) && !missing(shortlabel) &&
+    isTRUE(shortlabel) && isFALSE(na.group)
+  x <- if (simple) args[[1L]]
+  if (simple && is.factor(x) && is.null(names(x)) && !anyNA(levels(x))) {
+    codes <- as.integer(x)
+    labels <- levels(x)
+  } else if (simple && is.integer(x) && is.null(attributes(x)) && length(x) &&
+             !anyNA(x)) {
+    low <- min(x)
+    if (max(x) - as.double(low) < max(1e6, length(x))) {
+      codes <- x - (low - 1L)
+      labels <- as.character(seq.int(low, max(x)))
+    }
+  }
+  if (is.null(labels)) {
+    mc <- match.call()
+    mc[[1L]] <- survival::strata
+    return(eval(mc, parent.frame()))
+  }
+  present <- tabulate(codes, nbins = length(labels)) > 0L
+  if (!all(present)) {
+    codes <- cumsum(present)[codes]
+    labels <- labels[present]
+  }
+  structure(codes, levels = labels, class = "factor")
 }
 
 # strata(a, b) becomes strata(a, shortlabel = TRUE) + strata(b, shortlabel = TRUE): the same
@@ -123,7 +157,10 @@ frame_call <- function(call) {
 
 na_omit_unless_complete <- function(object, ...) {
   for (column in object) {
-    if (is.atomic(column) && anyNA(column)) return(stats::na.omit(object, ...))
+    # a Surv column's anyNA() would run is.na.Surv(), which allocates; scan its doubles
+    missing <- if (inherits(column, "Surv") && is.double(column)) any_na_double_cpp(column)
+               else is.atomic(column) && anyNA(column)
+    if (missing) return(stats::na.omit(object, ...))
   }
   object
 }
@@ -195,6 +232,12 @@ surv_parts <- function(mf, call = rlang::caller_env()) {
 }
 
 check_times <- function(time, start, arg = "formula", call = rlang::caller_env()) {
+  # one allocation-free pass for the usual valid data; the checks below name bad rows
+  if (is.double(time) && (is.null(start) || is.double(start)) &&
+      length(start) %in% c(0L, length(time)) &&
+      times_valid_cpp(time, if (is.null(start)) double() else start)) {
+    return(invisible(TRUE))
+  }
   bad <- which(!is.finite(time))
   if (length(bad)) abort_rows(arg, "has infinite survival times", bad, call)
   bad <- which(time < 0)
@@ -247,12 +290,44 @@ strata_codes <- function(mf, strata_cols) {
     all.vars(attr(stats::terms(mf), "variables")[[j + 1L]])[1L]
   }, character(1))
   # A strata() term with several variables is one column holding their combination.
-  f <- droplevels(interaction(values, sep = ", ", lex.order = TRUE, drop = TRUE))
-  codes <- as.integer(f)
-  first <- match(seq_len(nlevels(f)), codes)
+  coded <- combine_strata_factors(values)
+  if (is.null(coded)) {
+    f <- droplevels(interaction(values, sep = ", ", lex.order = TRUE, drop = TRUE))
+    coded <- list(codes = as.integer(f), levels = levels(f))
+  }
+  first <- match(seq_len(length(coded$levels)), coded$codes)
   table <- values[first, , drop = FALSE]
   rownames(table) <- NULL
-  list(codes = codes, levels = levels(f), vars = names(values), table = table)
+  list(codes = coded$codes, levels = coded$levels, vars = names(values), table = table)
+}
+
+# The codes and levels of droplevels(interaction(values, sep = ", ", lex.order = TRUE,
+# drop = TRUE)) for factor columns without missing values, from integer arithmetic on the
+# factor codes rather than interaction()'s pasted labels per row. NULL when that shortcut
+# does not apply (the caller then uses interaction()).
+combine_strata_factors <- function(values) {
+  if (!all(vapply(values, is.factor, logical(1)))) return(NULL)
+  codes <- lapply(values, as.integer)
+  if (any(vapply(codes, anyNA, logical(1)))) return(NULL)
+  sizes <- vapply(values, nlevels, integer(1))
+  # first variable varies slowest, as interaction(lex.order = TRUE)
+  key <- codes[[1L]]
+  if (length(codes) > 1L) {
+    key <- as.double(key)
+    for (j in seq_along(codes)[-1L]) key <- (key - 1) * sizes[j] + codes[[j]]
+  }
+  max_key <- prod(as.double(sizes))
+  dense <- dense_codes(key, max_key)
+  # the label of each used key: its factor levels joined with ", "
+  rest <- dense$used - 1
+  parts <- vector("list", length(values))
+  for (j in rev(seq_along(values))) {
+    parts[[j]] <- levels(values[[j]])[rest %% sizes[j] + 1]
+    rest <- rest %/% sizes[j]
+  }
+  labels <- do.call(paste, c(parts, sep = ", "))
+  if (anyDuplicated(labels)) return(NULL)
+  list(codes = dense$codes, levels = labels)
 }
 
 drop_special_terms <- function(tt, special_cols) {

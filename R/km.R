@@ -376,17 +376,18 @@ value_codes <- function(x) {
 }
 
 # Renumbers positive whole-number keys (at most `max_key`) as 1..k in increasing key order:
-# list(codes, k).
+# list(codes, k, used = the keys present, increasing).
 dense_codes <- function(key, max_key) {
   if (max_key > max(1e6, length(key))) {
     used <- sort(unique(key))
-    return(list(codes = match(key, used), k = length(used)))
+    return(list(codes = match(key, used), k = length(used), used = used))
   }
   key <- as.integer(key)
   present <- which(tabulate(key, nbins = max_key) > 0L)
+  if (length(present) == max_key) return(list(codes = key, k = max_key, used = present))
   lookup <- integer(max_key)
   lookup[present] <- seq_along(present)
-  list(codes = lookup[key], k = length(present))
+  list(codes = lookup[key], k = length(present), used = present)
 }
 
 format_group_value <- function(x) {

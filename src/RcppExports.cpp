@@ -11,6 +11,29 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// any_na_double_cpp
+bool any_na_double_cpp(const Eigen::Map<Eigen::VectorXd> x);
+RcppExport SEXP _rwecohort_any_na_double_cpp(SEXP xSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type x(xSEXP);
+    rcpp_result_gen = Rcpp::wrap(any_na_double_cpp(x));
+    return rcpp_result_gen;
+END_RCPP
+}
+// times_valid_cpp
+bool times_valid_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> start);
+RcppExport SEXP _rwecohort_times_valid_cpp(SEXP timeSEXP, SEXP startSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type start(startSEXP);
+    rcpp_result_gen = Rcpp::wrap(times_valid_cpp(time, start));
+    return rcpp_result_gen;
+END_RCPP
+}
 // conc_counts_cpp
 Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> rank, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXi> stratum_bounds, const Eigen::Map<Eigen::VectorXd> start, const Eigen::Map<Eigen::VectorXi> start_order, const Eigen::Map<Eigen::VectorXi> cluster, int n_cluster);
 RcppExport SEXP _rwecohort_conc_counts_cpp(SEXP stopSEXP, SEXP statusSEXP, SEXP rankSEXP, SEXP weightsSEXP, SEXP stratum_boundsSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP clusterSEXP, SEXP n_clusterSEXP) {
@@ -27,6 +50,38 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type cluster(clusterSEXP);
     Rcpp::traits::input_parameter< int >::type n_cluster(n_clusterSEXP);
     rcpp_result_gen = Rcpp::wrap(conc_counts_cpp(stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster));
+    return rcpp_result_gen;
+END_RCPP
+}
+// conc_counts_by_predictor_cpp
+Rcpp::List conc_counts_by_predictor_cpp(const Eigen::Map<Eigen::VectorXi> time_rank, int n_time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> predictor, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXi> strata, int n_strata, const Eigen::Map<Eigen::VectorXi> cluster, int n_cluster);
+RcppExport SEXP _rwecohort_conc_counts_by_predictor_cpp(SEXP time_rankSEXP, SEXP n_timeSEXP, SEXP statusSEXP, SEXP predictorSEXP, SEXP weightsSEXP, SEXP strataSEXP, SEXP n_strataSEXP, SEXP clusterSEXP, SEXP n_clusterSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type time_rank(time_rankSEXP);
+    Rcpp::traits::input_parameter< int >::type n_time(n_timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type predictor(predictorSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type strata(strataSEXP);
+    Rcpp::traits::input_parameter< int >::type n_strata(n_strataSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type cluster(clusterSEXP);
+    Rcpp::traits::input_parameter< int >::type n_cluster(n_clusterSEXP);
+    rcpp_result_gen = Rcpp::wrap(conc_counts_by_predictor_cpp(time_rank, n_time, status, predictor, weights, strata, n_strata, cluster, n_cluster));
+    return rcpp_result_gen;
+END_RCPP
+}
+// time_rank_from_order_cpp
+Rcpp::IntegerVector time_rank_from_order_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXi> strata, const Eigen::Map<Eigen::VectorXi> order);
+RcppExport SEXP _rwecohort_time_rank_from_order_cpp(SEXP timeSEXP, SEXP strataSEXP, SEXP orderSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type strata(strataSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type order(orderSEXP);
+    rcpp_result_gen = Rcpp::wrap(time_rank_from_order_cpp(time, strata, order));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -282,7 +337,11 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_rwecohort_any_na_double_cpp", (DL_FUNC) &_rwecohort_any_na_double_cpp, 1},
+    {"_rwecohort_times_valid_cpp", (DL_FUNC) &_rwecohort_times_valid_cpp, 2},
     {"_rwecohort_conc_counts_cpp", (DL_FUNC) &_rwecohort_conc_counts_cpp, 9},
+    {"_rwecohort_conc_counts_by_predictor_cpp", (DL_FUNC) &_rwecohort_conc_counts_by_predictor_cpp, 9},
+    {"_rwecohort_time_rank_from_order_cpp", (DL_FUNC) &_rwecohort_time_rank_from_order_cpp, 3},
     {"_rwecohort_cox_newton_cpp", (DL_FUNC) &_rwecohort_cox_newton_cpp, 16},
     {"_rwecohort_cox_wald_cpp", (DL_FUNC) &_rwecohort_cox_wald_cpp, 3},
     {"_rwecohort_cox_column_summary_cpp", (DL_FUNC) &_rwecohort_cox_column_summary_cpp, 2},
