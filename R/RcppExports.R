@@ -9,6 +9,14 @@ times_valid_cpp <- function(time, start) {
     .Call(`_rwecohort_times_valid_cpp`, time, start)
 }
 
+distinct_rank_cpp <- function(time, start) {
+    .Call(`_rwecohort_distinct_rank_cpp`, time, start)
+}
+
+all_zero_one_cpp <- function(x) {
+    .Call(`_rwecohort_all_zero_one_cpp`, x)
+}
+
 conc_counts_cpp <- function(stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster) {
     .Call(`_rwecohort_conc_counts_cpp`, stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster)
 }

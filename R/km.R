@@ -301,13 +301,26 @@ strata_name <- function(expr) paste(deparse(expr[[2L]]), collapse = "")
 
 # strata(x) codes its levels as "x=value"; recover the values (numeric when every level
 # is a number, otherwise a factor keeping strata()'s level order).
+# Numeric levels in increasing order (the usual case) stay a factor whose codes sort like the
+# values, with the values kept in attribute "numeric_levels": coding it is then free, where
+# expanding n values and re-coding them costs two passes over the rows; group_table_column()
+# turns it into numbers for the result.
 strata_values <- function(x, name) {
   lev <- levels(x)
   prefix <- paste0(name, "=")
   if (all(startsWith(lev, prefix))) lev <- substring(lev, nchar(prefix) + 1L)
   num <- suppressWarnings(as.numeric(lev))
+  if (!anyNA(num) && !is.unsorted(num, strictly = TRUE)) {
+    return(structure(x, numeric_levels = num))
+  }
   if (!anyNA(num)) return(num[as.integer(x)])
   factor(lev[as.integer(x)], levels = unique(lev))
+}
+
+# The values of a grouping column at `rows`, as the result reports them.
+group_table_column <- function(x, rows) {
+  num <- attr(x, "numeric_levels")
+  if (is.null(num)) x[rows] else num[.subset(x, rows)]
 }
 
 # Groups from the `group` argument of the matrix twins: NULL, a vector, or a data frame /
@@ -345,7 +358,8 @@ combine_groups <- function(values, n) {
   dense <- dense_codes(key, prod(as.double(sizes)))
   group <- dense$codes
   first <- match(seq_len(dense$k), group)
-  table <- as.data.frame(lapply(values, function(x) x[first]), stringsAsFactors = FALSE)
+  table <- as.data.frame(lapply(values, group_table_column, rows = first),
+                         stringsAsFactors = FALSE)
   names(table) <- names(values)
   rownames(table) <- NULL
   label <- do.call(paste, c(lapply(names(table), function(v) {

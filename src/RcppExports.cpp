@@ -34,6 +34,29 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// distinct_rank_cpp
+Rcpp::List distinct_rank_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> start);
+RcppExport SEXP _rwecohort_distinct_rank_cpp(SEXP timeSEXP, SEXP startSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type start(startSEXP);
+    rcpp_result_gen = Rcpp::wrap(distinct_rank_cpp(time, start));
+    return rcpp_result_gen;
+END_RCPP
+}
+// all_zero_one_cpp
+bool all_zero_one_cpp(const Eigen::Map<Eigen::VectorXd> x);
+RcppExport SEXP _rwecohort_all_zero_one_cpp(SEXP xSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type x(xSEXP);
+    rcpp_result_gen = Rcpp::wrap(all_zero_one_cpp(x));
+    return rcpp_result_gen;
+END_RCPP
+}
 // conc_counts_cpp
 Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> rank, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXi> stratum_bounds, const Eigen::Map<Eigen::VectorXd> start, const Eigen::Map<Eigen::VectorXi> start_order, const Eigen::Map<Eigen::VectorXi> cluster, int n_cluster);
 RcppExport SEXP _rwecohort_conc_counts_cpp(SEXP stopSEXP, SEXP statusSEXP, SEXP rankSEXP, SEXP weightsSEXP, SEXP stratum_boundsSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP clusterSEXP, SEXP n_clusterSEXP) {
@@ -339,6 +362,8 @@ END_RCPP
 static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_any_na_double_cpp", (DL_FUNC) &_rwecohort_any_na_double_cpp, 1},
     {"_rwecohort_times_valid_cpp", (DL_FUNC) &_rwecohort_times_valid_cpp, 2},
+    {"_rwecohort_distinct_rank_cpp", (DL_FUNC) &_rwecohort_distinct_rank_cpp, 2},
+    {"_rwecohort_all_zero_one_cpp", (DL_FUNC) &_rwecohort_all_zero_one_cpp, 1},
     {"_rwecohort_conc_counts_cpp", (DL_FUNC) &_rwecohort_conc_counts_cpp, 9},
     {"_rwecohort_conc_counts_by_predictor_cpp", (DL_FUNC) &_rwecohort_conc_counts_by_predictor_cpp, 9},
     {"_rwecohort_time_rank_from_order_cpp", (DL_FUNC) &_rwecohort_time_rank_from_order_cpp, 3},

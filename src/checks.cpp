@@ -5,8 +5,12 @@
 // [[Rcpp::depends(RcppEigen)]]
 #include <RcppEigen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
 
 // TRUE if any value of a double vector is NA or NaN. Attributes (a Surv or matrix class) are
 // ignored: anyNA() on a classed object would call its is.na() method, which allocates.
@@ -31,5 +35,93 @@ bool times_valid_cpp(const Eigen::Map<Eigen::VectorXd> time,
       ok &= std::isfinite(start[k]) && start[k] >= 0.0 && start[k] < time[k];
     }
   }
+  return ok;
+}
+
+// Sorted distinct values of `time` and `start` together (start may have length 0) and the rank
+// of each value among them (1-based), as sort(unique(c(time, start))) and match() would give,
+// in O(n) hash lookups plus a sort of the distinct values only (registry times have few).
+// Contract: finite doubles (no NA/NaN); -0 and +0 are one value, as in unique().
+namespace {
+
+class DistinctDoubles {
+ public:
+  DistinctDoubles() : slot_(1024, -1), mask_(1023) {}
+  // Index (in first-seen order) of value v, adding it if new.
+  int id(double v) {
+    if (v == 0.0) v = 0.0;
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    std::size_t h = hash(bits) & mask_;
+    while (slot_[h] >= 0) {
+      if (values_[slot_[h]] == v) return slot_[h];
+      h = (h + 1) & mask_;
+    }
+    slot_[h] = static_cast<int>(values_.size());
+    values_.push_back(v);
+    if (2 * values_.size() > slot_.size()) grow();
+    return static_cast<int>(values_.size()) - 1;
+  }
+  const std::vector<double>& values() const { return values_; }
+
+ private:
+  // splitmix64's finaliser: whole-number doubles differ only in their high bits, so every
+  // bit must reach the low bits that index the table.
+  static std::size_t hash(std::uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return static_cast<std::size_t>(z ^ (z >> 31));
+  }
+  void grow() {
+    slot_.assign(slot_.size() * 2, -1);
+    mask_ = slot_.size() - 1;
+    for (std::size_t i = 0; i < values_.size(); ++i) {
+      std::uint64_t bits;
+      std::memcpy(&bits, &values_[i], sizeof bits);
+      std::size_t h = hash(bits) & mask_;
+      while (slot_[h] >= 0) h = (h + 1) & mask_;
+      slot_[h] = static_cast<int>(i);
+    }
+  }
+  std::vector<int> slot_;
+  std::size_t mask_;
+  std::vector<double> values_;
+};
+
+}  // namespace
+
+// [[Rcpp::export]]
+Rcpp::List distinct_rank_cpp(const Eigen::Map<Eigen::VectorXd> time,
+                             const Eigen::Map<Eigen::VectorXd> start) {
+  const std::ptrdiff_t n = time.size(), n_start = start.size();
+  DistinctDoubles distinct;
+  Rcpp::IntegerVector time_rank(n), start_rank(n_start);
+  for (std::ptrdiff_t k = 0; k < n; ++k) time_rank[k] = distinct.id(time[k]);
+  for (std::ptrdiff_t k = 0; k < n_start; ++k) start_rank[k] = distinct.id(start[k]);
+  const std::vector<double>& values = distinct.values();
+  const std::size_t m = values.size();
+  std::vector<int> by_value(m);
+  for (std::size_t i = 0; i < m; ++i) by_value[i] = static_cast<int>(i);
+  std::sort(by_value.begin(), by_value.end(),
+            [&values](int a, int b) { return values[a] < values[b]; });
+  Rcpp::NumericVector sorted(m);
+  std::vector<int> rank_of(m);
+  for (std::size_t i = 0; i < m; ++i) {
+    sorted[i] = values[by_value[i]];
+    rank_of[by_value[i]] = static_cast<int>(i) + 1;
+  }
+  for (std::ptrdiff_t k = 0; k < n; ++k) time_rank[k] = rank_of[time_rank[k]];
+  for (std::ptrdiff_t k = 0; k < n_start; ++k) start_rank[k] = rank_of[start_rank[k]];
+  return Rcpp::List::create(Rcpp::Named("values") = sorted,
+                            Rcpp::Named("time_rank") = time_rank,
+                            Rcpp::Named("start_rank") = start_rank);
+}
+
+// TRUE if every value is exactly 0 or 1 (so no NA): the event codes Surv() keeps unchanged.
+// [[Rcpp::export]]
+bool all_zero_one_cpp(const Eigen::Map<Eigen::VectorXd> x) {
+  const std::ptrdiff_t n = x.size();
+  bool ok = true;
+  for (std::ptrdiff_t k = 0; k < n; ++k) ok &= (x[k] == 0.0) | (x[k] == 1.0);
   return ok;
 }
