@@ -17,6 +17,10 @@ all_zero_one_cpp <- function(x) {
     .Call(`_rwecohort_all_zero_one_cpp`, x)
 }
 
+any_weighted_event_cpp <- function(status, weights) {
+    .Call(`_rwecohort_any_weighted_event_cpp`, status, weights)
+}
+
 conc_counts_cpp <- function(stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster) {
     .Call(`_rwecohort_conc_counts_cpp`, stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster)
 }
@@ -65,12 +69,20 @@ km_ij_se_cpp <- function(group, surv, n_risk, n_event, risk_w2, event_w2, censor
     .Call(`_rwecohort_km_ij_se_cpp`, group, surv, n_risk, n_event, risk_w2, event_w2, censor_w2)
 }
 
+first_rows_cpp <- function(codes, k) {
+    .Call(`_rwecohort_first_rows_cpp`, codes, k)
+}
+
 logrank_grid_cpp <- function(time, status, group, stratum, ord, ngroup) {
     .Call(`_rwecohort_logrank_grid_cpp`, time, status, group, stratum, ord, ngroup)
 }
 
 logrank_stat_cpp <- function(stratum, n_risk, n_event, nstrata, rho) {
     .Call(`_rwecohort_logrank_stat_cpp`, stratum, n_risk, n_event, nstrata, rho)
+}
+
+logrank_grid_dense_cpp <- function(time_rank, time_value, status, group, stratum, ngroup, nstrata) {
+    .Call(`_rwecohort_logrank_grid_dense_cpp`, time_rank, time_value, status, group, stratum, ngroup, nstrata)
 }
 
 partition_cox_sums_cpp <- function(x, beta, offset, weights, status, last, entry, bounds) {

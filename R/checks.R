@@ -325,7 +325,7 @@ strata_codes <- function(mf, strata_cols) {
     f <- droplevels(interaction(values, sep = ", ", lex.order = TRUE, drop = TRUE))
     coded <- list(codes = as.integer(f), levels = levels(f))
   }
-  first <- match(seq_len(length(coded$levels)), coded$codes)
+  first <- first_rows_cpp(coded$codes, length(coded$levels))
   table <- values[first, , drop = FALSE]
   rownames(table) <- NULL
   list(codes = coded$codes, levels = coded$levels, vars = names(values), table = table)
@@ -396,8 +396,16 @@ restore_offset_terms <- function(tt) {
 
 check_has_events <- function(status, weights = NULL, arg = "formula",
                              call = rlang::caller_env()) {
-  w <- if (is.null(weights)) 1 else weights
-  if (!any(status > 0 & w > 0)) {
+  # one pass without n-length temporaries when the inputs are validated doubles
+  has_events <- if (is.double(status) && !anyNA(status) &&
+                    (is.null(weights) || (is.double(weights) && !anyNA(weights) &&
+                                          length(weights) == length(status)))) {
+    any_weighted_event_cpp(status, if (is.null(weights)) double() else weights)
+  } else {
+    w <- if (is.null(weights)) 1 else weights
+    any(status > 0 & w > 0)
+  }
+  if (!has_events) {
     cli::cli_abort("{.arg {arg}}: the data have no events; there is nothing to estimate.",
                    call = call, class = "rwe_bad_input")
   }
@@ -414,8 +422,8 @@ engine_order <- function(strata, time, status) {
 # Times that differ only by floating-point noise (e.g. computed as date differences / 30.44)
 # are made equal, as survival does by default (its `timefix`): sorted distinct times closer
 # than sqrt(eps), absolutely or relative to their mean magnitude, join the run's first time.
-# Returns the (merged) times and their integer ranks among the distinct times, which sort
-# much faster than doubles.
+# Returns the (merged) times, their integer ranks among the distinct times (which sort much
+# faster than doubles) and the distinct (merged) times themselves, `values`.
 merge_near_ties <- function(time, start = NULL, arg = "formula", call = rlang::caller_env()) {
   tol <- sqrt(.Machine$double.eps)
   hashed <- is.double(time) && (is.null(start) || is.double(start))
@@ -431,14 +439,15 @@ merge_near_ties <- function(time, start = NULL, arg = "formula", call = rlang::c
   if (!any(tied)) {
     if (hashed) {
       return(list(time = time, start = start, time_rank = distinct$time_rank,
-                  start_rank = if (!is.null(start)) distinct$start_rank))
+                  start_rank = if (!is.null(start)) distinct$start_rank, values = y))
     }
     return(list(time = time, start = start, time_rank = match(time, y),
-                start_rank = if (!is.null(start)) match(start, y)))
+                start_rank = if (!is.null(start)) match(start, y), values = y))
   }
   cuts <- y[c(TRUE, !tied)]
   time_rank <- findInterval(time, cuts)
-  out <- list(time = cuts[time_rank], start = NULL, time_rank = time_rank, start_rank = NULL)
+  out <- list(time = cuts[time_rank], start = NULL, time_rank = time_rank, start_rank = NULL,
+              values = cuts)
   if (is.null(start)) return(out)
   out$start_rank <- findInterval(start, cuts)
   out$start <- cuts[out$start_rank]

@@ -357,7 +357,7 @@ combine_groups <- function(values, n) {
   }
   dense <- dense_codes(key, prod(as.double(sizes)))
   group <- dense$codes
-  first <- match(seq_len(dense$k), group)
+  first <- first_rows_cpp(group, dense$k)
   table <- as.data.frame(lapply(values, group_table_column, rows = first),
                          stringsAsFactors = FALSE)
   names(table) <- names(values)

@@ -57,6 +57,18 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// any_weighted_event_cpp
+bool any_weighted_event_cpp(const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights);
+RcppExport SEXP _rwecohort_any_weighted_event_cpp(SEXP statusSEXP, SEXP weightsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
+    rcpp_result_gen = Rcpp::wrap(any_weighted_event_cpp(status, weights));
+    return rcpp_result_gen;
+END_RCPP
+}
 // conc_counts_cpp
 Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> rank, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXi> stratum_bounds, const Eigen::Map<Eigen::VectorXd> start, const Eigen::Map<Eigen::VectorXi> start_order, const Eigen::Map<Eigen::VectorXi> cluster, int n_cluster);
 RcppExport SEXP _rwecohort_conc_counts_cpp(SEXP stopSEXP, SEXP statusSEXP, SEXP rankSEXP, SEXP weightsSEXP, SEXP stratum_boundsSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP clusterSEXP, SEXP n_clusterSEXP) {
@@ -272,6 +284,18 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// first_rows_cpp
+Rcpp::IntegerVector first_rows_cpp(const Eigen::Map<Eigen::VectorXi> codes, const int k);
+RcppExport SEXP _rwecohort_first_rows_cpp(SEXP codesSEXP, SEXP kSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type codes(codesSEXP);
+    Rcpp::traits::input_parameter< const int >::type k(kSEXP);
+    rcpp_result_gen = Rcpp::wrap(first_rows_cpp(codes, k));
+    return rcpp_result_gen;
+END_RCPP
+}
 // logrank_grid_cpp
 Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXi> stratum, const Eigen::Map<Eigen::VectorXi> ord, const int ngroup);
 RcppExport SEXP _rwecohort_logrank_grid_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP stratumSEXP, SEXP ordSEXP, SEXP ngroupSEXP) {
@@ -300,6 +324,23 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< const int >::type nstrata(nstrataSEXP);
     Rcpp::traits::input_parameter< const double >::type rho(rhoSEXP);
     rcpp_result_gen = Rcpp::wrap(logrank_stat_cpp(stratum, n_risk, n_event, nstrata, rho));
+    return rcpp_result_gen;
+END_RCPP
+}
+// logrank_grid_dense_cpp
+Rcpp::List logrank_grid_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank, const Eigen::Map<Eigen::VectorXd> time_value, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXi> stratum, const int ngroup, const int nstrata);
+RcppExport SEXP _rwecohort_logrank_grid_dense_cpp(SEXP time_rankSEXP, SEXP time_valueSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP stratumSEXP, SEXP ngroupSEXP, SEXP nstrataSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type time_rank(time_rankSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time_value(time_valueSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type stratum(stratumSEXP);
+    Rcpp::traits::input_parameter< const int >::type ngroup(ngroupSEXP);
+    Rcpp::traits::input_parameter< const int >::type nstrata(nstrataSEXP);
+    rcpp_result_gen = Rcpp::wrap(logrank_grid_dense_cpp(time_rank, time_value, status, group, stratum, ngroup, nstrata));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -364,6 +405,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_times_valid_cpp", (DL_FUNC) &_rwecohort_times_valid_cpp, 2},
     {"_rwecohort_distinct_rank_cpp", (DL_FUNC) &_rwecohort_distinct_rank_cpp, 2},
     {"_rwecohort_all_zero_one_cpp", (DL_FUNC) &_rwecohort_all_zero_one_cpp, 1},
+    {"_rwecohort_any_weighted_event_cpp", (DL_FUNC) &_rwecohort_any_weighted_event_cpp, 2},
     {"_rwecohort_conc_counts_cpp", (DL_FUNC) &_rwecohort_conc_counts_cpp, 9},
     {"_rwecohort_conc_counts_by_predictor_cpp", (DL_FUNC) &_rwecohort_conc_counts_by_predictor_cpp, 9},
     {"_rwecohort_time_rank_from_order_cpp", (DL_FUNC) &_rwecohort_time_rank_from_order_cpp, 3},
@@ -376,8 +418,10 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_km_counts_cpp", (DL_FUNC) &_rwecohort_km_counts_cpp, 7},
     {"_rwecohort_km_estimate_cpp", (DL_FUNC) &_rwecohort_km_estimate_cpp, 3},
     {"_rwecohort_km_ij_se_cpp", (DL_FUNC) &_rwecohort_km_ij_se_cpp, 7},
+    {"_rwecohort_first_rows_cpp", (DL_FUNC) &_rwecohort_first_rows_cpp, 2},
     {"_rwecohort_logrank_grid_cpp", (DL_FUNC) &_rwecohort_logrank_grid_cpp, 6},
     {"_rwecohort_logrank_stat_cpp", (DL_FUNC) &_rwecohort_logrank_stat_cpp, 5},
+    {"_rwecohort_logrank_grid_dense_cpp", (DL_FUNC) &_rwecohort_logrank_grid_dense_cpp, 7},
     {"_rwecohort_partition_cox_sums_cpp", (DL_FUNC) &_rwecohort_partition_cox_sums_cpp, 8},
     {"_rwecohort_partition_cox_info_cpp", (DL_FUNC) &_rwecohort_partition_cox_info_cpp, 10},
     {"_rwecohort_partition_counts_cpp", (DL_FUNC) &_rwecohort_partition_counts_cpp, 7},

@@ -125,3 +125,16 @@ bool all_zero_one_cpp(const Eigen::Map<Eigen::VectorXd> x) {
   for (std::ptrdiff_t k = 0; k < n; ++k) ok &= (x[k] == 0.0) | (x[k] == 1.0);
   return ok;
 }
+
+// TRUE if some row has an event (status > 0) with a positive weight (weights of length 0:
+// all 1). Contract: `status` and `weights` (if given) of equal length, no NA.
+// [[Rcpp::export]]
+bool any_weighted_event_cpp(const Eigen::Map<Eigen::VectorXd> status,
+                            const Eigen::Map<Eigen::VectorXd> weights) {
+  const std::ptrdiff_t n = status.size();
+  const bool weighted = weights.size() > 0;
+  for (std::ptrdiff_t k = 0; k < n; ++k) {
+    if (status[k] > 0.0 && (!weighted || weights[k] > 0.0)) return true;
+  }
+  return false;
+}

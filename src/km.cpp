@@ -153,3 +153,20 @@ Rcpp::NumericVector km_ij_se_cpp(const Eigen::Map<Eigen::VectorXi> group,
   }
   return se;
 }
+
+// 1-based row of the first occurrence of each code 1..k (NA if absent): match(seq_len(k),
+// codes) without hashing the n codes. Contract: `codes` integer, NA allowed (skipped).
+// [[Rcpp::export]]
+Rcpp::IntegerVector first_rows_cpp(const Eigen::Map<Eigen::VectorXi> codes, const int k) {
+  Rcpp::IntegerVector first(k, NA_INTEGER);
+  const std::ptrdiff_t n = codes.size();
+  int missing = k;
+  for (std::ptrdiff_t r = 0; r < n && missing > 0; ++r) {
+    const int c = codes[r];
+    if (c >= 1 && c <= k && first[c - 1] == NA_INTEGER) {
+      first[c - 1] = static_cast<int>(r) + 1;
+      --missing;
+    }
+  }
+  return first;
+}
