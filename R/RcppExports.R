@@ -73,6 +73,10 @@ first_rows_cpp <- function(codes, k) {
     .Call(`_rwecohort_first_rows_cpp`, codes, k)
 }
 
+km_counts_dense_cpp <- function(time_rank, time_value, status, weight, group, ngroup) {
+    .Call(`_rwecohort_km_counts_dense_cpp`, time_rank, time_value, status, weight, group, ngroup)
+}
+
 logrank_grid_cpp <- function(time, status, group, stratum, ord, ngroup) {
     .Call(`_rwecohort_logrank_grid_cpp`, time, status, group, stratum, ord, ngroup)
 }

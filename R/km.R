@@ -104,15 +104,7 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
   time <- fixed$time
   start <- fixed$start
   codes <- groups$codes
-  ord <- km_order(codes, fixed$time_rank)
-  if (is.null(start)) {
-    entry_time <- numeric()
-    entry_ord <- integer()
-  } else {
-    entry_time <- start
-    entry_ord <- km_order(codes, fixed$start_rank)
-  }
-  counts <- km_counts_cpp(time, status, weights, codes, ord, entry_time, entry_ord)
+  counts <- km_counts(fixed, status, weights, codes, nrow(groups$table))
   est <- km_estimate_cpp(counts$group, counts$n.risk, counts$n.event)
   se <- km_standard_errors(est, counts, robust)
   limits <- km_conf_limits(est$surv, se$log, conf.type, conf.int)
@@ -129,6 +121,26 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
              conf.int = conf.int, variance = if (robust) "robust" else "greenwood",
              weighted = weighted, counting = !is.null(start), call = call,
              na.action = na.action)
+}
+
+# Per (group, distinct time) sums of km_counts_cpp(). Right-censored data with few distinct
+# times (day resolution): counted straight into a dense grid, no sort. Otherwise sorted by
+# group and time (and by group and start time for counting-process data) first.
+km_counts <- function(fixed, status, weights, codes, n_groups) {
+  if (is.null(fixed$start) &&
+      as.double(n_groups) * length(fixed$values) <= 4 * length(status) + 1e5) {
+    return(km_counts_dense_cpp(fixed$time_rank, fixed$values, status, weights, codes,
+                               n_groups))
+  }
+  ord <- km_order(codes, fixed$time_rank)
+  if (is.null(fixed$start)) {
+    entry_time <- numeric()
+    entry_ord <- integer()
+  } else {
+    entry_time <- fixed$start
+    entry_ord <- km_order(codes, fixed$start_rank)
+  }
+  km_counts_cpp(fixed$time, status, weights, codes, ord, entry_time, entry_ord)
 }
 
 # survfit's default: the robust (infinitesimal-jackknife) SE when weights are not integers.

@@ -296,6 +296,22 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// km_counts_dense_cpp
+Rcpp::List km_counts_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank, const Eigen::Map<Eigen::VectorXd> time_value, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weight, const Eigen::Map<Eigen::VectorXi> group, const int ngroup);
+RcppExport SEXP _rwecohort_km_counts_dense_cpp(SEXP time_rankSEXP, SEXP time_valueSEXP, SEXP statusSEXP, SEXP weightSEXP, SEXP groupSEXP, SEXP ngroupSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type time_rank(time_rankSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time_value(time_valueSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weight(weightSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< const int >::type ngroup(ngroupSEXP);
+    rcpp_result_gen = Rcpp::wrap(km_counts_dense_cpp(time_rank, time_value, status, weight, group, ngroup));
+    return rcpp_result_gen;
+END_RCPP
+}
 // logrank_grid_cpp
 Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXi> stratum, const Eigen::Map<Eigen::VectorXi> ord, const int ngroup);
 RcppExport SEXP _rwecohort_logrank_grid_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP stratumSEXP, SEXP ordSEXP, SEXP ngroupSEXP) {
@@ -419,6 +435,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_km_estimate_cpp", (DL_FUNC) &_rwecohort_km_estimate_cpp, 3},
     {"_rwecohort_km_ij_se_cpp", (DL_FUNC) &_rwecohort_km_ij_se_cpp, 7},
     {"_rwecohort_first_rows_cpp", (DL_FUNC) &_rwecohort_first_rows_cpp, 2},
+    {"_rwecohort_km_counts_dense_cpp", (DL_FUNC) &_rwecohort_km_counts_dense_cpp, 6},
     {"_rwecohort_logrank_grid_cpp", (DL_FUNC) &_rwecohort_logrank_grid_cpp, 6},
     {"_rwecohort_logrank_stat_cpp", (DL_FUNC) &_rwecohort_logrank_stat_cpp, 5},
     {"_rwecohort_logrank_grid_dense_cpp", (DL_FUNC) &_rwecohort_logrank_grid_dense_cpp, 7},
