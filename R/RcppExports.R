@@ -29,10 +29,6 @@ conc_counts_by_predictor_cpp <- function(time_rank, n_time, status, predictor, w
     .Call(`_rwecohort_conc_counts_by_predictor_cpp`, time_rank, n_time, status, predictor, weights, strata, n_strata, cluster, n_cluster)
 }
 
-time_rank_from_order_cpp <- function(time, strata, order) {
-    .Call(`_rwecohort_time_rank_from_order_cpp`, time, strata, order)
-}
-
 cox_newton_cpp <- function(x, ord, time, status, weights, offset, stratum_end, start, start_order, means, doscale, init, efron, iter_max, eps, toler_chol) {
     .Call(`_rwecohort_cox_newton_cpp`, x, ord, time, status, weights, offset, stratum_end, start, start_order, means, doscale, init, efron, iter_max, eps, toler_chol)
 }

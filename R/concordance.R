@@ -1,7 +1,10 @@
 # Concordance (Harrell's C) between a survival outcome and a predictor: the formula-level verb
 # concordance_index(), its matrix-level twin concordance_index_matrix(), the Cox-fit helper
 # cox_concordance(), and the rwe_concordance class. The pair counting and the infinitesimal-
-# jackknife variance are computed by the C++ kernel conc_counts_cpp() (src/concordance.cpp).
+# jackknife variance are computed by the C++ kernels (src/concordance.cpp):
+# conc_counts_by_predictor_cpp() for right-censored data (a sweep over the predictor, with a
+# tree over the few distinct times), conc_counts_cpp() for counting-process data (a sweep over
+# time, with a tree over predictor ranks).
 
 count_names <- c("concordant", "discordant", "tied.x", "tied.y", "tied.xy")
 
@@ -43,14 +46,11 @@ cox_concordance_validated <- function(time, status, lp, strata, weights, start =
   weights <- if (is.null(weights)) rep(1, n) else weights
   cluster <- if (is.null(cluster)) NULL else group_codes(cluster, "cluster", n, NULL)
   if (is.null(start)) {
-    # Right-censored: the predictor sweep needs only time ranks, which the kernel's order
-    # gives in one pass (no sort, no "+ 0" copies: the C++ side treats -0 as +0).
-    time_rank <- if (!is.null(row_order)) {
-      time_rank_from_order_cpp(time, if (single_stratum) integer() else strata, row_order - 1L)
-    }
+    # Right-censored: the predictor sweep needs only time ranks, which one hashing pass gives
+    # (no sort, so the Cox row order is not needed; no "+ 0" copies: C++ treats -0 as +0).
     input <- list(time = time, status = status, predictor = lp, strata = strata,
                   weights = weights, cluster = cluster)
-    fit <- concordance_by_predictor(input, single_stratum, time_rank)
+    fit <- concordance_by_predictor(input, single_stratum)
     res <- orient_counts(fit, n, reverse = TRUE)
     return(c(res$count, concordance = res$concordance, std = sqrt(res$var)))
   }
@@ -112,11 +112,12 @@ concordance_from_input <- function(input, single_stratum, reverse, ord = NULL) {
 }
 
 # Right-censored data: the kernel that sweeps the rows by predictor (sorted in C++) over a
-# tree indexed by time rank. `time_rank`, if given, ranks the times within each stratum.
-concordance_by_predictor <- function(input, single_stratum, time_rank = NULL) {
+# tree indexed by time rank.
+concordance_by_predictor <- function(input, single_stratum) {
   n <- length(input$time)
   strata <- if (single_stratum) rep(1L, n) else dense_sorted_codes(input$strata)
-  if (is.null(time_rank)) time_rank <- match(input$time, sort(unique(input$time)))
+  time_rank <- if (is.double(input$time)) distinct_rank_cpp(input$time, double())$time_rank
+               else match(input$time, sort(unique(input$time)))
   cluster_codes <- integer()
   n_cluster <- 0L
   if (!is.null(input$cluster)) {

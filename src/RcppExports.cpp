@@ -107,19 +107,6 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
-// time_rank_from_order_cpp
-Rcpp::IntegerVector time_rank_from_order_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXi> strata, const Eigen::Map<Eigen::VectorXi> order);
-RcppExport SEXP _rwecohort_time_rank_from_order_cpp(SEXP timeSEXP, SEXP strataSEXP, SEXP orderSEXP) {
-BEGIN_RCPP
-    Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
-    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type strata(strataSEXP);
-    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type order(orderSEXP);
-    rcpp_result_gen = Rcpp::wrap(time_rank_from_order_cpp(time, strata, order));
-    return rcpp_result_gen;
-END_RCPP
-}
 // cox_newton_cpp
 Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Rcpp::IntegerVector ord, const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> offset, const Rcpp::IntegerVector stratum_end, const Rcpp::Nullable<Rcpp::NumericVector> start, const Rcpp::Nullable<Rcpp::IntegerVector> start_order, const Eigen::Map<Eigen::VectorXd> means, const Rcpp::LogicalVector doscale, const Eigen::Map<Eigen::VectorXd> init, bool efron, int iter_max, double eps, double toler_chol);
 RcppExport SEXP _rwecohort_cox_newton_cpp(SEXP xSEXP, SEXP ordSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP weightsSEXP, SEXP offsetSEXP, SEXP stratum_endSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP meansSEXP, SEXP doscaleSEXP, SEXP initSEXP, SEXP efronSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP toler_cholSEXP) {
@@ -424,7 +411,6 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_any_weighted_event_cpp", (DL_FUNC) &_rwecohort_any_weighted_event_cpp, 2},
     {"_rwecohort_conc_counts_cpp", (DL_FUNC) &_rwecohort_conc_counts_cpp, 9},
     {"_rwecohort_conc_counts_by_predictor_cpp", (DL_FUNC) &_rwecohort_conc_counts_by_predictor_cpp, 9},
-    {"_rwecohort_time_rank_from_order_cpp", (DL_FUNC) &_rwecohort_time_rank_from_order_cpp, 3},
     {"_rwecohort_cox_newton_cpp", (DL_FUNC) &_rwecohort_cox_newton_cpp, 16},
     {"_rwecohort_cox_wald_cpp", (DL_FUNC) &_rwecohort_cox_wald_cpp, 3},
     {"_rwecohort_cox_column_summary_cpp", (DL_FUNC) &_rwecohort_cox_column_summary_cpp, 2},

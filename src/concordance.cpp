@@ -469,6 +469,16 @@ class TimeFenwick {
     b = sb;
   }
   double death_at(Index key) const { return death_at_[key]; }
+  // Once every row of a stratum is in: the prefix at each key, so that each row's final query
+  // is one lookup (worth it when the stratum has many more rows than keys).
+  void freeze() {
+    frozen_.resize(size_ + 1);
+    for (Index k = 0; k <= size_; ++k) prefix(k, frozen_[k].a, frozen_[k].b);
+  }
+  void frozen_prefix(Index key, double& a, double& b) const {
+    a = frozen_[key].a;
+    b = frozen_[key].b;
+  }
   Index size() const { return size_; }
   void clear_all() {
     std::fill(tree_.begin(), tree_.end(), Pair());
@@ -486,7 +496,7 @@ class TimeFenwick {
     double a = 0.0, b = 0.0;
   };
   Index size_;
-  std::vector<Pair> tree_;
+  std::vector<Pair> tree_, frozen_;
   std::vector<double> death_at_;
 };
 
@@ -617,10 +627,13 @@ void rank_sweep_stratum(const RankSweepData& d, Index lo, Index hi, TimeFenwick&
     first = last;
   }
   // Totals over the complete tree: above = total - below - equal.
+  const bool frozen = hi - lo > 4 * tree.size();
+  if (frozen) tree.freeze();
   for (Index k = lo; k < hi; ++k) {
     const Index q = d.death_key(k);
     double a, b;
-    tree.prefix(q, a, b);
+    if (frozen) tree.frozen_prefix(q, a, b);
+    else tree.prefix(q, a, b);
     const bool death = d.death(k);
     const double total_b = death ? b - tree.death_at(q) : b;
     const double below_a = infl.diff[k], equal_a = infl.total[k];  // deaths only
@@ -697,36 +710,4 @@ Rcpp::List conc_counts_by_predictor_cpp(const Eigen::Map<Eigen::VectorXi> time_r
                                                          total.tied_x, total.tied_y,
                                                          total.tied_xy),
       Rcpp::Named("by_stratum") = by_stratum, Rcpp::Named("var") = var);
-}
-
-// Dense rank (1, 2, ...) of the times within each stratum, restarting in each stratum, from an
-// order of the rows by stratum then time (0-based rows; order within tied times irrelevant).
-// Contract: `time` finite doubles, `order` a permutation of 0..n-1, `strata` integer codes
-// (length n) or length 0 for a single stratum.
-// [[Rcpp::export]]
-Rcpp::IntegerVector time_rank_from_order_cpp(const Eigen::Map<Eigen::VectorXd> time,
-                                             const Eigen::Map<Eigen::VectorXi> strata,
-                                             const Eigen::Map<Eigen::VectorXi> order) {
-  const Index n = order.size();
-  const bool stratified = strata.size() > 0;
-  Rcpp::IntegerVector rank(n);
-  int r = 0;
-  double previous_time = 0.0;
-  int previous_stratum = 0;
-  for (Index k = 0; k < n; ++k) {
-    if (k + kPrefetchDistance < n) {  // the reads through `order` are random
-      const Index ahead = order[k + kPrefetchDistance];
-      __builtin_prefetch(&time[ahead]);
-      __builtin_prefetch(&rank[ahead], 1);
-      if (stratified) __builtin_prefetch(&strata[ahead]);
-    }
-    const Index row = order[k];
-    const int stratum = stratified ? strata[row] : 0;
-    if (k == 0 || stratum != previous_stratum) r = 1;
-    else if (time[row] != previous_time) ++r;
-    rank[row] = r;
-    previous_time = time[row];
-    previous_stratum = stratum;
-  }
-  return rank;
 }
