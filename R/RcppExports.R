@@ -21,6 +21,18 @@ any_weighted_event_cpp <- function(status, weights) {
     .Call(`_rwecohort_any_weighted_event_cpp`, status, weights)
 }
 
+surv_matrix_cpp <- function(time, event) {
+    .Call(`_rwecohort_surv_matrix_cpp`, time, event)
+}
+
+surv_matrix_int_cpp <- function(time, event) {
+    .Call(`_rwecohort_surv_matrix_int_cpp`, time, event)
+}
+
+matrix_column_cpp <- function(y, j) {
+    .Call(`_rwecohort_matrix_column_cpp`, y, j)
+}
+
 conc_counts_cpp <- function(stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster) {
     .Call(`_rwecohort_conc_counts_cpp`, stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster)
 }

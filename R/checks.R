@@ -94,8 +94,10 @@ fast_surv <- function(time, time2, event, type, origin = 0) {
     mc[[1L]] <- survival::Surv
     return(eval(mc, parent.frame()))
   }
-  ss <- c(as.double(time), as.double(time2))
-  dim(ss) <- c(length(time), 2L)
+  time <- as.double(time)
+  ss <- if (is.double(time2)) surv_matrix_cpp(time, time2)
+        else if (is.integer(time2)) surv_matrix_int_cpp(time, time2)
+        else matrix(c(time, as.double(time2)), ncol = 2L)
   dimnames(ss) <- list(NULL, c("time", "status"))
   attr(ss, "type") <- "right"
   class(ss) <- "Surv"
@@ -241,9 +243,9 @@ surv_parts <- function(mf, call = rlang::caller_env()) {
                      "x" = "Got {.val {type}} censoring."), call = call, class = "rwe_bad_input")
   }
   counting <- type == "counting"
-  time <- as.double(y[, if (counting) 2L else 1L])
-  start <- if (counting) as.double(y[, 1L]) else NULL
-  status <- as.double(y[, ncol(y)])
+  time <- as.double(surv_column(y, if (counting) 2L else 1L))
+  start <- if (counting) as.double(surv_column(y, 1L)) else NULL
+  status <- as.double(surv_column(y, ncol(y)))
   check_times(time, start, call = call)
   tt <- stats::terms(mf)
   specials <- attr(tt, "specials")
@@ -259,6 +261,11 @@ surv_parts <- function(mf, call = rlang::caller_env()) {
        strata = strata$codes, strata_levels = strata$levels, strata_vars = strata$vars, strata_table = strata$table,
        weights = weights, offset = offset, cluster = cluster, terms = rhs_terms,
        na.action = stats::na.action(mf), n = n)
+}
+
+# Column j of a Surv matrix as a plain vector: `[.Surv` would first copy the whole response.
+surv_column <- function(y, j) {
+  if (is.double(y)) matrix_column_cpp(y, j) else unclass(y)[, j]
 }
 
 check_times <- function(time, start, arg = "formula", call = rlang::caller_env()) {
@@ -315,7 +322,8 @@ strata_codes <- function(mf, strata_cols) {
   if (is.null(strata_cols)) {
     return(list(codes = rep(1L, nrow(mf)), levels = NULL, vars = character(), table = NULL))
   }
-  values <- do.call(cbind.data.frame, lapply(strata_cols, function(j) mf[[j]]))
+  # list2DF(): do.call(cbind.data.frame, ...) would deparse the n-long columns to name them
+  values <- list2DF(lapply(strata_cols, function(j) mf[[j]]))
   names(values) <- vapply(strata_cols, function(j) {
     all.vars(attr(stats::terms(mf), "variables")[[j + 1L]])[1L]
   }, character(1))

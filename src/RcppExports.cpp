@@ -69,6 +69,42 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// surv_matrix_cpp
+Rcpp::NumericMatrix surv_matrix_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> event);
+RcppExport SEXP _rwecohort_surv_matrix_cpp(SEXP timeSEXP, SEXP eventSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type event(eventSEXP);
+    rcpp_result_gen = Rcpp::wrap(surv_matrix_cpp(time, event));
+    return rcpp_result_gen;
+END_RCPP
+}
+// surv_matrix_int_cpp
+Rcpp::NumericMatrix surv_matrix_int_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXi> event);
+RcppExport SEXP _rwecohort_surv_matrix_int_cpp(SEXP timeSEXP, SEXP eventSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type event(eventSEXP);
+    rcpp_result_gen = Rcpp::wrap(surv_matrix_int_cpp(time, event));
+    return rcpp_result_gen;
+END_RCPP
+}
+// matrix_column_cpp
+Rcpp::NumericVector matrix_column_cpp(const Eigen::Map<Eigen::MatrixXd> y, const int j);
+RcppExport SEXP _rwecohort_matrix_column_cpp(SEXP ySEXP, SEXP jSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type y(ySEXP);
+    Rcpp::traits::input_parameter< const int >::type j(jSEXP);
+    rcpp_result_gen = Rcpp::wrap(matrix_column_cpp(y, j));
+    return rcpp_result_gen;
+END_RCPP
+}
 // conc_counts_cpp
 Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> rank, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXi> stratum_bounds, const Eigen::Map<Eigen::VectorXd> start, const Eigen::Map<Eigen::VectorXi> start_order, const Eigen::Map<Eigen::VectorXi> cluster, int n_cluster);
 RcppExport SEXP _rwecohort_conc_counts_cpp(SEXP stopSEXP, SEXP statusSEXP, SEXP rankSEXP, SEXP weightsSEXP, SEXP stratum_boundsSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP clusterSEXP, SEXP n_clusterSEXP) {
@@ -409,6 +445,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_distinct_rank_cpp", (DL_FUNC) &_rwecohort_distinct_rank_cpp, 2},
     {"_rwecohort_all_zero_one_cpp", (DL_FUNC) &_rwecohort_all_zero_one_cpp, 1},
     {"_rwecohort_any_weighted_event_cpp", (DL_FUNC) &_rwecohort_any_weighted_event_cpp, 2},
+    {"_rwecohort_surv_matrix_cpp", (DL_FUNC) &_rwecohort_surv_matrix_cpp, 2},
+    {"_rwecohort_surv_matrix_int_cpp", (DL_FUNC) &_rwecohort_surv_matrix_int_cpp, 2},
+    {"_rwecohort_matrix_column_cpp", (DL_FUNC) &_rwecohort_matrix_column_cpp, 2},
     {"_rwecohort_conc_counts_cpp", (DL_FUNC) &_rwecohort_conc_counts_cpp, 9},
     {"_rwecohort_conc_counts_by_predictor_cpp", (DL_FUNC) &_rwecohort_conc_counts_by_predictor_cpp, 9},
     {"_rwecohort_cox_newton_cpp", (DL_FUNC) &_rwecohort_cox_newton_cpp, 16},

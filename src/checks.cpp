@@ -138,3 +138,37 @@ bool any_weighted_event_cpp(const Eigen::Map<Eigen::VectorXd> status,
   }
   return false;
 }
+
+// The n x 2 matrix of Surv(time, event) for right-censored data whose event codes are all 0/1
+// (R has checked that): time in column 1, the codes as doubles in column 2, built without
+// the temporaries of c(as.double(time), as.double(event)). Contract: equal lengths.
+// [[Rcpp::export]]
+Rcpp::NumericMatrix surv_matrix_cpp(const Eigen::Map<Eigen::VectorXd> time,
+                                    const Eigen::Map<Eigen::VectorXd> event) {
+  const std::ptrdiff_t n = time.size();
+  Rcpp::NumericMatrix out(n, 2);
+  std::copy(time.data(), time.data() + n, out.begin());
+  std::copy(event.data(), event.data() + n, out.begin() + n);
+  return out;
+}
+
+// As surv_matrix_cpp() for integer event codes (0/1, checked by R).
+// [[Rcpp::export]]
+Rcpp::NumericMatrix surv_matrix_int_cpp(const Eigen::Map<Eigen::VectorXd> time,
+                                        const Eigen::Map<Eigen::VectorXi> event) {
+  const std::ptrdiff_t n = time.size();
+  Rcpp::NumericMatrix out(n, 2);
+  std::copy(time.data(), time.data() + n, out.begin());
+  for (std::ptrdiff_t k = 0; k < n; ++k) out[n + k] = event[k];
+  return out;
+}
+
+// Column j (1-based) of a numeric matrix (a Surv response) as a plain vector: one copy of the
+// column, where `[.Surv` first copies the whole matrix. Contract: 1 <= j <= ncol(y).
+// [[Rcpp::export]]
+Rcpp::NumericVector matrix_column_cpp(const Eigen::Map<Eigen::MatrixXd> y, const int j) {
+  const std::ptrdiff_t n = y.rows();
+  Rcpp::NumericVector out(n);
+  std::copy(y.col(j - 1).data(), y.col(j - 1).data() + n, out.begin());
+  return out;
+}
