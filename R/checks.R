@@ -72,11 +72,77 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
 # supplies them (user objects of the same name are shadowed only for these three calls).
 with_survival_specials <- function(formula) {
   env <- new.env(parent = environment(formula) %||% parent.frame())
-  env$Surv <- survival::Surv
-  env$strata <- survival::strata
+  env$Surv <- fast_surv
+  env$strata <- fast_strata
   env$cluster <- survival::cluster
   environment(formula) <- env
   formula
+}
+
+# survival::Surv() for its most common call, Surv(time, event) with plain numeric times and
+# event codes that are all 0/1 (or logical without NA): the identical object, built with one
+# allocation. survival's version spends most of a model frame's time at n = 10^6 on
+# ifelse() and cbind(). Every other call (other codes, counting-process data, classed inputs)
+# goes to survival::Surv(), with its conversions, warnings and errors.
+fast_surv <- function(time, time2, event, type, origin = 0) {
+  simple <- !missing(time) && !missing(time2) && missing(event) && missing(type) &&
+    missing(origin) && (is.double(time) || is.integer(time)) && is.null(attributes(time)) &&
+    is.null(attributes(time2)) && length(time2) == length(time) && length(time) > 0L &&
+    zero_one_codes(time2)
+  if (!simple) {
+    mc <- match.call()
+    mc[[1L]] <- survival::Surv
+    return(eval(mc, parent.frame()))
+  }
+  time <- as.double(time)
+  ss <- if (is.double(time2)) surv_matrix_cpp(time, time2)
+        else if (is.integer(time2)) surv_matrix_int_cpp(time, time2)
+        else matrix(c(time, as.double(time2)), ncol = 2L)
+  dimnames(ss) <- list(NULL, c("time", "status"))
+  attr(ss, "type") <- "right"
+  class(ss) <- "Surv"
+  ss
+}
+
+# TRUE when event codes need no conversion by Surv(): logical without NA, or numbers all 0/1.
+zero_one_codes <- function(x) {
+  if (is.logical(x)) return(!anyNA(x))
+  if (is.integer(x)) return(!anyNA(x) && min(x) >= 0L && max(x) <= 1L)
+  is.double(x) && all_zero_one_cpp(x)
+}
+
+# survival::strata() for the one form split_strata_terms() writes, strata(x, shortlabel =
+# TRUE) with x a factor or integer vector: the same factor (levels in x's order, unused ones
+# dropped), without survival's factor(integer codes) pass, which sorts and hashes every row
+# (a large share of a stratified log-rank test at n = 10^6). Anything else goes to survival.
+fast_strata <- function(..., na.group = FALSE, shortlabel, sep = ", ") {
+  args <- list(...)
+  labels <- NULL
+  simple <- length(args) == 1L && is.null(names(args)) && !missing(shortlabel) &&
+    isTRUE(shortlabel) && isFALSE(na.group)
+  x <- if (simple) args[[1L]]
+  if (simple && is.factor(x) && is.null(names(x)) && !anyNA(levels(x))) {
+    codes <- as.integer(x)
+    labels <- levels(x)
+  } else if (simple && is.integer(x) && is.null(attributes(x)) && length(x) &&
+             !anyNA(x)) {
+    low <- min(x)
+    if (max(x) - as.double(low) < max(1e6, length(x))) {
+      codes <- x - (low - 1L)
+      labels <- as.character(seq.int(low, max(x)))
+    }
+  }
+  if (is.null(labels)) {
+    mc <- match.call()
+    mc[[1L]] <- survival::strata
+    return(eval(mc, parent.frame()))
+  }
+  present <- tabulate(codes, nbins = length(labels)) > 0L
+  if (!all(present)) {
+    codes <- cumsum(present)[codes]
+    labels <- labels[present]
+  }
+  structure(codes, levels = labels, class = "factor")
 }
 
 # strata(a, b) becomes strata(a, shortlabel = TRUE) + strata(b, shortlabel = TRUE): the same
@@ -123,7 +189,10 @@ frame_call <- function(call) {
 
 na_omit_unless_complete <- function(object, ...) {
   for (column in object) {
-    if (is.atomic(column) && anyNA(column)) return(stats::na.omit(object, ...))
+    # a Surv column's anyNA() would run is.na.Surv(), which allocates; scan its doubles
+    missing <- if (inherits(column, "Surv") && is.double(column)) any_na_double_cpp(column)
+               else is.atomic(column) && anyNA(column)
+    if (missing) return(stats::na.omit(object, ...))
   }
   object
 }
@@ -174,9 +243,9 @@ surv_parts <- function(mf, call = rlang::caller_env()) {
                      "x" = "Got {.val {type}} censoring."), call = call, class = "rwe_bad_input")
   }
   counting <- type == "counting"
-  time <- as.double(y[, if (counting) 2L else 1L])
-  start <- if (counting) as.double(y[, 1L]) else NULL
-  status <- as.double(y[, ncol(y)])
+  time <- as.double(surv_column(y, if (counting) 2L else 1L))
+  start <- if (counting) as.double(surv_column(y, 1L)) else NULL
+  status <- as.double(surv_column(y, ncol(y)))
   check_times(time, start, call = call)
   tt <- stats::terms(mf)
   specials <- attr(tt, "specials")
@@ -194,7 +263,18 @@ surv_parts <- function(mf, call = rlang::caller_env()) {
        na.action = stats::na.action(mf), n = n)
 }
 
+# Column j of a Surv matrix as a plain vector: `[.Surv` would first copy the whole response.
+surv_column <- function(y, j) {
+  if (is.double(y)) matrix_column_cpp(y, j) else unclass(y)[, j]
+}
+
 check_times <- function(time, start, arg = "formula", call = rlang::caller_env()) {
+  # one allocation-free pass for the usual valid data; the checks below name bad rows
+  if (is.double(time) && (is.null(start) || is.double(start)) &&
+      length(start) %in% c(0L, length(time)) &&
+      times_valid_cpp(time, if (is.null(start)) double() else start)) {
+    return(invisible(TRUE))
+  }
   bad <- which(!is.finite(time))
   if (length(bad)) abort_rows(arg, "has infinite survival times", bad, call)
   bad <- which(time < 0)
@@ -242,17 +322,50 @@ strata_codes <- function(mf, strata_cols) {
   if (is.null(strata_cols)) {
     return(list(codes = rep(1L, nrow(mf)), levels = NULL, vars = character(), table = NULL))
   }
-  values <- do.call(cbind.data.frame, lapply(strata_cols, function(j) mf[[j]]))
+  # list2DF(): do.call(cbind.data.frame, ...) would deparse the n-long columns to name them
+  values <- list2DF(lapply(strata_cols, function(j) mf[[j]]))
   names(values) <- vapply(strata_cols, function(j) {
     all.vars(attr(stats::terms(mf), "variables")[[j + 1L]])[1L]
   }, character(1))
   # A strata() term with several variables is one column holding their combination.
-  f <- droplevels(interaction(values, sep = ", ", lex.order = TRUE, drop = TRUE))
-  codes <- as.integer(f)
-  first <- match(seq_len(nlevels(f)), codes)
+  coded <- combine_strata_factors(values)
+  if (is.null(coded)) {
+    f <- droplevels(interaction(values, sep = ", ", lex.order = TRUE, drop = TRUE))
+    coded <- list(codes = as.integer(f), levels = levels(f))
+  }
+  first <- first_rows_cpp(coded$codes, length(coded$levels))
   table <- values[first, , drop = FALSE]
   rownames(table) <- NULL
-  list(codes = codes, levels = levels(f), vars = names(values), table = table)
+  list(codes = coded$codes, levels = coded$levels, vars = names(values), table = table)
+}
+
+# The codes and levels of droplevels(interaction(values, sep = ", ", lex.order = TRUE,
+# drop = TRUE)) for factor columns without missing values, from integer arithmetic on the
+# factor codes rather than interaction()'s pasted labels per row. NULL when that shortcut
+# does not apply (the caller then uses interaction()).
+combine_strata_factors <- function(values) {
+  if (!all(vapply(values, is.factor, logical(1)))) return(NULL)
+  codes <- lapply(values, as.integer)
+  if (any(vapply(codes, anyNA, logical(1)))) return(NULL)
+  sizes <- vapply(values, nlevels, integer(1))
+  # first variable varies slowest, as interaction(lex.order = TRUE)
+  key <- codes[[1L]]
+  if (length(codes) > 1L) {
+    key <- as.double(key)
+    for (j in seq_along(codes)[-1L]) key <- (key - 1) * sizes[j] + codes[[j]]
+  }
+  max_key <- prod(as.double(sizes))
+  dense <- dense_codes(key, max_key)
+  # the label of each used key: its factor levels joined with ", "
+  rest <- dense$used - 1
+  parts <- vector("list", length(values))
+  for (j in rev(seq_along(values))) {
+    parts[[j]] <- levels(values[[j]])[rest %% sizes[j] + 1]
+    rest <- rest %/% sizes[j]
+  }
+  labels <- do.call(paste, c(parts, sep = ", "))
+  if (anyDuplicated(labels)) return(NULL)
+  list(codes = dense$codes, levels = labels)
 }
 
 drop_special_terms <- function(tt, special_cols) {
@@ -291,8 +404,16 @@ restore_offset_terms <- function(tt) {
 
 check_has_events <- function(status, weights = NULL, arg = "formula",
                              call = rlang::caller_env()) {
-  w <- if (is.null(weights)) 1 else weights
-  if (!any(status > 0 & w > 0)) {
+  # one pass without n-length temporaries when the inputs are validated doubles
+  has_events <- if (is.double(status) && !anyNA(status) &&
+                    (is.null(weights) || (is.double(weights) && !anyNA(weights) &&
+                                          length(weights) == length(status)))) {
+    any_weighted_event_cpp(status, if (is.null(weights)) double() else weights)
+  } else {
+    w <- if (is.null(weights)) 1 else weights
+    any(status > 0 & w > 0)
+  }
+  if (!has_events) {
     cli::cli_abort("{.arg {arg}}: the data have no events; there is nothing to estimate.",
                    call = call, class = "rwe_bad_input")
   }
@@ -309,20 +430,32 @@ engine_order <- function(strata, time, status) {
 # Times that differ only by floating-point noise (e.g. computed as date differences / 30.44)
 # are made equal, as survival does by default (its `timefix`): sorted distinct times closer
 # than sqrt(eps), absolutely or relative to their mean magnitude, join the run's first time.
-# Returns the (merged) times and their integer ranks among the distinct times, which sort
-# much faster than doubles.
+# Returns the (merged) times, their integer ranks among the distinct times (which sort much
+# faster than doubles) and the distinct (merged) times themselves, `values`.
 merge_near_ties <- function(time, start = NULL, arg = "formula", call = rlang::caller_env()) {
   tol <- sqrt(.Machine$double.eps)
-  y <- sort(unique(if (is.null(start)) time else c(time, start)))
+  hashed <- is.double(time) && (is.null(start) || is.double(start))
+  if (hashed) {
+    # the distinct times and every time's rank in one hashing pass (sort + match cost 3)
+    distinct <- distinct_rank_cpp(time, if (is.null(start)) double() else start)
+    y <- distinct$values
+  } else {
+    y <- sort(unique(if (is.null(start)) time else c(time, start)))
+  }
   dy <- diff(y)
   tied <- dy <= tol | dy / mean(abs(y)) <= tol
   if (!any(tied)) {
+    if (hashed) {
+      return(list(time = time, start = start, time_rank = distinct$time_rank,
+                  start_rank = if (!is.null(start)) distinct$start_rank, values = y))
+    }
     return(list(time = time, start = start, time_rank = match(time, y),
-                start_rank = if (!is.null(start)) match(start, y)))
+                start_rank = if (!is.null(start)) match(start, y), values = y))
   }
   cuts <- y[c(TRUE, !tied)]
   time_rank <- findInterval(time, cuts)
-  out <- list(time = cuts[time_rank], start = NULL, time_rank = time_rank, start_rank = NULL)
+  out <- list(time = cuts[time_rank], start = NULL, time_rank = time_rank, start_rank = NULL,
+              values = cuts)
   if (is.null(start)) return(out)
   out$start_rank <- findInterval(start, cuts)
   out$start <- cuts[out$start_rank]

@@ -1,7 +1,10 @@
 # Concordance (Harrell's C) between a survival outcome and a predictor: the formula-level verb
 # concordance_index(), its matrix-level twin concordance_index_matrix(), the Cox-fit helper
 # cox_concordance(), and the rwe_concordance class. The pair counting and the infinitesimal-
-# jackknife variance are computed by the C++ kernel conc_counts_cpp() (src/concordance.cpp).
+# jackknife variance are computed by the C++ kernels (src/concordance.cpp):
+# conc_counts_by_predictor_cpp() for right-censored data (a sweep over the predictor, with a
+# tree over the few distinct times), conc_counts_cpp() for counting-process data (a sweep over
+# time, with a tree over predictor ranks).
 
 count_names <- c("concordant", "discordant", "tied.x", "tied.y", "tied.xy")
 
@@ -39,12 +42,21 @@ cox_concordance_validated <- function(time, status, lp, strata, weights, start =
                                       cluster = NULL, row_order = NULL) {
   n <- length(time)
   single_stratum <- is.null(strata) || all(strata == strata[1L])
+  strata <- if (single_stratum) rep(1L, n) else group_codes(strata, "strata", n, NULL)
+  weights <- if (is.null(weights)) rep(1, n) else weights
+  cluster <- if (is.null(cluster)) NULL else group_codes(cluster, "cluster", n, NULL)
+  if (is.null(start)) {
+    # Right-censored: the predictor sweep needs only time ranks, which one hashing pass gives
+    # (no sort, so the Cox row order is not needed; no "+ 0" copies: C++ treats -0 as +0).
+    input <- list(time = time, status = status, predictor = lp, strata = strata,
+                  weights = weights, cluster = cluster)
+    fit <- concordance_by_predictor(input, single_stratum)
+    res <- orient_counts(fit, n, reverse = TRUE)
+    return(c(res$count, concordance = res$concordance, std = sqrt(res$var)))
+  }
   # "+ 0" turns -0 into +0, as check_concordance_input() does
-  input <- list(time = time + 0, status = status, predictor = lp + 0,
-                strata = if (single_stratum) rep(1L, n) else group_codes(strata, "strata", n, NULL),
-                weights = if (is.null(weights)) rep(1, n) else weights,
-                start = if (is.null(start)) NULL else start + 0,
-                cluster = if (is.null(cluster)) NULL else group_codes(cluster, "cluster", n, NULL))
+  input <- list(time = time + 0, status = status, predictor = lp + 0, strata = strata,
+                weights = weights, start = start + 0, cluster = cluster)
   ord <- if (is.null(row_order)) NULL else rev(row_order)
   res <- concordance_from_input(input, single_stratum, reverse = TRUE, ord = ord)
   c(res$count, concordance = res$concordance, std = sqrt(res$var))
@@ -68,6 +80,9 @@ concordance_index_matrix <- function(time, status, predictor, strata = NULL, wei
 # `ord`, if given, is already a valid kernel order (strata contiguous, in any sequence).
 concordance_from_input <- function(input, single_stratum, reverse, ord = NULL) {
   n <- length(input$time)
+  if (is.null(input$start)) {
+    return(orient_counts(concordance_by_predictor(input, single_stratum), n, reverse))
+  }
   ranks <- rank_within_strata(input$strata, input$predictor, single_stratum)
   if (is.null(ord)) {
     ord <- concordance_row_order(input$strata, input$time, input$status, single_stratum)
@@ -94,6 +109,36 @@ concordance_from_input <- function(input, single_stratum, reverse, ord = NULL) {
                          as.integer(bounds), start_sorted, as.integer(start_order),
                          as.integer(cluster_codes), as.integer(n_cluster))
   orient_counts(fit, n, reverse)
+}
+
+# Right-censored data: the kernel that sweeps the rows by predictor (sorted in C++) over a
+# tree indexed by time rank.
+concordance_by_predictor <- function(input, single_stratum) {
+  n <- length(input$time)
+  strata <- if (single_stratum) rep(1L, n) else dense_sorted_codes(input$strata)
+  time_rank <- if (is.double(input$time)) distinct_rank_cpp(input$time, double())$time_rank
+               else match(input$time, sort(unique(input$time)))
+  cluster_codes <- integer()
+  n_cluster <- 0L
+  if (!is.null(input$cluster)) {
+    cluster_codes <- match(input$cluster, unique(input$cluster)) - 1L
+    n_cluster <- max(cluster_codes) + 1L
+  }
+  conc_counts_by_predictor_cpp(as.integer(time_rank), max(time_rank), as.double(input$status),
+                               as.double(input$predictor), as.double(input$weights), strata,
+                               max(strata), cluster_codes, n_cluster)
+}
+
+# Integer codes renumbered 1..k in increasing order (the kernels report strata in code order).
+dense_sorted_codes <- function(codes) {
+  low <- min(codes)
+  high <- max(codes)
+  if (low >= 1L && high <= length(codes)) {
+    present <- tabulate(codes, nbins = high) > 0L
+    if (all(present)) return(codes)
+    return(cumsum(present)[codes])
+  }
+  match(codes, sort(unique(codes)))
 }
 
 # The kernel's row order: stratum, time descending, censorings before deaths. Sorted as one

@@ -104,15 +104,7 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
   time <- fixed$time
   start <- fixed$start
   codes <- groups$codes
-  ord <- km_order(codes, fixed$time_rank)
-  if (is.null(start)) {
-    entry_time <- numeric()
-    entry_ord <- integer()
-  } else {
-    entry_time <- start
-    entry_ord <- km_order(codes, fixed$start_rank)
-  }
-  counts <- km_counts_cpp(time, status, weights, codes, ord, entry_time, entry_ord)
+  counts <- km_counts(fixed, status, weights, codes, nrow(groups$table))
   est <- km_estimate_cpp(counts$group, counts$n.risk, counts$n.event)
   se <- km_standard_errors(est, counts, robust)
   limits <- km_conf_limits(est$surv, se$log, conf.type, conf.int)
@@ -129,6 +121,26 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
              conf.int = conf.int, variance = if (robust) "robust" else "greenwood",
              weighted = weighted, counting = !is.null(start), call = call,
              na.action = na.action)
+}
+
+# Per (group, distinct time) sums of km_counts_cpp(). Right-censored data with few distinct
+# times (day resolution): counted straight into a dense grid, no sort. Otherwise sorted by
+# group and time (and by group and start time for counting-process data) first.
+km_counts <- function(fixed, status, weights, codes, n_groups) {
+  if (is.null(fixed$start) &&
+      as.double(n_groups) * length(fixed$values) <= 4 * length(status) + 1e5) {
+    return(km_counts_dense_cpp(fixed$time_rank, fixed$values, status, weights, codes,
+                               n_groups))
+  }
+  ord <- km_order(codes, fixed$time_rank)
+  if (is.null(fixed$start)) {
+    entry_time <- numeric()
+    entry_ord <- integer()
+  } else {
+    entry_time <- fixed$start
+    entry_ord <- km_order(codes, fixed$start_rank)
+  }
+  km_counts_cpp(fixed$time, status, weights, codes, ord, entry_time, entry_ord)
 }
 
 # survfit's default: the robust (infinitesimal-jackknife) SE when weights are not integers.
@@ -301,13 +313,26 @@ strata_name <- function(expr) paste(deparse(expr[[2L]]), collapse = "")
 
 # strata(x) codes its levels as "x=value"; recover the values (numeric when every level
 # is a number, otherwise a factor keeping strata()'s level order).
+# Numeric levels in increasing order (the usual case) stay a factor whose codes sort like the
+# values, with the values kept in attribute "numeric_levels": coding it is then free, where
+# expanding n values and re-coding them costs two passes over the rows; group_table_column()
+# turns it into numbers for the result.
 strata_values <- function(x, name) {
   lev <- levels(x)
   prefix <- paste0(name, "=")
   if (all(startsWith(lev, prefix))) lev <- substring(lev, nchar(prefix) + 1L)
   num <- suppressWarnings(as.numeric(lev))
+  if (!anyNA(num) && !is.unsorted(num, strictly = TRUE)) {
+    return(structure(x, numeric_levels = num))
+  }
   if (!anyNA(num)) return(num[as.integer(x)])
   factor(lev[as.integer(x)], levels = unique(lev))
+}
+
+# The values of a grouping column at `rows`, as the result reports them.
+group_table_column <- function(x, rows) {
+  num <- attr(x, "numeric_levels")
+  if (is.null(num)) x[rows] else num[.subset(x, rows)]
 }
 
 # Groups from the `group` argument of the matrix twins: NULL, a vector, or a data frame /
@@ -344,8 +369,9 @@ combine_groups <- function(values, n) {
   }
   dense <- dense_codes(key, prod(as.double(sizes)))
   group <- dense$codes
-  first <- match(seq_len(dense$k), group)
-  table <- as.data.frame(lapply(values, function(x) x[first]), stringsAsFactors = FALSE)
+  first <- first_rows_cpp(group, dense$k)
+  table <- as.data.frame(lapply(values, group_table_column, rows = first),
+                         stringsAsFactors = FALSE)
   names(table) <- names(values)
   rownames(table) <- NULL
   label <- do.call(paste, c(lapply(names(table), function(v) {
@@ -376,17 +402,18 @@ value_codes <- function(x) {
 }
 
 # Renumbers positive whole-number keys (at most `max_key`) as 1..k in increasing key order:
-# list(codes, k).
+# list(codes, k, used = the keys present, increasing).
 dense_codes <- function(key, max_key) {
   if (max_key > max(1e6, length(key))) {
     used <- sort(unique(key))
-    return(list(codes = match(key, used), k = length(used)))
+    return(list(codes = match(key, used), k = length(used), used = used))
   }
   key <- as.integer(key)
   present <- which(tabulate(key, nbins = max_key) > 0L)
+  if (length(present) == max_key) return(list(codes = key, k = max_key, used = present))
   lookup <- integer(max_key)
   lookup[present] <- seq_along(present)
-  list(codes = lookup[key], k = length(present))
+  list(codes = lookup[key], k = length(present), used = present)
 }
 
 format_group_value <- function(x) {

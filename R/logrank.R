@@ -140,9 +140,7 @@ logrank_engine <- function(time, status, groups, strata, rho, call, na.action) {
   k <- nrow(groups$table)
   nstrata <- nrow(strata$table)
   fixed <- merge_near_ties(time)
-  time <- fixed$time
-  ord <- km_order(strata$codes, fixed$time_rank)
-  grid <- logrank_grid_cpp(time, status, groups$codes, strata$codes, ord, k)
+  grid <- logrank_grid(fixed, status, groups$codes, strata$codes, k, nstrata)
   st <- logrank_stat_cpp(grid$stratum, grid$n.risk, grid$n.event, nstrata, as.double(rho))
   observed <- rowSums(st$observed)
   expected <- rowSums(st$expected)
@@ -157,6 +155,19 @@ logrank_engine <- function(time, status, groups, strata, rho, call, na.action) {
     strata = if (has_strata) strata$table else NULL,
     strata_n = if (has_strata) tabulate(strata$codes, nbins = nstrata) else NULL,
     call = call, na.action = na.action)
+}
+
+# The (stratum, event time) grid of numbers at risk and events per group. Few distinct times
+# (the usual day-resolution data): counted straight into a dense grid, no sort. Otherwise
+# (the grid would be much larger than the data): sorted by stratum and time first.
+logrank_grid <- function(fixed, status, group_codes, strata_codes, k, nstrata) {
+  n_time <- length(fixed$values)
+  if (as.double(nstrata) * n_time * k <= 4 * length(status) + 1e5) {
+    return(logrank_grid_dense_cpp(fixed$time_rank, fixed$values, as.double(status),
+                                  group_codes, strata_codes, k, nstrata))
+  }
+  ord <- km_order(strata_codes, fixed$time_rank)
+  logrank_grid_cpp(fixed$time, as.double(status), group_codes, strata_codes, ord, k)
 }
 
 # Chi-square of observed - expected over the groups with expected > 0, leaving one out, with

@@ -11,6 +11,100 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// any_na_double_cpp
+bool any_na_double_cpp(const Eigen::Map<Eigen::VectorXd> x);
+RcppExport SEXP _rwecohort_any_na_double_cpp(SEXP xSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type x(xSEXP);
+    rcpp_result_gen = Rcpp::wrap(any_na_double_cpp(x));
+    return rcpp_result_gen;
+END_RCPP
+}
+// times_valid_cpp
+bool times_valid_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> start);
+RcppExport SEXP _rwecohort_times_valid_cpp(SEXP timeSEXP, SEXP startSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type start(startSEXP);
+    rcpp_result_gen = Rcpp::wrap(times_valid_cpp(time, start));
+    return rcpp_result_gen;
+END_RCPP
+}
+// distinct_rank_cpp
+Rcpp::List distinct_rank_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> start);
+RcppExport SEXP _rwecohort_distinct_rank_cpp(SEXP timeSEXP, SEXP startSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type start(startSEXP);
+    rcpp_result_gen = Rcpp::wrap(distinct_rank_cpp(time, start));
+    return rcpp_result_gen;
+END_RCPP
+}
+// all_zero_one_cpp
+bool all_zero_one_cpp(const Eigen::Map<Eigen::VectorXd> x);
+RcppExport SEXP _rwecohort_all_zero_one_cpp(SEXP xSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type x(xSEXP);
+    rcpp_result_gen = Rcpp::wrap(all_zero_one_cpp(x));
+    return rcpp_result_gen;
+END_RCPP
+}
+// any_weighted_event_cpp
+bool any_weighted_event_cpp(const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights);
+RcppExport SEXP _rwecohort_any_weighted_event_cpp(SEXP statusSEXP, SEXP weightsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
+    rcpp_result_gen = Rcpp::wrap(any_weighted_event_cpp(status, weights));
+    return rcpp_result_gen;
+END_RCPP
+}
+// surv_matrix_cpp
+Rcpp::NumericMatrix surv_matrix_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> event);
+RcppExport SEXP _rwecohort_surv_matrix_cpp(SEXP timeSEXP, SEXP eventSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type event(eventSEXP);
+    rcpp_result_gen = Rcpp::wrap(surv_matrix_cpp(time, event));
+    return rcpp_result_gen;
+END_RCPP
+}
+// surv_matrix_int_cpp
+Rcpp::NumericMatrix surv_matrix_int_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXi> event);
+RcppExport SEXP _rwecohort_surv_matrix_int_cpp(SEXP timeSEXP, SEXP eventSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type event(eventSEXP);
+    rcpp_result_gen = Rcpp::wrap(surv_matrix_int_cpp(time, event));
+    return rcpp_result_gen;
+END_RCPP
+}
+// matrix_column_cpp
+Rcpp::NumericVector matrix_column_cpp(const Eigen::Map<Eigen::MatrixXd> y, const int j);
+RcppExport SEXP _rwecohort_matrix_column_cpp(SEXP ySEXP, SEXP jSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type y(ySEXP);
+    Rcpp::traits::input_parameter< const int >::type j(jSEXP);
+    rcpp_result_gen = Rcpp::wrap(matrix_column_cpp(y, j));
+    return rcpp_result_gen;
+END_RCPP
+}
 // conc_counts_cpp
 Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> rank, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXi> stratum_bounds, const Eigen::Map<Eigen::VectorXd> start, const Eigen::Map<Eigen::VectorXi> start_order, const Eigen::Map<Eigen::VectorXi> cluster, int n_cluster);
 RcppExport SEXP _rwecohort_conc_counts_cpp(SEXP stopSEXP, SEXP statusSEXP, SEXP rankSEXP, SEXP weightsSEXP, SEXP stratum_boundsSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP clusterSEXP, SEXP n_clusterSEXP) {
@@ -27,6 +121,25 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type cluster(clusterSEXP);
     Rcpp::traits::input_parameter< int >::type n_cluster(n_clusterSEXP);
     rcpp_result_gen = Rcpp::wrap(conc_counts_cpp(stop, status, rank, weights, stratum_bounds, start, start_order, cluster, n_cluster));
+    return rcpp_result_gen;
+END_RCPP
+}
+// conc_counts_by_predictor_cpp
+Rcpp::List conc_counts_by_predictor_cpp(const Eigen::Map<Eigen::VectorXi> time_rank, int n_time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> predictor, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXi> strata, int n_strata, const Eigen::Map<Eigen::VectorXi> cluster, int n_cluster);
+RcppExport SEXP _rwecohort_conc_counts_by_predictor_cpp(SEXP time_rankSEXP, SEXP n_timeSEXP, SEXP statusSEXP, SEXP predictorSEXP, SEXP weightsSEXP, SEXP strataSEXP, SEXP n_strataSEXP, SEXP clusterSEXP, SEXP n_clusterSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type time_rank(time_rankSEXP);
+    Rcpp::traits::input_parameter< int >::type n_time(n_timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type predictor(predictorSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type strata(strataSEXP);
+    Rcpp::traits::input_parameter< int >::type n_strata(n_strataSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type cluster(clusterSEXP);
+    Rcpp::traits::input_parameter< int >::type n_cluster(n_clusterSEXP);
+    rcpp_result_gen = Rcpp::wrap(conc_counts_by_predictor_cpp(time_rank, n_time, status, predictor, weights, strata, n_strata, cluster, n_cluster));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -195,6 +308,34 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// first_rows_cpp
+Rcpp::IntegerVector first_rows_cpp(const Eigen::Map<Eigen::VectorXi> codes, const int k);
+RcppExport SEXP _rwecohort_first_rows_cpp(SEXP codesSEXP, SEXP kSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type codes(codesSEXP);
+    Rcpp::traits::input_parameter< const int >::type k(kSEXP);
+    rcpp_result_gen = Rcpp::wrap(first_rows_cpp(codes, k));
+    return rcpp_result_gen;
+END_RCPP
+}
+// km_counts_dense_cpp
+Rcpp::List km_counts_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank, const Eigen::Map<Eigen::VectorXd> time_value, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weight, const Eigen::Map<Eigen::VectorXi> group, const int ngroup);
+RcppExport SEXP _rwecohort_km_counts_dense_cpp(SEXP time_rankSEXP, SEXP time_valueSEXP, SEXP statusSEXP, SEXP weightSEXP, SEXP groupSEXP, SEXP ngroupSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type time_rank(time_rankSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time_value(time_valueSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weight(weightSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< const int >::type ngroup(ngroupSEXP);
+    rcpp_result_gen = Rcpp::wrap(km_counts_dense_cpp(time_rank, time_value, status, weight, group, ngroup));
+    return rcpp_result_gen;
+END_RCPP
+}
 // logrank_grid_cpp
 Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXi> stratum, const Eigen::Map<Eigen::VectorXi> ord, const int ngroup);
 RcppExport SEXP _rwecohort_logrank_grid_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP stratumSEXP, SEXP ordSEXP, SEXP ngroupSEXP) {
@@ -223,6 +364,23 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< const int >::type nstrata(nstrataSEXP);
     Rcpp::traits::input_parameter< const double >::type rho(rhoSEXP);
     rcpp_result_gen = Rcpp::wrap(logrank_stat_cpp(stratum, n_risk, n_event, nstrata, rho));
+    return rcpp_result_gen;
+END_RCPP
+}
+// logrank_grid_dense_cpp
+Rcpp::List logrank_grid_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank, const Eigen::Map<Eigen::VectorXd> time_value, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> group, const Eigen::Map<Eigen::VectorXi> stratum, const int ngroup, const int nstrata);
+RcppExport SEXP _rwecohort_logrank_grid_dense_cpp(SEXP time_rankSEXP, SEXP time_valueSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP stratumSEXP, SEXP ngroupSEXP, SEXP nstrataSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type time_rank(time_rankSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time_value(time_valueSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type stratum(stratumSEXP);
+    Rcpp::traits::input_parameter< const int >::type ngroup(ngroupSEXP);
+    Rcpp::traits::input_parameter< const int >::type nstrata(nstrataSEXP);
+    rcpp_result_gen = Rcpp::wrap(logrank_grid_dense_cpp(time_rank, time_value, status, group, stratum, ngroup, nstrata));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -283,7 +441,16 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_rwecohort_any_na_double_cpp", (DL_FUNC) &_rwecohort_any_na_double_cpp, 1},
+    {"_rwecohort_times_valid_cpp", (DL_FUNC) &_rwecohort_times_valid_cpp, 2},
+    {"_rwecohort_distinct_rank_cpp", (DL_FUNC) &_rwecohort_distinct_rank_cpp, 2},
+    {"_rwecohort_all_zero_one_cpp", (DL_FUNC) &_rwecohort_all_zero_one_cpp, 1},
+    {"_rwecohort_any_weighted_event_cpp", (DL_FUNC) &_rwecohort_any_weighted_event_cpp, 2},
+    {"_rwecohort_surv_matrix_cpp", (DL_FUNC) &_rwecohort_surv_matrix_cpp, 2},
+    {"_rwecohort_surv_matrix_int_cpp", (DL_FUNC) &_rwecohort_surv_matrix_int_cpp, 2},
+    {"_rwecohort_matrix_column_cpp", (DL_FUNC) &_rwecohort_matrix_column_cpp, 2},
     {"_rwecohort_conc_counts_cpp", (DL_FUNC) &_rwecohort_conc_counts_cpp, 9},
+    {"_rwecohort_conc_counts_by_predictor_cpp", (DL_FUNC) &_rwecohort_conc_counts_by_predictor_cpp, 9},
     {"_rwecohort_cox_newton_cpp", (DL_FUNC) &_rwecohort_cox_newton_cpp, 17},
     {"_rwecohort_cox_wald_cpp", (DL_FUNC) &_rwecohort_cox_wald_cpp, 3},
     {"_rwecohort_cox_column_summary_cpp", (DL_FUNC) &_rwecohort_cox_column_summary_cpp, 2},
@@ -293,8 +460,11 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_km_counts_cpp", (DL_FUNC) &_rwecohort_km_counts_cpp, 7},
     {"_rwecohort_km_estimate_cpp", (DL_FUNC) &_rwecohort_km_estimate_cpp, 3},
     {"_rwecohort_km_ij_se_cpp", (DL_FUNC) &_rwecohort_km_ij_se_cpp, 7},
+    {"_rwecohort_first_rows_cpp", (DL_FUNC) &_rwecohort_first_rows_cpp, 2},
+    {"_rwecohort_km_counts_dense_cpp", (DL_FUNC) &_rwecohort_km_counts_dense_cpp, 6},
     {"_rwecohort_logrank_grid_cpp", (DL_FUNC) &_rwecohort_logrank_grid_cpp, 6},
     {"_rwecohort_logrank_stat_cpp", (DL_FUNC) &_rwecohort_logrank_stat_cpp, 5},
+    {"_rwecohort_logrank_grid_dense_cpp", (DL_FUNC) &_rwecohort_logrank_grid_dense_cpp, 7},
     {"_rwecohort_partition_cox_sums_cpp", (DL_FUNC) &_rwecohort_partition_cox_sums_cpp, 8},
     {"_rwecohort_partition_cox_info_cpp", (DL_FUNC) &_rwecohort_partition_cox_info_cpp, 10},
     {"_rwecohort_partition_counts_cpp", (DL_FUNC) &_rwecohort_partition_counts_cpp, 7},

@@ -153,3 +153,84 @@ Rcpp::NumericVector km_ij_se_cpp(const Eigen::Map<Eigen::VectorXi> group,
   }
   return se;
 }
+
+// 1-based row of the first occurrence of each code 1..k (NA if absent): match(seq_len(k),
+// codes) without hashing the n codes. Contract: `codes` integer, NA allowed (skipped).
+// [[Rcpp::export]]
+Rcpp::IntegerVector first_rows_cpp(const Eigen::Map<Eigen::VectorXi> codes, const int k) {
+  Rcpp::IntegerVector first(k, NA_INTEGER);
+  const std::ptrdiff_t n = codes.size();
+  int missing = k;
+  for (std::ptrdiff_t r = 0; r < n && missing > 0; ++r) {
+    const int c = codes[r];
+    if (c >= 1 && c <= k && first[c - 1] == NA_INTEGER) {
+      first[c - 1] = static_cast<int>(r) + 1;
+      --missing;
+    }
+  }
+  return first;
+}
+
+// km_counts_cpp() for right-censored data with times given as ranks, without sorting.
+//
+// Contract (checked by R before the call; nothing is re-checked here): `time_rank` integer
+// ranks 1..n_time of the (tie-merged) times, `time_value` the time of each rank (increasing);
+// `group` codes 1..ngroup; `weight` finite >= 0; `status` 0/1; no NA; ngroup * n_time cells
+// fit in memory (R uses this kernel only when that is at most a few times n).
+// Output: as km_counts_cpp() (the same sums, added in the same row order).
+//
+// Why: with few distinct times (day resolution) one sequential pass adding each row into its
+// (group, time) cell replaces the sort by (group, time) and the random reads through it.
+// [[Rcpp::export]]
+Rcpp::List km_counts_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
+                               const Eigen::Map<Eigen::VectorXd> time_value,
+                               const Eigen::Map<Eigen::VectorXd> status,
+                               const Eigen::Map<Eigen::VectorXd> weight,
+                               const Eigen::Map<Eigen::VectorXi> group, const int ngroup) {
+  const std::ptrdiff_t n = time_rank.size(), n_time = time_value.size();
+  enum { EV_W, EV_N, CE_W, CE_N, EV_W2, CE_W2, NCELL };
+  std::vector<double> cell(static_cast<std::size_t>(ngroup) * n_time * NCELL, 0.0);
+  // Rows are added last-first, the order in which km_counts_cpp() adds them, so that the two
+  // kernels' floating-point sums agree to the last bit.
+  for (std::ptrdiff_t k = n - 1; k >= 0; --k) {
+    double* c = &cell[(static_cast<std::ptrdiff_t>(group[k] - 1) * n_time + time_rank[k] - 1) *
+                      NCELL];
+    const double w = weight[k];
+    if (status[k] > 0) { c[EV_W] += w; c[EV_N] += 1.0; c[EV_W2] += w * w; }
+    else { c[CE_W] += w; c[CE_N] += 1.0; c[CE_W2] += w * w; }
+  }
+  std::ptrdiff_t m = 0;
+  for (std::ptrdiff_t i = 0; i < ngroup * n_time; ++i) {
+    m += cell[i * NCELL + EV_N] + cell[i * NCELL + CE_N] > 0.0;
+  }
+  enum { RISK_W, EVENT_W, CENSOR_W, RISK_N, EVENT_N, CENSOR_N, RISK_W2, EVENT_W2, CENSOR_W2,
+         NSUMS };
+  Rcpp::IntegerVector out_group(m);
+  Rcpp::NumericVector out_time(m);
+  std::vector<Rcpp::NumericVector> out(NSUMS);
+  for (int s = 0; s < NSUMS; ++s) out[s] = Rcpp::NumericVector(m);
+  std::ptrdiff_t row = m;  // filled from the end: the at-risk sums run from the last time
+  for (int g = ngroup - 1; g >= 0; --g) {
+    double cum_w = 0.0, cum_n = 0.0, cum_w2 = 0.0;
+    for (std::ptrdiff_t t = n_time - 1; t >= 0; --t) {
+      const double* c = &cell[(static_cast<std::ptrdiff_t>(g) * n_time + t) * NCELL];
+      if (c[EV_N] + c[CE_N] == 0.0) continue;
+      cum_w += c[EV_W] + c[CE_W];
+      cum_n += c[EV_N] + c[CE_N];
+      cum_w2 += c[EV_W2] + c[CE_W2];
+      --row;
+      out_group[row] = g + 1;
+      out_time[row] = time_value[t];
+      const double sums[NSUMS] = {cum_w, c[EV_W], c[CE_W], cum_n, c[EV_N], c[CE_N],
+                                  cum_w2, c[EV_W2], c[CE_W2]};
+      for (int s = 0; s < NSUMS; ++s) out[s][row] = sums[s];
+    }
+  }
+  return Rcpp::List::create(
+    Rcpp::Named("group") = out_group, Rcpp::Named("time") = out_time,
+    Rcpp::Named("n.risk") = out[RISK_W], Rcpp::Named("n.event") = out[EVENT_W],
+    Rcpp::Named("n.censor") = out[CENSOR_W], Rcpp::Named("n.risk.rows") = out[RISK_N],
+    Rcpp::Named("n.event.rows") = out[EVENT_N], Rcpp::Named("n.censor.rows") = out[CENSOR_N],
+    Rcpp::Named("n.risk.w2") = out[RISK_W2], Rcpp::Named("n.event.w2") = out[EVENT_W2],
+    Rcpp::Named("n.censor.w2") = out[CENSOR_W2]);
+}

@@ -1,0 +1,174 @@
+// Validation helpers for R/checks.R: single passes over long vectors that answer "is every
+// value acceptable?" without allocating. When the answer is no, the R code finds and reports
+// the offending rows (the slow path runs only on bad input).
+#include <Rcpp.h>
+// [[Rcpp::depends(RcppEigen)]]
+#include <RcppEigen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+// TRUE if any value of a double vector is NA or NaN. Attributes (a Surv or matrix class) are
+// ignored: anyNA() on a classed object would call its is.na() method, which allocates.
+// [[Rcpp::export]]
+bool any_na_double_cpp(const Eigen::Map<Eigen::VectorXd> x) {
+  const std::ptrdiff_t n = x.size();
+  bool any = false;
+  for (std::ptrdiff_t k = 0; k < n; ++k) any |= std::isnan(x[k]);
+  return any;
+}
+
+// TRUE if the survival times pass every check of check_times(): stop times finite and >= 0;
+// start times (if `start` has length > 0) finite, >= 0 and below their stop time.
+// [[Rcpp::export]]
+bool times_valid_cpp(const Eigen::Map<Eigen::VectorXd> time,
+                     const Eigen::Map<Eigen::VectorXd> start) {
+  const std::ptrdiff_t n = time.size();
+  bool ok = true;
+  for (std::ptrdiff_t k = 0; k < n; ++k) ok &= std::isfinite(time[k]) && time[k] >= 0.0;
+  if (start.size() > 0) {
+    for (std::ptrdiff_t k = 0; k < n; ++k) {
+      ok &= std::isfinite(start[k]) && start[k] >= 0.0 && start[k] < time[k];
+    }
+  }
+  return ok;
+}
+
+// Sorted distinct values of `time` and `start` together (start may have length 0) and the rank
+// of each value among them (1-based), as sort(unique(c(time, start))) and match() would give,
+// in O(n) hash lookups plus a sort of the distinct values only (registry times have few).
+// Contract: finite doubles (no NA/NaN); -0 and +0 are one value, as in unique().
+namespace {
+
+class DistinctDoubles {
+ public:
+  DistinctDoubles() : slot_(1024, -1), mask_(1023) {}
+  // Index (in first-seen order) of value v, adding it if new.
+  int id(double v) {
+    if (v == 0.0) v = 0.0;
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    std::size_t h = hash(bits) & mask_;
+    while (slot_[h] >= 0) {
+      if (values_[slot_[h]] == v) return slot_[h];
+      h = (h + 1) & mask_;
+    }
+    slot_[h] = static_cast<int>(values_.size());
+    values_.push_back(v);
+    if (2 * values_.size() > slot_.size()) grow();
+    return static_cast<int>(values_.size()) - 1;
+  }
+  const std::vector<double>& values() const { return values_; }
+
+ private:
+  // splitmix64's finaliser: whole-number doubles differ only in their high bits, so every
+  // bit must reach the low bits that index the table.
+  static std::size_t hash(std::uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return static_cast<std::size_t>(z ^ (z >> 31));
+  }
+  void grow() {
+    slot_.assign(slot_.size() * 2, -1);
+    mask_ = slot_.size() - 1;
+    for (std::size_t i = 0; i < values_.size(); ++i) {
+      std::uint64_t bits;
+      std::memcpy(&bits, &values_[i], sizeof bits);
+      std::size_t h = hash(bits) & mask_;
+      while (slot_[h] >= 0) h = (h + 1) & mask_;
+      slot_[h] = static_cast<int>(i);
+    }
+  }
+  std::vector<int> slot_;
+  std::size_t mask_;
+  std::vector<double> values_;
+};
+
+}  // namespace
+
+// [[Rcpp::export]]
+Rcpp::List distinct_rank_cpp(const Eigen::Map<Eigen::VectorXd> time,
+                             const Eigen::Map<Eigen::VectorXd> start) {
+  const std::ptrdiff_t n = time.size(), n_start = start.size();
+  DistinctDoubles distinct;
+  Rcpp::IntegerVector time_rank(n), start_rank(n_start);
+  for (std::ptrdiff_t k = 0; k < n; ++k) time_rank[k] = distinct.id(time[k]);
+  for (std::ptrdiff_t k = 0; k < n_start; ++k) start_rank[k] = distinct.id(start[k]);
+  const std::vector<double>& values = distinct.values();
+  const std::size_t m = values.size();
+  std::vector<int> by_value(m);
+  for (std::size_t i = 0; i < m; ++i) by_value[i] = static_cast<int>(i);
+  std::sort(by_value.begin(), by_value.end(),
+            [&values](int a, int b) { return values[a] < values[b]; });
+  Rcpp::NumericVector sorted(m);
+  std::vector<int> rank_of(m);
+  for (std::size_t i = 0; i < m; ++i) {
+    sorted[i] = values[by_value[i]];
+    rank_of[by_value[i]] = static_cast<int>(i) + 1;
+  }
+  for (std::ptrdiff_t k = 0; k < n; ++k) time_rank[k] = rank_of[time_rank[k]];
+  for (std::ptrdiff_t k = 0; k < n_start; ++k) start_rank[k] = rank_of[start_rank[k]];
+  return Rcpp::List::create(Rcpp::Named("values") = sorted,
+                            Rcpp::Named("time_rank") = time_rank,
+                            Rcpp::Named("start_rank") = start_rank);
+}
+
+// TRUE if every value is exactly 0 or 1 (so no NA): the event codes Surv() keeps unchanged.
+// [[Rcpp::export]]
+bool all_zero_one_cpp(const Eigen::Map<Eigen::VectorXd> x) {
+  const std::ptrdiff_t n = x.size();
+  bool ok = true;
+  for (std::ptrdiff_t k = 0; k < n; ++k) ok &= (x[k] == 0.0) | (x[k] == 1.0);
+  return ok;
+}
+
+// TRUE if some row has an event (status > 0) with a positive weight (weights of length 0:
+// all 1). Contract: `status` and `weights` (if given) of equal length, no NA.
+// [[Rcpp::export]]
+bool any_weighted_event_cpp(const Eigen::Map<Eigen::VectorXd> status,
+                            const Eigen::Map<Eigen::VectorXd> weights) {
+  const std::ptrdiff_t n = status.size();
+  const bool weighted = weights.size() > 0;
+  for (std::ptrdiff_t k = 0; k < n; ++k) {
+    if (status[k] > 0.0 && (!weighted || weights[k] > 0.0)) return true;
+  }
+  return false;
+}
+
+// The n x 2 matrix of Surv(time, event) for right-censored data whose event codes are all 0/1
+// (R has checked that): time in column 1, the codes as doubles in column 2, built without
+// the temporaries of c(as.double(time), as.double(event)). Contract: equal lengths.
+// [[Rcpp::export]]
+Rcpp::NumericMatrix surv_matrix_cpp(const Eigen::Map<Eigen::VectorXd> time,
+                                    const Eigen::Map<Eigen::VectorXd> event) {
+  const std::ptrdiff_t n = time.size();
+  Rcpp::NumericMatrix out(n, 2);
+  std::copy(time.data(), time.data() + n, out.begin());
+  std::copy(event.data(), event.data() + n, out.begin() + n);
+  return out;
+}
+
+// As surv_matrix_cpp() for integer event codes (0/1, checked by R).
+// [[Rcpp::export]]
+Rcpp::NumericMatrix surv_matrix_int_cpp(const Eigen::Map<Eigen::VectorXd> time,
+                                        const Eigen::Map<Eigen::VectorXi> event) {
+  const std::ptrdiff_t n = time.size();
+  Rcpp::NumericMatrix out(n, 2);
+  std::copy(time.data(), time.data() + n, out.begin());
+  for (std::ptrdiff_t k = 0; k < n; ++k) out[n + k] = event[k];
+  return out;
+}
+
+// Column j (1-based) of a numeric matrix (a Surv response) as a plain vector: one copy of the
+// column, where `[.Surv` first copies the whole matrix. Contract: 1 <= j <= ncol(y).
+// [[Rcpp::export]]
+Rcpp::NumericVector matrix_column_cpp(const Eigen::Map<Eigen::MatrixXd> y, const int j) {
+  const std::ptrdiff_t n = y.rows();
+  Rcpp::NumericVector out(n);
+  std::copy(y.col(j - 1).data(), y.col(j - 1).data() + n, out.begin());
+  return out;
+}
