@@ -368,8 +368,9 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   raw$linear_predictors <- NULL
   raw$means <- stats::setNames(means, colnames(x))
   raw$counting <- counting
-  # Reversed, the row order is the concordance kernel's order: it saves that a second sort.
-  if (keep_order) {
+  # Reversed, the row order is the concordance kernel's order for counting-process data (it
+  # saves that a second sort); right-censored concordance needs no order.
+  if (keep_order && counting) {
     raw$row_order <- if (is.null(placement$ord)) cox_row_order(strata, time, status, time_rank)
                      else placement$ord + 1L
   }
