@@ -291,8 +291,9 @@ check_surv_response <- function(y, call = rlang::caller_env()) {
   time <- as.double(ym[, if (counting) 2L else 1L])
   start <- if (counting) as.double(ym[, 1L]) else NULL
   status <- as.double(ym[, ncol(ym)])
-  bad <- which(status != 0 & status != 1)
-  if (length(bad)) abort_rows("y", "has event codes other than 0/1", bad, call)
+  if (!all_zero_one_cpp(status)) {  # allocation-free scan first; name the rows only if needed
+    abort_rows("y", "has event codes other than 0/1", which(status != 0 & status != 1), call)
+  }
   check_times(time, start, call = call)
   list(time = time, start = start, status = status)
 }
