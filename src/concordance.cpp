@@ -137,7 +137,26 @@ constexpr Index kRowsPerInterruptCheck = Index(1) << 17;
 
 struct PairCounts {
   double concordant = 0.0, discordant = 0.0, tied_x = 0.0, tied_y = 0.0, tied_xy = 0.0;
+  void add(const PairCounts& o) {
+    concordant += o.concordant; discordant += o.discordant; tied_x += o.tied_x;
+    tied_y += o.tied_y; tied_xy += o.tied_xy;
+  }
+  // Stored as row `s` of a strata x 5 matrix.
+  void store(Rcpp::NumericMatrix& m, int s) const {
+    m(s, 0) = concordant; m(s, 1) = discordant; m(s, 2) = tied_x; m(s, 3) = tied_y;
+    m(s, 4) = tied_xy;
+  }
 };
+
+// The kernels' common result: total counts, per-stratum counts and the variance.
+Rcpp::List concordance_result(const PairCounts& total, const Rcpp::NumericMatrix& by_stratum,
+                              double var) {
+  return Rcpp::List::create(
+      Rcpp::Named("count") = Rcpp::NumericVector::create(total.concordant, total.discordant,
+                                                         total.tied_x, total.tied_y,
+                                                         total.tied_xy),
+      Rcpp::Named("by_stratum") = by_stratum, Rcpp::Named("var") = var);
+}
 
 // Per-row influence pieces: (dC - dD) and (dC + dD + dT), derivatives with respect to w_j.
 struct Influence {
@@ -304,16 +323,8 @@ Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop,
     PairCounts pc;
     sweep_stratum(d, stratum_bounds[s], stratum_bounds[s + 1], trees, infl, pc, removed,
                   b_before);
-    by_stratum(s, 0) = pc.concordant;
-    by_stratum(s, 1) = pc.discordant;
-    by_stratum(s, 2) = pc.tied_x;
-    by_stratum(s, 3) = pc.tied_y;
-    by_stratum(s, 4) = pc.tied_xy;
-    total.concordant += pc.concordant;
-    total.discordant += pc.discordant;
-    total.tied_x += pc.tied_x;
-    total.tied_y += pc.tied_y;
-    total.tied_xy += pc.tied_xy;
+    pc.store(by_stratum, static_cast<int>(s));
+    total.add(pc);
   }
 
   // Infinitesimal jackknife: dfbeta of Somers' D per row, summed within clusters.
@@ -338,11 +349,7 @@ Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop,
     var = sum_sq / 4.0;
   }
 
-  return Rcpp::List::create(
-      Rcpp::Named("count") = Rcpp::NumericVector::create(total.concordant, total.discordant,
-                                                         total.tied_x, total.tied_y,
-                                                         total.tied_xy),
-      Rcpp::Named("by_stratum") = by_stratum, Rcpp::Named("var") = var);
+  return concordance_result(total, by_stratum, var);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -683,13 +690,8 @@ Rcpp::List conc_counts_by_predictor_cpp(const Eigen::Map<Eigen::VectorXi> time_r
     Rcpp::checkUserInterrupt();
     PairCounts pc;
     rank_sweep_stratum(d, lo, hi, tree, scratch, infl, pc);
-    const double counts[5] = {pc.concordant, pc.discordant, pc.tied_x, pc.tied_y, pc.tied_xy};
-    for (int c = 0; c < 5; ++c) by_stratum(s - 1, c) = counts[c];
-    total.concordant += pc.concordant;
-    total.discordant += pc.discordant;
-    total.tied_x += pc.tied_x;
-    total.tied_y += pc.tied_y;
-    total.tied_xy += pc.tied_xy;
+    pc.store(by_stratum, static_cast<int>(s - 1));
+    total.add(pc);
   }
   const double pairs = total.concordant + total.discordant + total.tied_x;
   double var = R_NaN;  // no comparable pair: C is undefined, as in survival
@@ -705,9 +707,5 @@ Rcpp::List conc_counts_by_predictor_cpp(const Eigen::Map<Eigen::VectorXi> time_r
     for (double v : by_cluster) sum_sq += v * v;
     var = sum_sq / 4.0;
   }
-  return Rcpp::List::create(
-      Rcpp::Named("count") = Rcpp::NumericVector::create(total.concordant, total.discordant,
-                                                         total.tied_x, total.tied_y,
-                                                         total.tied_xy),
-      Rcpp::Named("by_stratum") = by_stratum, Rcpp::Named("var") = var);
+  return concordance_result(total, by_stratum, var);
 }

@@ -25,6 +25,25 @@
 typedef Eigen::Map<Eigen::VectorXd> MapVec;
 typedef Eigen::Map<Eigen::VectorXi> MapIVec;
 
+namespace {
+
+// The nine sums per distinct (group, time) that both counting kernels return.
+enum CountSum { RISK_W, EVENT_W, CENSOR_W, RISK_N, EVENT_N, CENSOR_N, RISK_W2, EVENT_W2,
+                CENSOR_W2, NSUMS };
+
+Rcpp::List counts_list(const Rcpp::IntegerVector& group, const Rcpp::NumericVector& time,
+                       const std::vector<Rcpp::NumericVector>& out) {
+  return Rcpp::List::create(
+    Rcpp::Named("group") = group, Rcpp::Named("time") = time,
+    Rcpp::Named("n.risk") = out[RISK_W], Rcpp::Named("n.event") = out[EVENT_W],
+    Rcpp::Named("n.censor") = out[CENSOR_W], Rcpp::Named("n.risk.rows") = out[RISK_N],
+    Rcpp::Named("n.event.rows") = out[EVENT_N], Rcpp::Named("n.censor.rows") = out[CENSOR_N],
+    Rcpp::Named("n.risk.w2") = out[RISK_W2], Rcpp::Named("n.event.w2") = out[EVENT_W2],
+    Rcpp::Named("n.censor.w2") = out[CENSOR_W2]);
+}
+
+}  // namespace
+
 // [[Rcpp::export]]
 Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
                          const Eigen::Map<Eigen::VectorXd> status,
@@ -36,9 +55,7 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
   const std::ptrdiff_t n = ord.size();
   const bool counting = entry_ord.size() > 0;
   // Per distinct (group, time), collected last-first in one backward pass and reversed at
-  // the end: group, time, then the nine sums below.
-  enum { RISK_W, EVENT_W, CENSOR_W, RISK_N, EVENT_N, CENSOR_N, RISK_W2, EVENT_W2, CENSOR_W2,
-         NSUMS };
+  // the end: group, time, then the nine sums of CountSum.
   std::vector<int> rev_group;
   std::vector<double> rev_time, rev_sums;
 
@@ -90,13 +107,7 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
     out_time[k] = rev_time[from];
     for (int c = 0; c < NSUMS; ++c) out[c][k] = rev_sums[from * NSUMS + c];
   }
-  return Rcpp::List::create(
-    Rcpp::Named("group") = out_group, Rcpp::Named("time") = out_time,
-    Rcpp::Named("n.risk") = out[RISK_W], Rcpp::Named("n.event") = out[EVENT_W],
-    Rcpp::Named("n.censor") = out[CENSOR_W], Rcpp::Named("n.risk.rows") = out[RISK_N],
-    Rcpp::Named("n.event.rows") = out[EVENT_N], Rcpp::Named("n.censor.rows") = out[CENSOR_N],
-    Rcpp::Named("n.risk.w2") = out[RISK_W2], Rcpp::Named("n.event.w2") = out[EVENT_W2],
-    Rcpp::Named("n.censor.w2") = out[CENSOR_W2]);
+  return counts_list(out_group, out_time, out);
 }
 
 // Product-limit estimate and Greenwood sum sum(d / (n (n - d))) per group, from the counts
@@ -203,8 +214,6 @@ Rcpp::List km_counts_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
   for (std::ptrdiff_t i = 0; i < ngroup * n_time; ++i) {
     m += cell[i * NCELL + EV_N] + cell[i * NCELL + CE_N] > 0.0;
   }
-  enum { RISK_W, EVENT_W, CENSOR_W, RISK_N, EVENT_N, CENSOR_N, RISK_W2, EVENT_W2, CENSOR_W2,
-         NSUMS };
   Rcpp::IntegerVector out_group(m);
   Rcpp::NumericVector out_time(m);
   std::vector<Rcpp::NumericVector> out(NSUMS);
@@ -226,11 +235,5 @@ Rcpp::List km_counts_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
       for (int s = 0; s < NSUMS; ++s) out[s][row] = sums[s];
     }
   }
-  return Rcpp::List::create(
-    Rcpp::Named("group") = out_group, Rcpp::Named("time") = out_time,
-    Rcpp::Named("n.risk") = out[RISK_W], Rcpp::Named("n.event") = out[EVENT_W],
-    Rcpp::Named("n.censor") = out[CENSOR_W], Rcpp::Named("n.risk.rows") = out[RISK_N],
-    Rcpp::Named("n.event.rows") = out[EVENT_N], Rcpp::Named("n.censor.rows") = out[CENSOR_N],
-    Rcpp::Named("n.risk.w2") = out[RISK_W2], Rcpp::Named("n.event.w2") = out[EVENT_W2],
-    Rcpp::Named("n.censor.w2") = out[CENSOR_W2]);
+  return counts_list(out_group, out_time, out);
 }
