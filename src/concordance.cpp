@@ -171,6 +171,27 @@ struct Influence {
   }
 };
 
+// Infinitesimal jackknife variance of the concordance: the dfbeta of Somers' D of each row
+// (influence pieces by row index k), summed within clusters when there are any. NaN when no
+// pair is comparable (C undefined, as in survival). `weight(k)` and `cluster_of(k)` give row
+// k's case weight and 0-based cluster.
+template <typename Weight, typename ClusterOf>
+double jackknife_var(const PairCounts& total, const Influence& infl, Index n, bool clustered,
+                     int n_cluster, Weight weight, ClusterOf cluster_of) {
+  const double pairs = total.concordant + total.discordant + total.tied_x;
+  if (!(pairs > 0.0)) return R_NaN;
+  const double somers_d = (total.concordant - total.discordant) / pairs;
+  double sum_sq = 0.0;
+  std::vector<double> by_cluster(clustered ? n_cluster : 0, 0.0);
+  for (Index k = 0; k < n; ++k) {
+    const double dfbeta = weight(k) * (infl.diff[k] - somers_d * infl.total[k]) / pairs;
+    if (clustered) by_cluster[cluster_of(k)] += dfbeta;
+    else sum_sq += dfbeta * dfbeta;
+  }
+  for (double v : by_cluster) sum_sq += v * v;
+  return sum_sq / 4.0;
+}
+
 struct SweepData {
   const Eigen::Map<Eigen::VectorXd>& stop;
   const Eigen::Map<Eigen::VectorXd>& status;
@@ -327,27 +348,9 @@ Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop,
     total.add(pc);
   }
 
-  // Infinitesimal jackknife: dfbeta of Somers' D per row, summed within clusters.
-  const double pairs = total.concordant + total.discordant + total.tied_x;
-  double var = R_NaN;  // no comparable pair: C is undefined, as in survival
-  if (pairs > 0.0) {
-    const double somers_d = (total.concordant - total.discordant) / pairs;
-    double sum_sq = 0.0;
-    if (cluster.size() > 0) {
-      std::vector<double> by_cluster(n_cluster, 0.0);
-      for (Index k = 0; k < n; ++k) {
-        by_cluster[cluster[k]] +=
-            weights[k] * (infl.diff[k] - somers_d * infl.total[k]) / pairs;
-      }
-      for (double v : by_cluster) sum_sq += v * v;
-    } else {
-      for (Index k = 0; k < n; ++k) {
-        const double dfbeta = weights[k] * (infl.diff[k] - somers_d * infl.total[k]) / pairs;
-        sum_sq += dfbeta * dfbeta;
-      }
-    }
-    var = sum_sq / 4.0;
-  }
+  const double var = jackknife_var(total, infl, n, cluster.size() > 0, n_cluster,
+                                   [&](Index k) { return weights[k]; },
+                                   [&](Index k) { return cluster[k]; });
 
   return concordance_result(total, by_stratum, var);
 }
@@ -693,19 +696,8 @@ Rcpp::List conc_counts_by_predictor_cpp(const Eigen::Map<Eigen::VectorXi> time_r
     pc.store(by_stratum, static_cast<int>(s - 1));
     total.add(pc);
   }
-  const double pairs = total.concordant + total.discordant + total.tied_x;
-  double var = R_NaN;  // no comparable pair: C is undefined, as in survival
-  if (pairs > 0.0) {
-    const double somers_d = (total.concordant - total.discordant) / pairs;
-    double sum_sq = 0.0;
-    std::vector<double> by_cluster(cluster.size() > 0 ? n_cluster : 0, 0.0);
-    for (Index k = 0; k < n; ++k) {
-      const double dfbeta = d.weight(k) * (infl.diff[k] - somers_d * infl.total[k]) / pairs;
-      if (cluster.size() > 0) by_cluster[cluster[d.row[k].source]] += dfbeta;
-      else sum_sq += dfbeta * dfbeta;
-    }
-    for (double v : by_cluster) sum_sq += v * v;
-    var = sum_sq / 4.0;
-  }
+  const double var = jackknife_var(total, infl, n, cluster.size() > 0, n_cluster,
+                                   [&](Index k) { return d.weight(k); },
+                                   [&](Index k) { return cluster[d.row[k].source]; });
   return concordance_result(total, by_stratum, var);
 }
