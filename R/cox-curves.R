@@ -1,0 +1,460 @@
+# Predicted survival curves of a Cox model: survfit() for `rwe_cox` fits, predict(type =
+# "survival"), and direct-adjusted (g-formula) marginal curves with a bootstrap interval.
+#
+# The arithmetic follows survival's survfit.coxph() (agsurv): per stratum, one pass over the
+# distinct follow-up times gives the hazard increments at the fitted linear predictor 0
+# (Breslow, or Efron's for Efron fits), their variance terms and the hazard-weighted risk-set
+# means; each predicted curve is then the baseline scaled by exp(lp) with the Tsiatis
+# variance, var log S(t) = r^2 [sum d / S0^2 + dt' V dt], dt = H(t) x - sum xbar h. All
+# vectorised over times x curves: O(n p) for the baseline, O(times x curves x p) for the
+# curves, so no C++ kernel is needed.
+
+# ---- baseline ----------------------------------------------------------------------------
+
+# Sum of the rows of `v` (vector or matrix) within groups g in 1..m, zero for empty groups.
+bin_sums <- function(v, g, m) {
+  v <- as.matrix(v)
+  out <- matrix(0, m, ncol(v))
+  keep <- g > 0L
+  if (any(keep)) {
+    s <- rowsum(v[keep, , drop = FALSE], g[keep], reorder = TRUE)
+    out[as.integer(rownames(s)), ] <- s
+  }
+  out
+}
+
+rev_cumsum <- function(v) {
+  v <- as.matrix(v)
+  apply(v, 2L, function(col) rev(cumsum(rev(col))))
+}
+
+# The fit's weighted mean offset: survfit.coxph's curves are relative to it.
+cox_offset_mean <- function(object) {
+  w <- object$weights
+  if (all(object$offset == 0)) 0 else sum(object$offset * w) / sum(w)
+}
+
+# Linear predictor of the fitted rows as survfit.coxph centres it (means and mean offset).
+cox_curve_lp <- function(object) {
+  x <- cox_design(object)
+  coef <- cox_coef0(object)
+  lp <- object$offset - cox_offset_mean(object)
+  if (length(coef)) lp <- lp + drop(sweep(x, 2L, object$means) %*% coef)
+  lp
+}
+
+# Baseline pieces of one stratum at every distinct stop time: counts, hazard increment,
+# its variance term and the hazard-weighted mean of the centred covariates, cumulated.
+# `xc` are the centred covariates and `risk` = exp(lp) of the stratum's rows.
+stratum_baseline <- function(resp, rows, w, risk, xc, efron) {
+  stop <- resp$stop[rows]
+  status <- resp$status[rows]
+  w <- w[rows]
+  wr <- w * risk[rows]
+  xc <- xc[rows, , drop = FALSE]
+  times <- sort(unique(stop))
+  m <- length(times)
+  at <- match(stop, times)
+  death <- status == 1
+  s0 <- rev_cumsum(bin_sums(wr, at, m))[, 1L]
+  s1 <- rev_cumsum(bin_sums(wr * xc, at, m))
+  irisk <- rev_cumsum(bin_sums(w, at, m))[, 1L]
+  if (resp$counting) {
+    # Rows whose interval starts at or after t are not at risk at t.
+    after <- findInterval(resp$start[rows], times)
+    s0 <- s0 - rev_cumsum(bin_sums(wr, after, m))[, 1L]
+    s1 <- s1 - rev_cumsum(bin_sums(wr * xc, after, m))
+    irisk <- irisk - rev_cumsum(bin_sums(w, after, m))[, 1L]
+  }
+  nevent <- bin_sums(w * death, at, m)[, 1L]
+  ndeath <- bin_sums(as.double(death), at, m)[, 1L]
+  inc <- if (efron) efron_increments(ndeath, nevent, s0, s1, at, death, wr, xc) else
+    breslow_increments(nevent, s0, s1)
+  list(time = times, n = length(rows), n.risk = irisk, n.event = nevent,
+       n.censor = bin_sums(w * !death, at, m)[, 1L],
+       cumhaz = cumsum(inc$haz), cumvar = cumsum(inc$varhaz),
+       xbar = apply(inc$xbar, 2L, cumsum))
+}
+
+breslow_increments <- function(nevent, s0, s1) {
+  ok <- nevent > 0
+  haz <- ifelse(ok, nevent / s0, 0)
+  list(haz = haz, varhaz = ifelse(ok, nevent / s0^2, 0),
+       xbar = s1 * ifelse(ok, nevent / s0^2, 0))
+}
+
+# Efron: the k-th of d tied deaths (k = 0..d-1) sees the denominator S0 - (k/d) D0, D0 the
+# weighted risk of the deaths; each carries 1/d of the weighted deaths.
+efron_increments <- function(ndeath, nevent, s0, s1, at, death, wr, xc) {
+  m <- length(s0)
+  d0 <- bin_sums(wr * death, at, m)[, 1L]
+  d1 <- bin_sums(wr * death * xc, at, m)
+  ev <- which(ndeath > 0)
+  jj <- rep(ev, ndeath[ev])
+  frac <- (sequence(ndeath[ev]) - 1) / ndeath[jj]
+  denom <- s0[jj] - frac * d0[jj]
+  share <- nevent[jj] / ndeath[jj]
+  list(haz = bin_sums(share / denom, jj, m)[, 1L],
+       varhaz = bin_sums(share / denom^2, jj, m)[, 1L],
+       xbar = bin_sums((s1[jj, , drop = FALSE] - frac * d1[jj, , drop = FALSE]) *
+                         (share / denom^2), jj, m))
+}
+
+# One baseline per stratum (list indexed by stratum code), plus what the curves need.
+cox_curve_baseline <- function(object) {
+  resp <- cox_response(object)
+  x <- cox_design(object)
+  coef <- cox_coef0(object)
+  xc <- if (length(coef)) sweep(x, 2L, object$means) else matrix(0, nrow(x), 0L)
+  lp <- cox_curve_lp(object)
+  # exp() must not overflow; a common shift moves to the curves (see cox_curve_values()).
+  shift <- if (max(lp) > 500) max(lp) else 0
+  risk <- exp(lp - shift)
+  codes <- as.integer(object$strata)
+  n_strata <- max(codes, length(object$strata_levels))
+  base <- lapply(seq_len(n_strata), function(s) {
+    rows <- which(codes == s)
+    if (!length(rows)) return(NULL)
+    stratum_baseline(resp, rows, object$weights, risk, xc, object$method == "efron")
+  })
+  list(strata = base, shift = shift, vfactor = cox_var_factor(object),
+       offset_mean = cox_offset_mean(object))
+}
+
+# A factor L of the variance of the non-aliased coefficients (V = L L'), so that dt' V dt is
+# a sum of squares: no cancellation, and a singular V is fine.
+cox_var_factor <- function(object) {
+  coef <- object$coefficients
+  p <- length(coef)
+  if (!p) return(matrix(0, 0L, 0L))
+  keep <- !is.na(coef)
+  out <- matrix(0, p, sum(keep))
+  if (any(keep)) {
+    e <- eigen(as.matrix(object$var)[keep, keep, drop = FALSE], symmetric = TRUE)
+    out[keep, ] <- e$vectors %*% diag(sqrt(pmax(e$values, 0)), sum(keep))
+  }
+  out
+}
+
+# Cumulative hazard and variance of log S for `k` curves (centred covariate rows `xc`,
+# linear predictors `lp`) at positions `pos` of one stratum's baseline (0 = before its first
+# time). Returns two length(pos) x k matrices.
+cox_curve_values <- function(b, pos, xc, lp, shift, vfactor, se = TRUE) {
+  r <- exp(lp - shift)
+  h <- c(0, b$cumhaz)[pos + 1L]
+  cumhaz <- outer(h, r)
+  if (!se) return(list(cumhaz = cumhaz, var = NULL))
+  quad <- matrix(0, length(pos), length(r))
+  if (ncol(vfactor)) {
+    a <- xc %*% vfactor
+    bx <- rbind(0, b$xbar)[pos + 1L, , drop = FALSE] %*% vfactor
+    for (v in seq_len(ncol(vfactor))) quad <- quad + (outer(h, a[, v]) - bx[, v])^2
+  }
+  var <- (c(0, b$cumvar)[pos + 1L] + quad) * rep(r^2, each = length(pos))
+  list(cumhaz = cumhaz, var = var)
+}
+
+# ---- newdata -----------------------------------------------------------------------------
+
+# The rows to predict for: centred covariates, linear predictors (survfit's centring), the
+# stratum of each row (NULL = every stratum) and the covariate values to report.
+cox_curve_targets <- function(object, newdata, call = rlang::caller_env()) {
+  coef <- cox_coef0(object)
+  p <- length(coef)
+  stratified <- cox_has_strata(object)
+  if (is.null(newdata)) {
+    if (any(attr(object$terms, "order") > 1L)) {
+      cli::cli_warn("The model has interactions: a curve at the covariate means is rarely useful; give {.arg newdata}.")
+    }
+    info <- as.data.frame(as.list(if (p) object$means else c(`(baseline)` = 0)),
+                          optional = TRUE)
+    return(list(xc = matrix(0, 1L, p), lp = 0, strata = NULL, info = info))
+  }
+  if (!is.data.frame(newdata) || nrow(newdata) == 0L) {
+    cli::cli_abort("{.arg newdata} must be a data frame with at least one row.",
+                   call = call, class = "rwe_bad_input")
+  }
+  found <- stratified && all(all.vars(as.call(c(quote(list), strata_expressions(object)))) %in%
+                               names(newdata))
+  design <- newdata_design(object, newdata, stats::na.pass, need_strata = found, call = call)
+  bad <- which(!stats::complete.cases(design$x) | !is.finite(design$offset))
+  if (length(bad)) abort_rows("newdata", "has missing covariate values", bad, call)
+  xc <- if (p) sweep(design$x, 2L, object$means) else matrix(0, nrow(design$x), 0L)
+  lp <- drop(xc %*% coef) + design$offset - cox_offset_mean(object)
+  vars <- intersect(all.vars(stats::delete.response(covariate_terms(object))), names(newdata))
+  info <- newdata[vars]
+  rownames(info) <- NULL
+  list(xc = xc, lp = lp, strata = design$strata, info = info)
+}
+
+# ---- survfit -----------------------------------------------------------------------------
+
+#' Predicted survival curves from a Cox model
+#'
+#' The survival curve, cumulative hazard, standard error and pointwise confidence limits
+#' predicted by an `rwe_cox` fit for each row of `newdata`, equal to
+#' `survival::survfit(coxph_fit, newdata)` (survival 3.x defaults: the curve is
+#' `exp(-cumulative hazard)`, with the Breslow baseline hazard for Breslow fits and Efron's
+#' for Efron fits; the Tsiatis variance, which includes the uncertainty of the
+#' coefficients). Strata, counting-process data, offsets and case weights are handled as
+#' survfit does; the numbers at risk and events are weighted counts.
+#'
+#' Without `newdata` there is one curve at the covariate means stored with the fit
+#' (`fit$means`, where 0/1 covariates are not centred, as in `coxph`). In a stratified model,
+#' a `newdata` that holds the strata variables gives each row the curve of its own stratum;
+#' otherwise every row gets one curve per stratum.
+#'
+#' @param formula An `rwe_cox` fit from [cox_fit()] or [cox_fit_matrix()] (the argument is
+#'   called `formula` because [survival::survfit()] is the generic).
+#' @param newdata Optional data frame of covariate values, one curve per row. Rows with
+#'   missing covariates are refused.
+#' @param conf.int Confidence level of the pointwise limits.
+#' @param conf.type Scale of the limits: `"log"` (default), `"log-log"`, `"plain"` or
+#'   `"none"`.
+#' @param se.fit Compute standard errors (and limits)?
+#' @param ... Not used; survfit.coxph arguments that change the estimator (`stype`, `ctype`,
+#'   `individual`, `id`, `start.time`, `censor`, `influence`, `type`, ...) are refused.
+#' @return An object of class `rwe_cox_curves`: a list with `curves` (one row per curve and
+#'   distinct follow-up time: `curve`, `time`, `n.risk`, `n.event`, `n.censor`, `surv`,
+#'   `cumhaz`, `std.err` (the standard error of the cumulative hazard, i.e. of log S, as
+#'   survfit stores it), `lower`, `upper`), `targets` (one row per curve: `curve`, the
+#'   strata columns, the covariate values), `n` and `events` per curve, `conf.int`,
+#'   `conf.type`, `method`. Methods: `print()`, `summary(times = )`, [tidy()],
+#'   `quantile()`, `median()`, `plot()`.
+#' @seealso [cox_marginal_curve()] for curves averaged over a population.
+#' @examples
+#' fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung)
+#' curves <- survival::survfit(fit, newdata = data.frame(age = c(50, 70), sex = c(1, 2)))
+#' curves
+#' summary(curves, times = c(180, 365))
+#' head(generics::tidy(curves))
+#' @exportS3Method survival::survfit
+survfit.rwe_cox <- function(formula, newdata, conf.int = 0.95,
+                            conf.type = c("log", "log-log", "plain", "none"),
+                            se.fit = TRUE, ...) {
+  object <- formula
+  check_dots_refused(list(...), "survfit")
+  check_rwe_cox(object)
+  conf.type <- match_choice(conf.type, c("log", "log-log", "plain", "none"), "conf.type")
+  check_conf_level(conf.int)
+  if (!isTRUE(se.fit) && !isFALSE(se.fit)) {
+    cli::cli_abort("{.arg se.fit} must be TRUE or FALSE.", class = "rwe_bad_input")
+  }
+  if (!se.fit) conf.type <- "none"
+  base <- cox_curve_baseline(object)
+  targets <- cox_curve_targets(object, if (missing(newdata)) NULL else newdata)
+  plan <- cox_curve_plan(object, base, targets)
+  pieces <- lapply(seq_len(nrow(plan)), function(i) NULL)
+  for (s in unique(plan$stratum)) {
+    which_curves <- which(plan$stratum == s)
+    b <- base$strata[[s]]
+    rows <- plan$row[which_curves]
+    vals <- cox_curve_values(b, seq_along(b$time), targets$xc[rows, , drop = FALSE],
+                             targets$lp[rows], base$shift, base$vfactor, se = se.fit)
+    for (j in seq_along(which_curves)) {
+      pieces[[which_curves[j]]] <- data.frame(
+        curve = which_curves[j], time = b$time, n.risk = b$n.risk, n.event = b$n.event,
+        n.censor = b$n.censor, surv = exp(-vals$cumhaz[, j]), cumhaz = vals$cumhaz[, j],
+        std.err = if (se.fit) sqrt(vals$var[, j]) else NA_real_)
+    }
+  }
+  curves <- do.call(rbind, pieces)
+  limits <- if (conf.type == "none") list(lower = NA_real_, upper = NA_real_) else
+    km_conf_limits(curves$surv, curves$std.err, conf.type, conf.int)
+  curves$lower <- limits$lower
+  curves$upper <- limits$upper
+  new_rwe_cox_curves(curves, plan, object, base, targets$info, conf.int, conf.type)
+}
+
+# Which curves to draw: one per (stratum, row) pair, in survfit's order (stratum-major when
+# newdata does not give the strata; row order when it does).
+cox_curve_plan <- function(object, base, targets) {
+  k <- nrow(targets$xc)
+  present <- which(!vapply(base$strata, is.null, logical(1)))
+  if (!is.null(targets$strata)) {
+    return(data.frame(curve = seq_len(k), stratum = targets$strata, row = seq_len(k)))
+  }
+  if (!cox_has_strata(object)) present <- present[1L]
+  plan <- expand.grid(row = seq_len(k), stratum = present)
+  data.frame(curve = seq_len(nrow(plan)), stratum = plan$stratum, row = plan$row)
+}
+
+new_rwe_cox_curves <- function(curves, plan, object, base, info, conf.int, conf.type) {
+  targets <- data.frame(curve = plan$curve)
+  if (cox_has_strata(object)) targets <- cbind(targets, cox_strata_columns(object, plan$stratum))
+  targets <- cbind(targets, info[plan$row, , drop = FALSE])
+  rownames(targets) <- NULL
+  rownames(curves) <- NULL
+  structure(list(curves = curves, targets = targets,
+                 n = vapply(plan$stratum, function(s) base$strata[[s]]$n, numeric(1)),
+                 events = vapply(plan$stratum, function(s) sum(base$strata[[s]]$n.event),
+                                 numeric(1)),
+                 conf.int = conf.int, conf.type = conf.type, method = object$method),
+            class = "rwe_cox_curves")
+}
+
+# The strata of the fit as real columns, one row per stratum code in `codes`.
+cox_strata_columns <- function(object, codes) {
+  table <- object$strata_table
+  if (is.null(table)) {
+    labels <- if_null(object$strata_levels, as.character(seq_len(max(codes))))
+    table <- data.frame(strata = labels)
+  }
+  out <- table[codes, , drop = FALSE]
+  rownames(out) <- NULL
+  out
+}
+
+refused_survfit_args <- c("stype", "ctype", "individual", "id", "start.time", "censor",
+                          "influence", "type", "na.action", "se.type", "vartype")
+
+check_dots_refused <- function(dots, fn, call = rlang::caller_env()) {
+  if (!length(dots)) return(invisible(TRUE))
+  nm <- names(dots)
+  if (is.null(nm)) nm <- rep("", length(dots))
+  nm[nm == ""] <- "<unnamed>"
+  cli::cli_abort(c("{.fn {fn}} for {.cls rwe_cox} fits does not support the argument{?s} {.arg {nm}}.",
+                   "i" = "The curves are survfit.coxph's defaults (stype = 2, ctype by the ties method)."),
+                 call = call, class = "rwe_bad_input")
+}
+
+# ---- methods -----------------------------------------------------------------------------
+
+curve_rows <- function(x) split(seq_len(nrow(x$curves)), factor(x$curves$curve,
+                                                                 seq_len(nrow(x$targets))))
+
+#' @export
+print.rwe_cox_curves <- function(x, digits = 3, ...) {
+  cat("Predicted survival from a Cox model (", x$method, " baseline, ",
+      format(100 * x$conf.int), "% CI, ", x$conf.type, " scale)\n", sep = "")
+  med <- median.rwe_cox_curves(x)
+  shown <- function(v) ifelse(is.na(v), "NR", format(signif(v, digits)))
+  tab <- cbind(x$targets, n = x$n, events = signif(x$events, digits),
+               median = shown(med$median), lower = shown(med$conf.low),
+               upper = shown(med$conf.high))
+  names(tab)[ncol(tab) - 1:0] <- paste0(format(100 * x$conf.int), "% CI ", c("lower", "upper"))
+  print(tab, row.names = FALSE)
+  if (anyNA(med$median) || anyNA(med$conf.high)) {
+    cat("NR: not reached (the curve or its limit never falls below 0.5).\n")
+  }
+  invisible(x)
+}
+
+#' Medians and quantiles of predicted Cox curves
+#'
+#' By the rules of `quantile.survfit()` / `print.survfit()`: the `p` quantile is the first
+#' time the curve falls to `1 - p` (the midpoint to the next drop when it sits exactly at
+#' `1 - p`); the limits are read off the confidence curves.
+#'
+#' @param x An `rwe_cox_curves` object from [survfit.rwe_cox()].
+#' @param probs Probabilities in \[0, 1\].
+#' @param na.rm Unused (for the generic).
+#' @param ... Unused.
+#' @return A data frame: the columns of `x$targets` (curve, strata, covariates), `prob`
+#'   (quantile only), `quantile` / `median`, `conf.low`, `conf.high`; `NA` = not reached.
+#' @examples
+#' fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung)
+#' curves <- survival::survfit(fit, newdata = data.frame(age = 60, sex = 1:2))
+#' quantile(curves)
+#' median(curves)
+#' @export
+quantile.rwe_cox_curves <- function(x, probs = c(0.25, 0.5, 0.75), ...) {
+  if (!is.numeric(probs) || anyNA(probs) || any(probs < 0 | probs > 1)) {
+    cli::cli_abort("{.arg probs} must be numbers between 0 and 1.", class = "rwe_bad_input")
+  }
+  tol <- sqrt(.Machine$double.eps)
+  cv <- x$curves
+  rows <- curve_rows(x)
+  out <- lapply(seq_along(rows), function(i) {
+    r <- rows[[i]]
+    tt <- c(0, cv$time[r])
+    q <- function(v) km_find_quantile(tt, c(0, 1 - v[r]), probs, tol)
+    data.frame(curve = i, prob = probs, quantile = q(cv$surv), conf.low = q(cv$lower),
+               conf.high = q(cv$upper))
+  })
+  out <- do.call(rbind, out)
+  cbind(x$targets[out$curve, , drop = FALSE], out[-1L], row.names = NULL)
+}
+
+#' @rdname quantile.rwe_cox_curves
+#' @importFrom stats median
+#' @export
+median.rwe_cox_curves <- function(x, na.rm = FALSE, ...) {
+  cv <- x$curves
+  rows <- curve_rows(x)
+  one <- function(r) c(median = km_first_below_half(cv$surv[r], cv$time[r]),
+                       conf.low = km_first_below_half(cv$lower[r], cv$time[r]),
+                       conf.high = km_first_below_half(cv$upper[r], cv$time[r]))
+  stats <- as.data.frame(do.call(rbind, lapply(rows, one)))
+  cbind(x$targets, stats, row.names = NULL)
+}
+
+#' Summarise predicted Cox curves at chosen times
+#'
+#' As `summary.survfit(times = )`: each curve's value at the last time not after each
+#' requested time, the number at risk then, and the events and censorings since the previous
+#' requested time. Times after a curve's last follow-up time are dropped unless
+#' `extend = TRUE`.
+#'
+#' @param object An `rwe_cox_curves` object from [survfit.rwe_cox()].
+#' @param times Times at which to report; missing = every time of the curves.
+#' @param extend Report times after a curve's last time too.
+#' @param ... Unused.
+#' @return A data frame: the `targets` columns, `time`, `n.risk`, `n.event`, `n.censor`,
+#'   `surv`, `std.err` (standard error of S, as summary.survfit reports it), `lower`,
+#'   `upper`.
+#' @examples
+#' fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung)
+#' summary(survival::survfit(fit), times = c(0, 180, 365))
+#' @export
+summary.rwe_cox_curves <- function(object, times, extend = FALSE, ...) {
+  cv <- object$curves
+  cv$std.err.surv <- cv$surv * cv$std.err
+  if (missing(times)) {
+    out <- cv[c("curve", "time", "n.risk", "n.event", "n.censor", "surv", "std.err.surv",
+                "lower", "upper")]
+    names(out)[names(out) == "std.err.surv"] <- "std.err"
+    names(out)[1L] <- "stratum"
+  } else {
+    if (!is.numeric(times) || anyNA(times)) {
+      cli::cli_abort("{.arg times} must be numbers.", class = "rwe_bad_input")
+    }
+    times <- sort(times[is.finite(times)])
+    rows <- curve_rows(object)
+    out <- do.call(rbind, lapply(seq_along(rows), function(i) {
+      km_at_times(cv[rows[[i]], , drop = FALSE], i, times, extend)
+    }))
+  }
+  curve <- out$stratum
+  out$stratum <- NULL
+  out <- cbind(object$targets[curve, , drop = FALSE], out, row.names = NULL)
+  class(out) <- c("summary.rwe_cox_curves", "data.frame")
+  out
+}
+
+#' @export
+print.summary.rwe_cox_curves <- function(x, ...) {
+  print(as.data.frame(unclass(x))[names(x)], row.names = FALSE, ...)
+  invisible(x)
+}
+
+#' Tidy predicted Cox curves
+#'
+#' @param x An `rwe_cox_curves` object from [survfit.rwe_cox()].
+#' @param ... Unused.
+#' @return A data frame in the layout of `broom::tidy.survfit()`, one row per curve and time:
+#'   `curve`, the strata columns, the covariate columns of `newdata`, `time`, `n.risk`,
+#'   `n.event`, `n.censor`, `estimate` (S), `std.error` (the standard error of the
+#'   cumulative hazard, i.e. of log S, as broom reports survfit's `std.err`), `conf.low`,
+#'   `conf.high`, and `cumhaz`.
+#' @examples
+#' fit <- cox_fit(survival::Surv(time, status) ~ age + strata(sex), data = survival::lung)
+#' head(generics::tidy(survival::survfit(fit, newdata = data.frame(age = 60))))
+#' @export
+tidy.rwe_cox_curves <- function(x, ...) {
+  cv <- x$curves
+  out <- data.frame(time = cv$time, n.risk = cv$n.risk, n.event = cv$n.event,
+                    n.censor = cv$n.censor, estimate = cv$surv, std.error = cv$std.err,
+                    conf.low = cv$lower, conf.high = cv$upper, cumhaz = cv$cumhaz)
+  cbind(x$targets[cv$curve, , drop = FALSE], out, row.names = NULL)
+}
