@@ -458,3 +458,261 @@ tidy.rwe_cox_curves <- function(x, ...) {
                     conf.low = cv$lower, conf.high = cv$upper, cumhaz = cv$cumhaz)
   cbind(x$targets[cv$curve, , drop = FALSE], out, row.names = NULL)
 }
+
+# ---- predict(type = "survival") ------------------------------------------------------------
+
+# Survival probabilities of each row at `times` (rows x times), read off the row's curve;
+# NA after the last follow-up time of its stratum. Without `times`, exp(-expected) over each
+# row's own follow-up, as predict.coxph(type = "survival").
+predict_cox_survival <- function(object, newdata, times, se.fit = FALSE, ...,
+                                 call = rlang::caller_env()) {
+  check_rwe_cox(object, call = call)
+  check_dots_refused(list(...), "predict", call = call)
+  if (missing(times)) {
+    if (se.fit) {
+      cli::cli_abort("{.arg se.fit} needs {.arg times} for {.code type = \"survival\"}.",
+                     call = call, class = "rwe_bad_input")
+    }
+    return(exp(-predict_expected(object, if (missing(newdata)) NULL else newdata,
+                                 stats::na.pass, call = call)))
+  }
+  check_curve_times(times, call)
+  targets <- if (missing(newdata)) cox_fitted_targets(object) else
+    cox_curve_targets(object, newdata, call = call)
+  if (cox_has_strata(object) && is.null(targets$strata)) {
+    cli::cli_abort("{.arg newdata} must hold the strata variables of the model to predict survival per row.",
+                   call = call, class = "rwe_bad_input")
+  }
+  values <- cox_survival_at(object, cox_curve_baseline(object), targets, times, se.fit)
+  dimnames(values$surv) <- list(NULL, format(times, trim = TRUE))
+  if (!se.fit) return(values$surv)
+  dimnames(values$se) <- dimnames(values$surv)
+  list(fit = values$surv, se.fit = values$se)
+}
+
+check_curve_times <- function(times, call) {
+  if (!is.numeric(times) || !length(times) || anyNA(times) || any(!is.finite(times)) ||
+      any(times < 0)) {
+    cli::cli_abort("{.arg times} must be finite non-negative numbers.", call = call,
+                   class = "rwe_bad_input")
+  }
+  invisible(times)
+}
+
+# The fitted rows as prediction targets.
+cox_fitted_targets <- function(object) {
+  coef <- cox_coef0(object)
+  x <- cox_design(object)
+  list(xc = if (length(coef)) sweep(x, 2L, object$means) else matrix(0, nrow(x), 0L),
+       lp = cox_curve_lp(object), strata = as.integer(object$strata), info = NULL)
+}
+
+# S (and its standard error) of each target row at `times`: rows x times matrices.
+cox_survival_at <- function(object, base, targets, times, se.fit = FALSE) {
+  k <- length(targets$lp)
+  strata <- if (is.null(targets$strata)) rep(1L, k) else targets$strata
+  surv <- matrix(NA_real_, k, length(times))
+  se <- if (se.fit) surv else NULL
+  for (s in unique(strata)) {
+    rows <- which(strata == s)
+    b <- base$strata[[s]]
+    if (is.null(b)) next  # a stratum absent from a bootstrap sample
+    pos <- findInterval(times, b$time)
+    vals <- cox_curve_values(b, pos, targets$xc[rows, , drop = FALSE], targets$lp[rows],
+                             base$shift, base$vfactor, se = se.fit)
+    beyond <- times > b$time[length(b$time)]
+    sv <- exp(-vals$cumhaz)
+    sv[beyond, ] <- NA_real_
+    surv[rows, ] <- t(sv)
+    if (se.fit) se[rows, ] <- t(sv * sqrt(vals$var))
+  }
+  list(surv = surv, se = se)
+}
+
+# ---- marginal (direct-adjusted) curves -------------------------------------------------------
+
+#' Marginal (direct-adjusted) survival curves from a Cox model
+#'
+#' The g-formula estimate of the survival curve of a population: the mean, over the rows of
+#' `data`, of each row's predicted survival curve (as [survfit.rwe_cox()] gives it). With
+#' `by`, one curve per level of that model variable with *every* row set to that level: the
+#' counterfactual curves "had everyone received treatment A / B", whose difference is an
+#' adjusted treatment contrast.
+#'
+#' The confidence interval is a nonparametric bootstrap: `bootstrap` times, the rows of the
+#' fitting data are resampled with replacement (with their weights, offsets and strata), the
+#' model is refitted with the same ties method and control settings, and the curves of
+#' `data` are re-averaged; the limits are the percentiles of the replicates and `std.error`
+#' is their standard deviation. Resampling rows assumes independent rows, so it is refused
+#' for counting-process (`Surv(start, stop, event)`) fits, where a subject spans several
+#' rows. Set `seed` for reproducible intervals (the global random-number state is restored
+#' afterwards).
+#'
+#' @param fit An `rwe_cox` fit from [cox_fit()] (the model matrix must be kept, `x = TRUE`).
+#' @param data A data frame of the population to average over (often the fitting data),
+#'   holding every covariate of the model (and the strata variables of a stratified model);
+#'   rows with missing covariates are refused.
+#' @param by Optional name of a model variable (e.g. the treatment): one curve per level,
+#'   with all rows of `data` set to it.
+#' @param times Times at which to evaluate; `NULL` = every distinct follow-up time of the
+#'   fit. A curve is `NA` after the last follow-up time of a row's stratum.
+#' @param conf.level Confidence level of the percentile bootstrap interval.
+#' @param bootstrap Number of bootstrap replicates (0 for none).
+#' @param seed Optional random seed for the bootstrap.
+#' @return A data frame of class `rwe_cox_marginal`: the `by` column (when given), `time`,
+#'   `estimate`, `std.error`, `conf.low`, `conf.high`; attributes `bootstrap`, `seed`,
+#'   `conf.level` and `failed` (replicates whose refit did not converge, kept).
+#' @examples
+#' colon_os <- na.omit(subset(survival::colon, etype == 2,
+#'                           c(time, status, rx, age, nodes)))
+#' fit <- cox_fit(survival::Surv(time, status) ~ rx + age + nodes, data = colon_os)
+#' adj <- cox_marginal_curve(fit, colon_os, by = "rx", times = c(365, 730, 1825),
+#'                           bootstrap = 20, seed = 1)
+#' adj
+#' @export
+cox_marginal_curve <- function(fit, data, by = NULL, times = NULL, conf.level = 0.95,
+                               bootstrap = 200, seed = NULL) {
+  check_rwe_cox(fit)
+  if (!is.data.frame(data) || !nrow(data)) {
+    cli::cli_abort("{.arg data} must be a data frame with at least one row.",
+                   class = "rwe_bad_input")
+  }
+  check_conf_level(conf.level)
+  if (!is.numeric(bootstrap) || length(bootstrap) != 1L || is.na(bootstrap) ||
+      bootstrap < 0 || bootstrap != round(bootstrap)) {
+    cli::cli_abort("{.arg bootstrap} must be a single whole number >= 0.", class = "rwe_bad_input")
+  }
+  if (!is.null(seed) && (!is.numeric(seed) || length(seed) != 1L || is.na(seed))) {
+    cli::cli_abort("{.arg seed} must be NULL or a single number.", class = "rwe_bad_input")
+  }
+  if (is.null(times)) times <- sort(unique(cox_response(fit)$stop))
+  check_curve_times(times, environment())
+  call <- rlang::current_env()
+  scenarios <- marginal_scenarios(fit, data, by, call = call)
+  designs <- lapply(scenarios$data, function(d) marginal_design(fit, d, call = call))
+  estimate <- marginal_means(fit, designs, times)
+  boot <- marginal_bootstrap(fit, designs, times, bootstrap, seed, call = call)
+  out <- data.frame(time = rep(times, length(designs)), estimate = c(estimate))
+  if (!is.null(by)) out <- cbind(stats::setNames(data.frame(rep(scenarios$levels,
+                                                                each = length(times))), by), out)
+  a <- (1 - conf.level) / 2
+  out$std.error <- if (bootstrap) apply(boot$values, 2L, stats::sd, na.rm = TRUE) else NA_real_
+  qs <- function(p) if (bootstrap) apply(boot$values, 2L, stats::quantile, p, na.rm = TRUE,
+                                         names = FALSE) else NA_real_
+  out$conf.low <- qs(a)
+  out$conf.high <- qs(1 - a)
+  structure(out, class = c("rwe_cox_marginal", "data.frame"), bootstrap = bootstrap,
+            seed = seed, conf.level = conf.level, failed = boot$failed)
+}
+
+# The data sets to average over: `data` itself, or one copy per level of `by` with every row
+# set to that level (keeping the column's type and factor levels).
+marginal_scenarios <- function(fit, data, by, call = rlang::caller_env()) {
+  if (is.null(by)) return(list(data = list(data), levels = NULL))
+  model_vars <- all.vars(stats::delete.response(fit$terms))
+  if (!is.character(by) || length(by) != 1L || is.na(by) || !by %in% model_vars) {
+    cli::cli_abort("{.arg by} must name one variable of the model ({.val {model_vars}}).",
+                   call = call, class = "rwe_bad_input")
+  }
+  if (!by %in% names(data)) {
+    cli::cli_abort("{.arg data} lacks the {.arg by} column {.val {by}}.", call = call,
+                   class = "rwe_bad_input")
+  }
+  col <- data[[by]]
+  levels <- if (!is.null(fit$xlevels[[by]])) fit$xlevels[[by]] else
+    if (is.factor(col)) levels(col) else sort(unique(col[!is.na(col)]))
+  sets <- lapply(levels, function(l) {
+    d <- data
+    d[[by]] <- if (is.factor(col)) factor(rep(l, nrow(d)), levels = levels(col)) else
+      rep(l, nrow(d))
+    d
+  })
+  list(data = sets, levels = levels)
+}
+
+# Raw (uncentred) design of one scenario: each bootstrap refit centres it with its own means.
+marginal_design <- function(fit, d, call = rlang::caller_env()) {
+  design <- newdata_design(fit, d, stats::na.pass, need_strata = cox_has_strata(fit),
+                           call = call)
+  bad <- which(!stats::complete.cases(design$x) | !is.finite(design$offset))
+  if (length(bad)) abort_rows("data", "has missing covariate values", bad, call)
+  design
+}
+
+# Mean predicted survival of each design at `times`: a times x designs matrix. `strata_map`
+# turns the fit's stratum codes into those of `object` (a bootstrap refit).
+marginal_means <- function(object, designs, times, strata_map = NULL) {
+  base <- cox_curve_baseline(object)
+  coef <- cox_coef0(object)
+  vapply(designs, function(design) {
+    xc <- if (length(coef)) sweep(design$x, 2L, object$means) else matrix(0, nrow(design$x), 0L)
+    strata <- design$strata
+    if (!is.null(strata) && !is.null(strata_map)) strata <- strata_map[strata]
+    targets <- list(xc = xc, lp = drop(xc %*% coef) + design$offset - cox_offset_mean(object),
+                    strata = strata)
+    if (anyNA(strata)) return(rep(NA_real_, length(times)))
+    colMeans(cox_survival_at(object, base, targets, times)$surv)
+  }, numeric(length(times)))
+}
+
+marginal_bootstrap <- function(fit, designs, times, bootstrap, seed, call = rlang::caller_env()) {
+  if (!bootstrap) return(list(values = NULL, failed = 0L))
+  resp <- cox_response(fit)
+  if (resp$counting) {
+    cli::cli_abort(c("The bootstrap resamples rows, which is not valid for counting-process data (a subject spans several rows).",
+                     "i" = "Use {.code bootstrap = 0} for the point estimate."),
+                   call = call, class = "rwe_bad_input")
+  }
+  x <- cox_design(fit)
+  stratified <- cox_has_strata(fit)
+  failed <- 0L
+  one <- function() {
+    idx <- sample.int(nrow(x), nrow(x), replace = TRUE)
+    refit <- withCallingHandlers(
+      cox_fit_matrix(x[idx, , drop = FALSE], fit$y[idx, ],
+                     strata = if (stratified) fit$strata[idx], weights = fit$weights[idx],
+                     offset = fit$offset[idx], ties = fit$method, control = fit$control,
+                     concordance = FALSE),
+      rwe_cox_not_converged = function(w) {
+        failed <<- failed + 1L
+        invokeRestart("muffleWarning")
+      },
+      rwe_cox_diverged = function(w) invokeRestart("muffleWarning"))
+    map <- if (stratified) match(as.character(seq_len(max(fit$strata))), refit$strata_levels)
+    c(marginal_means(refit, designs, times, strata_map = map))
+  }
+  values <- with_seed(seed, t(vapply(seq_len(bootstrap), function(b) one(),
+                                     numeric(length(times) * length(designs)))))
+  list(values = values, failed = failed)
+}
+
+# Evaluates `code` with the random seed set, restoring the caller's random state afterwards.
+with_seed <- function(seed, code) {
+  if (is.null(seed)) return(code)
+  env <- globalenv()
+  old <- if (exists(".Random.seed", envir = env, inherits = FALSE)) get(".Random.seed", envir = env)
+  on.exit(if (is.null(old)) rm(".Random.seed", envir = env) else assign(".Random.seed", old, envir = env))
+  set.seed(seed)
+  code
+}
+
+#' @export
+print.rwe_cox_marginal <- function(x, digits = 3, ...) {
+  b <- attr(x, "bootstrap")
+  cat("Marginal (direct-adjusted) survival from a Cox model",
+      if (b) paste0(" (", format(100 * attr(x, "conf.level")), "% percentile bootstrap CI, B = ",
+                    b, ")") else "", "\n", sep = "")
+  df <- as.data.frame(unclass(x))[names(x)]
+  num <- vapply(df, is.double, logical(1)) & names(df) != "time"
+  df[num] <- lapply(df[num], signif, digits)
+  print(utils::head(df, 20L), row.names = FALSE)
+  if (nrow(df) > 20L) cat("... ", nrow(df) - 20L, " more rows\n", sep = "")
+  invisible(x)
+}
+
+#' @export
+tidy.rwe_cox_marginal <- function(x, ...) {
+  out <- as.data.frame(unclass(x))[names(x)]
+  attributes(out) <- attributes(out)[c("names", "row.names", "class")]
+  out
+}

@@ -270,26 +270,38 @@ cox_robust_var <- function(fit, cluster = NULL, call = rlang::caller_env()) {
 #'   variables when `reference = "strata"` in a stratified model; the survival response for
 #'   `type = "expected"`).
 #' @param type `"lp"` (linear predictor), `"risk"` (`exp(lp)`), `"expected"` (expected number
-#'   of events given the covariates and follow-up) or `"terms"` (one column per model term).
+#'   of events given the covariates and follow-up), `"terms"` (one column per model term) or
+#'   `"survival"` (the predicted survival probability at `times`, as read off
+#'   `survfit(fit, newdata)`: a matrix with one row per row of `newdata` and one column per
+#'   time, `NA` after the last follow-up time of the row's stratum; without `times`,
+#'   `exp(-expected)` for each row's own follow-up, as `predict.coxph()`).
 #' @param se.fit Whether to return standard errors as well (not for `"expected"`).
 #' @param na.action What to do with missing values in `newdata` (default: keep them, giving
 #'   `NA` predictions).
 #' @param reference Centring of the covariates: `"strata"` (the mean of each stratum, the
 #'   default, as in survival), `"sample"` (the overall means) or `"zero"` (no centring).
 #'   `type = "terms"` uses `"sample"` unless told otherwise.
-#' @param ... Unused.
-#' @return A vector of predictions (a matrix for `"terms"`), or with `se.fit = TRUE` a list
-#'   with elements `fit` and `se.fit`.
+#' @param ... For `type = "survival"`: `times`, the times at which to predict. With
+#'   `se.fit = TRUE` the standard errors are those of the survival probabilities (S times
+#'   the Tsiatis standard error of log S).
+#' @return A vector of predictions (a matrix for `"terms"`, and for `"survival"` with
+#'   `times`), or with `se.fit = TRUE` a list with elements `fit` and `se.fit`.
 #' @examples
 #' if (exists("cox_fit")) {
 #'   fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung)
 #'   predict(fit, newdata = data.frame(age = c(50, 70), sex = c(1, 2)), type = "risk")
+#'   predict(fit, newdata = data.frame(age = c(50, 70), sex = c(1, 2)), type = "survival",
+#'           times = c(180, 365))
 #' }
 #' @export
-predict.rwe_cox <- function(object, newdata, type = c("lp", "risk", "expected", "terms"),
+predict.rwe_cox <- function(object, newdata, type = c("lp", "risk", "expected", "terms",
+                                                     "survival"),
                             se.fit = FALSE, na.action = stats::na.pass,
                             reference = c("strata", "sample", "zero"), ...) {
-  type <- match_choice(type, c("lp", "risk", "expected", "terms"), "type")
+  if (identical(type, "survival")) {
+    return(predict_cox_survival(object, newdata, se.fit = se.fit, ...))
+  }
+  type <- match_choice(type, c("lp", "risk", "expected", "terms", "survival"), "type")
   reference <- if (missing(reference) && type == "terms") "sample" else
     match_choice(reference, c("strata", "sample", "zero"), "reference")
   check_rwe_cox(object)
