@@ -23,9 +23,17 @@ bin_sums <- function(v, g, m) {
   out
 }
 
+# Column-wise cumulative sums, from the top or (rev_cumsum) from the bottom; always a matrix.
+col_cumsum <- function(v) {
+  v <- as.matrix(v)
+  for (j in seq_len(ncol(v))) v[, j] <- cumsum(v[, j])
+  v
+}
+
 rev_cumsum <- function(v) {
   v <- as.matrix(v)
-  apply(v, 2L, function(col) rev(cumsum(rev(col))))
+  for (j in seq_len(ncol(v))) v[, j] <- rev(cumsum(rev(v[, j])))
+  v
 }
 
 # The fit's weighted mean offset: survfit.coxph's curves are relative to it.
@@ -73,7 +81,7 @@ stratum_baseline <- function(resp, rows, w, risk, xc, efron) {
   list(time = times, n = length(rows), n.risk = irisk, n.event = nevent,
        n.censor = bin_sums(w * !death, at, m)[, 1L],
        cumhaz = cumsum(inc$haz), cumvar = cumsum(inc$varhaz),
-       xbar = apply(inc$xbar, 2L, cumsum))
+       xbar = col_cumsum(inc$xbar))
 }
 
 breslow_increments <- function(nevent, s0, s1) {
@@ -715,4 +723,75 @@ tidy.rwe_cox_marginal <- function(x, ...) {
   out <- as.data.frame(unclass(x))[names(x)]
   attributes(out) <- attributes(out)[c("names", "row.names", "class")]
   out
+}
+
+# ---- plots -------------------------------------------------------------------------------
+
+#' Plot predicted or marginal Cox survival curves
+#'
+#' Step curves (one colour per curve) with an optional pointwise confidence band, drawn with
+#' the pieces of [km_plot()]. Requires the suggested package ggplot2.
+#'
+#' @param x An `rwe_cox_curves` object ([survfit.rwe_cox()]) or an `rwe_cox_marginal` object
+#'   ([cox_marginal_curve()]).
+#' @param conf.band Draw the pointwise confidence band (the bootstrap band for marginal
+#'   curves)?
+#' @param xlab,ylab Axis titles.
+#' @param breaks x-axis breaks; `NULL` chooses [pretty()] breaks from 0 to the largest time.
+#' @param palette Optional vector of colours, one per curve (recycled).
+#' @param title Optional plot title.
+#' @param ... Unused.
+#' @return A ggplot object.
+#' @examples
+#' if (requireNamespace("ggplot2", quietly = TRUE)) {
+#'   fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung)
+#'   plot(survival::survfit(fit, newdata = data.frame(age = 65, sex = 1:2)), xlab = "Days")
+#' }
+#' @export
+plot.rwe_cox_curves <- function(x, conf.band = TRUE, xlab = "Time", ylab = "Survival",
+                                breaks = NULL, palette = NULL, title = NULL, ...) {
+  labels <- curve_labels(x$targets)
+  cv <- x$curves
+  curves <- data.frame(curve = factor(labels[cv$curve], levels = unique(labels)),
+                       time = cv$time, surv = cv$surv, lower = cv$lower, upper = cv$upper)
+  cox_curves_ggplot(curves, conf.band && x$conf.type != "none", xlab, ylab, breaks, palette,
+                    title)
+}
+
+#' @rdname plot.rwe_cox_curves
+#' @export
+plot.rwe_cox_marginal <- function(x, conf.band = TRUE, xlab = "Time", ylab = "Survival",
+                                  breaks = NULL, palette = NULL, title = NULL, ...) {
+  by <- setdiff(names(x), c("time", "estimate", "std.error", "conf.low", "conf.high"))
+  labels <- if (length(by)) paste0(by, "=", x[[by]]) else rep("Marginal", nrow(x))
+  curves <- data.frame(curve = factor(labels, levels = unique(labels)), time = x$time,
+                       surv = x$estimate, lower = x$conf.low, upper = x$conf.high)
+  cox_curves_ggplot(curves, conf.band && attr(x, "bootstrap") > 0, xlab, ylab, breaks,
+                    palette, title)
+}
+
+# "var=value, ..." per curve from the targets table (strata and covariates).
+curve_labels <- function(targets) {
+  cols <- setdiff(names(targets), "curve")
+  if (!length(cols)) return(as.character(targets$curve))
+  do.call(paste, c(lapply(cols, function(v) paste0(v, "=", format(targets[[v]], trim = TRUE))),
+                   sep = ", "))
+}
+
+# Each curve starts at (0, 1); then km_plot()'s main panel without risk table or medians.
+cox_curves_ggplot <- function(curves, conf.band, xlab, ylab, breaks, palette, title,
+                              call = rlang::caller_env()) {
+  rlang::check_installed("ggplot2", reason = "to plot survival curves.")
+  curves <- curves[!is.na(curves$surv), , drop = FALSE]
+  starts <- data.frame(curve = factor(levels(curves$curve), levels(curves$curve)), time = 0,
+                       surv = 1, lower = 1, upper = 1)
+  curves <- rbind(starts, curves[curves$time > 0, names(starts), drop = FALSE])
+  curves <- curves[order(curves$curve, curves$time), , drop = FALSE]
+  curves$n.censor <- 0
+  breaks <- km_plot_breaks(breaks, curves$time, call)
+  colours <- km_plot_palette(palette, nlevels(curves$curve), call)
+  km_plot_main(NULL, curves, colours, breaks, conf.band, median_line = FALSE,
+               censor_marks = FALSE, p_value = NULL, xlab = xlab, ylab = ylab, title = title,
+               grouped = nlevels(curves$curve) > 1L) +
+    ggplot2::labs(colour = NULL)
 }
