@@ -281,7 +281,7 @@ test_that("bad input is refused with errors naming the argument", {
   expect_error(residuals(rfit, type = "schoenfeld", collapse = rfit$strata),
                class = "rwe_bad_input", regexp = "collapse")
   expect_error(residuals(rfit, weighted = NA), class = "rwe_bad_input", regexp = "weighted")
-  expect_error(predict(rfit, type = "survival"), class = "rwe_bad_input", regexp = "type")
+  expect_error(predict(rfit, type = "quantile"), class = "rwe_bad_input", regexp = "type")
   expect_error(predict(rfit, reference = "mean"), class = "rwe_bad_input", regexp = "reference")
   expect_error(predict(rfit, newdata = lung[1:3, c("age", "ph.ecog")]),
                class = "rwe_bad_input", regexp = "sex")
