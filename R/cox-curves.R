@@ -252,26 +252,36 @@ survfit.rwe_cox <- function(formula, newdata, conf.int = 0.95,
   base <- cox_curve_baseline(object)
   targets <- cox_curve_targets(object, if (missing(newdata)) NULL else newdata)
   plan <- cox_curve_plan(object, base, targets)
-  pieces <- lapply(seq_len(nrow(plan)), function(i) NULL)
-  for (s in unique(plan$stratum)) {
-    which_curves <- which(plan$stratum == s)
-    b <- base$strata[[s]]
-    rows <- plan$row[which_curves]
-    vals <- cox_curve_values(b, seq_along(b$time), targets$xc[rows, , drop = FALSE],
-                             targets$lp[rows], base$shift, base$vfactor, se = se.fit)
-    for (j in seq_along(which_curves)) {
-      pieces[[which_curves[j]]] <- data.frame(
-        curve = which_curves[j], time = b$time, n.risk = b$n.risk, n.event = b$n.event,
-        n.censor = b$n.censor, surv = exp(-vals$cumhaz[, j]), cumhaz = vals$cumhaz[, j],
-        std.err = if (se.fit) sqrt(vals$var[, j]) else NA_real_)
-    }
-  }
-  curves <- do.call(rbind, pieces)
+  curves <- cox_curve_table(base, targets, plan, se.fit)
   limits <- if (conf.type == "none") list(lower = NA_real_, upper = NA_real_) else
     km_conf_limits(curves$surv, curves$std.err, conf.type, conf.int)
   curves$lower <- limits$lower
   curves$upper <- limits$upper
   new_rwe_cox_curves(curves, plan, object, base, targets$info, conf.int, conf.type)
+}
+
+# All curves in long form, ordered by curve then time: one block of m times x k curves per
+# stratum, built column-wise (no per-curve data frames: newdata may have many rows).
+cox_curve_table <- function(base, targets, plan, se.fit) {
+  blocks <- lapply(unique(plan$stratum), function(s) {
+    which_curves <- which(plan$stratum == s)
+    b <- base$strata[[s]]
+    rows <- plan$row[which_curves]
+    vals <- cox_curve_values(b, seq_along(b$time), targets$xc[rows, , drop = FALSE],
+                             targets$lp[rows], base$shift, base$vfactor, se = se.fit)
+    k <- length(which_curves)
+    list(curve = rep(which_curves, each = length(b$time)), time = rep(b$time, k),
+         n.risk = rep(b$n.risk, k), n.event = rep(b$n.event, k),
+         n.censor = rep(b$n.censor, k), surv = exp(-c(vals$cumhaz)), cumhaz = c(vals$cumhaz),
+         std.err = if (se.fit) sqrt(c(vals$var)) else rep(NA_real_, length(vals$cumhaz)))
+  })
+  cols <- names(blocks[[1L]])
+  curves <- as.data.frame(stats::setNames(lapply(cols, function(v) {
+    unlist(lapply(blocks, `[[`, v), use.names = FALSE)
+  }), cols))
+  ord <- order(curves$curve, method = "radix")  # stable: times stay sorted within a curve
+  if (is.unsorted(ord)) curves <- curves[ord, , drop = FALSE]
+  curves
 }
 
 # Which curves to draw: one per (stratum, row) pair, in survfit's order (stratum-major when
