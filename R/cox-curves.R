@@ -9,6 +9,16 @@
 # vectorised over times x curves: O(n p) for the baseline, O(times x curves x p) for the
 # curves, so no C++ kernel is needed.
 
+# Fits whose curves survfit.coxph would give: not Firth-penalised ones (no survival twin).
+check_curve_fit <- function(object, call = rlang::caller_env()) {
+  check_rwe_cox(object, call = call)
+  if (inherits(object, "rwe_cox_firth")) {
+    cli::cli_abort("Predicted survival curves are not available for Firth-penalised fits ({.code firth = TRUE}).",
+                   call = call, class = "rwe_bad_input")
+  }
+  invisible(object)
+}
+
 # ---- baseline ----------------------------------------------------------------------------
 
 # Sum of the rows of `v` (vector or matrix) within groups g in 1..m, zero for empty groups.
@@ -242,7 +252,7 @@ survfit.rwe_cox <- function(formula, newdata, conf.int = 0.95,
                             se.fit = TRUE, ...) {
   object <- formula
   check_dots_refused(list(...), "survfit")
-  check_rwe_cox(object)
+  check_curve_fit(object)
   conf.type <- match_choice(conf.type, c("log", "log-log", "plain", "none"), "conf.type")
   check_conf_level(conf.int)
   if (!isTRUE(se.fit) && !isFALSE(se.fit)) {
@@ -484,7 +494,7 @@ tidy.rwe_cox_curves <- function(x, ...) {
 # row's own follow-up, as predict.coxph(type = "survival").
 predict_cox_survival <- function(object, newdata, times, se.fit = FALSE, ...,
                                  call = rlang::caller_env()) {
-  check_rwe_cox(object, call = call)
+  check_curve_fit(object, call = call)
   check_dots_refused(list(...), "predict", call = call)
   if (missing(times)) {
     if (se.fit) {
@@ -590,7 +600,7 @@ cox_survival_at <- function(object, base, targets, times, se.fit = FALSE) {
 #' @export
 cox_marginal_curve <- function(fit, data, by = NULL, times = NULL, conf.level = 0.95,
                                bootstrap = 200, seed = NULL) {
-  check_rwe_cox(fit)
+  check_curve_fit(fit)
   if (!is.data.frame(data) || !nrow(data)) {
     cli::cli_abort("{.arg data} must be a data frame with at least one row.",
                    class = "rwe_bad_input")

@@ -114,6 +114,15 @@ test_that("offsets: curves relative to the mean offset, newdata giving the offse
                      survfit(coxph(f, data = d), newdata = nd), "offset")
 })
 
+test_that("models without covariates: the stratified baseline curves", {
+  f <- Surv(time, status) ~ strata(sex)
+  expect_same_curves(survfit(cox_fit(f, data = lung)), survfit(coxph(f, data = lung)),
+                     "strata only")
+  f1 <- Surv(time, status) ~ 1
+  expect_same_curves(survfit(cox_fit(f1, data = lung, ties = "breslow")),
+                     survfit(coxph(f1, data = lung, ties = "breslow")), "null model")
+})
+
 test_that("se.fit = FALSE and conf.type = 'none' give no limits", {
   fit <- cox_fit(Surv(time, status) ~ age + sex, data = lung)
   a <- survfit(fit, newdata = lung_nd[1:2, ], se.fit = FALSE)
@@ -240,6 +249,9 @@ test_that("bad input is refused with rwe_bad_input naming the problem", {
   expect_error(cox_marginal_curve(jfit, jasa1, bootstrap = 2), "counting-process",
                class = "rwe_bad_input")
   expect_silent(cox_marginal_curve(jfit, jasa1, bootstrap = 0))
+  ffit <- cox_fit(Surv(time, status) ~ age + sex, data = lung, firth = TRUE)
+  expect_error(survfit(ffit), "Firth", class = "rwe_bad_input")
+  expect_error(predict(ffit, type = "survival", times = 100), "Firth", class = "rwe_bad_input")
 })
 
 test_that("plot methods return ggplots", {
