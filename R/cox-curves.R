@@ -294,6 +294,10 @@ cox_curve_table <- function(base, targets, plan, se.fit) {
   curves
 }
 
+#' @importFrom survival survfit
+#' @export
+survival::survfit
+
 # Which curves to draw: one per (stratum, row) pair, in survfit's order (stratum-major when
 # newdata does not give the strata; row order when it does).
 cox_curve_plan <- function(object, base, targets) {
