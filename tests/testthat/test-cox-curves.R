@@ -106,6 +106,22 @@ test_that("jasa1 counting-process data, Efron and Breslow", {
   }
 })
 
+test_that("cgd (counting process with strata), robust cluster variance, interactions", {
+  f <- Surv(tstart, tstop, status) ~ treat + age + strata(hos.cat)
+  nd <- data.frame(treat = c("placebo", "rIFN-g"), age = c(10, 30))
+  expect_same_curves(survfit(cox_fit(f, data = cgd), newdata = nd),
+                     survfit(coxph(f, data = cgd), newdata = nd), "cgd")
+  d <- na.omit(lung[c("time", "status", "age", "sex", "inst")])
+  nd2 <- data.frame(age = 60, sex = 1:2)
+  expect_same_curves(
+    survfit(cox_fit(Surv(time, status) ~ age + sex, data = d, cluster = inst), newdata = nd2),
+    survfit(coxph(Surv(time, status) ~ age + sex, data = d, cluster = inst), newdata = nd2),
+    "cluster")
+  expect_same_curves(survfit(cox_fit(Surv(time, status) ~ age * sex, data = lung), newdata = nd2),
+                     survfit(coxph(Surv(time, status) ~ age * sex, data = lung), newdata = nd2),
+                     "interaction")
+})
+
 test_that("offsets: curves relative to the mean offset, newdata giving the offset", {
   d <- na.omit(lung[, c("time", "status", "age", "sex", "wt.loss")])
   f <- Surv(time, status) ~ age + sex + offset(wt.loss / 100)
