@@ -26,9 +26,11 @@ bin_sums <- function(v, g, m) {
   v <- as.matrix(v)
   out <- matrix(0, m, ncol(v))
   keep <- g > 0L
-  if (any(keep)) {
-    s <- rowsum(v[keep, , drop = FALSE], g[keep], reorder = TRUE)
-    out[as.integer(rownames(s)), ] <- s
+  if (all(keep)) {
+    out[sort(unique(g)), ] <- rowsum(v, g, reorder = TRUE)
+  } else if (any(keep)) {
+    gk <- g[keep]
+    out[sort(unique(gk)), ] <- rowsum(v[keep, , drop = FALSE], gk, reorder = TRUE)
   }
   out
 }
