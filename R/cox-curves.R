@@ -248,7 +248,7 @@ cox_curve_targets <- function(object, newdata, call = rlang::caller_env()) {
 #' curves
 #' summary(curves, times = c(180, 365))
 #' head(generics::tidy(curves))
-#' @exportS3Method survival::survfit
+#' @export
 survfit.rwe_cox <- function(formula, newdata, conf.int = 0.95,
                             conf.type = c("log", "log-log", "plain", "none"),
                             se.fit = TRUE, ...) {
@@ -580,7 +580,13 @@ cox_survival_at <- function(object, base, targets, times, se.fit = FALSE) {
 #' is their standard deviation. Resampling rows assumes independent rows, so it is refused
 #' for counting-process (`Surv(start, stop, event)`) fits, where a subject spans several
 #' rows. Set `seed` for reproducible intervals (the global random-number state is restored
-#' afterwards).
+#' afterwards). By default (`population = "fixed"`) `data` is a fixed target population and
+#' only the model is resampled; when `data` is itself a sample (e.g. the fitting data),
+#' `population = "resample"` also resamples its rows in each replicate (independently of the
+#' fitting rows), adding the uncertainty of the covariate distribution.
+#'
+#' With `by`, the differences of each level's curve from the first level's (the reference)
+#' are attached as attribute `differences`, with bootstrap limits from the same replicates.
 #'
 #' @param fit An `rwe_cox` fit from [cox_fit()] (the model matrix must be kept, `x = TRUE`).
 #' @param data A data frame of the population to average over (often the fitting data),
@@ -593,9 +599,13 @@ cox_survival_at <- function(object, base, targets, times, se.fit = FALSE) {
 #' @param conf.level Confidence level of the percentile bootstrap interval.
 #' @param bootstrap Number of bootstrap replicates (0 for none).
 #' @param seed Optional random seed for the bootstrap.
+#' @param population `"fixed"` (default) or `"resample"`: whether the bootstrap also
+#'   resamples the rows of `data`.
 #' @return A data frame of class `rwe_cox_marginal`: the `by` column (when given), `time`,
 #'   `estimate`, `std.error`, `conf.low`, `conf.high`; attributes `bootstrap`, `seed`,
-#'   `conf.level` and `failed` (replicates whose refit did not converge, kept).
+#'   `conf.level`, `population`, `failed` (replicates whose refit did not converge, kept)
+#'   and `differences` (with `by`: the same columns for each level minus the first level,
+#'   `NULL` otherwise). `tidy()` drops the attributes.
 #' @examples
 #' colon_os <- na.omit(subset(survival::colon, etype == 2,
 #'                           c(time, status, rx, age, nodes)))
@@ -603,10 +613,13 @@ cox_survival_at <- function(object, base, targets, times, se.fit = FALSE) {
 #' adj <- cox_marginal_curve(fit, colon_os, by = "rx", times = c(365, 730, 1825),
 #'                           bootstrap = 20, seed = 1)
 #' adj
+#' attr(adj, "differences")
 #' @export
 cox_marginal_curve <- function(fit, data, by = NULL, times = NULL, conf.level = 0.95,
-                               bootstrap = 200, seed = NULL) {
+                               bootstrap = 200, seed = NULL,
+                               population = c("fixed", "resample")) {
   check_curve_fit(fit)
+  population <- match_choice(population, c("fixed", "resample"), "population")
   if (!is.data.frame(data) || !nrow(data)) {
     cli::cli_abort("{.arg data} must be a data frame with at least one row.",
                    class = "rwe_bad_input")
@@ -624,19 +637,41 @@ cox_marginal_curve <- function(fit, data, by = NULL, times = NULL, conf.level = 
   call <- rlang::current_env()
   scenarios <- marginal_scenarios(fit, data, by, call = call)
   designs <- lapply(scenarios$data, function(d) marginal_design(fit, d, call = call))
-  estimate <- marginal_means(fit, designs, times)
-  boot <- marginal_bootstrap(fit, designs, times, bootstrap, seed, call = call)
-  out <- data.frame(time = rep(times, length(designs)), estimate = c(estimate))
-  if (!is.null(by)) out <- cbind(stats::setNames(data.frame(rep(scenarios$levels,
-                                                                each = length(times))), by), out)
-  a <- (1 - conf.level) / 2
-  out$std.error <- if (bootstrap) apply(boot$values, 2L, stats::sd, na.rm = TRUE) else NA_real_
-  qs <- function(p) if (bootstrap) apply(boot$values, 2L, stats::quantile, p, na.rm = TRUE,
-                                         names = FALSE) else NA_real_
-  out$conf.low <- qs(a)
-  out$conf.high <- qs(1 - a)
+  estimate <- c(marginal_means(fit, designs, times))
+  boot <- marginal_bootstrap(fit, designs, times, bootstrap, seed, population == "resample",
+                             call = call)
+  key <- data.frame(time = rep(times, length(designs)))
+  if (!is.null(by)) {
+    key <- cbind(stats::setNames(data.frame(rep(scenarios$levels, each = length(times))), by),
+                 key)
+  }
+  out <- cbind(key, marginal_summary(estimate, boot$values, conf.level))
+  differences <- NULL
+  if (length(designs) > 1L) {
+    # Each level minus the first (reference) level, time by time, replicate by replicate.
+    ref <- rep(seq_along(times), length(designs))
+    diffs <- function(v) v - v[ref]
+    keep <- key[[by]] != scenarios$levels[1L]
+    differences <- cbind(key[keep, , drop = FALSE], marginal_summary(
+      diffs(estimate)[keep], if (bootstrap) t(apply(boot$values, 1L, diffs))[, keep, drop = FALSE],
+      conf.level))
+    rownames(differences) <- NULL
+  }
   structure(out, class = c("rwe_cox_marginal", "data.frame"), bootstrap = bootstrap,
-            seed = seed, conf.level = conf.level, failed = boot$failed)
+            seed = seed, conf.level = conf.level, population = population,
+            failed = boot$failed, differences = differences)
+}
+
+# Estimate with the bootstrap standard deviation and percentile limits (NA without replicates).
+marginal_summary <- function(estimate, values, conf.level) {
+  a <- (1 - conf.level) / 2
+  if (is.null(values)) {
+    return(data.frame(estimate = estimate, std.error = NA_real_, conf.low = NA_real_,
+                      conf.high = NA_real_))
+  }
+  q <- function(p) apply(values, 2L, stats::quantile, p, na.rm = TRUE, names = FALSE)
+  data.frame(estimate = estimate, std.error = apply(values, 2L, stats::sd, na.rm = TRUE),
+             conf.low = q(a), conf.high = q(1 - a))
 }
 
 # The data sets to average over: `data` itself, or one copy per level of `by` with every row
@@ -689,10 +724,10 @@ marginal_means <- function(object, designs, times, strata_map = NULL) {
   }, numeric(length(times)))
 }
 
-marginal_bootstrap <- function(fit, designs, times, bootstrap, seed, call = rlang::caller_env()) {
+marginal_bootstrap <- function(fit, designs, times, bootstrap, seed, resample_population,
+                               call = rlang::caller_env()) {
   if (!bootstrap) return(list(values = NULL, failed = 0L))
-  resp <- cox_response(fit)
-  if (resp$counting) {
+  if (cox_response(fit)$counting) {
     cli::cli_abort(c("The bootstrap resamples rows, which is not valid for counting-process data (a subject spans several rows).",
                      "i" = "Use {.code bootstrap = 0} for the point estimate."),
                    call = call, class = "rwe_bad_input")
@@ -713,10 +748,20 @@ marginal_bootstrap <- function(fit, designs, times, bootstrap, seed, call = rlan
       },
       rwe_cox_diverged = function(w) invokeRestart("muffleWarning"))
     map <- if (stratified) match(as.character(seq_len(max(fit$strata))), refit$strata_levels)
-    c(marginal_means(refit, designs, times, strata_map = map))
+    used <- designs
+    if (resample_population) {
+      # The same resampled rows of `data` in every scenario, so contrasts stay paired.
+      rows <- sample.int(nrow(designs[[1L]]$x), nrow(designs[[1L]]$x), replace = TRUE)
+      used <- lapply(designs, function(d) list(x = d$x[rows, , drop = FALSE],
+                                               offset = d$offset[rows],
+                                               strata = d$strata[rows]))
+    }
+    c(marginal_means(refit, used, times, strata_map = map))
   }
-  values <- with_seed(seed, t(vapply(seq_len(bootstrap), function(b) one(),
-                                     numeric(length(times) * length(designs)))))
+  width <- length(times) * length(designs)
+  values <- with_seed(seed, matrix(vapply(seq_len(bootstrap), function(b) one(),
+                                          numeric(width)),
+                                   nrow = bootstrap, ncol = width, byrow = TRUE))
   list(values = values, failed = failed)
 }
 
@@ -737,11 +782,20 @@ print.rwe_cox_marginal <- function(x, digits = 3, ...) {
       if (b) paste0(" (", format(100 * attr(x, "conf.level")), "% percentile bootstrap CI, B = ",
                     b, ")") else "", "\n", sep = "")
   df <- as.data.frame(unclass(x))[names(x)]
+  print_rounded(df, digits)
+  diffs <- attr(x, "differences")
+  if (!is.null(diffs)) {
+    cat("\nDifferences from ", names(diffs)[1L], " = ", format(x[[1L]][1L]), ":\n", sep = "")
+    print_rounded(diffs, digits)
+  }
+  invisible(x)
+}
+
+print_rounded <- function(df, digits) {
   num <- vapply(df, is.double, logical(1)) & names(df) != "time"
   df[num] <- lapply(df[num], signif, digits)
   print(utils::head(df, 20L), row.names = FALSE)
   if (nrow(df) > 20L) cat("... ", nrow(df) - 20L, " more rows\n", sep = "")
-  invisible(x)
 }
 
 #' @export

@@ -247,6 +247,22 @@ test_that("marginal bootstrap: reproducible with a seed, interval around the est
   expect_false(identical(a$conf.low, c2$conf.low))
   expect_equal(attr(a, "bootstrap"), 15)
   expect_output(print(a), "percentile bootstrap")
+  # Differences from the first level, from the same replicates.
+  dd <- attr(a, "differences")
+  expect_equal(dd$sex, c(2, 2))
+  expect_equal(dd$estimate, a$estimate[a$sex == 2] - a$estimate[a$sex == 1], tolerance = tol)
+  expect_true(all(dd$conf.low <= dd$estimate & dd$estimate <= dd$conf.high))
+  expect_output(print(a), "Differences from sex = 1")
+  # One time, no `by`: the replicate matrix keeps one column (was transposed).
+  one <- cox_marginal_curve(fit, d, times = 365, bootstrap = 4, seed = 2)
+  expect_equal(nrow(one), 1L)
+  expect_true(one$conf.low <= one$estimate && one$estimate <= one$conf.high)
+  # Resampling the population too widens the interval (same model replicates otherwise).
+  wide <- cox_marginal_curve(fit, d, times = 365, bootstrap = 15, seed = 7,
+                             population = "resample")
+  expect_equal(wide$estimate, one$estimate)
+  expect_null(attr(wide, "differences"))
+  expect_named(tidy(a), c("sex", "time", "estimate", "std.error", "conf.low", "conf.high"))
 })
 
 test_that("bad input is refused with rwe_bad_input naming the problem", {
