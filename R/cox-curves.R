@@ -190,6 +190,7 @@ cox_curve_targets <- function(object, newdata, call = rlang::caller_env()) {
                           optional = TRUE)
     return(list(xc = matrix(0, 1L, p), lp = 0, strata = NULL, info = info))
   }
+  if (is.null(object$terms)) return(matrix_fit_targets(object, newdata, call))
   if (!is.data.frame(newdata) || nrow(newdata) == 0L) {
     cli::cli_abort("{.arg newdata} must be a data frame with at least one row.",
                    call = call, class = "rwe_bad_input")
@@ -205,6 +206,25 @@ cox_curve_targets <- function(object, newdata, call = rlang::caller_env()) {
   info <- newdata[vars]
   rownames(info) <- NULL
   list(xc = xc, lp = lp, strata = design$strata, info = info)
+}
+
+# A fit from cox_fit_matrix() has no formula: newdata is a matrix (or data frame) holding
+# the coefficients' columns; it cannot give strata or offsets.
+matrix_fit_targets <- function(object, newdata, call) {
+  coef <- cox_coef0(object)
+  if (is.data.frame(newdata)) newdata <- as.matrix(newdata)
+  absent <- setdiff(names(coef), colnames(newdata))
+  if (!is.matrix(newdata) || !is.numeric(newdata) || !nrow(newdata) || length(absent)) {
+    cli::cli_abort(c("{.arg newdata} must be a numeric matrix with the columns {.val {names(coef)}} of the fit.",
+                     "x" = if (length(absent)) "Missing: {.val {absent}}."),
+                   call = call, class = "rwe_bad_input")
+  }
+  x <- newdata[, names(coef), drop = FALSE]
+  bad <- which(!stats::complete.cases(x))
+  if (length(bad)) abort_rows("newdata", "has missing covariate values", bad, call)
+  xc <- sweep(x, 2L, object$means)
+  list(xc = xc, lp = drop(xc %*% coef) - cox_offset_mean(object), strata = NULL,
+       info = as.data.frame(x))
 }
 
 # ---- survfit -----------------------------------------------------------------------------
@@ -619,6 +639,10 @@ cox_marginal_curve <- function(fit, data, by = NULL, times = NULL, conf.level = 
                                bootstrap = 200, seed = NULL,
                                population = c("fixed", "resample")) {
   check_curve_fit(fit)
+  if (is.null(fit$terms)) {
+    cli::cli_abort("{.arg fit} must come from {.fn cox_fit} (a formula fit): {.arg data} is read through its terms.",
+                   class = "rwe_bad_input")
+  }
   population <- match_choice(population, c("fixed", "resample"), "population")
   if (!is.data.frame(data) || !nrow(data)) {
     cli::cli_abort("{.arg data} must be a data frame with at least one row.",

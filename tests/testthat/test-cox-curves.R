@@ -139,6 +139,17 @@ test_that("models without covariates: the stratified baseline curves", {
                      survfit(coxph(f1, data = lung, ties = "breslow")), "null model")
 })
 
+test_that("fits from cox_fit_matrix() take a matrix newdata", {
+  d <- na.omit(lung[c("time", "status", "age", "sex")])
+  mfit <- cox_fit_matrix(as.matrix(d[c("age", "sex")]), Surv(d$time, d$status))
+  nd <- cbind(age = c(50, 70), sex = c(2, 1))
+  expect_same_curves(survfit(mfit, newdata = nd),
+                     survfit(coxph(Surv(time, status) ~ age + sex, data = d),
+                             newdata = as.data.frame(nd)), "matrix fit")
+  expect_error(survfit(mfit, newdata = cbind(age = 50)), "sex", class = "rwe_bad_input")
+  expect_error(cox_marginal_curve(mfit, d, bootstrap = 0), "cox_fit", class = "rwe_bad_input")
+})
+
 test_that("se.fit = FALSE and conf.type = 'none' give no limits", {
   fit <- cox_fit(Surv(time, status) ~ age + sex, data = lung)
   a <- survfit(fit, newdata = lung_nd[1:2, ], se.fit = FALSE)
