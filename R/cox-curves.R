@@ -246,8 +246,9 @@ matrix_fit_targets <- function(object, newdata, call) {
 #'
 #' @param formula An `rwe_cox` fit from [cox_fit()] or [cox_fit_matrix()] (the argument is
 #'   called `formula` because [survival::survfit()] is the generic).
-#' @param newdata Optional data frame of covariate values, one curve per row. Rows with
-#'   missing covariates are refused.
+#' @param newdata Optional data frame of covariate values, one curve per row (for a
+#'   [cox_fit_matrix()] fit: a numeric matrix with the fit's columns). Rows with missing
+#'   covariates are refused.
 #' @param conf.int Confidence level of the pointwise limits.
 #' @param conf.type Scale of the limits: `"log"` (default), `"log-log"`, `"plain"` or
 #'   `"none"`.
