@@ -311,5 +311,5 @@ augment_bind <- function(data, pred, has_se, resid) {
 #' @export
 generics::augment
 
-#' @importFrom stats anova extractAIC formula model.frame model.matrix terms
+#' @importFrom stats anova extractAIC formula median model.frame model.matrix terms
 NULL
