@@ -23,8 +23,11 @@
 #'   carries the last value of the curve forward to `tau`.
 #' @param subset Optional expression selecting rows of `data`.
 #' @param na.action Function handling missing values (default: `getOption("na.action")`).
+#' @param weights Optional non-negative case weights (evaluated in `data`): the areas and
+#'   their variances are those of the weighted Kaplan-Meier curves, as
+#'   `print(survfit(..., weights = ), rmean = tau)` reports them.
 #' @return An object of class `rwe_rmst`: `groups` (data frame, one row per group: the
-#'   grouping columns, `n`, `events`, `tau`, `rmst`, `std.error`, `conf.low`, `conf.high`),
+#'   grouping columns, `n` (records), `events` (weighted with `weights`), `tau`, `rmst`, `std.error`, `conf.low`, `conf.high`),
 #'   `contrasts` (two groups only, else `NULL`: a data frame with rows `difference` and
 #'   `ratio`, columns `contrast`, `estimate`, `std.error` (of the difference; of the log
 #'   ratio), `conf.low`, `conf.high`, `statistic` (z), `p.value`), `tau`, `conf.int`,
@@ -38,7 +41,7 @@
 #' generics::tidy(rmst(Surv(futime, fustat) ~ rx, data = ovarian))
 #' @export
 rmst <- function(formula, data, tau = NULL, conf.int = 0.95, extend = FALSE, subset,
-                 na.action) {
+                 na.action, weights) {
   check_conf_level(conf.int)
   if (!isTRUE(extend) && !isFALSE(extend)) {
     cli::cli_abort("{.arg extend} must be TRUE or FALSE.", class = "rwe_bad_input")
@@ -55,13 +58,15 @@ rmst <- function(formula, data, tau = NULL, conf.int = 0.95, extend = FALSE, sub
                    class = "rwe_bad_input")
   }
   groups <- rhs_groups(mf, include_strata = FALSE)
+  weighted <- !is.null(stats::model.weights(mf))
   km <- km_fit_matrix(parts$time, parts$status,
-                      group = if (ncol(groups$table)) groups$table[groups$codes, , drop = FALSE])
+                      group = if (ncol(groups$table)) groups$table[groups$codes, , drop = FALSE],
+                      weights = if (weighted) parts$weights)
   tau <- rmst_tau(tau, km, extend)
   per_group <- km_rmean(km, tau = tau, conf.int = conf.int)
   per_group <- cbind(per_group[names(km$strata)],
                      n = tabulate(groups$codes, nbins = nrow(groups$table)),
-                     events = as.numeric(rowsum(parts$status, groups$codes)[, 1L]),
+                     events = as.numeric(rowsum(parts$status * parts$weights, groups$codes)[, 1L]),
                      per_group[c("tau", "rmean", "std.error", "conf.low", "conf.high")])
   names(per_group)[names(per_group) == "rmean"] <- "rmst"
   new_rwe_rmst(per_group, tau = tau, conf.int = conf.int, group_label = groups$label,
