@@ -401,6 +401,7 @@ new_rwe_concordance <- function(concordance, var, count, count_by_stratum, n, n_
 
 #' @export
 print.rwe_concordance <- function(x, digits = 4L, ...) {
+  check_dots_empty_bad(...)
   direction <- if (x$reverse) "larger" else "smaller"
   cat("<rwe_concordance> Harrell's C of `", x$predictor, "` (", direction,
       " value = shorter survival)\n", sep = "")
@@ -422,6 +423,7 @@ print.rwe_concordance <- function(x, digits = 4L, ...) {
 
 #' @export
 summary.rwe_concordance <- function(object, ...) {
+  check_dots_empty_bad(...)
   print(object)
   if (!is.null(object$count_by_stratum)) {
     cat("\nPairs by stratum:\n")
@@ -434,7 +436,7 @@ summary.rwe_concordance <- function(object, ...) {
 #'
 #' @param x An `rwe_concordance` object from [concordance_index()].
 #' @param conf.level Confidence level of the normal-approximation interval.
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A one-row data frame: `term` (the predictor), `estimate` (C), `std.error`
 #'   (infinitesimal jackknife), `conf.low`, `conf.high`.
 #' @examples
@@ -442,6 +444,7 @@ summary.rwe_concordance <- function(object, ...) {
 #' generics::tidy(concordance_index(Surv(time, status) ~ ph.karno, data = lung))
 #' @export
 tidy.rwe_concordance <- function(x, conf.level = 0.95, ...) {
+  check_dots_empty_bad(...)
   z <- stats::qnorm(1 - (1 - conf.level) / 2)
   data.frame(term = x$predictor, estimate = x$concordance, std.error = x$std.err,
              conf.low = x$concordance - z * x$std.err,
@@ -451,7 +454,7 @@ tidy.rwe_concordance <- function(x, conf.level = 0.95, ...) {
 #' Glance at a concordance result
 #'
 #' @param x An `rwe_concordance` object from [concordance_index()].
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A one-row data frame: `concordance`, `std.error`, `n`, `nevent`, `n_strata` and
 #'   the weighted pair counts `concordant`, `discordant`, `tied.x`, `tied.y`, `tied.xy`.
 #' @examples
@@ -459,6 +462,7 @@ tidy.rwe_concordance <- function(x, conf.level = 0.95, ...) {
 #' generics::glance(concordance_index(Surv(time, status) ~ ph.karno, data = lung))
 #' @export
 glance.rwe_concordance <- function(x, ...) {
+  check_dots_empty_bad(...)
   n_strata <- if (is.null(x$count_by_stratum)) 1L else nrow(x$count_by_stratum)
   cbind(data.frame(concordance = x$concordance, std.error = x$std.err, n = x$n,
                    nevent = x$n_event, n_strata = n_strata),

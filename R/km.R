@@ -58,6 +58,7 @@ km_fit <- function(formula, data, weights, subset, na.action,
   mc <- match.call()
   mf <- surv_model_frame(mc, parent.frame(), extra = "id")
   parts <- surv_parts(mf)
+  refuse_cluster_offset(mf, "km_fit")
   groups <- rhs_groups(mf, include_strata = TRUE)
   weighted <- !is.null(stats::model.weights(mf))
   id <- km_check_id(mf[["(id)"]], parts, robust, weighted)
@@ -344,6 +345,22 @@ check_status_arg <- function(status, n, call = rlang::caller_env()) {
 }
 
 # ---- Grouping shared by km_fit() and logrank_test() -------------------------------------
+
+# cluster() and offset() terms mean something in survival (a robust variance; survdiff's
+# one-sample test) that these verbs do not compute: refuse them instead of dropping them.
+refuse_cluster_offset <- function(mf, verb, call = rlang::caller_env()) {
+  qty <- cli::qty
+  tt <- stats::terms(mf)
+  specials <- attr(tt, "specials")
+  found <- c(if (length(specials$cluster)) "cluster()",
+             if (length(specials$offset) || length(attr(tt, "offset"))) "offset()")
+  if (length(found)) {
+    cli::cli_abort(c("{.arg formula}: {.fn {verb}} does not support {.code {found}} term{?s}.",
+                     "i" = "{qty(length(found))}{?It is/They are} given a meaning in {.pkg survival} (robust variance, one-sample test) that is not implemented here."),
+                   call = call, class = "rwe_bad_input")
+  }
+  invisible(TRUE)
+}
 
 # Groups from the right-hand side of a survival model frame. `include_strata = TRUE` makes
 # strata() terms grouping variables too (KM); otherwise they are left out (log-rank, where
@@ -821,7 +838,7 @@ plot.rwe_km <- function(x, conf.int = nrow(x$strata) == 1L, mark.time = TRUE,
 #' @param object An `rwe_km` object.
 #' @param times Times at which to report; missing = every time of the curves.
 #' @param extend Report times after a curve's last time too.
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A data frame of class `summary.rwe_km` with the strata columns, `time`, `n.risk`,
 #'   `n.event`, `n.censor`, `surv`, `std.err` (Greenwood SE of S), `lower`, `upper`; the
 #'   median table ([km_median()]) is attached as attribute `table`.
@@ -830,6 +847,7 @@ plot.rwe_km <- function(x, conf.int = nrow(x$strata) == 1L, mark.time = TRUE,
 #' summary(fit, times = c(0, 180, 365, 730))
 #' @export
 summary.rwe_km <- function(object, times, extend = FALSE, ...) {
+  check_dots_empty_bad(...)
   cv <- object$curves
   if (missing(times)) {
     out <- cv[c("stratum", "time", "n.risk", "n.event", "n.censor", "surv", "std.err.surv",
@@ -875,7 +893,7 @@ print.summary.rwe_km <- function(x, ...) {
 #' Tidy a Kaplan-Meier fit
 #'
 #' @param x An `rwe_km` object.
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A data frame, one row per curve and time: the strata columns, `time`, `n.risk`,
 #'   `n.event`, `n.censor`, `estimate` (S), `std.error` (Greenwood SE of S; note that
 #'   `broom::tidy.survfit()` reports the SE of log S here), `conf.low`, `conf.high`.
@@ -883,6 +901,7 @@ print.summary.rwe_km <- function(x, ...) {
 #' generics::tidy(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
 tidy.rwe_km <- function(x, ...) {
+  check_dots_empty_bad(...)
   cv <- x$curves
   km_with_strata(x, data.frame(stratum = cv$stratum, time = cv$time, n.risk = cv$n.risk,
                                n.event = cv$n.event, n.censor = cv$n.censor,
@@ -893,7 +912,7 @@ tidy.rwe_km <- function(x, ...) {
 #' One-row-per-curve summary of a Kaplan-Meier fit
 #'
 #' @param x An `rwe_km` object.
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A data frame: strata columns, `records`, `events`, `median`, `conf.low`,
 #'   `conf.high` (as [km_median()]), `rmean` and `rmean.std.error` (common truncation time,
 #'   as [km_rmean()]).
@@ -901,6 +920,7 @@ tidy.rwe_km <- function(x, ...) {
 #' generics::glance(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
 glance.rwe_km <- function(x, ...) {
+  check_dots_empty_bad(...)
   med <- km_median(x)
   rm <- km_rmean(x, "common")
   cbind(med[c(names(x$strata), "records", "events", "median", "conf.low", "conf.high")],

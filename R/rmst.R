@@ -49,6 +49,7 @@ rmst <- function(formula, data, tau = NULL, conf.int = 0.95, extend = FALSE, sub
   mc <- match.call()
   mf <- surv_model_frame(mc, parent.frame())
   parts <- surv_parts(mf)
+  refuse_cluster_offset(mf, "rmst")
   if (parts$counting) {
     cli::cli_abort("{.arg formula}: {.fn rmst} takes right-censored {.code Surv(time, status)} data only.",
                    class = "rwe_bad_input")
@@ -122,6 +123,7 @@ rmst_contrasts <- function(groups, conf.int) {
 
 #' @export
 print.rwe_rmst <- function(x, digits = 4, ...) {
+  check_dots_empty_bad(...)
   cat("Restricted mean survival time up to tau = ", format(x$tau), "\n\n", sep = "")
   g <- x$groups
   num <- c("rmst", "std.error", "conf.low", "conf.high")
@@ -143,7 +145,7 @@ print.rwe_rmst <- function(x, digits = 4, ...) {
 #' @param what `"groups"` (one row per group, the grouping variables as columns: `n`,
 #'   `events`, `tau`, `rmst` as `estimate`, `std.error`, `conf.low`, `conf.high`) or
 #'   `"contrasts"` (difference and ratio, two groups only).
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A data frame.
 #' @examples
 #' fit <- rmst(survival::Surv(time, status) ~ sex, data = survival::lung, tau = 365)
@@ -151,6 +153,7 @@ print.rwe_rmst <- function(x, digits = 4, ...) {
 #' generics::tidy(fit, what = "contrasts")
 #' @export
 tidy.rwe_rmst <- function(x, what = c("groups", "contrasts"), ...) {
+  check_dots_empty_bad(...)
   what <- match.arg(what)
   if (what == "contrasts") return(x$contrasts)
   out <- x$groups
@@ -161,7 +164,7 @@ tidy.rwe_rmst <- function(x, what = c("groups", "contrasts"), ...) {
 #' Glance at a restricted mean survival time result
 #'
 #' @param x An `rwe_rmst` object from [rmst()].
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A one-row data frame: `tau`, `n_groups`, `n`, `events`, and for two groups the
 #'   `difference` with its `p.value.difference`, and the `ratio` with `p.value.ratio`
 #'   (otherwise `NA`).
@@ -169,6 +172,7 @@ tidy.rwe_rmst <- function(x, what = c("groups", "contrasts"), ...) {
 #' generics::glance(rmst(survival::Surv(time, status) ~ sex, data = survival::lung, tau = 365))
 #' @export
 glance.rwe_rmst <- function(x, ...) {
+  check_dots_empty_bad(...)
   ct <- x$contrasts
   pick <- function(row, col) if (is.null(ct)) NA_real_ else ct[[col]][row]
   data.frame(tau = x$tau, n_groups = nrow(x$groups), n = sum(x$groups$n),

@@ -312,3 +312,11 @@ test_that("concordance_index(fit) of an rwe_cox equals survival::concordance(cox
   expect_error(concordance_index(m, data = lung), "data", class = "rwe_bad_input")
   expect_error(concordance_index(m, reverse = FALSE), "reverse", class = "rwe_bad_input")
 })
+
+test_that("concordance methods refuse arguments they would ignore", {
+  cc <- concordance_index(Surv(time, status) ~ ph.karno, data = lung)
+  expect_error(print(cc, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(summary(cc, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(tidy(cc, exponentiate = TRUE), "exponentiate", class = "rwe_bad_input")
+  expect_error(glance(cc, foo = 1), "foo", class = "rwe_bad_input")
+})

@@ -334,3 +334,14 @@ test_that("km_fit(id = ) equals survfit(id = ) on counting-process data", {
   expect_error(km_fit(Surv(start, stop, event) ~ 1, two, id = id), "robust",
                class = "rwe_bad_input")
 })
+
+test_that("km methods refuse arguments they would ignore; km_fit refuses cluster/offset", {
+  fit <- km_fit(Surv(time, status) ~ sex, lung)
+  expect_error(summary(fit, times = 100, censored = TRUE), "censored", class = "rwe_bad_input")
+  expect_error(tidy(fit, conf.int = TRUE), "conf.int", class = "rwe_bad_input")
+  expect_error(glance(fit, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(km_fit(Surv(time, status) ~ sex + cluster(inst), lung), "cluster",
+               class = "rwe_bad_input")
+  expect_error(km_fit(Surv(time, status) ~ sex + offset(age), lung), "offset",
+               class = "rwe_bad_input")
+})

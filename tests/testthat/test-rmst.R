@@ -125,3 +125,12 @@ test_that("rmst(weights = ) equals the restricted mean of a weighted survfit", {
   expect_error(rmst(Surv(time, status) ~ sex, lw, tau = 365, weights = w), "weights",
                class = "rwe_bad_input")
 })
+
+test_that("rmst methods refuse arguments they would ignore; cluster/offset refused", {
+  r <- rmst(Surv(time, status) ~ sex, data = lung, tau = 365)
+  expect_error(print(r, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(tidy(r, conf.int = TRUE), "conf.int", class = "rwe_bad_input")
+  expect_error(glance(r, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(rmst(Surv(time, status) ~ sex + cluster(inst), data = lung, tau = 365),
+               "cluster", class = "rwe_bad_input")
+})
