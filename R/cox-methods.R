@@ -42,7 +42,40 @@ cox_df <- function(object) sum(!is.na(object$coefficients))
 terms.rwe_cox <- function(x, ...) {
   check_dots_empty_bad(...)
   if (is.null(x$formula)) return(x$terms)
-  stats::terms(x$formula, specials = c("strata", "cluster", "offset"))
+  tt <- stats::terms(x$formula, specials = c("strata", "cluster", "offset"))
+  cl <- attr(tt, "specials")$cluster
+  if (!length(cl)) return(tt)
+  # As for coxph, a cluster() term is no model term (drop1() must not offer to drop it);
+  # its variable is kept as an attribute so that update() can pass it as `cluster`.
+  cluster_expr <- attr(tt, "variables")[[cl + 1L]][[2L]]
+  out <- drop_special_terms(tt, cl)
+  attr(out, "rwe_cluster") <- cluster_expr
+  out
+}
+
+#' Update and refit a Cox model
+#'
+#' [stats::update()] for [cox_fit()] models: edits the stored call (e.g.
+#' `update(fit, . ~ . - age)`) and evaluates it again. A `cluster()` term of the formula is
+#' carried over as the `cluster` argument when [stats::step()] or [stats::drop1()] rewrite
+#' the formula from [terms()], so that the refits keep the robust variance, as with `coxph`.
+#'
+#' @param object An `rwe_cox` fit from [cox_fit()].
+#' @param formula. Changes to the formula, as in [stats::update.formula()].
+#' @param ... Further arguments of [cox_fit()] to change.
+#' @param evaluate If `FALSE`, return the call instead of evaluating it.
+#' @return The refitted model, or the call.
+#' @examples
+#' fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung)
+#' update(fit, . ~ . - age)
+#' @export
+update.rwe_cox <- function(object, formula., ..., evaluate = TRUE) {
+  cluster_expr <- attr(object$formula, "rwe_cluster") %||%
+    attr(object$call$formula, "rwe_cluster")
+  if (!is.null(cluster_expr) && is.null(object$call$cluster)) {
+    object$call$cluster <- cluster_expr
+  }
+  NextMethod()
 }
 
 #' @export
@@ -76,7 +109,8 @@ formula.rwe_cox <- function(x, ...) {
 #' @export
 extractAIC.rwe_cox <- function(fit, scale = 0, k = 2, ...) {
   check_dots_empty_bad(...)
-  check_lrt_fit(fit, "fit")
+  # the partial likelihood does not depend on the variance: robust fits are fine here
+  if (inherits(fit, "rwe_cox_firth")) check_lrt_fit(fit, "fit")
   if (!identical(scale, 0) && !identical(scale, 0L)) {
     cli::cli_abort("{.arg scale} has no meaning for a Cox model; leave it at 0.",
                    class = "rwe_bad_input")
@@ -298,5 +332,5 @@ augment_bind <- function(data, pred, has_se, resid) {
 #' @export
 generics::augment
 
-#' @importFrom stats anova extractAIC formula median model.frame model.matrix terms
+#' @importFrom stats anova extractAIC formula median model.frame model.matrix terms update
 NULL

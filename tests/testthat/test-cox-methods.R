@@ -77,6 +77,26 @@ test_that("extractAIC, drop1 and step agree with coxph on lung", {
   expect_identical(format(formula(s_ours)), format(formula(s_ref)))
 })
 
+test_that("extractAIC/step work on robust fits as on coxph; Firth fits are refused", {
+  f <- Surv(time, status) ~ age + sex + ph.ecog + wt.loss + cluster(inst)
+  m <- cox_fit(f, data = lung_cc)
+  r <- coxph(f, data = lung_cc)
+  expect_equal(extractAIC(m), extractAIC(r), tolerance = tol)
+  s_ours <- step(m, trace = 0)
+  s_ref <- step(r, trace = 0)
+  expect_identical(attr(terms(s_ours), "term.labels"), attr(terms(s_ref), "term.labels"))
+  expect_equal(unname(coef(s_ours)), unname(coef(s_ref)), tolerance = tol)
+  expect_true(s_ours$robust)
+  expect_equal(unname(vcov(s_ours)), unname(vcov(s_ref)), tolerance = tol)
+  d_ours <- drop1(m, test = "Chisq")
+  expect_identical(rownames(d_ours), rownames(drop1(r)))  # no "cluster(inst)" row
+  expect_equal(as.data.frame(d_ours), as.data.frame(drop1(r, test = "Chisq")), tolerance = tol,
+               ignore_attr = "heading")  # coxph moves cluster() out of its formula
+  firth <- cox_fit(Surv(time, status) ~ age + sex, data = lung_cc, firth = TRUE)
+  expect_error(extractAIC(firth), "Firth", class = "rwe_bad_input")
+  expect_error(anova(firth), "Firth", class = "rwe_bad_input")
+})
+
 test_that("step() on a stratified model follows coxph; a lower scope keeps the strata", {
   f <- Surv(time, status) ~ age + wt.loss + ph.ecog + strata(sex)
   # strata() is a term of the formula, so step() may drop it, exactly as with coxph
