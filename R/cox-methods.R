@@ -127,7 +127,9 @@ extractAIC.rwe_cox <- function(fit, scale = 0, k = 2, ...) {
 #' With one model, the sequential table: the model is refitted adding its terms one at a time
 #' (in formula order, on the same rows, strata, weights and offset) and each row tests the
 #' added term. With several nested models, each row tests a model against the one before it.
-#' Equal to [survival::anova.coxph()].
+#' Equal to [survival::anova.coxph()], except that the sequential refits keep the case
+#' weights and offset of the model (survival 3.5 refits those without weights, which gives
+#' meaningless rows such as negative chi-squares for weighted models).
 #'
 #' @param object An `rwe_cox` fit.
 #' @param ... Further `rwe_cox` fits (unnamed), fitted to the same rows and response.

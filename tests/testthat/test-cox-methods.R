@@ -44,6 +44,21 @@ test_that("sequential anova(m) equals anova.coxph, with factors, strata and x = 
   expect_same_anova(anova(m), anova(r))
 })
 
+test_that("sequential anova of a weighted model refits with the weights", {
+  lw <- lung_cc
+  lw$w <- rep(1:3, length.out = nrow(lw))
+  m <- cox_fit(Surv(time, status) ~ age + sex + ph.ecog, data = lw, weights = w)
+  steps <- list(Surv(time, status) ~ age, Surv(time, status) ~ age + sex,
+                Surv(time, status) ~ age + sex + ph.ecog)
+  ref <- lapply(steps, function(f) coxph(f, data = lw, weights = w))
+  a <- anova(m)
+  expect_equal(a$loglik, c(ref[[1]]$loglik[1], vapply(ref, function(r) r$loglik[2], 1)),
+               tolerance = tol)
+  expect_true(all(a$Chisq[-1] > 0))
+  expect_same_anova(anova(cox_fit(steps[[2]], data = lw, weights = w), m),
+                    anova(ref[[2]], ref[[3]]))
+})
+
 test_that("anova refuses what anova.coxph cannot compare", {
   m1 <- cox_fit(Surv(time, status) ~ age, data = lung)
   m2 <- cox_fit(Surv(time, status) ~ age + ph.ecog, data = lung)  # one row fewer
