@@ -291,7 +291,8 @@ model.matrix.rwe_cox <- function(object, ...) {
 #'   [predict.rwe_cox()].
 #' @param type.residuals Residual type, as in [residuals.rwe_cox()].
 #' @param ... Must be empty.
-#' @return A data frame: `data` (or `newdata`) with the added columns.
+#' @return A data frame: `data` (or `newdata`) with the added columns (and, as in broom, a
+#'   first column `.rownames` when its row names are not just `1..n`).
 #' @examples
 #' fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung)
 #' head(augment(fit, data = survival::lung))
@@ -305,12 +306,13 @@ augment.rwe_cox <- function(x, data = NULL, newdata = NULL, type.predict = "lp",
   has_se <- type.predict %in% c("lp", "risk")
   if (!is.null(newdata)) {
     pred <- stats::predict(x, newdata = newdata, type = type.predict, se.fit = has_se)
-    return(augment_bind(newdata, pred, has_se, NULL))
+    return(augment_bind(augment_rownames(newdata), pred, has_se, NULL))
   }
   if (is.null(data)) data <- model.frame.rwe_cox(x)
   pred <- stats::predict(x, type = type.predict, se.fit = has_se)
   resid <- stats::residuals(x, type = type.residuals)
   n_out <- length(resid)
+  data <- augment_rownames(data)
   if (!is.null(x$na.action) && nrow(data) != n_out && !inherits(x$na.action, "exclude")) {
     data <- data[-as.integer(x$na.action), , drop = FALSE]
   }
@@ -321,8 +323,19 @@ augment.rwe_cox <- function(x, data = NULL, newdata = NULL, type.predict = "lp",
   augment_bind(data, pred, has_se, unname(resid))
 }
 
+# broom keeps row names that are not just 1..n as a first column `.rownames`.
+augment_rownames <- function(data) {
+  data <- as.data.frame(data)
+  rn <- rownames(data)
+  if (!identical(rn, as.character(seq_len(nrow(data))))) {
+    data <- cbind(.rownames = rn, data, stringsAsFactors = FALSE)
+  }
+  data
+}
+
 augment_bind <- function(data, pred, has_se, resid) {
-  out <- as.data.frame(data)
+  out <- data
+  rownames(out) <- NULL
   fit <- if (has_se) pred$fit else pred
   out$.fitted <- if (is.null(dim(fit))) unname(fit) else I(unname(fit))
   if (has_se) out$.se.fit <- unname(pred$se.fit)

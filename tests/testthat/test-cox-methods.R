@@ -182,6 +182,10 @@ test_that("augment() equals predict.coxph / residuals.coxph, with broom's column
   expect_equal(au$.fitted, unname(p$fit), tolerance = tol)
   expect_equal(au$.se.fit, unname(p$se.fit), tolerance = tol)
   expect_error(augment(m, typo = 1), "typo", class = "rwe_bad_input")
+  # row names that are not 1..n are kept as `.rownames`, as broom does
+  au <- augment(cox_fit(Surv(time, status) ~ age + sex + ph.ecog, data = lung_cc), data = lung_cc)
+  expect_identical(names(au)[1], ".rownames")
+  expect_identical(au$.rownames, rownames(lung_cc))
 })
 
 test_that("augment() with na.exclude keeps every row and works without x", {
