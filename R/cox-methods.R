@@ -80,6 +80,8 @@ update.rwe_cox <- function(object, formula., ..., evaluate = TRUE) {
 
 #' @export
 formula.rwe_cox <- function(x, ...) {
+  # `...` stays open: as.formula() calls formula(x, env = baseenv()), an environment that
+  # only matters for formulas built from character strings
   # step() stores a terms object in `formula`; hand back a plain formula as coxph does
   if (!is.null(x$formula)) return(stats::formula(x$formula))
   if (!is.null(x$terms)) return(stats::formula(x$terms))
