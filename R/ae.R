@@ -90,6 +90,7 @@ check_ae_input <- function(ae, patients, id, term, grade, call = rlang::caller_e
 
 #' @export
 display_table.rwe_ae <- function(x, ...) {
+  check_dots_empty_bad(...)
   shown <- data.frame(`adverse event` = x$term, check.names = FALSE)
   labels <- c(grade_1_2 = "grades 1-2", grade_3_4 = "grades 3-4", grade_5 = "grade 5")
   for (band in attr(x, "bands")) {
@@ -101,9 +102,10 @@ display_table.rwe_ae <- function(x, ...) {
 
 #' @rdname ae_table
 #' @param x An `rwe_ae` table.
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @export
 tidy.rwe_ae <- function(x, ...) {
+  check_dots_empty_bad(...)
   bands <- c(attr(x, "bands"), "any")
   long <- lapply(bands, function(band) {
     data.frame(term = x$term, grade_band = band, n = x[[paste0("n_", band)]], N = x$N,
@@ -158,6 +160,7 @@ ae_duration <- function(ae, terms = NULL, duration = "duration_months", term = "
 
 #' @export
 display_table.rwe_ae_duration <- function(x, ...) {
+  check_dots_empty_bad(...)
   data.frame(`adverse event` = x$term, n = x$n, `median (range)` = x$summary,
              check.names = FALSE)
 }

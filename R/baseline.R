@@ -188,6 +188,7 @@ suppress_tie_warning <- function(expr) {
 
 #' @export
 display_table.rwe_baseline <- function(x, ...) {
+  check_dots_empty_bad(...)
   label <- ifelse(is.na(x$level), x$label, paste0("  ", x$level))
   has_levels <- !is.na(x$level)
   first_level <- has_levels & !duplicated(x$variable)
@@ -226,9 +227,10 @@ insert_headers <- function(shown, variable, first_level) {
 
 #' @rdname baseline_table
 #' @param x An `rwe_baseline` table.
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @export
 tidy.rwe_baseline <- function(x, ...) {
+  check_dots_empty_bad(...)
   groups <- attr(x, "groups")
   base <- c("variable", "label", "level", "type", "denominator")
   overall <- cbind(strip_rwe_table(x)[base], group = "overall",

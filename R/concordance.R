@@ -259,7 +259,10 @@ group_codes <- function(g, arg, n, call) {
 #'
 #' @param formula A formula `Surv(time, status) ~ predictor` or
 #'   `Surv(start, stop, status) ~ predictor`, with one numeric predictor and optionally
-#'   `strata()` and `cluster()` terms (clusters sum their influence in the variance).
+#'   `strata()` and `cluster()` terms (clusters sum their influence in the variance). Or a
+#'   fitted [cox_fit()] model: the concordance of its linear predictor (`reverse = TRUE`)
+#'   on its rows, within its strata, with its weights and clusters, as
+#'   `survival::concordance()` of a `coxph` fit; the other arguments must then be left out.
 #' @param data A data frame holding the variables of `formula`.
 #' @param weights Optional case weights (non-negative); a pair weighs the product of its
 #'   two weights.
@@ -279,9 +282,21 @@ group_codes <- function(g, arg, n, call) {
 #' generics::glance(fit)
 #' # A risk score: larger values mean shorter survival
 #' concordance_index(Surv(time, status) ~ age + strata(sex), data = lung, reverse = TRUE)
+#' # A fitted Cox model
+#' concordance_index(cox_fit(Surv(time, status) ~ age + sex + ph.ecog, data = lung))
 #' @export
 concordance_index <- function(formula, data, weights, subset, na.action, reverse = FALSE) {
   call <- rlang::current_env()
+  if (inherits(formula, "rwe_cox")) {
+    given <- c(data = !missing(data), weights = !missing(weights), subset = !missing(subset),
+               na.action = !missing(na.action), reverse = !missing(reverse))
+    if (any(given)) {
+      cli::cli_abort(c("With a fitted {.cls rwe_cox} model, {.arg {names(given)[given]}} cannot be given.",
+                       "i" = "The concordance uses the fit's rows, weights, strata and clusters."),
+                     call = call, class = "rwe_bad_input")
+    }
+    return(concordance_of_cox(formula, match.call(), call))
+  }
   if (!is.logical(reverse) || length(reverse) != 1L || is.na(reverse)) {
     cli::cli_abort("{.arg reverse} must be TRUE or FALSE.", call = call,
                    class = "rwe_bad_input")
@@ -304,6 +319,45 @@ concordance_index <- function(formula, data, weights, subset, na.action, reverse
                       count_by_stratum = by_stratum, n = res$n,
                       n_event = sum(parts$status), predictor = predictor$label,
                       reverse = reverse, na.action = parts$na.action, call = mc)
+}
+
+# Concordance of a fitted Cox model's linear predictor (a larger risk score predicts shorter
+# survival), within its strata, with its case weights and, for the variance, its clusters:
+# survival::concordance() of a coxph fit.
+concordance_of_cox <- function(fit, mc, call) {
+  if (length(fit$coefficients) == 0L || all(is.na(fit$coefficients))) {
+    cli::cli_abort("{.arg formula}: the model has no covariates, so there is no risk score to assess.",
+                   call = call, class = "rwe_bad_input")
+  }
+  counting <- attr(fit$y, "type") == "counting"
+  y <- unclass(fit$y)
+  times <- merge_near_ties(as.double(y[, if (counting) 2L else 1L]),
+                           if (counting) as.double(y[, 1L]), call = call)
+  stratified <- length(unique(fit$strata)) > 1L || length(fit$strata_vars) > 0L
+  res <- concordance_index_matrix(times$time, as.double(y[, ncol(y)]), fit$linear.predictors,
+                                  strata = if (stratified) fit$strata,
+                                  weights = fit$weights, start = times$start,
+                                  cluster = cox_fit_cluster(fit), reverse = TRUE, call = call)
+  by_stratum <- if (stratified) {
+    table <- fit$strata_table %||% data.frame(stratum = fit$strata_levels)
+    cbind(table, as.data.frame(res$by_stratum))
+  }
+  new_rwe_concordance(concordance = res$concordance, var = res$var, count = res$count,
+                      count_by_stratum = by_stratum, n = res$n,
+                      n_event = sum(y[, ncol(y)]), predictor = "linear predictor",
+                      reverse = TRUE, na.action = fit$na.action, call = mc)
+}
+
+# The cluster of each row of a cox_fit() model (cluster argument or cluster() term), rebuilt
+# from its model frame; NULL when there is none.
+cox_fit_cluster <- function(fit) {
+  has_arg <- !is.null(fit$call) && !is.null(fit$call$cluster)
+  has_term <- !is.null(fit$formula) &&
+    length(attr(stats::terms(fit$formula, specials = "cluster"), "specials")$cluster)
+  if (!has_arg && !has_term) return(NULL)
+  mf <- stats::model.frame(fit)
+  if ("(cluster)" %in% names(mf)) return(mf[["(cluster)"]])
+  mf[[attr(stats::terms(mf), "specials")$cluster]]
 }
 
 # The single numeric predictor on the right-hand side (specials already removed).
@@ -347,6 +401,7 @@ new_rwe_concordance <- function(concordance, var, count, count_by_stratum, n, n_
 
 #' @export
 print.rwe_concordance <- function(x, digits = 4L, ...) {
+  check_dots_empty_bad(...)
   direction <- if (x$reverse) "larger" else "smaller"
   cat("<rwe_concordance> Harrell's C of `", x$predictor, "` (", direction,
       " value = shorter survival)\n", sep = "")
@@ -368,6 +423,7 @@ print.rwe_concordance <- function(x, digits = 4L, ...) {
 
 #' @export
 summary.rwe_concordance <- function(object, ...) {
+  check_dots_empty_bad(...)
   print(object)
   if (!is.null(object$count_by_stratum)) {
     cat("\nPairs by stratum:\n")
@@ -380,7 +436,7 @@ summary.rwe_concordance <- function(object, ...) {
 #'
 #' @param x An `rwe_concordance` object from [concordance_index()].
 #' @param conf.level Confidence level of the normal-approximation interval.
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A one-row data frame: `term` (the predictor), `estimate` (C), `std.error`
 #'   (infinitesimal jackknife), `conf.low`, `conf.high`.
 #' @examples
@@ -388,6 +444,7 @@ summary.rwe_concordance <- function(object, ...) {
 #' generics::tidy(concordance_index(Surv(time, status) ~ ph.karno, data = lung))
 #' @export
 tidy.rwe_concordance <- function(x, conf.level = 0.95, ...) {
+  check_dots_empty_bad(...)
   z <- stats::qnorm(1 - (1 - conf.level) / 2)
   data.frame(term = x$predictor, estimate = x$concordance, std.error = x$std.err,
              conf.low = x$concordance - z * x$std.err,
@@ -397,7 +454,7 @@ tidy.rwe_concordance <- function(x, conf.level = 0.95, ...) {
 #' Glance at a concordance result
 #'
 #' @param x An `rwe_concordance` object from [concordance_index()].
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A one-row data frame: `concordance`, `std.error`, `n`, `nevent`, `n_strata` and
 #'   the weighted pair counts `concordant`, `discordant`, `tied.x`, `tied.y`, `tied.xy`.
 #' @examples
@@ -405,6 +462,7 @@ tidy.rwe_concordance <- function(x, conf.level = 0.95, ...) {
 #' generics::glance(concordance_index(Surv(time, status) ~ ph.karno, data = lung))
 #' @export
 glance.rwe_concordance <- function(x, ...) {
+  check_dots_empty_bad(...)
   n_strata <- if (is.null(x$count_by_stratum)) 1L else nrow(x$count_by_stratum)
   cbind(data.frame(concordance = x$concordance, std.error = x$std.err, n = x$n,
                    nevent = x$n_event, n_strata = n_strata),

@@ -25,6 +25,13 @@
 #' @param robust Standard error: `FALSE` for Greenwood, `TRUE` for the
 #'   infinitesimal-jackknife SE (right-censored data only). `NULL` (default) follows
 #'   survfit: robust when some case weight is not an integer.
+#' @param id Optional subject identifier (evaluated in `data`), as survfit's `id`, for
+#'   data with several rows per subject (counting-process `Surv(start, stop, event)`
+#'   records). The curves do not change; a censored row that the subject's next row in the
+#'   same curve continues is not counted in `n.censor` (survfit's rule; with several
+#'   curves survival 3.5 applies its flags to the wrong rows, so only `n.censor` can differ
+#'   there); the number of subjects per curve is stored as `n.id` and printed. A robust SE, which would have to be summed by subject, is refused
+#'   when some subject has several rows.
 #' @return An object of class `rwe_km`: a list with
 #'   * `curves`: a data frame with one row per stratum and distinct time: `stratum` (row of
 #'     `strata`), `time`, `n.risk`, `n.event`, `n.censor` (weighted when weights are given,
@@ -35,7 +42,7 @@
 #'     columns for `~ 1`);
 #'   * `strata_label`: labels such as `"sex=1"`; `n`: records per curve;
 #'   * `conf.type`, `conf.int`, `variance` (`"greenwood"` or `"robust"`), `weighted`,
-#'     `counting`, `call`, `na.action`.
+#'     `counting`, `call`, `na.action`; with `id`, `n.id` (subjects per curve).
 #' @examples
 #' fit <- km_fit(survival::Surv(time, status) ~ sex, data = survival::lung)
 #' fit
@@ -44,17 +51,75 @@
 #' summary(fit, times = c(180, 365))
 #' @export
 km_fit <- function(formula, data, weights, subset, na.action,
-                   conf.type = c("log", "log-log", "plain"), conf.int = 0.95, robust = NULL) {
+                   conf.type = c("log", "log-log", "plain"), conf.int = 0.95, robust = NULL,
+                   id) {
   conf.type <- match.arg(conf.type)
   check_conf_level(conf.int)
   mc <- match.call()
-  mf <- surv_model_frame(mc, parent.frame())
+  mf <- surv_model_frame(mc, parent.frame(), extra = "id")
   parts <- surv_parts(mf)
+  refuse_cluster_offset(mf, "km_fit")
   groups <- rhs_groups(mf, include_strata = TRUE)
-  km_engine(parts$time, parts$status, parts$weights, parts$start, groups,
-            conf.type = conf.type, conf.int = conf.int, robust = robust,
-            weighted = !is.null(stats::model.weights(mf)),
-            call = mc, na.action = parts$na.action)
+  weighted <- !is.null(stats::model.weights(mf))
+  id <- km_check_id(mf[["(id)"]], parts, robust, weighted)
+  fit <- km_engine(parts$time, parts$status, parts$weights, parts$start, groups,
+                   conf.type = conf.type, conf.int = conf.int, robust = robust,
+                   weighted = weighted, call = mc, na.action = parts$na.action)
+  if (!is.null(id)) fit <- km_apply_id(fit, id, parts, groups$codes)
+  fit
+}
+
+# With `id`, a censored row whose subject continues in the same curve from its stop time (the
+# next row of that id starts there) is no censoring: the subject is still at risk. survfit
+# flags such rows the same way (its survflag()); `n.id` counts the subjects of each curve.
+km_apply_id <- function(fit, id, parts, codes) {
+  k <- nrow(fit$strata)
+  fit$n.id <- vapply(split(id, factor(codes, seq_len(k))), function(v) length(unique(v)),
+                     integer(1), USE.NAMES = FALSE)
+  if (!parts$counting) return(fit)
+  n <- length(id)
+  ord <- order(codes, id, parts$time)
+  same <- codes[ord][-n] == codes[ord][-1L] & id[ord][-n] == id[ord][-1L] &
+    parts$start[ord][-1L] <= parts$time[ord][-n]
+  continued <- logical(n)
+  continued[ord] <- c(same, FALSE)
+  carried <- which(parts$status == 0 & continued)
+  if (!length(carried)) return(fit)
+  cv <- fit$curves
+  rows <- km_strata_rows(fit)
+  tol <- sqrt(.Machine$double.eps)
+  for (s in unique(codes[carried])) {
+    r <- carried[codes[carried] == s]
+    ct <- rows[[s]]
+    # the curve time each row was counted at (times within `tol` were merged)
+    at <- ct[findInterval(parts$time[r] + tol * pmax(1, abs(parts$time[r])), cv$time[ct])]
+    drop <- rowsum(parts$weights[r], at)
+    idx <- as.integer(rownames(drop))
+    cv$n.censor[idx] <- cv$n.censor[idx] - drop[, 1L]
+  }
+  fit$curves <- cv
+  fit
+}
+
+# survfit's `id`: which rows belong to one subject. For single-state curves it changes only
+# the robust variance (the infinitesimal-jackknife terms of a subject's rows are added before
+# squaring); that collapsed variance is not implemented, so a robust SE with repeated ids is
+# refused rather than computed per row.
+km_check_id <- function(id, parts, robust, weighted, call = rlang::caller_env()) {
+  if (is.null(id)) return(NULL)
+  bad <- which(is.na(id))
+  if (length(bad)) abort_rows("id", "has missing values", bad, call)
+  fractional <- weighted && any(parts$weights != floor(parts$weights))
+  # survfit's default turns robust when a subject has several events
+  several_events <- anyDuplicated(id[parts$status == 1]) > 0L
+  wants_robust <- isTRUE(robust) ||
+    (is.null(robust) && ((fractional && !parts$counting) || several_events))
+  if (wants_robust && anyDuplicated(id)) {
+    cli::cli_abort(c("{.arg id}: a robust standard error with several rows per subject is not implemented.",
+                     "i" = "{.fn survival::survfit} would add each subject's jackknife terms first; use {.code robust = FALSE} for Greenwood standard errors."),
+                   call = call, class = "rwe_bad_input")
+  }
+  id
 }
 
 #' Kaplan-Meier curves from vectors
@@ -280,6 +345,22 @@ check_status_arg <- function(status, n, call = rlang::caller_env()) {
 }
 
 # ---- Grouping shared by km_fit() and logrank_test() -------------------------------------
+
+# cluster() and offset() terms mean something in survival (a robust variance; survdiff's
+# one-sample test) that these verbs do not compute: refuse them instead of dropping them.
+refuse_cluster_offset <- function(mf, verb, call = rlang::caller_env()) {
+  qty <- cli::qty
+  tt <- stats::terms(mf)
+  specials <- attr(tt, "specials")
+  found <- c(if (length(specials$cluster)) "cluster()",
+             if (length(specials$offset) || length(attr(tt, "offset"))) "offset()")
+  if (length(found)) {
+    cli::cli_abort(c("{.arg formula}: {.fn {verb}} does not support {.code {found}} term{?s}.",
+                     "i" = "{qty(length(found))}{?It is/They are} given a meaning in {.pkg survival} (robust variance, one-sample test) that is not implemented here."),
+                   call = call, class = "rwe_bad_input")
+  }
+  invisible(TRUE)
+}
 
 # Groups from the right-hand side of a survival model frame. `include_strata = TRUE` makes
 # strata() terms grouping variables too (KM); otherwise they are left out (log-rank, where
@@ -508,13 +589,14 @@ km_find_quantile <- function(time, y, p, tol) {
 #'
 #' @param x An `rwe_km` object.
 #' @param probs Probabilities in \[0, 1\].
-#' @param ... Unused.
+#' @param ... Must be empty (the limits are always computed).
 #' @return A data frame with the strata columns, `prob`, `quantile`, `conf.low`,
 #'   `conf.high` (`NA` = not reached).
 #' @examples
 #' quantile(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
 quantile.rwe_km <- function(x, probs = c(0.25, 0.5, 0.75), ...) {
+  check_dots_empty_bad(...)
   if (!is.numeric(probs) || anyNA(probs) || any(probs < 0 | probs > 1)) {
     cli::cli_abort("{.arg probs} must be numbers between 0 and 1.", class = "rwe_bad_input")
   }
@@ -613,21 +695,135 @@ km_rmean <- function(x, tau = "common", conf.int = x$conf.int) {
 
 # ---- Methods ----------------------------------------------------------------------------
 
+#' Print Kaplan-Meier curves
+#'
+#' One line per curve, with the columns and the number formatting of `print.survfit()`:
+#' `records`, `n.max`, `n.start` (shown as one column `n` when they agree; `records` is
+#' left out when it equals `n`), `events`, the median and its confidence limits, each column
+#' formatted to `digits` significant digits (whole numbers are never rounded). Weighted fits
+#' show the weighted `n` and events beside the records; rows deleted for missing values are
+#' reported; with `id`, the number of subjects `n.id`.
+#'
+#' @param x An `rwe_km` object.
+#' @param digits Significant digits, as in `print.survfit()`.
+#' @param ... Must be empty.
+#' @return `x`, invisibly.
+#' @examples
+#' km_fit(survival::Surv(time, status) ~ ph.ecog, data = survival::lung)
 #' @export
-print.rwe_km <- function(x, digits = 3, ...) {
+print.rwe_km <- function(x, digits = max(getOption("digits") - 4L, 3L), ...) {
+  check_dots_empty_bad(...)
   med <- km_median(x)
   cat("Kaplan-Meier estimate (", format(100 * x$conf.int), "% CI, ", x$conf.type,
       " scale", if (x$weighted) ", weighted counts" else "",
       if (identical(x$variance, "robust")) ", robust SE" else "", ")\n", sep = "")
-  shown <- function(v) ifelse(is.na(v), "NR", format(signif(v, digits)))
-  tab <- data.frame(n = x$n, events = format(signif(med$events, digits)),
-                    median = shown(med$median), lower = shown(med$conf.low),
-                    upper = shown(med$conf.high), check.names = FALSE)
-  names(tab)[4:5] <- paste0(format(100 * x$conf.int), "% CI ", c("lower", "upper"))
+  if (length(x$na.action)) cat("  ", stats::naprint(x$na.action), "\n")
+  tab <- km_print_table(x, med, digits)
   if (ncol(x$strata)) tab <- cbind(x$strata, tab)
   print(tab, row.names = FALSE)
   if (any(is.na(med$median) | is.na(med$conf.high))) {
     cat("NR: not reached (the curve or its limit never falls below 0.5).\n")
+  }
+  invisible(x)
+}
+
+# print.survfit's columns: n.max and n.start merge into `n` when equal, `records` is dropped
+# when it equals that `n`; each column is formatted as print() formats a matrix column.
+km_print_table <- function(x, med, digits) {
+  cols <- list(records = med$records, n.max = med$n.max, n.start = med$n.start)
+  if (all(cols$n.max == cols$n.start)) cols <- list(records = cols$records, n = cols$n.start)
+  if (all(cols[[1L]] == cols[[2L]])) cols <- cols[-1L]
+  if (!is.null(x$n.id)) cols$n.id <- x$n.id
+  cols$events <- med$events
+  shown <- function(v) {
+    out <- rep("NR", length(v))
+    if (any(!is.na(v))) out[!is.na(v)] <- format(v[!is.na(v)], digits = digits)
+    out
+  }
+  tab <- data.frame(lapply(cols, format, digits = digits), median = shown(med$median),
+                    lower = shown(med$conf.low), upper = shown(med$conf.high),
+                    check.names = FALSE, stringsAsFactors = FALSE)
+  names(tab)[ncol(tab) - 1:0] <- paste0(format(100 * x$conf.int), "% CI ", c("lower", "upper"))
+  tab
+}
+
+#' Median survival of Kaplan-Meier curves
+#'
+#' The median survival time of each curve, as `median()` of a `survfit` object (the
+#' `quantile()` rule at 0.5); `NA` when the curve does not fall to 0.5. For the limits use
+#' [km_median()] or [quantile.rwe_km()].
+#'
+#' @param x An `rwe_km` object.
+#' @param na.rm Not used (must be `FALSE`): an unreached median stays `NA`.
+#' @param ... Must be empty.
+#' @return A numeric vector, one median per curve, named by the curve labels
+#'   (such as `"sex=1"`) when there are several curves.
+#' @examples
+#' median(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
+#' @export
+median.rwe_km <- function(x, na.rm = FALSE, ...) {
+  check_dots_empty_bad(...)
+  if (!isFALSE(na.rm)) {
+    cli::cli_abort("{.arg na.rm} must be FALSE: an unreached median is reported as NA.",
+                   class = "rwe_bad_input")
+  }
+  q <- quantile.rwe_km(x, probs = 0.5)$quantile
+  if (nrow(x$strata) > 1L || ncol(x$strata)) names(q) <- x$strata_label
+  q
+}
+
+#' Plot Kaplan-Meier curves
+#'
+#' Base-graphics step curves of an `rwe_km` object, with `+` marks at censoring times and
+#' optionally the pointwise confidence limits (dashed), one colour per curve and a legend.
+#' For the publication figure with a risk table see [km_plot()].
+#'
+#' @param x An `rwe_km` object.
+#' @param conf.int Draw the confidence limits? Default: only when there is one curve (as
+#'   `plot.survfit()`).
+#' @param mark.time Mark censoring times?
+#' @param col,lty Colours and line types, recycled over the curves.
+#' @param xlab,ylab,xlim,ylim,main Passed to [graphics::plot()].
+#' @param legend Where to put the legend (a [graphics::legend()] keyword such as
+#'   `"bottomleft"`), or `NULL` for none; default one when there are several curves.
+#' @param ... Further graphical parameters for [graphics::plot.default()].
+#' @return `x`, invisibly.
+#' @examples
+#' plot(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
+#' @export
+plot.rwe_km <- function(x, conf.int = nrow(x$strata) == 1L, mark.time = TRUE,
+                        col = seq_len(nrow(x$strata)), lty = 1, xlab = "Time",
+                        ylab = "Survival probability", xlim = NULL, ylim = c(0, 1),
+                        main = NULL, legend = if (nrow(x$strata) > 1L) "bottomleft",
+                        ...) {
+  for (flag in c("conf.int", "mark.time")) {
+    v <- get(flag)
+    if (!isTRUE(v) && !isFALSE(v)) {
+      cli::cli_abort("{.arg {flag}} must be TRUE or FALSE.", class = "rwe_bad_input")
+    }
+  }
+  rows <- km_strata_rows(x)
+  cv <- x$curves
+  k <- length(rows)
+  col <- rep_len(col, k)
+  lty <- rep_len(lty, k)
+  if (is.null(xlim)) xlim <- c(0, max(cv$time, 0))
+  graphics::plot(NA, xlim = xlim, ylim = ylim, xlab = xlab, ylab = ylab, main = main, ...)
+  for (s in seq_len(k)) {
+    r <- rows[[s]]
+    tt <- c(0, cv$time[r])
+    graphics::lines(tt, c(1, cv$surv[r]), type = "s", col = col[s], lty = lty[s])
+    if (conf.int) {
+      graphics::lines(tt, c(1, cv$lower[r]), type = "s", col = col[s], lty = 2)
+      graphics::lines(tt, c(1, cv$upper[r]), type = "s", col = col[s], lty = 2)
+    }
+    cens <- r[cv$n.censor[r] > 0]
+    if (mark.time && length(cens)) {
+      graphics::points(cv$time[cens], cv$surv[cens], pch = 3, col = col[s])
+    }
+  }
+  if (!is.null(legend) && k > 1L) {
+    graphics::legend(legend, legend = x$strata_label, col = col, lty = lty, bty = "n")
   }
   invisible(x)
 }
@@ -642,7 +838,7 @@ print.rwe_km <- function(x, digits = 3, ...) {
 #' @param object An `rwe_km` object.
 #' @param times Times at which to report; missing = every time of the curves.
 #' @param extend Report times after a curve's last time too.
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A data frame of class `summary.rwe_km` with the strata columns, `time`, `n.risk`,
 #'   `n.event`, `n.censor`, `surv`, `std.err` (Greenwood SE of S), `lower`, `upper`; the
 #'   median table ([km_median()]) is attached as attribute `table`.
@@ -651,6 +847,7 @@ print.rwe_km <- function(x, digits = 3, ...) {
 #' summary(fit, times = c(0, 180, 365, 730))
 #' @export
 summary.rwe_km <- function(object, times, extend = FALSE, ...) {
+  check_dots_empty_bad(...)
   cv <- object$curves
   if (missing(times)) {
     out <- cv[c("stratum", "time", "n.risk", "n.event", "n.censor", "surv", "std.err.surv",
@@ -696,7 +893,7 @@ print.summary.rwe_km <- function(x, ...) {
 #' Tidy a Kaplan-Meier fit
 #'
 #' @param x An `rwe_km` object.
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A data frame, one row per curve and time: the strata columns, `time`, `n.risk`,
 #'   `n.event`, `n.censor`, `estimate` (S), `std.error` (Greenwood SE of S; note that
 #'   `broom::tidy.survfit()` reports the SE of log S here), `conf.low`, `conf.high`.
@@ -704,6 +901,7 @@ print.summary.rwe_km <- function(x, ...) {
 #' generics::tidy(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
 tidy.rwe_km <- function(x, ...) {
+  check_dots_empty_bad(...)
   cv <- x$curves
   km_with_strata(x, data.frame(stratum = cv$stratum, time = cv$time, n.risk = cv$n.risk,
                                n.event = cv$n.event, n.censor = cv$n.censor,
@@ -714,7 +912,7 @@ tidy.rwe_km <- function(x, ...) {
 #' One-row-per-curve summary of a Kaplan-Meier fit
 #'
 #' @param x An `rwe_km` object.
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A data frame: strata columns, `records`, `events`, `median`, `conf.low`,
 #'   `conf.high` (as [km_median()]), `rmean` and `rmean.std.error` (common truncation time,
 #'   as [km_rmean()]).
@@ -722,6 +920,7 @@ tidy.rwe_km <- function(x, ...) {
 #' generics::glance(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
 glance.rwe_km <- function(x, ...) {
+  check_dots_empty_bad(...)
   med <- km_median(x)
   rm <- km_rmean(x, "common")
   cbind(med[c(names(x$strata), "records", "events", "median", "conf.low", "conf.high")],

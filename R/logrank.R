@@ -62,6 +62,7 @@ logrank_test <- function(formula, data, rho = 0, subset, na.action,
   mc <- match.call()
   mf <- surv_model_frame(mc, parent.frame())
   parts <- surv_parts(mf)
+  refuse_cluster_offset(mf, "logrank_test")
   if (parts$counting) {
     cli::cli_abort("{.arg formula}: the log-rank test takes right-censored {.code Surv(time, status)} data only.",
                    class = "rwe_bad_input")
@@ -210,6 +211,7 @@ logrank_group_table <- function(x) {
 
 #' @export
 print.rwe_logrank <- function(x, digits = 4, ...) {
+  check_dots_empty_bad(...)
   cat(x$method, if (!is.null(x$strata)) {
     paste0(", stratified by ", paste(names(x$strata), collapse = ", "),
            " (", nrow(x$strata), " strata)")
@@ -229,24 +231,28 @@ print.rwe_logrank <- function(x, digits = 4, ...) {
 #' Tidy a log-rank test
 #'
 #' @param x An `rwe_logrank` object.
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A data frame with one row per group: the grouping columns, `n`, `observed`,
 #'   `expected`, `chisq.e` = (O-E)^2/E and `chisq.v` = (O-E)^2/V.
 #' @examples
 #' generics::tidy(logrank_test(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
-tidy.rwe_logrank <- function(x, ...) logrank_group_table(x)
+tidy.rwe_logrank <- function(x, ...) {
+  check_dots_empty_bad(...)
+  logrank_group_table(x)
+}
 
 #' Glance at a log-rank test
 #'
 #' @param x An `rwe_logrank` object.
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A one-row data frame: `statistic` (chi-square), `df`, `p.value`, `method`,
 #'   `p.method` (`"asymptotic"`, `"exact"` or `"permutation"`).
 #' @examples
 #' generics::glance(logrank_test(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
 glance.rwe_logrank <- function(x, ...) {
+  check_dots_empty_bad(...)
   data.frame(statistic = x$chisq, df = x$df, p.value = x$p.value, method = x$method,
              p.method = if (is.null(x$p.method)) "asymptotic" else x$p.method)
 }

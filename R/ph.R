@@ -289,6 +289,7 @@ ph_scaled_schoenfeld <- function(sums, d, terms) {
 
 #' @export
 print.rwe_ph_test <- function(x, digits = max(3L, getOption("digits") - 4L), ...) {
+  check_dots_empty_bad(...)
   cat("Proportional-hazards score test (Grambsch-Therneau), transform = ", x$transform, "\n",
       sep = "")
   tab <- x$table
@@ -301,14 +302,17 @@ print.rwe_ph_test <- function(x, digits = max(3L, getOption("digits") - 4L), ...
 #' Tidy a proportional-hazards test
 #'
 #' @param x An `rwe_ph_test` from [ph_test()].
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A data frame with `term` (the last row `GLOBAL`), `statistic` (chi-square), `df`,
 #'   `p.value`.
 #' @examples
 #' fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung)
 #' generics::tidy(ph_test(fit))
 #' @export
-tidy.rwe_ph_test <- function(x, ...) x$table
+tidy.rwe_ph_test <- function(x, ...) {
+  check_dots_empty_bad(...)
+  x$table
+}
 
 #' Plot scaled Schoenfeld residuals against transformed time
 #'

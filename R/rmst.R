@@ -23,8 +23,11 @@
 #'   carries the last value of the curve forward to `tau`.
 #' @param subset Optional expression selecting rows of `data`.
 #' @param na.action Function handling missing values (default: `getOption("na.action")`).
+#' @param weights Optional non-negative case weights (evaluated in `data`): the areas and
+#'   their variances are those of the weighted Kaplan-Meier curves, as
+#'   `print(survfit(..., weights = ), rmean = tau)` reports them.
 #' @return An object of class `rwe_rmst`: `groups` (data frame, one row per group: the
-#'   grouping columns, `n`, `events`, `tau`, `rmst`, `std.error`, `conf.low`, `conf.high`),
+#'   grouping columns, `n` (records), `events` (weighted with `weights`), `tau`, `rmst`, `std.error`, `conf.low`, `conf.high`),
 #'   `contrasts` (two groups only, else `NULL`: a data frame with rows `difference` and
 #'   `ratio`, columns `contrast`, `estimate`, `std.error` (of the difference; of the log
 #'   ratio), `conf.low`, `conf.high`, `statistic` (z), `p.value`), `tau`, `conf.int`,
@@ -38,7 +41,7 @@
 #' generics::tidy(rmst(Surv(futime, fustat) ~ rx, data = ovarian))
 #' @export
 rmst <- function(formula, data, tau = NULL, conf.int = 0.95, extend = FALSE, subset,
-                 na.action) {
+                 na.action, weights) {
   check_conf_level(conf.int)
   if (!isTRUE(extend) && !isFALSE(extend)) {
     cli::cli_abort("{.arg extend} must be TRUE or FALSE.", class = "rwe_bad_input")
@@ -46,6 +49,7 @@ rmst <- function(formula, data, tau = NULL, conf.int = 0.95, extend = FALSE, sub
   mc <- match.call()
   mf <- surv_model_frame(mc, parent.frame())
   parts <- surv_parts(mf)
+  refuse_cluster_offset(mf, "rmst")
   if (parts$counting) {
     cli::cli_abort("{.arg formula}: {.fn rmst} takes right-censored {.code Surv(time, status)} data only.",
                    class = "rwe_bad_input")
@@ -55,13 +59,15 @@ rmst <- function(formula, data, tau = NULL, conf.int = 0.95, extend = FALSE, sub
                    class = "rwe_bad_input")
   }
   groups <- rhs_groups(mf, include_strata = FALSE)
+  weighted <- !is.null(stats::model.weights(mf))
   km <- km_fit_matrix(parts$time, parts$status,
-                      group = if (ncol(groups$table)) groups$table[groups$codes, , drop = FALSE])
+                      group = if (ncol(groups$table)) groups$table[groups$codes, , drop = FALSE],
+                      weights = if (weighted) parts$weights)
   tau <- rmst_tau(tau, km, extend)
   per_group <- km_rmean(km, tau = tau, conf.int = conf.int)
   per_group <- cbind(per_group[names(km$strata)],
                      n = tabulate(groups$codes, nbins = nrow(groups$table)),
-                     events = as.numeric(rowsum(parts$status, groups$codes)[, 1L]),
+                     events = as.numeric(rowsum(parts$status * parts$weights, groups$codes)[, 1L]),
                      per_group[c("tau", "rmean", "std.error", "conf.low", "conf.high")])
   names(per_group)[names(per_group) == "rmean"] <- "rmst"
   new_rwe_rmst(per_group, tau = tau, conf.int = conf.int, group_label = groups$label,
@@ -117,6 +123,7 @@ rmst_contrasts <- function(groups, conf.int) {
 
 #' @export
 print.rwe_rmst <- function(x, digits = 4, ...) {
+  check_dots_empty_bad(...)
   cat("Restricted mean survival time up to tau = ", format(x$tau), "\n\n", sep = "")
   g <- x$groups
   num <- c("rmst", "std.error", "conf.low", "conf.high")
@@ -138,7 +145,7 @@ print.rwe_rmst <- function(x, digits = 4, ...) {
 #' @param what `"groups"` (one row per group, the grouping variables as columns: `n`,
 #'   `events`, `tau`, `rmst` as `estimate`, `std.error`, `conf.low`, `conf.high`) or
 #'   `"contrasts"` (difference and ratio, two groups only).
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A data frame.
 #' @examples
 #' fit <- rmst(survival::Surv(time, status) ~ sex, data = survival::lung, tau = 365)
@@ -146,6 +153,7 @@ print.rwe_rmst <- function(x, digits = 4, ...) {
 #' generics::tidy(fit, what = "contrasts")
 #' @export
 tidy.rwe_rmst <- function(x, what = c("groups", "contrasts"), ...) {
+  check_dots_empty_bad(...)
   what <- match.arg(what)
   if (what == "contrasts") return(x$contrasts)
   out <- x$groups
@@ -156,7 +164,7 @@ tidy.rwe_rmst <- function(x, what = c("groups", "contrasts"), ...) {
 #' Glance at a restricted mean survival time result
 #'
 #' @param x An `rwe_rmst` object from [rmst()].
-#' @param ... Unused.
+#' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A one-row data frame: `tau`, `n_groups`, `n`, `events`, and for two groups the
 #'   `difference` with its `p.value.difference`, and the `ratio` with `p.value.ratio`
 #'   (otherwise `NA`).
@@ -164,6 +172,7 @@ tidy.rwe_rmst <- function(x, what = c("groups", "contrasts"), ...) {
 #' generics::glance(rmst(survival::Surv(time, status) ~ sex, data = survival::lung, tau = 365))
 #' @export
 glance.rwe_rmst <- function(x, ...) {
+  check_dots_empty_bad(...)
   ct <- x$contrasts
   pick <- function(row, col) if (is.null(ct)) NA_real_ else ct[[col]][row]
   data.frame(tau = x$tau, n_groups = nrow(x$groups), n = sum(x$groups$n),

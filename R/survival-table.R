@@ -253,6 +253,7 @@ median_text <- function(median, low, high, events, digits = 1, ci_digits = digit
 
 #' @export
 display_table.rwe_survival_by <- function(x, ...) {
+  check_dots_empty_bad(...)
   first <- !duplicated(x$variable)
   mean <- sprintf("%.3f", x$mean_spss)
   mean[x$events == 0] <- "\u2013"
@@ -350,6 +351,7 @@ spss_median <- function(cv) {
 
 #' @export
 display_table.rwe_survival_overall <- function(x, ...) {
+  check_dots_empty_bad(...)
   ci <- function(lo, hi) paste0(format_nr(lo, 2), "\u2013", format_nr(hi, 2))
   data.frame(N = x$n, events = x$events,
              `median (survfit CI)` = x$summary,
@@ -418,6 +420,7 @@ followup_summary <- function(data, time, event, followup = NULL, conf.int = 0.95
 
 #' @export
 display_table.rwe_followup <- function(x, ...) {
+  check_dots_empty_bad(...)
   data.frame(N = x$n,
              `reverse KM median (95% CI)` = x$summary_reverse_km,
              `median (range)` = x$summary, check.names = FALSE)

@@ -76,3 +76,10 @@ test_that("ae_duration gives median (range) per term", {
   expect_error(ae_duration(ae, "Rash"), "Rash", class = "rlang_error")
   expect_error(ae_duration(ae, "Diarrhea", duration = "months"), "months")
 })
+
+test_that("ae methods refuse arguments they would ignore", {
+  cohort <- table5_cohort()
+  tab <- ae_table(cohort$ae, cohort$patients)
+  expect_error(tidy(tab, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(display_table(tab, foo = 1), "foo", class = "rwe_bad_input")
+})

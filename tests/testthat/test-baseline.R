@@ -106,3 +106,10 @@ test_that("baseline_table errors name the argument and the offending values", {
   expect_error(baseline_table(transform(p, d = Sys.Date()), "d"), "unsupported type")
   expect_error(baseline_table(p, "sex", digits = -1), "digits")
 })
+
+test_that("baseline methods refuse arguments they would ignore", {
+  d <- data.frame(x = c(1, 2, 3, 4), g = c("a", "b", "a", "b"))
+  tab <- baseline_table(d, "x", by = "g", test = FALSE)
+  expect_error(tidy(tab, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(display_table(tab, foo = 1), "foo", class = "rwe_bad_input")
+})

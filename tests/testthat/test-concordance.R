@@ -273,3 +273,50 @@ test_that("bad input is refused with a classed error naming the argument", {
   expect_error(cox_concordance(1:3, c(1, 0, 1), 1:3, start = c(0, 2, 0)), "start",
                class = "rwe_bad_input")
 })
+
+test_that("concordance_index(fit) of an rwe_cox equals survival::concordance(coxph)", {
+  expect_same_cox_concordance <- function(m, r) {
+    ours <- concordance_index(m)
+    ref <- concordance(r)
+    expect_s3_class(ours, "rwe_concordance")
+    expect_equal(ours$concordance, unname(ref$concordance), tolerance = 1e-8)
+    expect_equal(ours$var, unname(ref$var), tolerance = 1e-8)
+    expect_equal(unname(ours$count), unname(colSums(rbind(ref$count))), tolerance = 1e-8)
+    expect_equal(ours$n, ref$n)
+    expect_true(ours$reverse)
+    ours
+  }
+  res <- expect_same_cox_concordance(
+    cox_fit(Surv(time, status) ~ age + sex + strata(ph.ecog), data = lung),
+    coxph(Surv(time, status) ~ age + sex + strata(ph.ecog), data = lung))
+  expect_equal(nrow(res$count_by_stratum), 4L)
+  expect_same_cox_concordance(cox_fit(Surv(time, status) ~ trt + celltype + karno, data = veteran),
+                              coxph(Surv(time, status) ~ trt + celltype + karno, data = veteran))
+  lw <- lung
+  lw$w <- rep(1:3, length.out = nrow(lung))
+  expect_same_cox_concordance(cox_fit(Surv(time, status) ~ age + sex, data = lw, weights = w),
+                              coxph(Surv(time, status) ~ age + sex, data = lw, weights = w))
+  expect_same_cox_concordance(
+    cox_fit(Surv(start, stop, event) ~ age + transplant, data = heart),
+    coxph(Surv(start, stop, event) ~ age + transplant, data = heart))
+  # clusters change the variance, as in concordance(coxph)
+  clus <- expect_same_cox_concordance(
+    cox_fit(Surv(time, status) ~ rx + nodes + cluster(id), data = colon),
+    coxph(Surv(time, status) ~ rx + nodes + cluster(id), data = colon))
+  plain <- concordance_index(cox_fit(Surv(time, status) ~ rx + nodes, data = colon))
+  expect_false(isTRUE(all.equal(clus$var, plain$var)))
+  expect_same_cox_concordance(
+    cox_fit(Surv(time, status) ~ age + sex, data = lung, cluster = inst),
+    coxph(Surv(time, status) ~ age + sex, data = lung, cluster = inst))
+  m <- cox_fit(Surv(time, status) ~ age, data = lung)
+  expect_error(concordance_index(m, data = lung), "data", class = "rwe_bad_input")
+  expect_error(concordance_index(m, reverse = FALSE), "reverse", class = "rwe_bad_input")
+})
+
+test_that("concordance methods refuse arguments they would ignore", {
+  cc <- concordance_index(Surv(time, status) ~ ph.karno, data = lung)
+  expect_error(print(cc, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(summary(cc, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(tidy(cc, exponentiate = TRUE), "exponentiate", class = "rwe_bad_input")
+  expect_error(glance(cc, foo = 1), "foo", class = "rwe_bad_input")
+})

@@ -51,6 +51,7 @@ expect_km_summaries_match <- function(fit, sf) {
   expect_equal(q$quantile, byrow(q_sf$quantile), tolerance = tol)
   expect_equal(q$conf.low, byrow(q_sf$lower), tolerance = tol)
   expect_equal(q$conf.high, byrow(q_sf$upper), tolerance = tol)
+  expect_equal(unname(median(fit)), unname(as.vector(median(sf))), tolerance = tol)
   for (tau in list("common", "individual", stats::median(sf$time))) {
     rt <- summary(sf, rmean = tau)$table
     if (!is.matrix(rt)) rt <- t(rt)
@@ -242,4 +243,107 @@ test_that("near-tied times are merged as survfit's timefix does", {
   expect_gt(length(unique(d$time)), length(unique(base)))
   fit <- km_fit(Surv(time, status) ~ g, d)
   expect_km_matches(fit, survfit(Surv(time, status) ~ g, d))
+})
+
+test_that("median() equals median.survfit, named by curve", {
+  fit <- km_fit(Surv(time, status) ~ sex, lung)
+  sf <- survfit(Surv(time, status) ~ sex, lung)
+  m <- median(fit)
+  expect_equal(m, c(`sex=1` = 270, `sex=2` = 426))
+  expect_equal(unname(m), unname(as.vector(median(sf))))
+  expect_identical(median(km_fit(Surv(time, status) ~ 1, lung)), 310)
+  nr <- median(km_fit(Surv(time, status) ~ rx, colon[colon$etype == 2, ]))
+  expect_true(is.na(nr[["rx=Lev+5FU"]]))
+  expect_error(median(fit, na.rm = TRUE), "na.rm", class = "rwe_bad_input")
+  expect_error(quantile(fit, 0.5, conf.int = FALSE), "conf.int", class = "rwe_bad_input")
+})
+
+# The table print.survfit() shows, as text: its numbers must be ours, NA shown as NR.
+survfit_print_rows <- function(sf) {
+  out <- utils::capture.output(print(sf))
+  out <- out[(grep("median", out)[1] + 1):length(out)]
+  lapply(strsplit(trimws(sub("^\\S+=\\S+\\s+", "", out)), "\\s+"), function(v) sub("^NA$", "NR", v))
+}
+our_print_rows <- function(fit) {
+  out <- utils::capture.output(print(fit))
+  out <- out[(grep("median", out)[1] + 1):length(out)]
+  out <- out[!grepl("^NR:", out)]
+  lapply(strsplit(trimws(out), "\\s+"), function(v) v[-seq_len(ncol(fit$strata))])
+}
+
+test_that("print() shows survfit's columns and digits, deletions and weighted n", {
+  d <- colon[colon$etype == 1, ]
+  f <- Surv(time, status) ~ rx
+  # survfit prints 1236 / 1183 (and limits 2036 / 2067), not 1240 / 1180 / 2040
+  expect_identical(our_print_rows(km_fit(f, d)), survfit_print_rows(survfit(f, d)))
+  expect_output(print(km_fit(f, d)), "1236 +803 +2036")
+  d$time <- d$time + 0.37  # medians with decimals
+  expect_identical(our_print_rows(km_fit(f, d)), survfit_print_rows(survfit(f, d)))
+  f <- Surv(time, status) ~ ph.ecog
+  expect_identical(our_print_rows(km_fit(f, lung)), survfit_print_rows(survfit(f, lung)))
+  expect_output(print(km_fit(f, lung)), "1 observation deleted due to missingness")
+  lw <- lung
+  lw$w <- rep(c(1.5, 0.5, 2), length.out = nrow(lung))
+  fit <- km_fit(Surv(time, status) ~ sex, lw, weights = w)
+  sf <- survfit(Surv(time, status) ~ sex, lw, weights = w)
+  expect_identical(our_print_rows(fit), survfit_print_rows(sf))
+  expect_output(print(fit), "records +n events")
+  f <- Surv(start, stop, event) ~ transplant
+  expect_identical(our_print_rows(km_fit(f, heart)), survfit_print_rows(survfit(f, heart)))
+  expect_output(print(km_fit(f, heart)), "n.max n.start")
+  expect_error(print(fit, conf.int = 0.9), "conf.int", class = "rwe_bad_input")
+})
+
+test_that("plot() draws base-graphics curves and checks its flags", {
+  fit <- km_fit(Surv(time, status) ~ sex, lung)
+  grDevices::pdf(NULL)
+  on.exit(grDevices::dev.off())
+  expect_invisible(plot(fit))
+  expect_invisible(plot(km_fit(Surv(time, status) ~ 1, lung), mark.time = FALSE))
+  expect_error(plot(fit, conf.int = "yes"), "conf.int", class = "rwe_bad_input")
+})
+
+test_that("km_fit(id = ) equals survfit(id = ) on counting-process data", {
+  fit <- km_fit(Surv(start, stop, event) ~ 1, heart, id = id)
+  sf <- survfit(Surv(start, stop, event) ~ 1, heart, id = id)
+  expect_km_matches(fit, sf)  # incl. n.censor: continued rows are no censoring
+  expect_identical(fit$n.id, 103L)
+  expect_false(isTRUE(all.equal(fit$curves$n.censor,
+                                km_fit(Surv(start, stop, event) ~ 1, heart)$curves$n.censor)))
+  expect_equal(sum(fit$curves$n.censor),
+               sum(tapply(heart$event, heart$id, function(e) e[length(e)] == 0)))
+  f <- Surv(start, stop, event) ~ transplant
+  fit <- km_fit(f, heart, id = id)
+  sf <- survfit(f, heart, id = id)
+  # survival 3.5 misplaces its id flags with several curves; everything but n.censor agrees
+  expect_equal(fit$curves$time, sf$time)
+  expect_equal(fit$curves$n.risk, sf$n.risk)
+  expect_equal(fit$curves$n.event, sf$n.event)
+  expect_equal(fit$curves$surv, sf$surv, tolerance = tol)
+  expect_equal(fit$curves$std.err.log, sf$std.err, tolerance = tol)
+  expect_equal(fit$curves$lower, sf$lower, tolerance = tol)
+  expect_identical(fit$n.id, c(103L, 69L))
+  expect_equal(fit$n, sf$n)
+  expect_output(print(fit), "n.id")
+  expect_error(km_fit(Surv(stop, event) ~ 1, heart, id = id, robust = TRUE), "robust",
+               class = "rwe_bad_input")
+  hw <- heart
+  hw$w <- rep(c(0.5, 1.5), length.out = nrow(heart))
+  expect_error(km_fit(Surv(stop, event) ~ 1, hw, id = id, weights = w), "robust",
+               class = "rwe_bad_input")
+  two <- data.frame(id = c(1, 1, 2, 3), start = c(0, 2, 0, 0), stop = c(2, 5, 4, 6),
+                    event = c(1, 1, 0, 1))
+  expect_error(km_fit(Surv(start, stop, event) ~ 1, two, id = id), "robust",
+               class = "rwe_bad_input")
+})
+
+test_that("km methods refuse arguments they would ignore; km_fit refuses cluster/offset", {
+  fit <- km_fit(Surv(time, status) ~ sex, lung)
+  expect_error(summary(fit, times = 100, censored = TRUE), "censored", class = "rwe_bad_input")
+  expect_error(tidy(fit, conf.int = TRUE), "conf.int", class = "rwe_bad_input")
+  expect_error(glance(fit, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(km_fit(Surv(time, status) ~ sex + cluster(inst), lung), "cluster",
+               class = "rwe_bad_input")
+  expect_error(km_fit(Surv(time, status) ~ sex + offset(age), lung), "offset",
+               class = "rwe_bad_input")
 })

@@ -127,3 +127,19 @@ test_that("near-tied times are merged as survdiff's timefix does", {
                   status = rbinom(300, 1, 0.5), g = sample(1:2, 300, TRUE))
   expect_logrank_matches(Surv(time, status) ~ g, d)
 })
+
+test_that("logrank methods refuse arguments they would ignore; cluster/offset refused", {
+  lr <- logrank_test(Surv(time, status) ~ sex, data = lung)
+  expect_error(print(lr, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(tidy(lr, conf.int = TRUE), "conf.int", class = "rwe_bad_input")
+  expect_error(glance(lr, foo = 1), "foo", class = "rwe_bad_input")
+  # survdiff's offset() is a one-sample test, which logrank_test() does not implement
+  lung_off <- transform(lung, p = 0.5)
+  expect_error(logrank_test(Surv(time, status) ~ sex + offset(p), data = lung_off), "offset",
+               class = "rwe_bad_input")
+  expect_error(logrank_test(Surv(time, status) ~ sex + cluster(inst), data = lung), "cluster",
+               class = "rwe_bad_input")
+  # survival::survdiff() has no case weights; neither has logrank_test()
+  expect_false("weights" %in% names(formals(survdiff)))
+  expect_error(logrank_test(Surv(time, status) ~ sex, data = lung, weights = age), "unused")
+})

@@ -97,3 +97,9 @@ test_that("bad input is refused", {
   ff <- cox_fit(Surv(time, status) ~ age, data = lung, ties = "breslow", firth = TRUE)
   expect_error(ph_test(ff), class = "rwe_bad_input", regexp = "fit")
 })
+
+test_that("ph_test methods refuse arguments they would ignore", {
+  res <- ph_test(cox_fit(Surv(time, status) ~ age + sex, data = lung))
+  expect_error(print(res, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(tidy(res, conf.int = TRUE), "conf.int", class = "rwe_bad_input")
+})

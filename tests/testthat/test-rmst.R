@@ -104,3 +104,33 @@ test_that("bad input is refused with the argument named", {
   expect_error(rmst(Surv(start, stop, event) ~ transplant, data = heart),
                class = "rwe_bad_input", regexp = "formula")
 })
+
+test_that("rmst(weights = ) equals the restricted mean of a weighted survfit", {
+  lw <- lung
+  lw$w <- rep(c(1.5, 0.5, 2, 1), length.out = nrow(lung))  # fractional: robust SE in survfit
+  lw$w2 <- rep(1:3, length.out = nrow(lung))
+  for (case in list(list(w = "w", tau = 365), list(w = "w2", tau = 500))) {
+    r <- rmst(Surv(time, status) ~ sex, lw, tau = case$tau, weights = lw[[case$w]])
+    tab <- summary(survfit(Surv(time, status) ~ sex, lw, weights = lw[[case$w]]),
+                   rmean = case$tau)$table
+    expect_equal(r$groups$rmst, unname(tab[, "rmean"]), tolerance = 1e-8)
+    expect_equal(r$groups$std.error, unname(tab[, "se(rmean)"]), tolerance = 1e-8)
+    expect_equal(r$groups$events, unname(tab[, "events"]), tolerance = 1e-8)
+    expect_equal(r$groups$n, unname(tab[, "records"]))
+  }
+  # the weights change the answer (so they are not ignored)
+  expect_false(isTRUE(all.equal(rmst(Surv(time, status) ~ sex, lw, tau = 365, weights = w)$groups$rmst,
+                                rmst(Surv(time, status) ~ sex, lw, tau = 365)$groups$rmst)))
+  lw$w[3] <- -1
+  expect_error(rmst(Surv(time, status) ~ sex, lw, tau = 365, weights = w), "weights",
+               class = "rwe_bad_input")
+})
+
+test_that("rmst methods refuse arguments they would ignore; cluster/offset refused", {
+  r <- rmst(Surv(time, status) ~ sex, data = lung, tau = 365)
+  expect_error(print(r, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(tidy(r, conf.int = TRUE), "conf.int", class = "rwe_bad_input")
+  expect_error(glance(r, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(rmst(Surv(time, status) ~ sex + cluster(inst), data = lung, tau = 365),
+               "cluster", class = "rwe_bad_input")
+})

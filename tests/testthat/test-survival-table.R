@@ -289,3 +289,12 @@ test_that("bad input gives rwe_bad_input errors naming the argument", {
   expect_error(followup_summary(d, "pfs_months", "pfs_event", followup = "zz"),
                class = "rwe_bad_input", regexp = "zz")
 })
+
+test_that("survival-table display methods refuse arguments they would ignore", {
+  tab <- survival_by(lung2, "time", "event", "sex_f")
+  expect_error(display_table(tab, foo = 1), "foo", class = "rwe_bad_input")
+  expect_error(display_table(survival_overall(lung2, "time", "event"), foo = 1), "foo",
+               class = "rwe_bad_input")
+  expect_error(display_table(followup_summary(lung2, "time", "event"), foo = 1), "foo",
+               class = "rwe_bad_input")
+})
