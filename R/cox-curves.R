@@ -269,6 +269,7 @@ matrix_fit_targets <- function(object, newdata, call) {
 #' curves
 #' summary(curves, times = c(180, 365))
 #' head(generics::tidy(curves))
+#' @method survfit rwe_cox
 #' @export
 survfit.rwe_cox <- function(formula, newdata, conf.int = 0.95,
                             conf.type = c("log", "log-log", "plain", "none"),
