@@ -106,6 +106,7 @@ cox_firth_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
                              profile = TRUE, conf.level = 0.95, which = NULL, penalty = 0.5) {
   call <- rlang::current_env()
   ties <- match.arg(ties)
+  check_control(control, firth_control_fields, "firth_control", call = call)
   check_firth_scalars(conf.level, penalty, profile, call)
   prep <- firth_prepare(x, y, strata, weights, offset, scale = TRUE, call = call)
   which_idx <- firth_which(which, prep$names, call)
@@ -325,7 +326,7 @@ cox_fit_firth <- function(design, parts, mf, ties, robust, control, call, env, k
     cli::cli_abort("{.arg init} is not used by the Firth-penalised fit (it always starts at 0).",
                    call = env, class = "rwe_bad_input")
   }
-  if (!isFALSE(robust) || !is.null(parts$cluster)) {
+  if (isTRUE(robust) || !is.null(parts$cluster)) {
     cli::cli_abort(c("{.arg firth} = TRUE cannot be combined with {.arg robust} or {.arg cluster}.",
                      "i" = "Firth intervals and tests come from the profile penalised likelihood, not from a (robust) variance."),
                    call = env, class = "rwe_bad_input")
