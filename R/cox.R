@@ -289,6 +289,8 @@ check_single_level_factors <- function(terms, mf, call) {
 #'
 #' The matrix-level twin of [cox_fit()]: validates its inputs, sorts them and calls the C++
 #' kernel. No formula processing: `x` is used as given (no intercept column should be present).
+#' The variance is the model-based one, as `survival::coxph.fit()` returns, whatever the
+#' weights; for the robust variance coxph reports with non-integer weights use [cox_fit()].
 #'
 #' @param x A numeric matrix of covariates, one row per observation.
 #' @param y A [survival::Surv()] object, right-censored or counting-process (`start`, `stop`,
