@@ -539,3 +539,16 @@ test_that("nothing estimable (all coefficients NA): a classed warning, coxph's n
   d$age2 <- 2 * d$age
   expect_no_warning(cox_fit(Surv(time, status) ~ age + age2, data = d))
 })
+
+test_that("aliased covariates with a robust variance: coxph's robust SEs, not NA", {
+  d <- lung_ps_data()
+  d$age2 <- 2 * d$age
+  fit <- cox_fit(Surv(time, status) ~ sex + age + age2 + ph.ecog, data = d, weights = w)
+  ref <- coxph(Surv(time, status) ~ sex + age + age2 + ph.ecog, data = d, weights = w)
+  expect_same_as_coxph(fit, ref)
+  keep <- !is.na(coef(ref))
+  expect_equal(unname(fit$var[keep, keep]), unname(ref$var[keep, keep]), tolerance = tol)
+  expect_equal(tidy(fit)$robust.se[keep], unname(sqrt(diag(ref$var)))[keep], tolerance = tol)
+  expect_equal(unname(residuals(fit, type = "dfbeta")[, keep]),
+               unname(residuals(ref, type = "dfbeta")[, keep]), tolerance = tol)
+})
