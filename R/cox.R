@@ -693,15 +693,6 @@ print.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L), signif.
   invisible(x)
 }
 
-check_level <- function(level, arg, call = rlang::caller_env()) {
-  if (!is.numeric(level) || length(level) != 1L || !is.finite(level) || level <= 0 ||
-      level >= 1) {
-    cli::cli_abort("{.arg {arg}} must be a single number between 0 and 1, not {.val {format(level)}}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  level
-}
-
 #' Summarise a Cox model fit
 #'
 #' @param object An `rwe_cox` fit from [cox_fit()] or [cox_fit_matrix()].
@@ -727,7 +718,8 @@ summary.rwe_cox <- function(object, conf.int = 0.95, conf.level = conf.int, ...)
   coef <- object$coefficients
   conf <- NULL
   if (!isFALSE(conf.level)) {
-    level <- check_level(conf.level, if (missing(conf.level)) "conf.int" else "conf.level")
+    level <- conf.level
+    check_conf_level(level, arg = if (missing(conf.level)) "conf.int" else "conf.level")
     se <- cox_se(object)
     q <- stats::qnorm(1 - (1 - level) / 2)
     conf <- cbind(`exp(coef)` = exp(coef), `exp(-coef)` = exp(-coef),
@@ -811,7 +803,7 @@ logLik.rwe_cox <- function(object, ...) {
 #' @export
 confint.rwe_cox <- function(object, parm, level = 0.95, ...) {
   rlang::check_dots_empty()
-  check_level(level, "level")
+  check_conf_level(level, arg = "level")
   coef <- object$coefficients
   if (missing(parm)) parm <- names(coef)
   q <- stats::qnorm(1 - (1 - level) / 2)
