@@ -315,6 +315,15 @@ test_that("zero-weight rows change nothing (as if dropped)", {
     expect_equal(coef(with_zero), coef(dropped), tolerance = tol)
     expect_equal(with_zero$var, dropped$var, tolerance = tol)
     expect_equal(with_zero$loglik, dropped$loglik, tolerance = tol)
+    # the robust variance too (Efron: a zero-weight death is no tied death in the residuals)
+    robust_zero <- cox_fit(Surv(time, status) ~ x1 + x2 + strata(s), data = d, weights = w,
+                           ties = ties)
+    robust_dropped <- cox_fit(Surv(time, status) ~ x1 + x2 + strata(s), data = d[d$w > 0, ],
+                              weights = w, ties = ties)
+    expect_true(robust_zero$robust)
+    expect_equal(robust_zero$var, robust_dropped$var, tolerance = tol)
+    expect_equal(robust_zero$robust.score.test, robust_dropped$robust.score.test,
+                 tolerance = tol)
   }
 })
 
