@@ -431,6 +431,7 @@ expect_robust_methods_match <- function(fit, ref) {
   expect_equal(unname(s$robscore), unname(sref$robscore), tolerance = tol)
   expect_equal(unname(s$rsq), unname(sref$rsq), tolerance = tol)
   expect_true(s$used.robust)
+  expect_equal(fit$concordance, ref$concordance[1:7], tolerance = tol, ignore_attr = TRUE)
   gl <- glance(fit)
   expect_equal(gl$statistic.robust, unname(sref$robscore[["test"]]), tolerance = tol)
   expect_equal(gl$p.value.robust, unname(sref$robscore[["pvalue"]]), tolerance = tol)
