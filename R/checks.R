@@ -39,6 +39,7 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
     cli::cli_abort("{.arg data} must be a data frame, not {.obj_type_friendly {data}}.",
                    call = call, class = "rwe_bad_input")
   }
+  check_formula_specials(formula, data, call)
   if (!is.null(data) && nrow(data) == 0L) {
     cli::cli_abort("{.arg data} has zero rows.", call = call, class = "rwe_bad_input")
   }
@@ -238,10 +239,7 @@ surv_parts <- function(mf, call = rlang::caller_env()) {
                    class = "rwe_bad_input")
   }
   type <- attr(y, "type")
-  if (!type %in% c("right", "counting")) {
-    cli::cli_abort(c("{.arg formula}: only right-censored {.code Surv(time, event)} and counting-process {.code Surv(start, stop, event)} data are supported.",
-                     "x" = "Got {.val {type}} censoring."), call = call, class = "rwe_bad_input")
-  }
+  if (!type %in% c("right", "counting")) abort_surv_type(type, "formula", call)
   counting <- type == "counting"
   time <- as.double(surv_column(y, if (counting) 2L else 1L))
   start <- if (counting) as.double(surv_column(y, 1L)) else NULL
@@ -261,6 +259,114 @@ surv_parts <- function(mf, call = rlang::caller_env()) {
        strata = strata$codes, strata_levels = strata$levels, strata_vars = strata$vars, strata_table = strata$table,
        weights = weights, offset = offset, cluster = cluster, terms = rhs_terms,
        na.action = stats::na.action(mf), n = n)
+}
+
+# Only right-censored and counting-process responses reach the engines. A factor status makes
+# Surv() build multi-state data ("mright"/"mcounting"), a frequent slip: say so and how to code it.
+abort_surv_type <- function(type, arg, call) {
+  multi <- type %in% c("mright", "mcounting")
+  cli::cli_abort(c(
+    "{.arg {arg}}: only right-censored {.code Surv(time, event)} and counting-process {.code Surv(start, stop, event)} data are supported.",
+    "x" = if (multi) "The event status is a factor, which {.fn Surv} reads as multi-state data ({.val {type}})."
+          else "Got {.val {type}} censoring.",
+    "i" = if (multi) "Code the status as 0/1, 1/2 or TRUE/FALSE, e.g. {.code Surv(time, status == \"dead\")}."
+  ), call = call, class = "rwe_bad_input")
+}
+
+# survival::coxph() gives these terms a meaning of its own (penalised likelihood, random
+# effects, time transforms). Evaluated as ordinary functions they would become plain covariates
+# and the fit would differ from coxph's without a word, so they are refused by name.
+survival_only_specials <- c("frailty", "frailty.gamma", "frailty.gaussian", "frailty.t",
+                            "pspline", "ridge", "tt")
+
+check_formula_specials <- function(formula, data, call) {
+  found <- find_calls(formula[[3L]], survival_only_specials)
+  if (length(found)) {
+    term <- found[[1L]]
+    cli::cli_abort(c("{.arg formula}: the term {.code {deparse1(term)}} is not supported.",
+                     "x" = special_term_advice(call_fn_name(term)),
+                     "i" = "{.fn survival::coxph} fits penalised, frailty and {.fn tt} terms."),
+                   call = call, class = "rwe_bad_input")
+  }
+  check_strata_interactions(formula, data, call)
+}
+
+special_term_advice <- function(name) {
+  switch(name,
+    pspline = "A penalised spline needs a penalised likelihood; for an unpenalised spline use {.fn splines::ns} or {.fn survival::nsk}.",
+    ridge = "A ridge penalty needs a penalised likelihood; list the covariates without {.fn ridge} (or use {.code firth = TRUE} for monotone likelihood).",
+    tt = "{.fn tt} builds a time-dependent covariate from coxph's {.arg tt} argument; split the follow-up with {.fn survival::survSplit} or {.fn survival::tmerge} and use a {.code Surv(start, stop, event)} response.",
+    "A shared frailty is a random effect (penalised likelihood); rwecohort fits none. For a marginal model with cluster-robust standard errors use {.code cluster(<group>)}."
+  )
+}
+
+# Calls to any of `names` (also written pkg::name) anywhere in an expression.
+find_calls <- function(e, names) {
+  if (!is.call(e)) return(list())
+  if (call_fn_name(e) %in% names) return(list(e))
+  unlist(lapply(as.list(e)[-1L], find_calls, names), recursive = FALSE)
+}
+
+call_fn_name <- function(e) {
+  fn <- e[[1L]]
+  if (is.call(fn) && (identical(fn[[1L]], quote(`::`)) || identical(fn[[1L]], quote(`:::`)))) {
+    fn <- fn[[3L]]
+  }
+  if (is.name(fn)) as.character(fn) else ""
+}
+
+# coxph() reads strata() inside an interaction (age:strata(sex)) as a stratum-specific
+# covariate effect with a stratified baseline; here the term would be dropped with the strata.
+# Refuse, naming the equivalent formula: the interaction with factor() plus strata() as a term.
+check_strata_interactions <- function(formula, data, call) {
+  tt <- tryCatch(stats::terms(formula, specials = "strata", data = data),
+                 error = function(e) NULL)  # model.frame() reports formula errors itself
+  s <- attr(tt, "specials")$strata
+  if (is.null(s)) return(invisible(TRUE))
+  factors <- attr(tt, "factors")
+  bad <- which(attr(tt, "order") > 1L & colSums(factors[s, , drop = FALSE]) > 0)
+  if (!length(bad)) return(invisible(TRUE))
+  label <- colnames(factors)[bad[1L]]
+  term <- str2lang(label)
+  strata_calls <- unique(vapply(find_calls(term, "strata"), deparse1, character(1)))
+  suggestion <- paste(c(deparse1(strata_as_factor(term)), strata_calls), collapse = " + ")
+  cli::cli_abort(c("{.arg formula}: {.fn strata} inside the interaction {.code {label}} is not supported.",
+                   "i" = "For stratum-specific effects with stratified baselines (what {.fn survival::coxph} fits), write {.code {suggestion}}."),
+                 call = call, class = "rwe_bad_input")
+}
+
+strata_as_factor <- function(e) {
+  if (!is.call(e)) return(e)
+  if (call_fn_name(e) == "strata") {
+    args <- as.list(e)[-1L]
+    if (!is.null(names(args))) args <- args[names(args) == ""]
+    return(if (length(args) == 1L) call("factor", args[[1L]]) else as.call(c(quote(interaction), args)))
+  }
+  e[] <- lapply(e, strata_as_factor)
+  e
+}
+
+# Control lists reach C++, which reads fields by name: check that a list from `maker` (or one
+# like it) was passed and each needed field is a single number or TRUE/FALSE.
+check_control <- function(control, fields, maker, arg = "control", call = rlang::caller_env()) {
+  if (!is.list(control) || is.data.frame(control)) {
+    cli::cli_abort("{.arg {arg}} must be a list from {.fn {maker}}, not {.obj_type_friendly {control}}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  absent <- setdiff(fields, names(control))
+  if (length(absent)) {
+    cli::cli_abort(c("{.arg {arg}} must be a list from {.fn {maker}}.",
+                     "x" = "It lacks {.field {absent}}."), call = call, class = "rwe_bad_input")
+  }
+  ok <- vapply(control[fields], function(v) {
+    length(v) == 1L && (is.numeric(v) || is.logical(v)) && !is.na(v)
+  }, logical(1))
+  if (!all(ok)) {
+    cli::cli_abort(c("{.arg {arg}}: every setting must be a single number (or TRUE/FALSE).",
+                     "x" = "Not so: {.field {fields[!ok]}}; build it with {.fn {maker}}."),
+                   call = call, class = "rwe_bad_input")
+  }
+  invisible(control)
 }
 
 # Column j of a Surv matrix as a plain vector: `[.Surv` would first copy the whole response.

@@ -62,8 +62,10 @@ cox_coef0 <- function(object) {
 # The variance that dfbeta and scaled Schoenfeld residuals use: the model-based one, also when
 # the fit stored a robust variance in `var` (then the model-based one is `naive.var`).
 cox_naive_var <- function(object) {
-  vv <- if (!is.null(object$naive.var)) object$naive.var else object$var
-  as.matrix(vv)
+  vv <- as.matrix(if (!is.null(object$naive.var)) object$naive.var else object$var)
+  # aliased coefficients: NA rows and columns here, zeros in coxph (no contribution)
+  vv[is.na(vv)] <- 0
+  vv
 }
 
 cox_has_strata <- function(object) {
@@ -586,5 +588,6 @@ cox_robust_score_test <- function(fit, cluster = NULL, init = NULL, call = rlang
   keep <- !is.na(fit$coefficients)
   u <- colSums(s)[keep]
   b <- crossprod(s)[keep, keep, drop = FALSE]
-  sum(u * solve(b, u))
+  # generalised inverse, as coxph (its coxph.wtest), for fewer clusters than coefficients
+  cox_wald_cpp(b, as.double(u), fit$control$toler.chol %||% .Machine$double.eps^0.75)$test
 }

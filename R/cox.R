@@ -80,17 +80,26 @@ check_control_number <- function(value, arg, call = rlang::caller_env()) {
 #' counting-process `Surv(start, stop, event)` responses, `strata()` terms, `offset()` terms,
 #' case weights, factors and interactions. Results agree with [survival::coxph()].
 #'
+#' Terms that `coxph()` fits in its own way are refused with an error naming them rather
+#' than fitted as plain covariates: penalised and random-effect terms (`pspline()`,
+#' `ridge()`, `frailty()` and its variants), `tt()`, and `strata()` inside an interaction
+#' (write `x:factor(g) + strata(g)` instead, which `coxph()` fits identically).
+#'
 #' @param formula A formula with a [survival::Surv()] response, for example
 #'   `Surv(time, status) ~ age + sex + strata(inst)`.
 #' @param data A data frame holding the variables of `formula`.
-#' @param ties Handling of tied event times: `"efron"` (default) or `"breslow"`.
+#' @param ties Handling of tied event times: `"efron"` (default) or `"breslow"`
+#'   (`"exact"` is refused: use [survival::coxph()]).
 #' @param weights Optional non-negative case weights (a column of `data` or a vector).
 #' @param subset Optional expression selecting the rows of `data` to use.
 #' @param na.action Missing-value handling, as in [stats::model.frame()]; default
 #'   `getOption("na.action")`.
 #' @param init Optional starting values of the coefficients (one per model-matrix column).
 #' @param robust If `TRUE`, a robust (sandwich) variance replaces the model-based one (kept
-#'   as `naive.var`). Defaults to `TRUE` when `cluster` is given.
+#'   as `naive.var`), and the robust score test is added. `NULL` (default) decides as
+#'   [survival::coxph()] does: robust when `cluster` is given or some case weight is not an
+#'   integer (e.g. inverse-probability weights), as [km_fit()] does. `FALSE` opts out (a
+#'   `cluster` is then used for the concordance only, with a warning, as in coxph).
 #' @param cluster Optional cluster identifier for the robust variance.
 #' @param control Settings from [cox_control()].
 #' @param x If `TRUE` (default), keep the model matrix in the result.
@@ -110,11 +119,12 @@ check_control_number <- function(value, arg, call = rlang::caller_env()) {
 #'         firth = TRUE)
 #' @export
 cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset, na.action,
-                    init, robust = FALSE, cluster, control = cox_control(), x = TRUE,
+                    init, robust = NULL, cluster, control = cox_control(), x = TRUE,
                     firth = FALSE) {
-  ties <- match.arg(ties)
+  ties <- check_ties(ties)
   call <- match.call()
   env <- parent.frame()
+  check_cox_control(control, firth_ok = isTRUE(firth))
   check_entirely_missing(call, env)
   mf <- surv_model_frame(call, env, extra = "cluster")
   parts <- surv_parts(mf)
@@ -130,7 +140,7 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   raw <- cox_engine(design$x, fixed$time, fixed$start, parts$status, parts$strata,
                     parts$weights, parts$offset, ties, init, control, design$summary,
                     time_rank = fixed$time_rank, start_rank = fixed$start_rank)
-  if (missing(robust) && !is.null(parts$cluster)) robust <- TRUE
+  robust <- cox_use_robust(robust, parts$weights, parts$cluster, parts$counting)
   fit <- new_rwe_cox(
     raw, y = fixed$y, x = if (isTRUE(x)) design$x else NULL,
     strata = parts$strata, strata_levels = parts$strata_levels,
@@ -142,6 +152,56 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   )
   cox_finish(fit, robust = robust, cluster = parts$cluster, design_x = design$x,
              row_order = raw$row_order)
+}
+
+# "exact" (the exact partial likelihood, coxph's third option) is refused by name rather than
+# by match.arg()'s generic message; partial matching is kept as in coxph.
+check_ties <- function(ties, call = rlang::caller_env()) {
+  choices <- c("efron", "breslow")
+  if (identical(ties, choices)) return("efron")
+  hit <- if (is.character(ties) && length(ties) == 1L && !is.na(ties)) pmatch(ties, choices)
+  if (length(hit) && !is.na(hit)) return(choices[hit])
+  if (identical(ties, "exact")) {
+    cli::cli_abort(c("{.arg ties} = {.val exact} (the exact partial likelihood) is not supported.",
+                     "i" = "Use {.val efron} (the default, closest to exact) or {.code survival::coxph(ties = \"exact\")}."),
+                   call = call, class = "rwe_bad_input")
+  }
+  cli::cli_abort(c("{.arg ties} must be {.val efron} or {.val breslow}.",
+                   "x" = "Got {.val {format(ties)}}."), call = call, class = "rwe_bad_input")
+}
+
+cox_control_fields <- c("eps", "toler.chol", "iter.max", "toler.inf", "timefix")
+firth_control_fields <- c("eps", "gconv", "iter.max", "max.halving", "max.step")
+
+# cox_fit(firth = TRUE) takes either a firth_control() or a cox_control() list.
+check_cox_control <- function(control, firth_ok = FALSE, call = rlang::caller_env()) {
+  if (firth_ok && is.list(control) && all(c("gconv", "max.halving") %in% names(control))) {
+    return(check_control(control, firth_control_fields, "firth_control", call = call))
+  }
+  check_control(control, cox_control_fields, "cox_control", call = call)
+}
+
+# coxph's default: a robust variance when there is a cluster() or some case weight is not an
+# integer (weights are then sampling weights, not counts), as km_fit() does for its SE.
+cox_use_robust <- function(robust, weights, cluster, counting, call = rlang::caller_env()) {
+  explicit <- !is.null(robust)
+  if (explicit && (!is.logical(robust) || length(robust) != 1L || is.na(robust))) {
+    cli::cli_abort("{.arg robust} must be {.code TRUE}, {.code FALSE} or {.code NULL}.",
+                   call = call, class = "rwe_bad_input")
+  }
+  if (!explicit) robust <- !is.null(cluster) || any(weights != floor(weights))
+  if (!robust && !is.null(cluster)) {
+    cli::cli_warn(c("{.arg cluster} is given with {.code robust = FALSE}: the model-based variance is reported.",
+                    "i" = "The cluster is used for the concordance only, as in {.fn survival::coxph}."),
+                  class = "rwe_cox_cluster_ignored", call = call)
+  }
+  # Rows of Surv(start, stop, event) data are pieces of subjects: as coxph, ask who is who.
+  if (robust && explicit && counting && is.null(cluster)) {
+    cli::cli_abort(c("{.arg robust} = TRUE with {.code Surv(start, stop, event)} data needs {.arg cluster} (the subject identifier).",
+                     "i" = "Several rows may belong to one subject; give e.g. {.code cluster = id}."),
+                   call = call, class = "rwe_bad_input")
+  }
+  robust
 }
 
 # A covariate that is missing on every row would otherwise surface as "no rows left"; name it.
@@ -229,6 +289,8 @@ check_single_level_factors <- function(terms, mf, call) {
 #'
 #' The matrix-level twin of [cox_fit()]: validates its inputs, sorts them and calls the C++
 #' kernel. No formula processing: `x` is used as given (no intercept column should be present).
+#' The variance is the model-based one, as `survival::coxph.fit()` returns, whatever the
+#' weights; for the robust variance coxph reports with non-integer weights use [cox_fit()].
 #'
 #' @param x A numeric matrix of covariates, one row per observation.
 #' @param y A [survival::Surv()] object, right-censored or counting-process (`start`, `stop`,
@@ -250,8 +312,9 @@ check_single_level_factors <- function(terms, mf, call) {
 cox_fit_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
                            ties = c("efron", "breslow"), init = NULL, control = cox_control(),
                            concordance = TRUE) {
-  ties <- match.arg(ties)
+  ties <- check_ties(ties)
   call <- match.call()
+  check_cox_control(control)
   y_parts <- check_surv_response(y)
   n <- length(y_parts$time)
   strata_info <- check_matrix_strata(strata, n)
@@ -279,10 +342,7 @@ check_surv_response <- function(y, call = rlang::caller_env()) {
                    call = call, class = "rwe_bad_input")
   }
   type <- attr(y, "type")
-  if (!type %in% c("right", "counting")) {
-    cli::cli_abort(c("{.arg y} must be right-censored or counting-process survival data.",
-                     "x" = "Got {.val {type}} censoring."), call = call, class = "rwe_bad_input")
-  }
+  if (!type %in% c("right", "counting")) abort_surv_type(type, "y", call)
   ym <- unclass(y)
   if (anyNA(ym)) {
     abort_rows("y", "has missing values (or invalid event codes)", which(rowSums(is.na(ym)) > 0), call)
@@ -443,7 +503,8 @@ check_init <- function(init, x, offset, call) {
 #'   `converged`, `diverged`, `linear.predictors`, `means`, `method`, `score` (score vector at
 #'   the estimate), `rank`, `y`, `x`, `strata`, `strata_levels`, `strata_vars`,
 #'   `strata_table`, `weights`, `offset`, `terms`, `formula`, `call`, `na.action`, `xlevels`,
-#'   `assign`, `control`, `init`, `robust`, `naive.var`, `concordance`.
+#'   `assign`, `control`, `init`, `robust`, `naive.var`, `robust.score.test` (with a robust
+#'   variance: coxph's `rscore` as `c(statistic, df, p.value)`), `concordance`.
 #' @examples
 #' fit <- cox_fit(survival::Surv(time, status) ~ age, data = survival::lung)
 #' class(fit)
@@ -476,6 +537,7 @@ new_rwe_cox <- function(raw, y, x = NULL, strata = NULL, strata_levels = NULL,
     strata_table = strata_table, weights = weights, offset = offset, terms = terms,
     formula = formula, call = call, na.action = na.action, xlevels = xlevels,
     assign = assign, control = control, init = init, robust = FALSE, naive.var = NULL,
+    robust.score.test = NULL,
     concordance = NULL
   )
   fit$wald.test <- cox_wald_test(fit)
@@ -516,7 +578,10 @@ cox_diverged <- function(raw, coef, var, control) {
 # `row_order`, if given, is the order the Cox kernel used (stratum, time ascending, events
 # first).
 cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE, row_order = NULL) {
-  if (isTRUE(robust)) fit <- cox_add_robust(fit, cluster, design_x)
+  # as coxph: no robust variance when nothing was estimated
+  if (isTRUE(robust) && !all(is.na(fit$coefficients))) {
+    fit <- cox_add_robust(fit, cluster, design_x)
+  }
   if (isTRUE(concordance)) {
     concordance <- compute_cox_concordance(fit, cluster, row_order)
     fit["concordance"] <- list(concordance)  # keeps the slot when NULL
@@ -527,6 +592,7 @@ cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE, row_o
                     "i" = "Increase {.arg iter.max} in {.fn cox_control}; the result is returned as is."),
                   class = "rwe_cox_not_converged")
   }
+  cox_warn_singular(fit)
   if (any(fit$diverged)) {
     vars <- names(fit$coefficients)[fit$diverged]
     cli::cli_warn(c("Loglik converged before variable{?s} {.var {vars}}; coefficient{?s} may be infinite.",
@@ -536,11 +602,29 @@ cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE, row_o
   fit
 }
 
+# More coefficients than rows or events, or nothing estimable: coxph returns NA coefficients
+# without a word (its "X matrix deemed to be singular" is an error only with singular.ok =
+# FALSE); an all-NA or p > n fit is worth a warning.
+cox_warn_singular <- function(fit) {
+  coef <- fit$coefficients
+  p <- length(coef)
+  aliased <- is.na(coef)
+  if (!any(aliased) || !(all(aliased) || p > fit$n || p > fit$nevent)) return(invisible())
+  vars <- names(coef)[aliased]
+  cli::cli_warn(c("X matrix deemed to be singular: coefficient{?s} {.var {vars}} {?is/are} {.val NA}.",
+                  "i" = "The model has {p} coefficient{?s} for {fit$n} row{?s} and {fit$nevent} event{?s}."),
+                class = "rwe_cox_singular")
+}
+
 cox_add_robust <- function(fit, cluster, design_x) {
   drop_x <- is.null(fit$x)
   if (drop_x) fit$x <- design_x
   v <- cox_robust_var(fit, cluster)
+  # coxph's robust score test: score residuals at init, summed within clusters (each row
+  # its own cluster when none is given)
+  rscore <- cox_robust_score_test(fit, cluster, init = fit$init)
   if (drop_x) fit["x"] <- list(NULL)
+  fit$robust.score.test <- test_vector(rscore, sum(!is.na(fit$coefficients)))
   fit$naive.var <- fit$var
   keep <- !is.na(fit$coefficients)
   fit$var[keep, keep] <- v[keep, keep]
@@ -563,9 +647,13 @@ compute_cox_concordance <- function(fit, cluster = NULL, row_order = NULL) {
 }
 
 # ---- methods ------------------------------------------------------------------------------
+# Every method refuses arguments it does not know: a misspelt `conf.levl = 0.9` must not
+# silently give 95% intervals.
 
 cox_se <- function(object) sqrt(diag(object$var))
 
+# coxph's layout: with a robust variance `se(coef)` is the model-based SE and `robust se`
+# the one z and p use.
 cox_coef_table <- function(object) {
   coef <- object$coefficients
   se <- cox_se(object)
@@ -578,12 +666,17 @@ cox_coef_table <- function(object) {
   cbind(out, z = z, p = 2 * stats::pnorm(-abs(z)))
 }
 
+cox_variance_note <- "Robust (sandwich) variance: z and p use `robust se`; `se(coef)` is model-based."
+
 #' @export
-print.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L), ...) {
+print.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L), signif.stars = FALSE,
+                          ...) {
+  rlang::check_dots_empty()
   if (!is.null(x$call)) cat("Call:\n", paste(deparse(x$call), collapse = "\n"), "\n\n", sep = "")
   if (length(x$coefficients)) {
     stats::printCoefmat(cox_coef_table(x), digits = digits, P.values = TRUE, has.Pvalue = TRUE,
-                        signif.stars = FALSE, na.print = "NA", ...)
+                        signif.stars = signif.stars, na.print = "NA")
+    if (isTRUE(x$robust)) cat(cox_variance_note, "\n", sep = "")
     lr <- x$lr.test
     cat("\nLikelihood ratio test=", format(round(lr[["statistic"]], 2)), " on ", lr[["df"]],
         " df, p=", format.pval(lr[["p.value"]], digits = digits), "\n", sep = "")
@@ -603,73 +696,114 @@ print.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L), ...) {
 #' Summarise a Cox model fit
 #'
 #' @param object An `rwe_cox` fit from [cox_fit()] or [cox_fit_matrix()].
-#' @param conf.level Confidence level of the hazard-ratio intervals.
-#' @param ... Unused.
+#' @param conf.int Confidence level of the hazard-ratio intervals, as in
+#'   `summary.coxph()`; `FALSE` leaves them out.
+#' @param conf.level The same as `conf.int` (the name [tidy.rwe_cox()] uses); give one of
+#'   the two.
+#' @param ... Must be empty.
 #' @return An object of class `summary.rwe_cox`: the coefficient table, hazard ratios with
-#'   confidence intervals, concordance (when computed) and the likelihood-ratio, Wald and score
-#'   tests.
+#'   confidence intervals, concordance (when computed), the likelihood-ratio, Wald and score
+#'   tests, the robust score test `robscore` (with a robust variance), `rsq` (coxph's
+#'   `c(rsq, maxrsq)`: `1 - exp(-LR / n)` and its maximum `1 - exp(2 loglik0 / n)`) and
+#'   `used.robust`.
 #' @examples
-#' summary(cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung))
+#' summary(cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung),
+#'         conf.int = 0.9)
 #' @export
-summary.rwe_cox <- function(object, conf.level = 0.95, ...) {
+summary.rwe_cox <- function(object, conf.int = 0.95, conf.level = conf.int, ...) {
+  rlang::check_dots_empty()
+  if (!missing(conf.int) && !missing(conf.level) && !identical(conf.int, conf.level)) {
+    cli::cli_abort("Give {.arg conf.int} or {.arg conf.level}, not both.", class = "rwe_bad_input")
+  }
   coef <- object$coefficients
-  se <- cox_se(object)
-  q <- stats::qnorm(1 - (1 - conf.level) / 2)
-  conf <- cbind(`exp(coef)` = exp(coef), `exp(-coef)` = exp(-coef),
-                lower = exp(coef - q * se), upper = exp(coef + q * se))
-  colnames(conf)[3:4] <- paste(c("lower", "upper"), format(conf.level, digits = 2))
+  conf <- NULL
+  if (!isFALSE(conf.level)) {
+    level <- conf.level
+    check_conf_level(level, arg = if (missing(conf.level)) "conf.int" else "conf.level")
+    se <- cox_se(object)
+    q <- stats::qnorm(1 - (1 - level) / 2)
+    conf <- cbind(`exp(coef)` = exp(coef), `exp(-coef)` = exp(-coef),
+                  lower = exp(coef - q * se), upper = exp(coef + q * se))
+    colnames(conf)[3:4] <- paste0(c("lower .", "upper ."), round(100 * level, 2))
+  }
   tests <- rbind(`Likelihood ratio test` = object$lr.test, `Wald test` = object$wald.test,
                  `Score (logrank) test` = object$score.test)
+  lr <- object$lr.test[["statistic"]]
+  rsq <- c(rsq = 1 - exp(-lr / object$n), maxrsq = 1 - exp(2 * object$loglik[1L] / object$n))
   structure(list(call = object$call, n = object$n, nevent = object$nevent,
                  coefficients = cox_coef_table(object), conf.int = conf,
-                 concordance = object$concordance, tests = tests, loglik = object$loglik,
+                 concordance = object$concordance, tests = tests,
+                 robscore = object$robust.score.test, rsq = rsq,
+                 used.robust = isTRUE(object$robust), loglik = object$loglik,
                  na.action = object$na.action, converged = object$converged,
                  method = object$method),
             class = "summary.rwe_cox")
 }
 
 #' @export
-print.summary.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L), ...) {
+print.summary.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L),
+                                  signif.stars = getOption("show.signif.stars"), ...) {
+  rlang::check_dots_empty()
   if (!is.null(x$call)) cat("Call:\n", paste(deparse(x$call), collapse = "\n"), "\n\n", sep = "")
   cat("  n= ", x$n, ", number of events= ", x$nevent, "\n", sep = "")
   if (length(x$na.action)) cat("   (", stats::naprint(x$na.action), ")\n", sep = "")
   cat("\n")
   if (nrow(x$coefficients)) {
     stats::printCoefmat(x$coefficients, digits = digits, P.values = TRUE, has.Pvalue = TRUE,
-                        signif.stars = getOption("show.signif.stars"), na.print = "NA", ...)
+                        signif.stars = signif.stars, na.print = "NA")
+    if (isTRUE(x$used.robust)) cat(cox_variance_note, "\n", sep = "")
     cat("\n")
-    print(signif(x$conf.int, digits), na.print = "NA")
-    cat("\n")
+    if (!is.null(x$conf.int)) {
+      print(signif(x$conf.int, digits), na.print = "NA")
+      cat("\n")
+    }
   }
   if (!is.null(x$concordance) && length(x$concordance) >= 7L) {
     cat("Concordance= ", format(round(x$concordance[["concordance"]], 3)), "  (se = ",
         format(round(x$concordance[["std"]], 3)), " )\n", sep = "")
   }
-  for (i in seq_len(nrow(x$tests))) {
-    cat(format(rownames(x$tests)[i], width = 22), "= ", format(round(x$tests[i, 1L], 2)),
-        "  on ", x$tests[i, 2L], " df,   p=",
-        format.pval(x$tests[i, 3L], digits = digits), "\n", sep = "")
+  tests <- rbind(x$tests, `Robust score test` = x$robscore)
+  for (i in seq_len(nrow(tests))) {
+    cat(format(rownames(tests)[i], width = 22), "= ", format(round(tests[i, 1L], 2)),
+        "  on ", tests[i, 2L], " df,   p=",
+        format.pval(tests[i, 3L], digits = digits), "\n", sep = "")
+  }
+  if (isTRUE(x$used.robust)) {
+    cat("  (Note: the likelihood ratio and score tests assume independence of observations\n",
+        "   within a cluster, the Wald and robust score tests do not.)\n", sep = "")
   }
   invisible(x)
 }
 
 #' @export
-coef.rwe_cox <- function(object, ...) object$coefficients
+coef.rwe_cox <- function(object, ...) {
+  rlang::check_dots_empty()
+  object$coefficients
+}
 
 #' @export
-vcov.rwe_cox <- function(object, ...) object$var
+vcov.rwe_cox <- function(object, ...) {
+  rlang::check_dots_empty()
+  object$var
+}
 
 #' @export
-nobs.rwe_cox <- function(object, ...) object$nevent
+nobs.rwe_cox <- function(object, ...) {
+  rlang::check_dots_empty()
+  object$nevent
+}
 
 #' @export
 logLik.rwe_cox <- function(object, ...) {
+  rlang::check_dots_empty()
   structure(object$loglik[2L], df = sum(!is.na(object$coefficients)), nobs = object$nevent,
             class = "logLik")
 }
 
 #' @export
 confint.rwe_cox <- function(object, parm, level = 0.95, ...) {
+  rlang::check_dots_empty()
+  check_conf_level(level, arg = "level")
   coef <- object$coefficients
   if (missing(parm)) parm <- names(coef)
   q <- stats::qnorm(1 - (1 - level) / 2)
@@ -687,22 +821,25 @@ confint.rwe_cox <- function(object, parm, level = 0.95, ...) {
 #' @param exponentiate If `TRUE`, report hazard ratios (estimate and interval exponentiated).
 #' @param conf.int If `TRUE`, add `conf.low` and `conf.high`.
 #' @param conf.level Confidence level of the interval.
-#' @param ... Unused.
+#' @param ... Must be empty.
 #' @return A data frame with columns `term`, `estimate`, `std.error`, `statistic`, `p.value`
-#'   and, with `conf.int = TRUE`, `conf.low`, `conf.high`. When a coefficient may be infinite
-#'   (monotone likelihood, `x$diverged`), a column `flag` says so for that term (`NA` for the
-#'   others).
+#'   and, with `conf.int = TRUE`, `conf.low`, `conf.high`. With a robust variance, as
+#'   broom's `tidy.coxph()`: `std.error` is the model-based SE, a column `robust.se` follows
+#'   it, and `statistic`, `p.value` and the interval use the robust SE. When a coefficient
+#'   may be infinite (monotone likelihood, `x$diverged`), a column `flag` says so for that
+#'   term (`NA` for the others).
 #' @examples
 #' fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung)
 #' generics::tidy(fit, exponentiate = TRUE, conf.int = TRUE)
 #' @export
 tidy.rwe_cox <- function(x, exponentiate = FALSE, conf.int = FALSE, conf.level = 0.95, ...) {
-  coef <- x$coefficients
-  se <- cox_se(x)
-  out <- data.frame(term = names(coef), estimate = unname(coef), std.error = unname(se),
-                    statistic = unname(coef / se),
-                    p.value = unname(2 * stats::pnorm(-abs(coef / se))),
-                    stringsAsFactors = FALSE)
+  rlang::check_dots_empty()
+  table <- cox_coef_table(x)
+  out <- data.frame(term = rownames(table), estimate = unname(table[, "coef"]),
+                    std.error = unname(table[, "se(coef)"]), stringsAsFactors = FALSE)
+  if (isTRUE(x$robust)) out$robust.se <- unname(table[, "robust se"])
+  out$statistic <- unname(table[, "z"])
+  out$p.value <- unname(table[, "p"])
   if (conf.int) {
     ci <- confint.rwe_cox(x, level = conf.level)
     out$conf.low <- unname(ci[, 1L])
@@ -725,21 +862,28 @@ cox_diverged_note <- "monotone likelihood: HR may be infinite; consider firth = 
 #' Glance at a Cox model fit
 #'
 #' @param x An `rwe_cox` fit.
-#' @param ... Unused.
+#' @param ... Must be empty.
 #' @return A one-row data frame with broom's `glance.coxph` columns: `n`, `nevent`,
 #'   `statistic.log`, `p.value.log`, `statistic.sc`, `p.value.sc`, `statistic.wald`,
-#'   `p.value.wald`, `concordance`, `std.error.concordance`, `logLik`, `AIC`, `BIC`, `nobs`.
+#'   `p.value.wald`, `statistic.robust`, `p.value.robust` (the robust score test; `NA`
+#'   without a robust variance), `r.squared`, `r.squared.max` (summary's `rsq`),
+#'   `concordance`, `std.error.concordance`, `logLik`, `AIC`, `BIC`, `nobs`.
 #' @examples
 #' generics::glance(cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung))
 #' @export
 glance.rwe_cox <- function(x, ...) {
+  rlang::check_dots_empty()
+  s <- summary.rwe_cox(x, conf.int = FALSE)
   ll <- logLik.rwe_cox(x)
   conc <- x$concordance
+  robust <- x$robust.score.test %||% c(statistic = NA_real_, df = NA_real_, p.value = NA_real_)
   data.frame(
     n = x$n, nevent = x$nevent,
     statistic.log = x$lr.test[["statistic"]], p.value.log = x$lr.test[["p.value"]],
     statistic.sc = x$score.test[["statistic"]], p.value.sc = x$score.test[["p.value"]],
     statistic.wald = x$wald.test[["statistic"]], p.value.wald = x$wald.test[["p.value"]],
+    statistic.robust = robust[["statistic"]], p.value.robust = robust[["p.value"]],
+    r.squared = s$rsq[["rsq"]], r.squared.max = s$rsq[["maxrsq"]],
     concordance = if (is.null(conc)) NA_real_ else unname(conc["concordance"]),
     std.error.concordance = if (is.null(conc)) NA_real_ else unname(conc["std"]),
     logLik = as.numeric(ll), AIC = stats::AIC(ll), BIC = stats::BIC(ll), nobs = x$nevent

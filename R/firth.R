@@ -106,6 +106,7 @@ cox_firth_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
                              profile = TRUE, conf.level = 0.95, which = NULL, penalty = 0.5) {
   call <- rlang::current_env()
   ties <- match.arg(ties)
+  check_control(control, firth_control_fields, "firth_control", call = call)
   check_firth_scalars(conf.level, penalty, profile, call)
   prep <- firth_prepare(x, y, strata, weights, offset, scale = TRUE, call = call)
   which_idx <- firth_which(which, prep$names, call)
@@ -325,7 +326,7 @@ cox_fit_firth <- function(design, parts, mf, ties, robust, control, call, env, k
     cli::cli_abort("{.arg init} is not used by the Firth-penalised fit (it always starts at 0).",
                    call = env, class = "rwe_bad_input")
   }
-  if (!isFALSE(robust) || !is.null(parts$cluster)) {
+  if (isTRUE(robust) || !is.null(parts$cluster)) {
     cli::cli_abort(c("{.arg firth} = TRUE cannot be combined with {.arg robust} or {.arg cluster}.",
                      "i" = "Firth intervals and tests come from the profile penalised likelihood, not from a (robust) variance."),
                    call = env, class = "rwe_bad_input")
@@ -404,6 +405,7 @@ firth_coef_table <- function(object) {
 
 #' @export
 print.rwe_cox_firth <- function(x, digits = max(1L, getOption("digits") - 3L), ...) {
+  rlang::check_dots_empty()
   if (!is.null(x$call)) cat("Call:\n", paste(deparse(x$call), collapse = "\n"), "\n\n", sep = "")
   cat("Cox model (", x$method, " ties), Firth-penalised; CIs and p-values by profile ",
       "penalised likelihood\n\n", sep = "")
@@ -411,7 +413,7 @@ print.rwe_cox_firth <- function(x, digits = max(1L, getOption("digits") - 3L), .
   level <- format(100 * x$conf.level, digits = 3)
   colnames(tab)[4:5] <- paste0(c("lower ", "upper "), level, "%")
   stats::printCoefmat(tab, digits = digits, P.values = TRUE, has.Pvalue = TRUE,
-                      signif.stars = FALSE, na.print = "NA", ...)
+                      signif.stars = FALSE, na.print = "NA")
   lr <- x$lr.test
   cat("\nPenalised likelihood ratio test=", format(round(lr[["statistic"]], 2)), " on ",
       lr[["df"]], " df, p=", format.pval(lr[["p.value"]], digits = digits), "\n", sep = "")
@@ -423,13 +425,15 @@ print.rwe_cox_firth <- function(x, digits = max(1L, getOption("digits") - 3L), .
 
 #' @export
 summary.rwe_cox_firth <- function(object, ...) {
+  rlang::check_dots_empty()
   structure(list(fit = object, coefficients = firth_coef_table(object)),
             class = "summary.rwe_cox_firth")
 }
 
 #' @export
-print.summary.rwe_cox_firth <- function(x, ...) {
-  print.rwe_cox_firth(x$fit, ...)
+print.summary.rwe_cox_firth <- function(x, digits = max(1L, getOption("digits") - 3L), ...) {
+  rlang::check_dots_empty()
+  print.rwe_cox_firth(x$fit, digits = digits)
   fit <- x$fit
   cat("Penalised log-likelihood (init, final): ", paste(format(fit$loglik), collapse = ", "),
       "\nIterations: ", fit$iter, "\n", sep = "")
@@ -438,11 +442,8 @@ print.summary.rwe_cox_firth <- function(x, ...) {
 
 #' @export
 confint.rwe_cox_firth <- function(object, parm, level = object$conf.level, ...) {
-  if (!isTRUE(all.equal(level, object$conf.level))) {
-    cli::cli_abort(c("{.arg level} must be the level the profile intervals were computed at ({object$conf.level}).",
-                     "i" = "Refit with {.fn cox_firth_matrix} and {.arg conf.level} = {level}."),
-                   class = "rwe_bad_input")
-  }
+  rlang::check_dots_empty()
+  check_firth_level(object, level)
   out <- cbind(object$profile$conf.low, object$profile$conf.high)
   pct <- paste(format(100 * c((1 - level) / 2, 1 - (1 - level) / 2), trim = TRUE,
                       scientific = FALSE, digits = 3), "%")
@@ -454,8 +455,9 @@ confint.rwe_cox_firth <- function(object, parm, level = object$conf.level, ...) 
 #'
 #' @param x An `rwe_cox_firth` fit from `cox_fit(..., firth = TRUE)`.
 #' @param exponentiate If `TRUE`, report hazard ratios (estimate and interval exponentiated).
-#' @param conf.int Ignored: the profile interval is always included.
-#' @param ... Unused.
+#' @param conf.int If `TRUE` (default), include the profile interval.
+#' @param conf.level Must be the level the profile intervals were computed at (default).
+#' @param ... Must be empty.
 #' @return A data frame: `term`, `estimate`, `std.error` (from the inverse information),
 #'   `statistic` (penalised likelihood-ratio chi-square, 1 df), `p.value`, `conf.low`,
 #'   `conf.high` (profile penalised-likelihood interval).
@@ -464,7 +466,10 @@ confint.rwe_cox_firth <- function(object, parm, level = object$conf.level, ...) 
 #'                ties = "breslow", firth = TRUE)
 #' generics::tidy(fit, exponentiate = TRUE)
 #' @export
-tidy.rwe_cox_firth <- function(x, exponentiate = FALSE, conf.int = TRUE, ...) {
+tidy.rwe_cox_firth <- function(x, exponentiate = FALSE, conf.int = TRUE,
+                               conf.level = x$conf.level, ...) {
+  rlang::check_dots_empty()
+  check_firth_level(x, conf.level, "conf.level")
   prof <- x$profile
   out <- data.frame(term = names(x$coefficients), estimate = unname(x$coefficients),
                     std.error = unname(sqrt(diag(x$var))), statistic = prof$statistic,
@@ -472,13 +477,23 @@ tidy.rwe_cox_firth <- function(x, exponentiate = FALSE, conf.int = TRUE, ...) {
                     conf.high = prof$conf.high, stringsAsFactors = FALSE)
   if (exponentiate) out[c("estimate", "conf.low", "conf.high")] <-
     exp(out[c("estimate", "conf.low", "conf.high")])
+  if (!isTRUE(conf.int)) out[c("conf.low", "conf.high")] <- NULL
   out
+}
+
+# Profile intervals exist at one level only (computed with the fit): another is an error.
+check_firth_level <- function(object, level, arg = "level", call = rlang::caller_env()) {
+  if (!isTRUE(all.equal(level, object$conf.level))) {
+    cli::cli_abort(c("{.arg {arg}} must be the level the profile intervals were computed at ({object$conf.level}).",
+                     "i" = "Refit with {.fn cox_firth_matrix} and {.arg conf.level} = {level}."),
+                   call = call, class = "rwe_bad_input")
+  }
 }
 
 #' Glance at a Firth-penalised Cox fit
 #'
 #' @param x An `rwe_cox_firth` fit.
-#' @param ... Unused.
+#' @param ... Must be empty.
 #' @return A one-row data frame: `n`, `nevent`, `statistic.log`, `df.log`, `p.value.log`
 #'   (global penalised likelihood-ratio test), `logLik` (penalised), `iter`, `converged`.
 #' @examples
@@ -486,6 +501,7 @@ tidy.rwe_cox_firth <- function(x, exponentiate = FALSE, conf.int = TRUE, ...) {
 #'                          ties = "breslow", firth = TRUE))
 #' @export
 glance.rwe_cox_firth <- function(x, ...) {
+  rlang::check_dots_empty()
   data.frame(n = x$n, nevent = x$nevent, statistic.log = x$lr.test[["statistic"]],
              df.log = x$lr.test[["df"]], p.value.log = x$lr.test[["p.value"]],
              logLik = x$loglik[["final"]], iter = x$iter, converged = x$converged)

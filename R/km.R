@@ -299,10 +299,10 @@ km_conf_limits <- function(surv, se_log, conf.type, conf.int) {
   list(lower = lower, upper = upper)
 }
 
-check_conf_level <- function(conf.int, call = rlang::caller_env()) {
+check_conf_level <- function(conf.int, call = rlang::caller_env(), arg = "conf.int") {
   if (!is.numeric(conf.int) || length(conf.int) != 1L || is.na(conf.int) ||
       conf.int <= 0 || conf.int >= 1) {
-    cli::cli_abort("{.arg conf.int} must be a single number strictly between 0 and 1.",
+    cli::cli_abort("{.arg {arg}} must be a single number strictly between 0 and 1.",
                    call = call, class = "rwe_bad_input")
   }
   invisible(TRUE)

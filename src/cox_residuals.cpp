@@ -108,7 +108,9 @@ EventSums event_time_sums(const EventGrid& grid, const std::vector<int>& at_stop
       es.s1.col(a) -= c * x.row(i).transpose();
     }
     if (status[i] > 0) {
-      es.ndeath[b] += 1;
+      // a zero-weight death is no tied death for Efron, as in the fit kernel (src/cox.cpp):
+      // the fit and its residuals then equal those without that row
+      if (weights[i] > 0) es.ndeath[b] += 1;
       es.wdeath[b] += weights[i];
       es.d0[b] += c;
       es.d1.col(b) += c * x.row(i).transpose();

@@ -79,3 +79,32 @@ test_that("check_has_events refuses data without events", {
   expect_error(check_has_events(c(1, 0), weights = c(0, 1)), "no events")
   expect_true(check_has_events(c(1, 0)))
 })
+
+test_that("the model-frame builder refuses survival-only terms before evaluating anything", {
+  lung <- survival::lung
+  expect_error(parse_surv(Surv(time, status) ~ age + ridge(sex, ph.ecog), lung), "ridge",
+               class = "rwe_bad_input")
+  expect_error(parse_surv(Surv(time, status) ~ survival::frailty.gaussian(inst), lung),
+               "frailty.gaussian", class = "rwe_bad_input")
+  expect_error(parse_surv(Surv(time, status) ~ age:strata(sex), lung), "strata",
+               class = "rwe_bad_input")
+  # a strata() term of its own, cluster() and offset() stay supported
+  p <- parse_surv(Surv(time, status) ~ age + strata(sex) + cluster(inst) + offset(age), lung)
+  expect_equal(attr(p$terms, "term.labels"), "age")
+  expect_error(parse_surv(Surv(time, factor(status)) ~ age, lung), "multi-state",
+               class = "rwe_bad_input")
+})
+
+test_that("check_control() names the argument, missing fields and bad settings", {
+  fields <- c("eps", "iter.max")
+  expect_silent(check_control(list(eps = 1e-9, iter.max = 20L), fields, "cox_control"))
+  expect_error(check_control(NULL, fields, "cox_control"), "control", class = "rwe_bad_input")
+  expect_error(check_control(data.frame(eps = 1), fields, "cox_control"), "control",
+               class = "rwe_bad_input")
+  expect_error(check_control(list(eps = 1), fields, "cox_control"), "iter.max",
+               class = "rwe_bad_input")
+  expect_error(check_control(list(eps = NA, iter.max = 1), fields, "cox_control"), "eps",
+               class = "rwe_bad_input")
+  expect_error(check_control(list(eps = 1:2, iter.max = 1), fields, "cox_control", arg = "ctl"),
+               "ctl", class = "rwe_bad_input")
+})

@@ -6,14 +6,15 @@ tol <- 1e-8
 
 # Compares every number the two fits share. Aliased coefficients are NA in both; their var
 # rows are NA in ours and 0 in coxph's, so only the estimable block is compared.
-# With non-integer case weights coxph switches to the robust variance and keeps the
-# model-based one as naive.var; cox_fit() reports the model-based one unless robust = TRUE.
+# With non-integer case weights coxph switches to the robust variance (keeping the
+# model-based one as naive.var) and adds the robust score test; so does cox_fit() by default.
 expect_same_as_coxph <- function(fit, ref) {
   keep <- !is.na(coef(ref))
+  expect_identical(isTRUE(fit$robust), !is.null(ref$naive.var))
   if (!is.null(ref$naive.var)) {
-    ref$var <- ref$naive.var
-    b <- coef(ref)[keep]
-    ref$wald.test <- drop(b %*% solve(ref$var[keep, keep], b))
+    expect_equal(unname(fit$naive.var[keep, keep]), unname(ref$naive.var[keep, keep]),
+                 tolerance = tol)
+    expect_equal(fit$robust.score.test[["statistic"]], ref$rscore, tolerance = tol)
   }
   expect_equal(is.na(coef(fit)), is.na(coef(ref)), ignore_attr = TRUE)
   expect_equal(unname(coef(fit)), unname(coef(ref)), tolerance = tol)
@@ -306,13 +307,23 @@ test_that("zero-weight rows change nothing (as if dropped)", {
   d$w[c(3, 10, 50)] <- 0
   d$status[c(3, 10)] <- 1
   for (ties in c("efron", "breslow")) {
+    # model-based variance (coxph refuses zero weights, so there is no robust reference)
     with_zero <- cox_fit(Surv(time, status) ~ x1 + x2 + strata(s), data = d, weights = w,
-                         ties = ties)
+                         ties = ties, robust = FALSE)
     dropped <- cox_fit(Surv(time, status) ~ x1 + x2 + strata(s), data = d[d$w > 0, ],
-                       weights = w, ties = ties)
+                       weights = w, ties = ties, robust = FALSE)
     expect_equal(coef(with_zero), coef(dropped), tolerance = tol)
     expect_equal(with_zero$var, dropped$var, tolerance = tol)
     expect_equal(with_zero$loglik, dropped$loglik, tolerance = tol)
+    # the robust variance too (Efron: a zero-weight death is no tied death in the residuals)
+    robust_zero <- cox_fit(Surv(time, status) ~ x1 + x2 + strata(s), data = d, weights = w,
+                           ties = ties)
+    robust_dropped <- cox_fit(Surv(time, status) ~ x1 + x2 + strata(s), data = d[d$w > 0, ],
+                              weights = w, ties = ties)
+    expect_true(robust_zero$robust)
+    expect_equal(robust_zero$var, robust_dropped$var, tolerance = tol)
+    expect_equal(robust_zero$robust.score.test, robust_dropped$robust.score.test,
+                 tolerance = tol)
   }
 })
 
@@ -373,10 +384,12 @@ test_that("threads and both grid placements give coxph's answer", {
   f_count <- Surv(start, time, status) ~ x1 + x2 + g + strata(s)
   for (f in list(f_right, f_count)) {
     ref <- coxph(f, d, weights = w)
-    one <- cox_fit(f, d, weights = w, control = cox_control(threads = 1))
-    two <- cox_fit(f, d, weights = w, control = cox_control(threads = 2))
+    # the kernel is under test: model-based variance (robust = FALSE) keeps this fast
+    one <- cox_fit(f, d, weights = w, robust = FALSE, control = cox_control(threads = 1))
+    two <- cox_fit(f, d, weights = w, robust = FALSE, control = cox_control(threads = 2))
     # timefix = FALSE sends the sorted-order placement instead of the (stratum, time) keys
-    walk <- cox_fit(f, d, weights = w, control = cox_control(threads = 2, timefix = FALSE))
+    walk <- cox_fit(f, d, weights = w, robust = FALSE,
+                    control = cox_control(threads = 2, timefix = FALSE))
     for (fit in list(one, two, walk)) {
       expect_equal(unname(coef(fit)), unname(coef(ref)), tolerance = tol)
       expect_equal(unname(fit$var), unname(ref$naive.var), tolerance = tol)
@@ -391,4 +404,165 @@ test_that("cox_control() refuses a bad thread count", {
   expect_error(cox_control(threads = 0), "threads", class = "rwe_bad_input")
   expect_error(cox_control(threads = 1.5), "threads", class = "rwe_bad_input")
   expect_equal(cox_control(threads = 3)$threads, 3L)
+})
+
+# Inverse-probability-of-treatment weights: not integers, so coxph reports the robust variance.
+colon_ps_data <- function() {
+  d <- colon[colon$etype == 2, c("time", "status", "rx", "age", "sex", "nodes", "id")]
+  d <- d[complete.cases(d), ]
+  d$treated <- as.numeric(d$rx == "Lev+5FU")
+  ps <- fitted(glm(treated ~ age + sex + nodes, family = binomial, data = d))
+  d$w <- ifelse(d$treated == 1, 1 / ps, 1 / (1 - ps))
+  d
+}
+
+lung_ps_data <- function() {
+  d <- lung[complete.cases(lung[, c("time", "status", "age", "sex", "ph.ecog", "inst")]), ]
+  ps <- fitted(glm(I(sex == 2) ~ age + ph.ecog, family = binomial, data = d))
+  d$w <- ifelse(d$sex == 2, 1 / ps, 1 / (1 - ps))
+  d
+}
+
+expect_robust_methods_match <- function(fit, ref, concordance = TRUE) {
+  sref <- summary(ref)
+  s <- summary(fit)
+  expect_equal(unname(s$coefficients), unname(sref$coefficients), tolerance = tol)
+  expect_identical(colnames(s$coefficients)[1:5], colnames(sref$coefficients)[1:5])
+  expect_equal(unname(s$robscore), unname(sref$robscore), tolerance = tol)
+  expect_equal(unname(s$rsq), unname(sref$rsq), tolerance = tol)
+  expect_true(s$used.robust)
+  if (concordance) {
+    expect_equal(fit$concordance, ref$concordance[1:7], tolerance = tol, ignore_attr = TRUE)
+  }
+  gl <- glance(fit)
+  expect_equal(gl$statistic.robust, unname(sref$robscore[["test"]]), tolerance = tol)
+  expect_equal(gl$p.value.robust, unname(sref$robscore[["pvalue"]]), tolerance = tol)
+  expect_equal(gl$r.squared, unname(sref$rsq[["rsq"]]), tolerance = tol)
+  expect_equal(gl$r.squared.max, unname(sref$rsq[["maxrsq"]]), tolerance = tol)
+  td <- tidy(fit, conf.int = TRUE)
+  # broom's tidy.coxph: model-based std.error, then robust.se; z, p and interval robust
+  expect_named(td, c("term", "estimate", "std.error", "robust.se", "statistic", "p.value",
+                     "conf.low", "conf.high"))
+  expect_equal(td$std.error, unname(sqrt(diag(ref$naive.var))), tolerance = tol)
+  expect_equal(td$robust.se, unname(sqrt(diag(ref$var))), tolerance = tol)
+  expect_equal(td$statistic, unname(sref$coefficients[, "z"]), tolerance = tol)
+  expect_equal(td$p.value, unname(sref$coefficients[, "Pr(>|z|)"]), tolerance = tol)
+  expect_equal(td$conf.low, unname(log(sref$conf.int[, 3])), tolerance = tol)
+  expect_output(print(fit), "robust se.*\n(.*\n)*Robust \\(sandwich\\) variance")
+  expect_output(print(summary(fit)), "Robust score test")
+}
+
+test_that("non-integer weights: robust variance and robust score test by default, as coxph", {
+  d <- colon_ps_data()
+  for (ties in c("efron", "breslow")) {
+    fit <- cox_fit(Surv(time, status) ~ rx + age + nodes, data = d, weights = w, ties = ties)
+    ref <- coxph(Surv(time, status) ~ rx + age + nodes, data = d, weights = w, ties = ties)
+    expect_true(fit$robust)
+    expect_same_as_coxph(fit, ref)
+    expect_equal(unname(fit$var), unname(ref$var), tolerance = tol)
+    expect_equal(unname(sqrt(diag(fit$var))), unname(sqrt(diag(ref$var))), tolerance = tol)
+    # Breslow on colon: linear predictors equal up to rounding count as tied or not
+    # differently in coxph's concordance (with robust = FALSE as well); not a variance matter
+    expect_robust_methods_match(fit, ref, concordance = ties == "efron")
+    # with a cluster (one row per id here, so the same numbers)
+    cl <- cox_fit(Surv(time, status) ~ rx + age + nodes, data = d, weights = w, ties = ties,
+                  cluster = id)
+    expect_equal(unname(cl$var), unname(ref$var), tolerance = tol)
+  }
+  # explicit opt-out: the model-based variance, no robust score test
+  naive <- cox_fit(Surv(time, status) ~ rx + age + nodes, data = d, weights = w,
+                   robust = FALSE)
+  ref <- coxph(Surv(time, status) ~ rx + age + nodes, data = d, weights = w, robust = FALSE)
+  expect_false(naive$robust)
+  expect_equal(unname(naive$var), unname(ref$var), tolerance = tol)
+  expect_null(summary(naive)$robscore)
+  expect_true(is.na(glance(naive)$statistic.robust))
+  expect_false("robust.se" %in% names(tidy(naive)))
+  # km_fit follows the same rule for its standard errors
+  expect_identical(km_fit(Surv(time, status) ~ rx, data = d, weights = w)$variance, "robust")
+})
+
+test_that("lung: robust score test with and without cluster(inst), as coxph", {
+  d <- lung_ps_data()
+  forms <- list(Surv(time, status) ~ sex + age + ph.ecog,
+                Surv(time, status) ~ sex + age + ph.ecog + cluster(inst))
+  for (f in forms) {
+    fit <- cox_fit(f, data = d, weights = w)
+    ref <- coxph(f, data = d, weights = w)
+    expect_same_as_coxph(fit, ref)
+    expect_equal(unname(fit$var), unname(ref$var), tolerance = tol)
+    expect_robust_methods_match(fit, ref)
+  }
+  # unweighted with a cluster: robust by default too
+  fit <- cox_fit(Surv(time, status) ~ sex + age + cluster(inst), data = lung)
+  ref <- coxph(Surv(time, status) ~ sex + age + cluster(inst), data = lung)
+  expect_equal(fit$robust.score.test[["statistic"]], ref$rscore, tolerance = tol)
+  expect_robust_methods_match(fit, ref)
+  # integer weights stay model-based, as in coxph
+  fit <- cox_fit(Surv(time, status) ~ sex + age, data = lung, weights = rep(2, nrow(lung)))
+  expect_false(fit$robust)
+})
+
+test_that("summary(conf.int = level) is coxph's; r.squared as summary.coxph", {
+  fit <- cox_fit(Surv(time, status) ~ age + sex + ph.ecog, data = lung)
+  ref <- coxph(Surv(time, status) ~ age + sex + ph.ecog, data = lung)
+  s90 <- summary(fit, conf.int = 0.9)
+  expect_equal(s90$conf.int, summary(ref, conf.int = 0.9)$conf.int, tolerance = tol)
+  expect_equal(summary(fit, conf.level = 0.9)$conf.int, s90$conf.int)
+  expect_equal(summary(fit, 0.8)$conf.int, summary(ref, conf.int = 0.8)$conf.int,
+               tolerance = tol)
+  expect_null(summary(fit, conf.int = FALSE)$conf.int)
+  expect_equal(summary(fit)$rsq, summary(ref)$rsq, tolerance = tol)
+  expect_error(summary(fit, conf.int = 0.9, conf.level = 0.8), class = "rwe_bad_input")
+  expect_error(summary(fit, conf.int = 95), "conf.int", class = "rwe_bad_input")
+  expect_named(glance(fit), c("n", "nevent", "statistic.log", "p.value.log", "statistic.sc",
+                              "p.value.sc", "statistic.wald", "p.value.wald",
+                              "statistic.robust", "p.value.robust", "r.squared",
+                              "r.squared.max", "concordance", "std.error.concordance",
+                              "logLik", "AIC", "BIC", "nobs"))
+})
+
+test_that("Cox methods refuse arguments they do not know", {
+  fit <- cox_fit(Surv(time, status) ~ age + sex, data = lung)
+  expect_error(summary(fit, conf.levl = 0.9), class = "rlib_error_dots_nonempty")
+  expect_error(print(fit, foo = 1), class = "rlib_error_dots_nonempty")
+  expect_error(tidy(fit, conf.levle = 0.9), class = "rlib_error_dots_nonempty")
+  expect_error(glance(fit, conf.int = TRUE), class = "rlib_error_dots_nonempty")
+  expect_error(confint(fit, lvl = 0.9), class = "rlib_error_dots_nonempty")
+  expect_error(print(summary(fit), foo = 1), class = "rlib_error_dots_nonempty")
+  firth <- cox_fit(Surv(time, status) ~ age + sex, data = lung, ties = "breslow", firth = TRUE)
+  expect_error(tidy(firth, foo = 1), class = "rlib_error_dots_nonempty")
+  expect_error(glance(firth, foo = 1), class = "rlib_error_dots_nonempty")
+  expect_error(summary(firth, foo = 1), class = "rlib_error_dots_nonempty")
+  expect_error(tidy(firth, conf.level = 0.9), "conf.level", class = "rwe_bad_input")
+  expect_named(tidy(firth, conf.int = FALSE),
+               c("term", "estimate", "std.error", "statistic", "p.value"))
+})
+
+test_that("nothing estimable (all coefficients NA): a classed warning, coxph's numbers", {
+  # constant covariates: no information at all, every coefficient aliased
+  d <- data.frame(time = 1:4, status = c(1, 0, 1, 0), a = 1, b = 2)
+  expect_warning(fit <- cox_fit(Surv(time, status) ~ a + b, data = d),
+                 "singular", class = "rwe_cox_singular")
+  ref <- coxph(Surv(time, status) ~ a + b, data = d)
+  expect_true(all(is.na(coef(fit))))
+  expect_equal(is.na(coef(fit)), is.na(coef(ref)))
+  expect_equal(fit$loglik, ref$loglik, tolerance = tol)
+  # a partly aliased model with enough data is not warned about (coxph is silent too)
+  d <- na.omit(lung[, c("time", "status", "age")])
+  d$age2 <- 2 * d$age
+  expect_no_warning(cox_fit(Surv(time, status) ~ age + age2, data = d))
+})
+
+test_that("aliased covariates with a robust variance: coxph's robust SEs, not NA", {
+  d <- lung_ps_data()
+  d$age2 <- 2 * d$age
+  fit <- cox_fit(Surv(time, status) ~ sex + age + age2 + ph.ecog, data = d, weights = w)
+  ref <- coxph(Surv(time, status) ~ sex + age + age2 + ph.ecog, data = d, weights = w)
+  expect_same_as_coxph(fit, ref)
+  keep <- !is.na(coef(ref))
+  expect_equal(unname(fit$var[keep, keep]), unname(ref$var[keep, keep]), tolerance = tol)
+  expect_equal(tidy(fit)$robust.se[keep], unname(sqrt(diag(ref$var)))[keep], tolerance = tol)
+  expect_equal(unname(residuals(fit, type = "dfbeta")[, keep]),
+               unname(residuals(ref, type = "dfbeta")[, keep]), tolerance = tol)
 })
