@@ -238,15 +238,58 @@ grid_positions <- function(stratum, time, start, grid) {
   list(last = as.integer(last), entry = as.integer(entry))
 }
 
-# A global grid from per-site lists of distinct times per stratum key.
-build_grid <- function(strata_tables, times_by_key) {
+# A global grid from per-site lists of distinct times per stratum key; `timefix` (from
+# near_tie_map()) moves the sites' near-tied times to the merged time first.
+build_grid <- function(strata_tables, times_by_key, timefix = NULL) {
   strata <- union_table(strata_tables)
   keys <- value_keys(strata)
-  times <- lapply(keys, function(k) sort(unique(unlist(lapply(times_by_key, `[[`, k)))))
+  times <- lapply(keys, function(k) {
+    sort(unique(apply_time_map(unlist(lapply(times_by_key, `[[`, k)) %||% numeric(), timefix)))
+  })
   bounds <- as.integer(c(0L, cumsum(lengths(times))))
   list(strata = strata, keys = keys, time = unlist(times) %||% numeric(),
-       stratum = rep(seq_along(keys), lengths(times)), bounds = bounds)
+       stratum = rep(seq_along(keys), lengths(times)), bounds = bounds, timefix = timefix)
 }
+
+# survival's timefix over the pooled data (as cox_fit / km_fit / logrank_test apply it through
+# merge_near_ties()): the merge depends on every distinct time of every site (a run of gaps
+# below the tolerance can chain across sites, and the relative test uses the mean of all
+# distinct times), so the coordinator runs it on the union of the sites' distinct times. Only
+# the times that move are sent back: `from` (exact values as the sites hold them) -> `to`.
+near_tie_map <- function(distinct_by_site) {
+  y <- sort(unique(unlist(distinct_by_site)))
+  if (length(y) < 2L) return(NULL)
+  merged <- merge_near_ties(y)$time
+  moved <- merged != y
+  if (!any(moved)) return(NULL)
+  list(from = y[moved], to = merged[moved])
+}
+
+apply_time_map <- function(time, timefix) {
+  if (is.null(timefix) || is.null(time)) return(time)
+  k <- match(time, timefix$from)
+  hit <- which(!is.na(k))
+  time[hit] <- timefix$to[k[hit]]
+  time
+}
+
+# A site moves its times onto the merged ones; counting-process intervals that the merge
+# empties are refused, as the pooled fit refuses them.
+site_apply_timefix <- function(parts, timefix, site = "") {
+  if (is.null(parts) || is.null(timefix)) return(parts)
+  parts$time <- apply_time_map(parts$time, timefix)
+  if (!is.null(parts$start)) {
+    parts$start <- apply_time_map(parts$start, timefix)
+    bad <- which(parts$start >= parts$time)
+    if (length(bad)) {
+      abort_rows("formula", paste0("has (start, stop] intervals shorter than the time tolerance (site ", site, ")"), bad)
+    }
+  }
+  parts
+}
+
+# Every distinct time of a site (stop and start times): the input of near_tie_map().
+site_distinct_times <- function(parts) sort(unique(c(parts$time, parts$start)))
 
 site_strata_codes <- function(parts, grid, site = NULL) {
   keys <- value_keys(parts$strata_table)
@@ -281,6 +324,12 @@ cox_site_frame <- function(data, spec) {
   x <- stats::model.matrix(parts$terms, parts$frame)
   x <- x[, colnames(x) != "(Intercept)", drop = FALSE]
   storage.mode(x) <- "double"
+  bad <- which(!is.finite(x), arr.ind = TRUE)
+  if (length(bad)) {
+    col <- colnames(x)[bad[1L, 2L]]
+    abort_rows("formula", paste0("covariate `", col, "` has infinite values"),
+               bad[bad[, 2L] == bad[1L, 2L], 1L])
+  }
   parts$frame <- NULL
   parts$x <- x
   parts
@@ -305,10 +354,12 @@ cox_site_setup <- function(data, spec) {
   cox_setup_from_frame(cox_site_frame(data, spec))
 }
 
-cox_setup_from_frame <- function(parts) {
+# `distinct`: also send every distinct time (for the coordinator's near-tie merge).
+cox_setup_from_frame <- function(parts, distinct = TRUE) {
   if (is.null(parts)) {
     return(structure(list(n = 0L, nevent = 0, columns = NULL, sum_wx = NULL, sum_w = 0,
-                          strata = NULL, event_times = list()), class = "rwe_cox_setup"))
+                          strata = NULL, event_times = list(), distinct = NULL),
+                     class = "rwe_cox_setup"))
   }
   keys <- value_keys(parts$strata_table)
   dead <- parts$status > 0
@@ -316,7 +367,8 @@ cox_setup_from_frame <- function(parts) {
                         function(t) sort(unique(t)))
   structure(list(n = parts$n, nevent = sum(dead), columns = colnames(parts$x),
                  sum_wx = colSums(parts$weights * parts$x), sum_w = sum(parts$weights),
-                 strata = parts$strata_table, event_times = event_times),
+                 strata = parts$strata_table, event_times = event_times,
+                 distinct = if (distinct) site_distinct_times(parts)),
             class = "rwe_cox_setup")
 }
 
@@ -336,7 +388,9 @@ cox_setup_from_frame <- function(parts) {
 #' grid <- cox_grid(list(cox_site_setup(lung, spec)), spec)
 #' length(grid$time)
 #' @export
-cox_grid <- function(setups, spec) {
+cox_grid <- function(setups, spec, timefix = TRUE) {
+  check_flag(timefix, "timefix")
+  check_setups(setups, "rwe_cox_setup")
   labels <- partition_labels(setups)
   used <- which(vapply(setups, function(s) s$n > 0L, logical(1)))
   if (!length(used) || sum(vapply(setups, `[[`, numeric(1), "nevent")) == 0) {
@@ -357,7 +411,12 @@ cox_grid <- function(setups, spec) {
   }
   sum_wx <- Reduce(`+`, lapply(setups[used], `[[`, "sum_wx"))
   sum_w <- sum(vapply(setups[used], `[[`, numeric(1), "sum_w"))
-  grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "event_times"))
+  if (!all(is.finite(sum_wx))) {
+    cli::cli_abort(c("{.arg formula}: the sums of covariate{?s} {.field {columns[!is.finite(sum_wx)]}} overflow.",
+                     "i" = "Rescale {?it/them} (e.g. to other units)."), class = "rwe_bad_input")
+  }
+  map <- if (timefix) near_tie_map(lapply(setups, `[[`, "distinct"))
+  grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "event_times"), map)
   grid$centre <- sum_wx / sum_w
   grid$columns <- columns
   grid$spec <- spec
@@ -369,6 +428,7 @@ cox_grid <- function(setups, spec) {
 # Centred, sorted design with grid positions: what a site keeps between rounds.
 cox_site_design <- function(parts, grid, min_cell = NULL, site = "") {
   if (is.null(parts)) return(NULL)
+  parts <- site_apply_timefix(parts, grid$timefix, site)
   code <- site_strata_codes(parts, grid, site)
   ord <- engine_order(code, parts$time, parts$status)
   x <- sweep(parts$x[ord, , drop = FALSE], 2L, grid$centre)
@@ -376,7 +436,10 @@ cox_site_design <- function(parts, grid, min_cell = NULL, site = "") {
   status <- parts$status[ord]
   pos <- grid_positions(code[ord], time, if (parts$counting) parts$start[ord], grid)
   dead <- status > 0
-  if (any(dead & (pos$last < 0L | grid$time[pos$last + 1L] != time))) {
+  # rows before the first grid time have last = -1 (a censoring there is fine)
+  on_grid <- pos$last >= 0L
+  on_grid[on_grid] <- grid$time[pos$last[on_grid] + 1L] == time[on_grid]
+  if (any(dead & !on_grid)) {
     cli::cli_abort("Site {site}: an event time is not on {.arg grid}; the grid was not built from these data.",
                    class = "rwe_bad_input")
   }
@@ -439,9 +502,10 @@ cox_design_round2 <- function(design, beta, request, p) {
 #' @export
 cox_site_stats <- function(data, formula, beta, grid, centre = grid$centre, request = NULL,
                            min_cell = NULL, site = "") {
-  if (!inherits(grid, "rwe_cox_grid")) {
-    cli::cli_abort("{.arg grid} must come from {.fn cox_grid}.", class = "rwe_bad_input")
-  }
+  call <- rlang::current_env()
+  check_grid_shape(grid, "rwe_cox_grid", call)
+  check_min_cell_arg(min_cell)
+  check_site_label(site)
   if (!identical(deparse(formula), deparse(grid$spec$formula))) {
     cli::cli_abort("{.arg formula} is not the formula the grid was built for.", class = "rwe_bad_input")
   }
@@ -449,7 +513,9 @@ cox_site_stats <- function(data, formula, beta, grid, centre = grid$centre, requ
   if (!is.numeric(beta) || length(beta) != p || any(!is.finite(beta))) {
     cli::cli_abort("{.arg beta} must be {p} finite number{?s}.", class = "rwe_bad_input")
   }
-  grid$centre <- centre
+  check_numeric_arg(centre, p, "centre", call)
+  check_cox_request(request, length(grid$time), call)
+  grid$centre <- as.double(centre)
   design <- cox_site_design(cox_site_frame(data, grid$spec), grid, min_cell, site)
   if (is.null(request)) cox_design_round1(design, beta, length(grid$time), p)
   else cox_design_round2(design, beta, request, p)
@@ -488,10 +554,19 @@ cox_site_stats <- function(data, formula, beta, grid, centre = grid$centre, requ
 #' @export
 cox_combine <- function(stats, grid, ties = c("efron", "breslow"), first = NULL) {
   ties <- match.arg(ties)
-  if (!length(stats)) cli::cli_abort("{.arg stats} is empty.", class = "rwe_bad_input")
+  call <- rlang::current_env()
+  if (!is.list(stats) || !length(stats)) cli::cli_abort("{.arg stats} is empty.", class = "rwe_bad_input")
+  check_grid_shape(grid, "rwe_cox_grid", call)
+  p <- length(grid$columns)
   if (all(vapply(stats, inherits, logical(1), "rwe_cox_info"))) {
     if (!inherits(first, "rwe_cox_round")) {
       cli::cli_abort("{.arg first} must be the round-1 result of {.fn cox_combine}.", class = "rwe_bad_input")
+    }
+    for (k in seq_along(stats)) {
+      m <- stats[[k]]$info
+      if (!is.matrix(m) || !is.numeric(m) || !all(dim(m) == p)) {
+        abort_part_arg("stats", paste0("element ", k, " is not a ", p, " x ", p, " information share"), call)
+      }
     }
     first$imat <- Reduce(`+`, lapply(stats, `[[`, "info")) - first$aat
     dimnames(first$imat) <- list(grid$columns, grid$columns)
@@ -501,6 +576,7 @@ cox_combine <- function(stats, grid, ties = c("efron", "breslow"), first = NULL)
     cli::cli_abort("{.arg stats} must all come from {.fn cox_site_stats}, of the same round.",
                    class = "rwe_bad_input")
   }
+  check_cox_sums(stats, length(grid$time), p, call)
   pooled <- Reduce(function(a, b) Map(`+`, a, b), lapply(stats, unclass))
   structure(cox_pooled_terms(pooled, ties), class = "rwe_cox_round")
 }
@@ -806,11 +882,11 @@ site_handlers <- list(
   cox_setup = function(entry, args) {
     parts <- cox_site_frame(entry$data, args$spec)
     entry$fits[[args$fit]] <- list(parts = parts)
-    cox_setup_from_frame(parts)
+    cox_setup_from_frame(parts, distinct = !isFALSE(args$timefix))
   },
   cox_design = function(entry, args) {
-    parts <- entry$fits[[args$fit]]$parts
     grid <- args$grid
+    parts <- site_apply_timefix(entry$fits[[args$fit]]$parts, grid$timefix, args$label)
     if (args$by_site && !is.null(parts)) {
       own <- cox_setup_from_frame(parts)
       local <- build_grid(list(own$strata), list(own$event_times))
@@ -939,14 +1015,18 @@ partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"
   ties <- match.arg(ties)
   check_partitions(partitions)
   check_min_cell_arg(min_cell)
+  check_part_flag(stratify_by_site)
+  control <- check_partition_control(control)
   traffic <- traffic_recorder()
   spec <- partitioned_spec(formula, partitions, weights, traffic)
   fit_id <- new_id("fit")
   on.exit(drop_fit(partitions, fit_id), add = TRUE)
   k <- length(partitions$keys)
-  ex <- partition_exchange(partitions, "cox_setup", rep(list(list(spec = spec, fit = fit_id)), k))
+  timefix <- !isFALSE(control$timefix)
+  ex <- partition_exchange(partitions, "cox_setup",
+                           rep(list(list(spec = spec, fit = fit_id, timefix = timefix)), k))
   traffic$add("setup", ex)
-  grid <- cox_grid(stats::setNames(ex$results, partitions$labels), spec)
+  grid <- cox_grid(stats::setNames(ex$results, partitions$labels), spec, timefix)
   sent_grid <- grid
   if (stratify_by_site) sent_grid[c("time", "stratum")] <- list(numeric(), integer())
   ex <- partition_exchange(partitions, "cox_design", lapply(seq_len(k), function(j) {
@@ -974,9 +1054,50 @@ partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"
                   grid, ties, first = r1)
     }
   }
-  control <- utils::modifyList(survival::coxph.control(), as.list(control))
-  nr <- cox_newton(sums, info, rep(0, length(grid$columns)), control)
+  checked <- function(beta, r1) check_cox_round(info(beta, r1), grid$columns, control$toler.chol)
+  nr <- cox_newton(sums, checked, rep(0, length(grid$columns)), control)
   new_rwe_partitioned_cox(nr, grid, traffic$table(), ties, partitions, match.call(), stratify_by_site)
+}
+
+# coxph.control() or cox_control() settings; only eps, iter.max, toler.chol and timefix are used.
+# The pooled engines rescale the covariates; the partitioned fit works on the centred values,
+# so covariates whose information differs from another's by more than 1 / toler.chol would be
+# dropped as redundant (and overflowing sums would give NaN): refuse, naming them.
+check_cox_round <- function(round, columns, toler) {
+  d <- diag(round$imat)
+  if (!is.finite(round$loglik) || !all(is.finite(round$score)) || !all(is.finite(round$imat))) {
+    bad <- columns[!is.finite(d) | !is.finite(round$score)]
+    cli::cli_abort(c("{.arg formula}: the partitioned sums overflow{if (length(bad)) ' for covariate'}{?s} {.field {bad}}.",
+                     "i" = "Rescale the covariates (e.g. to other units) or check them for huge values."),
+                   class = "rwe_bad_input", call = NULL)
+  }
+  used <- d > 0
+  small <- used & d < toler * max(d)
+  if (any(small)) {
+    cli::cli_abort(c("{.arg formula}: the scales of the covariates differ too much for the partitioned fit.",
+                     "x" = "The information of {.field {columns[small]}} is below {.arg toler.chol} times that of {.field {columns[which.max(d)]}}.",
+                     "i" = "Rescale the covariates (e.g. to other units)."),
+                   class = "rwe_bad_input", call = NULL)
+  }
+  round
+}
+
+check_partition_control <- function(control, call = rlang::caller_env()) {
+  if (!is.list(control)) abort_part_arg("control", paste0("must be a list from coxph.control() or cox_control(), not ", obj_label(control)), call)
+  control <- utils::modifyList(survival::coxph.control(), control)
+  for (v in c("eps", "toler.chol")) check_control_number(control[[v]], paste0("control$", v), call)
+  it <- control$iter.max
+  if (!is.numeric(it) || length(it) != 1L || is.na(it) || it < 0) {
+    abort_part_arg("control$iter.max", paste0("must be a single non-negative number, not ", obj_label(it)), call)
+  }
+  check_part_flag(control$timefix, "control$timefix", call)
+  control
+}
+
+check_counts_site_args <- function(grid, min_cell, site, call = rlang::caller_env()) {
+  if (!is.null(grid)) check_grid_shape(grid, "rwe_counts_grid", call)
+  check_min_cell_arg(min_cell, call)
+  check_site_label(site, "site", call)
 }
 
 check_min_cell_arg <- function(min_cell, call = rlang::caller_env()) {
@@ -1067,7 +1188,7 @@ group_table <- function(parts) {
 }
 
 counts_setup <- function(parts, groups, all_times) {
-  if (is.null(parts)) return(list(n = 0L, strata = NULL, groups = NULL, times = list()))
+  if (is.null(parts)) return(list(n = 0L, strata = NULL, groups = NULL, times = list(), distinct = NULL))
   if (parts$counting) {
     cli::cli_abort("{.arg formula}: partitioned Kaplan-Meier and log-rank take right-censored {.code Surv(time, event)} data.",
                    class = "rwe_bad_input")
@@ -1078,7 +1199,9 @@ counts_setup <- function(parts, groups, all_times) {
                   function(t) sort(unique(t)))
   tab <- if (groups) group_table(parts)
   if (!is.null(tab)) tab <- tab[!duplicated(value_keys(tab)), , drop = FALSE]
-  list(n = parts$n, strata = parts$strata_table, groups = tab, times = times)
+  # the near-tie merge needs every distinct time; with all_times, `times` holds them already
+  list(n = parts$n, strata = parts$strata_table, groups = tab, times = times,
+       distinct = if (!all_times) site_distinct_times(parts))
 }
 
 counts_site <- function(parts, grid, group_keys, groups, min_cell, label) {
@@ -1088,10 +1211,17 @@ counts_site <- function(parts, grid, group_keys, groups, min_cell, label) {
     zero <- matrix(0, ngrid, ngroups)
     return(list(n_risk = zero, n_event = zero, n_censor = zero))
   }
+  parts <- site_apply_timefix(parts, grid$timefix, label)
   code <- site_strata_codes(parts, grid, label)
   pos <- grid_positions(code, parts$time, NULL, grid)
   group <- if (groups && length(group_keys)) match(value_keys(group_table(parts)), group_keys) - 1L else
     rep(0L, parts$n)
+  if (anyNA(group)) {
+    odd <- unique(value_keys(group_table(parts))[is.na(group)])
+    cli::cli_abort(c("Site {label}: {.arg grid} lacks group{?s} {.val {gsub('\r', ', ', odd)}} of the data; the grid was not built from these data.",
+                     "x" = "Offending rows: {format_offenders(which(is.na(group)))}."),
+                   class = "rwe_bad_input")
+  }
   counts <- partition_counts_cpp(parts$weights, parts$status, pos$last, pos$entry,
                                  as.integer(group), ngroups, as.integer(grid$bounds))
   check_min_cell(counts$n_subjects, min_cell, label)
@@ -1158,6 +1288,7 @@ NULL
 #' @rdname partitioned_counts_by_hand
 #' @export
 km_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
+  check_counts_site_args(grid, min_cell, site)
   spec$formula <- km_formula(spec$formula)
   parts <- site_frame(data, spec)
   if (is.null(grid)) return(counts_setup(parts, groups = FALSE, all_times = TRUE))
@@ -1167,6 +1298,7 @@ km_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
 #' @rdname partitioned_counts_by_hand
 #' @export
 logrank_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
+  check_counts_site_args(grid, min_cell, site)
   parts <- site_frame(data, spec)
   if (is.null(grid)) return(counts_setup(parts, groups = TRUE, all_times = FALSE))
   counts_site(parts, grid, grid$group_keys, TRUE, min_cell, site)
@@ -1175,10 +1307,16 @@ logrank_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = 
 #' @rdname partitioned_counts_by_hand
 #' @export
 counts_grid <- function(setups) {
+  ok <- is.list(setups) && !is.data.frame(setups) && length(setups) > 0L &&
+    all(vapply(setups, function(s) is.list(s) && is.numeric(s$n) && length(s$n) == 1L &&
+                 is.list(s$times), logical(1)))
+  if (!ok) abort_part_arg("setups", "must be a non-empty list of the sites' first answers", rlang::current_env())
   if (!any(vapply(setups, function(s) s$n > 0L, logical(1)))) {
     cli::cli_abort("{.arg setups}: every partition is empty.", class = "rwe_bad_input")
   }
-  grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "times"))
+  # km_fit() and logrank_test() always merge near ties (survfit / survdiff's timefix)
+  map <- near_tie_map(lapply(setups, function(s) s$distinct %||% unlist(s$times)))
+  grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "times"), map)
   grid$groups <- union_table(lapply(setups, `[[`, "groups"))
   grid$group_keys <- if (is.null(grid$groups)) character() else value_keys(grid$groups)
   structure(grid, class = "rwe_counts_grid")
@@ -1187,12 +1325,17 @@ counts_grid <- function(setups) {
 #' @rdname partitioned_counts_by_hand
 #' @export
 km_combine <- function(stats, grid, conf.level = 0.95) {
+  check_conf_level(conf.level)
+  check_grid_shape(grid, "rwe_counts_grid", rlang::current_env())
+  check_counts_stats(stats, grid, rlang::current_env())
   new_rwe_partitioned_km(km_from_counts(grid, pool_counts(stats), conf.level), NULL)
 }
 
 #' @rdname partitioned_counts_by_hand
 #' @export
 logrank_combine <- function(stats, grid) {
+  check_grid_shape(grid, "rwe_counts_grid", rlang::current_env())
+  check_counts_stats(stats, grid, rlang::current_env())
   if (is.null(grid$groups) || nrow(grid$groups) < 2L) {
     cli::cli_abort("{.arg grid}: the formula must define at least two groups.", class = "rwe_bad_input")
   }
@@ -1220,6 +1363,7 @@ logrank_combine <- function(stats, grid) {
 partitioned_km_fit <- function(formula, partitions, weights = NULL, conf.level = 0.95,
                                min_cell = NULL) {
   formula_variables(formula, weights)
+  check_conf_level(conf.level)
   res <- partitioned_counts(km_formula(formula), partitions, weights, groups = FALSE,
                             all_times = TRUE, min_cell = min_cell)
   km <- km_from_counts(res$grid, res$counts, conf.level)
@@ -1321,4 +1465,125 @@ print.rwe_partitioned_logrank <- function(x, ...) {
   cat("Chisq = ", format(x$chisq, digits = 6), " on ", x$df, " df, p = ",
       format.pval(x$p.value, digits = 4), "\n", sep = "")
   invisible(x)
+}
+
+# ---------------------------------------------------------------------------------------------
+# Argument checks of the exported partition functions: whatever a user (or a file exchanged
+# by hand) hands over is checked here, so that the C++ kernels only ever see consistent
+# lengths, positions and codes.
+# ---------------------------------------------------------------------------------------------
+
+abort_part_arg <- function(arg, problem, call) {
+  cli::cli_abort("{.arg {arg}} {problem}.", call = call, class = "rwe_bad_input")
+}
+
+check_part_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is.logical(x) || length(x) != 1L || is.na(x)) {
+    abort_part_arg(arg, paste0("must be TRUE or FALSE, not ", obj_label(x)), call)
+  }
+  invisible(x)
+}
+
+check_conf_level <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is.numeric(x) || length(x) != 1L || !is.finite(x) || x <= 0 || x >= 1) {
+    abort_part_arg(arg, paste0("must be a single number between 0 and 1, not ", obj_label(x)), call)
+  }
+  invisible(x)
+}
+
+#' @noRd
+check_timeout <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || x <= 0) {
+    abort_part_arg(arg, paste0("must be a single positive number of seconds, not ", obj_label(x)), call)
+  }
+  invisible(as.double(x))
+}
+
+check_site_label <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is.character(x) || length(x) != 1L || is.na(x)) {
+    abort_part_arg(arg, paste0("must be a single string, not ", obj_label(x)), call)
+  }
+  invisible(x)
+}
+
+# A short description of a bad value for messages: NULL, a type, or the (first) values.
+obj_label <- function(x) {
+  if (is.null(x)) return("NULL")
+  if (!is.atomic(x)) return(paste0("a ", class(x)[1L]))
+  if (!length(x)) return(paste0("an empty ", typeof(x), " vector"))
+  paste0(typeof(x), " ", format_offenders(format(x, digits = 4)))
+}
+
+check_setups <- function(setups, class, call = rlang::caller_env()) {
+  ok <- is.list(setups) && !is.data.frame(setups) && length(setups) > 0L &&
+    all(vapply(setups, inherits, logical(1), class))
+  if (!ok) abort_part_arg("setups", paste0("must be a non-empty list of the sites' <", class, "> answers"), call)
+}
+
+# The parts of a grid that decide memory positions: finite sorted times in stratum blocks
+# whose bounds run from 0 to the number of grid times.
+check_grid_shape <- function(grid, class, call) {
+  if (!inherits(grid, class)) {
+    abort_part_arg("grid", paste0("must be the <", class, "> object from the coordinator"), call)
+  }
+  time <- grid$time
+  bounds <- grid$bounds
+  ok <- is.double(time) && all(is.finite(time)) && is.integer(bounds) && length(bounds) >= 1L &&
+    !anyNA(bounds) && bounds[1L] == 0L && bounds[length(bounds)] == length(time) &&
+    all(diff(bounds) >= 0L) && length(grid$keys) == length(bounds) - 1L &&
+    identical(grid$stratum, rep(seq_along(grid$keys), diff(bounds)))
+  if (ok && length(time) > 1L) {
+    same_block <- diff(grid$stratum) == 0L
+    ok <- all(diff(time)[same_block] > 0)
+  }
+  if (!ok) abort_part_arg("grid", "is damaged: its times and stratum bounds do not agree", call)
+  map <- grid$timefix
+  if (!is.null(map) && !(is.double(map$from) && is.double(map$to) &&
+                         length(map$from) == length(map$to) && all(is.finite(c(map$from, map$to))))) {
+    abort_part_arg("grid", "is damaged: its near-tie map is not two finite vectors of one length", call)
+  }
+  invisible(grid)
+}
+
+check_numeric_arg <- function(x, len, arg, call) {
+  if (!is.numeric(x) || length(x) != len || !all(is.finite(x))) {
+    bad <- if (is.numeric(x) && length(x) == len) paste0(" (not finite at position ", format_offenders(which(!is.finite(x))), ")") else ""
+    abort_part_arg(arg, paste0("must be ", len, " finite number", if (len != 1L) "s", ", not ", obj_label(x), bad), call)
+  }
+  invisible(x)
+}
+
+check_cox_request <- function(request, ngrid, call) {
+  if (is.null(request)) return(invisible(NULL))
+  if (!is.list(request) || is.null(request$alpha) || is.null(request$efron_b)) {
+    abort_part_arg("request", "must be the `request` element of a round-1 cox_combine()", call)
+  }
+  check_numeric_arg(request$alpha, ngrid, "request$alpha", call)
+  check_numeric_arg(request$efron_b, ngrid, "request$efron_b", call)
+}
+
+# Each site's round-1 sums must have the grid's shape (T grid times, p columns).
+check_cox_sums <- function(stats, ngrid, p, call) {
+  for (k in seq_along(stats)) {
+    s <- stats[[k]]
+    shape <- c(s0 = ngrid, d0 = ngrid, dead_weight = ngrid, dead_count = ngrid,
+               dead_wx = p, dead_weta = 1L)
+    ok <- all(vapply(names(shape), function(v) is.numeric(s[[v]]) && length(s[[v]]) == shape[[v]],
+                     logical(1))) &&
+      all(vapply(c("s1", "d1"), function(v) is.matrix(s[[v]]) && identical(dim(s[[v]]), c(as.integer(ngrid), as.integer(p))),
+                 logical(1)))
+    if (!ok) abort_part_arg("stats", paste0("element ", k, " does not have the grid's shape (", ngrid, " times, ", p, " columns)"), call)
+  }
+}
+
+check_counts_stats <- function(stats, grid, call) {
+  shape <- c(length(grid$time), max(1L, length(grid$group_keys)))
+  if (!is.list(stats) || !length(stats)) abort_part_arg("stats", "must be a non-empty list of the sites' counts", call)
+  for (k in seq_along(stats)) {
+    ok <- all(vapply(c("n_risk", "n_event", "n_censor"), function(v) {
+      m <- stats[[k]][[v]]
+      is.matrix(m) && is.numeric(m) && all(dim(m) == shape) && all(is.finite(m))
+    }, logical(1)))
+    if (!ok) abort_part_arg("stats", paste0("element ", k, " does not hold counts of the grid's shape (", shape[1L], " x ", shape[2L], ")"), call)
+  }
 }
