@@ -697,13 +697,19 @@ cox_newton <- function(sums, info, init, control) {
 #'   the partitions in messages and results.
 #' @param cl A cluster from `parallel::makeCluster()` or `parallelly::makeClusterPSOCK()`, or
 #'   `NULL`.
+#' @param timeout Seconds to wait for the workers' answers (loading rwecohort and the data)
+#'   before giving up with an error of class `rwe_worker_timeout` that names the worker;
+#'   default the option `rwecohort.worker_timeout`, else 600. The partitioned verbs take their
+#'   own `timeout`.
 #' @return An object of class `rwe_partitions`.
 #' @examples
 #' lung <- survival::lung
 #' parts <- cohort_partitions(split(lung, lung$inst %% 3))
 #' parts
 #' @export
-cohort_partitions <- function(sources, cl = NULL) {
+cohort_partitions <- function(sources, cl = NULL,
+                              timeout = getOption("rwecohort.worker_timeout", 600)) {
+  timeout <- check_timeout(timeout)
   if (is.data.frame(sources) || !is.list(sources) || !length(sources)) {
     cli::cli_abort("{.arg sources} must be a non-empty list of data frames or file paths.",
                    class = "rwe_bad_input")
@@ -721,9 +727,10 @@ cohort_partitions <- function(sources, cl = NULL) {
   keys <- paste0(new_id("part"), "_", seq_along(sources))
   parts <- structure(list(cluster = cl, labels = labels, keys = keys,
                           node = if (is.null(cl)) rep(0L, length(sources)) else (seq_along(sources) - 1L) %% length(cl) + 1L,
-                          pids = NULL, store = if (is.null(cl)) new.env(parent = emptyenv())),
+                          pids = NULL, store = if (is.null(cl)) new.env(parent = emptyenv()),
+                          timeout = timeout, health = new.env(parent = emptyenv())),
                      class = "rwe_partitions")
-  if (!is.null(cl)) parts$pids <- worker_setup(cl)
+  if (!is.null(cl)) parts$pids <- worker_setup(cl, timeout)
   loaded <- partition_exchange(parts, "load", lapply(sources, function(s) list(source = s)))
   parts$nrow <- vapply(loaded$results, `[[`, integer(1), "nrow")
   parts$load_bytes <- sum(loaded$sent)
@@ -741,10 +748,13 @@ print.rwe_partitions <- function(x, ...) {
 
 # Loads rwecohort on the workers (the installed package, or this source tree when it was
 # loaded with pkgload) and returns their process ids for error messages.
-worker_setup <- function(cl) {
+worker_setup <- function(cl, timeout) {
   path <- getNamespaceInfo(asNamespace("rwecohort"), "path")
   dev <- file.exists(file.path(path, "R", "partition.R"))
-  setup <- remote_function(function(path, dev, libs) {
+  setup <- remote_function(function(a) {
+    path <- a$path
+    dev <- a$dev
+    libs <- a$libs
     .libPaths(unique(c(libs, .libPaths())))
     # loaded already (an earlier cohort_partitions()): reloading would drop resident data
     if (isNamespaceLoaded("rwecohort")) return(Sys.getpid())
@@ -757,12 +767,19 @@ worker_setup <- function(cl) {
     }
     Sys.getpid()
   })
-  pids <- tryCatch(parallel::clusterCall(cl, setup, path, dev, .libPaths()),
-                   error = function(e) {
-                     cli::cli_abort(c("Could not load rwecohort on the cluster workers.",
-                                      "x" = conditionMessage(e)), class = "rwe_worker_error")
-                   })
-  unlist(pids)
+  nodes <- seq_along(cl)
+  round <- cluster_round(cl, nodes, setup, rep(list(list(path = path, dev = dev, libs = .libPaths())),
+                                               length(cl)), timeout)
+  if (length(round$errors)) {
+    cli::cli_abort(c("Could not load rwecohort on cluster worker{?s} {names(round$errors)}.",
+                     "x" = paste(unique(unlist(round$errors)), collapse = "; ")),
+                   class = "rwe_worker_error", call = NULL)
+  }
+  if (length(round$late)) {
+    cli::cli_abort("Cluster worker{?s} {round$late} did not answer within {timeout} second{?s} (loading rwecohort).",
+                   class = c("rwe_worker_timeout", "rwe_worker_error"), call = NULL)
+  }
+  unlist(round$values)
 }
 
 # Unique labels for partitions and fits without touching the user's random-number stream.
@@ -802,41 +819,106 @@ partition_exchange <- function(parts, what, args) {
 }
 
 # One message per worker with the requests for its partitions; all workers compute at once.
-# A worker that does not answer (dead process, broken connection) is named in the error.
+# A worker that does not answer (dead process, broken connection) is named in the error; one
+# that does not answer within `parts$timeout` seconds (frozen, swapping, unreachable) too.
 cluster_exchange <- function(parts, what, args) {
   cl <- parts$cluster
-  send_call <- utils::getFromNamespace("sendCall", "parallel")
-  recv_result <- utils::getFromNamespace("recvResult", "parallel")
   entry <- remote_function(function(msg) asNamespace("rwecohort")$site_dispatch(msg))
   jobs <- split(seq_along(args), factor(parts$node, levels = seq_along(cl)))
   active <- which(lengths(jobs) > 0L)
-  failed <- list()
-  for (j in active) {
-    msg <- list(keys = parts$keys[jobs[[j]]], what = what, args = args[jobs[[j]]])
-    err <- tryCatch({ send_call(cl[[j]], entry, list(msg)); NULL }, error = function(e) e)
-    if (!is.null(err)) failed[[as.character(j)]] <- conditionMessage(err)
-  }
+  # cleaning up after a fit must not wait again for a worker that has just timed out
+  if (identical(what, "drop")) active <- setdiff(active, unresponsive_nodes(parts))
+  node_args <- lapply(seq_along(cl), function(j) {
+    list(keys = parts$keys[jobs[[j]]], what = what, args = args[jobs[[j]]])
+  })
+  timeout <- parts$timeout %||% getOption("rwecohort.worker_timeout", 600)
+  round <- cluster_round(cl, active, entry, node_args, timeout)
+  set_unresponsive(parts, round$late, active)
+  if (length(round$errors)) abort_worker(parts, as.integer(names(round$errors)), unlist(round$errors))
+  if (length(round$late)) abort_worker_timeout(parts, round$late, timeout, what)
   results <- vector("list", length(args))
-  for (j in setdiff(active, as.integer(names(failed)))) {
-    out <- tryCatch(recv_result(cl[[j]]), error = function(e) e)
-    if (inherits(out, "error") || inherits(out, "try-error")) {
-      failed[[as.character(j)]] <- if (inherits(out, "error")) conditionMessage(out) else as.character(out)
-    } else {
-      results[jobs[[j]]] <- out
-    }
-  }
-  if (length(failed)) abort_worker(parts, as.integer(names(failed)), unlist(failed))
+  for (j in active) results[jobs[[j]]] <- round$values[[j]]
   results
 }
 
+# Sends fun(node_args[[j]]) to every node j of `nodes` and waits, at most `timeout` seconds in
+# all, for the replies. Replies carry the round's id: a late reply to an earlier round that
+# timed out (a worker that was frozen and resumed) is recognised and dropped, so the
+# connection stays usable. Returns the values (by node), error messages and the late nodes.
+cluster_round <- function(cl, nodes, fun, node_args, timeout) {
+  send_call <- utils::getFromNamespace("sendCall", "parallel")
+  recv_result <- utils::getFromNamespace("recvResult", "parallel")
+  id <- new_id("round")
+  tagged <- remote_function(function(id, fun, arg) list(id = id, value = fun(arg)))
+  errors <- list()
+  for (j in nodes) {
+    err <- tryCatch({ send_call(cl[[j]], tagged, list(id, fun, node_args[[j]])); NULL },
+                    error = function(e) conditionMessage(e))
+    if (!is.null(err)) errors[[as.character(j)]] <- err
+  }
+  values <- vector("list", length(cl))
+  pending <- setdiff(nodes, as.integer(names(errors)))
+  deadline <- elapsed_seconds() + timeout
+  while (length(pending)) {
+    left <- deadline - elapsed_seconds()
+    ready <- ready_nodes(cl, pending, max(0, left))
+    if (!length(ready) && left <= 0) break
+    for (j in ready) {
+      reply <- tryCatch(recv_result(cl[[j]]), error = function(e) e)
+      if (inherits(reply, "error") || inherits(reply, "try-error")) {
+        errors[[as.character(j)]] <- if (inherits(reply, "error")) conditionMessage(reply) else as.character(reply)
+      } else if (!identical(reply$id, id)) {
+        next  # stale reply of an earlier round
+      } else {
+        values[[j]] <- reply$value
+      }
+      pending <- setdiff(pending, j)
+    }
+  }
+  list(values = values, errors = errors, late = pending)
+}
+
+elapsed_seconds <- function() proc.time()[["elapsed"]]
+
+# The nodes whose reply can be read now, waiting at most `wait` seconds (in slices of at most
+# a second, so that an interrupt is honoured). A node without a socket connection cannot be
+# watched: it is read (blocking) as parallel would.
+ready_nodes <- function(cl, nodes, wait) {
+  cons <- lapply(nodes, function(j) cl[[j]]$con)
+  if (!all(vapply(cons, inherits, logical(1), "sockconn"))) return(nodes)
+  nodes[socketSelect(cons, write = FALSE, timeout = min(wait, 1))]
+}
+
+unresponsive_nodes <- function(parts) {
+  if (is.null(parts$health)) integer() else as.integer(parts$health$late %||% integer())
+}
+
+set_unresponsive <- function(parts, late, asked) {
+  if (is.null(parts$health)) return(invisible())
+  parts$health$late <- union(setdiff(unresponsive_nodes(parts), asked), late)
+  invisible()
+}
+
+worker_label <- function(parts, nodes) {
+  paste0("worker ", nodes, if (!is.null(parts$pids)) paste0(" (pid ", parts$pids[nodes], ")"),
+         " holding partition", ifelse(lengths(split(parts$node, parts$node)[as.character(nodes)]) > 1L, "s ", " "),
+         vapply(nodes, function(j) paste(parts$labels[parts$node == j], collapse = ", "), character(1)))
+}
+
 abort_worker <- function(parts, nodes, messages) {
-  who <- paste0("worker ", nodes, if (!is.null(parts$pids)) paste0(" (pid ", parts$pids[nodes], ")"),
-                " holding partition", ifelse(lengths(split(parts$node, parts$node)[as.character(nodes)]) > 1L, "s ", " "),
-                vapply(nodes, function(j) paste(parts$labels[parts$node == j], collapse = ", "), character(1)))
+  who <- worker_label(parts, nodes)
   cli::cli_abort(c("Cluster {who} did not answer: it has died or lost its connection.",
                    "x" = paste(unique(messages), collapse = "; "),
                    "i" = "The data on that worker are lost; start a new cluster and call {.fn cohort_partitions} again."),
                  class = "rwe_worker_error", call = NULL)
+}
+
+abort_worker_timeout <- function(parts, nodes, timeout, what) {
+  who <- worker_label(parts, nodes)
+  cli::cli_abort(c("Cluster {who} did not answer within {timeout} second{?s} ({what}).",
+                   "x" = "It may be frozen (stopped, swapping) or unreachable.",
+                   "i" = "Raise {.arg timeout} (option {.code rwecohort.worker_timeout}) for slow workers, or restart the cluster and call {.fn cohort_partitions} again."),
+                 class = c("rwe_worker_timeout", "rwe_worker_error"), call = NULL)
 }
 
 # Runs on the site (worker or this process): one handler call per partition of the message;
@@ -1000,6 +1082,10 @@ drop_fit <- function(partitions, fit) {
 #' @param control `survival::coxph.control()` settings (`eps`, `iter.max`, `toler.chol`).
 #' @param stratify_by_site Stratify the baseline hazard by partition.
 #' @param min_cell `NULL` or a minimum number of subjects at risk (see Privacy).
+#' @param timeout Seconds to wait for each exchange with the cluster workers before giving up
+#'   with an error of class `rwe_worker_timeout` naming the worker that did not answer (a
+#'   frozen or unreachable worker would otherwise hang the fit forever). Default: the option
+#'   `rwecohort.worker_timeout`, else 600. Not used for partitions in this R process.
 #' @return An object of class `rwe_partitioned_cox`: `coefficients`, `var`, `loglik` (at 0 and
 #'   at the estimate), `score` (score test), `iter`, `n`, `nevent`, `means` (the centre),
 #'   `traffic` (a data frame of bytes per round) and `traffic_per_iteration`.
@@ -1011,9 +1097,10 @@ drop_fit <- function(partitions, fit) {
 #' @export
 partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"), weights = NULL,
                                 control = survival::coxph.control(), stratify_by_site = FALSE,
-                                min_cell = NULL) {
+                                min_cell = NULL, timeout = getOption("rwecohort.worker_timeout", 600)) {
   ties <- match.arg(ties)
   check_partitions(partitions)
+  partitions$timeout <- check_timeout(timeout)
   check_min_cell_arg(min_cell)
   check_part_flag(stratify_by_site)
   control <- check_partition_control(control)
@@ -1229,9 +1316,10 @@ counts_site <- function(parts, grid, group_keys, groups, min_cell, label) {
 }
 
 # describe -> setup -> grid -> counts, shared by the KM and log-rank verbs.
-partitioned_counts <- function(formula, partitions, weights, groups, all_times, min_cell) {
+partitioned_counts <- function(formula, partitions, weights, groups, all_times, min_cell, timeout) {
   check_partitions(partitions, call = rlang::caller_env())
   check_min_cell_arg(min_cell, call = rlang::caller_env())
+  partitions$timeout <- check_timeout(timeout, "timeout", call = rlang::caller_env())
   traffic <- traffic_recorder()
   spec <- partitioned_spec(formula, partitions, weights, traffic)
   fit_id <- new_id("fit")
@@ -1361,11 +1449,11 @@ logrank_combine <- function(stats, grid) {
 #' head(partitioned_km_fit(survival::Surv(time, status) ~ sex, parts))
 #' @export
 partitioned_km_fit <- function(formula, partitions, weights = NULL, conf.level = 0.95,
-                               min_cell = NULL) {
+                               min_cell = NULL, timeout = getOption("rwecohort.worker_timeout", 600)) {
   formula_variables(formula, weights)
   check_conf_level(conf.level)
   res <- partitioned_counts(km_formula(formula), partitions, weights, groups = FALSE,
-                            all_times = TRUE, min_cell = min_cell)
+                            all_times = TRUE, min_cell = min_cell, timeout = timeout)
   km <- km_from_counts(res$grid, res$counts, conf.level)
   new_rwe_partitioned_km(km, res$traffic)
 }
@@ -1419,10 +1507,11 @@ print.rwe_partitioned_km <- function(x, ...) {
 #' parts <- cohort_partitions(split(lung, lung$inst %% 3))
 #' partitioned_logrank_test(survival::Surv(time, status) ~ sex, parts)
 #' @export
-partitioned_logrank_test <- function(formula, partitions, min_cell = NULL) {
+partitioned_logrank_test <- function(formula, partitions, min_cell = NULL,
+                                     timeout = getOption("rwecohort.worker_timeout", 600)) {
   formula_variables(formula)
   res <- partitioned_counts(formula, partitions, NULL, groups = TRUE, all_times = FALSE,
-                            min_cell = min_cell)
+                            min_cell = min_cell, timeout = timeout)
   if (is.null(res$groups) || nrow(res$groups) < 2L) {
     cli::cli_abort("{.arg formula} must define at least two groups.", class = "rwe_bad_input")
   }
