@@ -9,8 +9,10 @@
 #   1. describe   site -> columns used by the formula: class, factor levels, status codes.
 #                 coordinator -> spec: unified factor levels (union in order of first
 #                 appearance across partitions), the event coding of Surv().
-#   2. setup      site -> n, events, sum w x, sum w, distinct event times per stratum.
-#                 coordinator -> grid: distinct event times per stratum, centre vector.
+#   2. setup      site -> n, events, sum w x, sum w, distinct event times per stratum and
+#                 all distinct times (for the near-tie merge, survival's timefix).
+#                 coordinator -> grid: distinct event times per stratum, centre vector, and
+#                 the near-tied times every site moves onto the merged time.
 #   3. per Newton iteration, at the current beta:
 #        sums     site -> per grid time S0, S1, D0, D1, weighted / unweighted deaths,
 #                 and sum w x, sum w eta over its deaths (O(T p) numbers).
@@ -339,7 +341,9 @@ cox_site_frame <- function(data, spec) {
 #'
 #' Second step of the file-exchange protocol: with the common [partition_spec()], a site
 #' reports its number of rows and events, the weighted column sums of its design matrix (for
-#' the common centre), the design's column names and the distinct event times per stratum.
+#' the common centre), the design's column names, the distinct event times per stratum and
+#' all its distinct (stop and start) times, which the coordinator needs to merge near-tied
+#' times exactly as the pooled fit does (survival's `timefix`).
 #'
 #' @param data The site's data frame.
 #' @param spec The [partition_spec()] from the coordinator.
@@ -380,6 +384,10 @@ cox_setup_from_frame <- function(parts, distinct = TRUE) {
 #'
 #' @param setups A list of [cox_site_setup()] results (named by site, or not).
 #' @param spec The [partition_spec()] used by the sites.
+#' @param timefix If `TRUE` (default, as `survival::coxph.control()` and [cox_control()]),
+#'   times that differ only by floating-point rounding are one time: the merge is run on the
+#'   union of the sites' distinct times, and the grid carries the times that move (`timefix`,
+#'   applied by every site), so that the result equals the pooled fit's.
 #' @return A list of class `rwe_cox_grid`, sent to every site.
 #' @examples
 #' lung <- survival::lung
@@ -1069,7 +1077,9 @@ drop_fit <- function(partitions, fit) {
 #'
 #' Privacy: with `min_cell = NULL` (default) the fit is exact, and a partition whose risk set
 #' at some event time holds a single subject discloses that subject's covariates through its
-#' sums. With `min_cell = k`, a partition refuses (error of class `rwe_min_cell`) when at any
+#' sums. With `control$timefix` (default) every partition also sends its distinct times
+#' (censoring and start times too): the near-tie merge of the pooled fit depends on all of
+#' them. With `min_cell = k`, a partition refuses (error of class `rwe_min_cell`) when at any
 #' grid time 1 to k - 1 of its subjects are at risk: the fit is then refused, not approximated.
 #' `stratify_by_site = TRUE` fits `strata(site)`: each partition sends only its log-likelihood,
 #' score and information (no per-time sums); `min_cell` does not apply there.
