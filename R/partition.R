@@ -421,7 +421,7 @@ cox_grid <- function(setups, spec, timefix = TRUE) {
   sum_w <- sum(vapply(setups[used], `[[`, numeric(1), "sum_w"))
   if (!all(is.finite(sum_wx))) {
     cli::cli_abort(c("{.arg formula}: the sums of covariate{?s} {.field {columns[!is.finite(sum_wx)]}} overflow.",
-                     "i" = "Rescale {?it/them} (e.g. to other units)."), class = "rwe_bad_input")
+                     "i" = "Rescale the covariates (e.g. to other units)."), class = "rwe_bad_input")
   }
   map <- if (timefix) near_tie_map(lapply(setups, `[[`, "distinct"))
   grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "event_times"), map)

@@ -203,6 +203,188 @@ test_that("min_cell makes a site refuse to release sums at sparse risk sets", {
   expect_s3_class(partitioned_cox_fit(f, parts, stratify_by_site = TRUE, min_cell = 3), "rwe_partitioned_cox")
 })
 
+# ---- issue 11: near ties, early censorings, validation before C++ ------------------------
+
+# lung in tenths of months, computed two ways at different sites: t * 0.1 and t / 10 differ
+# by an ulp for many t, which the pooled verbs (survival's timefix) treat as one time.
+near_tie_sites <- function() {
+  lung <- survival::lung
+  lung$sex <- factor(lung$sex, levels = 1:2, labels = c("male", "female"))
+  site <- rep(1:3, length.out = nrow(lung))
+  lung$time <- ifelse(site == 2, lung$time * 0.1, lung$time / 10)
+  split(lung, site)
+}
+
+test_that("near-tied times are merged on the union grid: partitioned == pooled (cox, km, log-rank)", {
+  sites <- near_tie_sites()
+  pooled <- do.call(rbind, sites)
+  expect_gt(sum(duplicated(pooled$time)), sum(duplicated(signif(pooled$time, 12))) - 200)
+  expect_false(identical(length(unique(pooled$time)), length(unique(signif(pooled$time, 12)))))
+  parts <- cohort_partitions(sites)
+  f <- Surv(time, status) ~ age + sex + ph.ecog
+  for (ties in c("efron", "breslow")) {
+    fit <- partitioned_cox_fit(f, parts, ties = ties, control = tight)
+    expect_cox_equal(fit, coxph(f, data = pooled, ties = ties, control = tight))
+    own <- cox_fit(f, data = pooled, ties = ties, control = cox_control(eps = 1e-12, iter.max = 50, toler.chol = 1e-13))
+    expect_equal(unname(fit$coefficients), unname(coef(own)), tolerance = 1e-10)
+  }
+  # timefix = FALSE keeps the times apart, as coxph(control = coxph.control(timefix = FALSE))
+  loose <- coxph.control(eps = 1e-12, iter.max = 50, toler.chol = 1e-13, timefix = FALSE)
+  expect_cox_equal(partitioned_cox_fit(f, parts, control = loose), coxph(f, data = pooled, control = loose))
+  by_site <- partitioned_cox_fit(f, parts, control = tight, stratify_by_site = TRUE)
+  pooled$site <- rep(names(sites), vapply(sites, nrow, integer(1)))
+  expect_cox_equal(by_site, coxph(update(f, . ~ . + strata(site)), data = pooled, control = tight))
+  km <- partitioned_km_fit(Surv(time, status) ~ sex, parts)
+  expect_km_equal(km, survfit(Surv(time, status) ~ sex, data = pooled))
+  lr <- partitioned_logrank_test(Surv(time, status) ~ sex + strata(ph.ecog), parts)
+  expect_equal(lr$chisq, survdiff(Surv(time, status) ~ sex + strata(ph.ecog), data = pooled)$chisq,
+               tolerance = 1e-10)
+  expect_equal(lr$chisq, logrank_test(Surv(time, status) ~ sex + strata(ph.ecog), data = pooled)$chisq,
+               tolerance = 1e-10)
+})
+
+test_that("a censoring at another site chains near-tied event times, as in the pooled fit", {
+  # events at 100 and 100 + 2.4e-6 are 2.4e-8 apart relative to the mean time (above the
+  # tolerance) but a censoring at 100 + 1.2e-6 in between links them: one time when pooled
+  lung <- survival::lung
+  lung$time <- lung$time / 3
+  keys <- which(lung$status == 2)[1:3]
+  lung$time[keys] <- 100 + c(0, 1.2e-6, 2.4e-6)
+  lung$status[keys[2]] <- 1
+  site <- rep(1:2, length.out = nrow(lung))
+  site[keys] <- c(1, 2, 1)
+  sites <- split(lung, site)
+  pooled <- do.call(rbind, sites)
+  f <- Surv(time, status) ~ age + sex
+  fit <- partitioned_cox_fit(f, cohort_partitions(sites), control = tight)
+  expect_cox_equal(fit, coxph(f, data = pooled, control = tight))
+  lr <- partitioned_logrank_test(Surv(time, status) ~ sex, cohort_partitions(sites))
+  expect_equal(lr$chisq, survdiff(Surv(time, status) ~ sex, data = pooled)$chisq, tolerance = 1e-10)
+})
+
+test_that("counting-process near ties that empty an interval are refused, as pooled", {
+  heart <- survival::heart
+  heart$start <- heart$start / 10
+  heart$stop <- heart$stop / 10
+  sites <- split(heart, heart$id %% 2)
+  f <- Surv(start, stop, event) ~ age + surgery
+  expect_cox_equal(partitioned_cox_fit(f, cohort_partitions(sites), control = tight),
+                   coxph(f, data = do.call(rbind, sites), control = tight))
+  bad <- sites
+  bad[[1]]$stop[1] <- bad[[1]]$start[1] + 1e-12
+  expect_error(partitioned_cox_fit(f, cohort_partitions(bad)), class = "rwe_bad_input",
+               regexp = "shorter than the time tolerance")
+})
+
+test_that("a site whose earliest time is a censoring before any event time fits like pooled", {
+  lung <- survival::lung
+  sites <- split(lung, lung$inst %% 2 == 0 & !is.na(lung$inst))
+  early <- which(lung$status == 1)[1]
+  sites[[2]] <- rbind(transform(lung[early, ], time = 1), sites[[2]])  # first event: day 5
+  pooled <- do.call(rbind, sites)
+  f <- Surv(time, status) ~ age + sex
+  expect_cox_equal(partitioned_cox_fit(f, cohort_partitions(sites), control = tight),
+                   coxph(f, data = pooled, control = tight))
+  fs <- Surv(time, status) ~ age + strata(sex)
+  expect_cox_equal(partitioned_cox_fit(fs, cohort_partitions(sites), control = tight),
+                   coxph(fs, data = pooled, control = tight))
+  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+  grid <- cox_grid(lapply(sites, cox_site_setup, spec = spec), spec)
+  r1 <- cox_combine(lapply(sites, cox_site_stats, formula = f, beta = c(0, 0), grid = grid), grid)
+  expect_equal(r1$loglik, coxph(f, data = pooled)$loglik[1], tolerance = 1e-12)
+})
+
+test_that("the site functions refuse grids, requests and codes that do not fit (no C++ overrun)", {
+  sites <- lung_hospitals()
+  f <- Surv(time, status) ~ age + sex
+  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+  grid <- cox_grid(lapply(sites, cox_site_setup, spec = spec), spec)
+  r1 <- cox_combine(lapply(sites, cox_site_stats, formula = f, beta = c(0, 0), grid = grid), grid)
+  short <- lapply(r1$request, head, -5)
+  expect_error(cox_site_stats(sites$north, f, c(0, 0), grid, request = short),
+               class = "rwe_bad_input", regexp = "request\\$alpha")
+  expect_error(cox_site_stats(sites$north, f, c(0, 0), grid, request = list(alpha = 1)),
+               class = "rwe_bad_input", regexp = "request")
+  expect_error(cox_site_stats(sites$north, f, c(0, 0), grid, centre = NA),
+               class = "rwe_bad_input", regexp = "centre")
+  expect_error(cox_site_stats(sites$north, f, c(0, 0), grid, centre = c(1, NA)),
+               class = "rwe_bad_input", regexp = "centre.*position 2")
+  damaged <- grid
+  damaged$bounds <- damaged$bounds + 1L
+  expect_error(cox_site_stats(sites$north, f, c(0, 0), damaged), class = "rwe_bad_input", regexp = "grid")
+  expect_error(cox_site_stats(sites$north, f, c(0, 0), grid, site = 1), class = "rwe_bad_input",
+               regexp = "site")
+  s <- lapply(sites, cox_site_stats, formula = f, beta = c(0, 0), grid = grid)
+  s[[2]]$s0 <- s[[2]]$s0[-1]
+  expect_error(cox_combine(s, grid), class = "rwe_bad_input", regexp = "stats.*element 2")
+  # log-rank: a grid built without one of the site's groups
+  fl <- Surv(time, status) ~ ph.ecog
+  spec <- partition_spec(lapply(sites, site_describe, formula = fl), fl)
+  without_3 <- lapply(sites, function(d) d[is.na(d$ph.ecog) | d$ph.ecog != 3, ])
+  grid <- counts_grid(lapply(without_3, logrank_site_stats, spec = spec))
+  has_3 <- names(sites)[vapply(sites, function(d) any(d$ph.ecog == 3, na.rm = TRUE), logical(1))]
+  expect_error(logrank_site_stats(sites[[has_3]], spec, grid = grid), class = "rwe_bad_input",
+               regexp = "lacks group.*3")
+  expect_error(km_site_stats(sites$north, spec, grid = list(time = 1)), class = "rwe_bad_input",
+               regexp = "grid")
+  counts <- lapply(without_3, logrank_site_stats, spec = spec, grid = grid)
+  counts[[1]]$n_risk <- counts[[1]]$n_risk[-1, , drop = FALSE]
+  expect_error(logrank_combine(counts, grid), class = "rwe_bad_input", regexp = "stats.*element 1")
+  expect_error(counts_grid(list(1, 2)), class = "rwe_bad_input", regexp = "setups")
+})
+
+test_that("bad arguments of the partitioned verbs are refused with rwe_bad_input naming them", {
+  sites <- lung_hospitals()
+  parts <- cohort_partitions(sites)
+  f <- Surv(time, status) ~ age + sex
+  expect_error(partitioned_cox_fit(f, parts, stratify_by_site = data.frame()),
+               class = "rwe_bad_input", regexp = "stratify_by_site")
+  expect_error(partitioned_cox_fit(f, parts, stratify_by_site = NA),
+               class = "rwe_bad_input", regexp = "stratify_by_site")
+  expect_error(partitioned_cox_fit(f, parts, control = list(timefix = NA)),
+               class = "rwe_bad_input", regexp = "control\\$timefix")
+  expect_error(partitioned_cox_fit(f, parts, control = list(eps = -1)),
+               class = "rwe_bad_input", regexp = "control\\$eps")
+  expect_error(partitioned_cox_fit(f, parts, control = "tight"), class = "rwe_bad_input", regexp = "control")
+  expect_error(partitioned_cox_fit(f, parts, timeout = 0), class = "rwe_bad_input", regexp = "timeout")
+  expect_error(partitioned_km_fit(Surv(time, status) ~ 1, parts, conf.level = NULL),
+               class = "rwe_bad_input", regexp = "conf.level")
+  expect_error(partitioned_km_fit(Surv(time, status) ~ 1, parts, conf.level = 95),
+               class = "rwe_bad_input", regexp = "conf.level")
+  expect_error(partitioned_logrank_test(Surv(time, status) ~ sex, parts, timeout = "a"),
+               class = "rwe_bad_input", regexp = "timeout")
+  expect_error(cohort_partitions(sites, timeout = NA), class = "rwe_bad_input", regexp = "timeout")
+  # infinite or huge values: named, never "missing value where TRUE/FALSE needed"
+  inf_cov <- sites
+  inf_cov$south$age[3] <- Inf
+  expect_error(partitioned_cox_fit(f, cohort_partitions(inf_cov)), class = "rwe_bad_input",
+               regexp = "age.*infinite.*row: 3")
+  inf_time <- sites
+  inf_time$centre$time[2] <- Inf
+  expect_error(partitioned_cox_fit(f, cohort_partitions(inf_time)), class = "rwe_bad_input",
+               regexp = "infinite survival times")
+  expect_error(partitioned_km_fit(Surv(time, status) ~ 1, cohort_partitions(inf_time)),
+               class = "rwe_bad_input", regexp = "infinite survival times")
+  for (huge in c(1e300, 1e160, 1e100)) {
+    big <- sites
+    big$north$age[1:3] <- huge
+    expect_error(partitioned_cox_fit(f, cohort_partitions(big)), class = "rwe_bad_input",
+                 regexp = "age|sex")
+  }
+  many <- lapply(sites, function(d) { d$age <- d$age * 1e306; d })
+  expect_error(partitioned_cox_fit(f, cohort_partitions(many)), class = "rwe_bad_input",
+               regexp = "overflow")
+  # a large but harmless time is fine (as pooled)
+  far <- sites
+  far$north$time[1] <- 1e300
+  expect_cox_equal(partitioned_cox_fit(f, cohort_partitions(far), control = tight),
+                   coxph(f, data = do.call(rbind, far), control = tight))
+  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+  grid <- counts_grid(lapply(sites, km_site_stats, spec = spec))
+  km_counts <- lapply(sites, km_site_stats, spec = spec, grid = grid)
+  expect_error(km_combine(km_counts, grid, conf.level = NULL), class = "rwe_bad_input", regexp = "conf.level")
+})
+
 # ---- on a cluster of two localhost workers -----------------------------------------------
 
 test_that("cluster: lung hospitals, colon sites and 10^5 simulated rows equal the pooled fits", {
@@ -291,4 +473,32 @@ test_that("cluster: lung hospitals, colon sites and 10^5 simulated rows equal th
   tools::pskill(pids[2])
   expect_error(partitioned_cox_fit(f, parts), class = "rwe_worker_error",
                regexp = paste0("worker 2 \\(pid ", pids[2], "\\).*centre"))
+})
+
+test_that("cluster: a frozen worker ends in rwe_worker_timeout naming it, within the timeout", {
+  skip_on_cran()
+  skip_on_os("windows")
+  cl <- parallel::makePSOCKcluster(2)
+  on.exit(try(parallel::stopCluster(cl), silent = TRUE), add = TRUE)
+  sites <- lung_hospitals()
+  pooled <- do.call(rbind, sites)
+  parts <- cohort_partitions(sites, cl)
+  f <- Surv(time, status) ~ age + sex
+  ref <- coxph(f, data = pooled, control = tight)
+  frozen <- parts$pids[2]
+  tools::pskill(frozen, tools::SIGSTOP)
+  on.exit(tools::pskill(frozen, tools::SIGCONT), add = TRUE, after = FALSE)
+  started <- proc.time()[["elapsed"]]
+  expect_error(partitioned_cox_fit(f, parts, timeout = 2), class = "rwe_worker_timeout",
+               regexp = paste0("worker 2 \\(pid ", frozen, "\\).*centre.*within 2 seconds"))
+  waited <- proc.time()[["elapsed"]] - started
+  expect_gte(waited, 2)
+  expect_lt(waited, 30)
+  expect_error(partitioned_km_fit(Surv(time, status) ~ sex, parts, timeout = 1),
+               class = "rwe_worker_timeout")
+  # once resumed, the late replies of the timed-out rounds are dropped: fits are right again
+  tools::pskill(frozen, tools::SIGCONT)
+  expect_cox_equal(partitioned_cox_fit(f, parts, control = tight, timeout = 60), ref)
+  expect_km_equal(partitioned_km_fit(Surv(time, status) ~ sex, parts, timeout = 60),
+                  survfit(Surv(time, status) ~ sex, data = pooled))
 })
