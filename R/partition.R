@@ -1590,7 +1590,6 @@ check_conf_level <- function(x, arg = rlang::caller_arg(x), call = rlang::caller
   invisible(x)
 }
 
-#' @noRd
 check_timeout <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
   if (!is.numeric(x) || length(x) != 1L || is.na(x) || x <= 0) {
     abort_part_arg(arg, paste0("must be a single positive number of seconds, not ", obj_label(x)), call)
