@@ -114,6 +114,10 @@ surv_status_variable <- function(formula) {
 #' @export
 partition_spec <- function(descriptions, formula, weights = NULL) {
   vars <- formula_variables(formula, weights)
+  if (!is.list(descriptions) || is.data.frame(descriptions) || !length(descriptions) ||
+      !all(vapply(descriptions, inherits, logical(1), "rwe_site_description"))) {
+    abort_part_arg("descriptions", "must be a non-empty list of site_describe() results", rlang::current_env())
+  }
   labels <- partition_labels(descriptions)
   levels <- list()
   for (v in vars) {
@@ -1191,7 +1195,8 @@ check_partition_control <- function(control, call = rlang::caller_env()) {
   control
 }
 
-check_counts_site_args <- function(grid, min_cell, site, call = rlang::caller_env()) {
+check_counts_site_args <- function(spec, grid, min_cell, site, call = rlang::caller_env()) {
+  if (!inherits(spec, "rwe_partition_spec")) abort_part_arg("spec", "must come from partition_spec()", call)
   if (!is.null(grid)) check_grid_shape(grid, "rwe_counts_grid", call)
   check_min_cell_arg(min_cell, call)
   check_site_label(site, "site", call)
@@ -1239,6 +1244,8 @@ print.rwe_partitioned_cox <- function(x, digits = 4, ...) {
 #' @method tidy rwe_partitioned_cox
 #' @export
 tidy.rwe_partitioned_cox <- function(x, conf.level = 0.95, exponentiate = FALSE, ...) {
+  check_conf_level(conf.level)
+  check_part_flag(exponentiate)
   se <- sqrt(diag(x$var))
   z <- stats::qnorm(1 - (1 - conf.level) / 2)
   est <- x$coefficients
@@ -1386,7 +1393,7 @@ NULL
 #' @rdname partitioned_counts_by_hand
 #' @export
 km_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
-  check_counts_site_args(grid, min_cell, site)
+  check_counts_site_args(spec, grid, min_cell, site)
   spec$formula <- km_formula(spec$formula)
   parts <- site_frame(data, spec)
   if (is.null(grid)) return(counts_setup(parts, groups = FALSE, all_times = TRUE))
@@ -1396,7 +1403,7 @@ km_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
 #' @rdname partitioned_counts_by_hand
 #' @export
 logrank_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
-  check_counts_site_args(grid, min_cell, site)
+  check_counts_site_args(spec, grid, min_cell, site)
   parts <- site_frame(data, spec)
   if (is.null(grid)) return(counts_setup(parts, groups = TRUE, all_times = FALSE))
   counts_site(parts, grid, grid$group_keys, TRUE, min_cell, site)

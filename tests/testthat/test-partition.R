@@ -502,3 +502,20 @@ test_that("cluster: a frozen worker ends in rwe_worker_timeout naming it, within
   expect_km_equal(partitioned_km_fit(Surv(time, status) ~ sex, parts, timeout = 60),
                   survfit(Surv(time, status) ~ sex, data = pooled))
 })
+
+test_that("the C++ kernels stop on out-of-range positions and codes instead of overrunning", {
+  expect_error(partition_counts_cpp(c(1, 1), c(1, 0), c(0L, 1L), c(-1L, -1L), c(0L, NA), 1L, c(0L, 2L)),
+               "group code")
+  expect_error(partition_counts_cpp(c(1, 1), c(1, 0), c(0L, 5L), c(-1L, -1L), c(0L, 0L), 1L, c(0L, 2L)),
+               "grid position")
+  expect_error(partition_cox_info_cpp(matrix(1, 2, 1), 0, c(0, 0), c(1, 1), c(1, 0), c(0L, 1L),
+                                      c(-1L, -1L), c(0L, 2L), 1, 1), "alpha")
+  expect_error(partition_cox_sums_cpp(matrix(1, 2, 1), 0, c(0, 0), c(1, 1), c(1, 0), c(0L, 1L),
+                                      c(-1L, -1L), c(0L, 2L, 1L)), "bounds")
+  lung <- survival::lung
+  f <- Surv(time, status) ~ age
+  expect_error(partition_spec(list(1), f), class = "rwe_bad_input", regexp = "descriptions")
+  expect_error(km_site_stats(lung, list(formula = f)), class = "rwe_bad_input", regexp = "spec")
+  fit <- partitioned_cox_fit(f, cohort_partitions(list(lung)))
+  expect_error(tidy(fit, conf.level = NA), class = "rwe_bad_input", regexp = "conf.level")
+})
