@@ -236,6 +236,18 @@ test_that("near-tied times are merged on the union grid: partitioned == pooled (
   expect_cox_equal(by_site, coxph(update(f, . ~ . + strata(site)), data = pooled, control = tight))
   km <- partitioned_km_fit(Surv(time, status) ~ sex, parts)
   expect_km_equal(km, survfit(Surv(time, status) ~ sex, data = pooled))
+  # the by-hand protocol carries the merge in the grid
+  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+  grid <- cox_grid(lapply(sites, cox_site_setup, spec = spec), spec)
+  expect_gt(length(grid$timefix$from), 0)
+  beta <- unname(coef(coxph(f, data = pooled, control = tight)))
+  r1 <- cox_combine(lapply(sites, cox_site_stats, formula = f, beta = beta, grid = grid), grid)
+  expect_equal(r1$loglik, coxph(f, data = pooled, control = tight)$loglik[2], tolerance = 1e-12)
+  fk <- Surv(time, status) ~ sex
+  spec <- partition_spec(lapply(sites, site_describe, formula = fk), fk)
+  grid <- counts_grid(lapply(sites, km_site_stats, spec = spec))
+  expect_km_equal(km_combine(lapply(sites, km_site_stats, spec = spec, grid = grid), grid),
+                  survfit(fk, data = pooled))
   lr <- partitioned_logrank_test(Surv(time, status) ~ sex + strata(ph.ecog), parts)
   expect_equal(lr$chisq, survdiff(Surv(time, status) ~ sex + strata(ph.ecog), data = pooled)$chisq,
                tolerance = 1e-10)
