@@ -401,7 +401,7 @@ cox_setup_from_frame <- function(parts, distinct = TRUE) {
 #' length(grid$time)
 #' @export
 cox_grid <- function(setups, spec, timefix = TRUE) {
-  check_flag(timefix, "timefix")
+  check_part_flag(timefix)
   check_setups(setups, "rwe_cox_setup")
   labels <- partition_labels(setups)
   used <- which(vapply(setups, function(s) s$n > 0L, logical(1)))

@@ -343,6 +343,10 @@ test_that("the site functions refuse grids, requests and codes that do not fit (
   counts[[1]]$n_risk <- counts[[1]]$n_risk[-1, , drop = FALSE]
   expect_error(logrank_combine(counts, grid), class = "rwe_bad_input", regexp = "stats.*element 1")
   expect_error(counts_grid(list(1, 2)), class = "rwe_bad_input", regexp = "setups")
+  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+  setups <- lapply(sites, cox_site_setup, spec = spec)
+  expect_error(cox_grid(setups, spec, timefix = NA), class = "rwe_bad_input", regexp = "timefix")
+  expect_error(cox_grid(list(sites$north), spec), class = "rwe_bad_input", regexp = "setups")
 })
 
 test_that("bad arguments of the partitioned verbs are refused with rwe_bad_input naming them", {
