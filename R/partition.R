@@ -201,7 +201,19 @@ site_frame <- function(data, spec) {
   if (is.null(mf)) return(NULL)
   parts <- surv_parts(mf)
   parts$frame <- mf
+  parts$strata_table <- spec_strata_levels(parts$strata_table, spec)
   parts
+}
+
+# strata() keeps only the levels present at the site; a strata variable with unified levels
+# gets them all back, so that the coordinator orders the strata as the pooled fit does.
+spec_strata_levels <- function(table, spec) {
+  for (v in intersect(names(table), names(spec$levels))) {
+    if (is.factor(table[[v]])) {
+      table[[v]] <- factor(as.character(table[[v]]), levels = spec$levels[[v]]$levels)
+    }
+  }
+  table
 }
 
 # One string per row identifying its value combination in a table of categorical values.
@@ -212,11 +224,26 @@ value_keys <- function(table, rows = NULL) {
   if (is.null(rows)) keys else keys[rows]
 }
 
+sort_labels <- function(labels) {
+  num <- suppressWarnings(as.numeric(labels))
+  if (!anyNA(num)) return(labels[order(num)])
+  if (all(labels %in% c("FALSE", "TRUE"))) return(intersect(c("FALSE", "TRUE"), labels))
+  sort(labels)
+}
+
 # Coordinator: union of the sites' value tables, in the order of the (unified) values.
 union_table <- function(tables) {
   tables <- tables[!vapply(tables, is.null, logical(1))]
   if (!length(tables)) return(NULL)
   all <- do.call(rbind, tables)
+  # factor columns whose levels differ between sites hold only each site's values (a numeric
+  # strata variable, factor(x) of a number): order their union as the pooled factor would
+  for (v in names(all)) {
+    levs <- lapply(tables, function(t) levels(t[[v]]))
+    if (is.factor(all[[v]]) && !all(vapply(levs, identical, logical(1), levs[[1L]]))) {
+      all[[v]] <- factor(as.character(all[[v]]), levels = sort_labels(unique(unlist(levs))))
+    }
+  }
   all <- all[!duplicated(value_keys(all)), , drop = FALSE]
   all <- all[do.call(order, unname(as.list(all))), , drop = FALSE]
   rownames(all) <- NULL

@@ -306,6 +306,27 @@ test_that("a site whose earliest time is a censoring before any event time fits 
   expect_equal(r1$loglik, coxph(f, data = pooled)$loglik[1], tolerance = 1e-12)
 })
 
+test_that("curves and groups come out in the pooled order when the first site lacks a value", {
+  lung <- survival::lung
+  sites <- list(a = lung[lung$sex == 2, ], b = lung[lung$sex == 1 | lung$inst %% 2 == 0, ])
+  sites$b <- sites$b[!rownames(sites$b) %in% rownames(sites$a), ]
+  pooled <- do.call(rbind, sites)
+  parts <- cohort_partitions(sites)
+  expect_km_equal(partitioned_km_fit(Surv(time, status) ~ sex, parts),
+                  survfit(Surv(time, status) ~ sex, data = pooled))
+  lr <- partitioned_logrank_test(Surv(time, status) ~ factor(ph.ecog), parts)
+  ref <- survdiff(Surv(time, status) ~ factor(ph.ecog), data = pooled)
+  expect_equal(lr$groups$obs, unname(ref$obs), tolerance = 1e-12)
+  expect_equal(lr$groups$exp, unname(ref$exp), tolerance = 1e-10)
+  fsites <- lapply(sites, function(d) { d$sex <- factor(d$sex, 1:2, c("male", "female")); d })
+  fpooled <- do.call(rbind, fsites)
+  expect_km_equal(partitioned_km_fit(Surv(time, status) ~ sex, cohort_partitions(fsites)),
+                  survfit(Surv(time, status) ~ sex, data = fpooled))
+  lr <- partitioned_logrank_test(Surv(time, status) ~ ph.ecog + strata(sex), cohort_partitions(fsites))
+  expect_equal(lr$chisq, survdiff(Surv(time, status) ~ ph.ecog + strata(sex), data = fpooled)$chisq,
+               tolerance = 1e-10)
+})
+
 test_that("the site functions refuse grids, requests and codes that do not fit (no C++ overrun)", {
   sites <- lung_hospitals()
   f <- Surv(time, status) ~ age + sex
