@@ -1331,16 +1331,21 @@ counts_setup <- function(parts, groups, all_times) {
   tab <- if (groups) group_table(parts)
   if (!is.null(tab)) tab <- tab[!duplicated(value_keys(tab)), , drop = FALSE]
   # the near-tie merge needs every distinct time; with all_times, `times` holds them already
+  # fractional weights make the pooled Kaplan-Meier use the robust (IJ) SE, as survfit
   list(n = parts$n, strata = parts$strata_table, groups = tab, times = times,
-       distinct = if (!all_times) site_distinct_times(parts))
+       distinct = if (!all_times) site_distinct_times(parts),
+       fractional = any(parts$weights != floor(parts$weights)))
 }
 
 counts_site <- function(parts, grid, group_keys, groups, min_cell, label) {
   ngroups <- max(1L, length(group_keys))
   ngrid <- length(grid$time)
+  keep <- c("n_risk", "n_event", "n_censor")
   if (is.null(parts)) {
     zero <- matrix(0, ngrid, ngroups)
-    return(list(n_risk = zero, n_event = zero, n_censor = zero))
+    out <- list(n_risk = zero, n_event = zero, n_censor = zero)
+    if (isTRUE(grid$robust)) out[paste0(keep, "_w2")] <- list(zero, zero, zero)
+    return(out)
   }
   parts <- site_apply_timefix(parts, grid$timefix, label)
   code <- site_strata_codes(parts, grid, label)
@@ -1356,7 +1361,14 @@ counts_site <- function(parts, grid, group_keys, groups, min_cell, label) {
   counts <- partition_counts_cpp(parts$weights, parts$status, pos$last, pos$entry,
                                  as.integer(group), ngroups, as.integer(grid$bounds))
   check_min_cell(counts$n_subjects, min_cell, label)
-  counts[c("n_risk", "n_event", "n_censor")]
+  out <- counts[keep]
+  if (isTRUE(grid$robust)) {
+    # sums of squared weights: what the robust Kaplan-Meier SE needs besides the counts
+    w2 <- partition_counts_cpp(parts$weights^2, parts$status, pos$last, pos$entry,
+                               as.integer(group), ngroups, as.integer(grid$bounds))
+    out[paste0(keep, "_w2")] <- w2[keep]
+  }
+  out
 }
 
 # describe -> setup -> grid -> counts, shared by the KM and log-rank verbs.
@@ -1451,6 +1463,7 @@ counts_grid <- function(setups) {
   grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "times"), map)
   grid$groups <- union_table(lapply(setups, `[[`, "groups"))
   grid$group_keys <- if (is.null(grid$groups)) character() else value_keys(grid$groups)
+  grid$robust <- any(vapply(setups, function(s) isTRUE(s$fractional), logical(1)))
   structure(grid, class = "rwe_counts_grid")
 }
 
@@ -1511,6 +1524,11 @@ km_from_counts <- function(grid, counts, conf.level) {
   block <- grid$stratum
   surv <- stats::ave(1 - hazard, block, FUN = cumprod)
   std_err <- sqrt(stats::ave(greenwood, block, FUN = cumsum))
+  if (isTRUE(grid$robust)) {
+    se_surv <- km_ij_se_cpp(as.integer(block), surv, n_risk, n_event, counts$n_risk_w2[, 1L],
+                            counts$n_event_w2[, 1L], counts$n_censor_w2[, 1L])
+    std_err <- ifelse(se_surv == 0, 0, se_surv / surv)
+  }
   z <- stats::qnorm(1 - (1 - conf.level) / 2)
   lower <- ifelse(surv > 0, surv * exp(-z * std_err), NA_real_)
   upper <- ifelse(surv > 0, pmin(surv * exp(z * std_err), 1), NA_real_)
@@ -1711,8 +1729,10 @@ check_cox_sums <- function(stats, ngrid, p, call) {
 check_counts_stats <- function(stats, grid, call) {
   shape <- c(length(grid$time), max(1L, length(grid$group_keys)))
   if (!is.list(stats) || !length(stats)) abort_part_arg("stats", "must be a non-empty list of the sites' counts", call)
+  needed <- c("n_risk", "n_event", "n_censor")
+  if (isTRUE(grid$robust)) needed <- c(needed, paste0(needed, "_w2"))
   for (k in seq_along(stats)) {
-    ok <- all(vapply(c("n_risk", "n_event", "n_censor"), function(v) {
+    ok <- all(vapply(needed, function(v) {
       m <- stats[[k]][[v]]
       is.matrix(m) && is.numeric(m) && all(dim(m) == shape) && all(is.finite(m))
     }, logical(1)))

@@ -327,6 +327,35 @@ test_that("curves and groups come out in the pooled order when the first site la
                tolerance = 1e-10)
 })
 
+test_that("Kaplan-Meier with fractional weights uses the robust SE, as the pooled fit", {
+  lung <- survival::lung
+  set.seed(11)
+  lung$w <- round(runif(nrow(lung), 0.5, 2), 2)
+  sites <- split(lung, rep(1:3, length.out = nrow(lung)))
+  pooled <- do.call(rbind, sites)
+  parts <- cohort_partitions(sites)
+  expect_km_like_own <- function(km, f) {
+    ref <- survfit(f, data = pooled, weights = w)
+    own <- km_fit(f, data = pooled, weights = w)
+    expect_equal(own$variance, "robust")
+    expect_equal(km$surv, ref$surv, tolerance = 1e-12)
+    expect_equal(km$n.risk, ref$n.risk, tolerance = 1e-12)
+    expect_equal(km$std.err, own$curves$std.err.log, tolerance = 1e-10)
+    expect_equal(km$lower, own$curves$lower, tolerance = 1e-10)
+    expect_equal(km$upper, own$curves$upper, tolerance = 1e-10)
+  }
+  expect_km_like_own(partitioned_km_fit(Surv(time, status) ~ 1, parts, weights = "w"),
+                     Surv(time, status) ~ 1)
+  expect_km_like_own(partitioned_km_fit(Surv(time, status) ~ sex, parts, weights = "w"),
+                     Surv(time, status) ~ sex)
+  # by hand: the grid tells the sites to send sums of squared weights
+  f <- Surv(time, status) ~ 1
+  spec <- partition_spec(lapply(sites, site_describe, formula = f, weights = "w"), f, weights = "w")
+  grid <- counts_grid(lapply(sites, km_site_stats, spec = spec))
+  expect_true(grid$robust)
+  expect_km_like_own(km_combine(lapply(sites, km_site_stats, spec = spec, grid = grid), grid), f)
+})
+
 test_that("the site functions refuse grids, requests and codes that do not fit (no C++ overrun)", {
   sites <- lung_hospitals()
   f <- Surv(time, status) ~ age + sex
