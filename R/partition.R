@@ -1492,7 +1492,10 @@ logrank_combine <- function(stats, grid) {
 #' Each partition sends, per curve and distinct time (over all partitions), its weighted
 #' numbers at risk, of events and of censorings; the coordinator adds them and computes the
 #' survival, Greenwood standard error (of the cumulative hazard, as `survival::survfit()`)
-#' and log-type confidence limits.
+#' and log-type confidence limits. With non-integer case weights the standard error is the
+#' robust (infinitesimal-jackknife) one, as [km_fit()] uses then; the partitions also send
+#' their sums of squared weights. Times that differ only by rounding are one time, as in
+#' [km_fit()]: the merge runs on the union of the partitions' times.
 #'
 #' @param formula `Surv(time, status) ~ 1` or `~ a + b` (one curve per combination).
 #' @inheritParams partitioned_cox_fit
