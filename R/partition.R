@@ -400,7 +400,10 @@ cox_setup_from_frame <- function(parts, distinct = TRUE) {
   dead <- parts$status > 0
   event_times <- lapply(split(parts$time[dead], factor(keys[parts$strata][dead], levels = keys)),
                         function(t) sort(unique(t)))
-  structure(list(n = parts$n, nevent = sum(dead), columns = colnames(parts$x),
+  # columns coded -1/0/1 are not scaled by the pooled fit (nor centred): the coordinator
+  # needs to know which columns are so coded at every site
+  zero_one <- vapply(seq_len(ncol(parts$x)), function(j) all(parts$x[, j] %in% c(-1, 0, 1)), logical(1))
+  structure(list(n = parts$n, nevent = sum(dead), columns = colnames(parts$x), zero_one = zero_one,
                  sum_wx = colSums(parts$weights * parts$x), sum_w = sum(parts$weights),
                  strata = parts$strata_table, event_times = event_times,
                  distinct = if (distinct) site_distinct_times(parts)),
@@ -457,6 +460,8 @@ cox_grid <- function(setups, spec, timefix = TRUE) {
   map <- if (timefix) near_tie_map(lapply(setups, `[[`, "distinct"))
   grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "event_times"), map)
   grid$centre <- sum_wx / sum_w
+  grid$sum_w <- sum_w
+  grid$doscale <- !Reduce(`&`, lapply(setups[used], function(s) s$zero_one %||% rep(FALSE, length(columns))))
   grid$columns <- columns
   grid$spec <- spec
   grid$n <- sum(vapply(setups, function(s) as.double(s$n), numeric(1)))
@@ -679,15 +684,21 @@ gchol_inverse <- function(ch) {
   matrix(inv, p, p)
 }
 
+# The Cholesky factor of the information of the scaled covariates x * scale (coxph's scaling:
+# its rank decisions then do not depend on the covariates' units) and the Newton step and
+# variance in the original units.
+scaled_chol <- function(imat, scale, toler) gchol(imat * outer(scale, scale), toler)
+scaled_step <- function(ch, score, scale) scale * gchol_solve(ch, score * scale)
+
 # Newton-Raphson as coxph: start at init, halve the step while the log-likelihood drops,
 # stop on |1 - loglik / oldloglik| <= eps; information only where the step is taken.
 # `sums(beta)` returns a round-1 result, `info(beta, r1)` its round-2 completion.
-cox_newton <- function(sums, info, init, control) {
+cox_newton <- function(sums, info, init, control, scale = rep(1, length(init))) {
   beta <- init
   current <- info(beta, sums(beta))
   first <- current
-  ch <- gchol(current$imat, control$toler.chol)
-  newbeta <- beta + gchol_solve(ch, current$score)
+  ch <- scaled_chol(current$imat, scale, control$toler.chol)
+  newbeta <- beta + scaled_step(ch, current$score, scale)
   oldlk <- current$loglik
   halving <- FALSE
   iter <- 0L
@@ -708,14 +719,14 @@ cox_newton <- function(sums, info, init, control) {
       halving <- FALSE
       oldlk <- r1$loglik
       current <- info(newbeta, r1)
-      ch <- gchol(current$imat, control$toler.chol)
+      ch <- scaled_chol(current$imat, scale, control$toler.chol)
       beta <- newbeta
-      newbeta <- beta + gchol_solve(ch, current$score)
+      newbeta <- beta + scaled_step(ch, current$score, scale)
     }
   }
-  ch <- gchol(current$imat, control$toler.chol)
-  score0 <- gchol_solve(gchol(first$imat, control$toler.chol), first$score)
-  list(coefficients = newbeta, var = gchol_inverse(ch), singular = ch$d == 0,
+  ch <- scaled_chol(current$imat, scale, control$toler.chol)
+  score0 <- scaled_step(scaled_chol(first$imat, scale, control$toler.chol), first$score, scale)
+  list(coefficients = newbeta, var = gchol_inverse(ch) * outer(scale, scale), singular = ch$d == 0,
        loglik = c(first$loglik, current$loglik), score = sum(first$score * score0),
        iter = iter, converged = converged)
 }
@@ -1016,7 +1027,10 @@ site_handlers <- list(
     design <- cox_site_design(parts, grid, if (!args$by_site) args$min_cell, args$label)
     entry$fits[[args$fit]] <- list(design = design, ngrid = length(grid$time),
                                    p = length(grid$columns))
-    length(grid$time)
+    # sum w |x - centre| per column: the coordinator's scales (as coxph's)
+    list(ngrid = length(grid$time),
+         deviation = if (is.null(design)) numeric(length(grid$columns)) else
+           colSums(abs(design$x) * design$weights))
   },
   cox_sums = function(entry, args) {
     fit <- entry$fits[[args$fit]]
@@ -1162,6 +1176,8 @@ partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"
          by_site = stratify_by_site)
   }))
   traffic$add("grid", ex)
+  deviation <- Reduce(`+`, lapply(ex$results, `[[`, "deviation"))
+  scale <- ifelse(grid$doscale & deviation > 0, grid$sum_w / deviation, 1)
   ask <- function(what, args, round) {
     ex <- partition_exchange(partitions, what, rep(list(c(list(fit = fit_id), args)), k))
     traffic$add(round, ex)
@@ -1182,29 +1198,19 @@ partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"
                   grid, ties, first = r1)
     }
   }
-  checked <- function(beta, r1) check_cox_round(info(beta, r1), grid$columns, control$toler.chol)
-  nr <- cox_newton(sums, checked, rep(0, length(grid$columns)), control)
+  checked <- function(beta, r1) check_cox_round(info(beta, r1), grid$columns)
+  nr <- cox_newton(sums, checked, rep(0, length(grid$columns)), control, scale)
   new_rwe_partitioned_cox(nr, grid, traffic$table(), ties, partitions, match.call(), stratify_by_site)
 }
 
 # coxph.control() or cox_control() settings; only eps, iter.max, toler.chol and timefix are used.
-# The pooled engines rescale the covariates; the partitioned fit works on the centred values,
-# so covariates whose information differs from another's by more than 1 / toler.chol would be
-# dropped as redundant (and overflowing sums would give NaN): refuse, naming them.
-check_cox_round <- function(round, columns, toler) {
+# Sums that overflow (covariates near the largest double) would give NaN: refuse, naming them.
+check_cox_round <- function(round, columns) {
   d <- diag(round$imat)
   if (!is.finite(round$loglik) || !all(is.finite(round$score)) || !all(is.finite(round$imat))) {
     bad <- columns[!is.finite(d) | !is.finite(round$score)]
     cli::cli_abort(c("{.arg formula}: the partitioned sums overflow{if (length(bad)) ' for covariate'}{?s} {.field {bad}}.",
                      "i" = "Rescale the covariates (e.g. to other units) or check them for huge values."),
-                   class = "rwe_bad_input", call = NULL)
-  }
-  used <- d > 0
-  small <- used & d < toler * max(d)
-  if (any(small)) {
-    cli::cli_abort(c("{.arg formula}: the scales of the covariates differ too much for the partitioned fit.",
-                     "x" = "The information of {.field {columns[small]}} is below {.arg toler.chol} times that of {.field {columns[which.max(d)]}}.",
-                     "i" = "Rescale the covariates (e.g. to other units)."),
                    class = "rwe_bad_input", call = NULL)
   }
   round
