@@ -1114,7 +1114,9 @@ drop_fit <- function(partitions, fit) {
 #' see [cohort_partitions()]). Only column descriptions, distinct event times, per-event-time
 #' sums and the coefficients cross; the result is the fit of the pooled data up to
 #' floating-point summation order: Newton-Raphson as `survival::coxph()` (start at 0, step
-#' halving, convergence on the relative change of the log partial likelihood).
+#' halving, convergence on the relative change of the log partial likelihood, covariates
+#' scaled by their mean absolute deviation for the rank decisions of the Cholesky factor).
+#' Covariate values so large that the sums overflow are refused (`rwe_bad_input`).
 #'
 #' Per iteration, round 1 sends beta (p numbers) to every partition and receives O(T p) sums
 #' (T = number of distinct event times); round 2 sends 2T numbers and receives one p x p
