@@ -597,7 +597,7 @@ cox_site_stats <- function(data, formula, beta, grid, centre = grid$centre, requ
 #' r2$imat
 #' @export
 cox_combine <- function(stats, grid, ties = c("efron", "breslow"), first = NULL) {
-  ties <- match.arg(ties)
+  ties <- as_bad_input(rlang::arg_match(ties))
   call <- rlang::current_env()
   if (!is.list(stats) || !length(stats)) cli::cli_abort("{.arg stats} is empty.", class = "rwe_bad_input")
   check_grid_shape(grid, "rwe_cox_grid", call)
@@ -1155,7 +1155,7 @@ drop_fit <- function(partitions, fit) {
 partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"), weights = NULL,
                                 control = survival::coxph.control(), stratify_by_site = FALSE,
                                 min_cell = NULL, timeout = getOption("rwecohort.worker_timeout", 600)) {
-  ties <- match.arg(ties)
+  ties <- as_bad_input(rlang::arg_match(ties))
   check_partitions(partitions)
   partitions$timeout <- check_timeout(timeout)
   check_min_cell_arg(min_cell)
@@ -1239,7 +1239,7 @@ check_counts_site_args <- function(spec, grid, min_cell, site, call = rlang::cal
 
 check_min_cell_arg <- function(min_cell, call = rlang::caller_env()) {
   if (!is.null(min_cell) && !(is.numeric(min_cell) && length(min_cell) == 1L &&
-                              is.finite(min_cell) && min_cell >= 1)) {
+                              is.finite(min_cell) && min_cell >= 1 && min_cell == round(min_cell))) {
     cli::cli_abort("{.arg min_cell} must be NULL or a single integer >= 1.", call = call,
                    class = "rwe_bad_input")
   }

@@ -413,6 +413,8 @@ test_that("bad arguments of the partitioned verbs are refused with rwe_bad_input
                class = "rwe_bad_input", regexp = "control\\$eps")
   expect_error(partitioned_cox_fit(f, parts, control = "tight"), class = "rwe_bad_input", regexp = "control")
   expect_error(partitioned_cox_fit(f, parts, timeout = 0), class = "rwe_bad_input", regexp = "timeout")
+  expect_error(partitioned_cox_fit(f, parts, ties = "exact"), class = "rwe_bad_input", regexp = "ties")
+  expect_error(partitioned_cox_fit(f, parts, min_cell = 2.5), class = "rwe_bad_input", regexp = "min_cell")
   expect_error(partitioned_km_fit(Surv(time, status) ~ 1, parts, conf.level = NULL),
                class = "rwe_bad_input", regexp = "conf.level")
   expect_error(partitioned_km_fit(Surv(time, status) ~ 1, parts, conf.level = 95),
