@@ -9,8 +9,10 @@
 #   1. describe   site -> columns used by the formula: class, factor levels, status codes.
 #                 coordinator -> spec: unified factor levels (union in order of first
 #                 appearance across partitions), the event coding of Surv().
-#   2. setup      site -> n, events, sum w x, sum w, distinct event times per stratum.
-#                 coordinator -> grid: distinct event times per stratum, centre vector.
+#   2. setup      site -> n, events, sum w x, sum w, distinct event times per stratum and
+#                 all distinct times (for the near-tie merge, survival's timefix).
+#                 coordinator -> grid: distinct event times per stratum, centre vector, and
+#                 the near-tied times every site moves onto the merged time.
 #   3. per Newton iteration, at the current beta:
 #        sums     site -> per grid time S0, S1, D0, D1, weighted / unweighted deaths,
 #                 and sum w x, sum w eta over its deaths (O(T p) numbers).
@@ -112,6 +114,10 @@ surv_status_variable <- function(formula) {
 #' @export
 partition_spec <- function(descriptions, formula, weights = NULL) {
   vars <- formula_variables(formula, weights)
+  if (!is.list(descriptions) || is.data.frame(descriptions) || !length(descriptions) ||
+      !all(vapply(descriptions, inherits, logical(1), "rwe_site_description"))) {
+    abort_part_arg("descriptions", "must be a non-empty list of site_describe() results", rlang::current_env())
+  }
   labels <- partition_labels(descriptions)
   levels <- list()
   for (v in vars) {
@@ -195,7 +201,19 @@ site_frame <- function(data, spec) {
   if (is.null(mf)) return(NULL)
   parts <- surv_parts(mf)
   parts$frame <- mf
+  parts$strata_table <- spec_strata_levels(parts$strata_table, spec)
   parts
+}
+
+# strata() keeps only the levels present at the site; a strata variable with unified levels
+# gets them all back, so that the coordinator orders the strata as the pooled fit does.
+spec_strata_levels <- function(table, spec) {
+  for (v in intersect(names(table), names(spec$levels))) {
+    if (is.factor(table[[v]])) {
+      table[[v]] <- factor(as.character(table[[v]]), levels = spec$levels[[v]]$levels)
+    }
+  }
+  table
 }
 
 # One string per row identifying its value combination in a table of categorical values.
@@ -206,11 +224,26 @@ value_keys <- function(table, rows = NULL) {
   if (is.null(rows)) keys else keys[rows]
 }
 
+sort_labels <- function(labels) {
+  num <- suppressWarnings(as.numeric(labels))
+  if (!anyNA(num)) return(labels[order(num)])
+  if (all(labels %in% c("FALSE", "TRUE"))) return(intersect(c("FALSE", "TRUE"), labels))
+  sort(labels)
+}
+
 # Coordinator: union of the sites' value tables, in the order of the (unified) values.
 union_table <- function(tables) {
   tables <- tables[!vapply(tables, is.null, logical(1))]
   if (!length(tables)) return(NULL)
   all <- do.call(rbind, tables)
+  # factor columns whose levels differ between sites hold only each site's values (a numeric
+  # strata variable, factor(x) of a number): order their union as the pooled factor would
+  for (v in names(all)) {
+    levs <- lapply(tables, function(t) levels(t[[v]]))
+    if (is.factor(all[[v]]) && !all(vapply(levs, identical, logical(1), levs[[1L]]))) {
+      all[[v]] <- factor(as.character(all[[v]]), levels = sort_labels(unique(unlist(levs))))
+    }
+  }
   all <- all[!duplicated(value_keys(all)), , drop = FALSE]
   all <- all[do.call(order, unname(as.list(all))), , drop = FALSE]
   rownames(all) <- NULL
@@ -238,15 +271,58 @@ grid_positions <- function(stratum, time, start, grid) {
   list(last = as.integer(last), entry = as.integer(entry))
 }
 
-# A global grid from per-site lists of distinct times per stratum key.
-build_grid <- function(strata_tables, times_by_key) {
+# A global grid from per-site lists of distinct times per stratum key; `timefix` (from
+# near_tie_map()) moves the sites' near-tied times to the merged time first.
+build_grid <- function(strata_tables, times_by_key, timefix = NULL) {
   strata <- union_table(strata_tables)
   keys <- value_keys(strata)
-  times <- lapply(keys, function(k) sort(unique(unlist(lapply(times_by_key, `[[`, k)))))
+  times <- lapply(keys, function(k) {
+    sort(unique(apply_time_map(unlist(lapply(times_by_key, `[[`, k)) %||% numeric(), timefix)))
+  })
   bounds <- as.integer(c(0L, cumsum(lengths(times))))
   list(strata = strata, keys = keys, time = unlist(times) %||% numeric(),
-       stratum = rep(seq_along(keys), lengths(times)), bounds = bounds)
+       stratum = rep(seq_along(keys), lengths(times)), bounds = bounds, timefix = timefix)
 }
+
+# survival's timefix over the pooled data (as cox_fit / km_fit / logrank_test apply it through
+# merge_near_ties()): the merge depends on every distinct time of every site (a run of gaps
+# below the tolerance can chain across sites, and the relative test uses the mean of all
+# distinct times), so the coordinator runs it on the union of the sites' distinct times. Only
+# the times that move are sent back: `from` (exact values as the sites hold them) -> `to`.
+near_tie_map <- function(distinct_by_site) {
+  y <- sort(unique(unlist(distinct_by_site)))
+  if (length(y) < 2L) return(NULL)
+  merged <- merge_near_ties(y)$time
+  moved <- merged != y
+  if (!any(moved)) return(NULL)
+  list(from = y[moved], to = merged[moved])
+}
+
+apply_time_map <- function(time, timefix) {
+  if (is.null(timefix) || is.null(time)) return(time)
+  k <- match(time, timefix$from)
+  hit <- which(!is.na(k))
+  time[hit] <- timefix$to[k[hit]]
+  time
+}
+
+# A site moves its times onto the merged ones; counting-process intervals that the merge
+# empties are refused, as the pooled fit refuses them.
+site_apply_timefix <- function(parts, timefix, site = "") {
+  if (is.null(parts) || is.null(timefix)) return(parts)
+  parts$time <- apply_time_map(parts$time, timefix)
+  if (!is.null(parts$start)) {
+    parts$start <- apply_time_map(parts$start, timefix)
+    bad <- which(parts$start >= parts$time)
+    if (length(bad)) {
+      abort_rows("formula", paste0("has (start, stop] intervals shorter than the time tolerance (site ", site, ")"), bad)
+    }
+  }
+  parts
+}
+
+# Every distinct time of a site (stop and start times): the input of near_tie_map().
+site_distinct_times <- function(parts) sort(unique(c(parts$time, parts$start)))
 
 site_strata_codes <- function(parts, grid, site = NULL) {
   keys <- value_keys(parts$strata_table)
@@ -281,6 +357,12 @@ cox_site_frame <- function(data, spec) {
   x <- stats::model.matrix(parts$terms, parts$frame)
   x <- x[, colnames(x) != "(Intercept)", drop = FALSE]
   storage.mode(x) <- "double"
+  bad <- which(!is.finite(x), arr.ind = TRUE)
+  if (length(bad)) {
+    col <- colnames(x)[bad[1L, 2L]]
+    abort_rows("formula", paste0("covariate `", col, "` has infinite values"),
+               bad[bad[, 2L] == bad[1L, 2L], 1L])
+  }
   parts$frame <- NULL
   parts$x <- x
   parts
@@ -290,7 +372,9 @@ cox_site_frame <- function(data, spec) {
 #'
 #' Second step of the file-exchange protocol: with the common [partition_spec()], a site
 #' reports its number of rows and events, the weighted column sums of its design matrix (for
-#' the common centre), the design's column names and the distinct event times per stratum.
+#' the common centre), the design's column names, the distinct event times per stratum and
+#' all its distinct (stop and start) times, which the coordinator needs to merge near-tied
+#' times exactly as the pooled fit does (survival's `timefix`).
 #'
 #' @param data The site's data frame.
 #' @param spec The [partition_spec()] from the coordinator.
@@ -305,18 +389,24 @@ cox_site_setup <- function(data, spec) {
   cox_setup_from_frame(cox_site_frame(data, spec))
 }
 
-cox_setup_from_frame <- function(parts) {
+# `distinct`: also send every distinct time (for the coordinator's near-tie merge).
+cox_setup_from_frame <- function(parts, distinct = TRUE) {
   if (is.null(parts)) {
     return(structure(list(n = 0L, nevent = 0, columns = NULL, sum_wx = NULL, sum_w = 0,
-                          strata = NULL, event_times = list()), class = "rwe_cox_setup"))
+                          strata = NULL, event_times = list(), distinct = NULL),
+                     class = "rwe_cox_setup"))
   }
   keys <- value_keys(parts$strata_table)
   dead <- parts$status > 0
   event_times <- lapply(split(parts$time[dead], factor(keys[parts$strata][dead], levels = keys)),
                         function(t) sort(unique(t)))
-  structure(list(n = parts$n, nevent = sum(dead), columns = colnames(parts$x),
+  # columns coded -1/0/1 are not scaled by the pooled fit (nor centred): the coordinator
+  # needs to know which columns are so coded at every site
+  zero_one <- vapply(seq_len(ncol(parts$x)), function(j) all(parts$x[, j] %in% c(-1, 0, 1)), logical(1))
+  structure(list(n = parts$n, nevent = sum(dead), columns = colnames(parts$x), zero_one = zero_one,
                  sum_wx = colSums(parts$weights * parts$x), sum_w = sum(parts$weights),
-                 strata = parts$strata_table, event_times = event_times),
+                 strata = parts$strata_table, event_times = event_times,
+                 distinct = if (distinct) site_distinct_times(parts)),
             class = "rwe_cox_setup")
 }
 
@@ -328,6 +418,10 @@ cox_setup_from_frame <- function(parts) {
 #'
 #' @param setups A list of [cox_site_setup()] results (named by site, or not).
 #' @param spec The [partition_spec()] used by the sites.
+#' @param timefix If `TRUE` (default, as `survival::coxph.control()` and [cox_control()]),
+#'   times that differ only by floating-point rounding are one time: the merge is run on the
+#'   union of the sites' distinct times, and the grid carries the times that move (`timefix`,
+#'   applied by every site), so that the result equals the pooled fit's.
 #' @return A list of class `rwe_cox_grid`, sent to every site.
 #' @examples
 #' lung <- survival::lung
@@ -336,7 +430,9 @@ cox_setup_from_frame <- function(parts) {
 #' grid <- cox_grid(list(cox_site_setup(lung, spec)), spec)
 #' length(grid$time)
 #' @export
-cox_grid <- function(setups, spec) {
+cox_grid <- function(setups, spec, timefix = TRUE) {
+  check_part_flag(timefix)
+  check_setups(setups, "rwe_cox_setup")
   labels <- partition_labels(setups)
   used <- which(vapply(setups, function(s) s$n > 0L, logical(1)))
   if (!length(used) || sum(vapply(setups, `[[`, numeric(1), "nevent")) == 0) {
@@ -357,8 +453,15 @@ cox_grid <- function(setups, spec) {
   }
   sum_wx <- Reduce(`+`, lapply(setups[used], `[[`, "sum_wx"))
   sum_w <- sum(vapply(setups[used], `[[`, numeric(1), "sum_w"))
-  grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "event_times"))
+  if (!all(is.finite(sum_wx))) {
+    cli::cli_abort(c("{.arg formula}: the sums of covariate{?s} {.field {columns[!is.finite(sum_wx)]}} overflow.",
+                     "i" = "Rescale the covariates (e.g. to other units)."), class = "rwe_bad_input")
+  }
+  map <- if (timefix) near_tie_map(lapply(setups, `[[`, "distinct"))
+  grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "event_times"), map)
   grid$centre <- sum_wx / sum_w
+  grid$sum_w <- sum_w
+  grid$doscale <- !Reduce(`&`, lapply(setups[used], function(s) s$zero_one %||% rep(FALSE, length(columns))))
   grid$columns <- columns
   grid$spec <- spec
   grid$n <- sum(vapply(setups, function(s) as.double(s$n), numeric(1)))
@@ -369,6 +472,7 @@ cox_grid <- function(setups, spec) {
 # Centred, sorted design with grid positions: what a site keeps between rounds.
 cox_site_design <- function(parts, grid, min_cell = NULL, site = "") {
   if (is.null(parts)) return(NULL)
+  parts <- site_apply_timefix(parts, grid$timefix, site)
   code <- site_strata_codes(parts, grid, site)
   ord <- engine_order(code, parts$time, parts$status)
   x <- sweep(parts$x[ord, , drop = FALSE], 2L, grid$centre)
@@ -376,7 +480,10 @@ cox_site_design <- function(parts, grid, min_cell = NULL, site = "") {
   status <- parts$status[ord]
   pos <- grid_positions(code[ord], time, if (parts$counting) parts$start[ord], grid)
   dead <- status > 0
-  if (any(dead & (pos$last < 0L | grid$time[pos$last + 1L] != time))) {
+  # rows before the first grid time have last = -1 (a censoring there is fine)
+  on_grid <- pos$last >= 0L
+  on_grid[on_grid] <- grid$time[pos$last[on_grid] + 1L] == time[on_grid]
+  if (any(dead & !on_grid)) {
     cli::cli_abort("Site {site}: an event time is not on {.arg grid}; the grid was not built from these data.",
                    class = "rwe_bad_input")
   }
@@ -439,9 +546,10 @@ cox_design_round2 <- function(design, beta, request, p) {
 #' @export
 cox_site_stats <- function(data, formula, beta, grid, centre = grid$centre, request = NULL,
                            min_cell = NULL, site = "") {
-  if (!inherits(grid, "rwe_cox_grid")) {
-    cli::cli_abort("{.arg grid} must come from {.fn cox_grid}.", class = "rwe_bad_input")
-  }
+  call <- rlang::current_env()
+  check_grid_shape(grid, "rwe_cox_grid", call)
+  check_min_cell_arg(min_cell)
+  check_site_label(site)
   if (!identical(deparse(formula), deparse(grid$spec$formula))) {
     cli::cli_abort("{.arg formula} is not the formula the grid was built for.", class = "rwe_bad_input")
   }
@@ -449,7 +557,9 @@ cox_site_stats <- function(data, formula, beta, grid, centre = grid$centre, requ
   if (!is.numeric(beta) || length(beta) != p || any(!is.finite(beta))) {
     cli::cli_abort("{.arg beta} must be {p} finite number{?s}.", class = "rwe_bad_input")
   }
-  grid$centre <- centre
+  check_numeric_arg(centre, p, "centre", call)
+  check_cox_request(request, length(grid$time), call)
+  grid$centre <- as.double(centre)
   design <- cox_site_design(cox_site_frame(data, grid$spec), grid, min_cell, site)
   if (is.null(request)) cox_design_round1(design, beta, length(grid$time), p)
   else cox_design_round2(design, beta, request, p)
@@ -487,11 +597,20 @@ cox_site_stats <- function(data, formula, beta, grid, centre = grid$centre, requ
 #' r2$imat
 #' @export
 cox_combine <- function(stats, grid, ties = c("efron", "breslow"), first = NULL) {
-  ties <- match.arg(ties)
-  if (!length(stats)) cli::cli_abort("{.arg stats} is empty.", class = "rwe_bad_input")
+  ties <- as_bad_input(rlang::arg_match(ties))
+  call <- rlang::current_env()
+  if (!is.list(stats) || !length(stats)) cli::cli_abort("{.arg stats} is empty.", class = "rwe_bad_input")
+  check_grid_shape(grid, "rwe_cox_grid", call)
+  p <- length(grid$columns)
   if (all(vapply(stats, inherits, logical(1), "rwe_cox_info"))) {
     if (!inherits(first, "rwe_cox_round")) {
       cli::cli_abort("{.arg first} must be the round-1 result of {.fn cox_combine}.", class = "rwe_bad_input")
+    }
+    for (k in seq_along(stats)) {
+      m <- stats[[k]]$info
+      if (!is.matrix(m) || !is.numeric(m) || !all(dim(m) == p)) {
+        abort_part_arg("stats", paste0("element ", k, " is not a ", p, " x ", p, " information share"), call)
+      }
     }
     first$imat <- Reduce(`+`, lapply(stats, `[[`, "info")) - first$aat
     dimnames(first$imat) <- list(grid$columns, grid$columns)
@@ -501,6 +620,7 @@ cox_combine <- function(stats, grid, ties = c("efron", "breslow"), first = NULL)
     cli::cli_abort("{.arg stats} must all come from {.fn cox_site_stats}, of the same round.",
                    class = "rwe_bad_input")
   }
+  check_cox_sums(stats, length(grid$time), p, call)
   pooled <- Reduce(function(a, b) Map(`+`, a, b), lapply(stats, unclass))
   structure(cox_pooled_terms(pooled, ties), class = "rwe_cox_round")
 }
@@ -564,15 +684,21 @@ gchol_inverse <- function(ch) {
   matrix(inv, p, p)
 }
 
+# The Cholesky factor of the information of the scaled covariates x * scale (coxph's scaling:
+# its rank decisions then do not depend on the covariates' units) and the Newton step and
+# variance in the original units.
+scaled_chol <- function(imat, scale, toler) gchol(imat * outer(scale, scale), toler)
+scaled_step <- function(ch, score, scale) scale * gchol_solve(ch, score * scale)
+
 # Newton-Raphson as coxph: start at init, halve the step while the log-likelihood drops,
 # stop on |1 - loglik / oldloglik| <= eps; information only where the step is taken.
 # `sums(beta)` returns a round-1 result, `info(beta, r1)` its round-2 completion.
-cox_newton <- function(sums, info, init, control) {
+cox_newton <- function(sums, info, init, control, scale = rep(1, length(init))) {
   beta <- init
   current <- info(beta, sums(beta))
   first <- current
-  ch <- gchol(current$imat, control$toler.chol)
-  newbeta <- beta + gchol_solve(ch, current$score)
+  ch <- scaled_chol(current$imat, scale, control$toler.chol)
+  newbeta <- beta + scaled_step(ch, current$score, scale)
   oldlk <- current$loglik
   halving <- FALSE
   iter <- 0L
@@ -593,14 +719,14 @@ cox_newton <- function(sums, info, init, control) {
       halving <- FALSE
       oldlk <- r1$loglik
       current <- info(newbeta, r1)
-      ch <- gchol(current$imat, control$toler.chol)
+      ch <- scaled_chol(current$imat, scale, control$toler.chol)
       beta <- newbeta
-      newbeta <- beta + gchol_solve(ch, current$score)
+      newbeta <- beta + scaled_step(ch, current$score, scale)
     }
   }
-  ch <- gchol(current$imat, control$toler.chol)
-  score0 <- gchol_solve(gchol(first$imat, control$toler.chol), first$score)
-  list(coefficients = newbeta, var = gchol_inverse(ch), singular = ch$d == 0,
+  ch <- scaled_chol(current$imat, scale, control$toler.chol)
+  score0 <- scaled_step(scaled_chol(first$imat, scale, control$toler.chol), first$score, scale)
+  list(coefficients = newbeta, var = gchol_inverse(ch) * outer(scale, scale), singular = ch$d == 0,
        loglik = c(first$loglik, current$loglik), score = sum(first$score * score0),
        iter = iter, converged = converged)
 }
@@ -621,13 +747,19 @@ cox_newton <- function(sums, info, init, control) {
 #'   the partitions in messages and results.
 #' @param cl A cluster from `parallel::makeCluster()` or `parallelly::makeClusterPSOCK()`, or
 #'   `NULL`.
+#' @param timeout Seconds to wait for the workers' answers (loading rwecohort and the data)
+#'   before giving up with an error of class `rwe_worker_timeout` that names the worker;
+#'   default the option `rwecohort.worker_timeout`, else 600. The partitioned verbs take their
+#'   own `timeout`.
 #' @return An object of class `rwe_partitions`.
 #' @examples
 #' lung <- survival::lung
 #' parts <- cohort_partitions(split(lung, lung$inst %% 3))
 #' parts
 #' @export
-cohort_partitions <- function(sources, cl = NULL) {
+cohort_partitions <- function(sources, cl = NULL,
+                              timeout = getOption("rwecohort.worker_timeout", 600)) {
+  timeout <- check_timeout(timeout)
   if (is.data.frame(sources) || !is.list(sources) || !length(sources)) {
     cli::cli_abort("{.arg sources} must be a non-empty list of data frames or file paths.",
                    class = "rwe_bad_input")
@@ -645,9 +777,10 @@ cohort_partitions <- function(sources, cl = NULL) {
   keys <- paste0(new_id("part"), "_", seq_along(sources))
   parts <- structure(list(cluster = cl, labels = labels, keys = keys,
                           node = if (is.null(cl)) rep(0L, length(sources)) else (seq_along(sources) - 1L) %% length(cl) + 1L,
-                          pids = NULL, store = if (is.null(cl)) new.env(parent = emptyenv())),
+                          pids = NULL, store = if (is.null(cl)) new.env(parent = emptyenv()),
+                          timeout = timeout, health = new.env(parent = emptyenv())),
                      class = "rwe_partitions")
-  if (!is.null(cl)) parts$pids <- worker_setup(cl)
+  if (!is.null(cl)) parts$pids <- worker_setup(cl, timeout)
   loaded <- partition_exchange(parts, "load", lapply(sources, function(s) list(source = s)))
   parts$nrow <- vapply(loaded$results, `[[`, integer(1), "nrow")
   parts$load_bytes <- sum(loaded$sent)
@@ -665,10 +798,13 @@ print.rwe_partitions <- function(x, ...) {
 
 # Loads rwecohort on the workers (the installed package, or this source tree when it was
 # loaded with pkgload) and returns their process ids for error messages.
-worker_setup <- function(cl) {
+worker_setup <- function(cl, timeout) {
   path <- getNamespaceInfo(asNamespace("rwecohort"), "path")
   dev <- file.exists(file.path(path, "R", "partition.R"))
-  setup <- remote_function(function(path, dev, libs) {
+  setup <- remote_function(function(a) {
+    path <- a$path
+    dev <- a$dev
+    libs <- a$libs
     .libPaths(unique(c(libs, .libPaths())))
     # loaded already (an earlier cohort_partitions()): reloading would drop resident data
     if (isNamespaceLoaded("rwecohort")) return(Sys.getpid())
@@ -681,12 +817,19 @@ worker_setup <- function(cl) {
     }
     Sys.getpid()
   })
-  pids <- tryCatch(parallel::clusterCall(cl, setup, path, dev, .libPaths()),
-                   error = function(e) {
-                     cli::cli_abort(c("Could not load rwecohort on the cluster workers.",
-                                      "x" = conditionMessage(e)), class = "rwe_worker_error")
-                   })
-  unlist(pids)
+  nodes <- seq_along(cl)
+  round <- cluster_round(cl, nodes, setup, rep(list(list(path = path, dev = dev, libs = .libPaths())),
+                                               length(cl)), timeout)
+  if (length(round$errors)) {
+    cli::cli_abort(c("Could not load rwecohort on cluster worker{?s} {names(round$errors)}.",
+                     "x" = paste(unique(unlist(round$errors)), collapse = "; ")),
+                   class = "rwe_worker_error", call = NULL)
+  }
+  if (length(round$late)) {
+    cli::cli_abort("Cluster worker{?s} {round$late} did not answer within {timeout} second{?s} (loading rwecohort).",
+                   class = c("rwe_worker_timeout", "rwe_worker_error"), call = NULL)
+  }
+  unlist(round$values)
 }
 
 # Unique labels for partitions and fits without touching the user's random-number stream.
@@ -726,41 +869,106 @@ partition_exchange <- function(parts, what, args) {
 }
 
 # One message per worker with the requests for its partitions; all workers compute at once.
-# A worker that does not answer (dead process, broken connection) is named in the error.
+# A worker that does not answer (dead process, broken connection) is named in the error; one
+# that does not answer within `parts$timeout` seconds (frozen, swapping, unreachable) too.
 cluster_exchange <- function(parts, what, args) {
   cl <- parts$cluster
-  send_call <- utils::getFromNamespace("sendCall", "parallel")
-  recv_result <- utils::getFromNamespace("recvResult", "parallel")
   entry <- remote_function(function(msg) asNamespace("rwecohort")$site_dispatch(msg))
   jobs <- split(seq_along(args), factor(parts$node, levels = seq_along(cl)))
   active <- which(lengths(jobs) > 0L)
-  failed <- list()
-  for (j in active) {
-    msg <- list(keys = parts$keys[jobs[[j]]], what = what, args = args[jobs[[j]]])
-    err <- tryCatch({ send_call(cl[[j]], entry, list(msg)); NULL }, error = function(e) e)
-    if (!is.null(err)) failed[[as.character(j)]] <- conditionMessage(err)
-  }
+  # cleaning up after a fit must not wait again for a worker that has just timed out
+  if (identical(what, "drop")) active <- setdiff(active, unresponsive_nodes(parts))
+  node_args <- lapply(seq_along(cl), function(j) {
+    list(keys = parts$keys[jobs[[j]]], what = what, args = args[jobs[[j]]])
+  })
+  timeout <- parts$timeout %||% getOption("rwecohort.worker_timeout", 600)
+  round <- cluster_round(cl, active, entry, node_args, timeout)
+  set_unresponsive(parts, round$late, active)
+  if (length(round$errors)) abort_worker(parts, as.integer(names(round$errors)), unlist(round$errors))
+  if (length(round$late)) abort_worker_timeout(parts, round$late, timeout, what)
   results <- vector("list", length(args))
-  for (j in setdiff(active, as.integer(names(failed)))) {
-    out <- tryCatch(recv_result(cl[[j]]), error = function(e) e)
-    if (inherits(out, "error") || inherits(out, "try-error")) {
-      failed[[as.character(j)]] <- if (inherits(out, "error")) conditionMessage(out) else as.character(out)
-    } else {
-      results[jobs[[j]]] <- out
-    }
-  }
-  if (length(failed)) abort_worker(parts, as.integer(names(failed)), unlist(failed))
+  for (j in active) results[jobs[[j]]] <- round$values[[j]]
   results
 }
 
+# Sends fun(node_args[[j]]) to every node j of `nodes` and waits, at most `timeout` seconds in
+# all, for the replies. Replies carry the round's id: a late reply to an earlier round that
+# timed out (a worker that was frozen and resumed) is recognised and dropped, so the
+# connection stays usable. Returns the values (by node), error messages and the late nodes.
+cluster_round <- function(cl, nodes, fun, node_args, timeout) {
+  send_call <- utils::getFromNamespace("sendCall", "parallel")
+  recv_result <- utils::getFromNamespace("recvResult", "parallel")
+  id <- new_id("round")
+  tagged <- remote_function(function(id, fun, arg) list(id = id, value = fun(arg)))
+  errors <- list()
+  for (j in nodes) {
+    err <- tryCatch({ send_call(cl[[j]], tagged, list(id, fun, node_args[[j]])); NULL },
+                    error = function(e) conditionMessage(e))
+    if (!is.null(err)) errors[[as.character(j)]] <- err
+  }
+  values <- vector("list", length(cl))
+  pending <- setdiff(nodes, as.integer(names(errors)))
+  deadline <- elapsed_seconds() + timeout
+  while (length(pending)) {
+    left <- deadline - elapsed_seconds()
+    ready <- ready_nodes(cl, pending, max(0, left))
+    if (!length(ready) && left <= 0) break
+    for (j in ready) {
+      reply <- tryCatch(recv_result(cl[[j]]), error = function(e) e)
+      if (inherits(reply, "error") || inherits(reply, "try-error")) {
+        errors[[as.character(j)]] <- if (inherits(reply, "error")) conditionMessage(reply) else as.character(reply)
+      } else if (!identical(reply$id, id)) {
+        next  # stale reply of an earlier round
+      } else {
+        values[[j]] <- reply$value
+      }
+      pending <- setdiff(pending, j)
+    }
+  }
+  list(values = values, errors = errors, late = pending)
+}
+
+elapsed_seconds <- function() proc.time()[["elapsed"]]
+
+# The nodes whose reply can be read now, waiting at most `wait` seconds (in slices of at most
+# a second, so that an interrupt is honoured). A node without a socket connection cannot be
+# watched: it is read (blocking) as parallel would.
+ready_nodes <- function(cl, nodes, wait) {
+  cons <- lapply(nodes, function(j) cl[[j]]$con)
+  if (!all(vapply(cons, inherits, logical(1), "sockconn"))) return(nodes)
+  nodes[socketSelect(cons, write = FALSE, timeout = min(wait, 1))]
+}
+
+unresponsive_nodes <- function(parts) {
+  if (is.null(parts$health)) integer() else as.integer(parts$health$late %||% integer())
+}
+
+set_unresponsive <- function(parts, late, asked) {
+  if (is.null(parts$health)) return(invisible())
+  parts$health$late <- union(setdiff(unresponsive_nodes(parts), asked), late)
+  invisible()
+}
+
+worker_label <- function(parts, nodes) {
+  paste0("worker ", nodes, if (!is.null(parts$pids)) paste0(" (pid ", parts$pids[nodes], ")"),
+         " holding partition", ifelse(lengths(split(parts$node, parts$node)[as.character(nodes)]) > 1L, "s ", " "),
+         vapply(nodes, function(j) paste(parts$labels[parts$node == j], collapse = ", "), character(1)))
+}
+
 abort_worker <- function(parts, nodes, messages) {
-  who <- paste0("worker ", nodes, if (!is.null(parts$pids)) paste0(" (pid ", parts$pids[nodes], ")"),
-                " holding partition", ifelse(lengths(split(parts$node, parts$node)[as.character(nodes)]) > 1L, "s ", " "),
-                vapply(nodes, function(j) paste(parts$labels[parts$node == j], collapse = ", "), character(1)))
+  who <- worker_label(parts, nodes)
   cli::cli_abort(c("Cluster {who} did not answer: it has died or lost its connection.",
                    "x" = paste(unique(messages), collapse = "; "),
                    "i" = "The data on that worker are lost; start a new cluster and call {.fn cohort_partitions} again."),
                  class = "rwe_worker_error", call = NULL)
+}
+
+abort_worker_timeout <- function(parts, nodes, timeout, what) {
+  who <- worker_label(parts, nodes)
+  cli::cli_abort(c("Cluster {who} did not answer within {timeout} second{?s} ({what}).",
+                   "x" = "It may be frozen (stopped, swapping) or unreachable.",
+                   "i" = "Raise {.arg timeout} (option {.code rwecohort.worker_timeout}) for slow workers, or restart the cluster and call {.fn cohort_partitions} again."),
+                 class = c("rwe_worker_timeout", "rwe_worker_error"), call = NULL)
 }
 
 # Runs on the site (worker or this process): one handler call per partition of the message;
@@ -806,11 +1014,11 @@ site_handlers <- list(
   cox_setup = function(entry, args) {
     parts <- cox_site_frame(entry$data, args$spec)
     entry$fits[[args$fit]] <- list(parts = parts)
-    cox_setup_from_frame(parts)
+    cox_setup_from_frame(parts, distinct = !isFALSE(args$timefix))
   },
   cox_design = function(entry, args) {
-    parts <- entry$fits[[args$fit]]$parts
     grid <- args$grid
+    parts <- site_apply_timefix(entry$fits[[args$fit]]$parts, grid$timefix, args$label)
     if (args$by_site && !is.null(parts)) {
       own <- cox_setup_from_frame(parts)
       local <- build_grid(list(own$strata), list(own$event_times))
@@ -819,7 +1027,10 @@ site_handlers <- list(
     design <- cox_site_design(parts, grid, if (!args$by_site) args$min_cell, args$label)
     entry$fits[[args$fit]] <- list(design = design, ngrid = length(grid$time),
                                    p = length(grid$columns))
-    length(grid$time)
+    # sum w |x - centre| per column: the coordinator's scales (as coxph's)
+    list(ngrid = length(grid$time),
+         deviation = if (is.null(design)) numeric(length(grid$columns)) else
+           colSums(abs(design$x) * design$weights))
   },
   cox_sums = function(entry, args) {
     fit <- entry$fits[[args$fit]]
@@ -903,7 +1114,9 @@ drop_fit <- function(partitions, fit) {
 #' see [cohort_partitions()]). Only column descriptions, distinct event times, per-event-time
 #' sums and the coefficients cross; the result is the fit of the pooled data up to
 #' floating-point summation order: Newton-Raphson as `survival::coxph()` (start at 0, step
-#' halving, convergence on the relative change of the log partial likelihood).
+#' halving, convergence on the relative change of the log partial likelihood, covariates
+#' scaled by their mean absolute deviation for the rank decisions of the Cholesky factor).
+#' Covariate values so large that the sums overflow are refused (`rwe_bad_input`).
 #'
 #' Per iteration, round 1 sends beta (p numbers) to every partition and receives O(T p) sums
 #' (T = number of distinct event times); round 2 sends 2T numbers and receives one p x p
@@ -911,7 +1124,9 @@ drop_fit <- function(partitions, fit) {
 #'
 #' Privacy: with `min_cell = NULL` (default) the fit is exact, and a partition whose risk set
 #' at some event time holds a single subject discloses that subject's covariates through its
-#' sums. With `min_cell = k`, a partition refuses (error of class `rwe_min_cell`) when at any
+#' sums. With `control$timefix` (default) every partition also sends its distinct times
+#' (censoring and start times too): the near-tie merge of the pooled fit depends on all of
+#' them. With `min_cell = k`, a partition refuses (error of class `rwe_min_cell`) when at any
 #' grid time 1 to k - 1 of its subjects are at risk: the fit is then refused, not approximated.
 #' `stratify_by_site = TRUE` fits `strata(site)`: each partition sends only its log-likelihood,
 #' score and information (no per-time sums); `min_cell` does not apply there.
@@ -924,6 +1139,10 @@ drop_fit <- function(partitions, fit) {
 #' @param control `survival::coxph.control()` settings (`eps`, `iter.max`, `toler.chol`).
 #' @param stratify_by_site Stratify the baseline hazard by partition.
 #' @param min_cell `NULL` or a minimum number of subjects at risk (see Privacy).
+#' @param timeout Seconds to wait for each exchange with the cluster workers before giving up
+#'   with an error of class `rwe_worker_timeout` naming the worker that did not answer (a
+#'   frozen or unreachable worker would otherwise hang the fit forever). Default: the option
+#'   `rwecohort.worker_timeout`, else 600. Not used for partitions in this R process.
 #' @return An object of class `rwe_partitioned_cox`: `coefficients`, `var`, `loglik` (at 0 and
 #'   at the estimate), `score` (score test), `iter`, `n`, `nevent`, `means` (the centre),
 #'   `traffic` (a data frame of bytes per round) and `traffic_per_iteration`.
@@ -935,18 +1154,23 @@ drop_fit <- function(partitions, fit) {
 #' @export
 partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"), weights = NULL,
                                 control = survival::coxph.control(), stratify_by_site = FALSE,
-                                min_cell = NULL) {
-  ties <- match.arg(ties)
+                                min_cell = NULL, timeout = getOption("rwecohort.worker_timeout", 600)) {
+  ties <- as_bad_input(rlang::arg_match(ties))
   check_partitions(partitions)
+  partitions$timeout <- check_timeout(timeout)
   check_min_cell_arg(min_cell)
+  check_part_flag(stratify_by_site)
+  control <- check_partition_control(control)
   traffic <- traffic_recorder()
   spec <- partitioned_spec(formula, partitions, weights, traffic)
   fit_id <- new_id("fit")
   on.exit(drop_fit(partitions, fit_id), add = TRUE)
   k <- length(partitions$keys)
-  ex <- partition_exchange(partitions, "cox_setup", rep(list(list(spec = spec, fit = fit_id)), k))
+  timefix <- !isFALSE(control$timefix)
+  ex <- partition_exchange(partitions, "cox_setup",
+                           rep(list(list(spec = spec, fit = fit_id, timefix = timefix)), k))
   traffic$add("setup", ex)
-  grid <- cox_grid(stats::setNames(ex$results, partitions$labels), spec)
+  grid <- cox_grid(stats::setNames(ex$results, partitions$labels), spec, timefix)
   sent_grid <- grid
   if (stratify_by_site) sent_grid[c("time", "stratum")] <- list(numeric(), integer())
   ex <- partition_exchange(partitions, "cox_design", lapply(seq_len(k), function(j) {
@@ -954,6 +1178,8 @@ partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"
          by_site = stratify_by_site)
   }))
   traffic$add("grid", ex)
+  deviation <- Reduce(`+`, lapply(ex$results, `[[`, "deviation"))
+  scale <- ifelse(grid$doscale & deviation > 0, grid$sum_w / deviation, 1)
   ask <- function(what, args, round) {
     ex <- partition_exchange(partitions, what, rep(list(c(list(fit = fit_id), args)), k))
     traffic$add(round, ex)
@@ -974,14 +1200,46 @@ partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"
                   grid, ties, first = r1)
     }
   }
-  control <- utils::modifyList(survival::coxph.control(), as.list(control))
-  nr <- cox_newton(sums, info, rep(0, length(grid$columns)), control)
+  checked <- function(beta, r1) check_cox_round(info(beta, r1), grid$columns)
+  nr <- cox_newton(sums, checked, rep(0, length(grid$columns)), control, scale)
   new_rwe_partitioned_cox(nr, grid, traffic$table(), ties, partitions, match.call(), stratify_by_site)
+}
+
+# coxph.control() or cox_control() settings; only eps, iter.max, toler.chol and timefix are used.
+# Sums that overflow (covariates near the largest double) would give NaN: refuse, naming them.
+check_cox_round <- function(round, columns) {
+  d <- diag(round$imat)
+  if (!is.finite(round$loglik) || !all(is.finite(round$score)) || !all(is.finite(round$imat))) {
+    bad <- columns[!is.finite(d) | !is.finite(round$score)]
+    cli::cli_abort(c("{.arg formula}: the partitioned sums overflow{if (length(bad)) ' for covariate'}{?s} {.field {bad}}.",
+                     "i" = "Rescale the covariates (e.g. to other units) or check them for huge values."),
+                   class = "rwe_bad_input", call = NULL)
+  }
+  round
+}
+
+check_partition_control <- function(control, call = rlang::caller_env()) {
+  if (!is.list(control)) abort_part_arg("control", paste0("must be a list from coxph.control() or cox_control(), not ", obj_label(control)), call)
+  control <- utils::modifyList(survival::coxph.control(), control)
+  for (v in c("eps", "toler.chol")) check_control_number(control[[v]], paste0("control$", v), call)
+  it <- control$iter.max
+  if (!is.numeric(it) || length(it) != 1L || is.na(it) || it < 0) {
+    abort_part_arg("control$iter.max", paste0("must be a single non-negative number, not ", obj_label(it)), call)
+  }
+  check_part_flag(control$timefix, "control$timefix", call)
+  control
+}
+
+check_counts_site_args <- function(spec, grid, min_cell, site, call = rlang::caller_env()) {
+  if (!inherits(spec, "rwe_partition_spec")) abort_part_arg("spec", "must come from partition_spec()", call)
+  if (!is.null(grid)) check_grid_shape(grid, "rwe_counts_grid", call)
+  check_min_cell_arg(min_cell, call)
+  check_site_label(site, "site", call)
 }
 
 check_min_cell_arg <- function(min_cell, call = rlang::caller_env()) {
   if (!is.null(min_cell) && !(is.numeric(min_cell) && length(min_cell) == 1L &&
-                              is.finite(min_cell) && min_cell >= 1)) {
+                              is.finite(min_cell) && min_cell >= 1 && min_cell == round(min_cell))) {
     cli::cli_abort("{.arg min_cell} must be NULL or a single integer >= 1.", call = call,
                    class = "rwe_bad_input")
   }
@@ -1021,6 +1279,8 @@ print.rwe_partitioned_cox <- function(x, digits = 4, ...) {
 #' @method tidy rwe_partitioned_cox
 #' @export
 tidy.rwe_partitioned_cox <- function(x, conf.level = 0.95, exponentiate = FALSE, ...) {
+  check_conf_level(conf.level)
+  check_part_flag(exponentiate)
   se <- sqrt(diag(x$var))
   z <- stats::qnorm(1 - (1 - conf.level) / 2)
   est <- x$coefficients
@@ -1067,7 +1327,7 @@ group_table <- function(parts) {
 }
 
 counts_setup <- function(parts, groups, all_times) {
-  if (is.null(parts)) return(list(n = 0L, strata = NULL, groups = NULL, times = list()))
+  if (is.null(parts)) return(list(n = 0L, strata = NULL, groups = NULL, times = list(), distinct = NULL))
   if (parts$counting) {
     cli::cli_abort("{.arg formula}: partitioned Kaplan-Meier and log-rank take right-censored {.code Surv(time, event)} data.",
                    class = "rwe_bad_input")
@@ -1078,30 +1338,52 @@ counts_setup <- function(parts, groups, all_times) {
                   function(t) sort(unique(t)))
   tab <- if (groups) group_table(parts)
   if (!is.null(tab)) tab <- tab[!duplicated(value_keys(tab)), , drop = FALSE]
-  list(n = parts$n, strata = parts$strata_table, groups = tab, times = times)
+  # the near-tie merge needs every distinct time; with all_times, `times` holds them already
+  # fractional weights make the pooled Kaplan-Meier use the robust (IJ) SE, as survfit
+  list(n = parts$n, strata = parts$strata_table, groups = tab, times = times,
+       distinct = if (!all_times) site_distinct_times(parts),
+       fractional = any(parts$weights != floor(parts$weights)))
 }
 
 counts_site <- function(parts, grid, group_keys, groups, min_cell, label) {
   ngroups <- max(1L, length(group_keys))
   ngrid <- length(grid$time)
+  keep <- c("n_risk", "n_event", "n_censor")
   if (is.null(parts)) {
     zero <- matrix(0, ngrid, ngroups)
-    return(list(n_risk = zero, n_event = zero, n_censor = zero))
+    out <- list(n_risk = zero, n_event = zero, n_censor = zero)
+    if (isTRUE(grid$robust)) out[paste0(keep, "_w2")] <- list(zero, zero, zero)
+    return(out)
   }
+  parts <- site_apply_timefix(parts, grid$timefix, label)
   code <- site_strata_codes(parts, grid, label)
   pos <- grid_positions(code, parts$time, NULL, grid)
   group <- if (groups && length(group_keys)) match(value_keys(group_table(parts)), group_keys) - 1L else
     rep(0L, parts$n)
+  if (anyNA(group)) {
+    odd <- unique(value_keys(group_table(parts))[is.na(group)])
+    cli::cli_abort(c("Site {label}: {.arg grid} lacks group{?s} {.val {gsub('\r', ', ', odd)}} of the data; the grid was not built from these data.",
+                     "x" = "Offending rows: {format_offenders(which(is.na(group)))}."),
+                   class = "rwe_bad_input")
+  }
   counts <- partition_counts_cpp(parts$weights, parts$status, pos$last, pos$entry,
                                  as.integer(group), ngroups, as.integer(grid$bounds))
   check_min_cell(counts$n_subjects, min_cell, label)
-  counts[c("n_risk", "n_event", "n_censor")]
+  out <- counts[keep]
+  if (isTRUE(grid$robust)) {
+    # sums of squared weights: what the robust Kaplan-Meier SE needs besides the counts
+    w2 <- partition_counts_cpp(parts$weights^2, parts$status, pos$last, pos$entry,
+                               as.integer(group), ngroups, as.integer(grid$bounds))
+    out[paste0(keep, "_w2")] <- w2[keep]
+  }
+  out
 }
 
 # describe -> setup -> grid -> counts, shared by the KM and log-rank verbs.
-partitioned_counts <- function(formula, partitions, weights, groups, all_times, min_cell) {
+partitioned_counts <- function(formula, partitions, weights, groups, all_times, min_cell, timeout) {
   check_partitions(partitions, call = rlang::caller_env())
   check_min_cell_arg(min_cell, call = rlang::caller_env())
+  partitions$timeout <- check_timeout(timeout, "timeout", call = rlang::caller_env())
   traffic <- traffic_recorder()
   spec <- partitioned_spec(formula, partitions, weights, traffic)
   fit_id <- new_id("fit")
@@ -1158,6 +1440,7 @@ NULL
 #' @rdname partitioned_counts_by_hand
 #' @export
 km_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
+  check_counts_site_args(spec, grid, min_cell, site)
   spec$formula <- km_formula(spec$formula)
   parts <- site_frame(data, spec)
   if (is.null(grid)) return(counts_setup(parts, groups = FALSE, all_times = TRUE))
@@ -1167,6 +1450,7 @@ km_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
 #' @rdname partitioned_counts_by_hand
 #' @export
 logrank_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
+  check_counts_site_args(spec, grid, min_cell, site)
   parts <- site_frame(data, spec)
   if (is.null(grid)) return(counts_setup(parts, groups = TRUE, all_times = FALSE))
   counts_site(parts, grid, grid$group_keys, TRUE, min_cell, site)
@@ -1175,24 +1459,36 @@ logrank_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = 
 #' @rdname partitioned_counts_by_hand
 #' @export
 counts_grid <- function(setups) {
+  ok <- is.list(setups) && !is.data.frame(setups) && length(setups) > 0L &&
+    all(vapply(setups, function(s) is.list(s) && is.numeric(s$n) && length(s$n) == 1L &&
+                 is.list(s$times), logical(1)))
+  if (!ok) abort_part_arg("setups", "must be a non-empty list of the sites' first answers", rlang::current_env())
   if (!any(vapply(setups, function(s) s$n > 0L, logical(1)))) {
     cli::cli_abort("{.arg setups}: every partition is empty.", class = "rwe_bad_input")
   }
-  grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "times"))
+  # km_fit() and logrank_test() always merge near ties (survfit / survdiff's timefix)
+  map <- near_tie_map(lapply(setups, function(s) s$distinct %||% unlist(s$times)))
+  grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "times"), map)
   grid$groups <- union_table(lapply(setups, `[[`, "groups"))
   grid$group_keys <- if (is.null(grid$groups)) character() else value_keys(grid$groups)
+  grid$robust <- any(vapply(setups, function(s) isTRUE(s$fractional), logical(1)))
   structure(grid, class = "rwe_counts_grid")
 }
 
 #' @rdname partitioned_counts_by_hand
 #' @export
 km_combine <- function(stats, grid, conf.level = 0.95) {
+  check_conf_level(conf.level)
+  check_grid_shape(grid, "rwe_counts_grid", rlang::current_env())
+  check_counts_stats(stats, grid, rlang::current_env())
   new_rwe_partitioned_km(km_from_counts(grid, pool_counts(stats), conf.level), NULL)
 }
 
 #' @rdname partitioned_counts_by_hand
 #' @export
 logrank_combine <- function(stats, grid) {
+  check_grid_shape(grid, "rwe_counts_grid", rlang::current_env())
+  check_counts_stats(stats, grid, rlang::current_env())
   if (is.null(grid$groups) || nrow(grid$groups) < 2L) {
     cli::cli_abort("{.arg grid}: the formula must define at least two groups.", class = "rwe_bad_input")
   }
@@ -1204,7 +1500,10 @@ logrank_combine <- function(stats, grid) {
 #' Each partition sends, per curve and distinct time (over all partitions), its weighted
 #' numbers at risk, of events and of censorings; the coordinator adds them and computes the
 #' survival, Greenwood standard error (of the cumulative hazard, as `survival::survfit()`)
-#' and log-type confidence limits.
+#' and log-type confidence limits. With non-integer case weights the standard error is the
+#' robust (infinitesimal-jackknife) one, as [km_fit()] uses then; the partitions also send
+#' their sums of squared weights. Times that differ only by rounding are one time, as in
+#' [km_fit()]: the merge runs on the union of the partitions' times.
 #'
 #' @param formula `Surv(time, status) ~ 1` or `~ a + b` (one curve per combination).
 #' @inheritParams partitioned_cox_fit
@@ -1218,10 +1517,11 @@ logrank_combine <- function(stats, grid) {
 #' head(partitioned_km_fit(survival::Surv(time, status) ~ sex, parts))
 #' @export
 partitioned_km_fit <- function(formula, partitions, weights = NULL, conf.level = 0.95,
-                               min_cell = NULL) {
+                               min_cell = NULL, timeout = getOption("rwecohort.worker_timeout", 600)) {
   formula_variables(formula, weights)
+  check_conf_level(conf.level)
   res <- partitioned_counts(km_formula(formula), partitions, weights, groups = FALSE,
-                            all_times = TRUE, min_cell = min_cell)
+                            all_times = TRUE, min_cell = min_cell, timeout = timeout)
   km <- km_from_counts(res$grid, res$counts, conf.level)
   new_rwe_partitioned_km(km, res$traffic)
 }
@@ -1235,6 +1535,11 @@ km_from_counts <- function(grid, counts, conf.level) {
   block <- grid$stratum
   surv <- stats::ave(1 - hazard, block, FUN = cumprod)
   std_err <- sqrt(stats::ave(greenwood, block, FUN = cumsum))
+  if (isTRUE(grid$robust)) {
+    se_surv <- km_ij_se_cpp(as.integer(block), surv, n_risk, n_event, counts$n_risk_w2[, 1L],
+                            counts$n_event_w2[, 1L], counts$n_censor_w2[, 1L])
+    std_err <- ifelse(se_surv == 0, 0, se_surv / surv)
+  }
   z <- stats::qnorm(1 - (1 - conf.level) / 2)
   lower <- ifelse(surv > 0, surv * exp(-z * std_err), NA_real_)
   upper <- ifelse(surv > 0, pmin(surv * exp(z * std_err), 1), NA_real_)
@@ -1275,10 +1580,11 @@ print.rwe_partitioned_km <- function(x, ...) {
 #' parts <- cohort_partitions(split(lung, lung$inst %% 3))
 #' partitioned_logrank_test(survival::Surv(time, status) ~ sex, parts)
 #' @export
-partitioned_logrank_test <- function(formula, partitions, min_cell = NULL) {
+partitioned_logrank_test <- function(formula, partitions, min_cell = NULL,
+                                     timeout = getOption("rwecohort.worker_timeout", 600)) {
   formula_variables(formula)
   res <- partitioned_counts(formula, partitions, NULL, groups = TRUE, all_times = FALSE,
-                            min_cell = min_cell)
+                            min_cell = min_cell, timeout = timeout)
   if (is.null(res$groups) || nrow(res$groups) < 2L) {
     cli::cli_abort("{.arg formula} must define at least two groups.", class = "rwe_bad_input")
   }
@@ -1321,4 +1627,126 @@ print.rwe_partitioned_logrank <- function(x, ...) {
   cat("Chisq = ", format(x$chisq, digits = 6), " on ", x$df, " df, p = ",
       format.pval(x$p.value, digits = 4), "\n", sep = "")
   invisible(x)
+}
+
+# ---------------------------------------------------------------------------------------------
+# Argument checks of the exported partition functions: whatever a user (or a file exchanged
+# by hand) hands over is checked here, so that the C++ kernels only ever see consistent
+# lengths, positions and codes.
+# ---------------------------------------------------------------------------------------------
+
+abort_part_arg <- function(arg, problem, call) {
+  cli::cli_abort("{.arg {arg}} {problem}.", call = call, class = "rwe_bad_input")
+}
+
+check_part_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is.logical(x) || length(x) != 1L || is.na(x)) {
+    abort_part_arg(arg, paste0("must be TRUE or FALSE, not ", obj_label(x)), call)
+  }
+  invisible(x)
+}
+
+check_conf_level <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is.numeric(x) || length(x) != 1L || !is.finite(x) || x <= 0 || x >= 1) {
+    abort_part_arg(arg, paste0("must be a single number between 0 and 1, not ", obj_label(x)), call)
+  }
+  invisible(x)
+}
+
+check_timeout <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || x <= 0) {
+    abort_part_arg(arg, paste0("must be a single positive number of seconds, not ", obj_label(x)), call)
+  }
+  invisible(as.double(x))
+}
+
+check_site_label <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is.character(x) || length(x) != 1L || is.na(x)) {
+    abort_part_arg(arg, paste0("must be a single string, not ", obj_label(x)), call)
+  }
+  invisible(x)
+}
+
+# A short description of a bad value for messages: NULL, a type, or the (first) values.
+obj_label <- function(x) {
+  if (is.null(x)) return("NULL")
+  if (!is.atomic(x)) return(paste0("a ", class(x)[1L]))
+  if (!length(x)) return(paste0("an empty ", typeof(x), " vector"))
+  paste0(typeof(x), " ", format_offenders(format(x, digits = 4)))
+}
+
+check_setups <- function(setups, class, call = rlang::caller_env()) {
+  ok <- is.list(setups) && !is.data.frame(setups) && length(setups) > 0L &&
+    all(vapply(setups, inherits, logical(1), class))
+  if (!ok) abort_part_arg("setups", paste0("must be a non-empty list of the sites' <", class, "> answers"), call)
+}
+
+# The parts of a grid that decide memory positions: finite sorted times in stratum blocks
+# whose bounds run from 0 to the number of grid times.
+check_grid_shape <- function(grid, class, call) {
+  if (!inherits(grid, class)) {
+    abort_part_arg("grid", paste0("must be the <", class, "> object from the coordinator"), call)
+  }
+  time <- grid$time
+  bounds <- grid$bounds
+  ok <- is.double(time) && all(is.finite(time)) && is.integer(bounds) && length(bounds) >= 1L &&
+    !anyNA(bounds) && bounds[1L] == 0L && bounds[length(bounds)] == length(time) &&
+    all(diff(bounds) >= 0L) && length(grid$keys) == length(bounds) - 1L &&
+    identical(grid$stratum, rep(seq_along(grid$keys), diff(bounds)))
+  if (ok && length(time) > 1L) {
+    same_block <- diff(grid$stratum) == 0L
+    ok <- all(diff(time)[same_block] > 0)
+  }
+  if (!ok) abort_part_arg("grid", "is damaged: its times and stratum bounds do not agree", call)
+  map <- grid$timefix
+  if (!is.null(map) && !(is.double(map$from) && is.double(map$to) &&
+                         length(map$from) == length(map$to) && all(is.finite(c(map$from, map$to))))) {
+    abort_part_arg("grid", "is damaged: its near-tie map is not two finite vectors of one length", call)
+  }
+  invisible(grid)
+}
+
+check_numeric_arg <- function(x, len, arg, call) {
+  if (!is.numeric(x) || length(x) != len || !all(is.finite(x))) {
+    bad <- if (is.numeric(x) && length(x) == len) paste0(" (not finite at position ", format_offenders(which(!is.finite(x))), ")") else ""
+    abort_part_arg(arg, paste0("must be ", len, " finite number", if (len != 1L) "s", ", not ", obj_label(x), bad), call)
+  }
+  invisible(x)
+}
+
+check_cox_request <- function(request, ngrid, call) {
+  if (is.null(request)) return(invisible(NULL))
+  if (!is.list(request) || is.null(request$alpha) || is.null(request$efron_b)) {
+    abort_part_arg("request", "must be the `request` element of a round-1 cox_combine()", call)
+  }
+  check_numeric_arg(request$alpha, ngrid, "request$alpha", call)
+  check_numeric_arg(request$efron_b, ngrid, "request$efron_b", call)
+}
+
+# Each site's round-1 sums must have the grid's shape (T grid times, p columns).
+check_cox_sums <- function(stats, ngrid, p, call) {
+  for (k in seq_along(stats)) {
+    s <- stats[[k]]
+    shape <- c(s0 = ngrid, d0 = ngrid, dead_weight = ngrid, dead_count = ngrid,
+               dead_wx = p, dead_weta = 1L)
+    ok <- all(vapply(names(shape), function(v) is.numeric(s[[v]]) && length(s[[v]]) == shape[[v]],
+                     logical(1))) &&
+      all(vapply(c("s1", "d1"), function(v) is.matrix(s[[v]]) && identical(dim(s[[v]]), c(as.integer(ngrid), as.integer(p))),
+                 logical(1)))
+    if (!ok) abort_part_arg("stats", paste0("element ", k, " does not have the grid's shape (", ngrid, " times, ", p, " columns)"), call)
+  }
+}
+
+check_counts_stats <- function(stats, grid, call) {
+  shape <- c(length(grid$time), max(1L, length(grid$group_keys)))
+  if (!is.list(stats) || !length(stats)) abort_part_arg("stats", "must be a non-empty list of the sites' counts", call)
+  needed <- c("n_risk", "n_event", "n_censor")
+  if (isTRUE(grid$robust)) needed <- c(needed, paste0(needed, "_w2"))
+  for (k in seq_along(stats)) {
+    ok <- all(vapply(needed, function(v) {
+      m <- stats[[k]][[v]]
+      is.matrix(m) && is.numeric(m) && all(dim(m) == shape) && all(is.finite(m))
+    }, logical(1)))
+    if (!ok) abort_part_arg("stats", paste0("element ", k, " does not hold counts of the grid's shape (", shape[1L], " x ", shape[2L], ")"), call)
+  }
 }

@@ -16,6 +16,11 @@
 //   * Sums are accumulated by bucketing each row at `last` (and subtracting at `entry`)
 //     followed by one reverse cumulative sum per stratum block, so the result holds at every
 //     grid position the sum over the rows at risk there. Sorting only buys memory locality.
+//   * Group codes (counts) are 0..ngroups-1; alpha / efron_b have one value per grid position.
+//     R checks all of this before the call (R/partition.R: check_grid_shape(),
+//     check_cox_request(), counts_site()); check_site_arrays() below re-checks the sizes and
+//     positions once per call (O(n), outside the loops) so that a bad call stops with an error
+//     instead of writing outside a buffer.
 // Everything returned is an aggregate over rows; R decides what may leave the site.
 
 #include <RcppEigen.h>
@@ -38,6 +43,24 @@ void reverse_cumsum_blocks(Eigen::MatrixXd& m, const Eigen::Map<Eigen::VectorXi>
   for (Index b = 0; b < nblocks; ++b) {
     for (Index g = static_cast<Index>(bounds[b + 1]) - 2; g >= bounds[b]; --g) {
       m.col(g) += m.col(g + 1);
+    }
+  }
+}
+
+// Sizes and grid positions, checked once per call before any buffer is indexed by them.
+void check_site_arrays(Index n, Index nx, Index nweights, Index nstatus, const Eigen::Map<Eigen::VectorXi>& last,
+                       const Eigen::Map<Eigen::VectorXi>& entry, const Eigen::Map<Eigen::VectorXi>& bounds) {
+  if (bounds.size() < 1 || bounds[0] != 0) Rcpp::stop("grid bounds must start at 0");
+  for (Index b = 1; b < bounds.size(); ++b) {
+    if (bounds[b] < bounds[b - 1]) Rcpp::stop("grid bounds must not decrease");
+  }
+  const Index ngrid = bounds[bounds.size() - 1];
+  if (nx != n || nweights != n || nstatus != n || last.size() != n || entry.size() != n) {
+    Rcpp::stop("site arrays must all have one value per row");
+  }
+  for (Index i = 0; i < n; ++i) {
+    if (last[i] < -1 || last[i] >= ngrid || entry[i] < -1 || entry[i] >= ngrid) {
+      Rcpp::stop("row %d has a grid position outside 0..%d", static_cast<int>(i + 1), static_cast<int>(ngrid - 1));
     }
   }
 }
@@ -77,6 +100,8 @@ Rcpp::List partition_cox_sums_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eig
                                   const Eigen::Map<Eigen::VectorXi> last, const Eigen::Map<Eigen::VectorXi> entry,
                                   const Eigen::Map<Eigen::VectorXi> bounds) {
   const Index n = x.rows(), p = x.cols();
+  check_site_arrays(n, offset.size(), weights.size(), status.size(), last, entry, bounds);
+  if (beta.size() != p) Rcpp::stop("beta must have one value per column of x");
   const std::unique_ptr<SiteRows> site(new SiteRows(x, offset, weights, status, last, entry, bounds));
   coxgrid::CentredBlocks blocks(site->rows);
   coxgrid::GridSums sums(p, site->grid.size(), site->grid.counting);
@@ -107,6 +132,11 @@ Eigen::MatrixXd partition_cox_info_cpp(const Eigen::Map<Eigen::MatrixXd> x, cons
                                        const Eigen::Map<Eigen::VectorXi> bounds, const Eigen::Map<Eigen::VectorXd> alpha,
                                        const Eigen::Map<Eigen::VectorXd> efron_b) {
   const Index n = x.rows(), p = x.cols();
+  check_site_arrays(n, offset.size(), weights.size(), status.size(), last, entry, bounds);
+  if (beta.size() != p) Rcpp::stop("beta must have one value per column of x");
+  if (alpha.size() != bounds[bounds.size() - 1] || efron_b.size() != alpha.size()) {
+    Rcpp::stop("alpha and efron_b must have one value per grid position");
+  }
   const std::unique_ptr<SiteRows> site(new SiteRows(x, offset, weights, status, last, entry, bounds));
   std::vector<double> risk(n);
   Eigen::VectorXd eta = offset;
@@ -129,6 +159,13 @@ Rcpp::List partition_counts_cpp(const Eigen::Map<Eigen::VectorXd> weights, const
                                 const Eigen::Map<Eigen::VectorXi> last, const Eigen::Map<Eigen::VectorXi> entry, const Eigen::Map<Eigen::VectorXi> group,
                                 const int ngroups, const Eigen::Map<Eigen::VectorXi> bounds) {
   const Index n = weights.size();
+  check_site_arrays(n, n, n, status.size(), last, entry, bounds);
+  if (group.size() != n || ngroups < 1) Rcpp::stop("one group code per row and ngroups >= 1 are needed");
+  for (Index i = 0; i < n; ++i) {
+    if (group[i] < 0 || group[i] >= ngroups) {
+      Rcpp::stop("row %d has group code %d outside 0..%d", static_cast<int>(i + 1), group[i], ngroups - 1);
+    }
+  }
   const Index ngrid = bounds[bounds.size() - 1];
   // rows: weighted at risk, unweighted at risk (each with its leave counterpart)
   Eigen::MatrixXd risk = Eigen::MatrixXd::Zero(2 * ngroups, ngrid);

@@ -38,6 +38,7 @@ expect_cox_equal <- function(fit, ref, tolerance = 1e-10) {
   # model-based variance (the references use robust = FALSE with weights)
   expect_equal(unname(fit$var), unname(vcov(ref)), tolerance = tolerance)
   expect_equal(fit$loglik, ref$loglik, tolerance = tolerance)
+  expect_equal(fit$score, ref$score, tolerance = 1e-8)
   expect_equal(fit$iter, ref$iter)
   expect_equal(fit$n, ref$n)
   expect_equal(fit$nevent, ref$nevent)
@@ -203,6 +204,266 @@ test_that("min_cell makes a site refuse to release sums at sparse risk sets", {
   expect_s3_class(partitioned_cox_fit(f, parts, stratify_by_site = TRUE, min_cell = 3), "rwe_partitioned_cox")
 })
 
+# ---- issue 11: near ties, early censorings, validation before C++ ------------------------
+
+# lung in tenths of months, computed two ways at different sites: t * 0.1 and t / 10 differ
+# by an ulp for many t, which the pooled verbs (survival's timefix) treat as one time.
+near_tie_sites <- function() {
+  lung <- survival::lung
+  lung$sex <- factor(lung$sex, levels = 1:2, labels = c("male", "female"))
+  site <- rep(1:3, length.out = nrow(lung))
+  lung$time <- ifelse(site == 2, lung$time * 0.1, lung$time / 10)
+  split(lung, site)
+}
+
+test_that("near-tied times are merged on the union grid: partitioned == pooled (cox, km, log-rank)", {
+  sites <- near_tie_sites()
+  pooled <- do.call(rbind, sites)
+  expect_gt(sum(duplicated(pooled$time)), sum(duplicated(signif(pooled$time, 12))) - 200)
+  expect_false(identical(length(unique(pooled$time)), length(unique(signif(pooled$time, 12)))))
+  parts <- cohort_partitions(sites)
+  f <- Surv(time, status) ~ age + sex + ph.ecog
+  for (ties in c("efron", "breslow")) {
+    fit <- partitioned_cox_fit(f, parts, ties = ties, control = tight)
+    expect_cox_equal(fit, coxph(f, data = pooled, ties = ties, control = tight))
+    own <- cox_fit(f, data = pooled, ties = ties, control = cox_control(eps = 1e-12, iter.max = 50, toler.chol = 1e-13))
+    expect_equal(unname(fit$coefficients), unname(coef(own)), tolerance = 1e-10)
+  }
+  # timefix = FALSE keeps the times apart, as coxph(control = coxph.control(timefix = FALSE))
+  loose <- coxph.control(eps = 1e-12, iter.max = 50, toler.chol = 1e-13, timefix = FALSE)
+  expect_cox_equal(partitioned_cox_fit(f, parts, control = loose), coxph(f, data = pooled, control = loose))
+  by_site <- partitioned_cox_fit(f, parts, control = tight, stratify_by_site = TRUE)
+  pooled$site <- rep(names(sites), vapply(sites, nrow, integer(1)))
+  expect_cox_equal(by_site, coxph(update(f, . ~ . + strata(site)), data = pooled, control = tight))
+  km <- partitioned_km_fit(Surv(time, status) ~ sex, parts)
+  expect_km_equal(km, survfit(Surv(time, status) ~ sex, data = pooled))
+  # the by-hand protocol carries the merge in the grid
+  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+  grid <- cox_grid(lapply(sites, cox_site_setup, spec = spec), spec)
+  expect_gt(length(grid$timefix$from), 0)
+  beta <- unname(coef(coxph(f, data = pooled, control = tight)))
+  r1 <- cox_combine(lapply(sites, cox_site_stats, formula = f, beta = beta, grid = grid), grid)
+  expect_equal(r1$loglik, coxph(f, data = pooled, control = tight)$loglik[2], tolerance = 1e-12)
+  fk <- Surv(time, status) ~ sex
+  spec <- partition_spec(lapply(sites, site_describe, formula = fk), fk)
+  grid <- counts_grid(lapply(sites, km_site_stats, spec = spec))
+  expect_km_equal(km_combine(lapply(sites, km_site_stats, spec = spec, grid = grid), grid),
+                  survfit(fk, data = pooled))
+  lr <- partitioned_logrank_test(Surv(time, status) ~ sex + strata(ph.ecog), parts)
+  expect_equal(lr$chisq, survdiff(Surv(time, status) ~ sex + strata(ph.ecog), data = pooled)$chisq,
+               tolerance = 1e-10)
+  expect_equal(lr$chisq, logrank_test(Surv(time, status) ~ sex + strata(ph.ecog), data = pooled)$chisq,
+               tolerance = 1e-10)
+})
+
+test_that("a censoring at another site chains near-tied event times, as in the pooled fit", {
+  # events at 100 and 100 + 2.4e-6 are 2.4e-8 apart relative to the mean time (above the
+  # tolerance) but a censoring at 100 + 1.2e-6 in between links them: one time when pooled
+  lung <- survival::lung
+  lung$time <- lung$time / 3
+  keys <- which(lung$status == 2)[1:3]
+  lung$time[keys] <- 100 + c(0, 1.2e-6, 2.4e-6)
+  lung$status[keys[2]] <- 1
+  site <- rep(1:2, length.out = nrow(lung))
+  site[keys] <- c(1, 2, 1)
+  sites <- split(lung, site)
+  pooled <- do.call(rbind, sites)
+  f <- Surv(time, status) ~ age + sex
+  fit <- partitioned_cox_fit(f, cohort_partitions(sites), control = tight)
+  expect_cox_equal(fit, coxph(f, data = pooled, control = tight))
+  lr <- partitioned_logrank_test(Surv(time, status) ~ sex, cohort_partitions(sites))
+  expect_equal(lr$chisq, survdiff(Surv(time, status) ~ sex, data = pooled)$chisq, tolerance = 1e-10)
+})
+
+test_that("counting-process near ties that empty an interval are refused, as pooled", {
+  heart <- survival::heart
+  heart$start <- heart$start / 10
+  heart$stop <- heart$stop / 10
+  sites <- split(heart, heart$id %% 2)
+  f <- Surv(start, stop, event) ~ age + surgery
+  expect_cox_equal(partitioned_cox_fit(f, cohort_partitions(sites), control = tight),
+                   coxph(f, data = do.call(rbind, sites), control = tight))
+  bad <- sites
+  bad[[1]]$stop[1] <- bad[[1]]$start[1] + 1e-12
+  expect_error(partitioned_cox_fit(f, cohort_partitions(bad)), class = "rwe_bad_input",
+               regexp = "shorter than the time tolerance")
+})
+
+test_that("a site whose earliest time is a censoring before any event time fits like pooled", {
+  lung <- survival::lung
+  sites <- split(lung, lung$inst %% 2 == 0 & !is.na(lung$inst))
+  early <- which(lung$status == 1)[1]
+  sites[[2]] <- rbind(transform(lung[early, ], time = 1), sites[[2]])  # first event: day 5
+  pooled <- do.call(rbind, sites)
+  f <- Surv(time, status) ~ age + sex
+  expect_cox_equal(partitioned_cox_fit(f, cohort_partitions(sites), control = tight),
+                   coxph(f, data = pooled, control = tight))
+  fs <- Surv(time, status) ~ age + strata(sex)
+  expect_cox_equal(partitioned_cox_fit(fs, cohort_partitions(sites), control = tight),
+                   coxph(fs, data = pooled, control = tight))
+  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+  grid <- cox_grid(lapply(sites, cox_site_setup, spec = spec), spec)
+  r1 <- cox_combine(lapply(sites, cox_site_stats, formula = f, beta = c(0, 0), grid = grid), grid)
+  expect_equal(r1$loglik, coxph(f, data = pooled)$loglik[1], tolerance = 1e-12)
+})
+
+test_that("curves and groups come out in the pooled order when the first site lacks a value", {
+  lung <- survival::lung
+  sites <- list(a = lung[lung$sex == 2, ], b = lung[lung$sex == 1 | lung$inst %% 2 == 0, ])
+  sites$b <- sites$b[!rownames(sites$b) %in% rownames(sites$a), ]
+  pooled <- do.call(rbind, sites)
+  parts <- cohort_partitions(sites)
+  expect_km_equal(partitioned_km_fit(Surv(time, status) ~ sex, parts),
+                  survfit(Surv(time, status) ~ sex, data = pooled))
+  lr <- partitioned_logrank_test(Surv(time, status) ~ factor(ph.ecog), parts)
+  ref <- survdiff(Surv(time, status) ~ factor(ph.ecog), data = pooled)
+  expect_equal(lr$groups$obs, unname(ref$obs), tolerance = 1e-12)
+  expect_equal(lr$groups$exp, unname(ref$exp), tolerance = 1e-10)
+  fsites <- lapply(sites, function(d) { d$sex <- factor(d$sex, 1:2, c("male", "female")); d })
+  fpooled <- do.call(rbind, fsites)
+  expect_km_equal(partitioned_km_fit(Surv(time, status) ~ sex, cohort_partitions(fsites)),
+                  survfit(Surv(time, status) ~ sex, data = fpooled))
+  lr <- partitioned_logrank_test(Surv(time, status) ~ ph.ecog + strata(sex), cohort_partitions(fsites))
+  expect_equal(lr$chisq, survdiff(Surv(time, status) ~ ph.ecog + strata(sex), data = fpooled)$chisq,
+               tolerance = 1e-10)
+})
+
+test_that("Kaplan-Meier with fractional weights uses the robust SE, as the pooled fit", {
+  lung <- survival::lung
+  set.seed(11)
+  lung$w <- round(runif(nrow(lung), 0.5, 2), 2)
+  sites <- split(lung, rep(1:3, length.out = nrow(lung)))
+  pooled <- do.call(rbind, sites)
+  parts <- cohort_partitions(sites)
+  expect_km_like_own <- function(km, f) {
+    ref <- survfit(f, data = pooled, weights = w)
+    own <- km_fit(f, data = pooled, weights = w)
+    expect_equal(own$variance, "robust")
+    expect_equal(km$surv, ref$surv, tolerance = 1e-12)
+    expect_equal(km$n.risk, ref$n.risk, tolerance = 1e-12)
+    expect_equal(km$std.err, own$curves$std.err.log, tolerance = 1e-10)
+    expect_equal(km$lower, own$curves$lower, tolerance = 1e-10)
+    expect_equal(km$upper, own$curves$upper, tolerance = 1e-10)
+  }
+  expect_km_like_own(partitioned_km_fit(Surv(time, status) ~ 1, parts, weights = "w"),
+                     Surv(time, status) ~ 1)
+  expect_km_like_own(partitioned_km_fit(Surv(time, status) ~ sex, parts, weights = "w"),
+                     Surv(time, status) ~ sex)
+  # by hand: the grid tells the sites to send sums of squared weights
+  f <- Surv(time, status) ~ 1
+  spec <- partition_spec(lapply(sites, site_describe, formula = f, weights = "w"), f, weights = "w")
+  grid <- counts_grid(lapply(sites, km_site_stats, spec = spec))
+  expect_true(grid$robust)
+  expect_km_like_own(km_combine(lapply(sites, km_site_stats, spec = spec, grid = grid), grid), f)
+})
+
+test_that("the site functions refuse grids, requests and codes that do not fit (no C++ overrun)", {
+  sites <- lung_hospitals()
+  f <- Surv(time, status) ~ age + sex
+  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+  grid <- cox_grid(lapply(sites, cox_site_setup, spec = spec), spec)
+  r1 <- cox_combine(lapply(sites, cox_site_stats, formula = f, beta = c(0, 0), grid = grid), grid)
+  short <- lapply(r1$request, head, -5)
+  expect_error(cox_site_stats(sites$north, f, c(0, 0), grid, request = short),
+               class = "rwe_bad_input", regexp = "request\\$alpha")
+  expect_error(cox_site_stats(sites$north, f, c(0, 0), grid, request = list(alpha = 1)),
+               class = "rwe_bad_input", regexp = "request")
+  expect_error(cox_site_stats(sites$north, f, c(0, 0), grid, centre = NA),
+               class = "rwe_bad_input", regexp = "centre")
+  expect_error(cox_site_stats(sites$north, f, c(0, 0), grid, centre = c(1, NA)),
+               class = "rwe_bad_input", regexp = "centre.*position 2")
+  damaged <- grid
+  damaged$bounds <- damaged$bounds + 1L
+  expect_error(cox_site_stats(sites$north, f, c(0, 0), damaged), class = "rwe_bad_input", regexp = "grid")
+  expect_error(cox_site_stats(sites$north, f, c(0, 0), grid, site = 1), class = "rwe_bad_input",
+               regexp = "site")
+  s <- lapply(sites, cox_site_stats, formula = f, beta = c(0, 0), grid = grid)
+  s[[2]]$s0 <- s[[2]]$s0[-1]
+  expect_error(cox_combine(s, grid), class = "rwe_bad_input", regexp = "stats.*element 2")
+  # log-rank: a grid built without one of the site's groups
+  fl <- Surv(time, status) ~ ph.ecog
+  spec <- partition_spec(lapply(sites, site_describe, formula = fl), fl)
+  without_3 <- lapply(sites, function(d) d[is.na(d$ph.ecog) | d$ph.ecog != 3, ])
+  grid <- counts_grid(lapply(without_3, logrank_site_stats, spec = spec))
+  has_3 <- names(sites)[vapply(sites, function(d) any(d$ph.ecog == 3, na.rm = TRUE), logical(1))]
+  expect_error(logrank_site_stats(sites[[has_3]], spec, grid = grid), class = "rwe_bad_input",
+               regexp = "lacks group.*3")
+  expect_error(km_site_stats(sites$north, spec, grid = list(time = 1)), class = "rwe_bad_input",
+               regexp = "grid")
+  counts <- lapply(without_3, logrank_site_stats, spec = spec, grid = grid)
+  counts[[1]]$n_risk <- counts[[1]]$n_risk[-1, , drop = FALSE]
+  expect_error(logrank_combine(counts, grid), class = "rwe_bad_input", regexp = "stats.*element 1")
+  expect_error(counts_grid(list(1, 2)), class = "rwe_bad_input", regexp = "setups")
+  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+  setups <- lapply(sites, cox_site_setup, spec = spec)
+  expect_error(cox_grid(setups, spec, timefix = NA), class = "rwe_bad_input", regexp = "timefix")
+  expect_error(cox_grid(list(sites$north), spec), class = "rwe_bad_input", regexp = "setups")
+})
+
+test_that("bad arguments of the partitioned verbs are refused with rwe_bad_input naming them", {
+  sites <- lung_hospitals()
+  parts <- cohort_partitions(sites)
+  f <- Surv(time, status) ~ age + sex
+  expect_error(partitioned_cox_fit(f, parts, stratify_by_site = data.frame()),
+               class = "rwe_bad_input", regexp = "stratify_by_site")
+  expect_error(partitioned_cox_fit(f, parts, stratify_by_site = NA),
+               class = "rwe_bad_input", regexp = "stratify_by_site")
+  expect_error(partitioned_cox_fit(f, parts, control = list(timefix = NA)),
+               class = "rwe_bad_input", regexp = "control\\$timefix")
+  expect_error(partitioned_cox_fit(f, parts, control = list(eps = -1)),
+               class = "rwe_bad_input", regexp = "control\\$eps")
+  expect_error(partitioned_cox_fit(f, parts, control = "tight"), class = "rwe_bad_input", regexp = "control")
+  expect_error(partitioned_cox_fit(f, parts, timeout = 0), class = "rwe_bad_input", regexp = "timeout")
+  expect_error(partitioned_cox_fit(f, parts, ties = "exact"), class = "rwe_bad_input", regexp = "ties")
+  expect_error(partitioned_cox_fit(f, parts, min_cell = 2.5), class = "rwe_bad_input", regexp = "min_cell")
+  expect_error(partitioned_km_fit(Surv(time, status) ~ 1, parts, conf.level = NULL),
+               class = "rwe_bad_input", regexp = "conf.level")
+  expect_error(partitioned_km_fit(Surv(time, status) ~ 1, parts, conf.level = 95),
+               class = "rwe_bad_input", regexp = "conf.level")
+  expect_error(partitioned_logrank_test(Surv(time, status) ~ sex, parts, timeout = "a"),
+               class = "rwe_bad_input", regexp = "timeout")
+  expect_error(cohort_partitions(sites, timeout = NA), class = "rwe_bad_input", regexp = "timeout")
+  # infinite or huge values: named, never "missing value where TRUE/FALSE needed"
+  inf_cov <- sites
+  inf_cov$south$age[3] <- Inf
+  expect_error(partitioned_cox_fit(f, cohort_partitions(inf_cov)), class = "rwe_bad_input",
+               regexp = "age.*infinite.*row: 3")
+  inf_time <- sites
+  inf_time$centre$time[2] <- Inf
+  expect_error(partitioned_cox_fit(f, cohort_partitions(inf_time)), class = "rwe_bad_input",
+               regexp = "infinite survival times")
+  expect_error(partitioned_km_fit(Surv(time, status) ~ 1, cohort_partitions(inf_time)),
+               class = "rwe_bad_input", regexp = "infinite survival times")
+  for (huge in c(1e300, 1e160)) {
+    big <- sites
+    big$north$age[1:3] <- huge
+    expect_error(partitioned_cox_fit(f, cohort_partitions(big)), class = "rwe_bad_input",
+                 regexp = "overflow.*age")
+  }
+  # covariates in very different units are scaled as coxph scales them (rank decisions of
+  # the Cholesky factor): no column is dropped
+  for (unit in c(1e-8, 1e12)) {
+    scaled <- lapply(sites, function(d) { d$age <- d$age * unit; d })
+    fs <- Surv(time, status) ~ age + sex + ph.ecog
+    fit <- partitioned_cox_fit(fs, cohort_partitions(scaled), control = tight)
+    ref <- coxph(fs, data = do.call(rbind, scaled), control = tight)
+    expect_equal(unname(fit$coefficients), unname(coef(ref)), tolerance = 1e-10)
+    expect_equal(unname(fit$var), unname(vcov(ref)), tolerance = 1e-10)
+  }
+  many <- lapply(sites, function(d) { d$age <- d$age * 1e306; d })
+  expect_error(partitioned_cox_fit(f, cohort_partitions(many)), class = "rwe_bad_input",
+               regexp = "overflow")
+  # a large but harmless time is fine (as pooled)
+  far <- sites
+  far$north$time[1] <- 1e300
+  expect_cox_equal(partitioned_cox_fit(f, cohort_partitions(far), control = tight),
+                   coxph(f, data = do.call(rbind, far), control = tight))
+  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+  grid <- counts_grid(lapply(sites, km_site_stats, spec = spec))
+  km_counts <- lapply(sites, km_site_stats, spec = spec, grid = grid)
+  expect_error(km_combine(km_counts, grid, conf.level = NULL), class = "rwe_bad_input", regexp = "conf.level")
+})
+
 # ---- on a cluster of two localhost workers -----------------------------------------------
 
 test_that("cluster: lung hospitals, colon sites and 10^5 simulated rows equal the pooled fits", {
@@ -291,4 +552,49 @@ test_that("cluster: lung hospitals, colon sites and 10^5 simulated rows equal th
   tools::pskill(pids[2])
   expect_error(partitioned_cox_fit(f, parts), class = "rwe_worker_error",
                regexp = paste0("worker 2 \\(pid ", pids[2], "\\).*centre"))
+})
+
+test_that("cluster: a frozen worker ends in rwe_worker_timeout naming it, within the timeout", {
+  skip_on_cran()
+  skip_on_os("windows")
+  cl <- parallel::makePSOCKcluster(2)
+  on.exit(try(parallel::stopCluster(cl), silent = TRUE), add = TRUE)
+  sites <- lung_hospitals()
+  pooled <- do.call(rbind, sites)
+  parts <- cohort_partitions(sites, cl)
+  f <- Surv(time, status) ~ age + sex
+  ref <- coxph(f, data = pooled, control = tight)
+  frozen <- parts$pids[2]
+  tools::pskill(frozen, tools::SIGSTOP)
+  on.exit(tools::pskill(frozen, tools::SIGCONT), add = TRUE, after = FALSE)
+  started <- proc.time()[["elapsed"]]
+  expect_error(partitioned_cox_fit(f, parts, timeout = 2), class = "rwe_worker_timeout",
+               regexp = paste0("worker 2 \\(pid ", frozen, "\\).*centre.*within 2 seconds"))
+  waited <- proc.time()[["elapsed"]] - started
+  expect_gte(waited, 2)
+  expect_lt(waited, 30)
+  expect_error(partitioned_km_fit(Surv(time, status) ~ sex, parts, timeout = 1),
+               class = "rwe_worker_timeout")
+  # once resumed, the late replies of the timed-out rounds are dropped: fits are right again
+  tools::pskill(frozen, tools::SIGCONT)
+  expect_cox_equal(partitioned_cox_fit(f, parts, control = tight, timeout = 60), ref)
+  expect_km_equal(partitioned_km_fit(Surv(time, status) ~ sex, parts, timeout = 60),
+                  survfit(Surv(time, status) ~ sex, data = pooled))
+})
+
+test_that("the C++ kernels stop on out-of-range positions and codes instead of overrunning", {
+  expect_error(partition_counts_cpp(c(1, 1), c(1, 0), c(0L, 1L), c(-1L, -1L), c(0L, NA), 1L, c(0L, 2L)),
+               "group code")
+  expect_error(partition_counts_cpp(c(1, 1), c(1, 0), c(0L, 5L), c(-1L, -1L), c(0L, 0L), 1L, c(0L, 2L)),
+               "grid position")
+  expect_error(partition_cox_info_cpp(matrix(1, 2, 1), 0, c(0, 0), c(1, 1), c(1, 0), c(0L, 1L),
+                                      c(-1L, -1L), c(0L, 2L), 1, 1), "alpha")
+  expect_error(partition_cox_sums_cpp(matrix(1, 2, 1), 0, c(0, 0), c(1, 1), c(1, 0), c(0L, 1L),
+                                      c(-1L, -1L), c(0L, 2L, 1L)), "bounds")
+  lung <- survival::lung
+  f <- Surv(time, status) ~ age
+  expect_error(partition_spec(list(1), f), class = "rwe_bad_input", regexp = "descriptions")
+  expect_error(km_site_stats(lung, list(formula = f)), class = "rwe_bad_input", regexp = "spec")
+  fit <- partitioned_cox_fit(f, cohort_partitions(list(lung)))
+  expect_error(tidy(fit, conf.level = NA), class = "rwe_bad_input", regexp = "conf.level")
 })
