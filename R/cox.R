@@ -788,7 +788,8 @@ vcov.rwe_cox <- function(object, ...) {
 }
 
 #' @export
-nobs.rwe_cox <- function(object, ...) {
+nobs.rwe_cox <- function(object, use.fallback = FALSE, ...) {
+  # stats::step() and drop1() call nobs(object, use.fallback = TRUE): the one argument we accept.
   rlang::check_dots_empty()
   object$nevent
 }

@@ -299,13 +299,14 @@ km_conf_limits <- function(surv, se_log, conf.type, conf.int) {
   list(lower = lower, upper = upper)
 }
 
-check_conf_level <- function(conf.int, call = rlang::caller_env(), arg = "conf.int") {
-  if (!is.numeric(conf.int) || length(conf.int) != 1L || is.na(conf.int) ||
-      conf.int <= 0 || conf.int >= 1) {
-    cli::cli_abort("{.arg {arg}} must be a single number strictly between 0 and 1.",
+# One validator for every confidence level (conf.int in the KM verbs, conf.level elsewhere).
+check_conf_level <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  force(arg)  # a promise of caller_arg() cannot be forced later from inside cli's glue
+  if (!is.numeric(x) || length(x) != 1L || !is.finite(x) || x <= 0 || x >= 1) {
+    cli::cli_abort("{.arg {arg}} must be a single number strictly between 0 and 1, not {.val {format(x)}}.",
                    call = call, class = "rwe_bad_input")
   }
-  invisible(TRUE)
+  invisible(x)
 }
 
 check_numeric_arg <- function(x, arg, n = NULL, call = rlang::caller_env()) {
