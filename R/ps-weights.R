@@ -49,7 +49,7 @@
 #'   per arm: `n`, `sum_weights`, `ess` (Kish's effective sample size
 #'   \eqn{(\sum w)^2/\sum w^2}), weight quantiles, `n_extreme`), `model` (the glm fit),
 #'   `formula`, `covariates` (the variables of the model), `treatment`, `levels`, `settings`
-#'   and `input` (the validated input columns, used to re-estimate in a bootstrap).
+#'   and `input` (the whole of `data`, to re-estimate in a bootstrap).
 #'   `summary()` gives the diagnostics, `tidy()` one row per patient, `plot()` the overlap of
 #'   the scores by arm.
 #' @examples
@@ -109,7 +109,7 @@ ps_estimate <- function(data, settings, call = rlang::caller_env()) {
     weights = w, rows = which(keep), trimmed = which(!keep),
     diagnostics = ps_diagnostics(w, arm, settings$extreme), model = e$model,
     formula = settings$formula, covariates = vars, treatment = treatment, levels = levels,
-    settings = settings, input = data[c(treatment, vars)]
+    settings = settings, input = data
   ), class = "rwe_ps")
 }
 
