@@ -159,10 +159,10 @@ curve_names <- function(prefix, times) {
 # time): a times x curves matrix.
 km_surv_at <- function(km, times) {
   rows <- km_strata_rows(km)
-  vapply(rows, function(r) {
+  matrix(vapply(rows, function(r) {
     at <- findInterval(times, km$curves$time[r])
     c(1, km$curves$surv[r])[at + 1L]
-  }, numeric(length(times)))
+  }, numeric(length(times))), nrow = length(times))
 }
 
 ps_bootstrap <- function(ps, outcome, times, tau, gformula, bootstrap, seed) {
@@ -179,7 +179,11 @@ ps_bootstrap <- function(ps, outcome, times, tau, gformula, bootstrap, seed) {
     }
     rows <- idx[rep_ps$rows]
     d <- ps_analysis_data(rep_ps, outcome$time[rows], outcome$status[rows])
-    ps_estimates(rep_ps, d, times, tau, gformula, robust = FALSE)$stats
+    # A replicate's refit may hit a monotone likelihood; its estimate is kept (as
+    # cox_marginal_curve() does) and the warning, repeated per replicate, is muffled.
+    withCallingHandlers(ps_estimates(rep_ps, d, times, tau, gformula, robust = FALSE)$stats,
+                        rwe_cox_not_converged = function(w) invokeRestart("muffleWarning"),
+                        rwe_cox_diverged = function(w) invokeRestart("muffleWarning"))
   }
   values <- with_seed(seed, lapply(seq_len(bootstrap), function(b) one()))
   list(values = do.call(rbind, values), failed = failed)

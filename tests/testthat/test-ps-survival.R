@@ -1,0 +1,87 @@
+rott_rfs <- function() {
+  d <- survival::rotterdam
+  d$rfs <- pmax(d$recur, d$death)
+  d$rfstime <- ifelse(d$recur == 1, d$rtime, d$dtime)
+  d$chemo <- factor(d$chemo, 0:1, c("no", "yes"))
+  d
+}
+
+test_that("weighted KM, Cox and RMST equal survfit/coxph with the same weights", {
+  d <- rott_rfs()
+  ps <- ps_weights(d, "chemo", ~ age + meno + size + nodes + er, estimand = "ATE")
+  res <- ps_survival(ps, "rfstime", "rfs", times = c(1826, 3652), gformula = FALSE,
+                     bootstrap = 0)
+  w <- ps$weights
+  cf <- survival::coxph(survival::Surv(rfstime, rfs) ~ chemo, data = d, weights = w,
+                        robust = TRUE)
+  hr <- res$hr[res$hr$term == "weighted", ]
+  expect_equal(hr$log_hr, unname(coef(cf)), tolerance = 1e-8)
+  expect_equal(hr$std.error, sqrt(cf$var[1, 1]), tolerance = 1e-8)
+  expect_equal(hr$p.value, unname(summary(cf)$coefficients[, "Pr(>|z|)"]), tolerance = 1e-8)
+  crude <- survival::coxph(survival::Surv(rfstime, rfs) ~ chemo, data = d)
+  expect_equal(res$hr$log_hr[1], unname(coef(crude)), tolerance = 1e-8)
+  sf <- survival::survfit(survival::Surv(rfstime, rfs) ~ chemo, data = d, weights = w,
+                          robust = TRUE)
+  expect_equal(res$km$curves$surv, sf$surv, tolerance = 1e-8)
+  # survfit's robust std.err is the SE of S itself
+  expect_equal(res$km$curves$std.err.surv, sf$std.err, tolerance = 1e-8)
+  at <- summary(sf, times = c(1826, 3652))
+  ipw <- res$curves[res$curves$method == "IPW", ]
+  expect_equal(ipw$estimate, at$surv, tolerance = 1e-8)
+  tab <- summary(sf, rmean = res$tau)$table
+  expect_equal(res$rmst$estimate[1:2], unname(tab[, "rmean"]), tolerance = 1e-8)
+  expect_equal(res$rmst$estimate[3], unname(diff(tab[, "rmean"])), tolerance = 1e-8)
+  expect_equal(res$tau, min(tapply(d$rfstime, d$chemo, max)))
+})
+
+test_that("g-formula curves equal the mean of coxph's predicted curves", {
+  d <- rott_rfs()
+  ps <- ps_weights(d, "chemo", ~ age + nodes + er)
+  res <- ps_survival(ps, "rfstime", "rfs", times = c(1000, 3000), bootstrap = 0)
+  cf <- survival::coxph(survival::Surv(rfstime, rfs) ~ chemo + age + nodes + er, data = d)
+  by_arm <- vapply(c("no", "yes"), function(a) {
+    nd <- d
+    nd$chemo <- factor(a, levels = c("no", "yes"))
+    sf <- survival::survfit(cf, newdata = nd)
+    rowMeans(summary(sf, times = c(1000, 3000))$surv)
+  }, numeric(2))
+  gf <- res$curves[res$curves$method == "g-formula", ]
+  expect_equal(gf$estimate, c(by_arm), tolerance = 1e-8)
+  gd <- res$differences[res$differences$method == "g-formula", ]
+  expect_equal(gd$estimate, by_arm[, 2] - by_arm[, 1], tolerance = 1e-8)
+})
+
+test_that("the bootstrap re-estimates the score model, is seeded and reproducible", {
+  d <- rott_rfs()[seq(1, 2982, by = 3), ]
+  ps <- ps_weights(d, "chemo", ~ age + nodes)
+  a <- ps_survival(ps, "rfstime", "rfs", times = 2000, bootstrap = 4, seed = 3)
+  b <- ps_survival(ps, "rfstime", "rfs", times = 2000, bootstrap = 4, seed = 3)
+  expect_identical(a$replicates, b$replicates)
+  expect_equal(nrow(a$replicates), 4)
+  # replicate 1 by hand: resample rows, refit glm, refit the weighted Cox
+  set.seed(3)
+  idx <- sample.int(nrow(d), nrow(d), replace = TRUE)
+  db <- d[idx, ]
+  e <- fitted(glm(chemo ~ age + nodes, family = binomial, data = db))
+  wb <- ifelse(db$chemo == "yes", 1 / e, 1 / (1 - e))
+  cb <- survival::coxph(survival::Surv(rfstime, rfs) ~ chemo, data = db, weights = wb)
+  expect_equal(unname(a$replicates[1, "log_hr"]), unname(coef(cb)), tolerance = 1e-8)
+  hr <- a$hr[2, ]
+  expect_equal(hr$boot.conf.low, exp(quantile(a$replicates[, "log_hr"], 0.025, names = FALSE)))
+  expect_equal(hr$boot.std.error, sd(a$replicates[, "log_hr"]))
+  expect_output(print(a), "Hazard ratio")
+  expect_s3_class(generics::tidy(a, "curves"), "data.frame")
+})
+
+test_that("ps_survival() refuses bad input", {
+  d <- rott_rfs()
+  ps <- ps_weights(d, "chemo", ~ age)
+  expect_error(ps_survival(list(), "rfstime", "rfs"), class = "rwe_bad_input")
+  expect_error(ps_survival(ps, "nope", "rfs"), class = "rwe_bad_input")
+  expect_error(ps_survival(ps, "rfstime", "rfs", bootstrap = -1), class = "rwe_bad_input")
+  expect_error(ps_survival(ps, "rfstime", "rfs", tau = 1e6), class = "rwe_bad_input")
+  d$rfs[5] <- NA
+  ps2 <- ps_weights(d, "chemo", ~ age)
+  expect_error(ps_survival(ps2, "rfstime", "rfs", bootstrap = 0), class = "rwe_bad_input",
+               regexp = "row: 5")
+})
