@@ -19,7 +19,10 @@
 #' * adjusted survival at `times`: by IPW (the weighted Kaplan-Meier curves) and by the
 #'   g-formula ([cox_marginal_curve()]: an unweighted Cox model of the arm and the score
 #'   model's covariates, averaged over the analysed patients with everyone set to each arm),
-#'   with treated-minus-untreated differences.
+#'   with treated-minus-untreated differences. The g-formula averages over all analysed
+#'   patients for the ATE and the ATO, over the treated ones for the ATT; for the ATO it
+#'   therefore targets the whole analysed cohort, not the overlap population of the
+#'   weighted estimates, and the two sets of curves answer different questions.
 #'
 #' **Confidence intervals.** The robust Wald interval of the hazard ratio is reported as
 #' `coxph()` would, but it treats the weights as known. The honest default is the
@@ -137,7 +140,10 @@ ps_estimates <- function(ps, d, times, tau, gformula, robust) {
     f <- stats::as.formula(paste("survival::Surv(.time, .status) ~ .arm +", rhs),
                            env = environment(ps$formula))
     outcome_model <- cox_fit(f, data = d)
-    g <- cox_marginal_curve(outcome_model, d, by = ".arm", times = times, bootstrap = 0)
+    # The g-formula standardises to the estimand's population where it is a set of
+    # patients: everyone for the ATE, the treated for the ATT (see the documentation, ATO).
+    target <- if (ps$settings$estimand == "ATT") d[d$.arm == ps$levels[2L], , drop = FALSE] else d
+    g <- cox_marginal_curve(outcome_model, target, by = ".arm", times = times, bootstrap = 0)
     stats <- c(stats, curve_stats("gf", matrix(g$estimate, ncol = 2L), times))
   }
   crude <- if (robust) cox_fit(survival::Surv(.time, .status) ~ .arm, data = d, x = FALSE)
@@ -259,4 +265,57 @@ print.rwe_ps_survival <- function(x, digits = 3, ...) {
 tidy.rwe_ps_survival <- function(x, what = c("hr", "rmst", "curves", "differences"), ...) {
   what <- match_choice(what, c("hr", "rmst", "curves", "differences"), "what")
   x[[what]]
+}
+
+#' Plot adjusted survival curves
+#'
+#' The weighted (IPW) Kaplan-Meier curve of each arm as a step line with its robust
+#' pointwise band, and the g-formula survival at the requested `times` as points with their
+#' bootstrap intervals.
+#'
+#' @param x An `rwe_ps_survival` object from [ps_survival()].
+#' @param conf.band Whether to draw the weighted curves' confidence bands.
+#' @param xlab,ylab Axis labels.
+#' @param ... Unused.
+#' @return A ggplot object.
+#' @examples
+#' rott <- survival::rotterdam
+#' rott$rfs <- pmax(rott$recur, rott$death)
+#' rott$rfstime <- ifelse(rott$recur == 1, rott$rtime, rott$dtime)
+#' ps <- ps_weights(rott, "chemo", ~ age + meno + size + grade + nodes + pgr + er)
+#' plot(ps_survival(ps, "rfstime", "rfs", bootstrap = 0))
+#' @export
+plot.rwe_ps_survival <- function(x, conf.band = TRUE, xlab = "Time", ylab = "Survival", ...) {
+  rlang::check_installed("ggplot2", reason = "to plot adjusted curves.")
+  lev <- x$ps$levels
+  cv <- x$km$curves
+  arm <- factor(lev[cv$stratum], levels = lev)
+  # Start every curve at (0, 1) so the steps begin at the origin.
+  km <- rbind(data.frame(arm = factor(lev, levels = lev), time = 0, surv = 1, lower = 1,
+                         upper = 1),
+              data.frame(arm = arm, time = cv$time, surv = cv$surv, lower = cv$lower,
+                         upper = cv$upper))
+  km <- km[order(km$arm, km$time), ]
+  aes <- ggplot2::aes
+  p <- ggplot2::ggplot(km, aes(x = .data$time, y = .data$surv, colour = .data$arm))
+  if (conf.band) {
+    band <- km_step_ribbon(data.frame(curve = km$arm, time = km$time, lower = km$lower,
+                                      upper = km$upper))
+    p <- p + ggplot2::geom_ribbon(data = band, aes(x = .data$time, ymin = .data$lower,
+                                                   ymax = .data$upper, fill = .data$curve),
+                                  inherit.aes = FALSE, alpha = 0.15) +
+      ggplot2::guides(fill = "none")
+  }
+  p <- p + ggplot2::geom_step(direction = "hv", linewidth = 0.7)
+  gf <- x$curves[x$curves$method == "g-formula", ]
+  if (nrow(gf)) {
+    p <- p + ggplot2::geom_pointrange(
+      data = gf, aes(x = .data$time, y = .data$estimate, ymin = .data$conf.low,
+                     ymax = .data$conf.high, colour = .data$arm),
+      position = ggplot2::position_dodge(width = diff(range(km$time)) / 50), shape = 1)
+  }
+  p + ggplot2::coord_cartesian(ylim = c(0, 1)) +
+    ggplot2::labs(x = xlab, y = ylab, colour = x$ps$treatment,
+                  title = "Adjusted survival: IPW Kaplan-Meier (lines), g-formula (points)") +
+    ggplot2::theme_minimal()
 }

@@ -27,8 +27,8 @@
 #' Refused, with an error of class `rwe_bad_input`: a treatment with one or more than two
 #' distinct values, missing values in the treatment or a covariate (the rows are named), and
 #' a score model with (quasi-)complete separation (glm's "fitted probabilities numerically 0
-#' or 1" or non-convergence, or a fitted score within 1e-6 of 0 or 1), whose weights would
-#' be meaningless.
+#' or 1" or non-convergence, or fitted scores within 1e-6 of 0 or 1 for the ATE or ATT
+#' without `trim`), whose weights would be meaningless.
 #'
 #' @param data A data frame, one row per patient.
 #' @param treatment Name of the treatment column: two distinct values (logical, 0/1, a
@@ -87,7 +87,9 @@ ps_estimate <- function(data, settings, call = rlang::caller_env()) {
   check_ps_missing(data, c(treatment, vars), call)
   levels <- treatment_levels(data[[treatment]], treatment, call)
   z <- as.integer(as.character(data[[treatment]]) == levels[2L])
-  e <- ps_glm(data, z, settings$formula, call)
+  # Overlap weights stay bounded at scores near 0 or 1; trimming drops such patients.
+  tolerate <- !is.null(settings$trim) || settings$estimand == "ATO"
+  e <- ps_glm(data, z, settings$formula, tolerate_extreme = tolerate, call)
   w <- raw_weights(z, e$ps, settings$estimand)
   if (settings$stabilize) w <- stabilised(w, z, settings$estimand)
   keep <- rep(TRUE, length(z))
@@ -180,7 +182,8 @@ treatment_levels <- function(x, name, call) {
 }
 
 # glm(binomial) of the treated indicator; separation (fitted scores at 0 or 1) is an error.
-ps_glm <- function(data, z, formula, call) {
+# Scores within 1e-6 of 0 or 1 are refused unless `tolerate_extreme`.
+ps_glm <- function(data, z, formula, tolerate_extreme, call) {
   d <- data[all.vars(formula)]
   d$.rwe_treated <- z
   f <- stats::as.formula(call("~", quote(.rwe_treated), formula[[2L]]), env = environment(formula))
@@ -200,7 +203,7 @@ ps_glm <- function(data, z, formula, call) {
     })
   ps <- unname(stats::fitted(model))
   extreme <- which(ps < 1e-6 | ps > 1 - 1e-6)
-  if (length(extreme)) {
+  if (length(extreme) && !tolerate_extreme) {
     separated(paste0("fitted scores within 1e-6 of 0 or 1 in rows ", format_offenders(extreme)))
   }
   list(ps = ps, model = model)
