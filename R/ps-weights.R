@@ -240,7 +240,7 @@ print.rwe_ps <- function(x, digits = 3, ...) {
   s <- x$settings
   cat("Propensity-score weights (", s$estimand, if (s$stabilize) ", stabilised", ")\n", sep = "")
   cat("Treatment: ", x$treatment, " (", x$levels[2L], " vs ", x$levels[1L], ")\n", sep = "")
-  cat("Score model: ", x$treatment, " ~ ", paste(deparse(x$formula[[2L]]), collapse = ""),
+  cat("Score model: ", x$treatment, " ~ ", paste(trimws(deparse(x$formula[[2L]])), collapse = " "),
       " (logistic)\n", sep = "")
   if (!is.null(s$trim)) {
     cat("Trimmed (score outside [", s$trim[1L], ", ", s$trim[2L], "]): ",

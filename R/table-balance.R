@@ -58,7 +58,7 @@ balance_table <- function(ps, vars = NULL, labels = NULL, digits = 1, threshold 
                                ps$settings$estimand, ")"),
                 footnotes = paste0("SMD: standardised mean difference, ", ps$levels[2L],
                                    " minus ", ps$levels[1L], "; denominator from the ",
-                                   "unweighted sample (", denom_arm, " SD); * |SMD| > ", threshold, "."),
+                                   "unweighted sample (", denom_arm, " SD); starred: |SMD| above ", threshold, "."),
                 levels = ps$levels, estimand = ps$settings$estimand, threshold = threshold)
 }
 

@@ -85,3 +85,59 @@ test_that("ps_survival() refuses bad input", {
   expect_error(ps_survival(ps2, "rfstime", "rfs", bootstrap = 0), class = "rwe_bad_input",
                regexp = "row: 5")
 })
+
+test_that("vignette numbers: the comparative-effectiveness analysis against survival", {
+  rott <- rott_rfs()
+  rott$meno <- factor(rott$meno, 0:1, c("pre", "post"))
+  rott$grade <- factor(rott$grade)
+  f <- ~ splines::ns(age, 3) + meno + size + grade + splines::ns(nodes, 3) + pgr + er
+  expect_error(ps_weights(rott, "chemo", f, estimand = "ATE"), class = "rwe_bad_input",
+               regexp = "separation")
+  ps <- ps_weights(rott, "chemo", f, estimand = "ATO")
+  g <- glm(chemo ~ splines::ns(age, 3) + meno + size + grade + splines::ns(nodes, 3) + pgr +
+             er, family = binomial, data = rott)
+  e <- unname(fitted(g))
+  w <- ifelse(rott$chemo == "yes", 1 - e, e)
+  expect_equal(ps$weights, w, tolerance = 1e-10)
+  # overlap weights with a logistic model balance the model's covariates exactly
+  bal <- balance_table(ps)
+  expect_equal(bal$smd_after, rep(0, nrow(bal)), tolerance = 1e-6)
+  t1 <- rott$chemo == "yes"
+  expect_equal(bal$smd_before[1], (mean(rott$age[t1]) - mean(rott$age[!t1])) /
+                 sqrt((var(rott$age[t1]) + var(rott$age[!t1])) / 2))
+  times <- round(c(5, 10) * 365.25)
+  res <- ps_survival(ps, "rfstime", "rfs", times = times, bootstrap = 0)
+  crude <- survival::coxph(survival::Surv(rfstime, rfs) ~ chemo, data = rott)
+  expect_equal(res$hr$estimate[1], unname(exp(coef(crude))), tolerance = 1e-8)
+  cw <- survival::coxph(survival::Surv(rfstime, rfs) ~ chemo, data = rott, weights = w,
+                        robust = TRUE)
+  expect_equal(res$hr$estimate[2], unname(exp(coef(cw))), tolerance = 1e-8)
+  expect_equal(res$hr$std.error[2], sqrt(cw$var[1, 1]), tolerance = 1e-8)
+  sf <- survival::survfit(survival::Surv(rfstime, rfs) ~ chemo, data = rott, weights = w)
+  ipw <- res$curves[res$curves$method == "IPW", ]
+  expect_equal(ipw$estimate, summary(sf, times = times)$surv, tolerance = 1e-8)
+  tab <- summary(sf, rmean = res$tau)$table
+  expect_equal(res$rmst$estimate, c(tab[, "rmean"], diff(tab[, "rmean"])),
+               tolerance = 1e-8, ignore_attr = TRUE)
+  co <- survival::coxph(survival::Surv(rfstime, rfs) ~ chemo + splines::ns(age, 3) + meno +
+                          size + grade + splines::ns(nodes, 3) + pgr + er, data = rott)
+  gf <- vapply(c("no", "yes"), function(a) {
+    nd <- rott
+    nd$chemo <- factor(a, levels = c("no", "yes"))
+    rowMeans(summary(survival::survfit(co, newdata = nd), times = times)$surv)
+  }, numeric(2))
+  expect_equal(res$curves$estimate[res$curves$method == "g-formula"], c(gf), tolerance = 1e-8)
+  # the trimmed ATE sensitivity analysis
+  tr <- ps_weights(rott, "chemo", f, estimand = "ATE", trim = 0.05)
+  keep <- e >= 0.05 & e <= 0.95
+  wt <- ifelse(rott$chemo == "yes", 1 / e, 1 / (1 - e))[keep]
+  ct <- survival::coxph(survival::Surv(rfstime, rfs) ~ chemo, data = rott[keep, ],
+                        weights = wt, robust = TRUE)
+  rt <- ps_survival(tr, "rfstime", "rfs", gformula = FALSE, bootstrap = 0)
+  expect_equal(rt$hr$estimate[2], unname(exp(coef(ct))), tolerance = 1e-8)
+  # E-value, common outcome, from the closed form
+  s <- ps_sensitivity(res, rare = FALSE)
+  hr <- res$hr$estimate[2]
+  rr <- (1 - 0.5^sqrt(hr)) / (1 - 0.5^sqrt(1 / hr))
+  expect_equal(s$e_value$e_value, 1 / rr + sqrt(1 / rr * (1 / rr - 1)))
+})
