@@ -35,7 +35,7 @@
 #'   two-level factor or two strings). The second level (`TRUE`, `1`, the second factor
 #'   level, the second value in sorted order) is "treated".
 #' @param covariates The score model's right-hand side: a character vector of column names,
-#'   or a one-sided formula such as `~ age + grade + splines::ns(nodes, 3)`.
+#'   or a one-sided formula such as `~ age + grade + nodes + log1p(nodes)`.
 #' @param estimand `"ATE"`, `"ATT"` or `"ATO"`.
 #' @param stabilize Whether to stabilise the weights (see Details).
 #' @param trim `NULL`, or score bounds: one number `a` (keep \eqn{a \le e \le 1-a}) or two
