@@ -14,7 +14,7 @@
 #' @examples
 #' rott <- survival::rotterdam
 #' ps <- ps_weights(rott, "chemo", ~ age + meno + size + grade + nodes + pgr + er)
-#' love_plot(balance_table(ps))
+#' if (requireNamespace("ggplot2", quietly = TRUE)) love_plot(balance_table(ps))
 #' @export
 love_plot <- function(x, absolute = TRUE) {
   rlang::check_installed("ggplot2", reason = "to draw the love plot.")

@@ -177,19 +177,20 @@ ps_bootstrap <- function(ps, outcome, times, tau, gformula, bootstrap, seed) {
   failed <- 0L
   one <- function() {
     idx <- sample.int(n, n, replace = TRUE)
-    rep_ps <- tryCatch(ps_estimate(ps$input[idx, , drop = FALSE], ps$settings),
-                       rwe_bad_input = function(e) NULL)
-    if (is.null(rep_ps)) {
+    # A resample the pipeline refuses (separation in the score model, an arm without events)
+    # is a failed replicate. A refit on a monotone likelihood is kept, as in
+    # cox_marginal_curve(), and its warning, repeated per replicate, muffled.
+    tryCatch(withCallingHandlers({
+      rep_ps <- ps_estimate(ps$input[idx, , drop = FALSE], ps$settings)
+      rows <- idx[rep_ps$rows]
+      d <- ps_analysis_data(rep_ps, outcome$time[rows], outcome$status[rows])
+      ps_estimates(rep_ps, d, times, tau, gformula, robust = FALSE)$stats
+    }, rwe_cox_not_converged = function(w) invokeRestart("muffleWarning"),
+       rwe_cox_diverged = function(w) invokeRestart("muffleWarning")),
+    rwe_bad_input = function(e) {
       failed <<- failed + 1L
-      return(NULL)
-    }
-    rows <- idx[rep_ps$rows]
-    d <- ps_analysis_data(rep_ps, outcome$time[rows], outcome$status[rows])
-    # A replicate's refit may hit a monotone likelihood; its estimate is kept (as
-    # cox_marginal_curve() does) and the warning, repeated per replicate, is muffled.
-    withCallingHandlers(ps_estimates(rep_ps, d, times, tau, gformula, robust = FALSE)$stats,
-                        rwe_cox_not_converged = function(w) invokeRestart("muffleWarning"),
-                        rwe_cox_diverged = function(w) invokeRestart("muffleWarning"))
+      NULL
+    })
   }
   values <- with_seed(seed, lapply(seq_len(bootstrap), function(b) one()))
   list(values = do.call(rbind, values), failed = failed)
@@ -283,7 +284,8 @@ tidy.rwe_ps_survival <- function(x, what = c("hr", "rmst", "curves", "difference
 #' rott$rfs <- pmax(rott$recur, rott$death)
 #' rott$rfstime <- ifelse(rott$recur == 1, rott$rtime, rott$dtime)
 #' ps <- ps_weights(rott, "chemo", ~ age + meno + size + grade + nodes + pgr + er)
-#' plot(ps_survival(ps, "rfstime", "rfs", bootstrap = 0))
+#' res <- ps_survival(ps, "rfstime", "rfs", bootstrap = 0)
+#' if (requireNamespace("ggplot2", quietly = TRUE)) plot(res)
 #' @export
 plot.rwe_ps_survival <- function(x, conf.band = TRUE, xlab = "Time", ylab = "Survival", ...) {
   rlang::check_installed("ggplot2", reason = "to plot adjusted curves.")

@@ -275,7 +275,7 @@ tidy.rwe_ps <- function(x, ...) {
 #' @examples
 #' rott <- survival::rotterdam
 #' ps <- ps_weights(rott, "chemo", ~ age + meno + size + grade + nodes + pgr + er)
-#' plot(ps)
+#' if (requireNamespace("ggplot2", quietly = TRUE)) plot(ps)
 #' @export
 plot.rwe_ps <- function(x, bins = 40, ...) {
   rlang::check_installed("ggplot2", reason = "to draw the overlap plot.")

@@ -153,3 +153,16 @@ test_that("vignette numbers: the comparative-effectiveness analysis against surv
   rr <- (1 - 0.5^sqrt(hr)) / (1 - 0.5^sqrt(1 / hr))
   expect_equal(s$e_value$e_value, 1 / rr + sqrt(1 / rr * (1 / rr - 1)))
 })
+
+test_that("replicates the pipeline refuses are counted as failed and dropped", {
+  # 32 patients, 2 treated: some resamples have a single arm
+  d <- rott_rfs()
+  d <- d[c(which(d$chemo == "no")[seq(1, 2400, by = 80)],
+           which(d$chemo == "yes" & d$rfs == 1)[1:2]), ]
+  ps <- ps_weights(d, "chemo", ~ age)
+  res <- suppressWarnings(ps_survival(ps, "rfstime", "rfs", times = 1000, gformula = FALSE,
+                                      bootstrap = 30, seed = 1))
+  expect_gt(res$failed, 0)
+  expect_equal(nrow(res$replicates) + res$failed, 30)
+  expect_output(print(res), "failed, dropped")
+})
