@@ -166,3 +166,19 @@ test_that("replicates the pipeline refuses are counted as failed and dropped", {
   expect_equal(nrow(res$replicates) + res$failed, 30)
   expect_output(print(res), "failed, dropped")
 })
+
+test_that("for the ATT the g-formula averages over the treated patients", {
+  d <- rott_rfs()
+  ps <- ps_weights(d, "chemo", ~ age + nodes, estimand = "ATT")
+  res <- ps_survival(ps, "rfstime", "rfs", times = c(1000, 3000), bootstrap = 0)
+  cf <- survival::coxph(survival::Surv(rfstime, rfs) ~ chemo + age + nodes, data = d)
+  by_arm <- gformula_by_hand(cf, d[d$chemo == "yes", ], c(1000, 3000))
+  gf <- res$curves[res$curves$method == "g-formula", ]
+  expect_equal(gf$estimate, c(by_arm), tolerance = 1e-8)
+  e <- fitted(glm(chemo ~ age + nodes, family = binomial, data = d))
+  w <- ifelse(d$chemo == "yes", 1, e / (1 - e))
+  cw <- survival::coxph(survival::Surv(rfstime, rfs) ~ chemo, data = d, weights = w,
+                        robust = TRUE)
+  expect_equal(res$hr$log_hr[2], unname(coef(cw)), tolerance = 1e-8)
+  expect_equal(res$hr$std.error[2], sqrt(cw$var[1, 1]), tolerance = 1e-8)
+})
