@@ -272,14 +272,14 @@ check_number <- function(x, arg = rlang::caller_arg(x), lower = -Inf, upper = In
                          call = rlang::caller_env()) {
   if (!is.numeric(x) || length(x) != 1 || is.na(x) || x < lower || x > upper) {
     cli::cli_abort("{.arg {arg}} must be a single number in [{lower}, {upper}].",
-                   call = call)
+                   call = call, class = "rwe_bad_input")
   }
   invisible(x)
 }
 
 check_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
   if (!is.logical(x) || length(x) != 1 || is.na(x)) {
-    cli::cli_abort("{.arg {arg}} must be TRUE or FALSE.", call = call)
+    cli::cli_abort("{.arg {arg}} must be TRUE or FALSE.", call = call, class = "rwe_bad_input")
   }
   invisible(x)
 }
@@ -292,7 +292,8 @@ check_labels <- function(labels, allowed, arg = rlang::caller_arg(labels),
   unknown <- setdiff(names(labels), allowed)
   if (!is.character(labels) || is.null(names(labels)) || length(unknown) > 0) {
     cli::cli_abort("{.arg {arg}} must be a character vector named by the summarised
-                    columns; unknown name{?s}: {.val {unknown}}.", call = call)
+                    columns; unknown name{?s}: {.val {unknown}}.", call = call,
+                   class = "rwe_bad_input")
   }
   out <- stats::setNames(allowed, allowed)
   out[names(labels)] <- labels

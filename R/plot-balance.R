@@ -23,7 +23,7 @@ love_plot <- function(x, absolute = TRUE) {
     cli::cli_abort("{.arg x} must be a {.fn balance_table} result or an {.cls rwe_ps} object.",
                    class = "rwe_bad_input")
   }
-  check_ps_flag(absolute, "absolute")
+  check_flag(absolute)
   name <- ifelse(is.na(x$level), x$label, paste0(x$label, ": ", x$level))
   f <- if (absolute) abs else identity
   order <- name[order(f(x$smd_before))]

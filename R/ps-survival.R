@@ -73,7 +73,7 @@ ps_survival <- function(ps, time, status, times = NULL, tau = NULL, gformula = T
   check_rwe_ps(ps)
   check_column_name(time, ps$input)
   check_column_name(status, ps$input)
-  check_ps_flag(gformula, "gformula")
+  check_flag(gformula)
   check_conf_level(conf.level)
   if (!is.numeric(bootstrap) || length(bootstrap) != 1L || is.na(bootstrap) ||
       bootstrap < 0 || bootstrap != round(bootstrap)) {

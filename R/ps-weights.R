@@ -65,14 +65,14 @@ ps_weights <- function(data, treatment, covariates, estimand = c("ATE", "ATT", "
                        stabilize = FALSE, trim = NULL, truncate = NULL, extreme = 10) {
   check_data_frame(data)
   estimand <- match_choice(estimand, c("ATE", "ATT", "ATO"), "estimand")
-  check_ps_flag(stabilize, "stabilize")
+  check_flag(stabilize)
   if (stabilize && estimand == "ATO") {
     cli::cli_abort("{.arg stabilize} is not defined for overlap weights ({.code estimand = \"ATO\"}).",
                    class = "rwe_bad_input")
   }
   trim <- check_bounds(trim, "trim", two_sided = TRUE)
   truncate <- check_bounds(truncate, "truncate", two_sided = FALSE)
-  check_ps_number(extreme, "extreme")
+  check_number(extreme, lower = 0)
   check_column_name(treatment, data)
   rhs <- ps_rhs(covariates, data)
   settings <- list(treatment = treatment, formula = rhs$formula, estimand = estimand,
@@ -113,19 +113,6 @@ ps_estimate <- function(data, settings, call = rlang::caller_env()) {
     formula = settings$formula, covariates = vars, treatment = treatment, levels = levels,
     settings = settings, input = data
   ), class = "rwe_ps")
-}
-
-check_ps_flag <- function(x, arg, call = rlang::caller_env()) {
-  if (!is.logical(x) || length(x) != 1L || is.na(x)) {
-    cli::cli_abort("{.arg {arg}} must be TRUE or FALSE.", call = call, class = "rwe_bad_input")
-  }
-}
-
-check_ps_number <- function(x, arg, call = rlang::caller_env()) {
-  if (!is.numeric(x) || length(x) != 1L || !is.finite(x) || x <= 0) {
-    cli::cli_abort("{.arg {arg}} must be a single positive number.", call = call,
-                   class = "rwe_bad_input")
-  }
 }
 
 # `trim` (score bounds, symmetric when one number) and `truncate` (weight quantiles, an upper

@@ -38,7 +38,7 @@ e_value <- function(estimate, conf.low = NA, conf.high = NA, rare = TRUE) {
                      class = "rwe_bad_input")
     }
   }
-  check_ps_flag(rare, "rare")
+  check_flag(rare)
   if (!is.na(conf.low) && !is.na(conf.high) &&
       !(conf.low <= estimate && estimate <= conf.high)) {
     cli::cli_abort("The limits must satisfy {.arg conf.low} <= {.arg estimate} <= {.arg conf.high}.",
