@@ -10,6 +10,7 @@
 #' From an `rwe_ps` object and the follow-up columns, estimates in one call:
 #' * weighted Kaplan-Meier curves per arm ([km_fit_matrix()] with the weights and the robust
 #'   (infinitesimal-jackknife) standard error, as `survfit(..., weights =, robust = TRUE)`);
+#' * a weighted log-rank test (see below);
 #' * the hazard ratio, treated versus untreated, of a Cox model of the arm alone with the
 #'   weights and the robust sandwich variance ([cox_fit()] with `robust = TRUE`, as
 #'   `coxph(..., weights =, robust = TRUE)`), with the crude (unweighted) hazard ratio for
@@ -34,8 +35,10 @@
 #' separation in a small resample) are dropped and counted in `failed`. Set `seed` for
 #' reproducible intervals (the global random state is restored afterwards).
 #'
-#' A weighted log-rank test is not given (`survival::survdiff()` has no weights); the
-#' robust Wald test of the weighted Cox model is the test of the adjusted comparison.
+#' The weighted log-rank test is the score test of the weighted Cox model at a hazard ratio
+#' of 1 with the robust (sandwich) variance of the score, the robust score test that
+#' `summary(coxph(..., weights = , robust = TRUE))` reports (`survival::survdiff()` takes no
+#' weights); like the robust Wald interval it treats the weights as known.
 #'
 #' @param ps An `rwe_ps` object from [ps_weights()].
 #' @param time,status Names of the follow-up time and event (0/1, logical, or 1/2) columns
@@ -52,6 +55,8 @@
 #'     `log_hr`, `std.error` (model-based for crude, robust for weighted, of the log HR),
 #'     `conf.low`, `conf.high` (Wald), `p.value`, `boot.conf.low`, `boot.conf.high`,
 #'     `boot.std.error` (bootstrap, weighted row only);
+#'   * `logrank`: the weighted log-rank test: `test`, `statistic` (chi-square), `df`,
+#'     `p.value`;
 #'   * `rmst`: rows for each arm and the difference (treated minus untreated): `estimate`,
 #'     `std.error`, `conf.low`, `conf.high` (bootstrap);
 #'   * `curves`: `method` (`"IPW"`, `"g-formula"`), `arm`, `time`, `estimate`, `std.error`,
@@ -147,7 +152,23 @@ ps_estimates <- function(ps, d, times, tau, gformula, robust) {
     stats <- c(stats, curve_stats("gf", matrix(g$estimate, ncol = 2L), times))
   }
   crude <- if (robust) cox_fit(survival::Surv(.time, .status) ~ .arm, data = d, x = FALSE)
-  list(km = km, cox = cox, crude = crude, outcome_model = outcome_model, stats = stats)
+  logrank <- if (robust) weighted_logrank(d)
+  list(km = km, cox = cox, crude = crude, logrank = logrank, outcome_model = outcome_model,
+       stats = stats)
+}
+
+# Weighted log-rank test: the score test of the weighted Cox model at beta = 0 with the
+# sandwich variance of the score, B = I V I (V the robust variance, I the information), as
+# coxph(..., robust = TRUE) reports it (`rscore`). The naive score test would treat the
+# weights as frequencies.
+weighted_logrank <- function(d) {
+  f0 <- cox_fit(survival::Surv(.time, .status) ~ .arm, data = d, weights = .w, robust = TRUE,
+                init = 0, control = cox_control(iter.max = 0), x = FALSE)
+  info <- solve(f0$naive.var)
+  u <- f0$score
+  statistic <- drop(u %*% solve(info %*% f0$var %*% info) %*% u)
+  data.frame(test = "weighted log-rank (robust score)", statistic = statistic, df = 1,
+             p.value = stats::pchisq(statistic, 1, lower.tail = FALSE))
 }
 
 # A times x 2 matrix of curves (untreated, treated) and their difference as named statistics.
@@ -225,7 +246,7 @@ ps_survival_result <- function(est, boot, ps, times, tau, bootstrap, seed, conf.
   }))
   rownames(curves) <- rownames(differences) <- NULL
   structure(list(hr = hr, rmst = rmst, curves = curves, differences = differences,
-                 km = est$km, cox = est$cox, crude = est$crude,
+                 logrank = est$logrank, km = est$km, cox = est$cox, crude = est$crude,
                  outcome_model = est$outcome_model, tau = tau, times = times,
                  bootstrap = bootstrap, seed = seed, failed = boot$failed,
                  conf.level = conf.level, replicates = v, ps = ps),
@@ -255,6 +276,8 @@ print.rwe_ps_survival <- function(x, digits = 3, ...) {
       if (x$failed) paste0(" (", x$failed, " failed, dropped)"),
       if (!is.null(x$seed)) paste0(", seed ", x$seed), "\n\nHazard ratio:\n", sep = "")
   print_rounded(x$hr, digits)
+  cat("\n")
+  print_rounded(x$logrank, digits)
   cat("\nRMST up to ", format(x$tau), ":\n", sep = "")
   print_rounded(x$rmst, digits)
   cat("\nAdjusted survival differences (", lev[2L], " - ", lev[1L], "):\n", sep = "")
@@ -263,8 +286,9 @@ print.rwe_ps_survival <- function(x, digits = 3, ...) {
 }
 
 #' @export
-tidy.rwe_ps_survival <- function(x, what = c("hr", "rmst", "curves", "differences"), ...) {
-  what <- match_choice(what, c("hr", "rmst", "curves", "differences"), "what")
+tidy.rwe_ps_survival <- function(x, what = c("hr", "logrank", "rmst", "curves", "differences"),
+                                ...) {
+  what <- match_choice(what, c("hr", "logrank", "rmst", "curves", "differences"), "what")
   x[[what]]
 }
 

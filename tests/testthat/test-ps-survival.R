@@ -34,6 +34,9 @@ test_that("weighted KM, Cox and RMST equal survfit/coxph with the same weights",
   expect_equal(hr$log_hr, unname(coef(cf)), tolerance = 1e-8)
   expect_equal(hr$std.error, sqrt(cf$var[1, 1]), tolerance = 1e-8)
   expect_equal(hr$p.value, unname(summary(cf)$coefficients[, "Pr(>|z|)"]), tolerance = 1e-8)
+  # weighted log-rank: coxph's robust score test
+  expect_equal(res$logrank$statistic, c(cf$rscore), tolerance = 1e-8)
+  expect_equal(res$logrank$p.value, unname(summary(cf)$robscore["pvalue"]), tolerance = 1e-8)
   crude <- survival::coxph(survival::Surv(rfstime, rfs) ~ chemo, data = d)
   expect_equal(res$hr$log_hr[1], unname(coef(crude)), tolerance = 1e-8)
   sf <- survival::survfit(survival::Surv(rfstime, rfs) ~ chemo, data = d, weights = w,
@@ -129,6 +132,7 @@ test_that("vignette numbers: the comparative-effectiveness analysis against surv
                         robust = TRUE)
   expect_equal(res$hr$estimate[2], unname(exp(coef(cw))), tolerance = 1e-8)
   expect_equal(res$hr$std.error[2], sqrt(cw$var[1, 1]), tolerance = 1e-8)
+  expect_equal(res$logrank$statistic, c(cw$rscore), tolerance = 1e-8)
   sf <- survival::survfit(survival::Surv(rfstime, rfs) ~ chemo, data = rott, weights = w)
   ipw <- res$curves[res$curves$method == "IPW", ]
   expect_equal(ipw$estimate, summary(sf, times = times)$surv, tolerance = 1e-8)
