@@ -89,6 +89,8 @@ test_that("the bootstrap re-estimates the score model, is seeded and reproducibl
   expect_equal(hr$boot.conf.low, exp(quantile(a$replicates[, "log_hr"], 0.025, names = FALSE)))
   expect_equal(hr$boot.std.error, sd(a$replicates[, "log_hr"]))
   expect_output(print(a), "Hazard ratio")
+  expect_output(print(a), "weighted log-rank")
+  expect_s3_class(plot(a), "ggplot")
   expect_s3_class(generics::tidy(a, "curves"), "data.frame")
 })
 

@@ -39,6 +39,8 @@ test_that("trimming drops rows by score, truncation caps weights at quantiles", 
   q <- quantile(base$weights, c(0.01, 0.99), names = FALSE)
   expect_equal(cu$weights, pmin(pmax(base$weights, q[1]), q[2]))
   expect_equal(max(cu$weights), q[2])
+  expect_output(print(tr), "Trimmed .*0.05, 0.95.*: [0-9]+ patients")
+  expect_output(print(cu), "truncated at quantiles 0.01 and 0.99")
 })
 
 test_that("diagnostics: Kish ESS, weight quantiles and extreme counts per arm", {
