@@ -133,7 +133,7 @@ ps_tau <- function(tau, d, call = rlang::caller_env()) {
 # bootstrap resamples.
 ps_estimates <- function(ps, d, times, tau, gformula, robust) {
   km <- km_fit_matrix(d$.time, d$.status, group = d$.arm, weights = d$.w, robust = robust)
-  cox <- cox_fit(survival::Surv(.time, .status) ~ .arm, data = d, weights = .w,
+  cox <- cox_fit(survival::Surv(.time, .status) ~ .arm, data = d, weights = d$.w,
                  robust = robust, x = FALSE)
   rm <- km_rmean(km, tau = tau)$rmean
   ipw <- km_surv_at(km, times)
@@ -162,7 +162,7 @@ ps_estimates <- function(ps, d, times, tau, gformula, robust) {
 # coxph(..., robust = TRUE) reports it (`rscore`). The naive score test would treat the
 # weights as frequencies.
 weighted_logrank <- function(d) {
-  f0 <- cox_fit(survival::Surv(.time, .status) ~ .arm, data = d, weights = .w, robust = TRUE,
+  f0 <- cox_fit(survival::Surv(.time, .status) ~ .arm, data = d, weights = d$.w, robust = TRUE,
                 init = 0, control = cox_control(iter.max = 0), x = FALSE)
   info <- solve(f0$naive.var)
   u <- f0$score
