@@ -106,3 +106,21 @@ test_that("baseline_table errors name the argument and the offending values", {
   expect_error(baseline_table(transform(p, d = Sys.Date()), "d"), "unsupported type")
   expect_error(baseline_table(p, "sex", digits = -1), "digits")
 })
+
+test_that("baseline_table refuses infinite values with a classed error naming variable and rows", {
+  p <- fixture_patients()
+  p$cum_rai_dose_gbq[c(2, 5)] <- c(Inf, -Inf)
+  # Used to fail with "missing value where TRUE/FALSE needed" inside the formatting code.
+  expect_error(baseline_table(p, c("age_years", "cum_rai_dose_gbq")),
+               "infinite values of .*cum_rai_dose_gbq.*rows: 2, 5", class = "rwe_bad_input")
+  expect_error(baseline_table(p, "cum_rai_dose_gbq", by = "sex"), class = "rwe_bad_input")
+  # Huge but finite values are summarised; NaN counts as missing.
+  p$cum_rai_dose_gbq <- c(1e300, -1e300, 2.5, NaN, 1, 3)
+  tab <- baseline_table(p, "cum_rai_dose_gbq")
+  expect_equal(tab$n, 5)
+  expect_match(tab$summary, "^2\\.5 \\(-1")
+  # The other argument errors are classed too.
+  expect_error(baseline_table(p, c("sex", "sex")), class = "rwe_bad_input")
+  expect_error(baseline_table(p, "age_years", by = "age_years"), class = "rwe_bad_input")
+  expect_error(baseline_table(transform(p, d = Sys.Date()), "d"), class = "rwe_bad_input")
+})
