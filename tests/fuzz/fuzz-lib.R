@@ -186,7 +186,7 @@ fuzz_calls_km_matrix <- function(spec) {
   st <- if (spec$counting) ", start = d$start" else ""
   list(ours = sprintf("km_fit_matrix(d$time, d$status, group = d$g%s%s)",
                       if (spec$weights) ", weights = d$w" else "", st),
-       ref = sprintf("survfit(Surv(%sd$time, d$status) ~ d$g%s, timefix = FALSE)",
+       ref = sprintf("survfit(Surv(%sd$time, d$status) ~ d$g%s)",
                      if (spec$counting) "d$start, " else "", if (spec$weights) ", weights = d$w" else ""),
        compare = compare_km)
 }
@@ -442,7 +442,7 @@ fuzz_reproducer <- function(spec) {
   calls <- fuzz_calls(spec)
   paste0("library(survival); library(rwecohort)  # or pkgload::load_all()\n",
          "source(\"tests/fuzz/fuzz-lib.R\")  # fuzz_parts(), fuzz_tau()\n",
-         "d <- ", paste(deparse(spec$data, control = c("keepNA", "digits17")), collapse = "\n"), "\n",
+         "d <- ", paste(deparse(spec$data, control = c("all", "digits17")), collapse = "\n"), "\n",
          "ours <- ", calls$ours, "\n",
          if (!is.null(calls$ref)) paste0("ref <- ", calls$ref, "\n"))
 }

@@ -49,7 +49,7 @@ run_batch <- function(ids, seed, engine, timeout, progress) {
   last_size <- -1
   status <- "finished"
   repeat {
-    res <- parallel::mccollect(job, wait = FALSE, timeout = 0.5)
+    res <- suppressWarnings(parallel::mccollect(job, wait = FALSE, timeout = 0.5))
     if (!is.null(res)) {
       if (!isTRUE(res[[1L]])) status <- "died"
       break
