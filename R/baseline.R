@@ -22,7 +22,9 @@
 #'   median (range) (which otherwise follows the precision of the data).
 #' @param test Whether to add p-values when `by` is given: Fisher's exact test for
 #'   categorical variables and flags, Wilcoxon rank-sum (two groups) or Kruskal-Wallis
-#'   (more groups) for continuous variables.
+#'   (more groups) for continuous variables. When the exact Fisher computation runs out of
+#'   workspace (larger tables with a few hundred patients), its p-value is estimated from
+#'   1e5 simulated tables with a fixed seed, and the `test` column says so.
 #' @param labels Optional character vector of display labels named by entries of `vars`,
 #'   e.g. `c(age_years = "Age (years)")`; other variables are shown by column name.
 #' @return A data frame of class `c("rwe_baseline", "rwe_table", "data.frame")`, one row
@@ -194,7 +196,22 @@ baseline_test <- function(x, group, type) {
     }
     return(list(stats::kruskal.test(x, group)$p.value, "Kruskal-Wallis"))
   }
-  list(stats::fisher.test(table(x, group))$p.value, "Fisher's exact")
+  fisher_test(table(x, group))
+}
+
+# Fisher's exact test; when the network algorithm runs out of workspace (larger r x c tables,
+# a few hundred patients suffice) the p-value is estimated from 1e5 tables simulated with a
+# fixed seed (reproducible; the caller's random-number state is left untouched).
+fisher_test <- function(tab) {
+  exact <- tryCatch(stats::fisher.test(tab)$p.value, error = function(e) NULL)
+  if (!is.null(exact)) return(list(exact, "Fisher's exact"))
+  had_seed <- exists(".Random.seed", envir = globalenv(), inherits = FALSE)
+  old <- if (had_seed) get(".Random.seed", envir = globalenv())
+  on.exit(if (had_seed) assign(".Random.seed", old, envir = globalenv()) else
+    rm(".Random.seed", envir = globalenv()))
+  set.seed(20240101L)
+  p <- stats::fisher.test(tab, simulate.p.value = TRUE, B = 1e5)$p.value
+  list(p, "Fisher's exact (Monte Carlo, 1e5 tables)")
 }
 
 suppress_tie_warning <- function(expr) {

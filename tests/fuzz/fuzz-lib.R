@@ -9,7 +9,7 @@
 
 fuzz_engines <- c("cox", "cox_matrix", "firth", "km", "km_matrix", "logrank", "logrank_matrix",
                   "concordance", "concordance_matrix", "rmst", "ph_test", "residuals",
-                  "partitioned_cox", "partitioned_km", "partitioned_logrank")
+                  "partitioned_cox", "partitioned_km", "partitioned_logrank", "table_verbs")
 
 # Adversarial transformations of the base data; a case applies 0 to 3 of them.
 fuzz_perturbations <- c("heavy_ties", "near_ties", "all_censored", "one_event", "single_row",
@@ -290,6 +290,23 @@ fuzz_calls_partitioned_logrank <- function(spec) {
   fm <- fuzz_formula_text(spec, rhs = paste0("g", if (spec$strata) " + strata(s)"), counting = FALSE)
   list(ours = sprintf("partitioned_logrank_test(%s, fuzz_parts(d, %d, %d))", fm, spec$n_parts, spec$id),
        ref = sprintf("survdiff(%s, data = d)", fm), compare = compare_logrank)
+}
+
+# The report-table verbs have no survival twin: they must answer or refuse with a classed
+# error (outcome no_reference or both_refused), never fail inside.
+table_verb_calls <- c(
+  'survival_by(d, "time", "status", c("g", "f"))',
+  'survival_overall(d, "time", "status")',
+  'followup_summary(d, "time", "status")',
+  'cox_table(d, "time", "status", c("g", "ch"))',
+  'cox_table(d, "time", "status", c("g", "f", "s"), multivariable = c("g", "f"))',
+  'baseline_table(d, c("x1", "f", "ch", "time", "status"), by = "g")',
+  'baseline_table(d, c("x3", "w", "off"), by = "s")'
+)
+
+fuzz_calls_table_verbs <- function(spec) {
+  list(ours = table_verb_calls[(spec$id %/% length(fuzz_engines)) %% length(table_verb_calls) + 1L],
+       ref = NULL, compare = NULL)
 }
 
 # Self-tests of the driver's crash and hang detection (not in fuzz_engines): the child
