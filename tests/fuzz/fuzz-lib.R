@@ -345,7 +345,10 @@ compare_cox <- function(o, r) {
     near("coefficients", o$coefficients, rc),
     near("loglik", o$loglik, r$loglik),
     near("var", o$var[!is.na(rc), !is.na(rc)], r$var[!is.na(rc), !is.na(rc)]),
-    if (!is.null(r$score) && !is.null(o$score.test)) near("score test", o$score.test[[1L]], r$score)
+    if (!is.null(r$score) && !is.null(o$score.test)) near("score test", o$score.test[[1L]], r$score),
+    if (!is.null(o$concordance) && !is.null(r$concordance)) {
+      near("concordance", o$concordance, r$concordance)
+    }
   )
 }
 
