@@ -1,7 +1,7 @@
 # Long-running differential fuzzer driver (NOT run by R CMD check: only tests/*.R at the top
 # level of tests/ are run; tests/testthat/test-fuzz.R runs a small slice instead).
 #
-#   Rscript tests/fuzz/fuzz.R --cases 2000 --seed 1 [--engine cox] [--batch 40]
+#   Rscript tests/fuzz/fuzz.R --cases 2000 --seed 1 [--from 1] [--engine cox] [--batch 40]
 #                             [--timeout 30] [--out tests/fuzz/out] [--installed]
 #
 # Cases run in forked child processes (parallel::mcparallel), a batch of cases per child. The
@@ -11,7 +11,7 @@
 # Either way the next batch resumes after that case. See tests/fuzz/README.md.
 
 fuzz_args <- function(argv) {
-  opts <- list(cases = 2000L, seed = 1L, engine = NULL, batch = 40L, timeout = 30,
+  opts <- list(cases = 2000L, from = 1L, seed = 1L, engine = NULL, batch = 40L, timeout = 30,
                out = NULL, installed = FALSE)
   i <- 1L
   while (i <= length(argv)) {
@@ -106,7 +106,7 @@ main <- function() {
   tag <- paste0("seed", opts$seed, if (!is.null(opts$engine)) paste0("-", opts$engine))
   progress <- file.path(out_dir, paste0("progress-", tag, ".tsv"))
   results <- NULL
-  remaining <- seq_len(opts$cases)
+  remaining <- opts$from - 1L + seq_len(opts$cases)
   t_start <- Sys.time()
   while (length(remaining)) {
     batch <- utils::head(remaining, opts$batch)
