@@ -339,8 +339,12 @@ near <- function(what, ours, ref, tol = fuzz_tol) {
   if (length(ours) != length(ref)) {
     return(sprintf("%s: length %d vs survival %d", what, length(ours), length(ref)))
   }
-  if (!identical(is.na(ours), is.na(ref))) return(paste0(what, ": NA pattern differs"))
-  ok <- !is.na(ref)
+  # NA, NaN and +-Inf all mean "not available" (survival gives NaN where we give Inf for an
+  # overflowed standard error, say); the pattern of non-finite values must agree.
+  if (!identical(is.finite(ours), is.finite(ref))) {
+    return(paste0(what, ": pattern of non-finite values differs"))
+  }
+  ok <- is.finite(ref)
   if (!any(ok)) return(NULL)
   res <- all.equal(ref[ok], ours[ok], tolerance = tol)
   if (isTRUE(res)) NULL else paste0(what, ": ", paste(res, collapse = "; "))
