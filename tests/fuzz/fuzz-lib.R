@@ -17,7 +17,13 @@ fuzz_perturbations <- c("heavy_ties", "near_ties", "all_censored", "one_event", 
                         "huge_time", "tiny_time", "strata_singleton", "counting",
                         "counting_zero_length", "counting_negative_start", "na", "inf",
                         "unused_levels", "character_cov", "collinear", "p_gt_n",
-                        "constant_col", "offset", "factor_cov", "big_n")
+                        "constant_col", "offset", "factor_cov", "big_n", "special_term",
+                        "factor_status")
+
+# Model terms survival fits specially (penalised, time-transformed, interactions with strata):
+# a verb must fit them as survival does or refuse them, never fit them as plain covariates.
+special_terms <- c("x1:strata(s)", "frailty(s)", "pspline(x3)", "ridge(x1, x2)", "tt(x1)",
+                   "cluster(s)")
 
 # Tight Newton settings on both sides: we compare converged answers, not iteration paths.
 fuzz_eps <- 1e-12
@@ -62,6 +68,7 @@ fuzz_pick_covariates <- function(pert) {
   if ("collinear" %in% pert) covs <- c(covs, "xc")
   if ("constant_col" %in% pert) covs <- c(covs, "k")
   if ("p_gt_n" %in% pert) covs <- c(covs, paste0("z", 1:8))
+  if ("special_term" %in% pert) covs <- c(covs, sample(special_terms, 1L))
   unique(covs)
 }
 
@@ -114,6 +121,7 @@ fuzz_perturb <- function(d, p) {
       d[[col]][some(1L)] <- sample(c(Inf, -Inf), 1L)
     },
     unused_levels = d$f <- factor(d$f, levels = c("a", "b", "c", "never")),
+    factor_status = d$status <- factor(d$status, levels = 0:1, labels = c("censored", "dead")),
     NULL)
   d  # the switch() branches modified the local copy
 }

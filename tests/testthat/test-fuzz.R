@@ -13,6 +13,8 @@ fuzz_known <- list(
                     "huge_time", "tiny_time", "huge_x", "tiny_x",  # extreme scales
                     "near_ties",                          # partitioned vs pooled; ph_test singular
                     "p_gt_n",                             # p > n
+                    "special_term",                       # x:strata(), frailty(), pspline(), ...
+                    "factor_status",                      # factor status message
                     "big_n"),                             # speed only
   engines = "ph_test"                                     # unclassed "singular" errors
 )
