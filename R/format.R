@@ -61,6 +61,7 @@ format_percent <- function(x, digits = 1, percent = TRUE, na = "") {
 #' @rdname format_helpers
 #' @export
 format_n_percent <- function(n, N, digits = 1, na = "") {
+  if (!length(n)) return(character())  # paste0() would turn no counts into one " ()"
   n <- as.numeric(n)
   out <- paste0(n, " (", format_percent(n / N, digits), ")")
   out[!is.na(n) & n == 0] <- "0"
@@ -107,7 +108,7 @@ format_nr <- function(x, digits = 1, not_estimable = NULL) {
     if (!is.logical(not_estimable) || anyNA(not_estimable) ||
         !length(not_estimable) %in% c(1L, length(x))) {
       cli::cli_abort("{.arg not_estimable} must be {.code NULL} or a logical vector of length 1
-                      or {length(x)} without missing values.")
+                      or {length(x)} without missing values.", class = "rwe_bad_input")
     }
     # Only a missing value can be "not estimable": a number that was estimated prints as such.
     out[rep_len(not_estimable, length(x)) & is.na(x)] <- "NE"
@@ -228,7 +229,7 @@ tidy.rwe_table <- function(x, ...) {
 check_data_frame <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
   if (!is.data.frame(x)) {
     cli::cli_abort("{.arg {arg}} must be a data frame, not {.obj_type_friendly {x}}.",
-                   call = call)
+                   call = call, class = "rwe_bad_input")
   }
   invisible(x)
 }
@@ -237,7 +238,8 @@ check_data_frame <- function(x, arg = rlang::caller_arg(x), call = rlang::caller
 check_column_name <- function(x, data, arg = rlang::caller_arg(x),
                               data_arg = "data", call = rlang::caller_env()) {
   if (!is.character(x) || length(x) != 1 || is.na(x)) {
-    cli::cli_abort("{.arg {arg}} must be a single column name (a string).", call = call)
+    cli::cli_abort("{.arg {arg}} must be a single column name (a string).", call = call,
+      class = "rwe_bad_input")
   }
   check_columns(data, x, arg = data_arg, call = call)
 }
@@ -245,13 +247,15 @@ check_column_name <- function(x, data, arg = rlang::caller_arg(x),
 # Every element of `cols` must be a column of `data`.
 check_columns <- function(data, cols, arg = "data", call = rlang::caller_env()) {
   if (!is.character(cols) || anyNA(cols)) {
-    cli::cli_abort("Column names for {.arg {arg}} must be strings.", call = call)
+    cli::cli_abort("Column names for {.arg {arg}} must be strings.", call = call,
+      class = "rwe_bad_input")
   }
   missing <- setdiff(cols, names(data))
   if (length(missing) > 0) {
     cli::cli_abort(c("{cli::qty(length(missing))}Column{?s} {.val {missing}} {?is/are}
                       missing from {.arg {arg}}.",
-                     i = "Available columns: {.val {names(data)}}."), call = call)
+                     i = "Available columns: {.val {names(data)}}."), call = call,
+                       class = "rwe_bad_input")
   }
   invisible(cols)
 }
@@ -260,7 +264,7 @@ check_columns <- function(data, cols, arg = "data", call = rlang::caller_env()) 
 check_numeric_column <- function(data, col, arg = "data", call = rlang::caller_env()) {
   if (!is.numeric(data[[col]])) {
     cli::cli_abort("Column {.val {col}} of {.arg {arg}} must be numeric, not
-                    {.obj_type_friendly {data[[col]]}}.", call = call)
+                    {.obj_type_friendly {data[[col]]}}.", call = call, class = "rwe_bad_input")
   }
   invisible(col)
 }
@@ -269,14 +273,14 @@ check_number <- function(x, arg = rlang::caller_arg(x), lower = -Inf, upper = In
                          call = rlang::caller_env()) {
   if (!is.numeric(x) || length(x) != 1 || is.na(x) || x < lower || x > upper) {
     cli::cli_abort("{.arg {arg}} must be a single number in [{lower}, {upper}].",
-                   call = call)
+                   call = call, class = "rwe_bad_input")
   }
   invisible(x)
 }
 
 check_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
   if (!is.logical(x) || length(x) != 1 || is.na(x)) {
-    cli::cli_abort("{.arg {arg}} must be TRUE or FALSE.", call = call)
+    cli::cli_abort("{.arg {arg}} must be TRUE or FALSE.", call = call, class = "rwe_bad_input")
   }
   invisible(x)
 }
@@ -289,7 +293,8 @@ check_labels <- function(labels, allowed, arg = rlang::caller_arg(labels),
   unknown <- setdiff(names(labels), allowed)
   if (!is.character(labels) || is.null(names(labels)) || length(unknown) > 0) {
     cli::cli_abort("{.arg {arg}} must be a character vector named by the summarised
-                    columns; unknown name{?s}: {.val {unknown}}.", call = call)
+                    columns; unknown name{?s}: {.val {unknown}}.", call = call,
+                      class = "rwe_bad_input")
   }
   out <- stats::setNames(allowed, allowed)
   out[names(labels)] <- labels

@@ -76,3 +76,32 @@ test_that("ae_duration gives median (range) per term", {
   expect_error(ae_duration(ae, "Rash"), "Rash", class = "rlang_error")
   expect_error(ae_duration(ae, "Diarrhea", duration = "months"), "months")
 })
+
+test_that("ae_table of a safety population without adverse events has no rows", {
+  patients <- fixture_patients()
+  ae <- fixture_adverse_events()[0, ]
+  # Used to fail with "replacement has 1 row, data has 0".
+  tab <- ae_table(ae, patients)
+  expect_equal(nrow(tab), 0L)
+  expect_equal(names(tab), c("term", "n_grade_1_2", "pct_grade_1_2", "n_grade_3_4",
+                             "pct_grade_3_4", "n_any", "pct_any", "N"))
+  expect_equal(nrow(display_table(tab)), 0L)
+  expect_equal(nrow(generics::tidy(tab)), 0L)
+  expect_identical(format_n_percent(integer(0), 10), character(0))
+  expect_equal(nrow(ae_duration(ae)), 0L)
+})
+
+test_that("ae_table and ae_duration input errors are classed", {
+  patients <- fixture_patients()
+  ae <- fixture_adverse_events()
+  expect_error(ae_table(ae, rbind(patients, patients[1, ])), class = "rwe_bad_input")
+  ae_chr <- ae
+  ae_chr$max_grade <- as.character(ae_chr$max_grade)
+  expect_error(ae_table(ae_chr, patients), "must be numeric", class = "rwe_bad_input")
+  expect_error(ae_table(transform(ae, max_grade = 7), patients), "grades 1-5",
+               class = "rwe_bad_input")
+  ae_fct <- ae
+  ae_fct$duration_months <- factor(ae_fct$duration_months)
+  expect_error(ae_duration(ae_fct), "must be numeric", class = "rwe_bad_input")
+  expect_error(ae_duration(ae, "Rash"), "Rash", class = "rwe_bad_input")
+})
