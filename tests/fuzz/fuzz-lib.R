@@ -9,7 +9,8 @@
 
 fuzz_engines <- c("cox", "cox_matrix", "firth", "km", "km_matrix", "logrank", "logrank_matrix",
                   "concordance", "concordance_matrix", "rmst", "ph_test", "residuals",
-                  "partitioned_cox", "partitioned_km", "partitioned_logrank", "table_verbs")
+                  "partitioned_cox", "partitioned_km", "partitioned_logrank", "table_verbs",
+                  "report_verbs")
 
 # Adversarial transformations of the base data; a case applies 0 to 3 of them.
 fuzz_perturbations <- c("heavy_ties", "near_ties", "all_censored", "one_event", "single_row",
@@ -57,8 +58,33 @@ fuzz_case <- function(seed, id, engine = NULL) {
     group_rhs = sample(c("g", "1"), 1L, prob = c(0.7, 0.3)),
     tau_frac = sample(c(0.5, 0.9, 1), 1L)
   )
-  spec$data <- fuzz_data(n, pert)
+  spec$data <- if (engine == "report_verbs") fuzz_report_data() else fuzz_data(n, pert)
   spec
+}
+
+# The bundled study tables with 1-3 random defects (NA, Inf, sign flips, huge values, type
+# changes, no rows, duplicated rows) in random columns, for the report verbs.
+fuzz_report_data <- function() {
+  d <- list(p = rwecohort::rrdtc_patients, a = rwecohort::rrdtc_adverse_events)
+  for (k in seq_len(sample(1:3, 1L))) {
+    which <- sample(c("p", "a"), 1L)
+    x <- d[[which]]
+    col <- sample(names(x), 1L)
+    rows <- sample.int(nrow(x), min(nrow(x), sample(1:3, 1L)))
+    v <- x[[col]]
+    kind <- sample(c("na", "inf", "neg", "huge", "factor", "char", "empty", "dup"), 1L)
+    if (kind == "na") v[rows] <- NA
+    if (is.numeric(v) && kind == "inf") v[rows] <- Inf
+    if (is.numeric(v) && kind == "neg") v[rows] <- -v[rows]
+    if (is.numeric(v) && kind == "huge") v[rows] <- v[rows] * 1e300
+    if (kind == "factor") v <- factor(v)
+    if (kind == "char") v <- as.character(v)
+    x[[col]] <- v
+    if (kind == "empty") x <- x[0, ]
+    if (kind == "dup") x <- rbind(x, x[rows, ])
+    d[[which]] <- x
+  }
+  d
 }
 
 fuzz_pick_covariates <- function(pert) {
@@ -323,6 +349,21 @@ table_verb_calls <- c(
   'baseline_table(d, c("x1", "f", "ch", "time", "status"), by = "g")',
   'baseline_table(d, c("x3", "w", "off"), by = "s")'
 )
+
+report_verb_calls <- c(
+  'response_rates(d$p, duration = "pfs_months")',
+  'response_by(d$p[d$p$evaluable %in% TRUE, ], c("sex", "histology", "met_bone"))',
+  'ae_table(d$a, d$p)',
+  'ae_duration(d$a)',
+  'survival_by(d$p[d$p$evaluable %in% TRUE, ], "pfs_months", "pfs_event", c("sex", "met_bone"))',
+  'cox_table(d$p[d$p$evaluable %in% TRUE, ], "pfs_months", "pfs_event", c("sex", "met_bone"))',
+  'baseline_table(d$p, c("age_years", "sex", "histology", "cum_rai_dose_gbq"), by = "sex")'
+)
+
+fuzz_calls_report_verbs <- function(spec) {
+  list(ours = report_verb_calls[(spec$id %/% length(fuzz_engines)) %% length(report_verb_calls) + 1L],
+       ref = NULL, compare = NULL)
+}
 
 fuzz_calls_table_verbs <- function(spec) {
   list(ours = table_verb_calls[(spec$id %/% length(fuzz_engines)) %% length(table_verb_calls) + 1L],

@@ -129,14 +129,14 @@ main <- function() {
   failing <- c("crash", "hang", "disagreement", "unclassed_error", "refused_by_us", "unstable")
   bad <- which(results$outcome %in% failing)
   failures <- file.path(out_dir, paste0("failures-", tag, ".md"))
-  writeLines(unlist(lapply(bad, function(i) {
+  writeLines(as.character(unlist(lapply(bad, function(i) {
     c(sprintf("## seed %d case %d: %s / %s [%s]", opts$seed, results$id[i], results$engine[i],
               results$outcome[i], results$perturbations[i]),
       "", one_line(results$detail[i]), "",
       sprintf("Regenerate: `fuzz_run(fuzz_case(%d, %d%s))`", opts$seed, results$id[i],
               if (is.null(opts$engine)) "" else sprintf(', "%s"', opts$engine)),
       "", "```r", fuzz_reproducer(specs[[i]]), "```", "")
-  })), failures)
+  }))), failures)
   tab <- table(engine = results$engine, outcome = results$outcome)
   print(stats::addmargins(tab))
   cat(sprintf("\n%d cases in %.0f s; %d failing cases written to %s\n", nrow(results),
