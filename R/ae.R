@@ -134,6 +134,10 @@ ae_duration <- function(ae, terms = NULL, duration = "duration_months", term = "
   check_column_name(term, ae, data_arg = "ae")
   check_column_name(duration, ae, data_arg = "ae")
   check_numeric_column(ae, duration, arg = "ae")
+  infinite <- which(is.infinite(ae[[duration]]))  # median (range) needs finite durations
+  if (length(infinite)) {
+    abort_rows("ae", paste0("has infinite values of `", duration, "`"), infinite)
+  }
   if (is.null(terms)) terms <- unique(as.character(ae[[term]]))
   if (!is.character(terms)) cli::cli_abort("{.arg terms} must be a character vector.",
     class = "rwe_bad_input")

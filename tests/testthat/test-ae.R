@@ -105,3 +105,11 @@ test_that("ae_table and ae_duration input errors are classed", {
   expect_error(ae_duration(ae_fct), "must be numeric", class = "rwe_bad_input")
   expect_error(ae_duration(ae, "Rash"), "Rash", class = "rwe_bad_input")
 })
+
+test_that("ae_duration refuses infinite durations naming the column and rows", {
+  ae <- fixture_adverse_events()
+  ae$duration_months[c(2, 7)] <- c(Inf, -Inf)
+  # Used to fail with "missing value where TRUE/FALSE needed" in the formatting code.
+  expect_error(ae_duration(ae), "infinite values of .*duration_months.*rows: 2, 7",
+               class = "rwe_bad_input")
+})
