@@ -61,6 +61,7 @@ format_percent <- function(x, digits = 1, percent = TRUE, na = "") {
 #' @rdname format_helpers
 #' @export
 format_n_percent <- function(n, N, digits = 1, na = "") {
+  if (!length(n)) return(character())  # paste0() would turn no counts into one " ()"
   n <- as.numeric(n)
   out <- paste0(n, " (", format_percent(n / N, digits), ")")
   out[!is.na(n) & n == 0] <- "0"
@@ -107,7 +108,7 @@ format_nr <- function(x, digits = 1, not_estimable = NULL) {
     if (!is.logical(not_estimable) || anyNA(not_estimable) ||
         !length(not_estimable) %in% c(1L, length(x))) {
       cli::cli_abort("{.arg not_estimable} must be {.code NULL} or a logical vector of length 1
-                      or {length(x)} without missing values.")
+                      or {length(x)} without missing values.", class = "rwe_bad_input")
     }
     # Only a missing value can be "not estimable": a number that was estimated prints as such.
     out[rep_len(not_estimable, length(x)) & is.na(x)] <- "NE"
@@ -263,7 +264,7 @@ check_columns <- function(data, cols, arg = "data", call = rlang::caller_env()) 
 check_numeric_column <- function(data, col, arg = "data", call = rlang::caller_env()) {
   if (!is.numeric(data[[col]])) {
     cli::cli_abort("Column {.val {col}} of {.arg {arg}} must be numeric, not
-                    {.obj_type_friendly {data[[col]]}}.", call = call)
+                    {.obj_type_friendly {data[[col]]}}.", call = call, class = "rwe_bad_input")
   }
   invisible(col)
 }
