@@ -29,13 +29,13 @@ ipd_accuracy <- function(ipd, points, at_risk, events) {
             class = "rwe_ipd_report")
 }
 
-# Distance of each input point (t, s) to the reconstructed step curve at t: the smaller of
-# |S(t) - s| and |S(t-) - s|, so that both the top and the bottom of a drop clicked at t
-# count as on the curve.
+# Vertical distance of each input point (t, s) to the reconstructed step curve as drawn: 0
+# when s lies on the curve's vertical segment at t, between S(t) and S(t-) (clicks along a
+# drop, top and bottom included), else the distance to the nearer end.
 ipd_step_distance <- function(km_time, km_surv, t, s) {
   at <- c(1, km_surv)[findInterval(t, km_time) + 1L]
   before <- c(1, km_surv)[findInterval(t, km_time, left.open = TRUE) + 1L]
-  pmin(abs(at - s), abs(before - s))
+  pmax(at - s, s - before, 0)
 }
 
 # Number at risk (time >= t) at each t.
