@@ -94,9 +94,6 @@ reconstruct_ipd <- function(curve, at_risk = NULL, total_events = NULL, arm = NU
     }
     n <- ipd_per_arm(n, "n", arms, call)
     at_risk <- data.frame(arm = factor(arms, levels = arms), time = 0, n.risk = n)
-    cli::cli_warn(c("No numbers-at-risk table: the censoring pattern is guessed.",
-                    "!" = "Hazard ratios and other between-arm comparisons from this reconstruction are unreliable."),
-                  class = "rwe_ipd_unreliable")
   } else {
     if (!is.null(n)) {
       cli::cli_abort("Give {.arg n} only when {.arg at_risk} is {.code NULL}; {.arg at_risk} already holds the numbers at time 0.",
@@ -110,6 +107,11 @@ reconstruct_ipd <- function(curve, at_risk = NULL, total_events = NULL, arm = NU
     bad <- arms[events > n_start]
     cli::cli_abort(c("{.arg total_events} exceeds the number of patients at time 0.",
                      "x" = "Arm{?s}: {bad}."), call = call, class = "rwe_bad_input")
+  }
+  if (all(table(at_risk$arm) == 1L)) {
+    cli::cli_warn(c("No numbers at risk after time 0: the censoring pattern is guessed.",
+                    "!" = "Hazard ratios and other between-arm comparisons from this reconstruction are unreliable."),
+                  class = "rwe_ipd_unreliable")
   }
   problems <- character()
   pieces <- vector("list", length(arms))
