@@ -276,7 +276,8 @@ ipd_pass <- function(time, surv, idx, t_end, n_start, km_last, n_cens) {
   from <- time[idx[1L]]
   cens_t <- if (n_cens > 0) from + seq_len(n_cens) * (t_end - from) / (n_cens + 1) else
     numeric()
-  cen <- tabulate(findInterval(cens_t, time[idx]), nbins = length(idx))
+  owner <- findInterval(cens_t, time[idx])
+  cen <- tabulate(owner, nbins = length(idx))
   d <- numeric(length(idx))
   n <- n_start
   for (j in seq_along(idx)) {
@@ -284,9 +285,12 @@ ipd_pass <- function(time, surv, idx, t_end, n_start, km_last, n_cens) {
     dj <- min(max(dj, 0), max(n, 0))
     if (dj > 0) km_last <- km_last * (1 - dj / n)
     d[j] <- dj
+    # No more censorings than patients left: every patient is counted exactly once.
+    cen[j] <- min(cen[j], max(n - dj, 0))
     n <- n - dj - cen[j]
   }
-  list(d = d, cens_t = cens_t, n_end = n, km_last = km_last, n_cens = n_cens)
+  used <- unlist(lapply(seq_along(idx), function(j) which(owner == j)[seq_len(cen[j])]))
+  list(d = d, cens_t = cens_t[sort(used)], n_end = n, km_last = km_last, n_cens = n_cens)
 }
 
 # Iterates the censoring count c in [0, c_max]: c <- c + gap(pass), until the gap is 0, c is
@@ -377,9 +381,10 @@ ipd_interval_problem <- function(res, from, to, target) {
                          "the numbers at risk allow (%s reconstructed at risk at %s, %s given)."),
                    format(from), format(to), -res$gap, res$n_end, format(to), target))
   }
-  if (!res$converged) {
-    return(sprintf("between times %s and %s the iteration did not converge (off by %s).",
-                   format(from), format(to), res$gap))
+  if (res$gap > 0) {
+    why <- if (res$converged) "a cycle" else "`max_iter`"
+    return(sprintf(paste("between times %s and %s the iteration stopped (%s) with %s patient(s)",
+                         "more at risk than given."), format(from), format(to), why, res$gap))
   }
   character()
 }

@@ -134,6 +134,25 @@ test_that("a closed form: rounding is half to even and censoring spreads evenly"
   expect_equal(ipd_report(ipd)$at_risk$n.risk_reconstructed, c(10, 6))
 })
 
+test_that("every patient is counted once when the table ends before the curve", {
+  # Regression: the tail after the last at-risk time could censor more patients than were
+  # left, adding a patient (139 men instead of 138).
+  d <- ipd_cases$lung
+  pub <- ipd_publish(d, ipd_steps[["lung"]])
+  short <- pub$at_risk[pub$at_risk$time < 850, ]
+  ipd <- reconstruct_ipd(pub$curve, short)
+  expect_equal(as.vector(table(ipd$arm)), c(138, 90))
+  expect_equal(ipd_report(ipd)$at_risk$n.risk_reconstructed, short$n.risk)
+  expect_true(all(ipd$time <= max(d$time)))
+})
+
+test_that("the iteration cap is reported", {
+  pub <- ipd_publish(ipd_cases$lung, ipd_steps[["lung"]])
+  expect_warning(reconstruct_ipd(pub$curve, pub$at_risk, max_iter = 1),
+                 class = "rwe_ipd_inconsistent", regexp = "max_iter")
+  expect_error(reconstruct_ipd(pub$curve, pub$at_risk, max_iter = 0), class = "rwe_bad_input")
+})
+
 test_that("cleaning: order, clamping and monotonicity do not depend on the clicks' order", {
   curve <- data.frame(time = c(-0.2, 3, 1, 2, 2, 5), surv = c(1.01, 0.6, 0.9, 0.75, 0.8, 0.6))
   ipd <- reconstruct_ipd(curve, n = 20) |> suppressWarnings()
