@@ -67,8 +67,8 @@ ipd_median <- function(time, surv) {
 #' ipd_report(ipd)
 #' @export
 ipd_report <- function(x) {
-  if (!inherits(x, "rwe_ipd")) {
-    cli::cli_abort("{.arg x} must be the result of {.fn reconstruct_ipd}.",
+  if (!inherits(x, "rwe_ipd") || is.null(attr(x, "report"))) {
+    cli::cli_abort("{.arg x} must be the result of {.fn reconstruct_ipd} (not a subset of it).",
                    class = "rwe_bad_input")
   }
   attr(x, "report")
@@ -88,6 +88,7 @@ print.rwe_ipd_report <- function(x, ...) {
 #' @export
 print.rwe_ipd <- function(x, ...) {
   rep <- attr(x, "report")
+  if (is.null(rep)) return(print(unclass_ipd(x), ...))
   cat(sprintf("Reconstructed IPD: %d patients, %d events, %d arm(s)\n", nrow(x),
               as.integer(sum(x$status)), nlevels(x$arm)))
   print(utils::head(as.data.frame(unclass_ipd(x))), row.names = FALSE)
@@ -95,6 +96,13 @@ print.rwe_ipd <- function(x, ...) {
   cat("\n")
   print(rep$summary, row.names = FALSE)
   invisible(x)
+}
+
+# A subset of a reconstruction is plain data: its report would describe other patients.
+#' @export
+`[.rwe_ipd` <- function(x, ...) {
+  out <- NextMethod()
+  if (is.data.frame(out)) unclass_ipd(out) else out
 }
 
 unclass_ipd <- function(x) {

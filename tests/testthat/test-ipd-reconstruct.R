@@ -208,4 +208,8 @@ test_that("report prints and the overlay plot builds", {
   expect_s3_class(p, "ggplot")
   expect_silent(ggplot2::ggplot_build(p))
   expect_error(ipd_report(data.frame()), class = "rwe_bad_input")
+  part <- ipd[ipd$arm == "Test", ]
+  expect_identical(class(part), "data.frame")
+  expect_null(attr(part, "report"))
+  expect_error(ipd_report(part), class = "rwe_bad_input", regexp = "subset")
 })
