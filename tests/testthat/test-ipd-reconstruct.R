@@ -96,6 +96,10 @@ test_that("exact lung reconstruction: numbers measured", {
   expect_equal(rep$at_risk$n.risk_reconstructed, rep$at_risk$n.risk_given)
 })
 
+# Medians over 20 seeded digitisations (measured 2026-12-04: |dS| vs clicks 0.009 / 0.008 /
+# 0.006, vs truth 0.044 / 0.072 / 0.024, |d log HR| 0.007 / 0.008 / 0.004, RMST 0.06 / 0.05 /
+# 0.13 months for lung / veteran / colon). |dS| vs the clicks is the distance of each click to
+# the reconstructed curve as drawn (0 on the vertical segment of a drop at its time).
 ipd_repeats <- c(lung = 20L, veteran = 20L, colon = 20L)
 for (nm in names(ipd_cases)) {
   test_that(paste("digitised", nm, "curves: medians over seeded repeats within tolerance"), {
