@@ -361,10 +361,13 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   strata <- as.integer(strata)
   placement <- cox_placement(strata, time, status, start, time_rank, start_rank)
   iter_max <- if (p == 0L) 0L else control$iter.max
-  raw <- cox_newton_cpp(x, time, status, weights, offset, strata, max(strata), start,
+  wscale <- weight_scale(weights)
+  raw <- cox_newton_cpp(x, time, status, if (wscale == 1) weights else weights / wscale,
+                        offset, strata, max(strata), start,
                         placement, as.double(means), !zero_one, as.double(init),
                         ties == "efron", iter_max, control$eps, control$toler.chol,
                         control$threads %||% 1L)
+  if (wscale != 1) raw <- cox_unscale_weights(raw, wscale, weights / wscale, status)
   raw$linear.predictors <- raw$linear_predictors
   raw$linear_predictors <- NULL
   raw$means <- stats::setNames(means, colnames(x))
@@ -376,6 +379,27 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
                      else placement$ord + 1L
   }
   if (p == 0L) raw$converged <- TRUE  # nothing to iterate on
+  raw
+}
+
+# Weights far from 1 (all of them multiplied by 1e160, say) would overflow or underflow the
+# kernel's sums of squares; they are divided by an exact power of two near their largest
+# value (the NULL case costs one pass of max(), no copy). Returns 1 when no rescaling is needed.
+weight_scale <- function(weights) {
+  top <- max(weights)
+  if (!(top > 0) || (top >= 2^-64 && top <= 2^64)) return(1)
+  2^floor(log2(top))
+}
+
+# The kernel's results for weights `w` = weights / wscale, mapped to the original weights:
+# the coefficients are unchanged; the score, information and the tests scale with the
+# weights; each log partial likelihood gains log(wscale) per unit of event weight.
+cox_unscale_weights <- function(raw, wscale, w, status) {
+  event_weight <- sum(w[status > 0])
+  raw$loglik <- wscale * (raw$loglik - log(wscale) * event_weight)
+  raw$score <- raw$score * wscale
+  raw$score_test <- raw$score_test * wscale
+  raw$var <- raw$var / wscale
   raw
 }
 
@@ -504,7 +528,8 @@ cox_wald_test <- function(fit) {
 cox_diverged <- function(raw, coef, var, control) {
   p <- length(coef)
   if (p == 0L) return(logical())
-  step <- abs(drop(raw$score %*% var))
+  # The kernel's step is computed in its internal units (var may leave the double range).
+  step <- abs(raw$newton_step %||% drop(raw$score %*% var))
   if (control$iter.max <= 1L) return(rep(FALSE, p))
   if (!raw$converged) return(!is.finite(step))
   big <- if (raw$counting) step > control$toler.inf * (1 + abs(coef)) else

@@ -368,6 +368,32 @@ VectorXd column_scales(const CoxRows& d, const VectorXd& deviation,
   return scale;
 }
 
+// Columns far from unit scale (mean absolute deviation outside 2^-64 .. 2^64, e.g. a
+// covariate recorded 1e160 times too large) would overflow or underflow the information
+// (a sum of squares); survival rescales every column internally for the same reason. Such
+// columns get an exact power-of-two factor that brings their spread to [1, 2): multiplying
+// by 2^k is exact, so the fit of the rescaled columns is the fit of the original ones with
+// coefficients divided by 2^k. Returns the factors, or an empty vector when no column needs
+// one (the usual case, in which x is read as it is).
+VectorXd column_rescaling(const CoxRows& d, const VectorXd& deviation,
+                          const Rcpp::LogicalVector& doscale) {
+  const double wsum = d.weights.sum();
+  const double lo = std::ldexp(1.0, -64), hi = std::ldexp(1.0, 64);
+  VectorXd factor = VectorXd::Ones(d.p());
+  bool any = false;
+  for (Index j = 0; j < d.p(); ++j) {
+    if (!doscale[j] || !(wsum > 0)) continue;
+    double spread = deviation[j] / wsum;
+    if (!std::isfinite(spread)) {  // the sum itself overflowed: the largest deviation will do
+      spread = (d.x.col(j).array() - d.means[j]).abs().maxCoeff();
+    }
+    if (!std::isfinite(spread) || !(spread > 0) || (spread >= lo && spread <= hi)) continue;
+    factor[j] = std::ldexp(1.0, -std::ilogb(spread));
+    any = true;
+  }
+  return any ? factor : VectorXd();
+}
+
 // Everything a Newton evaluation needs, allocated once per fit.
 struct Workspace {
   std::vector<ThreadState> states;
@@ -387,6 +413,7 @@ struct NewtonResult {
   double loglik_init, loglik, score_test;
   int iter;
   bool converged;
+  VectorXd rescale;    // non-empty: refit with these column factors (see column_rescaling())
 };
 
 // Newton-Raphson with step halving, following survival's control flow: a pass at `init`
@@ -395,7 +422,8 @@ struct NewtonResult {
 // information (pass 2) is computed only where a step or the final variance needs it.
 NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& init,
                             const Rcpp::LogicalVector& doscale, bool efron, int iter_max,
-                            double eps, double toler_chol, int nthreads, double* eta_out) {
+                            double eps, double toler_chol, int nthreads, double* eta_out,
+                            bool may_rescale) {
   Workspace ws(d, g, nthreads, eta_out);
   PassResult& res = ws.res;
   auto evaluate = [&](const VectorXd& beta, bool information, bool deviation) {
@@ -415,6 +443,8 @@ NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& ini
   bool converged = false;
   double loglik = loglik_init;
   VectorXd newbeta = beta;
+  VectorXd rescale = may_rescale ? column_rescaling(d, deviation, doscale) : VectorXd();
+  if (rescale.size() > 0) iter_max = 0;  // the caller refits with rescaled columns
   if (iter_max > 0) {
     newbeta = beta + step;
     double loglik_accepted = loglik_init;
@@ -443,7 +473,7 @@ NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& ini
     }
   }
   return NewtonResult{newbeta, res.u, scale, factor, loglik_init, loglik, score_test,
-                      iter, converged};
+                      iter, converged, rescale};
 }
 
 }  // namespace
@@ -473,21 +503,38 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x,
                   ConstMapVec(status.data(), status.size()),
                   ConstMapVec(weights.data(), weights.size()),
                   ConstMapVec(offset.data(), offset.size()),
-                  ConstMapVec(means.data(), means.size())};
+                  ConstMapVec(means.data(), means.size()), nullptr};
   const Grid g = place_rows(d, time.data(), strata.begin(), nstrata,
                             counting ? start_v.begin() : nullptr, placement);
   // The linear predictors are written straight into the R vector that is returned.
   Rcpp::NumericVector lp(d.n());
-  const NewtonResult fit = newton_raphson(d, g, init, doscale, efron, iter_max, eps, toler_chol,
-                                          threads, lp.begin());
+  NewtonResult fit = newton_raphson(d, g, init, doscale, efron, iter_max, eps, toler_chol,
+                                    threads, lp.begin(), true);
+  // Rescaled columns: the same fit in units of x * factor (exact), coefficients mapped back.
+  VectorXd factor = VectorXd::Ones(d.p());
+  VectorXd scaled_means;
+  if (fit.rescale.size() > 0) {
+    factor = fit.rescale;
+    scaled_means = means.cwiseProduct(factor);
+    const CoxRows scaled{d.x, d.status, d.weights, d.offset,
+                         ConstMapVec(scaled_means.data(), scaled_means.size()), factor.data()};
+    fit = newton_raphson(scaled, g, init.cwiseQuotient(factor), doscale, efron, iter_max, eps,
+                         toler_chol, threads, lp.begin(), false);
+  }
   Rcpp::LogicalVector aliased(d.p());
   for (Index j = 0; j < d.p(); ++j) aliased[j] = fit.factor.aliased[j];
+  // The next Newton step var %*% score, in coefficient units: R's test for coefficients that
+  // may be infinite uses it (var itself can leave the double range when a covariate's scale is
+  // extreme).
+  const VectorXd step = newton_step(fit.factor, fit.score, fit.scale).cwiseProduct(factor);
   return Rcpp::List::create(
-    Rcpp::Named("coefficients") = fit.beta,
-    Rcpp::Named("var") = unscaled_inverse(fit.factor, fit.scale),
+    Rcpp::Named("coefficients") = fit.beta.cwiseProduct(factor),
+    Rcpp::Named("var") = factor.asDiagonal() * unscaled_inverse(fit.factor, fit.scale) *
+                         factor.asDiagonal(),
     Rcpp::Named("loglik") = Rcpp::NumericVector::create(fit.loglik_init, fit.loglik),
     Rcpp::Named("score_test") = fit.score_test,
-    Rcpp::Named("score") = fit.score,
+    Rcpp::Named("score") = fit.score.cwiseQuotient(factor),
+    Rcpp::Named("newton_step") = step,
     Rcpp::Named("iter") = fit.iter,
     Rcpp::Named("converged") = fit.converged,
     Rcpp::Named("rank") = static_cast<int>(fit.factor.rank),

@@ -26,9 +26,13 @@ typedef Eigen::Map<const Eigen::MatrixXd> ConstMapMat;
 typedef Eigen::Map<const Eigen::VectorXd> ConstMapVec;
 
 // The rows as the kernel sees them: read-only views of R memory plus the centring constants.
+// `colscale`, when not null, holds exact powers of two that multiply the columns of x as they
+// are read (x is never copied); `means` are then the centres of the scaled columns. Left null
+// (value-initialised) by callers that do not rescale.
 struct CoxRows {
   ConstMapMat x;
   ConstMapVec status, weights, offset, means;
+  const double* colscale;
   Index n() const { return x.rows(); }
   Index p() const { return x.cols(); }
 };
@@ -56,6 +60,13 @@ class CentredBlocks {
   Index rows() const { return rows_; }
   // Centred rows [first, first + len), len <= rows().
   Eigen::Block<MatrixXd> load(Index first, Index len) {
+    if (d_.colscale != nullptr) {  // rare: a column far outside unit scale (see cox.cpp)
+      for (Index j = 0; j < d_.p(); ++j) {
+        buf_.col(j).head(len) =
+          d_.x.col(j).segment(first, len).array() * d_.colscale[j] - d_.means[j];
+      }
+      return buf_.topRows(len);
+    }
     for (Index j = 0; j < d_.p(); ++j) {
       buf_.col(j).head(len) = d_.x.col(j).segment(first, len).array() - d_.means[j];
     }
