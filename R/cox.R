@@ -368,6 +368,7 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
                         ties == "efron", iter_max, control$eps, control$toler.chol,
                         control$threads %||% 1L)
   if (wscale != 1) raw <- cox_unscale_weights(raw, wscale, weights / wscale, status)
+  warn_variance_range(raw$var, raw$aliased, colnames(x))
   raw$linear.predictors <- raw$linear_predictors
   raw$linear_predictors <- NULL
   raw$means <- stats::setNames(means, colnames(x))
@@ -401,6 +402,20 @@ cox_unscale_weights <- function(raw, wscale, w, status) {
   raw$score_test <- raw$score_test * wscale
   raw$var <- raw$var / wscale
   raw
+}
+
+# Coefficients are exact at any covariate scale, but a variance is a squared scale: for a
+# covariate multiplied by 1e-200 it overflows, by 1e160 it underflows (as in coxph). Say so
+# rather than report infinite or zero standard errors silently.
+warn_variance_range <- function(var, aliased, names) {
+  v <- diag(var)[!aliased]
+  bad <- names[!aliased][!is.finite(v) | v < .Machine$double.xmin]
+  if (length(bad)) {
+    cli::cli_warn(c("The variance of {.var {bad}} is outside the double-precision range.",
+                    "i" = "Coefficients are exact, but standard errors and the Wald test are not; rescale {.var {bad}} (e.g. to units near 1)."),
+                  class = "rwe_cox_scale")
+  }
+  invisible(TRUE)
 }
 
 # How the kernel places the rows on its event-time grid (see src/cox.cpp). With integer time

@@ -219,7 +219,7 @@ firth_prepare <- function(x, y, strata, weights, offset, scale, call) {
   strata <- firth_check_strata(strata, n, call)
   check_has_events(parts$status, weights, call = call)
   centre <- colMeans(x)
-  sds <- if (scale) apply(x, 2L, stats::sd) else rep(1, ncol(x))
+  sds <- if (scale) apply(x, 2L, scale_free_sd) else rep(1, ncol(x))
   if (scale && n > 1L) {
     const <- which(!(sds > 0))
     if (length(const)) {
@@ -238,6 +238,16 @@ firth_prepare <- function(x, y, strata, weights, offset, scale, call) {
   list(xt = xt, time = parts$time[ord], status = parts$status[ord], weights = weights[ord],
        offset = offset[ord], strata = s_strata, start = start, start_order = start_order,
        scale = sds, names = colnames(x), n = n)
+}
+
+# sd() of a column of any magnitude: its squares would overflow (x * 1e160) or underflow
+# (x * 1e-200), so the column is first divided by an exact power of two near its largest
+# value and the sd multiplied back.
+scale_free_sd <- function(col) {
+  top <- max(abs(col))
+  if (!is.finite(top) || top == 0) return(stats::sd(col))
+  k <- 2^floor(log2(top))
+  stats::sd(col / k) * k
 }
 
 firth_check_y <- function(y, call) {
