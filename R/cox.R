@@ -534,6 +534,8 @@ cox_wald_test <- function(fit) {
   b <- fit$coefficients[keep]
   if (!is.null(fit$init)) b <- b - fit$init[keep]
   v <- fit$var[keep, keep, drop = FALSE]
+  # A variance outside the double range (extreme covariate scale) has no Wald test.
+  if (!all(is.finite(v))) return(test_vector(NA_real_, sum(keep)))
   test_vector(cox_wald_cpp(v, as.double(b), fit$control$toler.chol)$test, sum(keep))
 }
 
