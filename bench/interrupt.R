@@ -3,6 +3,7 @@
 #   Rscript bench/interrupt.R                          # n = 5e6, p = 10, SIGINT 1 s into the fit
 #   Rscript bench/interrupt.R --n=5e6 --delays=0.5,1,2,4,8 --resolution=exact --reps=1
 #   Rscript bench/interrupt.R --pkg=/path/to/other/checkout   # e.g. the code before a change
+#   Rscript bench/interrupt.R --full     # also times one uninterrupted fit first
 # For each delay, a forked child (parallel::mcparallel) runs cox_fit() inside
 # tryCatch(interrupt = ); the parent sends SIGINT `delay` seconds after the child starts the
 # fit (tools::pskill) and the child records when the interrupt condition arrived. Latency =
@@ -58,8 +59,10 @@ run_child <- function(delay) {
 
 cat(sprintf("cox_fit interrupt latency | n = %g, p = %d, %s times | %d cores\n", n, p,
             resolution, parallel::detectCores()))
-full <- run_child(Inf)
-cat(sprintf("uninterrupted fit: %.2f s\n", full[["fit_seconds"]]))
+if (any(args == "--full")) {  # the uninterrupted fit time, for reference (slow)
+  full <- run_child(Inf)
+  cat(sprintf("uninterrupted fit: %.2f s\n", full[["fit_seconds"]]))
+}
 for (d in delays) {
   for (r in seq_len(reps)) {
     res <- run_child(d)
