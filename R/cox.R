@@ -536,7 +536,12 @@ cox_wald_test <- function(fit) {
   v <- fit$var[keep, keep, drop = FALSE]
   # A variance outside the double range (extreme covariate scale) has no Wald test.
   if (!all(is.finite(v))) return(test_vector(NA_real_, sum(keep)))
-  test_vector(cox_wald_cpp(v, as.double(b), fit$control$toler.chol)$test, sum(keep))
+  # b' V^- b = (D b)' (D V D)^- (D b): with D exact powers of two near 1 / sd, the rank
+  # decisions do not depend on the covariates' units (nor does the statistic).
+  sd <- sqrt(diag(v))
+  d <- ifelse(sd > 0 & is.finite(sd), 2^-round(log2(sd)), 1)
+  v <- v * outer(d, d)
+  test_vector(cox_wald_cpp(v, as.double(b * d), fit$control$toler.chol)$test, sum(keep))
 }
 
 # "Coefficient may be infinite": the next Newton step, abs(u %*% var), is large relative to the
