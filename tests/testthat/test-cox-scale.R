@@ -117,3 +117,24 @@ test_that("Firth: a covariate times 1e160 or 1e-200 rescales the penalised estim
     expect_lt(rel(coef(fit), coef(base) * c(1 / s, 1, 1)), 1e-8)
   }
 })
+
+test_that("km_fit with weights times 1e-300 or 1e160 matches the unscaled curves and survfit", {
+  d <- survival::lung
+  d$w <- 1 + (seq_len(nrow(d)) %% 2) * 0.5  # fractional: robust (IJ) standard errors
+  base <- km_fit(survival::Surv(time, status) ~ sex, data = d, weights = w)$curves
+  d$w <- d$w * 1e-300
+  small <- km_fit(survival::Surv(time, status) ~ sex, data = d, weights = w)$curves
+  expect_lt(rel(small$surv, base$surv), 1e-12)
+  expect_lt(rel(small$std.err.surv, base$std.err.surv), 1e-12)
+  expect_lt(rel(small$n.risk, base$n.risk * 1e-300), 1e-12)
+  # whole-number weights 1e160: Greenwood, whose variance scales with 1 / weight (as survfit)
+  d$w <- 1e160
+  big <- km_fit(survival::Surv(time, status) ~ sex, data = d, weights = w)$curves
+  ref <- survival::survfit(survival::Surv(time, status) ~ sex, data = d, weights = w)
+  expect_lt(rel(big$surv, ref$surv), 1e-12)
+  expect_lt(rel(big$n.risk, ref$n.risk), 1e-12)
+  # survfit's Greenwood sum overflows here (n^2 = 1e320); the closed form: unweighted / 1e80
+  unweighted <- km_fit(survival::Surv(time, status) ~ sex, data = d)$curves
+  ok <- is.finite(unweighted$std.err.log)
+  expect_lt(rel(big$std.err.log[ok], unweighted$std.err.log[ok] * 1e-80), 1e-12)
+})
