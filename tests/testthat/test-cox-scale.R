@@ -138,3 +138,16 @@ test_that("km_fit with weights times 1e-300 or 1e160 matches the unscaled curves
   ok <- is.finite(unweighted$std.err.log)
   expect_lt(rel(big$std.err.log[ok], unweighted$std.err.log[ok] * 1e-80), 1e-12)
 })
+
+test_that("Firth with weights 2^500: the fit of weights 1 with the penalty divided by 2^500", {
+  x <- as.matrix(lung_cc[, c("age", "sex")])
+  y <- survival::Surv(lung_cc$time, lung_cc$status)
+  # l*(b; c w) = c (l(b; w) + (penalty / c) log|I(b; w)|) + constants: same maximiser
+  a <- cox_firth_matrix(x, y, weights = rep(2^500, nrow(x)), profile = FALSE)
+  b <- cox_firth_matrix(x, y, penalty = 0.5 * 2^-500, profile = FALSE)
+  expect_true(a$converged)
+  expect_lt(rel(a$coefficients, b$coefficients), 1e-8)
+  d0 <- sum(lung_cc$status == 2)
+  expect_lt(rel(a$loglik_unpenalised, 2^500 * (b$loglik_unpenalised - 500 * log(2) * d0)), 1e-10)
+  expect_lt(rel(a$var, b$var * 2^-500), 1e-8)
+})
