@@ -32,12 +32,8 @@ surv_columns <- function(data, time, event, call = rlang::caller_env()) {
     cli::cli_abort("{.arg event}: column {.val {event}} must be 0/1 or logical, not
                     {.obj_type_friendly {ev}}.", call = call, class = "rwe_bad_input")
   }
-  ev <- as.double(ev)
-  bad <- which(!is.na(ev) & !ev %in% c(0, 1))
-  if (length(bad)) {
-    abort_rows("event", sprintf("(column \"%s\") must be 0/1 or TRUE/FALSE; found %s",
-                                event, format_offenders(ev[bad])), bad, call)
-  }
+  if (is_cnsr_name(event)) abort_cnsr(event, call)
+  ev <- event_codes(as.double(ev), event, call)
   bad <- which(!is.na(tt) & (!is.finite(tt) | tt < 0))
   if (length(bad)) {
     abort_rows("time", sprintf("(column \"%s\") must be finite and non-negative; found %s",
@@ -49,6 +45,19 @@ surv_columns <- function(data, time, event, call = rlang::caller_env()) {
                     {.val {event}} known.", call = call, class = "rwe_bad_input")
   }
   list(time = as.double(tt), event = ev, keep = keep, n_dropped = sum(!keep))
+}
+
+# Event codes as Surv() reads them: 0/1 (or FALSE/TRUE), or 1/2 (1 = censored, 2 = event)
+# when every known code is 1 or 2. Returned as 0/1 doubles; any other code is an error.
+event_codes <- function(ev, event, call) {
+  known <- ev[!is.na(ev)]
+  if (length(known) && all(known %in% c(1, 2)) && any(known == 2)) return(ev - 1)
+  bad <- which(!is.na(ev) & !ev %in% c(0, 1))
+  if (length(bad)) {
+    abort_rows("event", sprintf("(column \"%s\") must be 0/1, 1/2 or TRUE/FALSE; found %s",
+                                event, format_offenders(ev[bad])), bad, call)
+  }
+  ev
 }
 
 # Validates `factors` (column names of logical, character or factor columns).
