@@ -557,7 +557,7 @@ cox_site_stats <- function(data, formula, beta, grid, centre = grid$centre, requ
   if (!is.numeric(beta) || length(beta) != p || any(!is.finite(beta))) {
     cli::cli_abort("{.arg beta} must be {p} finite number{?s}.", class = "rwe_bad_input")
   }
-  check_numeric_arg(centre, p, "centre", call)
+  check_part_numeric(centre, p, "centre", call)
   check_cox_request(request, length(grid$time), call)
   grid$centre <- as.double(centre)
   design <- cox_site_design(cox_site_frame(data, grid$spec), grid, min_cell, site)
@@ -1706,7 +1706,7 @@ check_grid_shape <- function(grid, class, call) {
   invisible(grid)
 }
 
-check_numeric_arg <- function(x, len, arg, call) {
+check_part_numeric <- function(x, len, arg, call) {
   if (!is.numeric(x) || length(x) != len || !all(is.finite(x))) {
     bad <- if (is.numeric(x) && length(x) == len) paste0(" (not finite at position ", format_offenders(which(!is.finite(x))), ")") else ""
     abort_part_arg(arg, paste0("must be ", len, " finite number", if (len != 1L) "s", ", not ", obj_label(x), bad), call)
@@ -1719,8 +1719,8 @@ check_cox_request <- function(request, ngrid, call) {
   if (!is.list(request) || is.null(request$alpha) || is.null(request$efron_b)) {
     abort_part_arg("request", "must be the `request` element of a round-1 cox_combine()", call)
   }
-  check_numeric_arg(request$alpha, ngrid, "request$alpha", call)
-  check_numeric_arg(request$efron_b, ngrid, "request$efron_b", call)
+  check_part_numeric(request$alpha, ngrid, "request$alpha", call)
+  check_part_numeric(request$efron_b, ngrid, "request$efron_b", call)
 }
 
 # Each site's round-1 sums must have the grid's shape (T grid times, p columns).
