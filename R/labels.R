@@ -43,7 +43,9 @@ with_data_labels <- function(labels, data, vars) {
 
 # The label of one column, or `default` when it has none.
 column_label <- function(data, col, default = col) {
-  if (is.null(col)) return(default)
+  if (is.null(col) || !is.character(col) || length(col) != 1L || !col %in% names(data)) {
+    return(default)
+  }
   lab <- column_labels(data, col)[[1L]]
   if (is.na(lab)) default else lab
 }

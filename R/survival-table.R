@@ -61,7 +61,8 @@ event_codes <- function(ev, event, call) {
 }
 
 # Validates `factors` (column names of logical, character or factor columns).
-check_factor_columns <- function(data, factors, exclude, call = rlang::caller_env()) {
+check_factor_columns <- function(data, factors, exclude, call = rlang::caller_env(),
+                                 numeric_ok = FALSE) {
   if (!is.character(factors) || length(factors) == 0L || anyNA(factors)) {
     cli::cli_abort("{.arg factors} must be a non-empty character vector of column names.",
                    call = call, class = "rwe_bad_input")
@@ -74,7 +75,7 @@ check_factor_columns <- function(data, factors, exclude, call = rlang::caller_en
   }
   for (f in factors) {
     x <- data[[f]]
-    if (!(is.logical(x) || is.character(x) || is.factor(x))) {
+    if (!(is.logical(x) || is.character(x) || is.factor(x) || (numeric_ok && is.numeric(x)))) {
       cli::cli_abort(c("{.arg factors}: column {.val {f}} is {.obj_type_friendly {x}}; use a
                         logical, character or factor column.",
                        "i" = "Cut numeric variables into groups first (e.g.
@@ -150,6 +151,10 @@ join_flags <- function(...) {
 #'   `c(age_ge55 = "Age >= 55 years")`.
 #' @param conf.int Confidence level of the median's interval (log scale, as survfit).
 #' @param min_n Levels with fewer patients are flagged `"n < min_n"`.
+#' @param mean Show the SPSS-style mean (restricted to each group's largest time) as a
+#'   printed column? The numbers are always in `mean_spss` and `mean_spss_se`; the column is
+#'   printed only when asked for (e.g. to match a published SPSS table), because its
+#'   restriction differs between groups and it is easily misread.
 #' @return A data frame of class `c("rwe_survival_by", "rwe_table", "data.frame")`, one row
 #'   per factor level, with columns `variable` (column name), `label`, `level`, `n`,
 #'   `percent` (of the patients with a known value of the factor), `events`, `median`,
@@ -172,20 +177,25 @@ join_flags <- function(...) {
 #' tidy(tab)
 #' @export
 survival_by <- function(data, time, event, factors, labels = NULL, conf.int = 0.95,
-                        min_n = 5) {
+                        min_n = 5, mean = FALSE) {
   call <- rlang::current_env()
   cols <- surv_columns(data, time, event, call = call)
+  data <- prepare_labelled(data, factors)
   check_factor_columns(data, factors, exclude = c(time, event), call = call)
-  labels <- as_bad_input(check_labels(labels, factors, arg = "labels", call = call))
+  labels <- as_bad_input(check_labels(with_data_labels(labels, data, factors), factors,
+                                      arg = "labels", call = call))
   check_conf_level(conf.int, call = call)
   as_bad_input(check_number(min_n, arg = "min_n", lower = 0, call = call))
+  as_bad_input(check_flag(mean, call = call))
+  digits <- time_digits(cols$time[cols$keep])
   rows <- lapply(factors, function(f) {
     survival_by_factor(data[[f]][cols$keep], cols$time[cols$keep], cols$event[cols$keep],
-                       f, labels[[f]], conf.int, min_n, call)
+                       f, labels[[f]], conf.int, min_n, call, digits)
   })
   out <- do.call(rbind, rows)
   n_missing <- vapply(factors, function(f) sum(is.na(data[[f]][cols$keep])), numeric(1))
-  notes <- c(sprintf("Mean: Kaplan-Meier mean restricted to each group's largest time (as SPSS); median (%s%% CI) by the rule of survival::survfit; NR = not reached (the curve, or the confidence limit's curve, stays above 0.5 until the group's last time); NE = not estimable (the limit's confidence curve is undefined once survival drops to 0, e.g. a group of one patient); \u2013 = no events.",
+  notes <- c(if (mean) "Mean: Kaplan-Meier mean restricted to each group's largest time (as SPSS).",
+             sprintf("Median (%s%% CI) by the rule of survival::survfit; NR = not reached (the curve, or the confidence limit's curve, stays above 0.5 until the group's last time); NE = not estimable (the limit's confidence curve is undefined once survival drops to 0, e.g. a group of one patient); \u2013 = no events.",
                      format(100 * conf.int)),
              "p: log-rank test over the levels of each factor.",
              if (cols$n_dropped > 0) sprintf("%d row(s) with missing time or event left out.",
@@ -195,11 +205,17 @@ survival_by <- function(data, time, event, factors, labels = NULL, conf.int = 0.
                                                     n_missing[n_missing > 0], collapse = ", ")))
   new_rwe_table(out, "rwe_survival_by",
                 title = sprintf("Survival by subgroup (N = %d)", sum(cols$keep)),
-                footnotes = notes, n_missing = n_missing, conf.int = conf.int)
+                footnotes = notes, n_missing = n_missing, conf.int = conf.int,
+                show_mean = mean)
 }
 
+# Decimals of printed medians: times on a day scale (largest time above 100, as follow-up in
+# days is) print as whole numbers; weeks, months or years with one decimal.
+time_digits <- function(time) if (length(time) && max(time) > 100) 0 else 1
+
 # Rows of one factor: per-level Kaplan-Meier summaries and the log-rank p.
-survival_by_factor <- function(x, time, event, name, label, conf.int, min_n, call) {
+survival_by_factor <- function(x, time, event, name, label, conf.int, min_n, call,
+                               digits = 1) {
   lev <- factor_levels(x, name, call)
   known <- !is.na(x)
   group <- factor(as.character(x[known]), levels = lev$levels)
@@ -226,7 +242,7 @@ survival_by_factor <- function(x, time, event, name, label, conf.int, min_n, cal
                     stringsAsFactors = FALSE)
   ne <- median_limits_ne(fit, med)
   out$summary <- median_text(out$median, out$median_low, out$median_high, events,
-                             low_ne = ne$low, high_ne = ne$high)
+                             digits = digits, low_ne = ne$low, high_ne = ne$high)
   out
 }
 
@@ -272,6 +288,7 @@ display_table.rwe_survival_by <- function(x, ...) {
              median = x$summary,
              p = ifelse(first, format_pvalue(x$p_value), ""),
              note = display_flag(x$flag), check.names = FALSE)
+  if (!isTRUE(attr(x, "show_mean"))) shown$`mean (SPSS)` <- NULL
   level <- attr(x, "conf.int")
   names(shown)[names(shown) == "median"] <-
     sprintf("median (%s%% CI)", format(100 * if (is.null(level)) 0.95 else level))
