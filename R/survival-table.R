@@ -194,9 +194,9 @@ survival_by <- function(data, time, event, factors, labels = NULL, conf.int = 0.
   })
   out <- do.call(rbind, rows)
   n_missing <- vapply(factors, function(f) sum(is.na(data[[f]][cols$keep])), numeric(1))
-  notes <- c(if (mean) "Mean: Kaplan-Meier mean restricted to each group's largest time (as SPSS).",
-             sprintf("Median (%s%% CI) by the rule of survival::survfit; NR = not reached (the curve, or the confidence limit's curve, stays above 0.5 until the group's last time); NE = not estimable (the limit's confidence curve is undefined once survival drops to 0, e.g. a group of one patient); \u2013 = no events.",
+  notes <- c(sprintf("Median (%s%% CI) by the rule of survival::survfit; NR = not reached (the curve, or the confidence limit's curve, stays above 0.5 until the group's last time); NE = not estimable (the limit's confidence curve is undefined once survival drops to 0, e.g. a group of one patient); \u2013 = no events.",
                      format(100 * conf.int)),
+             if (mean) "Mean: Kaplan-Meier mean restricted to each group's largest time (as SPSS).",
              "p: log-rank test over the levels of each factor.",
              if (cols$n_dropped > 0) sprintf("%d row(s) with missing time or event left out.",
                                               cols$n_dropped),
