@@ -86,7 +86,7 @@ adam_aval_time <- function(recs, unit, call) {
                    call = call, class = "rwe_bad_input")
   }
   if (is.null(unit)) return(as.double(aval))
-  unit <- rlang::arg_match(unit, names(days_per_unit), error_call = call)
+  unit <- match_unit(unit, call)
   units <- if ("AVALU" %in% names(recs)) unique(toupper(as.character(recs$AVALU))) else "DAYS"
   if (!all(units %in% c("DAYS", "DAY", NA))) {
     cli::cli_abort("{.arg unit} converts AVAL from days, but AVALU is {.val {units}}.",

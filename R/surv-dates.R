@@ -5,6 +5,11 @@
 
 days_per_unit <- c(days = 1, weeks = 7, months = 365.25 / 12, years = 365.25)
 
+match_unit <- function(unit, call = rlang::caller_env()) {
+  as_bad_input(rlang::arg_match(unit, names(days_per_unit), error_arg = "unit",
+                                error_call = call))
+}
+
 #' Time between two dates, in days, weeks, months or years
 #'
 #' `time_between()` converts the interval from `start` to `end` (`Date` or `POSIXct`
@@ -27,7 +32,7 @@ days_per_unit <- c(days = 1, weeks = 7, months = 365.25 / 12, years = 365.25)
 #' surv_from_dates(d, "start", "progression", "last_seen", unit = "months")
 #' @export
 time_between <- function(start, end, unit = c("days", "weeks", "months", "years")) {
-  unit <- rlang::arg_match(unit)
+  unit <- match_unit(unit)
   check_date(start, "start")
   check_date(end, "end")
   days <- as.numeric(difftime(as.POSIXct(end), as.POSIXct(start), units = "days"))
@@ -48,7 +53,7 @@ time_between <- function(start, end, unit = c("days", "weeks", "months", "years"
 surv_from_dates <- function(data, start_date, event_date, censor_date,
                             unit = c("days", "weeks", "months", "years"),
                             time_col = "time", event_col = "event") {
-  unit <- rlang::arg_match(unit)
+  unit <- match_unit(unit)
   as_bad_input(check_data_frame(data))
   as_bad_input(check_columns(data, c(start_date, event_date, censor_date)))
   ev_date <- data[[event_date]]
