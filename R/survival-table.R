@@ -344,8 +344,10 @@ survival_overall <- function(data, time, event, conf.int = 0.95) {
                     mean_spss_low = mean$conf.low, mean_spss_high = mean$conf.high,
                     tau = mean$tau)
   ne <- median_limits_ne(fit, med)
-  out$summary <- paste0(format_nr(out$median), " (", format_nr(out$median_low, 2, ne$low),
-                        "\u2013", format_nr(out$median_high, 2, ne$high), ")")
+  day_scale <- time_digits(tt) == 0
+  out$summary <- paste0(format_nr(out$median, if (day_scale) 0 else 1), " (",
+                        format_nr(out$median_low, if (day_scale) 0 else 2, ne$low), "\u2013",
+                        format_nr(out$median_high, if (day_scale) 0 else 2, ne$high), ")")
   notes <- c("Median (survfit): CI where the log-scale pointwise limits cross 0.5; NR = not reached (the curve or the limit's curve stays above 0.5 until the last time); NE = not estimable (the limit's curve is undefined once survival drops to 0).",
              "Median (SPSS): first time with S(t) <= 0.5; CI median +/- z SE, SE by Collett's density formula (0.45/0.55 survival points).",
              "Mean: restricted to the largest observed time (SPSS).",
@@ -354,7 +356,7 @@ survival_overall <- function(data, time, event, conf.int = 0.95) {
              if (cols$n_dropped > 0) sprintf("%d row(s) with missing time or event left out.",
                                               cols$n_dropped))
   new_rwe_table(out, "rwe_survival_overall", title = "Overall survival",
-                footnotes = notes, conf.int = conf.int)
+                footnotes = notes, conf.int = conf.int, day_scale = day_scale)
 }
 
 # SPSS's median (the first time S <= 0.5) and Collett's density-based standard error.
@@ -378,14 +380,17 @@ spss_median <- function(cv) {
 #' @export
 display_table.rwe_survival_overall <- function(x, ...) {
   check_dots_empty_bad(...)
-  ci <- function(lo, hi) paste0(format_nr(lo, 2), "\u2013", format_nr(hi, 2))
+  # Day-scale times (see time_digits()) print as whole days, month-scale ones with decimals.
+  d <- if (isTRUE(attr(x, "day_scale"))) c(0, 0, 1) else c(1, 2, 3)
+  ci <- function(lo, hi) paste0(format_nr(lo, d[2]), "\u2013", format_nr(hi, d[2]))
   data.frame(N = x$n, events = x$events,
              `median (survfit CI)` = x$summary,
-             `median (SPSS CI)` = paste0(format_nr(x$median_spss), " (",
+             `median (SPSS CI)` = paste0(format_nr(x$median_spss, d[1]), " (",
                                          ifelse(is.na(x$median_spss_se), "CI not estimable",
                                                 ci(x$median_spss_low, x$median_spss_high)),
                                          ")"),
-             `mean (SE)` = sprintf("%.3f (%.3f)", x$mean_spss, x$mean_spss_se),
+             `mean (SE)` = sprintf(sprintf("%%.%df (%%.%df)", d[3], d[3]), x$mean_spss,
+                                   x$mean_spss_se),
              check.names = FALSE)
 }
 

@@ -304,3 +304,19 @@ test_that("survival-table display methods refuse arguments they would ignore", {
   expect_error(display_table(followup_summary(lung2, "time", "event"), foo = 1), "foo",
                class = "rwe_bad_input")
 })
+
+test_that("day-scale times print as whole days (survival_overall on lung)", {
+  lung <- survival::lung
+  ov <- survival_overall(lung, "time", "status")
+  sf <- summary(survival::survfit(survival::Surv(time, status) ~ 1, data = lung))$table
+  expect_equal(ov$median, unname(sf["median"]))
+  expect_identical(ov$summary, "310 (285\u2013363)")
+  shown <- display_table(ov)
+  expect_identical(shown$`median (SPSS CI)`, sprintf("310 (%.0f\u2013%.0f)",
+                                                     ov$median_spss_low, ov$median_spss_high))
+  expect_identical(shown$`mean (SE)`, sprintf("%.1f (%.1f)", ov$mean_spss, ov$mean_spss_se))
+  # month-scale data keep their decimals
+  pts <- subset(rrdtc_patients, evaluable)
+  expect_match(display_table(survival_overall(pts, "pfs_months", "pfs_event"))$`mean (SE)`,
+               "^[0-9]+\\.[0-9]{3} ")
+})

@@ -60,3 +60,24 @@ test_that("knit_print() renders a flextable to Word and a kable elsewhere", {
   expect_true("Best overall response (N = 26 evaluable)" %in% cells)
   expect_s3_class(knitr::knit_print(response_rates(rrdtc_patients)), "knit_asis")
 })
+
+test_that("the ADaM / SAS / SPSS vignette runs its xpt round trip and renders to Word", {
+  rmd <- test_path("../../vignettes/adam-sas-spss.Rmd")
+  skip_if_not(file.exists(rmd), "vignette sources not available")
+  skip_if_not_installed("haven")
+  skip_if_not_installed("flextable")
+  skip_if_not_installed("officer")
+  skip_if_not(rmarkdown::pandoc_available())
+  dir <- tempfile("vig")
+  dir.create(dir)
+  on.exit(unlink(dir, recursive = TRUE))
+  out <- rmarkdown::render(rmd, rmarkdown::word_document(), output_dir = dir,
+                           intermediates_dir = dir, knit_root_dir = dir, quiet = TRUE,
+                           envir = new.env())
+  doc <- officer::docx_summary(officer::read_docx(out))
+  cells <- doc$text[doc$content_type == "table cell"]
+  # the ADTTE -> survival_by table of the xpt data, and the baseline row labelled from ADSL
+  expect_true("Survival by subgroup (N = 26)" %in% cells)
+  expect_true("Age (years)" %in% cells)
+  expect_true("Adverse events by worst grade (N = 31)" %in% cells)
+})
