@@ -90,3 +90,31 @@ test_that("status codes: 1/2 accepted as Surv() reads them, 0/1/2 mixed refused"
   d$e <- pts$pfs_event == 1
   expect_equal(survival_by(d, "t", "e", "g")$median, ref$median)
 })
+
+test_that("response_rates, response_by and ae_table read SPSS value-labelled columns", {
+  skip_if_not_installed("haven")
+  codes <- c(CR = 1, PR = 2, SD = 3, PD = 4)
+  d <- data.frame(id = rrdtc_patients$patient_id)
+  d$bor <- haven::labelled(unname(codes[rrdtc_patients$best_response]), codes,
+                           label = "Best overall response")
+  d$male <- haven::labelled(as.double(rrdtc_patients$sex == "male"), c(No = 0, Yes = 1),
+                            label = "Male sex")
+  file <- tempfile(fileext = ".sav")
+  on.exit(unlink(file))
+  haven::write_sav(d, file)
+  sav <- haven::read_sav(file)
+  ref <- response_rates(rrdtc_patients)
+  expect_identical(response_rates(sav, "bor")$n, ref$n)
+  by <- response_by(sav, "male", response = "bor")
+  ref_by <- response_by(transform(rrdtc_patients, male = factor(ifelse(sex == "male", "Yes", "No"),
+                                                                 c("No", "Yes"))), "male")
+  expect_identical(by$label[1], "Male sex")
+  expect_equal(tidy(by)[setdiff(names(tidy(by)), "label")],
+               tidy(ref_by)[setdiff(names(tidy(ref_by)), "label")])
+  ae <- rrdtc_adverse_events
+  terms <- unique(ae$ae_term)
+  ae$ae_term <- haven::labelled(as.double(match(ae$ae_term, terms)),
+                                stats::setNames(seq_along(terms), terms))
+  expect_identical(ae_table(ae, rrdtc_patients)$term,
+                   ae_table(rrdtc_adverse_events, rrdtc_patients)$term)
+})
