@@ -50,6 +50,7 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
   formula <- with_survival_specials(split_strata_terms(formula))
   mf_call$formula <- stats::terms(formula, specials = c("strata", "cluster", "offset"),
                                   data = data)
+  if (!is.null(data)) mf_call$data <- labelled_as_plain(data, formula)
   mf <- withCallingHandlers(
     eval(mf_call, env),
     warning = function(w) {
@@ -197,6 +198,20 @@ na_omit_unless_complete <- function(object, ...) {
     if (missing) return(stats::na.omit(object, ...))
   }
   object
+}
+
+# SPSS value-labelled (haven_labelled) columns: on the right-hand side of the formula a
+# column whose every value has a label is the categorical variable it stands for (a factor
+# in label order, as in every other verb); anything else, and in particular the Surv()
+# arguments (status coded 1/2 with labels "censored"/"event"), stays a plain number.
+# `data` is returned unchanged (and the model frame call untouched) when nothing is labelled.
+labelled_as_plain <- function(data, formula) {
+  labelled <- names(data)[vapply(data, inherits, logical(1), "haven_labelled")]
+  if (!length(labelled)) return(data)
+  as_factor <- setdiff(intersect(labelled, all.vars(formula[[3L]])), all.vars(formula[[2L]]))
+  data <- prepare_labelled(data, as_factor)
+  for (col in setdiff(labelled, as_factor)) data[[col]] <- strip_labelled(data[[col]])
+  data
 }
 
 # CDISC ADaM's CNSR is a censoring flag (0 = event, 1 = censored), the opposite of Surv()'s

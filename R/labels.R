@@ -59,12 +59,18 @@ prepare_labelled <- function(data, cols = names(data)) {
     if (!inherits(x, "haven_labelled")) next
     label <- attr(x, "label", exact = TRUE)
     values <- attr(x, "labels", exact = TRUE)
-    plain <- as.vector(unclass(x))
-    attributes(plain) <- NULL
+    plain <- strip_labelled(x)
     data[[col]] <- if (length(values) && all(plain[!is.na(plain)] %in% values)) {
       factor(names(values)[match(plain, values)], levels = unique(names(values)))
     } else plain
     attr(data[[col]], "label") <- label
   }
   data
+}
+
+# The numbers of a haven_labelled vector without its class and labels.
+strip_labelled <- function(x) {
+  out <- as.vector(unclass(x))
+  attributes(out) <- NULL
+  out
 }

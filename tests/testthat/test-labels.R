@@ -118,3 +118,21 @@ test_that("response_rates, response_by and ae_table read SPSS value-labelled col
   expect_identical(ae_table(ae, rrdtc_patients)$term,
                    ae_table(rrdtc_adverse_events, rrdtc_patients)$term)
 })
+
+test_that("formula verbs: value-labelled covariates are factors, labelled status stays numeric", {
+  sav <- labelled_cohort()
+  ref_data <- data.frame(pfs = pts$pfs_months, event = pts$pfs_event,
+                         sex = factor(ifelse(pts$sex == "male", "Male", "Female"),
+                                      c("Male", "Female")), tg = round(pts$tg_baseline_ng_ml))
+  ours <- cox_fit(Surv(pfs, status) ~ sex + tg, sav)
+  cx <- survival::coxph(survival::Surv(pfs, event) ~ sex + tg, data = ref_data)
+  expect_equal(unname(coef(ours)), unname(coef(cx)), tolerance = 1e-8)
+  expect_identical(names(coef(ours)), names(coef(cx)))
+  km <- km_fit(Surv(pfs, status) ~ sex, sav)
+  sf <- survival::survfit(survival::Surv(pfs, event) ~ sex, data = ref_data)
+  expect_equal(km$curves$surv, sf$surv, tolerance = 1e-12)
+  expect_identical(as.character(km$strata[[1]]), c("Male", "Female"))
+  lr <- logrank_test(Surv(pfs, status) ~ sex, sav)
+  expect_equal(lr$chisq, survival::survdiff(survival::Surv(pfs, event) ~ sex,
+                                                data = ref_data)$chisq, ignore_attr = TRUE)
+})
