@@ -50,7 +50,10 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
   formula <- with_survival_specials(split_strata_terms(formula))
   mf_call$formula <- stats::terms(formula, specials = c("strata", "cluster", "offset"),
                                   data = data)
-  if (!is.null(data)) mf_call$data <- labelled_as_plain(data, formula)
+  # Only data with labelled columns are put into the call (inlined): deparsing a call that
+  # holds a large data frame, e.g. in an error message, would be slow.
+  plain <- if (!is.null(data)) labelled_as_plain(data, formula)
+  if (!is.null(plain)) mf_call$data <- plain
   mf <- withCallingHandlers(
     eval(mf_call, env),
     warning = function(w) {
@@ -204,10 +207,10 @@ na_omit_unless_complete <- function(object, ...) {
 # column whose every value has a label is the categorical variable it stands for (a factor
 # in label order, as in every other verb); anything else, and in particular the Surv()
 # arguments (status coded 1/2 with labels "censored"/"event"), stays a plain number.
-# `data` is returned unchanged (and the model frame call untouched) when nothing is labelled.
+# NULL when nothing is labelled (the model frame call is then left as it is).
 labelled_as_plain <- function(data, formula) {
   labelled <- names(data)[vapply(data, inherits, logical(1), "haven_labelled")]
-  if (!length(labelled)) return(data)
+  if (!length(labelled)) return(NULL)
   as_factor <- setdiff(intersect(labelled, all.vars(formula[[3L]])), all.vars(formula[[2L]]))
   data <- prepare_labelled(data, as_factor)
   for (col in setdiff(labelled, as_factor)) data[[col]] <- strip_labelled(data[[col]])
