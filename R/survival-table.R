@@ -142,13 +142,18 @@ join_flags <- function(...) {
 #'
 #' @param data A data frame, one row per patient.
 #' @param time Name of the numeric time column (finite, non-negative).
-#' @param event Name of the event column: 0/1 or logical. Rows where `time` or `event` is
-#'   missing (e.g. patients not evaluable) are left out and counted in the footnote.
-#' @param factors Character vector of column names (logical, character or factor). Logical
+#' @param event Name of the event column, coded as [survival::Surv()] reads it: 0/1,
+#'   `FALSE`/`TRUE`, or 1/2 (1 = censored, 2 = event, SPSS's habit). Rows where `time` or
+#'   `event` is missing (e.g. patients not evaluable) are left out and counted in the
+#'   footnote. A column named `CNSR` (CDISC ADaM: 0 = event) is refused; use [adtte_surv()]
+#'   or a column `1 - CNSR`.
+#' @param factors Character vector of column names (logical, character or factor; haven
+#'   value-labelled columns count as factors when every value has a label). Logical
 #'   columns give the levels `"Yes"` (`TRUE`) and `"No"`; factors keep their level order;
 #'   character values are sorted. Patients with a missing value are left out of that factor.
 #' @param labels Optional named character vector of display labels for the factors, e.g.
-#'   `c(age_ge55 = "Age >= 55 years")`.
+#'   `c(age_ge55 = "Age >= 55 years")`. Factors without one are shown by their variable label
+#'   (`attr(x, "label")`, as haven reads SAS/SPSS files; see [column_labels()]), else by name.
 #' @param conf.int Confidence level of the median's interval (log scale, as survfit).
 #' @param min_n Levels with fewer patients are flagged `"n < min_n"`.
 #' @param mean Show the SPSS-style mean (restricted to each group's largest time) as a
