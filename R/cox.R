@@ -788,7 +788,9 @@ vcov.rwe_cox <- function(object, ...) {
 }
 
 #' @export
-nobs.rwe_cox <- function(object, ...) {
+nobs.rwe_cox <- function(object, use.fallback = FALSE, ...) {
+  # stats::drop1() and step() call nobs(fit, use.fallback = TRUE): the argument of the
+  # generic is accepted (the number of events needs no fallback), anything else refused.
   rlang::check_dots_empty()
   object$nevent
 }
