@@ -24,6 +24,10 @@
 #' @export
 ae_table <- function(ae, patients, id = "patient_id", term = "ae_term",
                      grade = "max_grade", sort = TRUE) {
+  # SPSS value-labelled columns (haven) become their labels before any check.
+  if (is.data.frame(ae) && is.character(c(id, term, grade))) {
+    ae <- prepare_labelled(ae, c(id, term, grade))
+  }
   check_ae_input(ae, patients, id, term, grade)
   check_flag(sort)
   N <- nrow(patients)

@@ -26,7 +26,10 @@
 #'   workspace (larger tables with a few hundred patients), its p-value is estimated from
 #'   1e5 simulated tables with a fixed seed, and the `test` column says so.
 #' @param labels Optional character vector of display labels named by entries of `vars`,
-#'   e.g. `c(age_years = "Age (years)")`; other variables are shown by column name.
+#'   e.g. `c(age_years = "Age (years)")`; other variables are shown by their variable label
+#'   (`attr(x, "label")`, as haven reads SAS and SPSS files; see [column_labels()]) or else
+#'   by column name. haven value-labelled (SPSS) columns are categorical when every value
+#'   has a label (levels in label order), numeric otherwise.
 #' @return A data frame of class `c("rwe_baseline", "rwe_table", "data.frame")`, one row
 #'   per variable (continuous, flag) or variable level (categorical), with columns
 #'   * `variable`, `label` (display label), `level` (`NA` for continuous variables and
@@ -58,7 +61,8 @@ baseline_table <- function(data, vars, by = NULL, denominators = NULL, digits = 
   }
   check_number(digits, lower = 0, upper = 6)
   check_flag(test)
-  labels <- check_labels(labels, vars)
+  data <- prepare_labelled(data, c(vars, by))
+  labels <- check_labels(with_data_labels(labels, data, vars), vars)
   denominators <- check_denominators(denominators, data, vars)
   groups <- NULL
   if (!is.null(by)) {

@@ -34,6 +34,7 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
     cli::cli_abort(c("{.arg formula} must have a {.fn Surv} response on its left-hand side.",
                      "x" = "Got {.code {format(formula)}}."), call = call, class = "rwe_bad_input")
   }
+  check_cnsr_event(formula[[2L]], call)
   data <- if (is.null(mc$data)) NULL else eval(mc$data, env)
   if (!is.null(data) && !is.data.frame(data)) {
     cli::cli_abort("{.arg data} must be a data frame, not {.obj_type_friendly {data}}.",
@@ -49,6 +50,10 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
   formula <- with_survival_specials(split_strata_terms(formula))
   mf_call$formula <- stats::terms(formula, specials = c("strata", "cluster", "offset"),
                                   data = data)
+  # Only data with labelled columns are put into the call (inlined): deparsing a call that
+  # holds a large data frame, e.g. in an error message, would be slow.
+  plain <- if (!is.null(data)) labelled_as_plain(data, formula)
+  if (!is.null(plain)) mf_call$data <- plain
   mf <- withCallingHandlers(
     eval(mf_call, env),
     warning = function(w) {
@@ -196,6 +201,40 @@ na_omit_unless_complete <- function(object, ...) {
     if (missing) return(stats::na.omit(object, ...))
   }
   object
+}
+
+# SPSS value-labelled (haven_labelled) columns: on the right-hand side of the formula a
+# column whose every value has a label is the categorical variable it stands for (a factor
+# in label order, as in every other verb); anything else, and in particular the Surv()
+# arguments (status coded 1/2 with labels "censored"/"event"), stays a plain number.
+# NULL when nothing is labelled (the model frame call is then left as it is).
+labelled_as_plain <- function(data, formula) {
+  labelled <- names(data)[vapply(data, inherits, logical(1), "haven_labelled")]
+  if (!length(labelled)) return(NULL)
+  as_factor <- setdiff(intersect(labelled, all.vars(formula[[3L]])), all.vars(formula[[2L]]))
+  data <- prepare_labelled(data, as_factor)
+  for (col in setdiff(labelled, as_factor)) data[[col]] <- strip_labelled(data[[col]])
+  data
+}
+
+# CDISC ADaM's CNSR is a censoring flag (0 = event, 1 = censored), the opposite of Surv()'s
+# event indicator, so Surv(AVAL, CNSR) silently analyses censorings as events. Any argument
+# of Surv() after the first that is the bare column CNSR (any case) is refused; an expression
+# such as 1 - CNSR or CNSR == 0 states the convention and passes.
+check_cnsr_event <- function(surv_call, call) {
+  args <- as.list(surv_call)[-c(1L, 2L)]
+  bad <- vapply(args, function(a) is.symbol(a) && is_cnsr_name(as.character(a)), logical(1))
+  if (any(bad)) abort_cnsr(as.character(args[[which(bad)[1L]]]), call)
+}
+
+is_cnsr_name <- function(name) grepl("^cnsr$", name, ignore.case = TRUE)
+
+abort_cnsr <- function(name, call) {
+  cli::cli_abort(c("{.val {name}} cannot be the event indicator: in CDISC ADaM, CNSR = 0 is an
+                    event and CNSR = 1 a censoring, the opposite of {.fn Surv}'s coding.",
+                   "i" = "Use {.code Surv(AVAL, 1 - {name})}, or {.fn adtte_surv} to add an
+                          {.code event} column."),
+                 call = call, class = "rwe_bad_input")
 }
 
 is_surv_call <- function(expr) {

@@ -176,7 +176,8 @@ strip_rwe_table <- function(x) {
 #' Every table verb of the package returns a data frame with class
 #' `c("rwe_<name>", "rwe_table", "data.frame")`. `print()` shows the formatted table
 #' (title, the text columns, footnotes); `knit_print()` renders the same table with
-#' [knitr::kable()] in R Markdown documents; `tidy()` returns the underlying numbers as a
+#' [knitr::kable()] in R Markdown documents (in Word output, as a flextable: see
+#' [as_flextable.rwe_table()]); `tidy()` returns the underlying numbers as a
 #' plain data frame.
 #'
 #' @param x An `rwe_table`.
@@ -210,6 +211,8 @@ print.rwe_table <- function(x, ...) {
 #' @exportS3Method knitr::knit_print
 knit_print.rwe_table <- function(x, ...) {
   rlang::check_installed("knitr")
+  # Word output gets a real table with its caption and footnotes (R/table-flextable.R).
+  if (knitting_to_word()) return(knitr::knit_print(as_flextable.rwe_table(x), ...))
   shown <- display_table(x)
   footnotes <- attr(x, "footnotes")
   table <- knitr::kable(shown, caption = attr(x, "title"), row.names = FALSE, ...)

@@ -259,6 +259,7 @@ response_rates <- function(data, response = "best_response", duration = NULL,
                            duration_closed = c("both", "neither", "left", "left"),
                            duration_at_least = 24, response_at_least = 12) {
   check_data_frame(data)
+  data <- prepare_labelled(data, response)
   value <- check_response_column(data, response)
   check_number(conf.int, lower = 0, upper = 1)
   method <- rlang::arg_match(method)
@@ -437,11 +438,12 @@ display_table.rwe_response_rates <- function(x, ...) {
 #' @export
 response_by <- function(data, factors, response = "best_response", labels = NULL) {
   check_data_frame(data)
-  value <- check_response_column(data, response)
   check_columns(data, factors, arg = "data")
+  data <- prepare_labelled(data, c(response, factors))
+  value <- check_response_column(data, response)
   if (response %in% factors) cli::cli_abort("{.arg factors} cannot include {.arg response}.",
     class = "rwe_bad_input")
-  labels <- check_labels(labels, factors)
+  labels <- check_labels(with_data_labels(labels, data, factors), factors)
   call <- rlang::current_env()   # errors about a factor are reported as response_by()'s
   evaluable <- data[!is.na(value), , drop = FALSE]
   value <- value[!is.na(value)]
