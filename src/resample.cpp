@@ -1,0 +1,439 @@
+// Resampling engine: bootstrap replicates of a Cox fit and of Kaplan-Meier summaries, all in
+// C++ over ONE sorted copy of the data, with the resample of each replicate expressed as
+// integer case counts (how often each row was drawn).
+//
+// Contract (R/resample.R guarantees it; nothing here re-validates):
+// * Cox: `x` is n x p (finite doubles), `time`, `status` (0/1), `offset` (finite) and
+//   `strata` (codes 1..S) are ALREADY SORTED by stratum, then time descending; `pos[i]` is
+//   the 0-based sorted position of original row i (so that drawn indices, which name original
+//   rows, become counts on the sorted rows). Near-equal times are already merged.
+// * KM: `time` (finite), `status` (0/1) and `group` (codes 1..k) are sorted by group, then time
+//   ascending; `pos` as above; `tau` > 0 is the RMST horizon of every group.
+// * `seed` is a whole number in [0, 2^53); `B` >= 1; `threads` >= 1.
+//
+// Random numbers (documented in ?resample_indices): replicate b (1-based) draws its n row
+// indices with its own std::mt19937_64, seeded with splitmix64 mixing of (seed, b); an index
+// is a Lemire multiply-shift draw on [0, n) with rejection (unbiased). A replicate therefore
+// depends on (seed, b, n) only, never on the thread that computes it or on the others: the
+// results are bitwise identical for any number of threads, and resample_indices_cpp()
+// regenerates the very same indices for checks.
+//
+// Cox with integer counts c_i is the fit to the data set with row i repeated c_i times: the
+// risk sets and Breslow terms are weighted sums, and the Efron correction treats the m = sum c
+// deaths at a time as m tied deaths (m stages, each of weight 1), which is what coxph does on
+// the repeated rows. (coxph's own case weights differ for Efron: it uses d = number of distinct
+// death ROWS with their mean weight; integer counts are not case weights in that sense.)
+// Newton-Raphson follows survival's control flow (as src/cox.cpp): covariates other than
+// -1/0/1 columns centred and scaled by sum c / sum c |x - mean| of the replicate, start at 0,
+// convergence when |1 - loglik / previous| <= eps outside a halving, a decrease halves the
+// step, generalised LDL' with tolerance toler_chol (aliased columns give NA).
+//
+// Threads: replicates are handed out through an atomic counter to std::threads that touch no
+// R API; the calling thread computes replicates too and checks for interrupts between them
+// (about every 0.1 s); on an interrupt the workers stop at their next replicate.
+
+#include <Rcpp.h>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <random>
+#include <thread>
+#include <vector>
+
+namespace {
+
+typedef std::ptrdiff_t Index;
+
+// ---- random indices --------------------------------------------------------------------
+
+std::uint64_t splitmix64(std::uint64_t z) {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+std::uint64_t replicate_seed(std::uint64_t seed, std::uint64_t b) {
+  return splitmix64(splitmix64(seed) ^ splitmix64(b + 0x632BE59BD9B4E019ULL));
+}
+
+// Unbiased draw on [0, n): Lemire's multiply-shift with rejection of the biased low range.
+std::uint64_t draw_below(std::mt19937_64& eng, std::uint64_t n) {
+  unsigned __int128 m = static_cast<unsigned __int128>(eng()) * n;
+  std::uint64_t low = static_cast<std::uint64_t>(m);
+  if (low < n) {
+    const std::uint64_t threshold = (0 - n) % n;
+    while (low < threshold) {
+      m = static_cast<unsigned __int128>(eng()) * n;
+      low = static_cast<std::uint64_t>(m);
+    }
+  }
+  return static_cast<std::uint64_t>(m >> 64);
+}
+
+// Counts on the sorted rows of replicate b (1-based): how often each row was drawn.
+void draw_counts(std::uint64_t seed, std::uint64_t b, const int* pos, Index n,
+                 std::vector<double>& counts) {
+  std::mt19937_64 eng(replicate_seed(seed, b));
+  std::fill(counts.begin(), counts.end(), 0.0);
+  for (Index k = 0; k < n; ++k) counts[pos[draw_below(eng, static_cast<std::uint64_t>(n))]] += 1;
+}
+
+// ---- threads ---------------------------------------------------------------------------
+
+// Runs work(b, state) for b = 0 .. B-1, each replicate exactly once, on `threads` threads with
+// one State each; the calling thread takes part and checks for interrupts about every 0.1 s.
+template <typename State, typename Make, typename Work>
+void for_replicates(Index B, int threads, Make make_state, Work work) {
+  std::atomic<Index> next(0);
+  std::atomic<bool> stop(false);
+  const int k = static_cast<int>(std::max<Index>(1, std::min<Index>(threads, B)));
+  std::vector<std::exception_ptr> errors(k);
+  auto loop = [&](int t, bool main_thread) {
+    try {
+      State st = make_state();
+      auto last = std::chrono::steady_clock::now();
+      for (Index b = next++; b < B && !stop; b = next++) {
+        work(b, st);
+        if (!main_thread) continue;
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last > std::chrono::milliseconds(100)) {
+          last = now;
+          Rcpp::checkUserInterrupt();  // throws a C++ exception, caught below
+        }
+      }
+    } catch (...) {
+      errors[t] = std::current_exception();
+      stop = true;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < k; ++t) pool.emplace_back(loop, t, false);
+  loop(0, true);
+  for (auto& th : pool) th.join();
+  for (auto& e : errors) if (e) std::rethrow_exception(e);
+}
+
+// ---- Cox ---------------------------------------------------------------------------------
+
+struct CoxData {
+  Index n, p;
+  const double* x;  // sorted, column-major n x p
+  const double* time;
+  const int* status;
+  const double* offset;
+  const int* strata;
+};
+
+struct Ldl {  // generalised LDL' of a p x p symmetric matrix (row-major lower triangle used)
+  Index p;
+  std::vector<double> a;  // L below the diagonal, D on it (0 for aliased columns)
+  std::vector<char> aliased;
+  explicit Ldl(Index p_) : p(p_), a(p_ * p_), aliased(p_) {}
+  void factor(const std::vector<double>& m, double toler) {
+    a = m;
+    double largest = 0;
+    for (Index i = 0; i < p; ++i) largest = std::max(largest, a[i * p + i]);
+    const double threshold = (largest > 0 ? largest : 1.0) * toler;
+    for (Index i = 0; i < p; ++i) {
+      const double pivot = a[i * p + i];
+      aliased[i] = !std::isfinite(pivot) || pivot < threshold;
+      if (aliased[i]) {
+        for (Index j = i; j < p; ++j) a[j * p + i] = 0;
+        continue;
+      }
+      for (Index j = i + 1; j < p; ++j) {
+        const double lji = a[j * p + i] / pivot;
+        for (Index k = j; k < p; ++k) a[k * p + j] -= lji * a[k * p + i];
+        a[j * p + i] = lji;
+      }
+    }
+  }
+  void solve(std::vector<double>& y) const {  // in place, generalised inverse
+    for (Index i = 0; i < p; ++i)
+      for (Index j = 0; j < i; ++j) y[i] -= a[i * p + j] * y[j];
+    for (Index i = 0; i < p; ++i) y[i] = aliased[i] ? 0.0 : y[i] / a[i * p + i];
+    for (Index i = p - 1; i >= 0; --i)
+      for (Index j = i + 1; j < p; ++j) y[i] -= a[j * p + i] * y[j];
+    for (Index i = 0; i < p; ++i) if (aliased[i]) y[i] = 0;
+  }
+};
+
+// Work space of one thread: the replicate's centred and scaled covariates and sums.
+struct CoxWork {
+  Index n, p;
+  std::vector<double> counts, z, mean, scale, beta, newbeta, u, imat, s1, s2, d1, d2, step;
+  Ldl ldl;
+  CoxWork(Index n_, Index p_)
+      : n(n_), p(p_), counts(n_), z(n_ * p_), mean(p_), scale(p_), beta(p_), newbeta(p_),
+        u(p_), imat(p_ * p_), s1(p_), s2(p_ * p_), d1(p_), d2(p_ * p_), step(p_), ldl(p_) {}
+};
+
+// Centres (weighted by the counts) and scales every column that is not coded -1/0/1 among the
+// drawn rows, as coxph does on the repeated data.
+void standardise(const CoxData& d, CoxWork& w) {
+  double total = 0;
+  for (Index i = 0; i < d.n; ++i) total += w.counts[i];
+  for (Index j = 0; j < d.p; ++j) {
+    const double* xj = d.x + j * d.n;
+    double* zj = w.z.data() + j * d.n;
+    bool zero_one = true;
+    double sum = 0;
+    for (Index i = 0; i < d.n; ++i) {
+      if (w.counts[i] == 0) continue;
+      sum += w.counts[i] * xj[i];
+      if (xj[i] != 0 && xj[i] != 1 && xj[i] != -1) zero_one = false;
+    }
+    double m = zero_one ? 0.0 : sum / total, dev = 0;
+    for (Index i = 0; i < d.n; ++i) dev += w.counts[i] * std::fabs(xj[i] - m);
+    const double s = (zero_one || dev <= 0) ? 1.0 : total / dev;
+    w.mean[j] = m;
+    w.scale[j] = s;
+    for (Index i = 0; i < d.n; ++i) zj[i] = (xj[i] - m) * s;
+  }
+}
+
+// Contribution of one event time with m (a whole number of) deaths. Breslow: one stage with
+// weight m. Efron: m stages of weight 1 in which the deaths' share of the risk set goes from 1
+// to 1/m; the stage sums collapse to six scalars, so the cost is O(m + p^2), not O(m p^2).
+void event_time_terms(CoxWork& w, double s0, double d0, double m, bool efron, double& loglik,
+                      bool information) {
+  const Index p = w.p;
+  const Index stages = efron ? static_cast<Index>(m) : 1;
+  const double wt = efron ? 1.0 : m;
+  double logsum = 0, a0 = 0, a1 = 0, b0 = 0, b1 = 0, b2 = 0;
+  for (Index k = 0; k < stages; ++k) {
+    const double f = efron ? static_cast<double>(k) / m : 0.0;
+    const double denom = s0 - f * d0;
+    const double inv = 1.0 / denom;
+    logsum += std::log(denom);
+    a0 += inv; a1 += f * inv;
+    b0 += inv * inv; b1 += f * inv * inv; b2 += f * f * inv * inv;
+  }
+  loglik -= wt * logsum;
+  for (Index j = 0; j < p; ++j) w.u[j] -= wt * (a0 * w.s1[j] - a1 * w.d1[j]);
+  if (!information) return;
+  for (Index j = 0; j < p; ++j) {
+    for (Index l = 0; l <= j; ++l) {
+      w.imat[j * p + l] += wt * (a0 * w.s2[j * p + l] - a1 * w.d2[j * p + l] -
+        (b0 * w.s1[j] * w.s1[l] - b1 * (w.s1[j] * w.d1[l] + w.d1[j] * w.s1[l]) +
+         b2 * w.d1[j] * w.d1[l]));
+    }
+  }
+}
+
+// Log partial likelihood at `beta` (scaled units); fills u and, if asked, the information.
+double cox_evaluate(const CoxData& d, const std::vector<double>& off, CoxWork& w,
+                    const std::vector<double>& beta, bool efron, bool information) {
+  const Index n = d.n, p = d.p;
+  const double* z = w.z.data();
+  double loglik = 0;
+  std::fill(w.u.begin(), w.u.end(), 0.0);
+  std::fill(w.imat.begin(), w.imat.end(), 0.0);
+  double s0 = 0;
+  Index i = 0;
+  while (i < n) {
+    if (i == 0 || d.strata[i] != d.strata[i - 1]) {
+      s0 = 0;
+      std::fill(w.s1.begin(), w.s1.end(), 0.0);
+      std::fill(w.s2.begin(), w.s2.end(), 0.0);
+    }
+    double m = 0, d0 = 0;
+    std::fill(w.d1.begin(), w.d1.end(), 0.0);
+    std::fill(w.d2.begin(), w.d2.end(), 0.0);
+    Index end = i;
+    for (; end < n && d.strata[end] == d.strata[i] && d.time[end] == d.time[i]; ++end) {
+      const double c = w.counts[end];
+      if (c == 0) continue;
+      double eta = off[end];
+      for (Index j = 0; j < p; ++j) eta += z[j * n + end] * beta[j];
+      const double r = c * std::exp(eta);
+      s0 += r;
+      const bool dead = d.status[end] != 0;
+      if (dead) { m += c; d0 += r; loglik += c * eta; }
+      for (Index j = 0; j < p; ++j) {
+        const double zj = z[j * n + end];
+        w.s1[j] += r * zj;
+        if (dead) { w.d1[j] += r * zj; w.u[j] += c * zj; }
+        if (!information) continue;
+        for (Index k = 0; k <= j; ++k) {
+          const double rzz = r * zj * z[k * n + end];
+          w.s2[j * p + k] += rzz;
+          if (dead) w.d2[j * p + k] += rzz;
+        }
+      }
+    }
+    if (m > 0) event_time_terms(w, s0, d0, m, efron, loglik, information);
+    i = end;
+  }
+  for (Index j = 0; j < p; ++j)
+    for (Index l = j + 1; l < p; ++l) w.imat[j * p + l] = w.imat[l * p + j];
+  return loglik;
+}
+
+struct CoxControl { bool efron; int iter_max; double eps, toler; };
+
+struct CoxReplicate { int iter; bool converged; };
+
+// Newton-Raphson on the replicate's counts (already in w.counts); the coefficients, in the
+// original units and NA where aliased, go to `coef` (p values).
+CoxReplicate cox_counts_fit(const CoxData& d, CoxWork& w, const CoxControl& ctl,
+                            std::vector<double>& off, double* coef) {
+  const Index p = d.p;
+  standardise(d, w);
+  double total = 0, osum = 0;
+  for (Index i = 0; i < d.n; ++i) { total += w.counts[i]; osum += w.counts[i] * d.offset[i]; }
+  for (Index i = 0; i < d.n; ++i) off[i] = d.offset[i] - osum / total;
+  std::fill(w.beta.begin(), w.beta.end(), 0.0);
+  double accepted = cox_evaluate(d, off, w, w.beta, ctl.efron, true);
+  w.ldl.factor(w.imat, ctl.toler);
+  w.step = w.u;
+  w.ldl.solve(w.step);
+  for (Index j = 0; j < p; ++j) w.newbeta[j] = w.beta[j] + w.step[j];
+  bool halving = false, converged = false;
+  int iter = 0;
+  for (iter = 1; iter <= ctl.iter_max; ++iter) {
+    const double loglik = cox_evaluate(d, off, w, w.newbeta, ctl.efron, true);
+    converged = !halving && std::fabs(1.0 - accepted / loglik) <= ctl.eps;
+    const bool overshot = !(loglik >= accepted);
+    w.ldl.factor(w.imat, ctl.toler);
+    if (converged || iter == ctl.iter_max) break;
+    if (overshot) {  // retry half of the step from the last accepted point
+      halving = true;
+      for (Index j = 0; j < p; ++j) w.newbeta[j] = 0.5 * (w.newbeta[j] + w.beta[j]);
+    } else {
+      halving = false;
+      accepted = loglik;
+      w.beta = w.newbeta;
+      w.step = w.u;
+      w.ldl.solve(w.step);
+      for (Index j = 0; j < p; ++j) w.newbeta[j] = w.beta[j] + w.step[j];
+    }
+  }
+  if (ctl.iter_max == 0) iter = 0;
+  for (Index j = 0; j < p; ++j)
+    coef[j] = w.ldl.aliased[j] ? NA_REAL : w.newbeta[j] * w.scale[j];
+  return CoxReplicate{iter, converged};
+}
+
+// ---- Kaplan-Meier ------------------------------------------------------------------------
+
+struct KmData { Index n; const double* time; const int* status; const int* group; int k; double tau; };
+
+// Median (survfit's rule: first time S <= 0.5; the midpoint to the next event time when S is
+// exactly 0.5 there) and RMST up to tau of each group, from the counts on the sorted rows.
+void km_counts_summary(const KmData& d, const std::vector<double>& counts, double* median,
+                       double* rmst) {
+  const double tol = 1.4901161193847656e-08;  // sqrt(double eps), survival's tolerance
+  Index i = 0;
+  for (int g = 1; g <= d.k; ++g) {
+    median[g - 1] = NA_REAL;
+    rmst[g - 1] = NA_REAL;
+    Index begin = i;
+    while (i < d.n && d.group[i] == g) ++i;
+    double at_risk = 0;
+    for (Index r = begin; r < i; ++r) at_risk += counts[r];
+    if (at_risk <= 0) continue;
+    double surv = 1, area = 0, prev_t = 0, surv_tau = 1, half_time = NA_REAL;
+    bool found = false;
+    Index r = begin;
+    while (r < i) {
+      const double t = d.time[r];
+      double events = 0, leaving = 0;
+      for (; r < i && d.time[r] == t; ++r) {
+        leaving += counts[r];
+        if (d.status[r]) events += counts[r];
+      }
+      if (events > 0) {
+        const double next = surv * (1 - events / at_risk);
+        if (t <= d.tau) {
+          area += surv * (t - prev_t);
+          prev_t = t;
+          surv_tau = next;
+        }
+        if (!found && std::isfinite(half_time)) {  // S was 0.5 exactly: midpoint rule
+          median[g - 1] = 0.5 * (half_time + t);
+          found = true;
+        }
+        if (!found && next < 0.5 - tol) { median[g - 1] = t; found = true; }
+        else if (!found && std::fabs(next - 0.5) <= tol) half_time = t;
+        surv = next;
+      }
+      at_risk -= leaving;
+    }
+    if (!found && std::isfinite(half_time)) median[g - 1] = half_time;
+    if (prev_t < d.tau) area += surv_tau * (d.tau - prev_t);
+    rmst[g - 1] = area;
+  }
+}
+
+}  // namespace
+
+// [[Rcpp::export]]
+Rcpp::IntegerMatrix resample_indices_cpp(int n, int B, double seed, int first) {
+  Rcpp::IntegerMatrix out(n, B);
+  for (Index b = 0; b < B; ++b) {
+    std::mt19937_64 eng(replicate_seed(static_cast<std::uint64_t>(seed),
+                                       static_cast<std::uint64_t>(first + b)));
+    for (Index k = 0; k < n; ++k)
+      out(k, b) = static_cast<int>(draw_below(eng, static_cast<std::uint64_t>(n))) + 1;
+  }
+  return out;
+}
+
+// Replicates first .. first + B - 1 (1-based); a replicate number of 0 means "all counts 1"
+// (the original data), which lets R check the engine against the ordinary fit.
+// [[Rcpp::export]]
+Rcpp::List cox_bootstrap_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector time,
+                             Rcpp::IntegerVector status, Rcpp::NumericVector offset,
+                             Rcpp::IntegerVector strata, Rcpp::IntegerVector pos, int B,
+                             double seed, int first, bool efron, int iter_max, double eps,
+                             double toler, int threads) {
+  const Index n = x.nrow(), p = x.ncol();
+  const CoxData d{n, p, x.begin(), time.begin(), status.begin(), offset.begin(), strata.begin()};
+  const CoxControl ctl{efron, iter_max, eps, toler};
+  Rcpp::NumericMatrix coef(p, B);
+  Rcpp::IntegerVector iter(B);
+  Rcpp::LogicalVector converged(B);
+  double* coef_ptr = coef.begin();
+  int* iter_ptr = iter.begin();
+  int* conv_ptr = converged.begin();
+  const int* pos_ptr = pos.begin();
+  const std::uint64_t s = static_cast<std::uint64_t>(seed);
+  struct State { CoxWork w; std::vector<double> off; };
+  for_replicates<State>(B, threads, [&]() { return State{CoxWork(n, p), std::vector<double>(n)}; },
+    [&](Index b, State& st) {
+      const Index rep = first + b;
+      if (rep == 0) std::fill(st.w.counts.begin(), st.w.counts.end(), 1.0);
+      else draw_counts(s, static_cast<std::uint64_t>(rep), pos_ptr, n, st.w.counts);
+      const CoxReplicate r = cox_counts_fit(d, st.w, ctl, st.off, coef_ptr + b * p);
+      iter_ptr[b] = r.iter;
+      conv_ptr[b] = r.converged;
+    });
+  return Rcpp::List::create(Rcpp::Named("coef") = coef, Rcpp::Named("iter") = iter,
+                            Rcpp::Named("converged") = converged);
+}
+
+// [[Rcpp::export]]
+Rcpp::List km_bootstrap_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status,
+                            Rcpp::IntegerVector group, int k, Rcpp::IntegerVector pos,
+                            double tau, int B, double seed, int first, int threads) {
+  const Index n = time.size();
+  const KmData d{n, time.begin(), status.begin(), group.begin(), k, tau};
+  Rcpp::NumericMatrix median(k, B), rmst(k, B);
+  double* med_ptr = median.begin();
+  double* rmst_ptr = rmst.begin();
+  const int* pos_ptr = pos.begin();
+  const std::uint64_t s = static_cast<std::uint64_t>(seed);
+  for_replicates<std::vector<double>>(B, threads, [&]() { return std::vector<double>(n); },
+    [&](Index b, std::vector<double>& counts) {
+      const Index rep = first + b;
+      if (rep == 0) std::fill(counts.begin(), counts.end(), 1.0);
+      else draw_counts(s, static_cast<std::uint64_t>(rep), pos_ptr, n, counts);
+      km_counts_summary(d, counts, med_ptr + b * k, rmst_ptr + b * k);
+    });
+  return Rcpp::List::create(Rcpp::Named("median") = median, Rcpp::Named("rmst") = rmst);
+}
