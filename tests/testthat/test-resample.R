@@ -1,0 +1,125 @@
+lung_cc <- function() {
+  na.omit(survival::lung[, c("time", "status", "age", "sex", "ph.ecog", "inst")])
+}
+
+test_that("resample_indices is reproducible, replicate by replicate, and in range", {
+  a <- resample_indices(50, B = 4, seed = 11)
+  expect_equal(dim(a), c(50L, 4L))
+  expect_true(all(a >= 1L & a <= 50L))
+  expect_identical(a, resample_indices(50, B = 4, seed = 11))
+  expect_identical(a[, 3], resample_indices(50, B = 1, seed = 11, first = 3)[, 1])
+  expect_false(identical(a, resample_indices(50, B = 4, seed = 12)))
+  # roughly uniform: each row drawn about B times over B * n draws
+  big <- tabulate(resample_indices(20, B = 2000, seed = 1), nbins = 20)
+  expect_lt(max(abs(big / 2000 - 1)), 0.1)
+  expect_error(resample_indices(10, 2, seed = -1), class = "rwe_bad_input")
+  expect_error(resample_indices(10, 2, seed = 1.5), class = "rwe_bad_input")
+})
+
+test_that("the engine with all counts 1 is cox_fit", {
+  d <- lung_cc()
+  for (ties in c("efron", "breslow")) {
+    fit <- cox_fit(survival::Surv(time, status) ~ age + sex + ph.ecog + strata(inst > 10),
+                   data = d, ties = ties)
+    raw <- cox_resample_fit(cox_resample_data(fit), fit, 1L, 1, first = 0L, threads = 1L)
+    expect_equal(drop(raw$coef), unname(coef(fit)), tolerance = 1e-10)
+  }
+})
+
+test_that("bootstrap replicates equal coxph on the resampled data (Efron, Breslow, strata, offset)", {
+  d <- lung_cc()
+  idx <- resample_indices(nrow(d), B = 4, seed = 2024)
+  cases <- list(
+    list(f = survival::Surv(time, status) ~ age + sex + ph.ecog, ties = "efron"),
+    list(f = survival::Surv(time, status) ~ age + sex + ph.ecog, ties = "breslow"),
+    list(f = survival::Surv(time, status) ~ age + factor(ph.ecog) + strata(sex), ties = "efron"),
+    list(f = survival::Surv(time, status) ~ sex + offset(age / 50), ties = "efron")
+  )
+  for (cs in cases) {
+    fit <- cox_fit(cs$f, data = d, ties = cs$ties)
+    raw <- cox_resample_fit(cox_resample_data(fit), fit, 4L, 2024, first = 1L, threads = 2L)
+    for (b in 1:4) {
+      ref <- coef(survival::coxph(cs$f, data = d[idx[, b], ], ties = cs$ties))
+      ours <- stats::setNames(raw$coef[, b], names(coef(fit)))
+      # a factor level absent from the resample: coxph drops its column, the engine gives NA
+      expect_equal(ours[names(ref)], ref, tolerance = 1e-8)
+      expect_true(all(is.na(ours[setdiff(names(ours), names(ref))])))
+    }
+  }
+})
+
+test_that("an undrawn factor level gives NA, as coxph on the resample", {
+  d <- lung_cc()
+  d$rare <- factor(ifelse(seq_len(nrow(d)) %in% c(5, 9), "b", "a"))
+  fit <- cox_fit(survival::Surv(time, status) ~ age + rare, data = d)
+  idx <- resample_indices(nrow(d), B = 30, seed = 5)
+  b <- which(!apply(idx, 2, function(i) any(i %in% c(5, 9))))[1L]
+  expect_false(is.na(b))
+  raw <- cox_resample_fit(cox_resample_data(fit), fit, 1L, 5, first = b, threads = 1L)
+  ref <- suppressWarnings(survival::coxph(survival::Surv(time, status) ~ age + rare,
+                                          data = d[idx[, b], ]))
+  expect_true(is.na(raw$coef[2L, 1L]))
+  expect_equal(raw$coef[1L, 1L], unname(coef(ref)[1L]), tolerance = 1e-8)
+})
+
+test_that("cox_bootstrap: identical for any thread count, summaries from the replicates", {
+  d <- lung_cc()
+  fit <- cox_fit(survival::Surv(time, status) ~ age + sex, data = d)
+  b1 <- cox_bootstrap(fit, B = 300, seed = 9, threads = 1)
+  b3 <- cox_bootstrap(fit, B = 300, seed = 9, threads = 3)
+  expect_identical(b1$replicates, b3$replicates)
+  expect_equal(b1$seed, 9)
+  v <- b1$replicates[, "sex"]
+  row <- b1$table[b1$table$term == "sex", ]
+  expect_equal(row$boot.se, sd(v))
+  expect_equal(row$conf.low, unname(quantile(v, 0.025)))
+  expect_equal(row$hr.high, exp(unname(quantile(v, 0.975))))
+  expect_equal(row$normal.low, 2 * coef(fit)[["sex"]] - mean(v) - qnorm(0.975) * sd(v))
+  expect_equal(row$estimate, coef(fit)[["sex"]])
+  # the bootstrap SE is close to the model-based one here
+  expect_equal(row$boot.se, sqrt(fit$var[2, 2]), tolerance = 0.25)
+  set.seed(1)
+  s1 <- cox_bootstrap(fit, B = 20)$seed
+  set.seed(1)
+  expect_identical(cox_bootstrap(fit, B = 20)$seed, s1)
+  expect_output(print(b1), "300 replicates")
+})
+
+test_that("cox_bootstrap refuses what it does not resample correctly", {
+  d <- lung_cc()
+  f <- survival::Surv(time, status) ~ age + sex
+  expect_error(cox_bootstrap(cox_fit(f, data = d, x = FALSE), B = 10, seed = 1),
+               "x = TRUE", class = "rwe_bad_input")
+  expect_error(cox_bootstrap(cox_fit(f, data = d, weights = rep(2, nrow(d))), B = 10, seed = 1),
+               "case weights", class = "rwe_bad_input")
+  expect_error(cox_bootstrap(cox_fit(f, data = d, cluster = inst), B = 10, seed = 1),
+               "cluster", class = "rwe_bad_input")
+  h <- survival::heart
+  fh <- cox_fit(survival::Surv(start, stop, event) ~ age + transplant, data = h)
+  expect_error(cox_bootstrap(fh, B = 10, seed = 1), "Counting-process", class = "rwe_bad_input")
+  expect_error(cox_bootstrap(lm(time ~ age, d), B = 10, seed = 1), class = "rwe_bad_input")
+  expect_error(cox_bootstrap(cox_fit(f, data = d), B = 1, seed = 1), class = "rwe_bad_input")
+  expect_error(cox_bootstrap(cox_fit(f, data = d), B = 10, seed = 1, threads = 0),
+               class = "rwe_bad_input")
+})
+
+test_that("km_bootstrap: estimates are km_median/km_rmean, replicates are survfit on the resample", {
+  d <- survival::lung
+  kb <- km_bootstrap(survival::Surv(time, status) ~ sex, data = d, B = 5, seed = 3, tau = 500)
+  km <- km_fit(survival::Surv(time, status) ~ sex, data = d)
+  expect_equal(kb$table$estimate[1:2], km_median(km)$median)
+  expect_equal(kb$table$estimate[3:4], km_rmean(km, 500)$rmean)
+  idx <- resample_indices(nrow(d), B = 5, seed = 3)
+  for (b in 1:5) {
+    sf <- survival::survfit(survival::Surv(time, status) ~ sex, data = d[idx[, b], ])
+    tab <- summary(sf, rmean = 500)$table
+    expect_equal(unname(kb$replicates[b, 1:2]), unname(tab[, "median"]))
+    expect_equal(unname(kb$replicates[b, 3:4]), unname(tab[, "rmean"]), tolerance = 1e-10)
+  }
+  # a median that is exactly 0.5 on a flat stretch: survival's midpoint rule
+  tiny <- data.frame(time = c(1, 2, 3, 4), status = c(1, 1, 1, 1))
+  kt <- km_bootstrap(survival::Surv(time, status) ~ 1, data = tiny, B = 2, seed = 1)
+  expect_equal(kt$table$estimate[1], 2.5)
+  expect_error(km_bootstrap(survival::Surv(time, status) ~ sex, data = d, B = 5, seed = 1,
+                            tau = -1), class = "rwe_bad_input")
+})
