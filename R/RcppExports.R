@@ -121,3 +121,7 @@ km_bootstrap_cpp <- function(time, status, group, k, pos, tau, B, seed, first, t
     .Call(`_rwecohort_km_bootstrap_cpp`, time, status, group, k, pos, tau, B, seed, first, threads)
 }
 
+cox_validate_cpp <- function(x, time, status, offset, strata, pos, B, seed, first, efron, iter_max, eps, toler, threads) {
+    .Call(`_rwecohort_cox_validate_cpp`, x, time, status, offset, strata, pos, B, seed, first, efron, iter_max, eps, toler, threads)
+}
+

@@ -60,14 +60,16 @@ std::uint64_t replicate_seed(std::uint64_t seed, std::uint64_t b) {
   return splitmix64(splitmix64(seed) ^ splitmix64(b + 0x632BE59BD9B4E019ULL));
 }
 
+__extension__ typedef unsigned __int128 u128;  // GCC/Clang extension: 64 x 64 -> 128 bits
+
 // Unbiased draw on [0, n): Lemire's multiply-shift with rejection of the biased low range.
 std::uint64_t draw_below(std::mt19937_64& eng, std::uint64_t n) {
-  unsigned __int128 m = static_cast<unsigned __int128>(eng()) * n;
+  u128 m = static_cast<u128>(eng()) * n;
   std::uint64_t low = static_cast<std::uint64_t>(m);
   if (low < n) {
     const std::uint64_t threshold = (0 - n) % n;
     while (low < threshold) {
-      m = static_cast<unsigned __int128>(eng()) * n;
+      m = static_cast<u128>(eng()) * n;
       low = static_cast<std::uint64_t>(m);
     }
   }
@@ -319,6 +321,90 @@ CoxReplicate cox_counts_fit(const CoxData& d, CoxWork& w, const CoxControl& ctl,
   return CoxReplicate{iter, converged};
 }
 
+// ---- Harrell's bootstrap validation ------------------------------------------------------
+
+// Harrell's concordance of `lp` with the sorted survival data, pairs weighted by the product of
+// the rows' counts (= the data set with rows repeated), within strata, in survival's
+// conventions: a pair is comparable when the shorter time is an event (a censoring at the same
+// time counts as longer); pairs tied on lp count one half. Returns Somers' Dxy = 2 C - 1, with
+// C > 0.5 when a higher lp goes with a shorter time. O(n log n): a Fenwick tree over the ranks
+// of lp holds the rows still at risk while the times are walked downwards.
+double concordance_dxy(const CoxData& d, const double* counts, const double* lp,
+                       std::vector<Index>& order, std::vector<int>& rank, std::vector<double>& tree,
+                       std::vector<double>& at) {
+  const Index n = d.n;
+  for (Index i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](Index a, Index b) { return lp[a] < lp[b]; });
+  int nranks = 0;
+  for (Index k = 0; k < n; ++k) {
+    if (k == 0 || lp[order[k]] != lp[order[k - 1]]) ++nranks;
+    rank[order[k]] = nranks;
+  }
+  tree.assign(nranks + 1, 0.0);
+  at.assign(nranks + 1, 0.0);
+  auto add = [&](Index i) {
+    at[rank[i]] += counts[i];
+    for (int r = rank[i]; r <= nranks; r += r & -r) tree[r] += counts[i];
+  };
+  auto below = [&](int r) { double s = 0; for (; r > 0; r -= r & -r) s += tree[r]; return s; };
+  double conc = 0, disc = 0, tied = 0, total = 0;
+  Index i = 0;
+  while (i < n) {
+    if (i == 0 || d.strata[i] != d.strata[i - 1]) {
+      std::fill(tree.begin(), tree.end(), 0.0);
+      std::fill(at.begin(), at.end(), 0.0);
+      total = 0;
+    }
+    Index end = i;
+    while (end < n && d.strata[end] == d.strata[i] && d.time[end] == d.time[i]) ++end;
+    for (Index r = i; r < end; ++r)
+      if (!d.status[r] && counts[r] > 0) { add(r); total += counts[r]; }
+    for (Index r = i; r < end; ++r) {
+      if (!d.status[r] || counts[r] == 0) continue;
+      const double less = below(rank[r] - 1), same = at[rank[r]];
+      conc += counts[r] * less;
+      tied += counts[r] * same;
+      disc += counts[r] * (total - less - same);
+    }
+    for (Index r = i; r < end; ++r)
+      if (d.status[r] && counts[r] > 0) { add(r); total += counts[r]; }
+    i = end;
+  }
+  const double pairs = conc + disc + tied;
+  return pairs > 0 ? 2.0 * (conc + 0.5 * tied) / pairs - 1.0 : NA_REAL;
+}
+
+struct ValidateWork {
+  CoxWork fit, slope;
+  std::vector<double> off, coef, lp, ones;
+  std::vector<Index> order;
+  std::vector<int> rank;
+  std::vector<double> tree, at;
+  ValidateWork(Index n, Index p)
+      : fit(n, p), slope(n, 1), off(n), coef(p), lp(n), ones(n, 1.0), order(n), rank(n) {}
+};
+
+// One replicate: the model refitted on the counts, its lp's Dxy on the resample (training)
+// and on the original rows (test), and the test calibration slope (Cox fit of the lp on the
+// original rows; the training slope is 1 by construction). out = {dxy_train, dxy_test,
+// slope_test}, NA when the refit has a non-estimable coefficient or did not converge.
+void validate_replicate(const CoxData& d, ValidateWork& w, const CoxControl& ctl, double* out) {
+  const CoxReplicate r = cox_counts_fit(d, w.fit, ctl, w.off, w.coef.data());
+  bool ok = r.converged || ctl.iter_max <= 1;
+  for (Index j = 0; j < d.p; ++j) ok = ok && !std::isnan(w.coef[j]);
+  if (!ok) { out[0] = out[1] = out[2] = NA_REAL; return; }
+  std::fill(w.lp.begin(), w.lp.end(), 0.0);
+  for (Index j = 0; j < d.p; ++j)
+    for (Index i = 0; i < d.n; ++i) w.lp[i] += d.x[j * d.n + i] * w.coef[j];
+  out[0] = concordance_dxy(d, w.fit.counts.data(), w.lp.data(), w.order, w.rank, w.tree, w.at);
+  out[1] = concordance_dxy(d, w.ones.data(), w.lp.data(), w.order, w.rank, w.tree, w.at);
+  const CoxData lp_data{d.n, 1, w.lp.data(), d.time, d.status, d.offset, d.strata};
+  std::fill(w.slope.counts.begin(), w.slope.counts.end(), 1.0);
+  double slope = NA_REAL;
+  cox_counts_fit(lp_data, w.slope, ctl, w.off, &slope);
+  out[2] = slope;
+}
+
 // ---- Kaplan-Meier ------------------------------------------------------------------------
 
 struct KmData { Index n; const double* time; const int* status; const int* group; int k; double tau; };
@@ -436,4 +522,29 @@ Rcpp::List km_bootstrap_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status
       km_counts_summary(d, counts, med_ptr + b * k, rmst_ptr + b * k);
     });
   return Rcpp::List::create(Rcpp::Named("median") = median, Rcpp::Named("rmst") = rmst);
+}
+
+// Replicates first .. first + B - 1 of Harrell's bootstrap validation (0 = the original data:
+// its training and test indexes are the apparent ones). Returns a 3 x B matrix.
+// [[Rcpp::export]]
+Rcpp::NumericMatrix cox_validate_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector time,
+                                     Rcpp::IntegerVector status, Rcpp::NumericVector offset,
+                                     Rcpp::IntegerVector strata, Rcpp::IntegerVector pos, int B,
+                                     double seed, int first, bool efron, int iter_max,
+                                     double eps, double toler, int threads) {
+  const Index n = x.nrow(), p = x.ncol();
+  const CoxData d{n, p, x.begin(), time.begin(), status.begin(), offset.begin(), strata.begin()};
+  const CoxControl ctl{efron, iter_max, eps, toler};
+  Rcpp::NumericMatrix out(3, B);
+  double* out_ptr = out.begin();
+  const int* pos_ptr = pos.begin();
+  const std::uint64_t s = static_cast<std::uint64_t>(seed);
+  for_replicates<ValidateWork>(B, threads, [&]() { return ValidateWork(n, p); },
+    [&](Index b, ValidateWork& w) {
+      const Index rep = first + b;
+      if (rep == 0) std::fill(w.fit.counts.begin(), w.fit.counts.end(), 1.0);
+      else draw_counts(s, static_cast<std::uint64_t>(rep), pos_ptr, n, w.fit.counts);
+      validate_replicate(d, w, ctl, out_ptr + 3 * b);
+    });
+  return out;
 }

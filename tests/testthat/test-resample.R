@@ -123,3 +123,33 @@ test_that("km_bootstrap: estimates are km_median/km_rmean, replicates are survfi
   expect_error(km_bootstrap(survival::Surv(time, status) ~ sex, data = d, B = 5, seed = 1,
                             tau = -1), class = "rwe_bad_input")
 })
+
+test_that("cox_validate: each replicate equals a refit + survival::concordance + coxph slope loop", {
+  d <- lung_cc()
+  f <- survival::Surv(time, status) ~ age + sex + ph.ecog + strata(inst > 10)
+  fit <- cox_fit(f, data = d)
+  v <- cox_validate(fit, B = 3, seed = 8, threads = 2)
+  expect_equal(v$index.orig[v$index == "C"], fit$concordance[["concordance"]], tolerance = 1e-12)
+  idx <- resample_indices(nrow(d), 3, 8)
+  reps <- attr(v, "replicates")
+  x <- fit$x
+  dxy <- function(data) {
+    2 * survival::concordance(survival::Surv(time, status) ~ lp + strata(inst > 10),
+                              data = data, reverse = TRUE)$concordance - 1
+  }
+  for (b in 1:3) {
+    db <- d[idx[, b], ]
+    beta <- coef(survival::coxph(f, data = db))
+    db$lp <- drop(x[idx[, b], ] %*% beta)
+    d$lp <- drop(x %*% beta)
+    slope <- coef(survival::coxph(survival::Surv(time, status) ~ lp + strata(inst > 10), data = d))
+    expect_equal(unname(reps[b, ]), unname(c(dxy(db), dxy(d), slope)), tolerance = 1e-8)
+  }
+  tr <- mean(reps[, 1])
+  te <- mean(reps[, 2])
+  dxy_row <- v[v$index == "Dxy", ]
+  expect_equal(dxy_row$optimism, tr - te)
+  expect_equal(dxy_row$index.corrected, dxy_row$index.orig - (tr - te))
+  expect_equal(v$index.corrected[v$index == "Slope"], 1 - (1 - mean(reps[, 3])))
+  expect_identical(reps, attr(cox_validate(fit, B = 3, seed = 8, threads = 1), "replicates"))
+})
