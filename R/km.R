@@ -440,7 +440,9 @@ vector_groups <- function(group, n, arg = "group", call = rlang::caller_env()) {
 # factor levels in their order, other values sorted), without building strings per row.
 combine_groups <- function(values, n) {
   if (!length(values)) {
-    return(list(codes = rep(1L, n), table = data.frame(row.names = 1L), label = "all"))
+    # = data.frame(row.names = 1L), without its argument matching and checks
+    empty <- structure(list(), names = character(0), row.names = 1L, class = "data.frame")
+    return(list(codes = rep(1L, n), table = empty, label = "all"))
   }
   coded <- lapply(values, value_codes)
   sizes <- vapply(coded, function(v) length(v$sorted), integer(1))
