@@ -125,3 +125,7 @@ cox_validate_cpp <- function(x, time, status, offset, strata, pos, B, seed, firs
     .Call(`_rwecohort_cox_validate_cpp`, x, time, status, offset, strata, pos, B, seed, first, efron, iter_max, eps, toler, threads)
 }
 
+logrank_permutation_cpp <- function(time, status, group, strata, k, rho, B, seed, first, threads) {
+    .Call(`_rwecohort_logrank_permutation_cpp`, time, status, group, strata, k, rho, B, seed, first, threads)
+}
+

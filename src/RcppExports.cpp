@@ -521,6 +521,26 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// logrank_permutation_cpp
+Rcpp::NumericVector logrank_permutation_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status, Rcpp::IntegerVector group, Rcpp::IntegerVector strata, int k, double rho, int B, double seed, int first, int threads);
+RcppExport SEXP _rwecohort_logrank_permutation_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP strataSEXP, SEXP kSEXP, SEXP rhoSEXP, SEXP BSEXP, SEXP seedSEXP, SEXP firstSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type strata(strataSEXP);
+    Rcpp::traits::input_parameter< int >::type k(kSEXP);
+    Rcpp::traits::input_parameter< double >::type rho(rhoSEXP);
+    Rcpp::traits::input_parameter< int >::type B(BSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< int >::type first(firstSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(logrank_permutation_cpp(time, status, group, strata, k, rho, B, seed, first, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_any_na_double_cpp", (DL_FUNC) &_rwecohort_any_na_double_cpp, 1},
@@ -554,6 +574,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_cox_bootstrap_cpp", (DL_FUNC) &_rwecohort_cox_bootstrap_cpp, 14},
     {"_rwecohort_km_bootstrap_cpp", (DL_FUNC) &_rwecohort_km_bootstrap_cpp, 10},
     {"_rwecohort_cox_validate_cpp", (DL_FUNC) &_rwecohort_cox_validate_cpp, 14},
+    {"_rwecohort_logrank_permutation_cpp", (DL_FUNC) &_rwecohort_logrank_permutation_cpp, 10},
     {NULL, NULL, 0}
 };
 

@@ -32,7 +32,7 @@
 // R API; the calling thread computes replicates too and checks for interrupts between them
 // (about every 0.1 s); on an interrupt the workers stop at their next replicate.
 
-#include <Rcpp.h>
+#include <RcppEigen.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -456,6 +456,105 @@ void km_counts_summary(const KmData& d, const std::vector<double>& counts, doubl
   }
 }
 
+// ---- Monte Carlo permutation log-rank -------------------------------------------------
+
+// Rows sorted by stratum, then time descending. The pooled risk sets, death counts and G-rho
+// weights do not depend on the labels, so they are computed once per event time (`times`);
+// a relabeling only changes the per-group numbers at risk and deaths.
+struct LogrankTime { Index begin, end; double n, d, w; };
+
+struct LogrankData {
+  Index n;
+  const double* time;
+  const int* status;
+  const int* group;   // codes 1..k, in the sorted order
+  const int* strata;
+  int k;
+  std::vector<LogrankTime> times;  // every distinct (stratum, time), in the sorted order
+  std::vector<Index> stratum_begin;  // row ranges of the strata, plus n at the end
+};
+
+void logrank_prepare(LogrankData& d, double rho) {
+  Index i = 0;
+  while (i < d.n) {
+    if (i == 0 || d.strata[i] != d.strata[i - 1]) d.stratum_begin.push_back(i);
+    Index end = i;
+    double deaths = 0;
+    for (; end < d.n && d.strata[end] == d.strata[i] && d.time[end] == d.time[i]; ++end)
+      deaths += d.status[end];
+    d.times.push_back(LogrankTime{i, end, 0, deaths, 1});
+    i = end;
+  }
+  d.stratum_begin.push_back(d.n);
+  // numbers at risk: rows of the stratum at or after the time (ascending = walking back)
+  std::size_t first = 0;  // the times of a stratum are contiguous, descending
+  for (std::size_t s = 0; s + 1 < d.stratum_begin.size(); ++s) {
+    std::size_t last = first;
+    double at_risk = 0;
+    for (; last < d.times.size() && d.times[last].begin < d.stratum_begin[s + 1]; ++last) {
+      at_risk += static_cast<double>(d.times[last].end - d.times[last].begin);
+      d.times[last].n = at_risk;
+    }
+    double km = 1;  // pooled left-continuous Kaplan-Meier, ascending in time
+    for (std::size_t j = last; j-- > first;) {
+      LogrankTime& lt = d.times[j];
+      lt.w = rho == 0 ? 1.0 : std::pow(km, rho);
+      if (lt.d > 0) km *= 1 - lt.d / lt.n;
+    }
+    first = last;
+  }
+}
+
+// Chi-square of a labeling (`label`, sorted order), as logrank_chisq() in R/logrank.R: groups
+// with expected > 0, the first left out, generalised inverse (eigenvalues above 1e-10 of the
+// largest).
+double logrank_chisq_labels(const LogrankData& d, const std::vector<int>& label,
+                            std::vector<double>& risk, std::vector<double>& dead,
+                            Eigen::VectorXd& oe, Eigen::VectorXd& expected,
+                            Eigen::MatrixXd& var) {
+  const int k = d.k;
+  oe.setZero(); expected.setZero(); var.setZero();
+  std::size_t t = 0;
+  for (std::size_t s = 0; s + 1 < d.stratum_begin.size(); ++s) {
+    std::fill(risk.begin(), risk.end(), 0.0);
+    for (; t < d.times.size() && d.times[t].begin < d.stratum_begin[s + 1]; ++t) {
+      const LogrankTime& lt = d.times[t];
+      std::fill(dead.begin(), dead.end(), 0.0);
+      for (Index r = lt.begin; r < lt.end; ++r) {
+        risk[label[r] - 1] += 1;
+        if (d.status[r]) dead[label[r] - 1] += 1;
+      }
+      if (lt.d == 0) continue;
+      const double scale = lt.n > 1 ? lt.w * lt.w * lt.d * (lt.n - lt.d) / (lt.n - 1) : 0.0;
+      for (int g = 0; g < k; ++g) {
+        const double pg = risk[g] / lt.n;
+        oe[g] += lt.w * (dead[g] - lt.d * pg);
+        expected[g] += lt.w * lt.d * pg;
+        if (scale == 0 || pg == 0) continue;
+        for (int h = 0; h < k; ++h) var(g, h) += scale * pg * ((g == h) - risk[h] / lt.n);
+      }
+    }
+  }
+  std::vector<int> keep;
+  for (int g = 0; g < k; ++g) if (expected[g] > 0) keep.push_back(g);
+  if (keep.size() < 2) return 0.0;
+  const Index m = static_cast<Index>(keep.size()) - 1;
+  Eigen::VectorXd u(m);
+  Eigen::MatrixXd v(m, m);
+  for (Index a = 0; a < m; ++a) {
+    u[a] = oe[keep[a + 1]];
+    for (Index b = 0; b < m; ++b) v(a, b) = var(keep[a + 1], keep[b + 1]);
+  }
+  if (m == 1) return v(0, 0) > 0 ? u[0] * u[0] / v(0, 0) : 0.0;
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(v);
+  const Eigen::VectorXd lambda = eig.eigenvalues();
+  const double top = lambda.maxCoeff();
+  const Eigen::VectorXd proj = eig.eigenvectors().transpose() * u;
+  double chisq = 0;
+  for (Index a = 0; a < m; ++a) if (lambda[a] > top * 1e-10) chisq += proj[a] * proj[a] / lambda[a];
+  return chisq;
+}
+
 }  // namespace
 
 // [[Rcpp::export]]
@@ -545,6 +644,47 @@ Rcpp::NumericMatrix cox_validate_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector 
       if (rep == 0) std::fill(w.fit.counts.begin(), w.fit.counts.end(), 1.0);
       else draw_counts(s, static_cast<std::uint64_t>(rep), pos_ptr, n, w.fit.counts);
       validate_replicate(d, w, ctl, out_ptr + 3 * b);
+    });
+  return out;
+}
+
+// Monte Carlo permutation log-rank: relabelings first .. first + B - 1, each a Fisher-Yates
+// shuffle of the group codes within every stratum driven by its own generator seeded from
+// (seed, relabeling) as the bootstrap replicates are. Returns the B chi-squares.
+// [[Rcpp::export]]
+Rcpp::NumericVector logrank_permutation_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status,
+                                            Rcpp::IntegerVector group, Rcpp::IntegerVector strata,
+                                            int k, double rho, int B, double seed, int first,
+                                            int threads) {
+  LogrankData d{time.size(), time.begin(), status.begin(), group.begin(), strata.begin(), k,
+                {}, {}};
+  logrank_prepare(d, rho);
+  Rcpp::NumericVector out(B);
+  double* out_ptr = out.begin();
+  const std::uint64_t s = static_cast<std::uint64_t>(seed);
+  struct State {
+    std::vector<int> label;
+    std::vector<double> risk, dead;
+    Eigen::VectorXd oe, expected;
+    Eigen::MatrixXd var;
+  };
+  for_replicates<State>(B, threads, [&]() {
+      return State{std::vector<int>(d.n), std::vector<double>(k), std::vector<double>(k),
+                   Eigen::VectorXd(k), Eigen::VectorXd(k), Eigen::MatrixXd(k, k)};
+    },
+    [&](Index b, State& st) {
+      std::mt19937_64 eng(replicate_seed(s, static_cast<std::uint64_t>(first + b)));
+      std::copy(d.group, d.group + d.n, st.label.begin());
+      for (std::size_t h = 0; h + 1 < d.stratum_begin.size(); ++h) {
+        const Index from = d.stratum_begin[h], to = d.stratum_begin[h + 1];
+        for (Index i = to - 1; i > from; --i) {
+          const Index j = from + static_cast<Index>(
+            draw_below(eng, static_cast<std::uint64_t>(i - from + 1)));
+          std::swap(st.label[i], st.label[j]);
+        }
+      }
+      out_ptr[b] = logrank_chisq_labels(d, st.label, st.risk, st.dead, st.oe, st.expected,
+                                        st.var);
     });
   return out;
 }

@@ -153,3 +153,32 @@ test_that("cox_validate: each replicate equals a refit + survival::concordance +
   expect_equal(v$index.corrected[v$index == "Slope"], 1 - (1 - mean(reps[, 3])))
   expect_identical(reps, attr(cox_validate(fit, B = 3, seed = 8, threads = 1), "replicates"))
 })
+
+test_that("permutation log-rank kernel: every relabeling's chi-square is survdiff's for some within-stratum relabeling", {
+  d <- data.frame(time = c(3, 5, 5, 9, 2, 7, 8), status = c(1, 1, 0, 1, 1, 0, 1),
+                  g = c(1, 2, 3, 1, 2, 1, 3), s = c(1, 1, 1, 1, 2, 2, 2))
+  perms <- function(v) {
+    if (length(v) <= 1L) return(list(v))
+    unlist(lapply(seq_along(v), function(i) lapply(perms(v[-i]), function(r) c(v[i], r))),
+           recursive = FALSE)
+  }
+  rows <- split(seq_len(nrow(d)), d$s)
+  for (rho in c(0, 1)) {
+    all_chisq <- unlist(lapply(perms(d$g[rows[[1]]]), function(a) {
+      vapply(perms(d$g[rows[[2]]]), function(b) {
+        lab <- c(a, b)
+        survival::survdiff(survival::Surv(time, status) ~ lab + strata(s), data = d, rho = rho)$chisq
+      }, numeric(1))
+    }))
+    ord <- order(d$s, -d$time)
+    got <- logrank_permutation_cpp(d$time[ord], as.integer(d$status[ord]), as.integer(d$g[ord]),
+                                   as.integer(d$s[ord]), 3L, rho, 200L, 4, 1L, 2L)
+    nearest <- vapply(got, function(v) min(abs(all_chisq - v)), numeric(1))
+    expect_lt(max(nearest), 1e-8)
+    # the relabelings are spread over the distinct chi-squares, not stuck on one
+    expect_gt(length(unique(round(got, 8))), 5)
+    expect_identical(got, logrank_permutation_cpp(d$time[ord], as.integer(d$status[ord]),
+                                                  as.integer(d$g[ord]), as.integer(d$s[ord]),
+                                                  3L, rho, 200L, 4, 1L, 1L))
+  }
+})
