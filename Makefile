@@ -4,6 +4,7 @@ PKG      := rwecohort
 VERSION  := $(shell sed -n 's/^Version: *//p' DESCRIPTION)
 TARBALL  := $(PKG)_$(VERSION).tar.gz
 REPORT   := report/rwecohort-study-report.html
+REPORT_DOCX := report/rwecohort-study-report.docx
 RSCRIPT  := Rscript
 
 .PHONY: deps install report test check document bench clean
@@ -18,7 +19,8 @@ install: deps
 report: install
 	mkdir -p report
 	$(RSCRIPT) -e 'rmarkdown::render("inst/report/study-report.Rmd", output_file = "rwecohort-study-report.html", output_dir = "report", intermediates_dir = tempdir(), knit_root_dir = tempdir(), quiet = TRUE)'
-	@echo "report written to $(REPORT)"
+	$(RSCRIPT) -e 'rmarkdown::render("inst/report/study-report.Rmd", output_format = rmarkdown::word_document(), output_file = "rwecohort-study-report.docx", output_dir = "report", intermediates_dir = tempdir(), knit_root_dir = tempdir(), quiet = TRUE)'
+	@echo "report written to $(REPORT) and $(REPORT_DOCX)"
 
 # R CMD build + R CMD check (runs testthat and builds every vignette); fails on any ERROR or WARNING.
 test: deps

@@ -24,6 +24,10 @@
 #' @export
 ae_table <- function(ae, patients, id = "patient_id", term = "ae_term",
                      grade = "max_grade", sort = TRUE) {
+  # SPSS value-labelled columns (haven) become their labels before any check.
+  if (is.data.frame(ae) && is.character(c(id, term, grade))) {
+    ae <- prepare_labelled(ae, c(id, term, grade))
+  }
   check_ae_input(ae, patients, id, term, grade)
   check_flag(sort)
   N <- nrow(patients)
@@ -45,7 +49,7 @@ ae_table <- function(ae, patients, id = "patient_id", term = "ae_term",
   }
   out$n_any <- as.integer(table(factor(per_patient$term, levels = terms)))
   out$pct_any <- 100 * out$n_any / N
-  out$N <- N
+  out$N <- rep(N, nrow(out))  # rep(): an empty `ae` gives a table without rows
   if (sort) out <- out[order(-out$n_any, -out$n_grade_3_4, seq_len(nrow(out))), ]
   new_rwe_table(out, "rwe_ae",
                 title = sprintf("Adverse events by worst grade (N = %d)", N),
@@ -64,13 +68,13 @@ check_ae_input <- function(ae, patients, id, term, grade, call = rlang::caller_e
   duplicated_ids <- unique(patients[[id]][duplicated(patients[[id]])])
   if (length(duplicated_ids) > 0) {
     cli::cli_abort("{.arg patients} must have one row per patient; duplicated
-                    {.val {first_few(duplicated_ids)}}.", call = call)
+                    {.val {first_few(duplicated_ids)}}.", call = call, class = "rwe_bad_input")
   }
   unknown <- setdiff(unique(ae[[id]]), patients[[id]])
   if (length(unknown) > 0) {
     cli::cli_abort("{.arg ae} has {cli::qty(length(unknown))}patient id{?s}
                     {.val {first_few(unknown)}} not in
-                    {.arg patients}.", call = call)
+                    {.arg patients}.", call = call, class = "rwe_bad_input")
   }
   g <- ae[[grade]]
   bad <- which(is.na(g) | !g %in% 1:5)
@@ -78,13 +82,13 @@ check_ae_input <- function(ae, patients, id, term, grade, call = rlang::caller_e
     cli::cli_abort(c("Column {.val {grade}} of {.arg ae} must hold whole grades 1-5.",
                      x = "{cli::qty(length(bad))}Row{?s} {first_few(bad)}:
                           {.val {first_few(g[bad])}}."),
-                   call = call)
+                   call = call, class = "rwe_bad_input")
   }
   missing_term <- which(is.na(ae[[term]]) | ae[[term]] == "")
   if (length(missing_term) > 0) {
     cli::cli_abort("Term column {.val {term}} of {.arg ae} is missing in
                     {cli::qty(length(missing_term))}row{?s} {first_few(missing_term)}.",
-                   call = call)
+                   call = call, class = "rwe_bad_input")
   }
 }
 
@@ -108,7 +112,7 @@ tidy.rwe_ae <- function(x, ...) {
   check_dots_empty_bad(...)
   bands <- c(attr(x, "bands"), "any")
   long <- lapply(bands, function(band) {
-    data.frame(term = x$term, grade_band = band, n = x[[paste0("n_", band)]], N = x$N,
+    data.frame(term = x$term, grade_band = rep(band, nrow(x)), n = x[[paste0("n_", band)]], N = x$N,
                percent = x[[paste0("pct_", band)]])
   })
   do.call(rbind, long)
@@ -136,13 +140,18 @@ ae_duration <- function(ae, terms = NULL, duration = "duration_months", term = "
   check_column_name(term, ae, data_arg = "ae")
   check_column_name(duration, ae, data_arg = "ae")
   check_numeric_column(ae, duration, arg = "ae")
+  infinite <- which(is.infinite(ae[[duration]]))  # median (range) needs finite durations
+  if (length(infinite)) {
+    abort_rows("ae", paste0("has infinite values of `", duration, "`"), infinite)
+  }
   if (is.null(terms)) terms <- unique(as.character(ae[[term]]))
-  if (!is.character(terms)) cli::cli_abort("{.arg terms} must be a character vector.")
+  if (!is.character(terms)) cli::cli_abort("{.arg terms} must be a character vector.",
+    class = "rwe_bad_input")
   unknown <- setdiff(terms, ae[[term]])
   if (length(unknown) > 0) {
     cli::cli_abort("{.arg terms} {cli::qty(length(unknown))}{.val {unknown}} {?does/do} not
                     occur in column
-                    {.val {term}} of {.arg ae}.")
+                    {.val {term}} of {.arg ae}.", class = "rwe_bad_input")
   }
   rows <- lapply(terms, function(t) {
     x <- ae[[duration]][ae[[term]] %in% t]

@@ -22,9 +22,14 @@
 #'   median (range) (which otherwise follows the precision of the data).
 #' @param test Whether to add p-values when `by` is given: Fisher's exact test for
 #'   categorical variables and flags, Wilcoxon rank-sum (two groups) or Kruskal-Wallis
-#'   (more groups) for continuous variables.
+#'   (more groups) for continuous variables. When the exact Fisher computation runs out of
+#'   workspace (larger tables with a few hundred patients), its p-value is estimated from
+#'   1e5 simulated tables with a fixed seed, and the `test` column says so.
 #' @param labels Optional character vector of display labels named by entries of `vars`,
-#'   e.g. `c(age_years = "Age (years)")`; other variables are shown by column name.
+#'   e.g. `c(age_years = "Age (years)")`; other variables are shown by their variable label
+#'   (`attr(x, "label")`, as haven reads SAS and SPSS files; see [column_labels()]) or else
+#'   by column name. haven value-labelled (SPSS) columns are categorical when every value
+#'   has a label (levels in label order), numeric otherwise.
 #' @return A data frame of class `c("rwe_baseline", "rwe_table", "data.frame")`, one row
 #'   per variable (continuous, flag) or variable level (categorical), with columns
 #'   * `variable`, `label` (display label), `level` (`NA` for continuous variables and
@@ -51,20 +56,23 @@ baseline_table <- function(data, vars, by = NULL, denominators = NULL, digits = 
   check_data_frame(data)
   check_columns(data, vars, arg = "data")
   if (anyDuplicated(vars)) {
-    cli::cli_abort("{.arg vars} has duplicated entries: {.val {unique(vars[duplicated(vars)])}}.")
+    cli::cli_abort("{.arg vars} has duplicated entries: {.val {unique(vars[duplicated(vars)])}}.",
+                   class = "rwe_bad_input")
   }
   check_number(digits, lower = 0, upper = 6)
   check_flag(test)
-  labels <- check_labels(labels, vars)
+  data <- prepare_labelled(data, c(vars, by))
+  labels <- check_labels(with_data_labels(labels, data, vars), vars)
   denominators <- check_denominators(denominators, data, vars)
   groups <- NULL
   if (!is.null(by)) {
     check_column_name(by, data)
-    if (by %in% vars) cli::cli_abort("{.arg by} ({.val {by}}) cannot also be in {.arg vars}.")
+    if (by %in% vars) cli::cli_abort("{.arg by} ({.val {by}}) cannot also be in {.arg vars}.",
+                                     class = "rwe_bad_input")
     groups <- group_levels(data[[by]])
     if (length(groups) < 2) {
       cli::cli_abort("{.arg by} column {.val {by}} must have at least two groups; it has
-                      {length(groups)}.")
+                      {length(groups)}.", class = "rwe_bad_input")
     }
   }
   call <- rlang::current_env()   # errors about a variable are reported as baseline_table()'s
@@ -83,23 +91,26 @@ check_denominators <- function(denominators, data, vars, call = rlang::caller_en
   if (!is.list(denominators) || is.null(names(denominators)) ||
       any(names(denominators) == "")) {
     cli::cli_abort("{.arg denominators} must be a named list, e.g.
-                    {.code list(met_lung = \"distant\")}.", call = call)
+                    {.code list(met_lung = \"distant\")}.", call = call,
+                   class = "rwe_bad_input")
   }
   unknown <- setdiff(names(denominators), vars)
   if (length(unknown) > 0) {
     cli::cli_abort("{.arg denominators} names {cli::qty(length(unknown))}{.val {unknown}},
                     which {?is/are} not in
-                    {.arg vars}.", call = call)
+                    {.arg vars}.", call = call, class = "rwe_bad_input")
   }
   for (var in names(denominators)) {
     col <- denominators[[var]]
     if (!is.character(col) || length(col) != 1) {
-      cli::cli_abort("{.arg denominators}${var} must be a single column name.", call = call)
+      cli::cli_abort("{.arg denominators}${var} must be a single column name.", call = call,
+                     class = "rwe_bad_input")
     }
     check_columns(data, col, arg = "data", call = call)
     if (!is.logical(data[[col]])) {
       cli::cli_abort("Denominator column {.val {col}} (for {.val {var}}) must be logical,
-                      not {.obj_type_friendly {data[[col]]}}.", call = call)
+                      not {.obj_type_friendly {data[[col]]}}.", call = call,
+                     class = "rwe_bad_input")
     }
   }
   denominators
@@ -117,12 +128,14 @@ variable_type <- function(x, var, call = rlang::caller_env()) {
   if (is.numeric(x)) return("continuous")
   if (is.character(x) || is.factor(x)) return("categorical")
   cli::cli_abort("Column {.val {var}} has unsupported type {.obj_type_friendly {x}}; use
-                  numeric, logical, character or factor.", call = call)
+                  numeric, logical, character or factor.", call = call,
+                 class = "rwe_bad_input")
 }
 
 # All rows of the table for one variable: overall summary, per-group summaries, test.
 baseline_variable <- function(data, var, denominator, by, groups, digits, test, call) {
   type <- variable_type(data[[var]], var, call = call)
+  if (type == "continuous") check_finite_continuous(data[[var]], var, call)
   if (!is.null(denominator)) data <- data[data[[denominator]] %in% TRUE, , drop = FALSE]
   levels <- if (type == "categorical") group_levels(data[[var]]) else NA_character_
   if (type == "continuous" && any(!is.na(data[[var]]))) {
@@ -144,6 +157,16 @@ baseline_variable <- function(data, var, denominator, by, groups, digits, test, 
   out$p_value <- tested[[1]]
   out$test <- tested[[2]]
   out
+}
+
+# Median (range) and the tests need finite numbers: an infinite value would otherwise fail
+# deep in the formatting code ("missing value where TRUE/FALSE needed").
+check_finite_continuous <- function(x, var, call) {
+  bad <- which(is.infinite(x))
+  if (length(bad)) {
+    abort_rows("data", paste0("has infinite values of `", var, "`"), bad, call)
+  }
+  invisible(TRUE)
 }
 
 # n, N, percent and summary text of one variable in one set of rows (`digits`: decimals
@@ -177,7 +200,22 @@ baseline_test <- function(x, group, type) {
     }
     return(list(stats::kruskal.test(x, group)$p.value, "Kruskal-Wallis"))
   }
-  list(stats::fisher.test(table(x, group))$p.value, "Fisher's exact")
+  fisher_test(table(x, group))
+}
+
+# Fisher's exact test; when the network algorithm runs out of workspace (larger r x c tables,
+# a few hundred patients suffice) the p-value is estimated from 1e5 tables simulated with a
+# fixed seed (reproducible; the caller's random-number state is left untouched).
+fisher_test <- function(tab) {
+  exact <- tryCatch(stats::fisher.test(tab)$p.value, error = function(e) NULL)
+  if (!is.null(exact)) return(list(exact, "Fisher's exact"))
+  had_seed <- exists(".Random.seed", envir = globalenv(), inherits = FALSE)
+  old <- if (had_seed) get(".Random.seed", envir = globalenv())
+  on.exit(if (had_seed) assign(".Random.seed", old, envir = globalenv()) else
+    rm(".Random.seed", envir = globalenv()))
+  set.seed(20240101L)
+  p <- stats::fisher.test(tab, simulate.p.value = TRUE, B = 1e5)$p.value
+  list(p, "Fisher's exact (Monte Carlo, 1e5 tables)")
 }
 
 suppress_tie_warning <- function(expr) {

@@ -34,6 +34,7 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
     cli::cli_abort(c("{.arg formula} must have a {.fn Surv} response on its left-hand side.",
                      "x" = "Got {.code {format(formula)}}."), call = call, class = "rwe_bad_input")
   }
+  check_cnsr_event(formula[[2L]], call)
   data <- if (is.null(mc$data)) NULL else eval(mc$data, env)
   if (!is.null(data) && !is.data.frame(data)) {
     cli::cli_abort("{.arg data} must be a data frame, not {.obj_type_friendly {data}}.",
@@ -49,6 +50,10 @@ surv_model_frame <- function(mc, env, extra = character(), call = rlang::caller_
   formula <- with_survival_specials(split_strata_terms(formula))
   mf_call$formula <- stats::terms(formula, specials = c("strata", "cluster", "offset"),
                                   data = data)
+  # Only data with labelled columns are put into the call (inlined): deparsing a call that
+  # holds a large data frame, e.g. in an error message, would be slow.
+  plain <- if (!is.null(data)) labelled_as_plain(data, formula)
+  if (!is.null(plain)) mf_call$data <- plain
   mf <- withCallingHandlers(
     eval(mf_call, env),
     warning = function(w) {
@@ -196,6 +201,40 @@ na_omit_unless_complete <- function(object, ...) {
     if (missing) return(stats::na.omit(object, ...))
   }
   object
+}
+
+# SPSS value-labelled (haven_labelled) columns: on the right-hand side of the formula a
+# column whose every value has a label is the categorical variable it stands for (a factor
+# in label order, as in every other verb); anything else, and in particular the Surv()
+# arguments (status coded 1/2 with labels "censored"/"event"), stays a plain number.
+# NULL when nothing is labelled (the model frame call is then left as it is).
+labelled_as_plain <- function(data, formula) {
+  labelled <- names(data)[vapply(data, inherits, logical(1), "haven_labelled")]
+  if (!length(labelled)) return(NULL)
+  as_factor <- setdiff(intersect(labelled, all.vars(formula[[3L]])), all.vars(formula[[2L]]))
+  data <- prepare_labelled(data, as_factor)
+  for (col in setdiff(labelled, as_factor)) data[[col]] <- strip_labelled(data[[col]])
+  data
+}
+
+# CDISC ADaM's CNSR is a censoring flag (0 = event, 1 = censored), the opposite of Surv()'s
+# event indicator, so Surv(AVAL, CNSR) silently analyses censorings as events. Any argument
+# of Surv() after the first that is the bare column CNSR (any case) is refused; an expression
+# such as 1 - CNSR or CNSR == 0 states the convention and passes.
+check_cnsr_event <- function(surv_call, call) {
+  args <- as.list(surv_call)[-c(1L, 2L)]
+  bad <- vapply(args, function(a) is.symbol(a) && is_cnsr_name(as.character(a)), logical(1))
+  if (any(bad)) abort_cnsr(as.character(args[[which(bad)[1L]]]), call)
+}
+
+is_cnsr_name <- function(name) grepl("^cnsr$", name, ignore.case = TRUE)
+
+abort_cnsr <- function(name, call) {
+  cli::cli_abort(c("{.val {name}} cannot be the event indicator: in CDISC ADaM, CNSR = 0 is an
+                    event and CNSR = 1 a censoring, the opposite of {.fn Surv}'s coding.",
+                   "i" = "Use {.code Surv(AVAL, 1 - {name})}, or {.fn adtte_surv} to add an
+                          {.code event} column."),
+                 call = call, class = "rwe_bad_input")
 }
 
 is_surv_call <- function(expr) {
@@ -533,6 +572,15 @@ engine_order <- function(strata, time, status) {
   order(strata, time, -status, method = "radix")
 }
 
+# f(x) for a long vector x, applied to chunks of 2^20 elements so that Ctrl-C is honoured
+# between them (R's vectorised internals do not poll for interrupts); f must be elementwise.
+in_chunks <- function(x, f, size = 2^20) {
+  n <- length(x)
+  if (n <= size) return(f(x))
+  starts <- seq.int(1, n, by = size)
+  unlist(lapply(starts, function(s) f(x[s:min(n, s + size - 1)])), use.names = FALSE)
+}
+
 # Times that differ only by floating-point noise (e.g. computed as date differences / 30.44)
 # are made equal, as survival does by default (its `timefix`): sorted distinct times closer
 # than sqrt(eps), absolutely or relative to their mean magnitude, join the run's first time.
@@ -555,15 +603,22 @@ merge_near_ties <- function(time, start = NULL, arg = "formula", call = rlang::c
       return(list(time = time, start = start, time_rank = distinct$time_rank,
                   start_rank = if (!is.null(start)) distinct$start_rank, values = y))
     }
-    return(list(time = time, start = start, time_rank = match(time, y),
-                start_rank = if (!is.null(start)) match(start, y), values = y))
+    return(list(time = time, start = start, time_rank = in_chunks(time, function(u) match(u, y)),
+                start_rank = if (!is.null(start)) in_chunks(start, function(u) match(u, y)),
+                values = y))
   }
   cuts <- y[c(TRUE, !tied)]
-  time_rank <- findInterval(time, cuts)
+  # Each distinct time's merged rank; the hashed ranks map through it by indexing (one fast
+  # pass; findInterval()'s binary searches cannot be interrupted and take seconds at n = 5e6).
+  merged <- cumsum(c(TRUE, !tied))
+  rank_of <- function(v, hashed_rank) {
+    if (hashed) merged[hashed_rank] else in_chunks(v, function(u) findInterval(u, cuts))
+  }
+  time_rank <- rank_of(time, distinct$time_rank)
   out <- list(time = cuts[time_rank], start = NULL, time_rank = time_rank, start_rank = NULL,
               values = cuts)
   if (is.null(start)) return(out)
-  out$start_rank <- findInterval(start, cuts)
+  out$start_rank <- rank_of(start, distinct$start_rank)
   out$start <- cuts[out$start_rank]
   bad <- which(out$start_rank >= time_rank)
   if (length(bad)) {

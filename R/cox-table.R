@@ -26,9 +26,12 @@
 #' other warning is passed on.
 #'
 #' @inheritParams survival_by
-#' @param factors Character vector of column names (logical, character or factor). The
-#'   reference level is `FALSE` ("No") for logical columns and the first level (factor
-#'   order; sorted values for character columns) otherwise.
+#' @param factors Character vector of column names: logical, character or factor columns
+#'   (categorical; the reference level is `FALSE` ("No") for logical columns and the first
+#'   level (factor order; sorted values for character columns) otherwise), or numeric columns
+#'   (continuous, entered linearly: one row "per unit", the hazard ratio per unit increase).
+#'   haven value-labelled columns are categorical when every value has a label; variable
+#'   labels are the default row labels.
 #' @param multivariable Factors of the multivariable model (a subset of `factors`); `NULL`
 #'   selects those with a univariable p-value (Wald test of the factor; penalised LR test
 #'   for Firth fits) below `threshold`; `character()` fits none.
@@ -56,8 +59,10 @@ cox_table <- function(data, time, event, factors, multivariable = NULL, threshol
                       labels = NULL, ties = "efron", firth = c("auto", "never", "always")) {
   call <- rlang::current_env()
   cols <- surv_columns(data, time, event, call = call)
-  check_factor_columns(data, factors, exclude = c(time, event), call = call)
-  labels <- as_bad_input(check_labels(labels, factors, arg = "labels", call = call))
+  data <- prepare_labelled(data, factors)
+  check_factor_columns(data, factors, exclude = c(time, event), call = call, numeric_ok = TRUE)
+  labels <- as_bad_input(check_labels(with_data_labels(labels, data, factors), factors,
+                                      arg = "labels", call = call))
   firth_choices <- c("auto", "never", "always")
   if (identical(firth, firth_choices)) firth <- "auto"
   if (!is.character(firth) || length(firth) != 1L || !firth %in% firth_choices) {
@@ -106,6 +111,13 @@ cox_table <- function(data, time, event, factors, multivariable = NULL, threshol
 # Indicator columns of one factor (one per non-reference level), the rows where it is known,
 # its levels in display order and the reference level.
 cox_factor_design <- function(x, name, call) {
+  if (is.numeric(x)) {
+    # A continuous covariate enters linearly: one coefficient, the HR per unit.
+    known <- !is.na(x)
+    mat <- matrix(as.double(x), ncol = 1L, dimnames = list(NULL, name))
+    return(list(x = mat, known = known, levels = "", shown = "per unit", reference = NA,
+                others = "", value = NULL, continuous = TRUE))
+  }
   lev <- factor_levels(x, name, call)
   reference <- if (is.logical(x)) "FALSE" else lev$levels[1L]
   others <- setdiff(lev$levels, reference)
@@ -114,7 +126,7 @@ cox_factor_design <- function(x, name, call) {
   mat <- vapply(others, function(l) as.double(value == l), numeric(length(x)))
   mat <- matrix(mat, nrow = length(x), dimnames = list(NULL, paste0(name, "_", others)))
   list(x = mat, known = known, levels = lev$levels, shown = lev$shown,
-       reference = reference, others = others, value = value)
+       reference = reference, others = others, value = value, continuous = FALSE)
 }
 
 # One model: the ordinary Cox fit, or the Firth fit when asked or when the likelihood is
@@ -161,10 +173,17 @@ cox_table_multi <- function(designs, y, ties, firth) {
 # Rows of one factor: the reference row (HR 1) and one row per other level.
 cox_table_rows <- function(d, y, uni, multi, name, label) {
   known <- d$known
-  n <- vapply(d$levels, function(l) sum(d$value[known] == l), numeric(1))
-  events <- vapply(d$levels, function(l) sum(y[known & d$value == l, 2L]), numeric(1))
-  term <- paste0(name, "_", d$levels)
-  is_ref <- d$levels == d$reference
+  if (d$continuous) {
+    n <- sum(known)
+    events <- sum(y[known, 2L])
+    term <- name
+    is_ref <- FALSE
+  } else {
+    n <- vapply(d$levels, function(l) sum(d$value[known] == l), numeric(1))
+    events <- vapply(d$levels, function(l) sum(y[known & d$value == l, 2L]), numeric(1))
+    term <- paste0(name, "_", d$levels)
+    is_ref <- d$levels == d$reference
+  }
   pick <- function(res, field) {
     if (is.null(res)) return(rep(NA_real_, length(term)))
     v <- res[[field]][match(term, res$term)]

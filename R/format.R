@@ -61,6 +61,7 @@ format_percent <- function(x, digits = 1, percent = TRUE, na = "") {
 #' @rdname format_helpers
 #' @export
 format_n_percent <- function(n, N, digits = 1, na = "") {
+  if (!length(n)) return(character())  # paste0() would turn no counts into one " ()"
   n <- as.numeric(n)
   out <- paste0(n, " (", format_percent(n / N, digits), ")")
   out[!is.na(n) & n == 0] <- "0"
@@ -107,7 +108,7 @@ format_nr <- function(x, digits = 1, not_estimable = NULL) {
     if (!is.logical(not_estimable) || anyNA(not_estimable) ||
         !length(not_estimable) %in% c(1L, length(x))) {
       cli::cli_abort("{.arg not_estimable} must be {.code NULL} or a logical vector of length 1
-                      or {length(x)} without missing values.")
+                      or {length(x)} without missing values.", class = "rwe_bad_input")
     }
     # Only a missing value can be "not estimable": a number that was estimated prints as such.
     out[rep_len(not_estimable, length(x)) & is.na(x)] <- "NE"
@@ -175,7 +176,8 @@ strip_rwe_table <- function(x) {
 #' Every table verb of the package returns a data frame with class
 #' `c("rwe_<name>", "rwe_table", "data.frame")`. `print()` shows the formatted table
 #' (title, the text columns, footnotes); `knit_print()` renders the same table with
-#' [knitr::kable()] in R Markdown documents; `tidy()` returns the underlying numbers as a
+#' [knitr::kable()] in R Markdown documents (in Word output, as a flextable: see
+#' [as_flextable.rwe_table()]); `tidy()` returns the underlying numbers as a
 #' plain data frame.
 #'
 #' @param x An `rwe_table`.
@@ -209,6 +211,8 @@ print.rwe_table <- function(x, ...) {
 #' @exportS3Method knitr::knit_print
 knit_print.rwe_table <- function(x, ...) {
   rlang::check_installed("knitr")
+  # Word output gets a real table with its caption and footnotes (R/table-flextable.R).
+  if (knitting_to_word()) return(knitr::knit_print(as_flextable.rwe_table(x), ...))
   shown <- display_table(x)
   footnotes <- attr(x, "footnotes")
   table <- knitr::kable(shown, caption = attr(x, "title"), row.names = FALSE, ...)
@@ -263,7 +267,7 @@ check_columns <- function(data, cols, arg = "data", call = rlang::caller_env()) 
 check_numeric_column <- function(data, col, arg = "data", call = rlang::caller_env()) {
   if (!is.numeric(data[[col]])) {
     cli::cli_abort("Column {.val {col}} of {.arg {arg}} must be numeric, not
-                    {.obj_type_friendly {data[[col]]}}.", call = call)
+                    {.obj_type_friendly {data[[col]]}}.", call = call, class = "rwe_bad_input")
   }
   invisible(col)
 }

@@ -20,7 +20,11 @@
 #' @param median_line Draw dashed lines at S = 0.5 to each reached median?
 #' @param pvalue Annotate the log-rank p-value (only with `group`)?
 #' @param censor_marks Mark censored times with `+`?
-#' @param xlab,ylab Axis titles.
+#' @param xlab,ylab Axis titles. `NULL` (the default) takes the x title from the variable
+#'   label of the `time` column (e.g. haven's label of an ADaM `AVAL`, or the one
+#'   [surv_from_dates()] sets), else the column name, and the y title "Survival probability".
+#' @param legend_title Title of the legend of the groups; `NULL` takes the variable label of
+#'   the `group` column, else its name.
 #' @param breaks x-axis breaks (also the times of the risk table); `NULL` chooses
 #'   [pretty()] breaks from 0 to the largest time.
 #' @param palette Optional vector of colours, one per curve (recycled in order).
@@ -36,12 +40,16 @@
 #' }
 #' @export
 km_plot <- function(data, time, event, group = NULL, conf.band = FALSE, risk_table = TRUE,
-                    median_line = TRUE, pvalue = TRUE, censor_marks = TRUE, xlab = "Months",
-                    ylab = "Progression-free survival", breaks = NULL, palette = NULL,
-                    title = NULL) {
+                    median_line = TRUE, pvalue = TRUE, censor_marks = TRUE, xlab = NULL,
+                    ylab = NULL, breaks = NULL, palette = NULL, title = NULL,
+                    legend_title = NULL) {
   rlang::check_installed(c("ggplot2", "patchwork"), reason = "to draw Kaplan-Meier plots.")
   call <- rlang::current_env()
   cols <- surv_columns(data, time, event, call = call)
+  xlab <- xlab %||% column_label(data, time)
+  ylab <- ylab %||% "Survival probability"
+  legend_title <- legend_title %||% column_label(data, group)
+  if (!is.null(group)) data <- prepare_labelled(data, group)
   for (flag in c("conf.band", "risk_table", "median_line", "pvalue", "censor_marks")) {
     as_bad_input(check_flag(get(flag), arg = flag, call = call))
   }
@@ -69,7 +77,7 @@ km_plot <- function(data, time, event, group = NULL, conf.band = FALSE, risk_tab
   }
   main <- km_plot_main(fit, curves, colours, breaks, conf.band, median_line, censor_marks,
                        p_value, xlab, ylab, title, grouped = !is.null(group)) +
-    ggplot2::labs(colour = group)
+    ggplot2::labs(colour = legend_title)
   if (!risk_table) return(main)
   risk <- km_plot_risk(fit, curves, colours, breaks, xlab)
   main <- main + ggplot2::labs(x = NULL)

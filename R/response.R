@@ -52,7 +52,8 @@ recist_response <- function(lesions, id = "patient_id", visit = "visit_month",
   if (!is.null(new_lesion)) {
     check_column_name(new_lesion, lesions, data_arg = "lesions")
     if (!is.logical(lesions[[new_lesion]])) {
-      cli::cli_abort("Column {.val {new_lesion}} of {.arg lesions} must be logical.")
+      cli::cli_abort("Column {.val {new_lesion}} of {.arg lesions} must be logical.",
+        class = "rwe_bad_input")
     }
   }
   check_number(baseline_visit)
@@ -60,7 +61,7 @@ recist_response <- function(lesions, id = "patient_id", visit = "visit_month",
   bad <- which(!is.na(lesions[[diameter]]) & lesions[[diameter]] < 0)
   if (length(bad) > 0) {
     cli::cli_abort("{.arg lesions} has negative diameters in
-                    {cli::qty(length(bad))}row{?s} {first_few(bad)}.")
+                    {cli::qty(length(bad))}row{?s} {first_few(bad)}.", class = "rwe_bad_input")
   }
   visits <- recist_visits(lesions, id, visit, diameter, new_lesion, baseline_visit)
   per_patient <- split(visits, factor(visits$id, levels = unique(visits$id)))
@@ -89,20 +90,20 @@ recist_visits <- function(lesions, id, visit, diameter, new_lesion, baseline_vis
     cli::cli_abort("No baseline visit ({.arg baseline_visit} = {baseline_visit}) in
                     {.arg lesions} for {cli::qty(length(no_baseline))}patient{?s}
                     {.val {first_few(no_baseline)}}.",
-                   call = call)
+                   call = call, class = "rwe_bad_input")
   }
   bad <- baseline$id[is.na(baseline$sum_mm) | baseline$sum_mm <= 0]
   if (length(bad) > 0) {
     cli::cli_abort("No measurable baseline (sum of diameters missing or 0) in
                     {.arg lesions} for {cli::qty(length(bad))}patient{?s}
-                    {.val {first_few(bad)}}.", call = call)
+                    {.val {first_few(bad)}}.", call = call, class = "rwe_bad_input")
   }
   before <- visits$visit < baseline_visit
   if (any(before)) {
     early <- unique(visits$id[before])
     cli::cli_abort("Visits before {.arg baseline_visit} = {baseline_visit} for
                     {cli::qty(length(early))}patient{?s} {.val {first_few(early)}}.",
-                   call = call)
+                   call = call, class = "rwe_bad_input")
   }
   per_patient <- split(visits, factor(visits$id, levels = unique(visits$id)))
   out <- do.call(rbind, lapply(per_patient, recist_visit_responses))
@@ -202,11 +203,11 @@ check_response_column <- function(data, response, call = rlang::caller_env()) {
     cli::cli_abort(c("Column {.val {response}} must hold {.val {response_levels}} or NA.",
                      x = "{cli::qty(length(bad))}Row{?s} {first_few(bad)}:
                           {.val {first_few(value[bad])}}."),
-                   call = call)
+                   call = call, class = "rwe_bad_input")
   }
   if (all(is.na(value))) {
     cli::cli_abort("Column {.val {response}} has no evaluable (non-missing) response.",
-                   call = call)
+                   call = call, class = "rwe_bad_input")
   }
   value
 }
@@ -258,6 +259,7 @@ response_rates <- function(data, response = "best_response", duration = NULL,
                            duration_closed = c("both", "neither", "left", "left"),
                            duration_at_least = 24, response_at_least = 12) {
   check_data_frame(data)
+  data <- prepare_labelled(data, response)
   value <- check_response_column(data, response)
   check_number(conf.int, lower = 0, upper = 1)
   method <- rlang::arg_match(method)
@@ -327,13 +329,14 @@ check_duration_bands <- function(breaks, closed, call = rlang::caller_env()) {
   if (!is.numeric(breaks) || length(breaks) < 2 || anyNA(breaks) ||
       is.unsorted(breaks, strictly = TRUE)) {
     cli::cli_abort("{.arg duration_breaks} must be at least two strictly increasing numbers.",
-                   call = call)
+                   call = call, class = "rwe_bad_input")
   }
   allowed <- c("both", "left", "right", "neither")
   if (!is.character(closed) || length(closed) != length(breaks) - 1 ||
       !all(closed %in% allowed)) {
     cli::cli_abort("{.arg duration_closed} must have one entry per band
-                    ({length(breaks) - 1}), each one of {.val {allowed}}.", call = call)
+                    ({length(breaks) - 1}), each one of {.val {allowed}}.", call = call,
+                      class = "rwe_bad_input")
   }
   k <- seq_len(length(closed) - 1)
   right_closed <- closed[k] %in% c("both", "right")
@@ -342,7 +345,8 @@ check_duration_bands <- function(breaks, closed, call = rlang::caller_env()) {
   if (length(bad) > 0) {
     cli::cli_abort("{.arg duration_closed} leaves a gap or an overlap at
                     {cli::qty(length(bad))}break{?s} {bad}:
-                    exactly one of the two bands meeting there must be closed.", call = call)
+                    exactly one of the two bands meeting there must be closed.", call = call,
+                      class = "rwe_bad_input")
   }
 }
 
@@ -372,7 +376,7 @@ duration_rows <- function(data, value, duration, breaks, closed, dcr_at_least,
   if (length(missing) > 0) {
     cli::cli_abort("Duration column {.val {duration}} is missing for disease-control
                     patients in evaluable {cli::qty(length(missing))}row{?s}
-                    {first_few(missing)}.", call = call)
+                    {first_few(missing)}.", call = call, class = "rwe_bad_input")
   }
   lower <- breaks[-length(breaks)]
   upper <- breaks[-1]
@@ -434,10 +438,12 @@ display_table.rwe_response_rates <- function(x, ...) {
 #' @export
 response_by <- function(data, factors, response = "best_response", labels = NULL) {
   check_data_frame(data)
-  value <- check_response_column(data, response)
   check_columns(data, factors, arg = "data")
-  if (response %in% factors) cli::cli_abort("{.arg factors} cannot include {.arg response}.")
-  labels <- check_labels(labels, factors)
+  data <- prepare_labelled(data, c(response, factors))
+  value <- check_response_column(data, response)
+  if (response %in% factors) cli::cli_abort("{.arg factors} cannot include {.arg response}.",
+    class = "rwe_bad_input")
+  labels <- check_labels(with_data_labels(labels, data, factors), factors)
   call <- rlang::current_env()   # errors about a factor are reported as response_by()'s
   evaluable <- data[!is.na(value), , drop = FALSE]
   value <- value[!is.na(value)]
@@ -456,7 +462,7 @@ response_by_factor <- function(x, value, name, label, call = rlang::caller_env()
   type <- variable_type(x, name, call = call)
   if (type == "continuous") {
     cli::cli_abort("Factor {.val {name}} is numeric; cut it into groups first (e.g.
-                    {.code age >= 55}).", call = call)
+                    {.code age >= 55}).", call = call, class = "rwe_bad_input")
   }
   keep <- !is.na(x)
   x <- x[keep]
@@ -465,7 +471,8 @@ response_by_factor <- function(x, value, name, label, call = rlang::caller_env()
   if (length(levels) < 2) {
     cli::cli_abort("Factor {.val {name}} has only
                     {cli::qty(length(levels))}{length(levels)} level{?s} among the
-                    evaluable patients ({.val {levels}}); it needs at least two.", call = call)
+                    evaluable patients ({.val {levels}}); it needs at least two.", call = call,
+                      class = "rwe_bad_input")
   }
   group <- factor(as.character(x), levels = levels)
   dcr <- factor(value %in% c("CR", "PR", "SD"), levels = c(TRUE, FALSE))

@@ -32,12 +32,8 @@ surv_columns <- function(data, time, event, call = rlang::caller_env()) {
     cli::cli_abort("{.arg event}: column {.val {event}} must be 0/1 or logical, not
                     {.obj_type_friendly {ev}}.", call = call, class = "rwe_bad_input")
   }
-  ev <- as.double(ev)
-  bad <- which(!is.na(ev) & !ev %in% c(0, 1))
-  if (length(bad)) {
-    abort_rows("event", sprintf("(column \"%s\") must be 0/1 or TRUE/FALSE; found %s",
-                                event, format_offenders(ev[bad])), bad, call)
-  }
+  if (is_cnsr_name(event)) abort_cnsr(event, call)
+  ev <- event_codes(as.double(ev), event, call)
   bad <- which(!is.na(tt) & (!is.finite(tt) | tt < 0))
   if (length(bad)) {
     abort_rows("time", sprintf("(column \"%s\") must be finite and non-negative; found %s",
@@ -51,8 +47,22 @@ surv_columns <- function(data, time, event, call = rlang::caller_env()) {
   list(time = as.double(tt), event = ev, keep = keep, n_dropped = sum(!keep))
 }
 
+# Event codes as Surv() reads them: 0/1 (or FALSE/TRUE), or 1/2 (1 = censored, 2 = event)
+# when every known code is 1 or 2. Returned as 0/1 doubles; any other code is an error.
+event_codes <- function(ev, event, call) {
+  known <- ev[!is.na(ev)]
+  if (length(known) && all(known %in% c(1, 2)) && any(known == 2)) return(ev - 1)
+  bad <- which(!is.na(ev) & !ev %in% c(0, 1))
+  if (length(bad)) {
+    abort_rows("event", sprintf("(column \"%s\") must be 0/1, 1/2 or TRUE/FALSE; found %s",
+                                event, format_offenders(ev[bad])), bad, call)
+  }
+  ev
+}
+
 # Validates `factors` (column names of logical, character or factor columns).
-check_factor_columns <- function(data, factors, exclude, call = rlang::caller_env()) {
+check_factor_columns <- function(data, factors, exclude, call = rlang::caller_env(),
+                                 numeric_ok = FALSE) {
   if (!is.character(factors) || length(factors) == 0L || anyNA(factors)) {
     cli::cli_abort("{.arg factors} must be a non-empty character vector of column names.",
                    call = call, class = "rwe_bad_input")
@@ -65,7 +75,7 @@ check_factor_columns <- function(data, factors, exclude, call = rlang::caller_en
   }
   for (f in factors) {
     x <- data[[f]]
-    if (!(is.logical(x) || is.character(x) || is.factor(x))) {
+    if (!(is.logical(x) || is.character(x) || is.factor(x) || (numeric_ok && is.numeric(x)))) {
       cli::cli_abort(c("{.arg factors}: column {.val {f}} is {.obj_type_friendly {x}}; use a
                         logical, character or factor column.",
                        "i" = "Cut numeric variables into groups first (e.g.
@@ -132,15 +142,24 @@ join_flags <- function(...) {
 #'
 #' @param data A data frame, one row per patient.
 #' @param time Name of the numeric time column (finite, non-negative).
-#' @param event Name of the event column: 0/1 or logical. Rows where `time` or `event` is
-#'   missing (e.g. patients not evaluable) are left out and counted in the footnote.
-#' @param factors Character vector of column names (logical, character or factor). Logical
+#' @param event Name of the event column, coded as [survival::Surv()] reads it: 0/1,
+#'   `FALSE`/`TRUE`, or 1/2 (1 = censored, 2 = event, SPSS's habit). Rows where `time` or
+#'   `event` is missing (e.g. patients not evaluable) are left out and counted in the
+#'   footnote. A column named `CNSR` (CDISC ADaM: 0 = event) is refused; use [adtte_surv()]
+#'   or a column `1 - CNSR`.
+#' @param factors Character vector of column names (logical, character or factor; haven
+#'   value-labelled columns count as factors when every value has a label). Logical
 #'   columns give the levels `"Yes"` (`TRUE`) and `"No"`; factors keep their level order;
 #'   character values are sorted. Patients with a missing value are left out of that factor.
 #' @param labels Optional named character vector of display labels for the factors, e.g.
-#'   `c(age_ge55 = "Age >= 55 years")`.
+#'   `c(age_ge55 = "Age >= 55 years")`. Factors without one are shown by their variable label
+#'   (`attr(x, "label")`, as haven reads SAS/SPSS files; see [column_labels()]), else by name.
 #' @param conf.int Confidence level of the median's interval (log scale, as survfit).
 #' @param min_n Levels with fewer patients are flagged `"n < min_n"`.
+#' @param mean Show the SPSS-style mean (restricted to each group's largest time) as a
+#'   printed column? The numbers are always in `mean_spss` and `mean_spss_se`; the column is
+#'   printed only when asked for (e.g. to match a published SPSS table), because its
+#'   restriction differs between groups and it is easily misread.
 #' @return A data frame of class `c("rwe_survival_by", "rwe_table", "data.frame")`, one row
 #'   per factor level, with columns `variable` (column name), `label`, `level`, `n`,
 #'   `percent` (of the patients with a known value of the factor), `events`, `median`,
@@ -163,21 +182,26 @@ join_flags <- function(...) {
 #' tidy(tab)
 #' @export
 survival_by <- function(data, time, event, factors, labels = NULL, conf.int = 0.95,
-                        min_n = 5) {
+                        min_n = 5, mean = FALSE) {
   call <- rlang::current_env()
   cols <- surv_columns(data, time, event, call = call)
+  data <- prepare_labelled(data, factors)
   check_factor_columns(data, factors, exclude = c(time, event), call = call)
-  labels <- as_bad_input(check_labels(labels, factors, arg = "labels", call = call))
+  labels <- as_bad_input(check_labels(with_data_labels(labels, data, factors), factors,
+                                      arg = "labels", call = call))
   check_conf_level(conf.int, call = call)
   as_bad_input(check_number(min_n, arg = "min_n", lower = 0, call = call))
+  as_bad_input(check_flag(mean, call = call))
+  digits <- time_digits(cols$time[cols$keep])
   rows <- lapply(factors, function(f) {
     survival_by_factor(data[[f]][cols$keep], cols$time[cols$keep], cols$event[cols$keep],
-                       f, labels[[f]], conf.int, min_n, call)
+                       f, labels[[f]], conf.int, min_n, call, digits)
   })
   out <- do.call(rbind, rows)
   n_missing <- vapply(factors, function(f) sum(is.na(data[[f]][cols$keep])), numeric(1))
-  notes <- c(sprintf("Mean: Kaplan-Meier mean restricted to each group's largest time (as SPSS); median (%s%% CI) by the rule of survival::survfit; NR = not reached (the curve, or the confidence limit's curve, stays above 0.5 until the group's last time); NE = not estimable (the limit's confidence curve is undefined once survival drops to 0, e.g. a group of one patient); \u2013 = no events.",
+  notes <- c(sprintf("Median (%s%% CI) by the rule of survival::survfit; NR = not reached (the curve, or the confidence limit's curve, stays above 0.5 until the group's last time); NE = not estimable (the limit's confidence curve is undefined once survival drops to 0, e.g. a group of one patient); \u2013 = no events.",
                      format(100 * conf.int)),
+             if (mean) "Mean: Kaplan-Meier mean restricted to each group's largest time (as SPSS).",
              "p: log-rank test over the levels of each factor.",
              if (cols$n_dropped > 0) sprintf("%d row(s) with missing time or event left out.",
                                               cols$n_dropped),
@@ -186,11 +210,17 @@ survival_by <- function(data, time, event, factors, labels = NULL, conf.int = 0.
                                                     n_missing[n_missing > 0], collapse = ", ")))
   new_rwe_table(out, "rwe_survival_by",
                 title = sprintf("Survival by subgroup (N = %d)", sum(cols$keep)),
-                footnotes = notes, n_missing = n_missing, conf.int = conf.int)
+                footnotes = notes, n_missing = n_missing, conf.int = conf.int,
+                show_mean = mean)
 }
 
+# Decimals of printed medians: times on a day scale (largest time above 100, as follow-up in
+# days is) print as whole numbers; weeks, months or years with one decimal.
+time_digits <- function(time) if (length(time) && max(time) > 100) 0 else 1
+
 # Rows of one factor: per-level Kaplan-Meier summaries and the log-rank p.
-survival_by_factor <- function(x, time, event, name, label, conf.int, min_n, call) {
+survival_by_factor <- function(x, time, event, name, label, conf.int, min_n, call,
+                               digits = 1) {
   lev <- factor_levels(x, name, call)
   known <- !is.na(x)
   group <- factor(as.character(x[known]), levels = lev$levels)
@@ -217,7 +247,7 @@ survival_by_factor <- function(x, time, event, name, label, conf.int, min_n, cal
                     stringsAsFactors = FALSE)
   ne <- median_limits_ne(fit, med)
   out$summary <- median_text(out$median, out$median_low, out$median_high, events,
-                             low_ne = ne$low, high_ne = ne$high)
+                             digits = digits, low_ne = ne$low, high_ne = ne$high)
   out
 }
 
@@ -263,6 +293,7 @@ display_table.rwe_survival_by <- function(x, ...) {
              median = x$summary,
              p = ifelse(first, format_pvalue(x$p_value), ""),
              note = display_flag(x$flag), check.names = FALSE)
+  if (!isTRUE(attr(x, "show_mean"))) shown$`mean (SPSS)` <- NULL
   level <- attr(x, "conf.int")
   names(shown)[names(shown) == "median"] <-
     sprintf("median (%s%% CI)", format(100 * if (is.null(level)) 0.95 else level))
@@ -318,8 +349,10 @@ survival_overall <- function(data, time, event, conf.int = 0.95) {
                     mean_spss_low = mean$conf.low, mean_spss_high = mean$conf.high,
                     tau = mean$tau)
   ne <- median_limits_ne(fit, med)
-  out$summary <- paste0(format_nr(out$median), " (", format_nr(out$median_low, 2, ne$low),
-                        "\u2013", format_nr(out$median_high, 2, ne$high), ")")
+  day_scale <- time_digits(tt) == 0
+  out$summary <- paste0(format_nr(out$median, if (day_scale) 0 else 1), " (",
+                        format_nr(out$median_low, if (day_scale) 0 else 2, ne$low), "\u2013",
+                        format_nr(out$median_high, if (day_scale) 0 else 2, ne$high), ")")
   notes <- c("Median (survfit): CI where the log-scale pointwise limits cross 0.5; NR = not reached (the curve or the limit's curve stays above 0.5 until the last time); NE = not estimable (the limit's curve is undefined once survival drops to 0).",
              "Median (SPSS): first time with S(t) <= 0.5; CI median +/- z SE, SE by Collett's density formula (0.45/0.55 survival points).",
              "Mean: restricted to the largest observed time (SPSS).",
@@ -328,7 +361,7 @@ survival_overall <- function(data, time, event, conf.int = 0.95) {
              if (cols$n_dropped > 0) sprintf("%d row(s) with missing time or event left out.",
                                               cols$n_dropped))
   new_rwe_table(out, "rwe_survival_overall", title = "Overall survival",
-                footnotes = notes, conf.int = conf.int)
+                footnotes = notes, conf.int = conf.int, day_scale = day_scale)
 }
 
 # SPSS's median (the first time S <= 0.5) and Collett's density-based standard error.
@@ -352,14 +385,17 @@ spss_median <- function(cv) {
 #' @export
 display_table.rwe_survival_overall <- function(x, ...) {
   check_dots_empty_bad(...)
-  ci <- function(lo, hi) paste0(format_nr(lo, 2), "\u2013", format_nr(hi, 2))
+  # Day-scale times (see time_digits()) print as whole days, month-scale ones with decimals.
+  d <- if (isTRUE(attr(x, "day_scale"))) c(0, 0, 1) else c(1, 2, 3)
+  ci <- function(lo, hi) paste0(format_nr(lo, d[2]), "\u2013", format_nr(hi, d[2]))
   data.frame(N = x$n, events = x$events,
              `median (survfit CI)` = x$summary,
-             `median (SPSS CI)` = paste0(format_nr(x$median_spss), " (",
+             `median (SPSS CI)` = paste0(format_nr(x$median_spss, d[1]), " (",
                                          ifelse(is.na(x$median_spss_se), "CI not estimable",
                                                 ci(x$median_spss_low, x$median_spss_high)),
                                          ")"),
-             `mean (SE)` = sprintf("%.3f (%.3f)", x$mean_spss, x$mean_spss_se),
+             `mean (SE)` = sprintf(sprintf("%%.%df (%%.%df)", d[3], d[3]), x$mean_spss,
+                                   x$mean_spss_se),
              check.names = FALSE)
 }
 

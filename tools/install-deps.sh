@@ -6,7 +6,8 @@ set -euo pipefail
 
 debs=(r-cran-rcpp r-cran-rcppeigen r-cran-cli r-cran-rlang r-cran-generics r-cran-knitr
       r-cran-rmarkdown r-cran-ggplot2 r-cran-patchwork r-cran-scales r-cran-parallelly
-      r-cran-roxygen2 r-cran-pkgload r-cran-pkgbuild r-cran-bench pandoc qpdf)
+      r-cran-roxygen2 r-cran-pkgload r-cran-pkgbuild r-cran-bench r-cran-haven
+      r-cran-flextable r-cran-officer r-cran-vdiffr pandoc qpdf)
 cran=(coxphf survRM2)
 
 missing=()

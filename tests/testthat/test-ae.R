@@ -83,3 +83,40 @@ test_that("ae methods refuse arguments they would ignore", {
   expect_error(tidy(tab, foo = 1), "foo", class = "rwe_bad_input")
   expect_error(display_table(tab, foo = 1), "foo", class = "rwe_bad_input")
 })
+
+test_that("ae_table of a safety population without adverse events has no rows", {
+  patients <- fixture_patients()
+  ae <- fixture_adverse_events()[0, ]
+  # Used to fail with "replacement has 1 row, data has 0".
+  tab <- ae_table(ae, patients)
+  expect_equal(nrow(tab), 0L)
+  expect_equal(names(tab), c("term", "n_grade_1_2", "pct_grade_1_2", "n_grade_3_4",
+                             "pct_grade_3_4", "n_any", "pct_any", "N"))
+  expect_equal(nrow(display_table(tab)), 0L)
+  expect_equal(nrow(generics::tidy(tab)), 0L)
+  expect_identical(format_n_percent(integer(0), 10), character(0))
+  expect_equal(nrow(ae_duration(ae)), 0L)
+})
+
+test_that("ae_table and ae_duration input errors are classed", {
+  patients <- fixture_patients()
+  ae <- fixture_adverse_events()
+  expect_error(ae_table(ae, rbind(patients, patients[1, ])), class = "rwe_bad_input")
+  ae_chr <- ae
+  ae_chr$max_grade <- as.character(ae_chr$max_grade)
+  expect_error(ae_table(ae_chr, patients), "must be numeric", class = "rwe_bad_input")
+  expect_error(ae_table(transform(ae, max_grade = 7), patients), "grades 1-5",
+               class = "rwe_bad_input")
+  ae_fct <- ae
+  ae_fct$duration_months <- factor(ae_fct$duration_months)
+  expect_error(ae_duration(ae_fct), "must be numeric", class = "rwe_bad_input")
+  expect_error(ae_duration(ae, "Rash"), "Rash", class = "rwe_bad_input")
+})
+
+test_that("ae_duration refuses infinite durations naming the column and rows", {
+  ae <- fixture_adverse_events()
+  ae$duration_months[c(2, 7)] <- c(Inf, -Inf)
+  # Used to fail with "missing value where TRUE/FALSE needed" in the formatting code.
+  expect_error(ae_duration(ae), "infinite values of .*duration_months.*rows: 2, 7",
+               class = "rwe_bad_input")
+})

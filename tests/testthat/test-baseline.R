@@ -113,3 +113,44 @@ test_that("baseline methods refuse arguments they would ignore", {
   expect_error(tidy(tab, foo = 1), "foo", class = "rwe_bad_input")
   expect_error(display_table(tab, foo = 1), "foo", class = "rwe_bad_input")
 })
+
+test_that("baseline_table refuses infinite values with a classed error naming variable and rows", {
+  p <- fixture_patients()
+  p$cum_rai_dose_gbq[c(2, 5)] <- c(Inf, -Inf)
+  # Used to fail with "missing value where TRUE/FALSE needed" inside the formatting code.
+  expect_error(baseline_table(p, c("age_years", "cum_rai_dose_gbq")),
+               "infinite values of .*cum_rai_dose_gbq.*rows: 2, 5", class = "rwe_bad_input")
+  expect_error(baseline_table(p, "cum_rai_dose_gbq", by = "sex"), class = "rwe_bad_input")
+  # Huge but finite values are summarised; NaN counts as missing.
+  p$cum_rai_dose_gbq <- c(1e300, -1e300, 2.5, NaN, 1, 3)
+  tab <- baseline_table(p, "cum_rai_dose_gbq")
+  expect_equal(tab$n, 5)
+  expect_match(tab$summary, "^2\\.5 \\(-1")
+  # The other argument errors are classed too.
+  expect_error(baseline_table(p, c("sex", "sex")), class = "rwe_bad_input")
+  expect_error(baseline_table(p, "age_years", by = "age_years"), class = "rwe_bad_input")
+  expect_error(baseline_table(transform(p, d = Sys.Date()), "d"), class = "rwe_bad_input")
+})
+
+test_that("baseline_table tests large r x c tables by Monte Carlo when exact Fisher fails", {
+  set.seed(11)
+  d <- data.frame(histology = sample(c("FTC", "PTC", "other"), 600, replace = TRUE),
+                  arm = sample(c("a", "b", "c"), 600, replace = TRUE))
+  tab <- table(d$histology, d$arm)
+  # The network algorithm's default workspace is too small for this table ...
+  expect_error(stats::fisher.test(tab), "FEXACT")
+  # ... which used to make baseline_table() fail with that unclassed error.
+  rng <- .Random.seed
+  out <- baseline_table(d, "histology", by = "arm")
+  expect_identical(.Random.seed, rng)
+  set.seed(20240101L)
+  ref <- stats::fisher.test(tab, simulate.p.value = TRUE, B = 1e5)$p.value
+  expect_equal(unique(out$p_value), ref)
+  expect_equal(unique(out$test), "Fisher's exact (Monte Carlo, 1e5 tables)")
+  # The Monte Carlo estimate is close to the chi-square p-value at this sample size.
+  expect_equal(ref, suppressWarnings(stats::chisq.test(tab)$p.value), tolerance = 0.05)
+  # Small tables keep the exact test.
+  small <- baseline_table(d[1:40, ], "histology", by = "arm")
+  expect_equal(unique(small$p_value), stats::fisher.test(table(d$histology[1:40], d$arm[1:40]))$p.value)
+  expect_equal(unique(small$test), "Fisher's exact")
+})

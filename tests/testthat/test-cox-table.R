@@ -210,3 +210,27 @@ test_that("bad input gives rwe_bad_input errors naming the argument", {
   expect_error(cox_table(d, "pfs_months", "none", "sex"), class = "rwe_bad_input",
                regexp = "no event")
 })
+
+test_that("continuous covariates: one 'per unit' row, HR/CI/p as coxph (uni and multi)", {
+  tab <- cox_table(lung2, "time", "status", c("sex_f", "age", "wt.loss"),
+                   multivariable = c("sex_f", "age"))
+  age <- tab[tab$variable == "age", ]
+  expect_identical(nrow(age), 1L)
+  expect_identical(age$level, "per unit")
+  expect_false(age$reference)
+  uni <- coxph_numbers(survival::coxph(survival::Surv(time, status) ~ age, data = lung2))
+  expect_equal(age$hr_uni, unname(uni$hr), tolerance = 1e-8)
+  expect_equal(c(age$conf.low_uni, age$conf.high_uni), unname(c(uni$low, uni$high)),
+               tolerance = 1e-8)
+  expect_equal(age$p_uni, unname(uni$p), tolerance = 1e-8)
+  multi <- coxph_numbers(survival::coxph(survival::Surv(time, status) ~ sex_f + age,
+                                         data = lung2))
+  expect_equal(age$hr_multi, unname(multi$hr["age"]), tolerance = 1e-8)
+  expect_equal(tab$hr_multi[tab$level == "female"], unname(multi$hr["sex_ffemale"]),
+               tolerance = 1e-8)
+  # wt.loss has missing values: its n counts the known ones, and it is not in the model
+  wl <- tab[tab$variable == "wt.loss", ]
+  expect_equal(wl$n, sum(!is.na(lung2$wt.loss)))
+  expect_true(is.na(wl$hr_multi))
+  expect_identical(display_table(tab)$level[display_table(tab)$variable == "age"], "per unit")
+})

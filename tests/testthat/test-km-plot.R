@@ -97,7 +97,7 @@ test_that("single curve: no p-value, median line at 16.5, ggsave works", {
 test_that("bad input gives rwe_bad_input errors naming the argument", {
   d <- pts
   expect_error(km_plot(d, "pfs", "pfs_event"), class = "rwe_bad_input", regexp = "pfs")
-  d$ev2 <- d$pfs_event + 1
+  d$ev2 <- d$pfs_event + 2
   expect_error(km_plot(d, "pfs_months", "ev2"), class = "rwe_bad_input", regexp = "event")
   d$neg <- d$pfs_months - 10
   expect_error(km_plot(d, "neg", "pfs_event"), class = "rwe_bad_input", regexp = "time")

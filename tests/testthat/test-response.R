@@ -229,3 +229,11 @@ test_that("response_by errors", {
   expect_error(response_by(p, "sex", labels = c(age = "Age")), "labels.*age")
   expect_error(response_by(p, "best_response"), "cannot include")
 })
+
+test_that("response verbs' input errors are classed rwe_bad_input", {
+  p <- fixture_patients()
+  expect_error(response_rates(p[0, ]), "no evaluable", class = "rwe_bad_input")
+  expect_error(response_rates(transform(p, best_response = "XX")), class = "rwe_bad_input")
+  expect_error(response_by(p, "best_response"), "cannot include", class = "rwe_bad_input")
+  expect_error(response_by(p, "age_years"), "numeric", class = "rwe_bad_input")
+})

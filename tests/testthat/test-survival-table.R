@@ -89,7 +89,7 @@ pts <- within(pts, {
 })
 t4 <- published_table4[published_table4$source == "Table 4", ]
 tab4 <- survival_by(pts, "pfs_months", "pfs_event", names(table4_factors),
-                    labels = table4_factors)
+                    labels = table4_factors, mean = TRUE)
 
 test_that("Table 4: N column reproduced exactly, rows in the published order", {
   expect_identical(tab4$label, t4$variable)
@@ -139,12 +139,18 @@ test_that("survival_by prints mean, median (CI) and p; tidy gives the numbers", 
   expect_equal(td$mean_spss, tab4$mean_spss)
   kp <- knitr::knit_print(tab4)
   expect_s3_class(kp, "knit_asis")
+  # The SPSS mean column is printed only when asked for; the numbers are always there.
+  plain <- survival_by(pts, "pfs_months", "pfs_event", names(table4_factors))
+  expect_false(any(grepl("mean (SPSS)", capture.output(print(plain)), fixed = TRUE)))
+  expect_false("mean (SPSS)" %in% names(display_table(plain)))
+  expect_equal(plain$mean_spss, tab4$mean_spss)
 })
 
 test_that("printed median (95% CI): reached, NR (not reached), NE (not estimable)", {
-  # median reached with both limits (lung, males: survfit gives 270 (212-310))
+  # median reached with both limits (lung, males: survfit gives 270 (212-310)); times in
+  # days print without decimals
   lung_tab <- survival_by(lung2, "time", "event", "sex_f")
-  expect_identical(lung_tab$summary[lung_tab$level == "male"], "270.0 (212.0\u2013310.0)")
+  expect_identical(lung_tab$summary[lung_tab$level == "male"], "270 (212\u2013310)")
   # HFS "Yes": the curve never falls to 0.5, nor does its upper limit: NR
   hfs <- tab4[tab4$variable == "hfs", ]
   expect_identical(hfs$summary[hfs$level == "Yes"], "NR (16.0\u2013NR)")
@@ -268,7 +274,7 @@ test_that("bad input gives rwe_bad_input errors naming the argument", {
                class = "rwe_bad_input", regexp = "nope")
   expect_error(survival_by(as.list(d), "pfs_months", "pfs_event", "male"),
                class = "rwe_bad_input", regexp = "data")
-  d$ev2 <- d$pfs_event + 1L
+  d$ev2 <- d$pfs_event + 2L
   expect_error(survival_by(d, "pfs_months", "ev2", "male"), class = "rwe_bad_input",
                regexp = "event")
   d$neg <- d$pfs_months
@@ -297,4 +303,20 @@ test_that("survival-table display methods refuse arguments they would ignore", {
                class = "rwe_bad_input")
   expect_error(display_table(followup_summary(lung2, "time", "event"), foo = 1), "foo",
                class = "rwe_bad_input")
+})
+
+test_that("day-scale times print as whole days (survival_overall on lung)", {
+  lung <- survival::lung
+  ov <- survival_overall(lung, "time", "status")
+  sf <- summary(survival::survfit(survival::Surv(time, status) ~ 1, data = lung))$table
+  expect_equal(ov$median, unname(sf["median"]))
+  expect_identical(ov$summary, "310 (285\u2013363)")
+  shown <- display_table(ov)
+  expect_identical(shown$`median (SPSS CI)`, sprintf("310 (%.0f\u2013%.0f)",
+                                                     ov$median_spss_low, ov$median_spss_high))
+  expect_identical(shown$`mean (SE)`, sprintf("%.1f (%.1f)", ov$mean_spss, ov$mean_spss_se))
+  # month-scale data keep their decimals
+  pts <- subset(rrdtc_patients, evaluable)
+  expect_match(display_table(survival_overall(pts, "pfs_months", "pfs_event"))$`mean (SE)`,
+               "^[0-9]+\\.[0-9]{3} ")
 })
