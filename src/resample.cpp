@@ -1,6 +1,7 @@
-// Resampling engine: bootstrap replicates of a Cox fit and of Kaplan-Meier summaries, all in
-// C++ over ONE sorted copy of the data, with the resample of each replicate expressed as
-// integer case counts (how often each row was drawn).
+// Resampling engine: bootstrap replicates of a Cox fit (coefficients; Harrell's validation of
+// Dxy and the calibration slope) and of Kaplan-Meier summaries, and Monte Carlo relabelings
+// of the log-rank test, all in C++ over ONE sorted copy of the data, with the resample of each
+// replicate expressed as integer case counts (how often each row was drawn).
 //
 // Contract (R/resample.R guarantees it; nothing here re-validates):
 // * Cox: `x` is n x p (finite doubles), `time`, `status` (0/1), `offset` (finite) and
@@ -9,6 +10,8 @@
 //   rows, become counts on the sorted rows). Near-equal times are already merged.
 // * KM: `time` (finite), `status` (0/1) and `group` (codes 1..k) are sorted by group, then time
 //   ascending; `pos` as above; `tau` > 0 is the RMST horizon of every group.
+// * Log-rank: `time`, `status`, `group` (codes 1..k) and `strata` sorted by stratum, then time
+//   descending; no weights.
 // * `seed` is a whole number in [0, 2^53); `B` >= 1; `threads` >= 1.
 //
 // Random numbers (documented in ?resample_indices): replicate b (1-based) draws its n row
