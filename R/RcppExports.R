@@ -109,3 +109,23 @@ partition_counts_cpp <- function(weights, status, last, entry, group, ngroups, b
     .Call(`_rwecohort_partition_counts_cpp`, weights, status, last, entry, group, ngroups, bounds)
 }
 
+resample_indices_cpp <- function(n, B, seed, first) {
+    .Call(`_rwecohort_resample_indices_cpp`, n, B, seed, first)
+}
+
+cox_bootstrap_cpp <- function(x, time, status, offset, strata, pos, B, seed, first, efron, iter_max, eps, toler, threads) {
+    .Call(`_rwecohort_cox_bootstrap_cpp`, x, time, status, offset, strata, pos, B, seed, first, efron, iter_max, eps, toler, threads)
+}
+
+km_bootstrap_cpp <- function(time, status, group, k, pos, tau, B, seed, first, threads) {
+    .Call(`_rwecohort_km_bootstrap_cpp`, time, status, group, k, pos, tau, B, seed, first, threads)
+}
+
+cox_validate_cpp <- function(x, time, status, offset, strata, pos, B, seed, first, efron, iter_max, eps, toler, threads) {
+    .Call(`_rwecohort_cox_validate_cpp`, x, time, status, offset, strata, pos, B, seed, first, efron, iter_max, eps, toler, threads)
+}
+
+logrank_permutation_cpp <- function(time, status, group, strata, k, rho, B, seed, first, threads) {
+    .Call(`_rwecohort_logrank_permutation_cpp`, time, status, group, strata, k, rho, B, seed, first, threads)
+}
+

@@ -125,10 +125,18 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   call <- match.call()
   env <- parent.frame()
   check_cox_control(control, firth_ok = isTRUE(firth))
-  check_entirely_missing(call, env)
-  mf <- surv_model_frame(call, env, extra = "cluster")
-  parts <- surv_parts(mf)
-  design <- cox_design_matrix(parts$terms, mf, parts$weights)
+  # A covariate missing on every row surfaces as some other error ("no rows left", missing
+  # values); only then is the data scanned for it, so that the error can name it.
+  here <- environment()
+  mf <- parts <- design <- NULL
+  tryCatch({
+    mf <- surv_model_frame(call, env, extra = "cluster")
+    parts <- surv_parts(mf)
+    design <- cox_design_matrix(parts$terms, mf, parts$weights)
+  }, error = function(e) {
+    check_entirely_missing(call, env, error_call = here)
+    stop(e)
+  })
   check_has_events(parts$status, parts$weights)
   init <- if (missing(init)) NULL else init
   if (isTRUE(firth)) {
@@ -205,7 +213,7 @@ cox_use_robust <- function(robust, weights, cluster, counting, call = rlang::cal
 }
 
 # A covariate that is missing on every row would otherwise surface as "no rows left"; name it.
-check_entirely_missing <- function(call, env) {
+check_entirely_missing <- function(call, env, error_call = rlang::caller_env()) {
   formula <- tryCatch(eval(call$formula, env), error = function(e) NULL)
   data <- if (is.null(call$data)) NULL else tryCatch(eval(call$data, env), error = function(e) NULL)
   if (!inherits(formula, "formula") || length(formula) != 3L || !is.data.frame(data) ||
@@ -218,7 +226,7 @@ check_entirely_missing <- function(call, env) {
   if (length(empty)) {
     cli::cli_abort(c("{.arg formula}: covariate{?s} {.var {empty}} {?is/are} missing on every row.",
                      "x" = "There is nothing to estimate."),
-                   call = rlang::caller_env(), class = "rwe_bad_input")
+                   call = error_call, class = "rwe_bad_input")
   }
   invisible(TRUE)
 }
@@ -228,6 +236,8 @@ check_entirely_missing <- function(call, env) {
 cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env()) {
   check_single_level_factors(terms, mf, call)
   x <- numeric_design_matrix(terms, mf)
+  # plain numeric terms have no levels: what .getXlevels() returns for them, without its work
+  xlevels <- if (!is.null(x)) stats::setNames(list(), character(0))
   if (is.null(x)) {
     attr(terms, "intercept") <- 1L
     x <- stats::model.matrix(terms, mf)
@@ -249,7 +259,8 @@ cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env()) {
   }
   labels <- attr(terms, "term.labels")
   assign <- split(seq_along(assign_cols), factor(labels[assign_cols], levels = unique(labels[assign_cols])))
-  list(x = x, assign = assign, xlevels = stats::.getXlevels(terms, mf), summary = summary)
+  list(x = x, assign = assign, xlevels = xlevels %||% stats::.getXlevels(terms, mf),
+       summary = summary)
 }
 
 # When every term is a plain numeric variable the model matrix is just those columns; building

@@ -182,10 +182,10 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
     for (k in c("n.risk", "n.event", "n.censor")) counts[[k]] <- counts[[k]] * wscale
   }
   limits <- km_conf_limits(est$surv, se$log, conf.type, conf.int)
-  curves <- data.frame(stratum = counts$group, time = counts$time, n.risk = counts$n.risk,
+  curves <- new_df(list(stratum = counts$group, time = counts$time, n.risk = counts$n.risk,
                        n.event = counts$n.event, n.censor = counts$n.censor,
                        surv = est$surv, std.err.surv = se$surv, std.err.log = se$log,
-                       lower = limits$lower, upper = limits$upper)
+                       lower = limits$lower, upper = limits$upper))
   if (weighted) {
     curves$n.risk.rows <- counts$n.risk.rows
     curves$n.event.rows <- counts$n.event.rows
@@ -449,7 +449,9 @@ vector_groups <- function(group, n, arg = "group", call = rlang::caller_env()) {
 # factor levels in their order, other values sorted), without building strings per row.
 combine_groups <- function(values, n) {
   if (!length(values)) {
-    return(list(codes = rep(1L, n), table = data.frame(row.names = 1L), label = "all"))
+    # = data.frame(row.names = 1L), without its argument matching and checks
+    empty <- structure(list(), names = character(0), row.names = 1L, class = "data.frame")
+    return(list(codes = rep(1L, n), table = empty, label = "all"))
   }
   coded <- lapply(values, value_codes)
   sizes <- vapply(coded, function(v) length(v$sorted), integer(1))
@@ -461,10 +463,11 @@ combine_groups <- function(values, n) {
   dense <- dense_codes(key, prod(as.double(sizes)))
   group <- dense$codes
   first <- first_rows_cpp(group, dense$k)
-  table <- as.data.frame(lapply(values, group_table_column, rows = first),
-                         stringsAsFactors = FALSE)
-  names(table) <- names(values)
-  rownames(table) <- NULL
+  table <- new_df(stats::setNames(lapply(values, function(v) {
+    v <- group_table_column(v, first)
+    names(v) <- NULL  # as.data.frame() would have made them row names, then dropped
+    v
+  }), names(values)))
   label <- do.call(paste, c(lapply(names(table), function(v) {
     paste0(v, "=", format_group_value(table[[v]]))
   }), sep = ", "))

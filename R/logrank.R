@@ -35,8 +35,10 @@
 #'   `survdiff()`), `"exact"` (complete enumeration of the relabelings of the groups, within
 #'   strata) or `"permutation"` (Monte Carlo relabelings); see Details.
 #' @param B Number of Monte Carlo relabelings for `method = "permutation"`.
-#' @param seed Optional random seed for `method = "permutation"` (the global random-number
-#'   state is restored afterwards); `NULL` uses the current state.
+#' @param seed Optional random seed for `method = "permutation"`: the relabelings are drawn in
+#'   C++ from (seed, relabeling number) as in [resample_indices()] (a non-whole or negative
+#'   seed is truncated and made positive), leaving R's random-number state untouched; `NULL`
+#'   draws the seed from R's generator.
 #' @return An object of class `rwe_logrank`: a list with `groups` (data frame, one row per
 #'   group, one column per grouping variable), `n`, `observed`, `expected` (per group,
 #'   summed over strata), `observed_by_stratum`, `expected_by_stratum` (group x stratum
@@ -285,7 +287,7 @@ logrank_add_resampling <- function(res, time, status, groups, strata, rho, metho
     res$n_relabelings <- ex$count
     res$B <- NA_integer_
   } else {
-    res$p.value <- logrank_monte_carlo_p(chisq_of, groups$codes, strata$codes, res$chisq,
+    res$p.value <- logrank_monte_carlo_p(time, status, groups, strata, rho, res$chisq,
                                          as.integer(B), seed)
     res$B <- as.integer(B)
     res$n_relabelings <- logrank_count_relabelings(groups$codes, strata$codes)
@@ -370,22 +372,19 @@ multiset_permutations <- function(codes) {
   out
 }
 
-logrank_monte_carlo_p <- function(chisq_of, codes, strata_codes, observed, B, seed) {
-  if (!is.null(seed)) {
-    had_seed <- exists(".Random.seed", envir = globalenv(), inherits = FALSE)
-    old <- if (had_seed) get(".Random.seed", envir = globalenv())
-    on.exit(if (had_seed) assign(".Random.seed", old, envir = globalenv()) else
-      rm(".Random.seed", envir = globalenv()))
-    set.seed(seed)
-  }
-  rows <- split(seq_along(codes), strata_codes)
-  labels <- codes
-  hits <- 0L
-  for (b in seq_len(B)) {
-    for (r in rows) labels[r] <- codes[r][sample.int(length(r))]
-    if (at_least(chisq_of(labels), observed)) hits <- hits + 1L
-  }
-  (1 + hits) / (1 + B)
+# Monte Carlo relabelings in C++ (src/resample.cpp): the rows are sorted once, each relabeling
+# is a within-stratum shuffle drawn from (seed, relabeling number) as the bootstrap replicates
+# are, on `rwecohort.threads` threads; R's random-number stream is untouched unless `seed` is
+# NULL (one number is then drawn from it to seed the relabelings).
+logrank_monte_carlo_p <- function(time, status, groups, strata, rho, observed, B, seed) {
+  seed <- if (is.null(seed)) floor(stats::runif(1L) * 2^31) else abs(trunc(seed)) %% 2^53
+  time <- merge_near_ties(time)$time
+  ord <- order(strata$codes, -time, method = "radix")
+  chisq <- logrank_permutation_cpp(time[ord], as.integer(status[ord]), groups$codes[ord],
+                                   strata$codes[ord], nrow(groups$table), as.double(rho),
+                                   as.integer(B), as.double(seed), 1L,
+                                   as.integer(getOption("rwecohort.threads", 2L)))
+  (1 + sum(at_least(chisq, observed))) / (1 + B)
 }
 
 logrank_p_label <- function(x) {

@@ -4,6 +4,7 @@
 #   Rscript bench/run.R --quick         # n = 1e4 and 1e5 only (about a minute)
 #   Rscript bench/run.R --with-1e7      # adds Cox Efron p = 10 at n = 1e7 (rwecohort only)
 #   Rscript bench/run.R --reps=5 --only=km,logrank
+#   Rscript bench/run.R --small         # only the small-cohort cases (n = 200 and 31)
 # Each engine runs in its own R process (bench/child.R) on the same simulated data set, so
 # its peak memory is its own. A line per case; the last line summarises the ratios.
 args <- commandArgs(TRUE)
@@ -33,12 +34,17 @@ standard_cases <- function() {
     case("km", 1e6, p = 0), case("km", 1e6, p = 0, groups = 5),
     case("logrank", 1e6, p = 0, groups = 2), case("logrank", 1e6, p = 0, groups = 5),
     case("logrank", 1e6, p = 0, groups = 5, strata = 20),
-    case("cox_sites", 1e6)
+    case("cox_sites", 1e6),
+    # small cohorts, where the fixed cost of a call dominates (each timing repeats the call)
+    case("cox", 200, p = 3), case("km", 200, p = 0, groups = 3),
+    case("logrank", 200, p = 0, groups = 3),
+    case("cox", 31, p = 3), case("km", 31, p = 0, groups = 3), case("logrank", 31, p = 0, groups = 3)
   )
 }
 cases <- standard_cases()
 if (flag("quick")) cases <- Filter(function(k) k$n <= 1e5, lapply(cases, function(k) { k$n <- min(k$n, 1e5); k }))
 if (flag("with-1e7")) cases <- c(cases, list(case("cox", 1e7, engines = "rwecohort")))
+if (flag("small")) cases <- Filter(function(k) k$n <= 1000, cases)
 if (length(only)) cases <- Filter(function(k) k$kind %in% only, cases)
 
 describe <- function(k) {
@@ -90,7 +96,7 @@ for (k in cases) {
   mb <- function(r) if (is.null(r)) NA else r$peak_mb
   ratio <- med(res$survival) / med(res$rwecohort)
   if (!is.na(ratio)) ratios[describe(k)] <- ratio
-  cat(sprintf("%-48s %10.3f %10.3f %8.1f %10.0f %10.0f %6s   (data %.0f MB)\n", describe(k),
+  cat(sprintf("%-48s %10.4g %10.4g %8.1f %10.0f %10.0f %6s   (data %.0f MB)\n", describe(k),
               med(res$rwecohort), med(res$survival), ratio, mb(res$rwecohort), mb(res$survival),
               agree(res$rwecohort, res$survival), file.size(path) / 2^20))
 }

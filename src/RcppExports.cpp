@@ -439,6 +439,108 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// resample_indices_cpp
+Rcpp::IntegerMatrix resample_indices_cpp(int n, int B, double seed, int first);
+RcppExport SEXP _rwecohort_resample_indices_cpp(SEXP nSEXP, SEXP BSEXP, SEXP seedSEXP, SEXP firstSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< int >::type n(nSEXP);
+    Rcpp::traits::input_parameter< int >::type B(BSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< int >::type first(firstSEXP);
+    rcpp_result_gen = Rcpp::wrap(resample_indices_cpp(n, B, seed, first));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cox_bootstrap_cpp
+Rcpp::List cox_bootstrap_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector time, Rcpp::IntegerVector status, Rcpp::NumericVector offset, Rcpp::IntegerVector strata, Rcpp::IntegerVector pos, int B, double seed, int first, bool efron, int iter_max, double eps, double toler, int threads);
+RcppExport SEXP _rwecohort_cox_bootstrap_cpp(SEXP xSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP offsetSEXP, SEXP strataSEXP, SEXP posSEXP, SEXP BSEXP, SEXP seedSEXP, SEXP firstSEXP, SEXP efronSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP tolerSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type offset(offsetSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type strata(strataSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type pos(posSEXP);
+    Rcpp::traits::input_parameter< int >::type B(BSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< int >::type first(firstSEXP);
+    Rcpp::traits::input_parameter< bool >::type efron(efronSEXP);
+    Rcpp::traits::input_parameter< int >::type iter_max(iter_maxSEXP);
+    Rcpp::traits::input_parameter< double >::type eps(epsSEXP);
+    Rcpp::traits::input_parameter< double >::type toler(tolerSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cox_bootstrap_cpp(x, time, status, offset, strata, pos, B, seed, first, efron, iter_max, eps, toler, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// km_bootstrap_cpp
+Rcpp::List km_bootstrap_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status, Rcpp::IntegerVector group, int k, Rcpp::IntegerVector pos, double tau, int B, double seed, int first, int threads);
+RcppExport SEXP _rwecohort_km_bootstrap_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP kSEXP, SEXP posSEXP, SEXP tauSEXP, SEXP BSEXP, SEXP seedSEXP, SEXP firstSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< int >::type k(kSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type pos(posSEXP);
+    Rcpp::traits::input_parameter< double >::type tau(tauSEXP);
+    Rcpp::traits::input_parameter< int >::type B(BSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< int >::type first(firstSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(km_bootstrap_cpp(time, status, group, k, pos, tau, B, seed, first, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cox_validate_cpp
+Rcpp::NumericMatrix cox_validate_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector time, Rcpp::IntegerVector status, Rcpp::NumericVector offset, Rcpp::IntegerVector strata, Rcpp::IntegerVector pos, int B, double seed, int first, bool efron, int iter_max, double eps, double toler, int threads);
+RcppExport SEXP _rwecohort_cox_validate_cpp(SEXP xSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP offsetSEXP, SEXP strataSEXP, SEXP posSEXP, SEXP BSEXP, SEXP seedSEXP, SEXP firstSEXP, SEXP efronSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP tolerSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type offset(offsetSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type strata(strataSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type pos(posSEXP);
+    Rcpp::traits::input_parameter< int >::type B(BSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< int >::type first(firstSEXP);
+    Rcpp::traits::input_parameter< bool >::type efron(efronSEXP);
+    Rcpp::traits::input_parameter< int >::type iter_max(iter_maxSEXP);
+    Rcpp::traits::input_parameter< double >::type eps(epsSEXP);
+    Rcpp::traits::input_parameter< double >::type toler(tolerSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cox_validate_cpp(x, time, status, offset, strata, pos, B, seed, first, efron, iter_max, eps, toler, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// logrank_permutation_cpp
+Rcpp::NumericVector logrank_permutation_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status, Rcpp::IntegerVector group, Rcpp::IntegerVector strata, int k, double rho, int B, double seed, int first, int threads);
+RcppExport SEXP _rwecohort_logrank_permutation_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP strataSEXP, SEXP kSEXP, SEXP rhoSEXP, SEXP BSEXP, SEXP seedSEXP, SEXP firstSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type status(statusSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type group(groupSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type strata(strataSEXP);
+    Rcpp::traits::input_parameter< int >::type k(kSEXP);
+    Rcpp::traits::input_parameter< double >::type rho(rhoSEXP);
+    Rcpp::traits::input_parameter< int >::type B(BSEXP);
+    Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< int >::type first(firstSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(logrank_permutation_cpp(time, status, group, strata, k, rho, B, seed, first, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_any_na_double_cpp", (DL_FUNC) &_rwecohort_any_na_double_cpp, 1},
@@ -468,6 +570,11 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_partition_cox_sums_cpp", (DL_FUNC) &_rwecohort_partition_cox_sums_cpp, 8},
     {"_rwecohort_partition_cox_info_cpp", (DL_FUNC) &_rwecohort_partition_cox_info_cpp, 10},
     {"_rwecohort_partition_counts_cpp", (DL_FUNC) &_rwecohort_partition_counts_cpp, 7},
+    {"_rwecohort_resample_indices_cpp", (DL_FUNC) &_rwecohort_resample_indices_cpp, 4},
+    {"_rwecohort_cox_bootstrap_cpp", (DL_FUNC) &_rwecohort_cox_bootstrap_cpp, 14},
+    {"_rwecohort_km_bootstrap_cpp", (DL_FUNC) &_rwecohort_km_bootstrap_cpp, 10},
+    {"_rwecohort_cox_validate_cpp", (DL_FUNC) &_rwecohort_cox_validate_cpp, 14},
+    {"_rwecohort_logrank_permutation_cpp", (DL_FUNC) &_rwecohort_logrank_permutation_cpp, 10},
     {NULL, NULL, 0}
 };
 

@@ -1,0 +1,693 @@
+// Resampling engine: bootstrap replicates of a Cox fit (coefficients; Harrell's validation of
+// Dxy and the calibration slope) and of Kaplan-Meier summaries, and Monte Carlo relabelings
+// of the log-rank test, all in C++ over ONE sorted copy of the data, with the resample of each
+// replicate expressed as integer case counts (how often each row was drawn).
+//
+// Contract (R/resample.R guarantees it; nothing here re-validates):
+// * Cox: `x` is n x p (finite doubles), `time`, `status` (0/1), `offset` (finite) and
+//   `strata` (codes 1..S) are ALREADY SORTED by stratum, then time descending; `pos[i]` is
+//   the 0-based sorted position of original row i (so that drawn indices, which name original
+//   rows, become counts on the sorted rows). Near-equal times are already merged.
+// * KM: `time` (finite), `status` (0/1) and `group` (codes 1..k) are sorted by group, then time
+//   ascending; `pos` as above; `tau` > 0 is the RMST horizon of every group.
+// * Log-rank: `time`, `status`, `group` (codes 1..k) and `strata` sorted by stratum, then time
+//   descending; no weights.
+// * `seed` is a whole number in [0, 2^53); `B` >= 1; `threads` >= 1.
+//
+// Random numbers (documented in ?resample_indices): replicate b (1-based) draws its n row
+// indices with its own std::mt19937_64, seeded with splitmix64 mixing of (seed, b); an index
+// is a Lemire multiply-shift draw on [0, n) with rejection (unbiased). A replicate therefore
+// depends on (seed, b, n) only, never on the thread that computes it or on the others: the
+// results are bitwise identical for any number of threads, and resample_indices_cpp()
+// regenerates the very same indices for checks.
+//
+// Cox with integer counts c_i is the fit to the data set with row i repeated c_i times: the
+// risk sets and Breslow terms are weighted sums, and the Efron correction treats the m = sum c
+// deaths at a time as m tied deaths (m stages, each of weight 1), which is what coxph does on
+// the repeated rows. (coxph's own case weights differ for Efron: it uses d = number of distinct
+// death ROWS with their mean weight; integer counts are not case weights in that sense.)
+// Newton-Raphson follows survival's control flow (as src/cox.cpp): covariates other than
+// -1/0/1 columns centred and scaled by sum c / sum c |x - mean| of the replicate, start at 0,
+// convergence when |1 - loglik / previous| <= eps outside a halving, a decrease halves the
+// step, generalised LDL' with tolerance toler_chol (aliased columns give NA).
+//
+// Threads: replicates are handed out through an atomic counter to std::threads that touch no
+// R API; the calling thread computes replicates too and checks for interrupts between them
+// (about every 0.1 s); on an interrupt the workers stop at their next replicate.
+
+#include <RcppEigen.h>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <random>
+#include <thread>
+#include <vector>
+
+namespace {
+
+typedef std::ptrdiff_t Index;
+
+// ---- random indices --------------------------------------------------------------------
+
+std::uint64_t splitmix64(std::uint64_t z) {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+std::uint64_t replicate_seed(std::uint64_t seed, std::uint64_t b) {
+  return splitmix64(splitmix64(seed) ^ splitmix64(b + 0x632BE59BD9B4E019ULL));
+}
+
+__extension__ typedef unsigned __int128 u128;  // GCC/Clang extension: 64 x 64 -> 128 bits
+
+// Unbiased draw on [0, n): Lemire's multiply-shift with rejection of the biased low range.
+std::uint64_t draw_below(std::mt19937_64& eng, std::uint64_t n) {
+  u128 m = static_cast<u128>(eng()) * n;
+  std::uint64_t low = static_cast<std::uint64_t>(m);
+  if (low < n) {
+    const std::uint64_t threshold = (0 - n) % n;
+    while (low < threshold) {
+      m = static_cast<u128>(eng()) * n;
+      low = static_cast<std::uint64_t>(m);
+    }
+  }
+  return static_cast<std::uint64_t>(m >> 64);
+}
+
+// Counts on the sorted rows of replicate b (1-based): how often each row was drawn.
+void draw_counts(std::uint64_t seed, std::uint64_t b, const int* pos, Index n,
+                 std::vector<double>& counts) {
+  std::mt19937_64 eng(replicate_seed(seed, b));
+  std::fill(counts.begin(), counts.end(), 0.0);
+  for (Index k = 0; k < n; ++k) counts[pos[draw_below(eng, static_cast<std::uint64_t>(n))]] += 1;
+}
+
+// ---- threads ---------------------------------------------------------------------------
+
+// Runs work(b, state) for b = 0 .. B-1, each replicate exactly once, on `threads` threads with
+// one State each; the calling thread takes part and checks for interrupts about every 0.1 s.
+template <typename State, typename Make, typename Work>
+void for_replicates(Index B, int threads, Make make_state, Work work) {
+  std::atomic<Index> next(0);
+  std::atomic<bool> stop(false);
+  const int k = static_cast<int>(std::max<Index>(1, std::min<Index>(threads, B)));
+  std::vector<std::exception_ptr> errors(k);
+  auto loop = [&](int t, bool main_thread) {
+    try {
+      State st = make_state();
+      auto last = std::chrono::steady_clock::now();
+      for (Index b = next++; b < B && !stop; b = next++) {
+        work(b, st);
+        if (!main_thread) continue;
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last > std::chrono::milliseconds(100)) {
+          last = now;
+          Rcpp::checkUserInterrupt();  // throws a C++ exception, caught below
+        }
+      }
+    } catch (...) {
+      errors[t] = std::current_exception();
+      stop = true;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < k; ++t) pool.emplace_back(loop, t, false);
+  loop(0, true);
+  for (auto& th : pool) th.join();
+  for (auto& e : errors) if (e) std::rethrow_exception(e);
+}
+
+// ---- Cox ---------------------------------------------------------------------------------
+
+struct CoxData {
+  Index n, p;
+  const double* x;  // sorted, column-major n x p
+  const double* time;
+  const int* status;
+  const double* offset;
+  const int* strata;
+};
+
+struct Ldl {  // generalised LDL' of a p x p symmetric matrix (row-major lower triangle used)
+  Index p;
+  std::vector<double> a;  // L below the diagonal, D on it (0 for aliased columns)
+  std::vector<char> aliased;
+  explicit Ldl(Index p_) : p(p_), a(p_ * p_), aliased(p_) {}
+  void factor(const std::vector<double>& m, double toler) {
+    a = m;
+    double largest = 0;
+    for (Index i = 0; i < p; ++i) largest = std::max(largest, a[i * p + i]);
+    const double threshold = (largest > 0 ? largest : 1.0) * toler;
+    for (Index i = 0; i < p; ++i) {
+      const double pivot = a[i * p + i];
+      aliased[i] = !std::isfinite(pivot) || pivot < threshold;
+      if (aliased[i]) {
+        for (Index j = i; j < p; ++j) a[j * p + i] = 0;
+        continue;
+      }
+      for (Index j = i + 1; j < p; ++j) {
+        const double lji = a[j * p + i] / pivot;
+        for (Index k = j; k < p; ++k) a[k * p + j] -= lji * a[k * p + i];
+        a[j * p + i] = lji;
+      }
+    }
+  }
+  void solve(std::vector<double>& y) const {  // in place, generalised inverse
+    for (Index i = 0; i < p; ++i)
+      for (Index j = 0; j < i; ++j) y[i] -= a[i * p + j] * y[j];
+    for (Index i = 0; i < p; ++i) y[i] = aliased[i] ? 0.0 : y[i] / a[i * p + i];
+    for (Index i = p - 1; i >= 0; --i)
+      for (Index j = i + 1; j < p; ++j) y[i] -= a[j * p + i] * y[j];
+    for (Index i = 0; i < p; ++i) if (aliased[i]) y[i] = 0;
+  }
+};
+
+// Work space of one thread: the replicate's centred and scaled covariates and sums.
+struct CoxWork {
+  Index n, p;
+  std::vector<double> counts, z, mean, scale, beta, newbeta, u, imat, s1, s2, d1, d2, step;
+  Ldl ldl;
+  CoxWork(Index n_, Index p_)
+      : n(n_), p(p_), counts(n_), z(n_ * p_), mean(p_), scale(p_), beta(p_), newbeta(p_),
+        u(p_), imat(p_ * p_), s1(p_), s2(p_ * p_), d1(p_), d2(p_ * p_), step(p_), ldl(p_) {}
+};
+
+// Centres (weighted by the counts) and scales every column that is not coded -1/0/1 among the
+// drawn rows, as coxph does on the repeated data.
+void standardise(const CoxData& d, CoxWork& w) {
+  double total = 0;
+  for (Index i = 0; i < d.n; ++i) total += w.counts[i];
+  for (Index j = 0; j < d.p; ++j) {
+    const double* xj = d.x + j * d.n;
+    double* zj = w.z.data() + j * d.n;
+    bool zero_one = true;
+    double sum = 0;
+    for (Index i = 0; i < d.n; ++i) {
+      if (w.counts[i] == 0) continue;
+      sum += w.counts[i] * xj[i];
+      if (xj[i] != 0 && xj[i] != 1 && xj[i] != -1) zero_one = false;
+    }
+    double m = zero_one ? 0.0 : sum / total, dev = 0;
+    for (Index i = 0; i < d.n; ++i) dev += w.counts[i] * std::fabs(xj[i] - m);
+    const double s = (zero_one || dev <= 0) ? 1.0 : total / dev;
+    w.mean[j] = m;
+    w.scale[j] = s;
+    for (Index i = 0; i < d.n; ++i) zj[i] = (xj[i] - m) * s;
+  }
+}
+
+// Contribution of one event time with m (a whole number of) deaths. Breslow: one stage with
+// weight m. Efron: m stages of weight 1 in which the deaths' share of the risk set goes from 1
+// to 1/m; the stage sums collapse to six scalars, so the cost is O(m + p^2), not O(m p^2).
+void event_time_terms(CoxWork& w, double s0, double d0, double m, bool efron, double& loglik,
+                      bool information) {
+  const Index p = w.p;
+  const Index stages = efron ? static_cast<Index>(m) : 1;
+  const double wt = efron ? 1.0 : m;
+  double logsum = 0, a0 = 0, a1 = 0, b0 = 0, b1 = 0, b2 = 0;
+  for (Index k = 0; k < stages; ++k) {
+    const double f = efron ? static_cast<double>(k) / m : 0.0;
+    const double denom = s0 - f * d0;
+    const double inv = 1.0 / denom;
+    logsum += std::log(denom);
+    a0 += inv; a1 += f * inv;
+    b0 += inv * inv; b1 += f * inv * inv; b2 += f * f * inv * inv;
+  }
+  loglik -= wt * logsum;
+  for (Index j = 0; j < p; ++j) w.u[j] -= wt * (a0 * w.s1[j] - a1 * w.d1[j]);
+  if (!information) return;
+  for (Index j = 0; j < p; ++j) {
+    for (Index l = 0; l <= j; ++l) {
+      w.imat[j * p + l] += wt * (a0 * w.s2[j * p + l] - a1 * w.d2[j * p + l] -
+        (b0 * w.s1[j] * w.s1[l] - b1 * (w.s1[j] * w.d1[l] + w.d1[j] * w.s1[l]) +
+         b2 * w.d1[j] * w.d1[l]));
+    }
+  }
+}
+
+// Log partial likelihood at `beta` (scaled units); fills u and, if asked, the information.
+double cox_evaluate(const CoxData& d, const std::vector<double>& off, CoxWork& w,
+                    const std::vector<double>& beta, bool efron, bool information) {
+  const Index n = d.n, p = d.p;
+  const double* z = w.z.data();
+  double loglik = 0;
+  std::fill(w.u.begin(), w.u.end(), 0.0);
+  std::fill(w.imat.begin(), w.imat.end(), 0.0);
+  double s0 = 0;
+  Index i = 0;
+  while (i < n) {
+    if (i == 0 || d.strata[i] != d.strata[i - 1]) {
+      s0 = 0;
+      std::fill(w.s1.begin(), w.s1.end(), 0.0);
+      std::fill(w.s2.begin(), w.s2.end(), 0.0);
+    }
+    double m = 0, d0 = 0;
+    std::fill(w.d1.begin(), w.d1.end(), 0.0);
+    std::fill(w.d2.begin(), w.d2.end(), 0.0);
+    Index end = i;
+    for (; end < n && d.strata[end] == d.strata[i] && d.time[end] == d.time[i]; ++end) {
+      const double c = w.counts[end];
+      if (c == 0) continue;
+      double eta = off[end];
+      for (Index j = 0; j < p; ++j) eta += z[j * n + end] * beta[j];
+      const double r = c * std::exp(eta);
+      s0 += r;
+      const bool dead = d.status[end] != 0;
+      if (dead) { m += c; d0 += r; loglik += c * eta; }
+      for (Index j = 0; j < p; ++j) {
+        const double zj = z[j * n + end];
+        w.s1[j] += r * zj;
+        if (dead) { w.d1[j] += r * zj; w.u[j] += c * zj; }
+        if (!information) continue;
+        for (Index k = 0; k <= j; ++k) {
+          const double rzz = r * zj * z[k * n + end];
+          w.s2[j * p + k] += rzz;
+          if (dead) w.d2[j * p + k] += rzz;
+        }
+      }
+    }
+    if (m > 0) event_time_terms(w, s0, d0, m, efron, loglik, information);
+    i = end;
+  }
+  for (Index j = 0; j < p; ++j)
+    for (Index l = j + 1; l < p; ++l) w.imat[j * p + l] = w.imat[l * p + j];
+  return loglik;
+}
+
+struct CoxControl { bool efron; int iter_max; double eps, toler; };
+
+struct CoxReplicate { int iter; bool converged; };
+
+// Newton-Raphson on the replicate's counts (already in w.counts); the coefficients, in the
+// original units and NA where aliased, go to `coef` (p values).
+CoxReplicate cox_counts_fit(const CoxData& d, CoxWork& w, const CoxControl& ctl,
+                            std::vector<double>& off, double* coef) {
+  const Index p = d.p;
+  standardise(d, w);
+  double total = 0, osum = 0;
+  for (Index i = 0; i < d.n; ++i) { total += w.counts[i]; osum += w.counts[i] * d.offset[i]; }
+  for (Index i = 0; i < d.n; ++i) off[i] = d.offset[i] - osum / total;
+  std::fill(w.beta.begin(), w.beta.end(), 0.0);
+  double accepted = cox_evaluate(d, off, w, w.beta, ctl.efron, true);
+  w.ldl.factor(w.imat, ctl.toler);
+  w.step = w.u;
+  w.ldl.solve(w.step);
+  for (Index j = 0; j < p; ++j) w.newbeta[j] = w.beta[j] + w.step[j];
+  bool halving = false, converged = false;
+  int iter = 0;
+  for (iter = 1; iter <= ctl.iter_max; ++iter) {
+    const double loglik = cox_evaluate(d, off, w, w.newbeta, ctl.efron, true);
+    converged = !halving && std::fabs(1.0 - accepted / loglik) <= ctl.eps;
+    const bool overshot = !(loglik >= accepted);
+    w.ldl.factor(w.imat, ctl.toler);
+    if (converged || iter == ctl.iter_max) break;
+    if (overshot) {  // retry half of the step from the last accepted point
+      halving = true;
+      for (Index j = 0; j < p; ++j) w.newbeta[j] = 0.5 * (w.newbeta[j] + w.beta[j]);
+    } else {
+      halving = false;
+      accepted = loglik;
+      w.beta = w.newbeta;
+      w.step = w.u;
+      w.ldl.solve(w.step);
+      for (Index j = 0; j < p; ++j) w.newbeta[j] = w.beta[j] + w.step[j];
+    }
+  }
+  if (ctl.iter_max == 0) iter = 0;
+  for (Index j = 0; j < p; ++j)
+    coef[j] = w.ldl.aliased[j] ? NA_REAL : w.newbeta[j] * w.scale[j];
+  return CoxReplicate{iter, converged};
+}
+
+// ---- Harrell's bootstrap validation ------------------------------------------------------
+
+// Harrell's concordance of `lp` with the sorted survival data, pairs weighted by the product of
+// the rows' counts (= the data set with rows repeated), within strata, in survival's
+// conventions: a pair is comparable when the shorter time is an event (a censoring at the same
+// time counts as longer); pairs tied on lp count one half. Returns Somers' Dxy = 2 C - 1, with
+// C > 0.5 when a higher lp goes with a shorter time. O(n log n): a Fenwick tree over the ranks
+// of lp holds the rows still at risk while the times are walked downwards.
+double concordance_dxy(const CoxData& d, const double* counts, const double* lp,
+                       std::vector<Index>& order, std::vector<int>& rank, std::vector<double>& tree,
+                       std::vector<double>& at) {
+  const Index n = d.n;
+  for (Index i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](Index a, Index b) { return lp[a] < lp[b]; });
+  int nranks = 0;
+  for (Index k = 0; k < n; ++k) {
+    if (k == 0 || lp[order[k]] != lp[order[k - 1]]) ++nranks;
+    rank[order[k]] = nranks;
+  }
+  tree.assign(nranks + 1, 0.0);
+  at.assign(nranks + 1, 0.0);
+  auto add = [&](Index i) {
+    at[rank[i]] += counts[i];
+    for (int r = rank[i]; r <= nranks; r += r & -r) tree[r] += counts[i];
+  };
+  auto below = [&](int r) { double s = 0; for (; r > 0; r -= r & -r) s += tree[r]; return s; };
+  double conc = 0, disc = 0, tied = 0, total = 0;
+  Index i = 0;
+  while (i < n) {
+    if (i == 0 || d.strata[i] != d.strata[i - 1]) {
+      std::fill(tree.begin(), tree.end(), 0.0);
+      std::fill(at.begin(), at.end(), 0.0);
+      total = 0;
+    }
+    Index end = i;
+    while (end < n && d.strata[end] == d.strata[i] && d.time[end] == d.time[i]) ++end;
+    for (Index r = i; r < end; ++r)
+      if (!d.status[r] && counts[r] > 0) { add(r); total += counts[r]; }
+    for (Index r = i; r < end; ++r) {
+      if (!d.status[r] || counts[r] == 0) continue;
+      const double less = below(rank[r] - 1), same = at[rank[r]];
+      conc += counts[r] * less;
+      tied += counts[r] * same;
+      disc += counts[r] * (total - less - same);
+    }
+    for (Index r = i; r < end; ++r)
+      if (d.status[r] && counts[r] > 0) { add(r); total += counts[r]; }
+    i = end;
+  }
+  const double pairs = conc + disc + tied;
+  return pairs > 0 ? 2.0 * (conc + 0.5 * tied) / pairs - 1.0 : NA_REAL;
+}
+
+struct ValidateWork {
+  CoxWork fit, slope;
+  std::vector<double> off, coef, lp, ones;
+  std::vector<Index> order;
+  std::vector<int> rank;
+  std::vector<double> tree, at;
+  ValidateWork(Index n, Index p)
+      : fit(n, p), slope(n, 1), off(n), coef(p), lp(n), ones(n, 1.0), order(n), rank(n) {}
+};
+
+// One replicate: the model refitted on the counts, its lp's Dxy on the resample (training)
+// and on the original rows (test), and the test calibration slope (Cox fit of the lp on the
+// original rows; the training slope is 1 by construction). out = {dxy_train, dxy_test,
+// slope_test}, NA when the refit has a non-estimable coefficient or did not converge.
+void validate_replicate(const CoxData& d, ValidateWork& w, const CoxControl& ctl, double* out) {
+  const CoxReplicate r = cox_counts_fit(d, w.fit, ctl, w.off, w.coef.data());
+  bool ok = r.converged || ctl.iter_max <= 1;
+  for (Index j = 0; j < d.p; ++j) ok = ok && !std::isnan(w.coef[j]);
+  if (!ok) { out[0] = out[1] = out[2] = NA_REAL; return; }
+  std::fill(w.lp.begin(), w.lp.end(), 0.0);
+  for (Index j = 0; j < d.p; ++j)
+    for (Index i = 0; i < d.n; ++i) w.lp[i] += d.x[j * d.n + i] * w.coef[j];
+  out[0] = concordance_dxy(d, w.fit.counts.data(), w.lp.data(), w.order, w.rank, w.tree, w.at);
+  out[1] = concordance_dxy(d, w.ones.data(), w.lp.data(), w.order, w.rank, w.tree, w.at);
+  const CoxData lp_data{d.n, 1, w.lp.data(), d.time, d.status, d.offset, d.strata};
+  std::fill(w.slope.counts.begin(), w.slope.counts.end(), 1.0);
+  double slope = NA_REAL;
+  cox_counts_fit(lp_data, w.slope, ctl, w.off, &slope);
+  out[2] = slope;
+}
+
+// ---- Kaplan-Meier ------------------------------------------------------------------------
+
+struct KmData { Index n; const double* time; const int* status; const int* group; int k; double tau; };
+
+// Median (survfit's rule: first time S <= 0.5; the midpoint to the next event time when S is
+// exactly 0.5 there) and RMST up to tau of each group, from the counts on the sorted rows.
+void km_counts_summary(const KmData& d, const std::vector<double>& counts, double* median,
+                       double* rmst) {
+  const double tol = 1.4901161193847656e-08;  // sqrt(double eps), survival's tolerance
+  Index i = 0;
+  for (int g = 1; g <= d.k; ++g) {
+    median[g - 1] = NA_REAL;
+    rmst[g - 1] = NA_REAL;
+    Index begin = i;
+    while (i < d.n && d.group[i] == g) ++i;
+    double at_risk = 0;
+    for (Index r = begin; r < i; ++r) at_risk += counts[r];
+    if (at_risk <= 0) continue;
+    double surv = 1, area = 0, prev_t = 0, surv_tau = 1, half_time = NA_REAL;
+    bool found = false;
+    Index r = begin;
+    while (r < i) {
+      const double t = d.time[r];
+      double events = 0, leaving = 0;
+      for (; r < i && d.time[r] == t; ++r) {
+        leaving += counts[r];
+        if (d.status[r]) events += counts[r];
+      }
+      if (events > 0) {
+        const double next = surv * (1 - events / at_risk);
+        if (t <= d.tau) {
+          area += surv * (t - prev_t);
+          prev_t = t;
+          surv_tau = next;
+        }
+        if (!found && std::isfinite(half_time)) {  // S was 0.5 exactly: midpoint rule
+          median[g - 1] = 0.5 * (half_time + t);
+          found = true;
+        }
+        if (!found && next < 0.5 - tol) { median[g - 1] = t; found = true; }
+        else if (!found && std::fabs(next - 0.5) <= tol) half_time = t;
+        surv = next;
+      }
+      at_risk -= leaving;
+    }
+    if (!found && std::isfinite(half_time)) median[g - 1] = half_time;
+    if (prev_t < d.tau) area += surv_tau * (d.tau - prev_t);
+    rmst[g - 1] = area;
+  }
+}
+
+// ---- Monte Carlo permutation log-rank -------------------------------------------------
+
+// Rows sorted by stratum, then time descending. The pooled risk sets, death counts and G-rho
+// weights do not depend on the labels, so they are computed once per event time (`times`);
+// a relabeling only changes the per-group numbers at risk and deaths.
+struct LogrankTime { Index begin, end; double n, d, w; };
+
+struct LogrankData {
+  Index n;
+  const double* time;
+  const int* status;
+  const int* group;   // codes 1..k, in the sorted order
+  const int* strata;
+  int k;
+  std::vector<LogrankTime> times;  // every distinct (stratum, time), in the sorted order
+  std::vector<Index> stratum_begin;  // row ranges of the strata, plus n at the end
+};
+
+void logrank_prepare(LogrankData& d, double rho) {
+  Index i = 0;
+  while (i < d.n) {
+    if (i == 0 || d.strata[i] != d.strata[i - 1]) d.stratum_begin.push_back(i);
+    Index end = i;
+    double deaths = 0;
+    for (; end < d.n && d.strata[end] == d.strata[i] && d.time[end] == d.time[i]; ++end)
+      deaths += d.status[end];
+    d.times.push_back(LogrankTime{i, end, 0, deaths, 1});
+    i = end;
+  }
+  d.stratum_begin.push_back(d.n);
+  // numbers at risk: rows of the stratum at or after the time (ascending = walking back)
+  std::size_t first = 0;  // the times of a stratum are contiguous, descending
+  for (std::size_t s = 0; s + 1 < d.stratum_begin.size(); ++s) {
+    std::size_t last = first;
+    double at_risk = 0;
+    for (; last < d.times.size() && d.times[last].begin < d.stratum_begin[s + 1]; ++last) {
+      at_risk += static_cast<double>(d.times[last].end - d.times[last].begin);
+      d.times[last].n = at_risk;
+    }
+    double km = 1;  // pooled left-continuous Kaplan-Meier, ascending in time
+    for (std::size_t j = last; j-- > first;) {
+      LogrankTime& lt = d.times[j];
+      lt.w = rho == 0 ? 1.0 : std::pow(km, rho);
+      if (lt.d > 0) km *= 1 - lt.d / lt.n;
+    }
+    first = last;
+  }
+}
+
+// Chi-square of a labeling (`label`, sorted order), as logrank_chisq() in R/logrank.R: groups
+// with expected > 0, the first left out, generalised inverse (eigenvalues above 1e-10 of the
+// largest).
+double logrank_chisq_labels(const LogrankData& d, const std::vector<int>& label,
+                            std::vector<double>& risk, std::vector<double>& dead,
+                            Eigen::VectorXd& oe, Eigen::VectorXd& expected,
+                            Eigen::MatrixXd& var) {
+  const int k = d.k;
+  oe.setZero(); expected.setZero(); var.setZero();
+  std::size_t t = 0;
+  for (std::size_t s = 0; s + 1 < d.stratum_begin.size(); ++s) {
+    std::fill(risk.begin(), risk.end(), 0.0);
+    for (; t < d.times.size() && d.times[t].begin < d.stratum_begin[s + 1]; ++t) {
+      const LogrankTime& lt = d.times[t];
+      std::fill(dead.begin(), dead.end(), 0.0);
+      for (Index r = lt.begin; r < lt.end; ++r) {
+        risk[label[r] - 1] += 1;
+        if (d.status[r]) dead[label[r] - 1] += 1;
+      }
+      if (lt.d == 0) continue;
+      const double scale = lt.n > 1 ? lt.w * lt.w * lt.d * (lt.n - lt.d) / (lt.n - 1) : 0.0;
+      for (int g = 0; g < k; ++g) {
+        const double pg = risk[g] / lt.n;
+        oe[g] += lt.w * (dead[g] - lt.d * pg);
+        expected[g] += lt.w * lt.d * pg;
+        if (scale == 0 || pg == 0) continue;
+        for (int h = 0; h < k; ++h) var(g, h) += scale * pg * ((g == h) - risk[h] / lt.n);
+      }
+    }
+  }
+  std::vector<int> keep;
+  for (int g = 0; g < k; ++g) if (expected[g] > 0) keep.push_back(g);
+  if (keep.size() < 2) return 0.0;
+  const Index m = static_cast<Index>(keep.size()) - 1;
+  Eigen::VectorXd u(m);
+  Eigen::MatrixXd v(m, m);
+  for (Index a = 0; a < m; ++a) {
+    u[a] = oe[keep[a + 1]];
+    for (Index b = 0; b < m; ++b) v(a, b) = var(keep[a + 1], keep[b + 1]);
+  }
+  if (m == 1) return v(0, 0) > 0 ? u[0] * u[0] / v(0, 0) : 0.0;
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(v);
+  const Eigen::VectorXd lambda = eig.eigenvalues();
+  const double top = lambda.maxCoeff();
+  const Eigen::VectorXd proj = eig.eigenvectors().transpose() * u;
+  double chisq = 0;
+  for (Index a = 0; a < m; ++a) if (lambda[a] > top * 1e-10) chisq += proj[a] * proj[a] / lambda[a];
+  return chisq;
+}
+
+}  // namespace
+
+// [[Rcpp::export]]
+Rcpp::IntegerMatrix resample_indices_cpp(int n, int B, double seed, int first) {
+  Rcpp::IntegerMatrix out(n, B);
+  for (Index b = 0; b < B; ++b) {
+    std::mt19937_64 eng(replicate_seed(static_cast<std::uint64_t>(seed),
+                                       static_cast<std::uint64_t>(first + b)));
+    for (Index k = 0; k < n; ++k)
+      out(k, b) = static_cast<int>(draw_below(eng, static_cast<std::uint64_t>(n))) + 1;
+  }
+  return out;
+}
+
+// Replicates first .. first + B - 1 (1-based); a replicate number of 0 means "all counts 1"
+// (the original data), which lets R check the engine against the ordinary fit.
+// [[Rcpp::export]]
+Rcpp::List cox_bootstrap_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector time,
+                             Rcpp::IntegerVector status, Rcpp::NumericVector offset,
+                             Rcpp::IntegerVector strata, Rcpp::IntegerVector pos, int B,
+                             double seed, int first, bool efron, int iter_max, double eps,
+                             double toler, int threads) {
+  const Index n = x.nrow(), p = x.ncol();
+  const CoxData d{n, p, x.begin(), time.begin(), status.begin(), offset.begin(), strata.begin()};
+  const CoxControl ctl{efron, iter_max, eps, toler};
+  Rcpp::NumericMatrix coef(p, B);
+  Rcpp::IntegerVector iter(B);
+  Rcpp::LogicalVector converged(B);
+  double* coef_ptr = coef.begin();
+  int* iter_ptr = iter.begin();
+  int* conv_ptr = converged.begin();
+  const int* pos_ptr = pos.begin();
+  const std::uint64_t s = static_cast<std::uint64_t>(seed);
+  struct State { CoxWork w; std::vector<double> off; };
+  for_replicates<State>(B, threads, [&]() { return State{CoxWork(n, p), std::vector<double>(n)}; },
+    [&](Index b, State& st) {
+      const Index rep = first + b;
+      if (rep == 0) std::fill(st.w.counts.begin(), st.w.counts.end(), 1.0);
+      else draw_counts(s, static_cast<std::uint64_t>(rep), pos_ptr, n, st.w.counts);
+      const CoxReplicate r = cox_counts_fit(d, st.w, ctl, st.off, coef_ptr + b * p);
+      iter_ptr[b] = r.iter;
+      conv_ptr[b] = r.converged;
+    });
+  return Rcpp::List::create(Rcpp::Named("coef") = coef, Rcpp::Named("iter") = iter,
+                            Rcpp::Named("converged") = converged);
+}
+
+// [[Rcpp::export]]
+Rcpp::List km_bootstrap_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status,
+                            Rcpp::IntegerVector group, int k, Rcpp::IntegerVector pos,
+                            double tau, int B, double seed, int first, int threads) {
+  const Index n = time.size();
+  const KmData d{n, time.begin(), status.begin(), group.begin(), k, tau};
+  Rcpp::NumericMatrix median(k, B), rmst(k, B);
+  double* med_ptr = median.begin();
+  double* rmst_ptr = rmst.begin();
+  const int* pos_ptr = pos.begin();
+  const std::uint64_t s = static_cast<std::uint64_t>(seed);
+  for_replicates<std::vector<double>>(B, threads, [&]() { return std::vector<double>(n); },
+    [&](Index b, std::vector<double>& counts) {
+      const Index rep = first + b;
+      if (rep == 0) std::fill(counts.begin(), counts.end(), 1.0);
+      else draw_counts(s, static_cast<std::uint64_t>(rep), pos_ptr, n, counts);
+      km_counts_summary(d, counts, med_ptr + b * k, rmst_ptr + b * k);
+    });
+  return Rcpp::List::create(Rcpp::Named("median") = median, Rcpp::Named("rmst") = rmst);
+}
+
+// Replicates first .. first + B - 1 of Harrell's bootstrap validation (0 = the original data:
+// its training and test indexes are the apparent ones). Returns a 3 x B matrix.
+// [[Rcpp::export]]
+Rcpp::NumericMatrix cox_validate_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector time,
+                                     Rcpp::IntegerVector status, Rcpp::NumericVector offset,
+                                     Rcpp::IntegerVector strata, Rcpp::IntegerVector pos, int B,
+                                     double seed, int first, bool efron, int iter_max,
+                                     double eps, double toler, int threads) {
+  const Index n = x.nrow(), p = x.ncol();
+  const CoxData d{n, p, x.begin(), time.begin(), status.begin(), offset.begin(), strata.begin()};
+  const CoxControl ctl{efron, iter_max, eps, toler};
+  Rcpp::NumericMatrix out(3, B);
+  double* out_ptr = out.begin();
+  const int* pos_ptr = pos.begin();
+  const std::uint64_t s = static_cast<std::uint64_t>(seed);
+  for_replicates<ValidateWork>(B, threads, [&]() { return ValidateWork(n, p); },
+    [&](Index b, ValidateWork& w) {
+      const Index rep = first + b;
+      if (rep == 0) std::fill(w.fit.counts.begin(), w.fit.counts.end(), 1.0);
+      else draw_counts(s, static_cast<std::uint64_t>(rep), pos_ptr, n, w.fit.counts);
+      validate_replicate(d, w, ctl, out_ptr + 3 * b);
+    });
+  return out;
+}
+
+// Monte Carlo permutation log-rank: relabelings first .. first + B - 1, each a Fisher-Yates
+// shuffle of the group codes within every stratum driven by its own generator seeded from
+// (seed, relabeling) as the bootstrap replicates are. Returns the B chi-squares.
+// [[Rcpp::export]]
+Rcpp::NumericVector logrank_permutation_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status,
+                                            Rcpp::IntegerVector group, Rcpp::IntegerVector strata,
+                                            int k, double rho, int B, double seed, int first,
+                                            int threads) {
+  LogrankData d{time.size(), time.begin(), status.begin(), group.begin(), strata.begin(), k,
+                {}, {}};
+  logrank_prepare(d, rho);
+  Rcpp::NumericVector out(B);
+  double* out_ptr = out.begin();
+  const std::uint64_t s = static_cast<std::uint64_t>(seed);
+  struct State {
+    std::vector<int> label;
+    std::vector<double> risk, dead;
+    Eigen::VectorXd oe, expected;
+    Eigen::MatrixXd var;
+  };
+  for_replicates<State>(B, threads, [&]() {
+      return State{std::vector<int>(d.n), std::vector<double>(k), std::vector<double>(k),
+                   Eigen::VectorXd(k), Eigen::VectorXd(k), Eigen::MatrixXd(k, k)};
+    },
+    [&](Index b, State& st) {
+      std::mt19937_64 eng(replicate_seed(s, static_cast<std::uint64_t>(first + b)));
+      std::copy(d.group, d.group + d.n, st.label.begin());
+      for (std::size_t h = 0; h + 1 < d.stratum_begin.size(); ++h) {
+        const Index from = d.stratum_begin[h], to = d.stratum_begin[h + 1];
+        for (Index i = to - 1; i > from; --i) {
+          const Index j = from + static_cast<Index>(
+            draw_below(eng, static_cast<std::uint64_t>(i - from + 1)));
+          std::swap(st.label[i], st.label[j]);
+        }
+      }
+      out_ptr[b] = logrank_chisq_labels(d, st.label, st.risk, st.dead, st.oe, st.expected,
+                                        st.var);
+    });
+  return out;
+}
