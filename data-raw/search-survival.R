@@ -47,7 +47,7 @@ N_ITER <- 100000
 TEMP <- c(start = 0.5, end = 0.001)   # annealing temperature, geometric cooling per round
 # Objective weights, in the order search-objective.cpp reads them (see the header above).
 SEARCH_WEIGHTS <- c(p_log2 = 4, worst = 100, worst_from = 1.0, tie = 2, near = 0.1, abs = 1,
-                    p_far = 100, p_far_from = 1.3)
+                    p_far = 100, p_far_from = 1.3, gap = 0, gap_from = 2.5)
 
 FACTOR_COLS <- c(age_ge55 = 1, male = 2, ftc = 3, rai_t34 = 4, prior_rai_only = 9,
                  residual = 10, tg_ge60 = 14, dose_modified = 15)
