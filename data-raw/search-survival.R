@@ -16,6 +16,10 @@
 #   p does not print as 0.007. An SPSS median other than 16.5 is rejected outright.
 # + a bunching penalty on progression times (2 per tied pair other than the forced trio at
 #   5.0 months, 0.1 per pair 0.5 months apart) so that the KM curve looks plausible.
+# + an optional gap term (weight `gap`, 0 here): gap x sum of (gap between consecutive distinct
+#   progression times - gap_from)^2 over the gaps wider than gap_from. It stays at 0 because
+#   every positive weight tried bought its spread with a worse Table 4 fit (data-raw/README.md,
+#   "PFS plausibility"; data-raw/explore-plausibility.R reproduces those runs).
 #
 # How it searches (all seeded, single thread, deterministic):
 #   1. start from data-raw/survival-fit-start.csv, the previous fit (KM means average error
