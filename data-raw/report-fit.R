@@ -41,3 +41,14 @@ cat(sprintf("\nKM means: average |error| %.3f months, worst %.3f. Log-rank p: wo
             paste(formatC(pp[pub == 0], format = "e", digits = 1), collapse = ", "),
             km_median_spss(ev$pfs_months, ev$pfs_event),
             km_mean_spss(ev$pfs_months, ev$pfs_event)))
+
+# Plausibility of the PFS curve (issue 17 item 5; definitions in plausibility.R).
+source("data-raw/plausibility.R")
+pl <- pfs_plausibility(ev$pfs_months, ev$pfs_event)
+cat(sprintf(paste("\nPFS plausibility: progressions %s; tied pairs besides the 5.0 trio %d,",
+                  "pairs 0.5 apart %d, largest gap %.1f months (gap excess over 2.5: %.2f),",
+                  "SD of the non-trio progression times %.2f, KS distance to the best Weibull",
+                  "with median 16.5 %.3f (shape %.2f).\n"),
+            paste(sort(ev$pfs_months[ev$pfs_event == 1]), collapse = " "), pl[["tied_pairs"]],
+            pl[["near_pairs"]], pl[["max_gap"]], pl[["gap_excess"]], pl[["sd_late"]],
+            pl[["ks_weibull"]], pl[["weibull_shape"]]))

@@ -92,6 +92,10 @@ List fit_summaries_cpp(NumericVector time, LogicalMatrix first, IntegerVector ev
 //  [5] abs         weight of the sum of absolute KM-mean errors
 //  [6] p_far       weight of the squared excess of |log p-ratio| over log([7])
 //  [7] p_far_from  factor
+//  [8] gap         weight of the squared excess over [9] of each gap between consecutive
+//                  distinct progression times (the 5.0 trio included): a plausibility term
+//                  that spreads progressions into the empty 5-13 months stretch
+//  [9] gap_from    months
 // [[Rcpp::export]]
 double objective_cpp(NumericVector time, LogicalMatrix first, IntegerVector event,
                      LogicalVector distant, LogicalVector bone, NumericVector target_mean,
@@ -128,7 +132,14 @@ double objective_cpp(NumericVector time, LogicalMatrix first, IntegerVector even
     double gap = std::fabs(pd[a] - pd[b]);
     if (gap == 0) bunch += w[3]; else if (gap < 1) bunch += w[4];
   }
+  pd.push_back(5.0);  // the trio, once
+  std::sort(pd.begin(), pd.end());
+  double gap_pen = 0;
+  for (size_t a = 1; a < pd.size(); a++) {
+    double ex = std::max(0.0, pd[a] - pd[a - 1] - w[9]);
+    gap_pen += ex * ex;
+  }
   double ex_worst = std::max(0.0, worst - w[2]);
   return sq + w[0] * rsq + 20 * calls + hfs_pen + bunch + w[1] * ex_worst * ex_worst +
-    w[5] * tot + w[6] * ex_p;
+    w[5] * tot + w[6] * ex_p + w[8] * gap_pen;
 }
