@@ -413,6 +413,21 @@ surv_column <- function(y, j) {
   if (is.double(y)) matrix_column_cpp(y, j) else unclass(y)[, j]
 }
 
+# The number of bootstrap replicates (0 = none) and the optional seed of the R-level
+# bootstrap verbs (cox_marginal_curve(), ps_survival()).
+check_bootstrap_args <- function(bootstrap, seed, call = rlang::caller_env()) {
+  if (!is.numeric(bootstrap) || length(bootstrap) != 1L || is.na(bootstrap) ||
+      bootstrap < 0 || bootstrap != round(bootstrap)) {
+    cli::cli_abort("{.arg bootstrap} must be a single whole number >= 0.", call = call,
+                   class = "rwe_bad_input")
+  }
+  if (!is.null(seed) && (!is.numeric(seed) || length(seed) != 1L || is.na(seed))) {
+    cli::cli_abort("{.arg seed} must be NULL or a single number.", call = call,
+                   class = "rwe_bad_input")
+  }
+  invisible(TRUE)
+}
+
 check_times <- function(time, start, arg = "formula", call = rlang::caller_env()) {
   # one allocation-free pass for the usual valid data; the checks below name bad rows
   if (is.double(time) && (is.null(start) || is.double(start)) &&

@@ -651,13 +651,7 @@ cox_marginal_curve <- function(fit, data, by = NULL, times = NULL, conf.level = 
                    class = "rwe_bad_input")
   }
   check_conf_level(conf.level)
-  if (!is.numeric(bootstrap) || length(bootstrap) != 1L || is.na(bootstrap) ||
-      bootstrap < 0 || bootstrap != round(bootstrap)) {
-    cli::cli_abort("{.arg bootstrap} must be a single whole number >= 0.", class = "rwe_bad_input")
-  }
-  if (!is.null(seed) && (!is.numeric(seed) || length(seed) != 1L || is.na(seed))) {
-    cli::cli_abort("{.arg seed} must be NULL or a single number.", class = "rwe_bad_input")
-  }
+  check_bootstrap_args(bootstrap, seed)
   if (is.null(times)) times <- sort(unique(cox_response(fit)$stop))
   check_curve_times(times, environment())
   call <- rlang::current_env()

@@ -80,13 +80,7 @@ ps_survival <- function(ps, time, status, times = NULL, tau = NULL, gformula = T
   check_column_name(status, ps$input)
   check_flag(gformula)
   check_conf_level(conf.level)
-  if (!is.numeric(bootstrap) || length(bootstrap) != 1L || is.na(bootstrap) ||
-      bootstrap < 0 || bootstrap != round(bootstrap)) {
-    cli::cli_abort("{.arg bootstrap} must be a single whole number >= 0.", class = "rwe_bad_input")
-  }
-  if (!is.null(seed) && (!is.numeric(seed) || length(seed) != 1L || is.na(seed))) {
-    cli::cli_abort("{.arg seed} must be NULL or a single number.", class = "rwe_bad_input")
-  }
+  check_bootstrap_args(bootstrap, seed)
   outcome <- ps_outcome(ps$input, time, status)
   d <- ps_analysis_data(ps, outcome$time[ps$rows], outcome$status[ps$rows])
   tau <- ps_tau(tau, d)
