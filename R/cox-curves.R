@@ -405,7 +405,7 @@ print.rwe_cox_curves <- function(x, digits = 3, ...) {
 #' @param x An `rwe_cox_curves` object from [survfit.rwe_cox()].
 #' @param probs Probabilities in \[0, 1\].
 #' @param na.rm Unused (for the generic).
-#' @param ... Unused.
+#' @param ... Must be empty.
 #' @return A data frame: the columns of `x$targets` (curve, strata, covariates), `prob`
 #'   (quantile only), `quantile` / `median`, `conf.low`, `conf.high`; `NA` = not reached.
 #' @examples
@@ -415,20 +415,8 @@ print.rwe_cox_curves <- function(x, digits = 3, ...) {
 #' median(curves)
 #' @export
 quantile.rwe_cox_curves <- function(x, probs = c(0.25, 0.5, 0.75), ...) {
-  if (!is.numeric(probs) || anyNA(probs) || any(probs < 0 | probs > 1)) {
-    cli::cli_abort("{.arg probs} must be numbers between 0 and 1.", class = "rwe_bad_input")
-  }
-  tol <- sqrt(.Machine$double.eps)
-  cv <- x$curves
-  rows <- curve_rows(x)
-  out <- lapply(seq_along(rows), function(i) {
-    r <- rows[[i]]
-    tt <- c(0, cv$time[r])
-    q <- function(v) km_find_quantile(tt, c(0, 1 - v[r]), probs, tol)
-    data.frame(curve = i, prob = probs, quantile = q(cv$surv), conf.low = q(cv$lower),
-               conf.high = q(cv$upper))
-  })
-  out <- do.call(rbind, out)
+  check_dots_empty_bad(...)
+  out <- curve_quantiles(x$curves, curve_rows(x), probs)
   cbind(x$targets[out$curve, , drop = FALSE], out[-1L], row.names = NULL)
 }
 
@@ -436,6 +424,7 @@ quantile.rwe_cox_curves <- function(x, probs = c(0.25, 0.5, 0.75), ...) {
 #' @importFrom stats median
 #' @export
 median.rwe_cox_curves <- function(x, na.rm = FALSE, ...) {
+  check_dots_empty_bad(...)
   cv <- x$curves
   rows <- curve_rows(x)
   one <- function(r) c(median = km_first_below_half(cv$surv[r], cv$time[r]),
@@ -455,7 +444,7 @@ median.rwe_cox_curves <- function(x, na.rm = FALSE, ...) {
 #' @param object An `rwe_cox_curves` object from [survfit.rwe_cox()].
 #' @param times Times at which to report; missing = every time of the curves.
 #' @param extend Report times after a curve's last time too.
-#' @param ... Unused.
+#' @param ... Must be empty.
 #' @return A data frame: the `targets` columns, `time`, `n.risk`, `n.event`, `n.censor`,
 #'   `surv`, `std.err` (standard error of S, as summary.survfit reports it), `lower`,
 #'   `upper`.
@@ -464,6 +453,7 @@ median.rwe_cox_curves <- function(x, na.rm = FALSE, ...) {
 #' summary(survival::survfit(fit), times = c(0, 180, 365))
 #' @export
 summary.rwe_cox_curves <- function(object, times, extend = FALSE, ...) {
+  check_dots_empty_bad(...)
   cv <- object$curves
   cv$std.err.surv <- cv$surv * cv$std.err
   if (missing(times)) {
@@ -497,7 +487,7 @@ print.summary.rwe_cox_curves <- function(x, ...) {
 #' Tidy predicted Cox curves
 #'
 #' @param x An `rwe_cox_curves` object from [survfit.rwe_cox()].
-#' @param ... Unused.
+#' @param ... Must be empty.
 #' @return A data frame in the layout of `broom::tidy.survfit()`, one row per curve and time:
 #'   `curve`, the strata columns, the covariate columns of `newdata`, `time`, `n.risk`,
 #'   `n.event`, `n.censor`, `estimate` (S), `std.error` (the standard error of the
@@ -508,6 +498,7 @@ print.summary.rwe_cox_curves <- function(x, ...) {
 #' head(generics::tidy(survival::survfit(fit, newdata = data.frame(age = 60))))
 #' @export
 tidy.rwe_cox_curves <- function(x, ...) {
+  check_dots_empty_bad(...)
   cv <- x$curves
   out <- data.frame(time = cv$time, n.risk = cv$n.risk, n.event = cv$n.event,
                     n.censor = cv$n.censor, estimate = cv$surv, std.error = cv$std.err,
@@ -840,7 +831,7 @@ tidy.rwe_cox_marginal <- function(x, ...) {
 #' @param breaks x-axis breaks; `NULL` chooses [pretty()] breaks from 0 to the largest time.
 #' @param palette Optional vector of colours, one per curve (recycled).
 #' @param title Optional plot title.
-#' @param ... Unused.
+#' @param ... Must be empty.
 #' @return A ggplot object.
 #' @examples
 #' if (requireNamespace("ggplot2", quietly = TRUE)) {
@@ -850,6 +841,7 @@ tidy.rwe_cox_marginal <- function(x, ...) {
 #' @export
 plot.rwe_cox_curves <- function(x, conf.band = TRUE, xlab = "Time", ylab = "Survival",
                                 breaks = NULL, palette = NULL, title = NULL, ...) {
+  check_dots_empty_bad(...)
   labels <- curve_labels(x$targets)
   cv <- x$curves
   curves <- data.frame(curve = factor(labels[cv$curve], levels = unique(labels)),

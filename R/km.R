@@ -593,6 +593,25 @@ km_find_quantile <- function(time, y, p, tol) {
   q
 }
 
+# Quantiles of step curves and of their confidence limits, by the rule of quantile.survfit():
+# `rows` lists each curve's rows of `curves` (time, surv, lower, upper). One row per curve and
+# probability, the curve numbered by its position in `rows`.
+curve_quantiles <- function(curves, rows, probs) {
+  if (!is.numeric(probs) || anyNA(probs) || any(probs < 0 | probs > 1)) {
+    cli::cli_abort("{.arg probs} must be numbers between 0 and 1.", call = rlang::caller_env(),
+                   class = "rwe_bad_input")
+  }
+  tol <- sqrt(.Machine$double.eps)
+  out <- lapply(seq_along(rows), function(i) {
+    r <- rows[[i]]
+    tt <- c(0, curves$time[r])
+    q <- function(v) km_find_quantile(tt, c(0, 1 - v[r]), probs, tol)
+    data.frame(curve = i, prob = probs, quantile = q(curves$surv), conf.low = q(curves$lower),
+               conf.high = q(curves$upper))
+  })
+  do.call(rbind, out)
+}
+
 #' Quantiles of Kaplan-Meier curves
 #'
 #' Survival-time quantiles with confidence limits, by the rule of
@@ -610,20 +629,9 @@ km_find_quantile <- function(time, y, p, tol) {
 #' @export
 quantile.rwe_km <- function(x, probs = c(0.25, 0.5, 0.75), ...) {
   check_dots_empty_bad(...)
-  if (!is.numeric(probs) || anyNA(probs) || any(probs < 0 | probs > 1)) {
-    cli::cli_abort("{.arg probs} must be numbers between 0 and 1.", class = "rwe_bad_input")
-  }
-  tol <- sqrt(.Machine$double.eps)
-  cv <- x$curves
-  rows <- km_strata_rows(x)
-  out <- lapply(seq_along(rows), function(s) {
-    r <- rows[[s]]
-    tt <- c(0, cv$time[r])
-    q <- function(v) km_find_quantile(tt, c(0, 1 - v[r]), probs, tol)
-    data.frame(stratum = s, prob = probs, quantile = q(cv$surv), conf.low = q(cv$lower),
-               conf.high = q(cv$upper))
-  })
-  km_with_strata(x, do.call(rbind, out))
+  out <- curve_quantiles(x$curves, km_strata_rows(x), probs)
+  names(out)[1L] <- "stratum"
+  km_with_strata(x, out)
 }
 
 # Adds the strata columns (by the `stratum` column) and drops `stratum`.
