@@ -707,12 +707,14 @@ cox_newton <- function(sums, info, init, control, scale = rep(1, length(init))) 
   while (iter < control$iter.max) {
     iter <- iter + 1L
     r1 <- sums(newbeta)
-    converged <- abs(1 - oldlk / r1$loglik) <= control$eps && !halving
+    # isTRUE(): a log-likelihood of exactly 0 (perfect separation) makes 0 / 0 = NaN, which
+    # coxph's C comparisons read as "not converged" and "not worse"; so do these
+    converged <- isTRUE(abs(1 - oldlk / r1$loglik) <= control$eps) && !halving
     if (converged || iter == control$iter.max) {
       current <- info(newbeta, r1)
       break
     }
-    if (r1$loglik < oldlk) {
+    if (isTRUE(r1$loglik < oldlk)) {
       halving <- TRUE
       newbeta <- (newbeta + beta) / 2
     } else {

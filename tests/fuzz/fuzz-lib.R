@@ -432,7 +432,11 @@ compare_km <- function(o, r) {
   ours <- if (inherits(o, "rwe_km")) {
     cv <- o$curves
     data.frame(time = cv$time, n.risk = cv$n.risk, n.event = cv$n.event, n.censor = cv$n.censor,
-               surv = cv$surv, std.err = cv$std.err.log, lower = cv$lower, upper = cv$upper)
+               surv = cv$surv,
+               # survfit's std.err is the SE of log S, except with its robust variance, where
+               # it stores the SE of S and says so with logse = FALSE
+               std.err = if (isFALSE(r$logse)) cv$std.err.surv else cv$std.err.log,
+               lower = cv$lower, upper = cv$upper)
   } else {
     # partitioned: curves in order of first appearance; survfit's are in sorted level order
     pk <- as.data.frame(o)

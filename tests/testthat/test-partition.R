@@ -307,6 +307,20 @@ test_that("a site whose earliest time is a censoring before any event time fits 
   expect_equal(r1$loglik, coxph(f, data = pooled)$loglik[1], tolerance = 1e-12)
 })
 
+test_that("perfect separation (log-likelihood exactly 0) iterates on as coxph instead of failing", {
+  # x orders the deaths completely: the partial likelihood tends to 1 and its log reaches 0.0
+  # in floating point, where the relative convergence test is 0 / 0 (was an unclassed
+  # "missing value where TRUE/FALSE needed")
+  d <- data.frame(time = 1:6, status = 1, x = 6:1, s = rep(c("a", "b"), 3))
+  parts <- cohort_partitions(split(d, c(1, 2, 1, 2, 1, 2)))
+  ctl <- survival::coxph.control(eps = 1e-12, iter.max = 60)
+  fit <- suppressWarnings(partitioned_cox_fit(Surv(time, status) ~ x + strata(s), parts,
+                                              control = ctl))
+  ref <- suppressWarnings(coxph(Surv(time, status) ~ x + strata(s), data = d, control = ctl))
+  expect_equal(fit$loglik, ref$loglik, tolerance = 1e-8)
+  expect_equal(fit$loglik[2], 0)
+})
+
 test_that("curves and groups come out in the pooled order when the first site lacks a value", {
   lung <- survival::lung
   sites <- list(a = lung[lung$sex == 2, ], b = lung[lung$sex == 1 | lung$inst %% 2 == 0, ])
