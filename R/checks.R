@@ -533,6 +533,15 @@ engine_order <- function(strata, time, status) {
   order(strata, time, -status, method = "radix")
 }
 
+# f(x) for a long vector x, applied to chunks of 2^20 elements so that Ctrl-C is honoured
+# between them (R's vectorised internals do not poll for interrupts); f must be elementwise.
+in_chunks <- function(x, f, size = 2^20) {
+  n <- length(x)
+  if (n <= size) return(f(x))
+  starts <- seq.int(1, n, by = size)
+  unlist(lapply(starts, function(s) f(x[s:min(n, s + size - 1)])), use.names = FALSE)
+}
+
 # Times that differ only by floating-point noise (e.g. computed as date differences / 30.44)
 # are made equal, as survival does by default (its `timefix`): sorted distinct times closer
 # than sqrt(eps), absolutely or relative to their mean magnitude, join the run's first time.
@@ -555,15 +564,22 @@ merge_near_ties <- function(time, start = NULL, arg = "formula", call = rlang::c
       return(list(time = time, start = start, time_rank = distinct$time_rank,
                   start_rank = if (!is.null(start)) distinct$start_rank, values = y))
     }
-    return(list(time = time, start = start, time_rank = match(time, y),
-                start_rank = if (!is.null(start)) match(start, y), values = y))
+    return(list(time = time, start = start, time_rank = in_chunks(time, function(u) match(u, y)),
+                start_rank = if (!is.null(start)) in_chunks(start, function(u) match(u, y)),
+                values = y))
   }
   cuts <- y[c(TRUE, !tied)]
-  time_rank <- findInterval(time, cuts)
+  # Each distinct time's merged rank; the hashed ranks map through it by indexing (one fast
+  # pass; findInterval()'s binary searches cannot be interrupted and take seconds at n = 5e6).
+  merged <- cumsum(c(TRUE, !tied))
+  rank_of <- function(v, hashed_rank) {
+    if (hashed) merged[hashed_rank] else in_chunks(v, function(u) findInterval(u, cuts))
+  }
+  time_rank <- rank_of(time, distinct$time_rank)
   out <- list(time = cuts[time_rank], start = NULL, time_rank = time_rank, start_rank = NULL,
               values = cuts)
   if (is.null(start)) return(out)
-  out$start_rank <- findInterval(start, cuts)
+  out$start_rank <- rank_of(start, distinct$start_rank)
   out$start <- cuts[out$start_rank]
   bad <- which(out$start_rank >= time_rank)
   if (length(bad)) {

@@ -44,6 +44,16 @@ cox_concordance_validated <- function(time, status, lp, strata, weights, start =
   single_stratum <- is.null(strata) || all(strata == strata[1L])
   strata <- if (single_stratum) rep(1L, n) else group_codes(strata, "strata", n, NULL)
   weights <- if (is.null(weights)) rep(1, n) else weights
+  # Pair counts are products of two weights: weights far from 1 are divided by a power of two
+  # (weight_scale(), R/cox.R) and the counts multiplied back; concordance and std are ratios.
+  wscale <- weight_scale(weights)
+  if (wscale != 1) {
+    weights <- weights / wscale
+    res <- cox_concordance_validated(time, status, lp, strata, weights, start, cluster, row_order)
+    counts <- setdiff(names(res), c("concordance", "std"))
+    res[counts] <- res[counts] * wscale * wscale  # not wscale^2: 0 stays 0 if that overflows
+    return(res)
+  }
   cluster <- if (is.null(cluster)) NULL else group_codes(cluster, "cluster", n, NULL)
   if (is.null(start)) {
     # Right-censored: the predictor sweep needs only time ranks, which one hashing pass gives

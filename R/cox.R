@@ -421,10 +421,14 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   strata <- as.integer(strata)
   placement <- cox_placement(strata, time, status, start, time_rank, start_rank)
   iter_max <- if (p == 0L) 0L else control$iter.max
-  raw <- cox_newton_cpp(x, time, status, weights, offset, strata, max(strata), start,
+  wscale <- weight_scale(weights)
+  raw <- cox_newton_cpp(x, time, status, if (wscale == 1) weights else weights / wscale,
+                        offset, strata, max(strata), start,
                         placement, as.double(means), !zero_one, as.double(init),
                         ties == "efron", iter_max, control$eps, control$toler.chol,
                         control$threads %||% 1L)
+  if (wscale != 1) raw <- cox_unscale_weights(raw, wscale, weights / wscale, status)
+  warn_variance_range(raw$var, raw$aliased, colnames(x))
   raw$linear.predictors <- raw$linear_predictors
   raw$linear_predictors <- NULL
   raw$means <- stats::setNames(means, colnames(x))
@@ -437,6 +441,41 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   }
   if (p == 0L) raw$converged <- TRUE  # nothing to iterate on
   raw
+}
+
+# Weights far from 1 (all of them multiplied by 1e160, say) would overflow or underflow the
+# kernel's sums of squares; they are divided by an exact power of two near their largest
+# value (the NULL case costs one pass of max(), no copy). Returns 1 when no rescaling is needed.
+weight_scale <- function(weights) {
+  top <- max(weights)
+  if (!(top > 0) || (top >= 2^-64 && top <= 2^64)) return(1)
+  2^floor(log2(top))
+}
+
+# The kernel's results for weights `w` = weights / wscale, mapped to the original weights:
+# the coefficients are unchanged; the score, information and the tests scale with the
+# weights; each log partial likelihood gains log(wscale) per unit of event weight.
+cox_unscale_weights <- function(raw, wscale, w, status) {
+  event_weight <- sum(w[status > 0])
+  raw$loglik <- wscale * (raw$loglik - log(wscale) * event_weight)
+  raw$score <- raw$score * wscale
+  raw$score_test <- raw$score_test * wscale
+  raw$var <- raw$var / wscale
+  raw
+}
+
+# Coefficients are exact at any covariate scale, but a variance is a squared scale: for a
+# covariate multiplied by 1e-200 it overflows, by 1e160 it underflows (as in coxph). Say so
+# rather than report infinite or zero standard errors silently.
+warn_variance_range <- function(var, aliased, names) {
+  v <- diag(var)[!aliased]
+  bad <- names[!aliased][!is.finite(v) | v < .Machine$double.xmin]
+  if (length(bad)) {
+    cli::cli_warn(c("The variance of {.var {bad}} is outside the double-precision range.",
+                    "i" = "Coefficients are exact, but standard errors and the Wald test are not; rescale {.var {bad}} (e.g. to units near 1)."),
+                  class = "rwe_cox_scale")
+  }
+  invisible(TRUE)
 }
 
 # How the kernel places the rows on its event-time grid (see src/cox.cpp). With integer time
@@ -557,7 +596,14 @@ cox_wald_test <- function(fit) {
   b <- fit$coefficients[keep]
   if (!is.null(fit$init)) b <- b - fit$init[keep]
   v <- fit$var[keep, keep, drop = FALSE]
-  test_vector(cox_wald_cpp(v, as.double(b), fit$control$toler.chol)$test, sum(keep))
+  # A variance outside the double range (extreme covariate scale) has no Wald test.
+  if (!all(is.finite(v))) return(test_vector(NA_real_, sum(keep)))
+  # b' V^- b = (D b)' (D V D)^- (D b): with D exact powers of two near 1 / sd, the rank
+  # decisions do not depend on the covariates' units (nor does the statistic).
+  sd <- sqrt(diag(v))
+  d <- ifelse(sd > 0 & is.finite(sd), 2^-round(log2(sd)), 1)
+  v <- v * outer(d, d)
+  test_vector(cox_wald_cpp(v, as.double(b * d), fit$control$toler.chol)$test, sum(keep))
 }
 
 # "Coefficient may be infinite": the next Newton step, abs(u %*% var), is large relative to the
@@ -566,7 +612,8 @@ cox_wald_test <- function(fit) {
 cox_diverged <- function(raw, coef, var, control) {
   p <- length(coef)
   if (p == 0L) return(logical())
-  step <- abs(drop(raw$score %*% var))
+  # The kernel's step is computed in its internal units (var may leave the double range).
+  step <- abs(raw$newton_step %||% drop(raw$score %*% var))
   if (control$iter.max <= 1L) return(rep(FALSE, p))
   if (!raw$converged) return(!is.finite(step))
   big <- if (raw$counting) step > control$toler.inf * (1 + abs(coef)) else

@@ -111,9 +111,16 @@ cox_firth_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
   prep <- firth_prepare(x, y, strata, weights, offset, scale = TRUE, call = call)
   which_idx <- firth_which(which, prep$names, call)
   crit <- stats::qchisq(conf.level, 1)
+  # Weights far from 1 are divided by a power of two (weight_scale(), R/cox.R); the same
+  # maximiser needs the penalty and the profile criterion divided by it too (see
+  # firth_unscale_weights()).
+  wscale <- weight_scale(prep$weights)
+  if (wscale != 1) prep$weights <- prep$weights / wscale
   raw <- firth_fit_cpp(prep$xt, prep$time, prep$status, prep$weights, prep$offset,
-                       prep$strata, prep$start, prep$start_order, ties == "efron", penalty,
-                       control, isTRUE(profile), which_idx - 1L, crit)
+                       prep$strata, prep$start, prep$start_order, ties == "efron",
+                       penalty / wscale, control, isTRUE(profile), which_idx - 1L,
+                       crit / wscale)
+  if (raw$ok && wscale != 1) raw <- firth_unscale_weights(raw, wscale, prep, penalty)
   if (!raw$ok) {
     cli::cli_abort(c("{.arg x}: the penalised Cox model cannot be fitted.",
                      "x" = "{raw$problem}; are some columns of {.arg x} collinear?"),
@@ -161,6 +168,23 @@ check_firth_scalars <- function(conf.level, penalty, profile, call) {
   if (!is.logical(profile) || length(profile) != 1L || is.na(profile)) {
     cli::cli_abort("{.arg profile} must be TRUE or FALSE.", call = call, class = "rwe_bad_input")
   }
+}
+
+# The kernel ran with weights w / c and penalty / c: l(b) = c l'(b) - c log(c) D' (D' the
+# kernel's event weight), log|I| = log|I'| + p log(c), so l* = c l*' - c log(c) D' +
+# penalty p log(c); scores scale with c, the variance with 1 / c, profile chi-squares with c.
+firth_unscale_weights <- function(raw, c, prep, penalty) {
+  events <- sum(prep$weights[prep$status > 0])
+  p <- length(prep$names)
+  raw$pen_loglik <- c * raw$pen_loglik - c * log(c) * events + penalty * p * log(c)
+  raw$loglik <- c * (raw$loglik - log(c) * events)
+  raw$logdet <- raw$logdet + p * log(c)
+  raw$pen_score <- raw$pen_score * c
+  raw$score <- raw$score * c
+  raw$var <- raw$var / c
+  raw$info <- raw$info * c
+  if (!is.null(raw$profile)) raw$profile$chisq <- raw$profile$chisq * c
+  raw
 }
 
 # Back to the user's scale: the kernel worked on x_s = (x - mean) / sd, i.e. beta_s = beta * sd,
@@ -220,7 +244,7 @@ firth_prepare <- function(x, y, strata, weights, offset, scale, call) {
   strata <- firth_check_strata(strata, n, call)
   check_has_events(parts$status, weights, call = call)
   centre <- colMeans(x)
-  sds <- if (scale) apply(x, 2L, stats::sd) else rep(1, ncol(x))
+  sds <- if (scale) apply(x, 2L, scale_free_sd) else rep(1, ncol(x))
   if (scale && n > 1L) {
     const <- which(!(sds > 0))
     if (length(const)) {
@@ -239,6 +263,16 @@ firth_prepare <- function(x, y, strata, weights, offset, scale, call) {
   list(xt = xt, time = parts$time[ord], status = parts$status[ord], weights = weights[ord],
        offset = offset[ord], strata = s_strata, start = start, start_order = start_order,
        scale = sds, names = colnames(x), n = n)
+}
+
+# sd() of a column of any magnitude: its squares would overflow (x * 1e160) or underflow
+# (x * 1e-200), so the column is first divided by an exact power of two near its largest
+# value and the sd multiplied back.
+scale_free_sd <- function(col) {
+  top <- max(abs(col))
+  if (!is.finite(top) || top == 0) return(stats::sd(col))
+  k <- 2^floor(log2(top))
+  stats::sd(col / k) * k
 }
 
 firth_check_y <- function(y, call) {

@@ -169,9 +169,18 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
   time <- fixed$time
   start <- fixed$start
   codes <- groups$codes
-  counts <- km_counts(fixed, status, weights, codes, nrow(groups$table))
+  # Weights far from 1 (x 1e-160, say) would underflow or overflow the squared-weight sums
+  # of the robust variance: they are divided by an exact power of two (weight_scale(),
+  # R/cox.R); S and the robust SE do not depend on it, Greenwood's sum scales with 1 / wscale.
+  wscale <- weight_scale(weights)
+  counts <- km_counts(fixed, status, if (wscale == 1) weights else weights / wscale, codes,
+                      nrow(groups$table))
   est <- km_estimate_cpp(counts$group, counts$n.risk, counts$n.event)
+  if (wscale != 1) est$greenwood <- est$greenwood / wscale
   se <- km_standard_errors(est, counts, robust)
+  if (wscale != 1) {
+    for (k in c("n.risk", "n.event", "n.censor")) counts[[k]] <- counts[[k]] * wscale
+  }
   limits <- km_conf_limits(est$surv, se$log, conf.type, conf.int)
   curves <- data.frame(stratum = counts$group, time = counts$time, n.risk = counts$n.risk,
                        n.event = counts$n.event, n.censor = counts$n.censor,

@@ -32,6 +32,7 @@
 //   var(C-index) = sum over clusters of (sum of dfbeta in the cluster)^2 / 4.
 
 #include <Rcpp.h>
+#include "interrupt.h"
 // [[Rcpp::depends(RcppEigen)]]
 #include <RcppEigen.h>
 
@@ -184,6 +185,7 @@ double jackknife_var(const PairCounts& total, const Influence& infl, Index n, bo
   double sum_sq = 0.0;
   std::vector<double> by_cluster(clustered ? n_cluster : 0, 0.0);
   for (Index k = 0; k < n; ++k) {
+    rwe::poll_at(k);
     const double dfbeta = weight(k) * (infl.diff[k] - somers_d * infl.total[k]) / pairs;
     if (clustered) by_cluster[cluster_of(k)] += dfbeta;
     else sum_sq += dfbeta * dfbeta;
@@ -304,6 +306,7 @@ void sweep_stratum(const SweepData& d, Index lo, Index hi, PairedFenwick& trees,
   // Rows still at risk at the earliest time were compared with every death of the stratum.
   trees.accumulate_b_into_a();
   for (Index k = lo; k < hi; ++k) {
+    rwe::poll_at(k);
     prefetch_row(d, trees, k, hi);
     if (d.counting && removed[k]) continue;
     const Index r = d.rank[k];
@@ -414,6 +417,7 @@ PredictorOrder order_by_stratum_float_key(const Eigen::Map<Eigen::VectorXd>& x,
   constexpr int kBits = 11, kBuckets = 1 << kBits, kDigits = 3;
   std::vector<Index> count(kDigits * kBuckets, 0);
   for (Index k = 0; k < n; ++k) {
+    rwe::poll_at(k);
     const std::uint32_t u = float_order_key(x[k]);
     key[k] = u;
     rows[k] = static_cast<int>(k);
@@ -434,6 +438,7 @@ PredictorOrder order_by_stratum_float_key(const Eigen::Map<Eigen::VectorXd>& x,
     }
     const int shift = kBits * digit;
     for (Index k = 0; k < n; ++k) {
+      rwe::poll_at(k);
       const Index to = c[(key[k] >> shift) & (kBuckets - 1)]++;
       key_tmp[to] = key[k];
       rows_tmp[to] = rows[k];
@@ -447,6 +452,7 @@ PredictorOrder order_by_stratum_float_key(const Eigen::Map<Eigen::VectorXd>& x,
   for (int s = 0; s <= n_strata; ++s) start[s + 1] += start[s];
   out.bounds.assign(start.begin() + 1, start.end());
   for (Index k = 0; k < n; ++k) {
+    rwe::poll_at(k);
     const Index to = start[strata[rows[k]]]++;
     rows_tmp[to] = rows[k];
     key_tmp[to] = key[k];
@@ -528,6 +534,7 @@ struct RankSweepData {
       : row(order.rows.size()), new_group(order.rows.size(), 1) {
     const Index n = static_cast<Index>(row.size());
     for (Index k = 0; k < n; ++k) {
+      rwe::poll_at(k);
       if (k + kPrefetchDistance < n) {
         const Index ahead = order.rows[k + kPrefetchDistance];
         __builtin_prefetch(&w[ahead]);
@@ -541,12 +548,17 @@ struct RankSweepData {
     const auto by_predictor = [&x](const Row& a, const Row& b) {
       return x[a.source] < x[b.source];
     };
+    std::uint64_t sorted = 0;  // rows sorted since the last interrupt poll
     for (std::size_t s = 1; s < order.bounds.size(); ++s) {  // runs end at stratum ends
       const Index hi = order.bounds[s];
       for (Index k = order.bounds[s - 1]; k < hi;) {
         Index last = k + 1;
         while (last < hi && order.keys[last] == order.keys[k]) ++last;
         if (last - k > 1) {
+          if ((sorted += last - k) >= rwe::kPollEvery) {
+            sorted = 0;
+            rwe::poll_interrupt();
+          }
           std::sort(row.begin() + k, row.begin() + last, by_predictor);
           for (Index j = k + 1; j < last; ++j) {
             new_group[j] = x[row[j].source] != x[row[j - 1].source];
@@ -640,6 +652,7 @@ void rank_sweep_stratum(const RankSweepData& d, Index lo, Index hi, TimeFenwick&
   const bool frozen = hi - lo > 4 * tree.size();
   if (frozen) tree.freeze();
   for (Index k = lo; k < hi; ++k) {
+    rwe::poll_at(k);
     const Index q = d.death_key(k);
     double a, b;
     if (frozen) tree.frozen_prefix(q, a, b);

@@ -17,6 +17,12 @@
 // * `means` are the centring constants (0 for columns that are not centred); `doscale` marks
 //   the centred columns, which are also scaled by (sum w) / (sum w |x - mean|) for the rank
 //   decisions of the Cholesky decomposition only (so that they do not depend on units).
+// * Any scale is accepted: a centred column whose spread is outside 2^-64 .. 2^64 is refitted
+//   multiplied by an exact power of two (applied as the rows are read; x is still not copied),
+//   so the results are those of the original units exactly (column_rescaling()). Weights far
+//   from 1 are divided by a power of two in R (weight_scale()) and the results mapped back.
+// * Interrupts: every row pass polls for Ctrl-C about every 2^21 multiply-adds, on the
+//   calling thread only (interrupt.h); worker threads see a shared flag and stop early.
 //
 // The grid holds the distinct event times of each stratum, stratum after stratum. A row is at
 // risk at the grid positions entry+1 .. last (start < t <= time): `last` is the largest grid
@@ -66,6 +72,7 @@ Grid grid_from_keys(const CoxRows& rows, const double* time, const int* strata,
   auto key = [&](Index i, const int* rank) { return (strata[i] - 1) * ntimes + rank[i] - 1; };
   std::vector<int> table(nkeys, -1);  // first event row of each key, then its grid position
   for (Index i = 0; i < n; ++i) {
+    rwe::poll_at(i);
     const Index k = key(i, time_rank);
     if (rows.status[i] > 0 && table[k] < 0) table[k] = static_cast<int>(i);
   }
@@ -73,6 +80,7 @@ Grid grid_from_keys(const CoxRows& rows, const double* time, const int* strata,
   g.bounds.assign(nstrata + 1, 0);
   int cur = -1;
   for (Index k = 0; k < nkeys; ++k) {
+    rwe::poll_at(k);
     if (k % ntimes == 0) {
       g.bounds[k / ntimes] = static_cast<Index>(g.time.size());
       cur = -1;
@@ -85,11 +93,17 @@ Grid grid_from_keys(const CoxRows& rows, const double* time, const int* strata,
   }
   g.bounds[nstrata] = static_cast<Index>(g.time.size());
   g.last.resize(n);
-  for (Index i = 0; i < n; ++i) g.last[i] = table[key(i, time_rank)];
+  for (Index i = 0; i < n; ++i) {
+    rwe::poll_at(i);
+    g.last[i] = table[key(i, time_rank)];
+  }
   if (start_rank == nullptr) return g;
   g.counting = true;
   g.entry.resize(n);
-  for (Index i = 0; i < n; ++i) g.entry[i] = table[key(i, start_rank)];
+  for (Index i = 0; i < n; ++i) {
+    rwe::poll_at(i);
+    g.entry[i] = table[key(i, start_rank)];
+  }
   return g;
 }
 
@@ -103,6 +117,7 @@ Grid build_grid(const CoxRows& rows, const double* time, const int* strata, cons
   g.bounds.assign(nstrata + 1, 0);
   Index stratum = 0, cur = -1;  // stratum of the previous row (1-based), its last grid position
   for (Index k = 0; k < n; ++k) {
+    rwe::poll_at(k);
     const Index i = ord[k];
     const Index h = strata[i];
     if (h != stratum) {
@@ -123,6 +138,7 @@ Grid build_grid(const CoxRows& rows, const double* time, const int* strata, cons
   stratum = 0;
   Index q = -1;
   for (Index k = 0; k < n; ++k) {
+    rwe::poll_at(k);
     const Index i = start_order[k];
     const Index h = strata[i];
     if (h != stratum) {
@@ -167,20 +183,23 @@ struct ThreadState {
         deviation(VectorXd::Zero(d.p())), begin(b), end(e) {}
 };
 
-// Runs work(state) for every thread state, states[0] on the calling thread; rethrows the first
-// exception after all threads have joined.
+// Runs work(state, stop, main_thread) for every thread state, states[0] on the calling
+// thread; rethrows the first exception after all threads have joined, then a user interrupt
+// (which only the calling thread polls, through `stop`; the others see the flag and return).
 template <typename Work>
 void run_threads(std::vector<ThreadState>& states, Work work) {
   std::vector<std::exception_ptr> errors(states.size());
   std::vector<std::thread> threads;
+  rwe::StopFlag stop;
   for (std::size_t t = 1; t < states.size(); ++t) {
     threads.emplace_back([&, t]() {
-      try { work(states[t]); } catch (...) { errors[t] = std::current_exception(); }
+      try { work(states[t], &stop, false); } catch (...) { errors[t] = std::current_exception(); }
     });
   }
-  try { work(states[0]); } catch (...) { errors[0] = std::current_exception(); }
+  try { work(states[0], &stop, true); } catch (...) { errors[0] = std::current_exception(); }
   for (auto& th : threads) th.join();
   for (auto& e : errors) if (e) std::rethrow_exception(e);
+  stop.rethrow();
 }
 
 std::vector<ThreadState> make_thread_states(const CoxRows& d, const Grid& g, int nthreads) {
@@ -254,10 +273,10 @@ void accumulate_event_time(const GridSums& s, Index t, bool efron, PassResult& r
 void risk_set_pass(const CoxRows& d, const Grid& g, const VectorXd& beta, bool efron,
                    std::vector<ThreadState>& states, Eigen::Map<VectorXd> eta, std::vector<double>& risk,
                    PassResult& res, bool deviation) {
-  run_threads(states, [&](ThreadState& st) {
+  run_threads(states, [&](ThreadState& st, rwe::StopFlag* stop, bool main_thread) {
     st.sums.clear();
     bucket_rows(d, g, beta, st.begin, st.end, st.blocks, st.sums, eta, risk,
-                deviation ? &st.deviation : nullptr);
+                deviation ? &st.deviation : nullptr, stop, main_thread);
   });
   GridSums& s = states[0].sums;
   for (std::size_t t = 1; t < states.size(); ++t) add_sums(s, states[t].sums);
@@ -274,8 +293,9 @@ void information_pass(const CoxRows& d, const Grid& g, std::vector<ThreadState>&
                       const std::vector<double>& risk, PassResult& res) {
   std::vector<double> hi, lo;
   alpha_prefix_sums(g, res.alpha, hi, lo);
-  run_threads(states, [&](ThreadState& st) {
-    add_weighted_crossprod(d, g, risk, hi, lo, res.bterm, st.begin, st.end, st.blocks, st.first);
+  run_threads(states, [&](ThreadState& st, rwe::StopFlag* stop, bool main_thread) {
+    add_weighted_crossprod(d, g, risk, hi, lo, res.bterm, st.begin, st.end, st.blocks, st.first,
+                           stop, main_thread);
   });
   for (const ThreadState& st : states) res.imat.triangularView<Eigen::Lower>() += st.first;
   res.imat.triangularView<Eigen::StrictlyUpper>() = res.imat.transpose();
@@ -368,6 +388,32 @@ VectorXd column_scales(const CoxRows& d, const VectorXd& deviation,
   return scale;
 }
 
+// Columns far from unit scale (mean absolute deviation outside 2^-64 .. 2^64, e.g. a
+// covariate recorded 1e160 times too large) would overflow or underflow the information
+// (a sum of squares); survival rescales every column internally for the same reason. Such
+// columns get an exact power-of-two factor that brings their spread to [1, 2): multiplying
+// by 2^k is exact, so the fit of the rescaled columns is the fit of the original ones with
+// coefficients divided by 2^k. Returns the factors, or an empty vector when no column needs
+// one (the usual case, in which x is read as it is).
+VectorXd column_rescaling(const CoxRows& d, const VectorXd& deviation,
+                          const Rcpp::LogicalVector& doscale) {
+  const double wsum = d.weights.sum();
+  const double lo = std::ldexp(1.0, -64), hi = std::ldexp(1.0, 64);
+  VectorXd factor = VectorXd::Ones(d.p());
+  bool any = false;
+  for (Index j = 0; j < d.p(); ++j) {
+    if (!doscale[j] || !(wsum > 0)) continue;
+    double spread = deviation[j] / wsum;
+    if (!std::isfinite(spread)) {  // the sum itself overflowed: the largest deviation will do
+      spread = (d.x.col(j).array() - d.means[j]).abs().maxCoeff();
+    }
+    if (!std::isfinite(spread) || !(spread > 0) || (spread >= lo && spread <= hi)) continue;
+    factor[j] = std::ldexp(1.0, -std::ilogb(spread));
+    any = true;
+  }
+  return any ? factor : VectorXd();
+}
+
 // Everything a Newton evaluation needs, allocated once per fit.
 struct Workspace {
   std::vector<ThreadState> states;
@@ -387,6 +433,7 @@ struct NewtonResult {
   double loglik_init, loglik, score_test;
   int iter;
   bool converged;
+  VectorXd rescale;    // non-empty: refit with these column factors (see column_rescaling())
 };
 
 // Newton-Raphson with step halving, following survival's control flow: a pass at `init`
@@ -395,7 +442,8 @@ struct NewtonResult {
 // information (pass 2) is computed only where a step or the final variance needs it.
 NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& init,
                             const Rcpp::LogicalVector& doscale, bool efron, int iter_max,
-                            double eps, double toler_chol, int nthreads, double* eta_out) {
+                            double eps, double toler_chol, int nthreads, double* eta_out,
+                            bool may_rescale) {
   Workspace ws(d, g, nthreads, eta_out);
   PassResult& res = ws.res;
   auto evaluate = [&](const VectorXd& beta, bool information, bool deviation) {
@@ -415,6 +463,8 @@ NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& ini
   bool converged = false;
   double loglik = loglik_init;
   VectorXd newbeta = beta;
+  VectorXd rescale = may_rescale ? column_rescaling(d, deviation, doscale) : VectorXd();
+  if (rescale.size() > 0) iter_max = 0;  // the caller refits with rescaled columns
   if (iter_max > 0) {
     newbeta = beta + step;
     double loglik_accepted = loglik_init;
@@ -443,7 +493,7 @@ NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& ini
     }
   }
   return NewtonResult{newbeta, res.u, scale, factor, loglik_init, loglik, score_test,
-                      iter, converged};
+                      iter, converged, rescale};
 }
 
 }  // namespace
@@ -473,21 +523,38 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x,
                   ConstMapVec(status.data(), status.size()),
                   ConstMapVec(weights.data(), weights.size()),
                   ConstMapVec(offset.data(), offset.size()),
-                  ConstMapVec(means.data(), means.size())};
+                  ConstMapVec(means.data(), means.size()), nullptr};
   const Grid g = place_rows(d, time.data(), strata.begin(), nstrata,
                             counting ? start_v.begin() : nullptr, placement);
   // The linear predictors are written straight into the R vector that is returned.
   Rcpp::NumericVector lp(d.n());
-  const NewtonResult fit = newton_raphson(d, g, init, doscale, efron, iter_max, eps, toler_chol,
-                                          threads, lp.begin());
+  NewtonResult fit = newton_raphson(d, g, init, doscale, efron, iter_max, eps, toler_chol,
+                                    threads, lp.begin(), true);
+  // Rescaled columns: the same fit in units of x * factor (exact), coefficients mapped back.
+  VectorXd factor = VectorXd::Ones(d.p());
+  VectorXd rescaled_means;
+  if (fit.rescale.size() > 0) {
+    factor = fit.rescale;
+    rescaled_means = means.cwiseProduct(factor);
+    const CoxRows scaled{d.x, d.status, d.weights, d.offset,
+                         ConstMapVec(rescaled_means.data(), rescaled_means.size()), factor.data()};
+    fit = newton_raphson(scaled, g, init.cwiseQuotient(factor), doscale, efron, iter_max, eps,
+                         toler_chol, threads, lp.begin(), false);
+  }
   Rcpp::LogicalVector aliased(d.p());
   for (Index j = 0; j < d.p(); ++j) aliased[j] = fit.factor.aliased[j];
+  // The next Newton step var %*% score, in coefficient units: R's test for coefficients that
+  // may be infinite uses it (var itself can leave the double range when a covariate's scale is
+  // extreme).
+  const VectorXd step = newton_step(fit.factor, fit.score, fit.scale).cwiseProduct(factor);
   return Rcpp::List::create(
-    Rcpp::Named("coefficients") = fit.beta,
-    Rcpp::Named("var") = unscaled_inverse(fit.factor, fit.scale),
+    Rcpp::Named("coefficients") = fit.beta.cwiseProduct(factor),
+    Rcpp::Named("var") = factor.asDiagonal() * unscaled_inverse(fit.factor, fit.scale) *
+                         factor.asDiagonal(),
     Rcpp::Named("loglik") = Rcpp::NumericVector::create(fit.loglik_init, fit.loglik),
     Rcpp::Named("score_test") = fit.score_test,
-    Rcpp::Named("score") = fit.score,
+    Rcpp::Named("score") = fit.score.cwiseQuotient(factor),
+    Rcpp::Named("newton_step") = step,
     Rcpp::Named("iter") = fit.iter,
     Rcpp::Named("converged") = fit.converged,
     Rcpp::Named("rank") = static_cast<int>(fit.factor.rank),
@@ -506,6 +573,26 @@ Rcpp::List cox_wald_cpp(const Eigen::Map<Eigen::MatrixXd> v, const Eigen::Map<Ei
   return Rcpp::List::create(Rcpp::Named("test") = b.dot(sol),
                             Rcpp::Named("rank") = static_cast<int>(f.rank));
 }
+
+namespace {
+
+// An exact power of two at or below |v| (v finite, non-zero).
+double pow2_floor(double v) { return std::ldexp(1.0, std::ilogb(v)); }
+
+// Plain and weighted means of a column whose sums overflow: the column and the weights are
+// divided by exact powers of two near their largest values first, so that no sum overflows.
+template <typename Col>
+void scaled_means(const Col& col, const Eigen::Map<Eigen::VectorXd>& weights, double& mean,
+                  double& wmean) {
+  const double top = col.cwiseAbs().maxCoeff(), wtop = weights.maxCoeff();
+  if (!std::isfinite(top) || !(top > 0) || !(wtop > 0)) return;
+  const double cx = pow2_floor(top), cw = pow2_floor(wtop);
+  const VectorXd z = col / cx, w = weights / cw;
+  mean = z.sum() / static_cast<double>(z.size()) * cx;
+  wmean = z.dot(w) / w.sum() * cx;
+}
+
+}  // namespace
 
 // Column summaries for the R callers: the first non-finite entry (1-based row and column, 0
 // if none), the columns coded only -1/0/1 (survival::coxph does not centre those indicators),
@@ -539,6 +626,11 @@ Rcpp::List cox_column_summary_cpp(const Eigen::Map<Eigen::MatrixXd> x,
     zero_one[j] = coded;
     means[j] = sum / static_cast<double>(n);
     wmeans[j] = wsum_x / wsum;
+    if (!std::isfinite(means[j]) || !std::isfinite(wmeans[j])) {
+      // finite entries whose sums overflow (|x| or weights near the double range)
+      scaled_means(x.col(j), weights, means[j], wmeans[j]);
+    }
+    rwe::poll_interrupt();
   }
   return Rcpp::List::create(Rcpp::Named("bad_row") = bad_row, Rcpp::Named("bad_col") = bad_col,
                             Rcpp::Named("zero_one") = zero_one,

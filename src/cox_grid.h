@@ -13,6 +13,7 @@
 #define RWECOHORT_COX_GRID_H
 
 #include <RcppEigen.h>
+#include "interrupt.h"
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -26,12 +27,21 @@ typedef Eigen::Map<const Eigen::MatrixXd> ConstMapMat;
 typedef Eigen::Map<const Eigen::VectorXd> ConstMapVec;
 
 // The rows as the kernel sees them: read-only views of R memory plus the centring constants.
+// `colscale`, when not null, holds exact powers of two that multiply the columns of x as they
+// are read (x is never copied); `means` are then the centres of the scaled columns. Left null
+// (value-initialised) by callers that do not rescale.
 struct CoxRows {
   ConstMapMat x;
   ConstMapVec status, weights, offset, means;
+  const double* colscale;
   Index n() const { return x.rows(); }
   Index p() const { return x.cols(); }
 };
+
+// Rows between two interrupt polls in the row passes: about 2^21 multiply-adds of work.
+inline Index rows_per_poll(Index p) {
+  return std::max<Index>(256, (Index(1) << 21) / ((p + 1) * (p + 1)));
+}
 
 // Event-time grid and each row's place on it (see the header comment).
 struct Grid {
@@ -56,6 +66,13 @@ class CentredBlocks {
   Index rows() const { return rows_; }
   // Centred rows [first, first + len), len <= rows().
   Eigen::Block<MatrixXd> load(Index first, Index len) {
+    if (d_.colscale != nullptr) {  // rare: a column far outside unit scale (see cox.cpp)
+      for (Index j = 0; j < d_.p(); ++j) {
+        buf_.col(j).head(len) =
+          d_.x.col(j).segment(first, len).array() * d_.colscale[j] - d_.means[j];
+      }
+      return buf_.topRows(len);
+    }
     for (Index j = 0; j < d_.p(); ++j) {
       buf_.col(j).head(len) = d_.x.col(j).segment(first, len).array() - d_.means[j];
     }
@@ -100,11 +117,19 @@ inline void add_to_column(MatrixXd& m, Index col, const Eigen::Block<MatrixXd>& 
 // Stores eta and w exp(eta) of every row (`eta`, `risk`) for pass 2 and the linear predictors.
 // With `deviation`, also adds sum w |x - mean| per column (the scales; first pass only, so
 // that x is not read once more for them).
+// With `stop`, polls for a user interrupt every rows_per_poll() rows and returns early when it
+// is raised (the sums are then incomplete; the caller throws).
 inline void bucket_rows(const CoxRows& d, const Grid& g, const VectorXd& beta, Index begin, Index end,
                  CentredBlocks& blocks, GridSums& s, Eigen::Map<VectorXd> eta, std::vector<double>& risk,
-                 VectorXd* deviation) {
+                 VectorXd* deviation, rwe::StopFlag* stop = nullptr, bool main_thread = true) {
+  const Index poll_rows = rows_per_poll(d.p());
+  Index since_poll = 0;
   for (Index first = begin; first < end; first += blocks.rows()) {
     const Index len = std::min(blocks.rows(), end - first);
+    if (stop != nullptr && (since_poll += len) >= poll_rows) {
+      since_poll = 0;
+      if (stop->poll(main_thread)) return;
+    }
     const auto z = blocks.load(first, len);
     eta.segment(first, len).noalias() = z * beta;
     eta.segment(first, len) += d.offset.segment(first, len);
@@ -189,17 +214,24 @@ inline void alpha_prefix_sums(const Grid& g, const VectorXd& alpha, std::vector<
 // Pass 2, rows [begin, end): sets `first` (lower triangle) to sum_i coef_i x_i x_i' with
 // coef_i = w_i exp(eta_i) (A_i - [death] bterm_t), where A_i = cum[last] - cum[entry] sums
 // alpha over the positions at which row i is at risk (`cum` as double-double hi + lo, from
-// alpha_prefix_sums()).
+// alpha_prefix_sums()). `stop` as in bucket_rows().
 inline void add_weighted_crossprod(const CoxRows& d, const Grid& g, const std::vector<double>& risk,
                                    const std::vector<double>& hi, const std::vector<double>& lo,
                                    const VectorXd& bterm, Index begin, Index end,
-                                   CentredBlocks& blocks, MatrixXd& first) {
+                                   CentredBlocks& blocks, MatrixXd& first,
+                                   rwe::StopFlag* stop = nullptr, bool main_thread = true) {
   const Index p = d.p();
   MatrixXd weighted(blocks.rows(), p);
   VectorXd coef(blocks.rows());
   first.setZero();
+  const Index poll_rows = rows_per_poll(p);
+  Index since_poll = 0;
   for (Index start = begin; start < end; start += blocks.rows()) {
     const Index len = std::min(blocks.rows(), end - start);
+    if (stop != nullptr && (since_poll += len) >= poll_rows) {
+      since_poll = 0;
+      if (stop->poll(main_thread)) return;
+    }
     for (Index k = 0; k < len; ++k) {
       const Index i = start + k;
       if (!g.at_risk(i)) { coef[k] = 0; continue; }

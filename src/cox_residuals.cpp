@@ -15,7 +15,8 @@
 //  * efron: true for Efron's handling of tied event times, false for Breslow's.
 // Risk set at an event time t of stratum s: the rows of s with start < t <= stop.
 // Work: O(n p + m p) for m distinct (stratum, event time) pairs; memory O(m p) besides the
-// n x p score output. No n x n structure, no R API inside the loops.
+// n x p score output. No n x n structure; inside the loops, R's API only to poll for Ctrl-C
+// every rwe::kPollEvery rows (interrupt.h), on the calling thread.
 //
 // Layout follows the multi-site design of the engines: (a) per-event-time sums
 // (S0, S1, deaths, weighted deaths, D0, D1), (b) a pure function turning those sums into
@@ -23,6 +24,7 @@
 // sums of (b) over each row's window of event times.
 
 #include <RcppEigen.h>
+#include "interrupt.h"
 #include <vector>
 
 // [[Rcpp::depends(RcppEigen)]]
@@ -45,6 +47,7 @@ EventGrid build_event_grid(const Eigen::Map<Eigen::VectorXd>& stop,
   EventGrid grid;
   const idx_t n = ord_stop.size();
   for (idx_t k = 0; k < n; ++k) {
+    rwe::poll_at(k);
     const idx_t i = ord_stop[k];
     if (status[i] <= 0) continue;
     const idx_t m = grid.size();
@@ -65,6 +68,7 @@ std::vector<int> locate_on_grid(const EventGrid& grid, const double* t,
   const idx_t m = grid.size();
   idx_t p = 0;
   for (idx_t k = 0; k < static_cast<idx_t>(ord.size()); ++k) {
+    rwe::poll_at(k);
     const idx_t i = ord[k];
     const int s = strata[i];
     while (p < m && (grid.stratum[p] < s || (grid.stratum[p] == s && grid.time[p] <= t[i]))) ++p;
@@ -98,6 +102,7 @@ EventSums event_time_sums(const EventGrid& grid, const std::vector<int>& at_stop
   es.d1 = Eigen::MatrixXd::Zero(p, m);
   es.ndeath.assign(m, 0);
   for (idx_t i = 0; i < n; ++i) {
+    rwe::poll_at(i);
     const int b = at_stop[i], a = at_start[i];
     if (b < 0 || a == b) continue;
     const double c = weights[i] * risk[i];
@@ -205,6 +210,7 @@ Rcpp::List cox_residuals_cpp(const Eigen::Map<Eigen::VectorXd> stop,
   Rcpp::NumericMatrix score(want_score ? n : 0, want_score ? p : 0);
   Eigen::VectorXd xh(p);
   for (idx_t i = 0; i < n; ++i) {
+    rwe::poll_at(i);
     const int b = at_stop[i], a = at_start[i];
     const bool death = status[i] > 0;
     if (b < 0 || a == b) {

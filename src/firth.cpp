@@ -24,7 +24,10 @@
 // w eta over deaths) and consumes each immediately through (b) `consume_event_time()`, which
 // turns one event time's sums into loglik, score, information and information derivative.
 // A multi-site fit would ship the per-event-time sums instead of consuming them locally.
+// Interrupts: evaluate() polls for Ctrl-C about every 2^22 multiply-adds of row work
+// (interrupt.h), besides once per Newton iteration.
 #include <RcppEigen.h>
+#include "interrupt.h"
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -219,6 +222,9 @@ void evaluate(const CoxData& D, const VectorXd& beta, bool third, Workspace& w, 
   w.eta.array() -= shift;
   w.wr = D.weights.array() * w.eta.array().exp();
   EventTimeSums& ev = w.ev;
+  // rows between interrupt polls: a row costs about p^3 multiply-adds (p^2 without S3)
+  const Index poll_rows = std::max<Index>(64, (Index(1) << 22) / ((p + 1) * (p + 1) * (p + 1)));
+  Index since_poll = 0;
   for (std::size_t b = 0; b < D.block_begin.size(); ++b) {
     const Index begin = D.block_begin[b], end = D.block_end[b];
     ev.risk.reset();
@@ -232,6 +238,10 @@ void evaluate(const CoxData& D, const VectorXd& beta, bool third, Workspace& w, 
       ev.n_dead = ev.dead_w = ev.dead_weta = 0.0;
       ev.dead_wx.setZero();
       for (Index r = g; r <= i; ++r) {
+        if (++since_poll >= poll_rows) {
+          since_poll = 0;
+          rwe::poll_interrupt();
+        }
         const double* x = &D.xt(0, r);
         ev.risk.add(x, p, w.wr[r]);
         if (D.status[r] > 0.0 && D.weights[r] > 0.0) {

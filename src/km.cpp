@@ -1,5 +1,7 @@
 // Kaplan-Meier kernel.
 //
+// Interrupts: every loop over rows polls for Ctrl-C every rwe::kPollEvery rows (interrupt.h).
+//
 // Contract (checked by R before the call; nothing is re-checked here):
 //  * `ord` (0-based row indices, a permutation) visits the rows by group code, then time
 //    ascending; the order among rows with the same group and time does not matter (they are
@@ -18,6 +20,7 @@
 //      km_ij_se_cpp(): the infinitesimal-jackknife (robust) SE of S from the same counts plus
 //      sums of squared weights (right-censored data).
 #include <Rcpp.h>
+#include "interrupt.h"
 #include <RcppEigen.h>
 #include <cstddef>
 #include <vector>
@@ -68,11 +71,11 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
     const int g = group[ord[i]];
     if (i == n - 1 || g != group[ord[i + 1]]) {
       cum_w = cum_n = late_w = late_n = cum_w2 = 0.0;  // a new group starts (from its end)
-      Rcpp::checkUserInterrupt();
     }
     const double t = time[ord[i]];
     double ev_w = 0.0, ev_n = 0.0, ce_w = 0.0, ce_n = 0.0, ev_w2 = 0.0, ce_w2 = 0.0;
     for (; i >= 0 && group[ord[i]] == g && time[ord[i]] == t; --i) {
+      rwe::poll_at(i);
       const std::ptrdiff_t r = ord[i];
       const double w = weight[r];
       if (status[r] > 0) { ev_w += w; ev_n += 1.0; ev_w2 += w * w; }
@@ -204,6 +207,7 @@ Rcpp::List km_counts_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
   // Rows are added last-first, the order in which km_counts_cpp() adds them, so that the two
   // kernels' floating-point sums agree to the last bit.
   for (std::ptrdiff_t k = n - 1; k >= 0; --k) {
+    rwe::poll_at(k);
     double* c = &cell[(static_cast<std::ptrdiff_t>(group[k] - 1) * n_time + time_rank[k] - 1) *
                       NCELL];
     const double w = weight[k];

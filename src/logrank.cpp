@@ -1,5 +1,7 @@
 // Log-rank / Fleming-Harrington G-rho kernel.
 //
+// Interrupts: every loop over rows polls for Ctrl-C every rwe::kPollEvery rows (interrupt.h).
+//
 // Contract (checked by R before the call; nothing is re-checked here):
 //  * `ord` (0-based row indices, a permutation) visits the rows by stratum code, then time
 //    ascending; the order among rows with the same stratum and time does not matter (they
@@ -15,6 +17,7 @@
 //      G-rho weight S(t-)^rho from the pooled (within stratum) left-continuous Kaplan-Meier,
 //      summed over strata.
 #include <Rcpp.h>
+#include "interrupt.h"
 #include <RcppEigen.h>
 #include <cmath>
 #include <cstddef>
@@ -38,12 +41,12 @@ Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
     const int s = stratum[ord[i]];
     if (i == n - 1 || s != stratum[ord[i + 1]]) {
       std::fill(cum.begin(), cum.end(), 0.0);
-      Rcpp::checkUserInterrupt();
     }
     const double t = time[ord[i]];
     bool any_event = false;
     std::fill(dead.begin(), dead.end(), 0.0);
     for (; i >= 0 && stratum[ord[i]] == s && time[ord[i]] == t; --i) {
+      rwe::poll_at(i);
       const std::ptrdiff_t r = ord[i];
       const int g = group[r] - 1;
       cum[g] += 1.0;
@@ -143,6 +146,7 @@ Rcpp::List logrank_grid_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
   std::vector<double> rows(cells, 0.0), deaths(cells, 0.0);
   std::vector<unsigned char> any_death(static_cast<std::size_t>(nstrata) * n_time, 0);
   for (std::ptrdiff_t k = 0; k < n; ++k) {
+    rwe::poll_at(k);
     const std::ptrdiff_t st = static_cast<std::ptrdiff_t>(stratum[k] - 1) * n_time +
                               (time_rank[k] - 1);
     const std::ptrdiff_t cell = st * ngroup + (group[k] - 1);

@@ -22,6 +22,7 @@
 //     positions once per call (O(n), outside the loops) so that a bad call stops with an error
 //     instead of writing outside a buffer.
 // Everything returned is an aggregate over rows; R decides what may leave the site.
+// Interrupts: the row loops poll for Ctrl-C about every 0.01-0.1 s of work (interrupt.h).
 
 #include <RcppEigen.h>
 #include "cox_grid.h"
@@ -108,8 +109,10 @@ Rcpp::List partition_cox_sums_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eig
   sums.clear();
   Eigen::VectorXd eta(n);
   std::vector<double> risk(n);
+  rwe::StopFlag stop;
   coxgrid::bucket_rows(site->rows, site->grid, beta, 0, n, blocks, sums,
-                       Eigen::Map<Eigen::VectorXd>(eta.data(), n), risk, nullptr);
+                       Eigen::Map<Eigen::VectorXd>(eta.data(), n), risk, nullptr, &stop, true);
+  stop.rethrow();
   coxgrid::cumulate_risk_sets(site->grid, sums);
   return Rcpp::List::create(
       Rcpp::Named("s0") = Eigen::VectorXd(sums.risk.row(p).transpose()),
@@ -146,7 +149,10 @@ Eigen::MatrixXd partition_cox_info_cpp(const Eigen::Map<Eigen::MatrixXd> x, cons
   coxgrid::alpha_prefix_sums(site->grid, alpha, hi, lo);
   coxgrid::CentredBlocks blocks(site->rows);
   Eigen::MatrixXd info(p, p);
-  coxgrid::add_weighted_crossprod(site->rows, site->grid, risk, hi, lo, efron_b, 0, n, blocks, info);
+  rwe::StopFlag stop;
+  coxgrid::add_weighted_crossprod(site->rows, site->grid, risk, hi, lo, efron_b, 0, n, blocks, info,
+                                  &stop, true);
+  stop.rethrow();
   info.triangularView<Eigen::StrictlyUpper>() = info.transpose();
   return info;
 }
@@ -173,6 +179,7 @@ Rcpp::List partition_counts_cpp(const Eigen::Map<Eigen::VectorXd> weights, const
   Eigen::MatrixXd event = Eigen::MatrixXd::Zero(ngrid, ngroups);
   Eigen::MatrixXd censor = Eigen::MatrixXd::Zero(ngrid, ngroups);
   for (Index i = 0; i < n; ++i) {
+    rwe::poll_at(i);
     const Index g = last[i], e = entry[i], k = group[i];
     if (g < 0 || e >= g) continue;
     risk(k, g) += weights[i];
