@@ -321,6 +321,41 @@ test_that("perfect separation (log-likelihood exactly 0) iterates on as coxph in
   expect_equal(fit$loglik[2], 0)
 })
 
+test_that("non-integer weights: no silent model-based variance where coxph is robust", {
+  lung <- na.omit(survival::lung[, c("time", "status", "age", "sex", "inst")])
+  lung$w <- round(seq(0.3, 2.7, length.out = nrow(lung)), 2)
+  parts <- cohort_partitions(split(lung, lung$inst %% 2))
+  f <- Surv(time, status) ~ age + sex
+  # coxph's default here is the robust variance, which is not computed over partitions
+  expect_error(partitioned_cox_fit(f, parts, weights = "w"), class = "rwe_bad_input",
+               regexp = "robust = FALSE")
+  expect_error(partitioned_cox_fit(f, parts, weights = "w", robust = TRUE),
+               class = "rwe_bad_input", regexp = "robust")
+  expect_error(partitioned_cox_fit(f, parts, robust = "no"), class = "rwe_bad_input",
+               regexp = "robust")
+  fit <- partitioned_cox_fit(f, parts, weights = "w", robust = FALSE, control = tight)
+  expect_cox_equal(fit, coxph(f, data = lung, weights = w, robust = FALSE, control = tight))
+  # integer weights: coxph's variance is model-based, no argument needed
+  lung$w <- rep(1:3, length.out = nrow(lung))
+  parts <- cohort_partitions(split(lung, lung$inst %% 2))
+  expect_cox_equal(partitioned_cox_fit(f, parts, weights = "w", control = tight),
+                   coxph(f, data = lung, weights = w, control = tight))
+})
+
+test_that("log-rank with a group alone in its stratum: singular variance lowers df, as the pooled test", {
+  # group c is a single subject alone in stratum 2: the variance of (b, c) is singular
+  # (survdiff stops in solve(); this used to fail with the same unclassed LAPACK error)
+  d <- data.frame(time = 1:7, status = c(1, 1, 1, 0, 1, 1, 1),
+                  g = c("a", "b", "a", "b", "a", "b", "c"), s = c(1, 1, 1, 1, 1, 1, 2))
+  parts <- cohort_partitions(split(d, rep(1:2, length.out = 7)))
+  f <- Surv(time, status) ~ g + strata(s)
+  lr <- partitioned_logrank_test(f, parts)
+  pooled <- logrank_test(f, d)
+  expect_equal(lr$df, 1L)
+  expect_equal(lr$chisq, pooled$chisq, tolerance = 1e-12)
+  expect_equal(lr$chisq, 11 / 9, tolerance = 1e-12)
+})
+
 test_that("curves and groups come out in the pooled order when the first site lacks a value", {
   lung <- survival::lung
   sites <- list(a = lung[lung$sex == 2, ], b = lung[lung$sex == 1 | lung$inst %% 2 == 0, ])
@@ -515,7 +550,8 @@ test_that("cluster: lung hospitals, colon sites and 10^5 simulated rows equal th
   wt <- runif(nrow(pooled), 0.2, 3)
   w_sites <- split(transform(pooled_w, w = wt), rep(seq_along(sites), vapply(sites, nrow, integer(1))))
   fw <- Surv(time, status) ~ age + ph.ecog + strata(sex)
-  fit_w <- partitioned_cox_fit(fw, cohort_partitions(w_sites, cl), weights = "w", control = tight)
+  fit_w <- partitioned_cox_fit(fw, cohort_partitions(w_sites, cl), weights = "w", robust = FALSE,
+                               control = tight)
   expect_cox_equal(fit_w, coxph(fw, data = transform(pooled_w, w = wt), weights = w, robust = FALSE,
                                   control = tight))
   # KM and log-rank
@@ -550,7 +586,7 @@ test_that("cluster: lung hospitals, colon sites and 10^5 simulated rows equal th
   sim_parts <- cohort_partitions(sim, cl)
   sim_pooled <- do.call(rbind, sim)
   fs <- Surv(time, status) ~ x1 + x2 + g + strata(s)
-  fit_s <- partitioned_cox_fit(fs, sim_parts, weights = "w", control = tight)
+  fit_s <- partitioned_cox_fit(fs, sim_parts, weights = "w", robust = FALSE, control = tight)
   expect_cox_equal(fit_s, coxph(fs, data = sim_pooled, weights = w, robust = FALSE, control = tight))
   fit_b <- partitioned_cox_fit(Surv(time, status) ~ x1 + x2 + g, sim_parts, ties = "breslow", control = tight)
   expect_cox_equal(fit_b, coxph(Surv(time, status) ~ x1 + x2 + g, data = sim_pooled, ties = "breslow",
