@@ -356,6 +356,19 @@ test_that("log-rank with a group alone in its stratum: singular variance lowers 
   expect_equal(lr$chisq, 11 / 9, tolerance = 1e-12)
 })
 
+test_that("a character covariate with one value over all partitions is refused, as cox_fit", {
+  lung <- na.omit(survival::lung[, c("time", "status", "age", "inst")])
+  lung$ch <- "lo"
+  parts <- cohort_partitions(split(lung, lung$inst %% 2))
+  # was the sites' unclassed "contrasts can be applied only to factors with 2 or more levels"
+  expect_error(partitioned_cox_fit(Surv(time, status) ~ age + ch, parts),
+               class = "rwe_bad_input", regexp = "single level")
+  expect_error(cox_fit(Surv(time, status) ~ age + ch, lung), class = "rwe_bad_input")
+  # a single-level stratum is fine
+  expect_cox_equal(partitioned_cox_fit(Surv(time, status) ~ age + strata(ch), parts, control = tight),
+                   coxph(Surv(time, status) ~ age + strata(ch), data = lung, control = tight))
+})
+
 test_that("curves and groups come out in the pooled order when the first site lacks a value", {
   lung <- survival::lung
   sites <- list(a = lung[lung$sex == 2, ], b = lung[lung$sex == 1 | lung$inst %% 2 == 0, ])
