@@ -133,6 +133,7 @@ partition_spec <- function(descriptions, formula, weights = NULL) {
     levels[[v]] <- unify_column(v, kinds, descriptions, labels)
   }
   levels <- levels[!vapply(levels, is.null, logical(1))]
+  check_partition_single_levels(formula, levels)
   codes <- unlist(lapply(descriptions, function(d) d$columns[[surv_status_variable(formula) %||% ""]]$codes))
   status_shift <- length(codes) > 0L && all(codes %in% c(1, 2)) && any(codes == 2) &&
     !all(codes %in% c(0, 1))
@@ -143,6 +144,22 @@ partition_spec <- function(descriptions, formula, weights = NULL) {
 }
 
 `%||%` <- function(a, b) if (is.null(a)) b else a
+
+# A categorical covariate with one value over all partitions has no contrast: the sites'
+# model.matrix() would fail with an unclassed error (the pooled cox_fit() refuses it too).
+# strata() variables may have a single level.
+check_partition_single_levels <- function(formula, levels) {
+  rhs <- formula[[3L]]
+  strata_vars <- unlist(lapply(find_calls(rhs, "strata"), all.vars))
+  for (v in setdiff(intersect(all.vars(rhs), names(levels)), strata_vars)) {
+    if (length(levels[[v]]$levels) < 2L) {
+      cli::cli_abort(c("{.arg formula}: factor {.var {v}} has a single level over all partitions, so it has no contrast to estimate.",
+                       "i" = "Remove it from the model or check the partitions' data."),
+                     call = rlang::caller_env(3), class = "rwe_bad_input")
+    }
+  }
+  invisible(TRUE)
+}
 
 partition_labels <- function(x) {
   labels <- names(x)
@@ -406,7 +423,8 @@ cox_setup_from_frame <- function(parts, distinct = TRUE) {
   structure(list(n = parts$n, nevent = sum(dead), columns = colnames(parts$x), zero_one = zero_one,
                  sum_wx = colSums(parts$weights * parts$x), sum_w = sum(parts$weights),
                  strata = parts$strata_table, event_times = event_times,
-                 distinct = if (distinct) site_distinct_times(parts)),
+                 distinct = if (distinct) site_distinct_times(parts),
+                 fractional = any(parts$weights != floor(parts$weights))),
             class = "rwe_cox_setup")
 }
 
@@ -707,12 +725,14 @@ cox_newton <- function(sums, info, init, control, scale = rep(1, length(init))) 
   while (iter < control$iter.max) {
     iter <- iter + 1L
     r1 <- sums(newbeta)
-    converged <- abs(1 - oldlk / r1$loglik) <= control$eps && !halving
+    # isTRUE(): a log-likelihood of exactly 0 (perfect separation) makes 0 / 0 = NaN, which
+    # coxph's C comparisons read as "not converged" and "not worse"; so do these
+    converged <- isTRUE(abs(1 - oldlk / r1$loglik) <= control$eps) && !halving
     if (converged || iter == control$iter.max) {
       current <- info(newbeta, r1)
       break
     }
-    if (r1$loglik < oldlk) {
+    if (isTRUE(r1$loglik < oldlk)) {
       halving <- TRUE
       newbeta <- (newbeta + beta) / 2
     } else {
@@ -1137,6 +1157,11 @@ drop_fit <- function(partitions, fit) {
 #' @param ties `"efron"` (default) or `"breslow"`.
 #' @param weights `NULL` or the name of a column of case weights.
 #' @param control `survival::coxph.control()` settings (`eps`, `iter.max`, `toler.chol`).
+#' @param robust `NULL` (default) or `FALSE`: the variance is the model-based one. With
+#'   non-integer case weights `survival::coxph()` reports a robust (sandwich) variance, which
+#'   is not computed over partitions: `NULL` then refuses the fit (`rwe_bad_input`), and
+#'   `robust = FALSE` asks for the model-based variance (as `coxph(..., robust = FALSE)`).
+#'   `TRUE` is refused.
 #' @param stratify_by_site Stratify the baseline hazard by partition.
 #' @param min_cell `NULL` or a minimum number of subjects at risk (see Privacy).
 #' @param timeout Seconds to wait for each exchange with the cluster workers before giving up
@@ -1153,14 +1178,16 @@ drop_fit <- function(partitions, fit) {
 #' fit
 #' @export
 partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"), weights = NULL,
-                                control = survival::coxph.control(), stratify_by_site = FALSE,
-                                min_cell = NULL, timeout = getOption("rwecohort.worker_timeout", 600)) {
+                                control = survival::coxph.control(), robust = NULL,
+                                stratify_by_site = FALSE, min_cell = NULL,
+                                timeout = getOption("rwecohort.worker_timeout", 600)) {
   ties <- as_bad_input(rlang::arg_match(ties))
   check_partitions(partitions)
   partitions$timeout <- check_timeout(timeout)
   check_min_cell_arg(min_cell)
   check_part_flag(stratify_by_site)
   control <- check_partition_control(control)
+  check_partition_robust(robust, list(), weights)  # the value; fractional weights: below
   traffic <- traffic_recorder()
   spec <- partitioned_spec(formula, partitions, weights, traffic)
   fit_id <- new_id("fit")
@@ -1170,6 +1197,7 @@ partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"
   ex <- partition_exchange(partitions, "cox_setup",
                            rep(list(list(spec = spec, fit = fit_id, timefix = timefix)), k))
   traffic$add("setup", ex)
+  check_partition_robust(robust, ex$results, weights)
   grid <- cox_grid(stats::setNames(ex$results, partitions$labels), spec, timefix)
   sent_grid <- grid
   if (stratify_by_site) sent_grid[c("time", "stratum")] <- list(numeric(), integer())
@@ -1606,13 +1634,11 @@ logrank_from_counts <- function(counts) {
 }
 
 new_rwe_partitioned_logrank <- function(lr, groups, traffic) {
-  keep <- lr$exp > 0
-  chisq <- if (sum(keep) < 2L) 0 else {
-    diff <- (lr$obs - lr$exp)[keep][-1L]
-    v <- lr$var[keep, keep, drop = FALSE][-1L, -1L, drop = FALSE]
-    sum(solve(v, diff) * diff)
-  }
-  df <- sum(keep) - 1L
+  # the pooled test's generalised inverse: a singular variance (a group whose only subject
+  # is alone in its stratum) lowers df instead of failing in solve()
+  test <- logrank_chisq(lr$obs, lr$exp, lr$var)
+  chisq <- test$chisq
+  df <- test$df
   tab <- cbind(groups, obs = lr$obs, exp = lr$exp)
   rownames(tab) <- NULL
   structure(list(groups = tab, var = lr$var, chisq = chisq, df = df,
@@ -1637,6 +1663,23 @@ print.rwe_partitioned_logrank <- function(x, ...) {
 
 abort_part_arg <- function(arg, problem, call) {
   cli::cli_abort("{.arg {arg}} {problem}.", call = call, class = "rwe_bad_input")
+}
+
+# coxph turns to the robust variance when some case weight is not an integer; over partitions
+# only the model-based variance is computed, so that case needs an explicit robust = FALSE.
+check_partition_robust <- function(robust, setups, weights, call = rlang::caller_env()) {
+  if (isTRUE(robust)) {
+    abort_part_arg("robust", "= TRUE: the robust variance is not implemented over partitions; use `robust = FALSE` (model-based)", call)
+  }
+  if (!is.null(robust) && !isFALSE(robust)) abort_part_arg("robust", "must be NULL or FALSE", call)
+  fractional <- any(vapply(setups, function(s) isTRUE(s$fractional), logical(1)))
+  if (is.null(robust) && fractional) {
+    cli::cli_abort(c("{.arg weights}: some case weights in column {.val {weights}} are not integers.",
+                     "x" = "{.fn survival::coxph} would then report a robust (sandwich) variance, which {.fn partitioned_cox_fit} does not compute.",
+                     "i" = "Use {.code robust = FALSE} for the model-based variance ({.code coxph(..., robust = FALSE)})."),
+                   call = call, class = "rwe_bad_input")
+  }
+  invisible(TRUE)
 }
 
 check_part_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {

@@ -244,7 +244,7 @@ ph_score_tests <- function(sums, assign) {
   u <- c(rep(0, p), sums$u)
   one <- function(cols) {
     kk <- c(seq_len(p), cols + p)
-    c(drop(crossprod(u[kk], solve(sums$imat[kk, kk, drop = FALSE], u[kk]))), length(cols))
+    c(drop(crossprod(u[kk], ph_solve(sums$imat[kk, kk, drop = FALSE], u[kk]))), length(cols))
   }
   res <- rbind(t(vapply(assign, one, numeric(2))), GLOBAL = one(seq_len(p)))
   data.frame(term = rownames(res), statistic = res[, 1L], df = as.integer(res[, 2L]),
@@ -278,13 +278,27 @@ ph_scaled_schoenfeld <- function(sums, d, terms) {
     k <- which(used[s, ] > 0)
     if (!length(k)) next
     rows <- which(group == s)
-    resid[rows, k] <- resid[rows, k, drop = FALSE] %*% solve(vmean[k, k, drop = FALSE])
+    resid[rows, k] <- resid[rows, k, drop = FALSE] %*% ph_solve(vmean[k, k, drop = FALSE])
     resid[rows, -k] <- NA
   }
   shift <- vapply(assign, function(cols) if (length(cols) == 1L) d$coef[[cols]] else 1, 1)
   resid <- resid + rep(shift, each = nrow(resid))
   dimnames(resid) <- list(NULL, names(assign))
-  list(y = resid, var = solve(vmean))
+  list(y = resid, var = ph_solve(vmean))
+}
+
+# solve() for the information matrices of the test. They are singular when the fit is (an
+# infinite coefficient, a column without variation among the events at risk, too few events for
+# the 2p-parameter augmented model): refuse with a classed error rather than LAPACK's message.
+ph_solve <- function(a, b, call = quote(ph_test())) {
+  bad <- function(e) {
+    cli::cli_abort(c("{.arg fit}: the information matrix of the proportional-hazards test is singular.",
+                     "i" = "Likely causes: a coefficient that diverged (monotone likelihood), a covariate constant among the events, or fewer events than the test has parameters.",
+                     "x" = conditionMessage(e)),
+                   call = call, class = "rwe_bad_input")
+  }
+  if (!all(is.finite(a))) bad(simpleError("it has non-finite entries"))
+  tryCatch(if (missing(b)) solve(a) else solve(a, b), error = bad)
 }
 
 #' @export

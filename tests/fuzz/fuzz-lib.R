@@ -196,7 +196,8 @@ fuzz_calls_cox_matrix <- function(spec) {
                   if (spec$offset) ", offset = d$off")
   rhs <- paste0("X", if (spec$strata) " + strata(d$s)", if (spec$offset) " + offset(d$off)")
   list(ours = sprintf('cox_fit_matrix(%s, %s%s, ties = "%s", %s)', xs, y, extra, spec$ties, ctrl_ours),
-       ref = sprintf('{X <- %s; coxph(%s ~ %s%s, ties = "%s", %s)}', xs, y, rhs,
+       # cox_fit_matrix() is coxph.fit's twin: the model-based variance whatever the weights
+       ref = sprintf('{X <- %s; coxph(%s ~ %s%s, ties = "%s", robust = FALSE, %s)}', xs, y, rhs,
                      if (spec$weights) ", weights = d$w" else "", spec$ties, ctrl_ref),
        compare = compare_cox)
 }
@@ -432,10 +433,16 @@ compare_km <- function(o, r) {
   ours <- if (inherits(o, "rwe_km")) {
     cv <- o$curves
     data.frame(time = cv$time, n.risk = cv$n.risk, n.event = cv$n.event, n.censor = cv$n.censor,
-               surv = cv$surv, std.err = cv$std.err.log, lower = cv$lower, upper = cv$upper)
+               surv = cv$surv,
+               # survfit's std.err is the SE of log S, except with its robust variance, where
+               # it stores the SE of S and says so with logse = FALSE
+               std.err = if (isFALSE(r$logse)) cv$std.err.surv else cv$std.err.log,
+               lower = cv$lower, upper = cv$upper)
   } else {
     # partitioned: curves in order of first appearance; survfit's are in sorted level order
     pk <- as.data.frame(o)
+    # its std.err is always the SE of log S
+    if (isFALSE(r$logse)) pk$std.err <- ifelse(pk$std.err == 0, 0, pk$std.err * pk$surv)
     pk[order(if ("g" %in% names(pk)) as.character(pk$g) else rep(0, nrow(pk)), pk$time), names(ref)]
   }
   if (nrow(ours) != nrow(ref)) return(sprintf("rows: %d vs survival %d", nrow(ours), nrow(ref)))

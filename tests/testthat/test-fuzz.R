@@ -6,32 +6,9 @@ library(survival)
 
 fuzz_lib <- testthat::test_path("..", "fuzz", "fuzz-lib.R")
 
-# Inputs that still hit bugs being fixed on other branches (see tests/fuzz/README.md, "Known
-# failures"); drop an entry once its fix is merged, so the slice covers it again.
-fuzz_known <- list(
-  perturbations = c("nonint_weights",                     # survival's robust variance default
-                    "huge_time", "tiny_time", "huge_x", "tiny_x",  # extreme scales
-                    "near_ties",                          # partitioned vs pooled; ph_test singular
-                    "p_gt_n",                             # p > n
-                    "special_term",                       # x:strata(), frailty(), pspline(), ...
-                    "factor_status",                      # factor status message
-                    "big_n"),                             # speed only
-  engines = "ph_test"                                     # unclassed "singular" errors
-)
-
-# Partitioned Cox fits fail (unclassed error) when a censored row precedes the first event
-# time of its stratum, and in some stratified fits (a partition with only censored rows in a
-# stratum, e.g. seed 7 case 30).
-censored_first <- function(spec) {
-  if (!startsWith(spec$engine, "partitioned")) return(FALSE)
-  if (spec$engine == "partitioned_cox" && spec$strata) return(TRUE)
-  d <- spec$data
-  by <- if (spec$strata) d$s else rep("all", nrow(d))
-  any(vapply(split(seq_len(nrow(d)), by), function(i) {
-    events <- d$time[i][d$status[i] %in% 1]
-    length(events) > 0L && any(d$status[i] %in% 0 & d$time[i] < min(events), na.rm = TRUE)
-  }, logical(1)))
-}
+# Inputs left out of the slice: big_n only costs time. Drop an entry once it is cheap, so the
+# slice covers it again. (Engines can be listed too, for bugs being fixed elsewhere.)
+fuzz_known <- list(perturbations = "big_n", engines = character())
 
 fuzz_slice <- function(env, seed, n_cases) {
   specs <- list()
@@ -40,7 +17,7 @@ fuzz_slice <- function(env, seed, n_cases) {
     id <- id + 1L
     spec <- env$fuzz_case(seed, id)
     if (spec$engine %in% fuzz_known$engines ||
-        any(spec$perturbations %in% fuzz_known$perturbations) || censored_first(spec)) next
+        any(spec$perturbations %in% fuzz_known$perturbations)) next
     specs[[length(specs) + 1L]] <- spec
   }
   specs
@@ -53,9 +30,10 @@ test_that("a seeded fuzz slice has no disagreement, crash or unclassed error", {
   specs <- fuzz_slice(env, seed = 7L, n_cases = 60L)
   outcomes <- vapply(specs, function(s) env$fuzz_run(s)$outcome, character(1))
   engines <- vapply(specs, `[[`, character(1), "engine")
-  # Every engine is exercised, and most cases give an answer compared with survival's.
+  # Every engine is exercised, and many cases give an answer compared with survival's (the
+  # adversarial inputs make the rest refusals, non-reference runs or unstable fits).
   expect_setequal(unique(engines), setdiff(env$fuzz_engines, fuzz_known$engines))
-  expect_gt(mean(outcomes == "agree"), 0.5)
+  expect_gt(mean(outcomes == "agree"), 0.4)
   bad <- which(outcomes %in% c("disagreement", "unclassed_error"))
   expect_equal(vapply(specs[bad], function(s) sprintf("case %d (%s)", s$id, s$engine), ""),
                character(0))

@@ -307,6 +307,68 @@ test_that("a site whose earliest time is a censoring before any event time fits 
   expect_equal(r1$loglik, coxph(f, data = pooled)$loglik[1], tolerance = 1e-12)
 })
 
+test_that("perfect separation (log-likelihood exactly 0) iterates on as coxph instead of failing", {
+  # x orders the deaths completely: the partial likelihood tends to 1 and its log reaches 0.0
+  # in floating point, where the relative convergence test is 0 / 0 (was an unclassed
+  # "missing value where TRUE/FALSE needed")
+  d <- data.frame(time = 1:6, status = 1, x = 6:1, s = rep(c("a", "b"), 3))
+  parts <- cohort_partitions(split(d, c(1, 2, 1, 2, 1, 2)))
+  ctl <- survival::coxph.control(eps = 1e-12, iter.max = 60)
+  fit <- suppressWarnings(partitioned_cox_fit(Surv(time, status) ~ x + strata(s), parts,
+                                              control = ctl))
+  ref <- suppressWarnings(coxph(Surv(time, status) ~ x + strata(s), data = d, control = ctl))
+  expect_equal(fit$loglik, ref$loglik, tolerance = 1e-8)
+  expect_equal(fit$loglik[2], 0)
+})
+
+test_that("non-integer weights: no silent model-based variance where coxph is robust", {
+  lung <- na.omit(survival::lung[, c("time", "status", "age", "sex", "inst")])
+  lung$w <- round(seq(0.3, 2.7, length.out = nrow(lung)), 2)
+  parts <- cohort_partitions(split(lung, lung$inst %% 2))
+  f <- Surv(time, status) ~ age + sex
+  # coxph's default here is the robust variance, which is not computed over partitions
+  expect_error(partitioned_cox_fit(f, parts, weights = "w"), class = "rwe_bad_input",
+               regexp = "robust = FALSE")
+  expect_error(partitioned_cox_fit(f, parts, weights = "w", robust = TRUE),
+               class = "rwe_bad_input", regexp = "robust")
+  expect_error(partitioned_cox_fit(f, parts, robust = "no"), class = "rwe_bad_input",
+               regexp = "robust")
+  fit <- partitioned_cox_fit(f, parts, weights = "w", robust = FALSE, control = tight)
+  expect_cox_equal(fit, coxph(f, data = lung, weights = w, robust = FALSE, control = tight))
+  # integer weights: coxph's variance is model-based, no argument needed
+  lung$w <- rep(1:3, length.out = nrow(lung))
+  parts <- cohort_partitions(split(lung, lung$inst %% 2))
+  expect_cox_equal(partitioned_cox_fit(f, parts, weights = "w", control = tight),
+                   coxph(f, data = lung, weights = w, control = tight))
+})
+
+test_that("log-rank with a group alone in its stratum: singular variance lowers df, as the pooled test", {
+  # group c is a single subject alone in stratum 2: the variance of (b, c) is singular
+  # (survdiff stops in solve(); this used to fail with the same unclassed LAPACK error)
+  d <- data.frame(time = 1:7, status = c(1, 1, 1, 0, 1, 1, 1),
+                  g = c("a", "b", "a", "b", "a", "b", "c"), s = c(1, 1, 1, 1, 1, 1, 2))
+  parts <- cohort_partitions(split(d, rep(1:2, length.out = 7)))
+  f <- Surv(time, status) ~ g + strata(s)
+  lr <- partitioned_logrank_test(f, parts)
+  pooled <- logrank_test(f, d)
+  expect_equal(lr$df, 1L)
+  expect_equal(lr$chisq, pooled$chisq, tolerance = 1e-12)
+  expect_equal(lr$chisq, 11 / 9, tolerance = 1e-12)
+})
+
+test_that("a character covariate with one value over all partitions is refused, as cox_fit", {
+  lung <- na.omit(survival::lung[, c("time", "status", "age", "inst")])
+  lung$ch <- "lo"
+  parts <- cohort_partitions(split(lung, lung$inst %% 2))
+  # was the sites' unclassed "contrasts can be applied only to factors with 2 or more levels"
+  expect_error(partitioned_cox_fit(Surv(time, status) ~ age + ch, parts),
+               class = "rwe_bad_input", regexp = "single level")
+  expect_error(cox_fit(Surv(time, status) ~ age + ch, lung), class = "rwe_bad_input")
+  # a single-level stratum is fine
+  expect_cox_equal(partitioned_cox_fit(Surv(time, status) ~ age + strata(ch), parts, control = tight),
+                   coxph(Surv(time, status) ~ age + strata(ch), data = lung, control = tight))
+})
+
 test_that("curves and groups come out in the pooled order when the first site lacks a value", {
   lung <- survival::lung
   sites <- list(a = lung[lung$sex == 2, ], b = lung[lung$sex == 1 | lung$inst %% 2 == 0, ])
@@ -501,7 +563,8 @@ test_that("cluster: lung hospitals, colon sites and 10^5 simulated rows equal th
   wt <- runif(nrow(pooled), 0.2, 3)
   w_sites <- split(transform(pooled_w, w = wt), rep(seq_along(sites), vapply(sites, nrow, integer(1))))
   fw <- Surv(time, status) ~ age + ph.ecog + strata(sex)
-  fit_w <- partitioned_cox_fit(fw, cohort_partitions(w_sites, cl), weights = "w", control = tight)
+  fit_w <- partitioned_cox_fit(fw, cohort_partitions(w_sites, cl), weights = "w", robust = FALSE,
+                               control = tight)
   expect_cox_equal(fit_w, coxph(fw, data = transform(pooled_w, w = wt), weights = w, robust = FALSE,
                                   control = tight))
   # KM and log-rank
@@ -536,7 +599,7 @@ test_that("cluster: lung hospitals, colon sites and 10^5 simulated rows equal th
   sim_parts <- cohort_partitions(sim, cl)
   sim_pooled <- do.call(rbind, sim)
   fs <- Surv(time, status) ~ x1 + x2 + g + strata(s)
-  fit_s <- partitioned_cox_fit(fs, sim_parts, weights = "w", control = tight)
+  fit_s <- partitioned_cox_fit(fs, sim_parts, weights = "w", robust = FALSE, control = tight)
   expect_cox_equal(fit_s, coxph(fs, data = sim_pooled, weights = w, robust = FALSE, control = tight))
   fit_b <- partitioned_cox_fit(Surv(time, status) ~ x1 + x2 + g, sim_parts, ties = "breslow", control = tight)
   expect_cox_equal(fit_b, coxph(Surv(time, status) ~ x1 + x2 + g, data = sim_pooled, ties = "breslow",

@@ -103,3 +103,17 @@ test_that("ph_test methods refuse arguments they would ignore", {
   expect_error(print(res, foo = 1), "foo", class = "rwe_bad_input")
   expect_error(tidy(res, conf.int = TRUE), "conf.int", class = "rwe_bad_input")
 })
+
+test_that("a singular test information (diverged fit) is refused with rwe_bad_input, as cox.zph fails", {
+  # two events, x1 separates them: the coefficient diverges and the 2p x 2p information of the
+  # augmented model is singular (was an unclassed "system is computationally singular")
+  d <- data.frame(time = c(16.3, 8.5, 7.6, 8.8), status = c(0, 1, 1, 0),
+                  x1 = c(-0.57478659, -0.24290705, 0.46398585, -0.39771349),
+                  x3 = c(2.3, 8.5, 3.9, 4))
+  fit <- suppressWarnings(cox_fit(Surv(time, status) ~ x3 + x1, d,
+                                  control = cox_control(eps = 1e-12, iter.max = 100)))
+  expect_error(ph_test(fit, transform = "rank"), class = "rwe_bad_input", regexp = "singular")
+  ref <- suppressWarnings(coxph(Surv(time, status) ~ x3 + x1, d,
+                                control = coxph.control(eps = 1e-12, iter.max = 100)))
+  expect_error(suppressWarnings(cox.zph(ref, transform = "rank")), "singular")
+})
