@@ -62,8 +62,12 @@ test_that("knit_print() renders a flextable to Word and a kable elsewhere", {
 })
 
 test_that("the ADaM / SAS / SPSS vignette runs its xpt round trip and renders to Word", {
-  rmd <- test_path("../../vignettes/adam-sas-spss.Rmd")
-  skip_if_not(file.exists(rmd), "vignette sources not available")
+  # From the source tree (devtools/testthat) or, under R CMD check, the installed copy that
+  # R CMD build puts in doc/.
+  rmd <- c(test_path("../../vignettes/adam-sas-spss.Rmd"),
+           system.file("doc", "adam-sas-spss.Rmd", package = "rwecohort"))
+  rmd <- rmd[nzchar(rmd) & file.exists(rmd)][1L]
+  skip_if(is.na(rmd), "vignette sources not available")
   skip_if_not_installed("haven")
   skip_if_not_installed("flextable")
   skip_if_not_installed("officer")
