@@ -1,6 +1,6 @@
 # Word (and HTML/PDF) tables through flextable: every rwe_table becomes a flextable of the same
 # text that print() shows (display_table()), with the title as caption and the footnotes as
-# footer lines. knit_print.rwe_table() (R/format.R) uses it for Word output, where a
+# footer lines. knit_print.rwe_table() (R/table-format.R) uses it for Word output, where a
 # markdown table would lose the footnotes' placement and the column alignment.
 
 #' Cohort tables as flextables (Word reports)

@@ -5,7 +5,7 @@
 
 # ---- shared input handling (also used by cox_table() and km_plot()) ----------------------
 
-# Re-signals an error from the shared table validators (R/format.R) with the package's
+# Re-signals an error from the shared table validators (R/table-format.R) with the package's
 # bad-input class, so that every verb of this file fails with class "rwe_bad_input".
 as_bad_input <- function(expr) {
   tryCatch(expr, error = function(cnd) {

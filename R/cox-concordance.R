@@ -45,7 +45,7 @@ cox_concordance_validated <- function(time, status, lp, strata, weights, start =
   strata <- if (single_stratum) rep(1L, n) else group_codes(strata, "strata", n, NULL)
   weights <- if (is.null(weights)) rep(1, n) else weights
   # Pair counts are products of two weights: weights far from 1 are divided by a power of two
-  # (weight_scale(), R/cox.R) and the counts multiplied back; concordance and std are ratios.
+  # (weight_scale(), R/cox-fit.R) and the counts multiplied back; concordance and std are ratios.
   wscale <- weight_scale(weights)
   if (wscale != 1) {
     weights <- weights / wscale

@@ -171,7 +171,7 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
   codes <- groups$codes
   # Weights far from 1 (x 1e-160, say) would underflow or overflow the squared-weight sums
   # of the robust variance: they are divided by an exact power of two (weight_scale(),
-  # R/cox.R); S and the robust SE do not depend on it, Greenwood's sum scales with 1 / wscale.
+  # R/cox-fit.R); S and the robust SE do not depend on it, Greenwood's sum scales with 1 / wscale.
   wscale <- weight_scale(weights)
   counts <- km_counts(fixed, status, if (wscale == 1) weights else weights / wscale, codes,
                       nrow(groups$table))

@@ -111,7 +111,7 @@ cox_firth_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
   prep <- firth_prepare(x, y, strata, weights, offset, scale = TRUE, call = call)
   which_idx <- firth_which(which, prep$names, call)
   crit <- stats::qchisq(conf.level, 1)
-  # Weights far from 1 are divided by a power of two (weight_scale(), R/cox.R); the same
+  # Weights far from 1 are divided by a power of two (weight_scale(), R/cox-fit.R); the same
   # maximiser needs the penalty and the profile criterion divided by it too (see
   # firth_unscale_weights()).
   wscale <- weight_scale(prep$weights)

@@ -3,7 +3,7 @@
 # rename and recode; every number is computed by the verbs themselves. The one convention
 # that silently inverts an analysis is ADTTE's CNSR (0 = event, > 0 = censored, the reason
 # coded by the integer): adtte_surv() derives `event = CNSR == 0` in one place, and the
-# verbs refuse CNSR itself as an event indicator (check_cnsr_event() in R/checks.R).
+# verbs refuse CNSR itself as an event indicator (check_cnsr_event() in R/surv-frame.R).
 
 #' Analysis-ready data from CDISC ADaM data sets
 #'
