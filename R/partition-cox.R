@@ -1,0 +1,593 @@
+# Partitioned Cox: site-side design and sums, coordinator-side pooling and Newton, the verb.
+
+# ---------------------------------------------------------------------------------------------
+# Cox: site side
+# ---------------------------------------------------------------------------------------------
+
+# Model frame + design matrix (no intercept) of a site; NULL for an empty partition.
+cox_site_frame <- function(data, spec) {
+  parts <- site_frame(data, spec)
+  if (is.null(parts)) return(NULL)
+  x <- stats::model.matrix(parts$terms, parts$frame)
+  x <- x[, colnames(x) != "(Intercept)", drop = FALSE]
+  storage.mode(x) <- "double"
+  bad <- which(!is.finite(x), arr.ind = TRUE)
+  if (length(bad)) {
+    col <- colnames(x)[bad[1L, 2L]]
+    abort_rows("formula", paste0("covariate `", col, "` has infinite values"),
+               bad[bad[, 2L] == bad[1L, 2L], 1L])
+  }
+  parts$frame <- NULL
+  parts$x <- x
+  parts
+}
+
+#' Site summary for a partitioned Cox fit (site side)
+#'
+#' Second step of the file-exchange protocol: with the common [partition_spec()], a site
+#' reports its number of rows and events, the weighted column sums of its design matrix (for
+#' the common centre), the design's column names, the distinct event times per stratum and
+#' all its distinct (stop and start) times, which the coordinator needs to merge near-tied
+#' times exactly as the pooled fit does (survival's `timefix`).
+#'
+#' @param data The site's data frame.
+#' @param spec The [partition_spec()] from the coordinator.
+#' @return A list of class `rwe_cox_setup`, sent to the coordinator for [cox_grid()].
+#' @examples
+#' lung <- survival::lung
+#' f <- survival::Surv(time, status) ~ age + sex
+#' spec <- partition_spec(list(site_describe(lung, f)), f)
+#' cox_site_setup(lung, spec)$nevent
+#' @export
+cox_site_setup <- function(data, spec) {
+  cox_setup_from_frame(cox_site_frame(data, spec))
+}
+
+# `distinct`: also send every distinct time (for the coordinator's near-tie merge).
+cox_setup_from_frame <- function(parts, distinct = TRUE) {
+  if (is.null(parts)) {
+    return(structure(list(n = 0L, nevent = 0, columns = NULL, sum_wx = NULL, sum_w = 0,
+                          strata = NULL, event_times = list(), distinct = NULL),
+                     class = "rwe_cox_setup"))
+  }
+  keys <- value_keys(parts$strata_table)
+  dead <- parts$status > 0
+  event_times <- lapply(split(parts$time[dead], factor(keys[parts$strata][dead], levels = keys)),
+                        function(t) sort(unique(t)))
+  # columns coded -1/0/1 are not scaled by the pooled fit (nor centred): the coordinator
+  # needs to know which columns are so coded at every site
+  zero_one <- vapply(seq_len(ncol(parts$x)), function(j) all(parts$x[, j] %in% c(-1, 0, 1)), logical(1))
+  structure(list(n = parts$n, nevent = sum(dead), columns = colnames(parts$x), zero_one = zero_one,
+                 sum_wx = colSums(parts$weights * parts$x), sum_w = sum(parts$weights),
+                 strata = parts$strata_table, event_times = event_times,
+                 distinct = if (distinct) site_distinct_times(parts),
+                 fractional = any(parts$weights != floor(parts$weights))),
+            class = "rwe_cox_setup")
+}
+
+#' Global event-time grid and centre of a partitioned Cox fit (coordinator side)
+#'
+#' Pools the sites' [cox_site_setup()] summaries: checks that every site built the same
+#' design columns, computes the common centre (the pooled weighted column means) and the
+#' grid of distinct event times per stratum over all sites.
+#'
+#' @param setups A list of [cox_site_setup()] results (named by site, or not).
+#' @param spec The [partition_spec()] used by the sites.
+#' @param timefix If `TRUE` (default, as `survival::coxph.control()` and [cox_control()]),
+#'   times that differ only by floating-point rounding are one time: the merge is run on the
+#'   union of the sites' distinct times, and the grid carries the times that move (`timefix`,
+#'   applied by every site), so that the result equals the pooled fit's.
+#' @return A list of class `rwe_cox_grid`, sent to every site.
+#' @examples
+#' lung <- survival::lung
+#' f <- survival::Surv(time, status) ~ age + sex
+#' spec <- partition_spec(list(site_describe(lung, f)), f)
+#' grid <- cox_grid(list(cox_site_setup(lung, spec)), spec)
+#' length(grid$time)
+#' @export
+cox_grid <- function(setups, spec, timefix = TRUE) {
+  check_part_flag(timefix)
+  check_setups(setups, "rwe_cox_setup")
+  labels <- partition_labels(setups)
+  used <- which(vapply(setups, function(s) s$n > 0L, logical(1)))
+  if (!length(used) || sum(vapply(setups, `[[`, numeric(1), "nevent")) == 0) {
+    cli::cli_abort("{.arg formula}: no partition has an event; there is nothing to estimate.",
+                   class = "rwe_bad_input")
+  }
+  columns <- setups[[used[1L]]]$columns
+  for (k in used) {
+    if (!identical(setups[[k]]$columns, columns)) {
+      odd <- c(setdiff(setups[[k]]$columns, columns), setdiff(columns, setups[[k]]$columns))[1L]
+      cli::cli_abort(c("Partition {.val {labels[k]}} builds different model columns.",
+                       "x" = "Column {.field {odd %||% '(order)'}} does not match partition {.val {labels[used[1L]]}}."),
+                     class = "rwe_bad_input")
+    }
+  }
+  if (!length(columns)) {
+    cli::cli_abort("{.arg formula} must have at least one covariate.", class = "rwe_bad_input")
+  }
+  sum_wx <- Reduce(`+`, lapply(setups[used], `[[`, "sum_wx"))
+  sum_w <- sum(vapply(setups[used], `[[`, numeric(1), "sum_w"))
+  if (!all(is.finite(sum_wx))) {
+    cli::cli_abort(c("{.arg formula}: the sums of covariate{?s} {.field {columns[!is.finite(sum_wx)]}} overflow.",
+                     "i" = "Rescale the covariates (e.g. to other units)."), class = "rwe_bad_input")
+  }
+  map <- if (timefix) near_tie_map(lapply(setups, `[[`, "distinct"))
+  grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "event_times"), map)
+  grid$centre <- sum_wx / sum_w
+  grid$sum_w <- sum_w
+  grid$doscale <- !Reduce(`&`, lapply(setups[used], function(s) s$zero_one %||% rep(FALSE, length(columns))))
+  grid$columns <- columns
+  grid$spec <- spec
+  grid$n <- sum(vapply(setups, function(s) as.double(s$n), numeric(1)))
+  grid$nevent <- sum(vapply(setups, `[[`, numeric(1), "nevent"))
+  structure(grid, class = "rwe_cox_grid")
+}
+
+# Centred, sorted design with grid positions: what a site keeps between rounds.
+cox_site_design <- function(parts, grid, min_cell = NULL, site = "") {
+  if (is.null(parts)) return(NULL)
+  parts <- site_apply_timefix(parts, grid$timefix, site)
+  code <- site_strata_codes(parts, grid, site)
+  ord <- engine_order(code, parts$time, parts$status)
+  x <- sweep(parts$x[ord, , drop = FALSE], 2L, grid$centre)
+  time <- parts$time[ord]
+  status <- parts$status[ord]
+  pos <- grid_positions(code[ord], time, if (parts$counting) parts$start[ord], grid)
+  dead <- status > 0
+  # rows before the first grid time have last = -1 (a censoring there is fine)
+  on_grid <- pos$last >= 0L
+  on_grid[on_grid] <- grid$time[pos$last[on_grid] + 1L] == time[on_grid]
+  if (any(dead & !on_grid)) {
+    cli::cli_abort("Site {site}: an event time is not on {.arg grid}; the grid was not built from these data.",
+                   class = "rwe_bad_input")
+  }
+  design <- list(x = x, offset = parts$offset[ord], weights = parts$weights[ord],
+                 status = status, last = pos$last, entry = pos$entry,
+                 bounds = as.integer(grid$bounds))
+  if (!is.null(min_cell)) {
+    counts <- partition_counts_cpp(design$weights, design$status, design$last, design$entry,
+                                   rep(0L, length(status)), 1L, design$bounds)
+    check_min_cell(counts$n_subjects, min_cell, site)
+  }
+  design
+}
+
+cox_design_round1 <- function(design, beta, ngrid, p) {
+  if (is.null(design)) {
+    zeros <- numeric(ngrid)
+    out <- list(s0 = zeros, s1 = matrix(0, ngrid, p), d0 = zeros, d1 = matrix(0, ngrid, p),
+                dead_weight = zeros, dead_count = zeros, dead_wx = numeric(p), dead_weta = 0)
+  } else {
+    out <- partition_cox_sums_cpp(design$x, as.double(beta), design$offset, design$weights,
+                                  design$status, design$last, design$entry, design$bounds)
+  }
+  structure(out, class = "rwe_cox_sums")
+}
+
+cox_design_round2 <- function(design, beta, request, p) {
+  info <- if (is.null(design)) matrix(0, p, p) else
+    partition_cox_info_cpp(design$x, as.double(beta), design$offset, design$weights,
+                           design$status, design$last, design$entry, design$bounds,
+                           as.double(request$alpha), as.double(request$efron_b))
+  structure(list(info = info), class = "rwe_cox_info")
+}
+
+#' A site's sums for one Newton iteration of a partitioned Cox fit (site side)
+#'
+#' Third step of the file-exchange protocol, repeated every iteration. Without `request`
+#' (round 1) the site returns, per grid time, the risk-set sums S0 = sum w e^eta and
+#' S1 = sum w e^eta x, the sums D0, D1 over its deaths there, its weighted and unweighted death
+#' counts, and the totals sum w x and sum w eta over its deaths. With the `request` of
+#' [cox_combine()] (round 2) it returns one p x p matrix, its share of the information.
+#'
+#' @param data The site's data frame.
+#' @param formula The model formula; must be the one in `grid` (it is checked).
+#' @param beta Current coefficients (length p), from the coordinator.
+#' @param grid The [cox_grid()] from the coordinator.
+#' @param centre The common centre; `grid$centre`.
+#' @param request `NULL` for round 1, or the `request` element of a round-1 [cox_combine()].
+#' @param min_cell `NULL` (exact; default) or an integer k: refuse (error of class
+#'   `rwe_min_cell`) when at some grid time 1 to k - 1 of the site's subjects are at risk.
+#' @param site A label used in messages.
+#' @return Round 1: a list of class `rwe_cox_sums`; round 2: a list of class `rwe_cox_info`.
+#' @examples
+#' lung <- survival::lung
+#' f <- survival::Surv(time, status) ~ age + sex
+#' spec <- partition_spec(list(site_describe(lung, f)), f)
+#' grid <- cox_grid(list(cox_site_setup(lung, spec)), spec)
+#' s <- cox_site_stats(lung, f, c(0, 0), grid)
+#' cox_combine(list(s), grid)$loglik
+#' @export
+cox_site_stats <- function(data, formula, beta, grid, centre = grid$centre, request = NULL,
+                           min_cell = NULL, site = "") {
+  call <- rlang::current_env()
+  check_grid_shape(grid, "rwe_cox_grid", call)
+  check_min_cell_arg(min_cell)
+  check_site_label(site)
+  if (!identical(deparse(formula), deparse(grid$spec$formula))) {
+    cli::cli_abort("{.arg formula} is not the formula the grid was built for.", class = "rwe_bad_input")
+  }
+  p <- length(grid$columns)
+  if (!is.numeric(beta) || length(beta) != p || any(!is.finite(beta))) {
+    cli::cli_abort("{.arg beta} must be {p} finite number{?s}.", class = "rwe_bad_input")
+  }
+  check_finite_vector(centre, p, "centre", call)
+  check_cox_request(request, length(grid$time), call)
+  grid$centre <- as.double(centre)
+  design <- cox_site_design(cox_site_frame(data, grid$spec), grid, min_cell, site)
+  if (is.null(request)) cox_design_round1(design, beta, length(grid$time), p)
+  else cox_design_round2(design, beta, request, p)
+}
+
+# ---------------------------------------------------------------------------------------------
+# Cox: coordinator side
+# ---------------------------------------------------------------------------------------------
+
+#' Pool the sites' sums of one Newton iteration (coordinator side)
+#'
+#' Round 1 (`stats` are [cox_site_stats()] sums): adds them over sites and returns the log
+#' partial likelihood, the score and the `request` (per grid time alpha_t and B_t) to send
+#' back to the sites. Round 2 (`stats` are the sites' p x p matrices, with `first` the
+#' round-1 result): returns the information matrix as well.
+#'
+#' With d tied deaths at a time, weighted death count W and k = 0..d-1, Efron's approximation
+#' uses denominators S0 - (k/d) D0, numerators S1 - (k/d) D1 and the mean weight W/d per term
+#' (as `survival::coxph()` does for case weights); Breslow uses S0, S1 and W.
+#'
+#' @param stats A list with one element per site.
+#' @param grid The [cox_grid()].
+#' @param ties `"efron"` (default) or `"breslow"`.
+#' @param first For round 2, the round-1 result at the same `beta`.
+#' @return A list of class `rwe_cox_round`: `loglik`, `score`, `request` (round 1) and `imat`
+#'   (round 2).
+#' @examples
+#' lung <- survival::lung
+#' f <- survival::Surv(time, status) ~ age + sex
+#' spec <- partition_spec(list(site_describe(lung, f)), f)
+#' grid <- cox_grid(list(cox_site_setup(lung, spec)), spec)
+#' r1 <- cox_combine(list(cox_site_stats(lung, f, c(0, 0), grid)), grid)
+#' r2 <- cox_combine(list(cox_site_stats(lung, f, c(0, 0), grid, request = r1$request)),
+#'                   grid, first = r1)
+#' r2$imat
+#' @export
+cox_combine <- function(stats, grid, ties = c("efron", "breslow"), first = NULL) {
+  ties <- as_bad_input(rlang::arg_match(ties))
+  call <- rlang::current_env()
+  if (!is.list(stats) || !length(stats)) cli::cli_abort("{.arg stats} is empty.", class = "rwe_bad_input")
+  check_grid_shape(grid, "rwe_cox_grid", call)
+  p <- length(grid$columns)
+  if (all(vapply(stats, inherits, logical(1), "rwe_cox_info"))) {
+    if (!inherits(first, "rwe_cox_round")) {
+      cli::cli_abort("{.arg first} must be the round-1 result of {.fn cox_combine}.", class = "rwe_bad_input")
+    }
+    for (k in seq_along(stats)) {
+      m <- stats[[k]]$info
+      if (!is.matrix(m) || !is.numeric(m) || !all(dim(m) == p)) {
+        abort_part_arg("stats", paste0("element ", k, " is not a ", p, " x ", p, " information share"), call)
+      }
+    }
+    first$imat <- Reduce(`+`, lapply(stats, `[[`, "info")) - first$aat
+    dimnames(first$imat) <- list(grid$columns, grid$columns)
+    return(first)
+  }
+  if (!all(vapply(stats, inherits, logical(1), "rwe_cox_sums"))) {
+    cli::cli_abort("{.arg stats} must all come from {.fn cox_site_stats}, of the same round.",
+                   class = "rwe_bad_input")
+  }
+  check_cox_sums(stats, length(grid$time), p, call)
+  pooled <- Reduce(function(a, b) Map(`+`, a, b), lapply(stats, unclass))
+  structure(cox_pooled_terms(pooled, ties), class = "rwe_cox_round")
+}
+
+# Log partial likelihood, score, the round-2 request and the sum of m a a' from pooled sums.
+cox_pooled_terms <- function(pooled, ties) {
+  ngrid <- length(pooled$s0)
+  at <- which(pooled$dead_count > 0)
+  d <- pooled$dead_count[at]
+  if (ties == "breslow") {
+    pos <- at
+    frac <- 0
+    m <- pooled$dead_weight[at]
+  } else {
+    pos <- rep(at, d)
+    frac <- (sequence(d) - 1) / rep(d, d)
+    m <- rep(pooled$dead_weight[at] / d, d)
+  }
+  den <- pooled$s0[pos] - frac * pooled$d0[pos]
+  a <- (pooled$s1[pos, , drop = FALSE] - frac * pooled$d1[pos, , drop = FALSE]) / den
+  alpha <- efron_b <- numeric(ngrid)
+  alpha[at] <- rowsum(m / den, pos, reorder = TRUE)[, 1L]
+  efron_b[at] <- rowsum(m * frac / den, pos, reorder = TRUE)[, 1L]
+  list(loglik = pooled$dead_weta - sum(m * log(den)),
+       score = pooled$dead_wx - colSums(m * a),
+       request = list(alpha = alpha, efron_b = efron_b),
+       aat = crossprod(a * sqrt(m)))
+}
+
+# Generalised Cholesky (LDL') of a symmetric non-negative definite matrix: a pivot below
+# toler times the largest diagonal marks a redundant column, whose step and variance are 0.
+gchol <- function(m, toler = .Machine$double.eps^0.75) {
+  p <- nrow(m)
+  l <- diag(p)
+  d <- numeric(p)
+  eps <- toler * max(c(diag(m), 0))
+  for (j in seq_len(p)) {
+    k <- seq_len(j - 1L)
+    d[j] <- m[j, j] - sum(l[j, k]^2 * d[k])
+    if (!is.finite(d[j]) || d[j] < eps) {
+      d[j] <- 0
+      next
+    }
+    if (j < p) {
+      i <- (j + 1L):p
+      l[i, j] <- (m[i, j] - l[i, k, drop = FALSE] %*% (l[j, k] * d[k])) / d[j]
+    }
+  }
+  list(l = l, d = d)
+}
+
+gchol_solve <- function(ch, b) {
+  y <- forwardsolve(ch$l, b)
+  y <- ifelse(ch$d > 0, y / ch$d, 0)
+  backsolve(t(ch$l), y) * (ch$d > 0)
+}
+
+gchol_inverse <- function(ch) {
+  p <- length(ch$d)
+  inv <- vapply(seq_len(p), function(j) gchol_solve(ch, diag(p)[, j]), numeric(p))
+  matrix(inv, p, p)
+}
+
+# The Cholesky factor of the information of the scaled covariates x * scale (coxph's scaling:
+# its rank decisions then do not depend on the covariates' units) and the Newton step and
+# variance in the original units.
+scaled_chol <- function(imat, scale, toler) gchol(imat * outer(scale, scale), toler)
+scaled_step <- function(ch, score, scale) scale * gchol_solve(ch, score * scale)
+
+# Newton-Raphson as coxph: start at init, halve the step while the log-likelihood drops,
+# stop on |1 - loglik / oldloglik| <= eps; information only where the step is taken.
+# `sums(beta)` returns a round-1 result, `info(beta, r1)` its round-2 completion.
+cox_newton <- function(sums, info, init, control, scale = rep(1, length(init))) {
+  beta <- init
+  current <- info(beta, sums(beta))
+  first <- current
+  ch <- scaled_chol(current$imat, scale, control$toler.chol)
+  newbeta <- beta + scaled_step(ch, current$score, scale)
+  oldlk <- current$loglik
+  halving <- FALSE
+  iter <- 0L
+  converged <- FALSE
+  if (control$iter.max == 0L) newbeta <- beta
+  while (iter < control$iter.max) {
+    iter <- iter + 1L
+    r1 <- sums(newbeta)
+    # isTRUE(): a log-likelihood of exactly 0 (perfect separation) makes 0 / 0 = NaN, which
+    # coxph's C comparisons read as "not converged" and "not worse"; so do these
+    converged <- isTRUE(abs(1 - oldlk / r1$loglik) <= control$eps) && !halving
+    if (converged || iter == control$iter.max) {
+      current <- info(newbeta, r1)
+      break
+    }
+    if (isTRUE(r1$loglik < oldlk)) {
+      halving <- TRUE
+      newbeta <- (newbeta + beta) / 2
+    } else {
+      halving <- FALSE
+      oldlk <- r1$loglik
+      current <- info(newbeta, r1)
+      ch <- scaled_chol(current$imat, scale, control$toler.chol)
+      beta <- newbeta
+      newbeta <- beta + scaled_step(ch, current$score, scale)
+    }
+  }
+  ch <- scaled_chol(current$imat, scale, control$toler.chol)
+  score0 <- scaled_step(scaled_chol(first$imat, scale, control$toler.chol), first$score, scale)
+  list(coefficients = newbeta, var = gchol_inverse(ch) * outer(scale, scale), singular = ch$d == 0,
+       loglik = c(first$loglik, current$loglik), score = sum(first$score * score0),
+       iter = iter, converged = converged)
+}
+
+# ---------------------------------------------------------------------------------------------
+# Cox: the partitioned verb
+# ---------------------------------------------------------------------------------------------
+
+#' Cox model over partitioned data, equal to the pooled fit
+#'
+#' Fits the Cox proportional-hazards model to data that stay partitioned (on cluster workers,
+#' see [cohort_partitions()]). Only column descriptions, distinct event times, per-event-time
+#' sums and the coefficients cross; the result is the fit of the pooled data up to
+#' floating-point summation order: Newton-Raphson as `survival::coxph()` (start at 0, step
+#' halving, convergence on the relative change of the log partial likelihood, covariates
+#' scaled by their mean absolute deviation for the rank decisions of the Cholesky factor).
+#' Covariate values so large that the sums overflow are refused (`rwe_bad_input`).
+#'
+#' Per iteration, round 1 sends beta (p numbers) to every partition and receives O(T p) sums
+#' (T = number of distinct event times); round 2 sends 2T numbers and receives one p x p
+#' matrix. `traffic` records the serialized bytes of every round.
+#'
+#' Privacy: with `min_cell = NULL` (default) the fit is exact, and a partition whose risk set
+#' at some event time holds a single subject discloses that subject's covariates through its
+#' sums. With `control$timefix` (default) every partition also sends its distinct times
+#' (censoring and start times too): the near-tie merge of the pooled fit depends on all of
+#' them. With `min_cell = k`, a partition refuses (error of class `rwe_min_cell`) when at any
+#' grid time 1 to k - 1 of its subjects are at risk: the fit is then refused, not approximated.
+#' `stratify_by_site = TRUE` fits `strata(site)`: each partition sends only its log-likelihood,
+#' score and information (no per-time sums); `min_cell` does not apply there.
+#'
+#' @param formula A formula with a `Surv()` response (right-censored or counting process) and
+#'   optional `strata()` terms; every variable must be a column of every partition.
+#' @param partitions An [cohort_partitions()] object.
+#' @param ties `"efron"` (default) or `"breslow"`.
+#' @param weights `NULL` or the name of a column of case weights.
+#' @param control `survival::coxph.control()` settings (`eps`, `iter.max`, `toler.chol`).
+#' @param robust `NULL` (default) or `FALSE`: the variance is the model-based one. With
+#'   non-integer case weights `survival::coxph()` reports a robust (sandwich) variance, which
+#'   is not computed over partitions: `NULL` then refuses the fit (`rwe_bad_input`), and
+#'   `robust = FALSE` asks for the model-based variance (as `coxph(..., robust = FALSE)`).
+#'   `TRUE` is refused.
+#' @param stratify_by_site Stratify the baseline hazard by partition.
+#' @param min_cell `NULL` or a minimum number of subjects at risk (see Privacy).
+#' @param timeout Seconds to wait for each exchange with the cluster workers before giving up
+#'   with an error of class `rwe_worker_timeout` naming the worker that did not answer (a
+#'   frozen or unreachable worker would otherwise hang the fit forever). Default: the option
+#'   `rwecohort.worker_timeout`, else 600. Not used for partitions in this R process.
+#' @return An object of class `rwe_partitioned_cox`: `coefficients`, `var`, `loglik` (at 0 and
+#'   at the estimate), `score` (score test), `iter`, `n`, `nevent`, `means` (the centre),
+#'   `traffic` (a data frame of bytes per round) and `traffic_per_iteration`.
+#' @examples
+#' lung <- survival::lung
+#' parts <- cohort_partitions(split(lung, lung$inst %% 3))
+#' fit <- partitioned_cox_fit(survival::Surv(time, status) ~ age + sex, parts)
+#' fit
+#' @export
+partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"), weights = NULL,
+                                control = survival::coxph.control(), robust = NULL,
+                                stratify_by_site = FALSE, min_cell = NULL,
+                                timeout = getOption("rwecohort.worker_timeout", 600)) {
+  ties <- as_bad_input(rlang::arg_match(ties))
+  check_partitions(partitions)
+  partitions$timeout <- check_timeout(timeout)
+  check_min_cell_arg(min_cell)
+  check_part_flag(stratify_by_site)
+  control <- check_partition_control(control)
+  check_partition_robust(robust, list(), weights)  # the value; fractional weights: below
+  traffic <- traffic_recorder()
+  spec <- partitioned_spec(formula, partitions, weights, traffic)
+  fit_id <- new_id("fit")
+  on.exit(drop_fit(partitions, fit_id), add = TRUE)
+  k <- length(partitions$keys)
+  timefix <- !isFALSE(control$timefix)
+  ex <- partition_exchange(partitions, "cox_setup",
+                           rep(list(list(spec = spec, fit = fit_id, timefix = timefix)), k))
+  traffic$add("setup", ex)
+  check_partition_robust(robust, ex$results, weights)
+  grid <- cox_grid(stats::setNames(ex$results, partitions$labels), spec, timefix)
+  sent_grid <- grid
+  if (stratify_by_site) sent_grid[c("time", "stratum")] <- list(numeric(), integer())
+  ex <- partition_exchange(partitions, "cox_design", lapply(seq_len(k), function(j) {
+    list(grid = sent_grid, fit = fit_id, min_cell = min_cell, label = partitions$labels[j],
+         by_site = stratify_by_site)
+  }))
+  traffic$add("grid", ex)
+  deviation <- Reduce(`+`, lapply(ex$results, `[[`, "deviation"))
+  scale <- ifelse(grid$doscale & deviation > 0, grid$sum_w / deviation, 1)
+  ask <- function(what, args, round) {
+    ex <- partition_exchange(partitions, what, rep(list(c(list(fit = fit_id), args)), k))
+    traffic$add(round, ex)
+    ex$results
+  }
+  if (stratify_by_site) {
+    sums <- function(beta) {
+      res <- ask("cox_local", list(beta = beta, ties = ties), "local")
+      structure(list(loglik = sum(vapply(res, `[[`, numeric(1), "loglik")),
+                     score = Reduce(`+`, lapply(res, `[[`, "score")),
+                     imat = Reduce(`+`, lapply(res, `[[`, "imat"))), class = "rwe_cox_round")
+    }
+    info <- function(beta, r1) r1
+  } else {
+    sums <- function(beta) cox_combine(ask("cox_sums", list(beta = beta), "sums"), grid, ties)
+    info <- function(beta, r1) {
+      cox_combine(ask("cox_info", list(beta = beta, request = r1$request), "information"),
+                  grid, ties, first = r1)
+    }
+  }
+  checked <- function(beta, r1) check_cox_round(info(beta, r1), grid$columns)
+  nr <- cox_newton(sums, checked, rep(0, length(grid$columns)), control, scale)
+  new_rwe_partitioned_cox(nr, grid, traffic$table(), ties, partitions, match.call(), stratify_by_site)
+}
+
+# coxph.control() or cox_control() settings; only eps, iter.max, toler.chol and timefix are used.
+# Sums that overflow (covariates near the largest double) would give NaN: refuse, naming them.
+check_cox_round <- function(round, columns) {
+  d <- diag(round$imat)
+  if (!is.finite(round$loglik) || !all(is.finite(round$score)) || !all(is.finite(round$imat))) {
+    bad <- columns[!is.finite(d) | !is.finite(round$score)]
+    cli::cli_abort(c("{.arg formula}: the partitioned sums overflow{if (length(bad)) ' for covariate'}{?s} {.field {bad}}.",
+                     "i" = "Rescale the covariates (e.g. to other units) or check them for huge values."),
+                   class = "rwe_bad_input", call = NULL)
+  }
+  round
+}
+
+check_partition_control <- function(control, call = rlang::caller_env()) {
+  if (!is.list(control)) abort_part_arg("control", paste0("must be a list from coxph.control() or cox_control(), not ", obj_label(control)), call)
+  control <- utils::modifyList(survival::coxph.control(), control)
+  for (v in c("eps", "toler.chol")) check_control_number(control[[v]], paste0("control$", v), call)
+  it <- control$iter.max
+  if (!is.numeric(it) || length(it) != 1L || is.na(it) || it < 0) {
+    abort_part_arg("control$iter.max", paste0("must be a single non-negative number, not ", obj_label(it)), call)
+  }
+  check_part_flag(control$timefix, "control$timefix", call)
+  control
+}
+
+check_counts_site_args <- function(spec, grid, min_cell, site, call = rlang::caller_env()) {
+  if (!inherits(spec, "rwe_partition_spec")) abort_part_arg("spec", "must come from partition_spec()", call)
+  if (!is.null(grid)) check_grid_shape(grid, "rwe_counts_grid", call)
+  check_min_cell_arg(min_cell, call)
+  check_site_label(site, "site", call)
+}
+
+check_min_cell_arg <- function(min_cell, call = rlang::caller_env()) {
+  if (!is.null(min_cell) && !(is.numeric(min_cell) && length(min_cell) == 1L &&
+                              is.finite(min_cell) && min_cell >= 1 && min_cell == round(min_cell))) {
+    cli::cli_abort("{.arg min_cell} must be NULL or a single integer >= 1.", call = call,
+                   class = "rwe_bad_input")
+  }
+}
+
+new_rwe_partitioned_cox <- function(nr, grid, traffic, ties, partitions, call, by_site) {
+  columns <- grid$columns
+  coefficients <- stats::setNames(nr$coefficients, columns)
+  coefficients[nr$singular] <- NA
+  var <- matrix(nr$var, length(columns), length(columns), dimnames = list(columns, columns))
+  if (!nr$converged && nr$iter > 0L) {
+    cli::cli_warn("Ran out of iterations ({nr$iter}) without convergence.")
+  }
+  per_iteration <- stats::aggregate(cbind(bytes_sent, bytes_received) ~ evaluation,
+                                    data = traffic[traffic$evaluation > 0L, ], FUN = sum)
+  structure(list(coefficients = coefficients, var = var, loglik = nr$loglik, score = nr$score,
+                 iter = nr$iter, converged = nr$converged, n = grid$n, nevent = grid$nevent,
+                 means = stats::setNames(grid$centre, columns), ties = ties,
+                 stratify_by_site = by_site, n_event_times = length(grid$time),
+                 partitions = partitions$labels, traffic = traffic,
+                 traffic_per_iteration = per_iteration, call = call),
+            class = "rwe_partitioned_cox")
+}
+
+#' @export
+print.rwe_partitioned_cox <- function(x, digits = 4, ...) {
+  cat("<rwe_partitioned_cox> ", length(x$partitions), " partitions, n = ", x$n, ", events = ",
+      x$nevent, ", ", x$ties, " ties, ", x$iter, " iterations\n", sep = "")
+  print(tidy(x), digits = digits, row.names = FALSE)
+  per <- x$traffic_per_iteration
+  cat("log partial likelihood: ", format(x$loglik[2L], digits = 10), "\n", sep = "")
+  cat("traffic per iteration: ", format(mean(per$bytes_sent), big.mark = ","), " bytes sent, ",
+      format(mean(per$bytes_received), big.mark = ","), " received (mean)\n", sep = "")
+  invisible(x)
+}
+
+#' @method tidy rwe_partitioned_cox
+#' @export
+tidy.rwe_partitioned_cox <- function(x, conf.level = 0.95, exponentiate = FALSE, ...) {
+  check_conf_level(conf.level)
+  check_part_flag(exponentiate)
+  se <- sqrt(diag(x$var))
+  z <- stats::qnorm(1 - (1 - conf.level) / 2)
+  est <- x$coefficients
+  out <- data.frame(term = names(est), estimate = est, std.error = se, statistic = est / se,
+                    p.value = 2 * stats::pnorm(-abs(est / se)), conf.low = est - z * se,
+                    conf.high = est + z * se, row.names = NULL)
+  if (exponentiate) out[c("estimate", "conf.low", "conf.high")] <- exp(out[c("estimate", "conf.low", "conf.high")])
+  out
+}
+
+#' @method glance rwe_partitioned_cox
+#' @export
+glance.rwe_partitioned_cox <- function(x, ...) {
+  data.frame(n = x$n, nevent = x$nevent, partitions = length(x$partitions),
+             logLik = x$loglik[2L], statistic.log = 2 * diff(x$loglik),
+             statistic.sc = x$score, iter = x$iter, converged = x$converged)
+}
+
