@@ -70,7 +70,8 @@ print.rwe_partitions <- function(x, ...) {
 # loaded with pkgload) and returns their process ids for error messages.
 worker_setup <- function(cl, timeout) {
   path <- getNamespaceInfo(asNamespace("rwecohort"), "path")
-  dev <- file.exists(file.path(path, "R", "partition.R"))
+  # a source tree (pkgload) has R/*.R files; an installed package has R/rwecohort.rdb
+  dev <- length(list.files(file.path(path, "R"), pattern = "[.]R$")) > 0L
   setup <- remote_function(function(a) {
     path <- a$path
     dev <- a$dev
@@ -165,30 +166,39 @@ cluster_exchange <- function(parts, what, args) {
 # all, for the replies. Replies carry the round's id: a late reply to an earlier round that
 # timed out (a worker that was frozen and resumed) is recognised and dropped, so the
 # connection stays usable. Returns the values (by node), error messages and the late nodes.
+# A frozen worker stops reading its socket, and a message larger than the socket buffers would
+# then block the send itself, beyond any timeout: such a message goes to a worker only once it
+# has answered a small ping (within the same deadline); the others get theirs at once.
 cluster_round <- function(cl, nodes, fun, node_args, timeout) {
-  send_call <- utils::getFromNamespace("sendCall", "parallel")
-  recv_result <- utils::getFromNamespace("recvResult", "parallel")
-  id <- new_id("round")
-  tagged <- remote_function(function(id, fun, arg) list(id = id, value = fun(arg)))
-  errors <- list()
-  for (j in nodes) {
-    err <- tryCatch({ send_call(cl[[j]], tagged, list(id, fun, node_args[[j]])); NULL },
-                    error = function(e) conditionMessage(e))
-    if (!is.null(err)) errors[[as.character(j)]] <- err
-  }
-  values <- vector("list", length(cl))
-  pending <- setdiff(nodes, as.integer(names(errors)))
   deadline <- elapsed_seconds() + timeout
+  ids <- c(ping = new_id("ping"), call = new_id("round"))
+  tagged <- remote_function(function(id, fun, arg) list(id = id, value = fun(arg)))
+  ping <- remote_function(function(arg) NULL)
+  big <- vapply(node_args[nodes], function(a) length(serialize(a, NULL)) > 2^16, logical(1))
+  state <- stats::setNames(ifelse(big, "ping", "call"), nodes)
+  values <- vector("list", length(cl))
+  errors <- list()
+  send <- function(j, what) {
+    args <- if (what == "ping") list(ids[["ping"]], ping, NULL) else list(ids[["call"]], fun, node_args[[j]])
+    tryCatch({ cluster_send(cl[[j]], tagged, args); NULL }, error = function(e) conditionMessage(e))
+  }
+  for (j in nodes) errors[[as.character(j)]] <- send(j, state[[as.character(j)]])
+  pending <- setdiff(nodes, as.integer(names(errors)))
   while (length(pending)) {
     left <- deadline - elapsed_seconds()
     ready <- ready_nodes(cl, pending, max(0, left))
     if (!length(ready) && left <= 0) break
     for (j in ready) {
-      reply <- tryCatch(recv_result(cl[[j]]), error = function(e) e)
+      key <- as.character(j)
+      reply <- tryCatch(cluster_receive(cl[[j]]), error = function(e) e)
       if (inherits(reply, "error") || inherits(reply, "try-error")) {
-        errors[[as.character(j)]] <- if (inherits(reply, "error")) conditionMessage(reply) else as.character(reply)
-      } else if (!identical(reply$id, id)) {
+        errors[[key]] <- if (inherits(reply, "error")) conditionMessage(reply) else as.character(reply)
+      } else if (!identical(reply$id, ids[[state[[key]]]])) {
         next  # stale reply of an earlier round
+      } else if (state[[key]] == "ping") {
+        state[[key]] <- "call"
+        errors[[key]] <- send(j, "call")
+        if (is.null(errors[[key]])) next
       } else {
         values[[j]] <- reply$value
       }
@@ -197,6 +207,12 @@ cluster_round <- function(cl, nodes, fun, node_args, timeout) {
   }
   list(values = values, errors = errors, late = pending)
 }
+
+cluster_send <- function(node, fun, args) {
+  utils::getFromNamespace("sendCall", "parallel")(node, fun, args)
+}
+
+cluster_receive <- function(node) utils::getFromNamespace("recvResult", "parallel")(node)
 
 elapsed_seconds <- function() proc.time()[["elapsed"]]
 

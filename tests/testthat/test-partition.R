@@ -661,3 +661,25 @@ test_that("the C++ kernels stop on out-of-range positions and codes instead of o
   fit <- partitioned_cox_fit(f, cohort_partitions(list(lung)))
   expect_error(tidy(fit, conf.level = NA), class = "rwe_bad_input", regexp = "conf.level")
 })
+
+test_that("cluster: a message larger than the socket buffers is not sent to a frozen worker", {
+  skip_on_cran()
+  skip_on_os("windows")
+  cl <- parallel::makePSOCKcluster(2)
+  on.exit(try(parallel::stopCluster(cl), silent = TRUE), add = TRUE)
+  frozen <- unlist(parallel::clusterCall(cl, Sys.getpid))[2]
+  tools::pskill(frozen, tools::SIGSTOP)
+  on.exit(tools::pskill(frozen, tools::SIGCONT), add = TRUE, after = FALSE)
+  big <- rep(list(as.raw(seq_len(16e6) %% 256L)), 2)  # 16 MB each: beyond the socket buffers
+  size <- function(a) length(a)
+  environment(size) <- globalenv()  # as the verbs send their site functions: without this env
+  started <- proc.time()[["elapsed"]]
+  round <- cluster_round(cl, 1:2, size, big, timeout = 10)
+  expect_lt(proc.time()[["elapsed"]] - started, 30)
+  expect_identical(round$late, 2L)
+  expect_equal(round$values[[1]], 16e6)
+  # resumed: the stale ping reply is dropped, the next round gets the right answers
+  tools::pskill(frozen, tools::SIGCONT)
+  again <- cluster_round(cl, 1:2, size, list(1:3, 1:5), timeout = 60)
+  expect_identical(again$values, list(3L, 5L))
+})
