@@ -143,7 +143,7 @@ test_that("update() and model.matrix() work inside a function and without x", {
   expect_identical(attr(res$mm, "assign"), attr(model.matrix(ref_full), "assign"))
   expect_identical(nrow(res$mf), nrow(model.frame(ref_full)))
   # with x kept, model.matrix() is the stored matrix
-  m <- cox_fit(Surv(time, status) ~ age + sex, data = lung)
+  m <- cox_fit(Surv(time, status) ~ age + sex, data = lung, x = TRUE)
   expect_identical(model.matrix(m), m$x)
   expect_error(model.matrix(m, data = lung), "Unused argument", class = "rwe_bad_input")
 })
