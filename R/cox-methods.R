@@ -237,7 +237,13 @@ cox_anova_sequential <- function(object, test, call = rlang::caller_env()) {
 #' weights, na.action, cluster) in the environment of its formula, as `coxph` does.
 #' `model.matrix()` returns the covariate matrix the model was fitted to (no intercept
 #' column, with its `assign` attribute), rebuilding it from the model frame when the fit was
-#' made with `x = FALSE`.
+#' made with `x = FALSE` (the default). A fit made with `model = TRUE` returns its stored
+#' frame. The methods that need the model matrix or response of the fitted rows
+#' ([residuals()][residuals.rwe_cox], [predict()][predict.rwe_cox], [survival::survfit()],
+#' [ph_test()], [anova()][anova.rwe_cox], [cox_bootstrap()], ...) rebuild them this way and
+#' check them against the fit (same rows, same response, same linear predictors); when the
+#' data can no longer be found or have changed, they stop with an error of class
+#' `rwe_bad_input` asking to refit with `x = TRUE`.
 #'
 #' @param formula,object An `rwe_cox` fit.
 #' @param ... Must be empty.
