@@ -346,3 +346,21 @@ test_that("data gone or changed since the fit: a classed error asking for x = TR
   d$time[1] <- d$time[1] + 5
   expect_error(ph_test(fit), class = "rwe_bad_input", regexp = "changed")
 })
+
+test_that("the Cox fits returned by ps_survival() rebuild their data outside the verb", {
+  d <- rotterdam[seq(1, 2982, by = 3), ]
+  d$rfs <- pmax(d$recur, d$death)
+  d$rfstime <- ifelse(d$recur == 1, d$rtime, d$dtime)
+  d$chemo <- factor(d$chemo, 0:1, c("no", "yes"))
+  ps <- ps_weights(d, "chemo", ~ age + nodes)
+  res <- ps_survival(ps, "rfstime", "rfs", times = 2000, bootstrap = 0)
+  # the weighted fit (x = FALSE): its data live in the verb's frame, kept by its formula
+  w <- ps$weights
+  ref <- coxph(Surv(rfstime, rfs) ~ chemo, data = d, weights = w, robust = TRUE)
+  expect_equal(unname(residuals(res$cox, type = "dfbeta")),
+               unname(residuals(ref, type = "dfbeta")), tolerance = tol)
+  # the g-formula model (model = TRUE): its formula lives in the caller's environment
+  cf <- coxph(Surv(rfstime, rfs) ~ chemo + age + nodes, data = d)
+  expect_equal(unname(residuals(res$outcome_model, type = "score")),
+               unname(residuals(cf, type = "score")), tolerance = tol)
+})
