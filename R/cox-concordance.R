@@ -339,6 +339,7 @@ concordance_of_cox <- function(fit, mc, call) {
     cli::cli_abort("{.arg formula}: the model has no covariates, so there is no risk score to assess.",
                    call = call, class = "rwe_bad_input")
   }
+  if (is.null(fit$y)) fit <- cox_complete(fit, need_x = FALSE, call = call)  # y = FALSE
   counting <- attr(fit$y, "type") == "counting"
   y <- unclass(fit$y)
   times <- merge_near_ties(as.double(y[, if (counting) 2L else 1L]),

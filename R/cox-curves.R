@@ -10,8 +10,9 @@
 # curves, so no C++ kernel is needed.
 
 # Fits whose curves survfit.coxph would give: not Firth-penalised ones (no survival twin).
+# Returns the fit with its per-row fields rebuilt (see check_rwe_cox()).
 check_curve_fit <- function(object, call = rlang::caller_env()) {
-  check_rwe_cox(object, call = call)
+  object <- check_rwe_cox(object, call = call)
   if (inherits(object, "rwe_cox_firth")) {
     cli::cli_abort("Predicted survival curves are not available for Firth-penalised fits ({.code firth = TRUE}).",
                    call = call, class = "rwe_bad_input")
@@ -276,7 +277,7 @@ survfit.rwe_cox <- function(formula, newdata, conf.int = 0.95,
                             se.fit = TRUE, ...) {
   object <- formula
   check_dots_refused(list(...), "survfit")
-  check_curve_fit(object)
+  object <- check_curve_fit(object)
   conf.type <- match_choice(conf.type, c("log", "log-log", "plain", "none"), "conf.type")
   check_conf_level(conf.int)
   if (!isTRUE(se.fit) && !isFALSE(se.fit)) {
@@ -513,7 +514,7 @@ tidy.rwe_cox_curves <- function(x, ...) {
 # row's own follow-up, as predict.coxph(type = "survival").
 predict_cox_survival <- function(object, newdata, times, se.fit = FALSE, ...,
                                  call = rlang::caller_env()) {
-  check_curve_fit(object, call = call)
+  object <- check_curve_fit(object, call = call)
   check_dots_refused(list(...), "predict", call = call)
   if (missing(times)) {
     if (se.fit) {
@@ -631,7 +632,7 @@ cox_survival_at <- function(object, base, targets, times, se.fit = FALSE) {
 cox_marginal_curve <- function(fit, data, by = NULL, times = NULL, conf.level = 0.95,
                                bootstrap = 200, seed = NULL,
                                population = c("fixed", "resample")) {
-  check_curve_fit(fit)
+  fit <- check_curve_fit(fit)
   if (is.null(fit$terms)) {
     cli::cli_abort("{.arg fit} must come from {.fn cox_fit} (a formula fit): {.arg data} is read through its terms.",
                    class = "rwe_bad_input")

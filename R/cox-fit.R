@@ -102,7 +102,18 @@ check_control_number <- function(value, arg, call = rlang::caller_env()) {
 #'   `cluster` is then used for the concordance only, with a warning, as in coxph).
 #' @param cluster Optional cluster identifier for the robust variance.
 #' @param control Settings from [cox_control()].
-#' @param x If `TRUE` (default), keep the model matrix in the result.
+#' @param x If `TRUE`, keep the model matrix in the result (`fit$x`). The default `FALSE`, as
+#'   in [survival::coxph()], keeps the fit small (the model matrix of 10^7 rows and 10
+#'   covariates is 0.8 GB): the methods that need it ([residuals()][residuals.rwe_cox],
+#'   [predict()][predict.rwe_cox] for the fitted rows, [survival::survfit()], [ph_test()],
+#'   [anova()][anova.rwe_cox], [cox_bootstrap()], ...) rebuild it from the data with
+#'   [model.matrix()][cox_model_frame], re-evaluating the call in the formula's environment as
+#'   `coxph` does. If the data can no longer be found there, or have changed, they stop with
+#'   an error asking to refit with `x = TRUE`.
+#' @param y If `TRUE` (default, as in `coxph`), keep the response (`fit$y`, after merging
+#'   near-tied times); `FALSE` drops it, and methods rebuild it from the data as for `x`.
+#' @param model If `TRUE`, keep the model frame (`fit$model`); methods then rebuild the model
+#'   matrix from it rather than from the data. Default `FALSE`, as in `coxph`.
 #' @param firth If `TRUE`, fit the Firth-penalised model instead (finite estimates under
 #'   monotone likelihood, e.g. a small subgroup with no or only events) on the same design
 #'   matrix, response, strata, weights and offset, with profile penalised-likelihood
@@ -119,9 +130,10 @@ check_control_number <- function(value, arg, call = rlang::caller_env()) {
 #'         firth = TRUE)
 #' @export
 cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset, na.action,
-                    init, robust = NULL, cluster, control = cox_control(), x = TRUE,
-                    firth = FALSE) {
+                    init, robust = NULL, cluster, control = cox_control(), x = FALSE,
+                    y = TRUE, model = FALSE, firth = FALSE) {
   ties <- check_ties(ties)
+  check_keep_flags(x = x, y = y, model = model)
   call <- match.call()
   env <- parent.frame()
   check_cox_control(control, firth_ok = isTRUE(firth))
@@ -140,8 +152,9 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   check_has_events(parts$status, parts$weights)
   init <- if (missing(init)) NULL else init
   if (isTRUE(firth)) {
-    return(cox_fit_firth(design, parts, mf, ties, robust, control, call, env,
-                         keep_x = isTRUE(x), init = init))
+    fit <- cox_fit_firth(design, parts, mf, ties, robust, control, call, env,
+                         keep_x = isTRUE(x), init = init)
+    return(cox_slim(fit, keep_y = y, keep_model = model, mf = mf, parts = parts))
   }
   # The response column itself: model.response() would add n character row names.
   fixed <- fix_near_ties(mf[[1L]], parts$time, parts$start, control)
@@ -158,8 +171,40 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
     na.action = parts$na.action, xlevels = design$xlevels, assign = design$assign,
     control = control, ties = ties, init = init
   )
-  cox_finish(fit, robust = robust, cluster = parts$cluster, design_x = design$x,
-             row_order = raw$row_order)
+  fit <- cox_finish(fit, robust = robust, cluster = parts$cluster, design_x = design$x,
+                    row_order = raw$row_order)
+  cox_slim(fit, keep_y = y, keep_model = model, mf = mf, parts = parts)
+}
+
+check_keep_flags <- function(..., call = rlang::caller_env()) {
+  flags <- list(...)
+  for (arg in names(flags)) {
+    if (!isTRUE(flags[[arg]]) && !isFALSE(flags[[arg]])) {
+      cli::cli_abort("{.arg {arg}} must be TRUE or FALSE, not {.obj_type_friendly {flags[[arg]]}}.",
+                     call = call, class = "rwe_bad_input")
+    }
+  }
+  invisible(TRUE)
+}
+
+# What a cox_fit() result keeps per row, decided field by field (the fit of 10^7 rows must
+# stay smaller than its data; see ?new_rwe_cox):
+#   linear.predictors  always (n doubles, as coxph);
+#   y                  by default (`y = TRUE`, as coxph), else rebuilt from the data;
+#   x                  on request (`x = TRUE`), else rebuilt from the data (cox_model_matrix());
+#   model              on request (`model = TRUE`); when kept, x and y are rebuilt from it;
+#   weights            only when `weights` were given; else all 1 (cox_complete());
+#   strata             only when the formula has strata(); else all 1;
+#   offset             only when the formula has offset(); else all 0.
+# Everything computed from the per-row data at fit time (concordance, robust variance and its
+# score test) is done before this by cox_finish() on the full fields.
+cox_slim <- function(fit, keep_y, keep_model, mf, parts) {
+  if (!keep_y) fit["y"] <- list(NULL)
+  if (is.null(fit$call$weights)) fit["weights"] <- list(NULL)
+  if (!length(parts$strata_vars)) fit["strata"] <- list(NULL)
+  if (is.null(attr(attr(mf, "terms"), "offset"))) fit["offset"] <- list(NULL)
+  if (keep_model) fit$model <- mf
+  fit
 }
 
 # "exact" (the exact partial likelihood, coxph's third option) is refused by name rather than
@@ -554,7 +599,15 @@ check_init <- function(init, x, offset, call) {
 #'   the estimate), `rank`, `y`, `x`, `strata`, `strata_levels`, `strata_vars`,
 #'   `strata_table`, `weights`, `offset`, `terms`, `formula`, `call`, `na.action`, `xlevels`,
 #'   `assign`, `control`, `init`, `robust`, `naive.var`, `robust.score.test` (with a robust
-#'   variance: coxph's `rscore` as `c(statistic, df, p.value)`), `concordance`.
+#'   variance: coxph's `rscore` as `c(statistic, df, p.value)`), `concordance`, and with
+#'   `cox_fit(model = TRUE)` the model frame `model`.
+#'
+#'   Per-row fields of a [cox_fit()] result, as `coxph` keeps them: `linear.predictors`
+#'   always; `y` unless `y = FALSE`; `x` only with `x = TRUE`; `weights` only when weights
+#'   were given, `strata` only with a `strata()` term, `offset` only with an `offset()` term
+#'   (otherwise `NULL`: all 1, one stratum, all 0). No residuals are stored. Methods that
+#'   need a dropped field rebuild it from the data (see [model.matrix()][cox_model_frame]).
+#'   A [cox_fit_matrix()] result has no data to rebuild from and keeps them all.
 #' @examples
 #' fit <- cox_fit(survival::Surv(time, status) ~ age, data = survival::lung)
 #' class(fit)

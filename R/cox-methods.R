@@ -204,7 +204,8 @@ cox_anova_list <- function(models, test, call = rlang::caller_env()) {
 # strata, weights, offset and ties), as anova.coxph() does.
 cox_anova_sequential <- function(object, test, call = rlang::caller_env()) {
   check_lrt_fit(object, call = call)
-  x <- stats::model.matrix(object)
+  object <- cox_complete(object, call = call)
+  x <- object[["x"]]
   assign <- object$assign %||% as.list(seq_len(ncol(x)))
   nterm <- length(assign)
   loglik <- c(object$loglik[1L], double(nterm))
@@ -236,7 +237,13 @@ cox_anova_sequential <- function(object, test, call = rlang::caller_env()) {
 #' weights, na.action, cluster) in the environment of its formula, as `coxph` does.
 #' `model.matrix()` returns the covariate matrix the model was fitted to (no intercept
 #' column, with its `assign` attribute), rebuilding it from the model frame when the fit was
-#' made with `x = FALSE`.
+#' made with `x = FALSE` (the default). A fit made with `model = TRUE` returns its stored
+#' frame. The methods that need the model matrix or response of the fitted rows
+#' ([residuals()][residuals.rwe_cox], [predict()][predict.rwe_cox], [survival::survfit()],
+#' [ph_test()], [anova()][anova.rwe_cox], [cox_bootstrap()], ...) rebuild them this way and
+#' check them against the fit (same rows, same response, same linear predictors); when the
+#' data can no longer be found or have changed, they stop with an error of class
+#' `rwe_bad_input` asking to refit with `x = TRUE`.
 #'
 #' @param formula,object An `rwe_cox` fit.
 #' @param ... Must be empty.
@@ -253,30 +260,124 @@ NULL
 #' @export
 model.frame.rwe_cox <- function(formula, ...) {
   check_dots_empty_bad(...)
-  object <- formula
-  if (is.null(object$formula) || is.null(object$call)) {
-    cli::cli_abort("{.arg formula}: a fit from {.fn cox_fit_matrix} has no model frame.",
-                   class = "rwe_bad_input")
-  }
-  mc <- object$call
-  mc$formula <- object$formula
-  surv_model_frame(mc, environment(object$formula) %||% parent.frame(), extra = "cluster")
+  cox_model_frame(formula)
 }
 
 #' @rdname cox_model_frame
 #' @export
 model.matrix.rwe_cox <- function(object, ...) {
   check_dots_empty_bad(...)
-  if (!is.null(object[["x"]])) return(object[["x"]])
-  mf <- model.frame.rwe_cox(object)
-  parts <- surv_parts(mf)
-  x <- cox_design_matrix(parts$terms, mf, parts$weights)$x
-  if (nrow(x) != object$n) {
-    cli::cli_abort(c("The rebuilt model frame has {nrow(x)} rows, but the model was fitted to {object$n}.",
-                     "i" = "Has the data changed since the fit?"),
+  cox_model_matrix(object)
+}
+
+# ---- rebuilding the per-row fields a fit does not keep ------------------------------------
+# A cox_fit() result keeps x, the model frame, and weights/strata/offset that are all 1/1/0
+# only on request (see cox_slim()). The methods that need them call cox_complete() first,
+# which rebuilds them exactly as the fit built them, so that they give identical results
+# with x = FALSE and x = TRUE.
+
+# The model frame: the stored one (model = TRUE), else the call re-evaluated in the
+# environment of its formula, as model.frame.coxph() does; it must have the fit's rows.
+cox_model_frame <- function(fit, call = rlang::caller_env()) {
+  if (!is.null(fit$model)) return(fit$model)
+  if (is.null(fit$formula) || is.null(fit$call)) {
+    cli::cli_abort("A fit from {.fn cox_fit_matrix} has no model frame.", call = call,
                    class = "rwe_bad_input")
   }
-  x
+  mc <- fit$call
+  mc$formula <- fit$formula
+  mf <- tryCatch(
+    surv_model_frame(mc, environment(fit$formula) %||% parent.frame(), extra = "cluster"),
+    error = function(e) {
+      abort_refit_x(c("x" = "Rebuilding its model frame from the data failed: {conditionMessage(e)}"),
+                    call)
+    })
+  if (nrow(mf) != fit$n) {
+    abort_refit_x(c("x" = "The rebuilt model frame has {nrow(mf)} row{?s}, but the model was fitted to {fit$n}: have the data changed since the fit?"),
+                  call)
+  }
+  mf
+}
+
+# The model matrix: the stored one (x = TRUE), else rebuilt from the model frame.
+cox_model_matrix <- function(fit, mf = NULL, call = rlang::caller_env()) {
+  if (!is.null(fit[["x"]])) return(fit[["x"]])
+  mf <- mf %||% cox_model_frame(fit, call)
+  parts <- surv_parts(mf, call = call)
+  cox_design_matrix(parts$terms, mf, parts$weights, call = call)$x
+}
+
+# The response as the fit used it (near-tied times merged as its control says).
+cox_model_response <- function(fit, mf, call = rlang::caller_env()) {
+  parts <- surv_parts(mf, call = call)
+  timefix <- fit$control$timefix %||% fit$timefix %||% TRUE
+  fix_near_ties(mf[[1L]], parts$time, parts$start, list(timefix = timefix), call = call)$y
+}
+
+# The fit with every per-row field present: y, x (if `need_x`), weights, strata and offset.
+# The data a method reads through the formula environment may have been modified since the
+# fit: the rebuilt response must equal the stored one (up to the merging of near-tied times).
+cox_complete <- function(fit, need_x = TRUE, call = rlang::caller_env()) {
+  rebuild_x <- need_x && is.null(fit[["x"]])
+  if (rebuild_x || is.null(fit$y)) {
+    mf <- cox_model_frame(fit, call)
+    y <- cox_model_response(fit, mf, call)
+    if (is.null(fit$y)) fit$y <- y else if (!same_response(y, fit$y)) {
+      abort_refit_x(c("x" = "The response rebuilt from the data differs from the one the model was fitted to: have the data changed since the fit?"),
+                    call)
+    }
+  }
+  n <- NROW(fit$y)
+  if (is.null(fit$weights)) fit$weights <- rep(1, n)
+  if (is.null(fit$strata)) fit$strata <- rep(1L, n)
+  if (is.null(fit$offset)) fit$offset <- rep(0, n)
+  if (rebuild_x) {
+    fit$x <- cox_model_matrix(fit, mf, call)
+    check_rebuilt_x(fit, call)
+  }
+  fit
+}
+
+# A covariate changed in the data since the fit (same rows, same response) would silently
+# change every result: the rebuilt matrix must reproduce the stored linear predictors,
+# (x - means) beta + offset - mean(offset) (a Firth fit does not centre its offset).
+# O(n p), as building the matrix is.
+check_rebuilt_x <- function(fit, call) {
+  coef <- cox_coef0(fit)
+  if (!length(coef)) return(invisible(TRUE))
+  if (!identical(colnames(fit$x), names(coef))) {
+    abort_refit_x(c("x" = "The model matrix rebuilt from the data has other columns than the model: have the data changed since the fit?"),
+                  call)
+  }
+  # The kernel's linear predictors of a fit with aliased (NA) coefficients may include the
+  # aliased columns' last iterate; only the response check applies then.
+  if (anyNA(fit$coefficients)) return(invisible(TRUE))
+  stored <- fit$linear.predictors
+  mean_offset <- mean(fit$offset)
+  diff <- drop(fit$x %*% coef) - sum(fit$means * coef) + fit$offset - mean_offset - stored
+  tol <- 1e-7 * (1 + max(abs(stored)) + max(abs(fit$offset)))
+  same <- all(is.finite(diff)) &&
+    (max(abs(diff)) <= tol || max(abs(diff + mean_offset)) <= tol)
+  if (!same) {
+    abort_refit_x(c("x" = "The covariates rebuilt from the data do not give the fitted linear predictors: have the data changed since the fit?"),
+                  call)
+  }
+  invisible(TRUE)
+}
+
+same_response <- function(a, b) {
+  a <- unclass(a)
+  b <- unclass(b)
+  if (!identical(dim(a), dim(b))) return(FALSE)
+  k <- ncol(a)
+  all(a[, k] == b[, k]) && all(abs(a[, -k] - b[, -k]) <= 1e-6 * pmax(1, abs(b[, -k])))
+}
+
+abort_refit_x <- function(details, call) {
+  cli::cli_abort(c("This method needs the data the Cox model was fitted to, which the fit does not keep.",
+                   details,
+                   "i" = "Refit with {.code cox_fit(..., x = TRUE)} (or {.code model = TRUE}) to keep them in the fit."),
+                 call = call, class = "rwe_bad_input", .envir = parent.frame())
 }
 
 #' Augment data with a Cox model's predictions and residuals
@@ -304,7 +405,7 @@ model.matrix.rwe_cox <- function(object, ...) {
 augment.rwe_cox <- function(x, data = NULL, newdata = NULL, type.predict = "lp",
                             type.residuals = "martingale", ...) {
   check_dots_empty_bad(...)
-  if (is.null(x[["x"]])) x$x <- model.matrix.rwe_cox(x)
+  x <- cox_complete(x)
   has_se <- type.predict %in% c("lp", "risk")
   if (!is.null(newdata)) {
     pred <- stats::predict(x, newdata = newdata, type = type.predict, se.fit = has_se)

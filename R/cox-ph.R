@@ -33,7 +33,7 @@
 #' plot(zph)
 #' @export
 ph_test <- function(fit, transform = c("km", "rank", "identity"), terms = TRUE) {
-  check_ph_fit(fit)
+  fit <- check_ph_fit(fit)
   transform <- match.arg(transform)
   if (!isTRUE(terms) && !isFALSE(terms)) {
     cli::cli_abort("{.arg terms} must be TRUE or FALSE.", class = "rwe_bad_input")
@@ -57,14 +57,12 @@ check_ph_fit <- function(fit, call = rlang::caller_env()) {
     cli::cli_abort("{.arg fit} must be an ordinary (unpenalised) {.cls rwe_cox} fit from {.fn cox_fit}.",
                    call = call, class = "rwe_bad_input")
   }
-  if (is.null(fit$x)) {
-    cli::cli_abort("{.arg fit} does not keep its model matrix; refit with {.code x = TRUE} (the default).",
-                   call = call, class = "rwe_bad_input")
-  }
   if (!length(fit$coefficients) || all(is.na(fit$coefficients))) {
     cli::cli_abort("{.arg fit} has no coefficients: there is nothing to test.",
                    call = call, class = "rwe_bad_input")
   }
+  # the model matrix and response, rebuilt from the data when the fit does not keep them
+  cox_complete(fit, call = call)
 }
 
 # Model matrix, response and term assignment of the fit, aliased (NA) columns dropped.

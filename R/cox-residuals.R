@@ -19,20 +19,24 @@ match_choice <- function(value, choices, arg, call = rlang::caller_env()) {
   value
 }
 
-check_rwe_cox <- function(object, call = rlang::caller_env()) {
+# Returns the fit with the per-row fields it does not keep rebuilt (cox_complete()): callers
+# use the returned object. `need_x = FALSE` when the model matrix of the fitted rows is not
+# used (predictions for newdata), so that it is not rebuilt for nothing.
+check_rwe_cox <- function(object, need_x = TRUE, call = rlang::caller_env()) {
   if (!inherits(object, "rwe_cox")) {
     cli::cli_abort("{.arg object} must be an {.cls rwe_cox} fit, not {.obj_type_friendly {object}}.",
                    call = call, class = "rwe_bad_input")
   }
+  object <- cox_complete(object, need_x = need_x, call = call)
   # coefficients, var and means are NULL in a model without covariates
-  needed <- c("method", "y", "x", "strata", "weights", "offset")
+  needed <- c("method", "y", if (need_x) "x", "strata", "weights", "offset")
   absent <- needed[!vapply(needed, function(nm) !is.null(object[[nm]]), logical(1))]
   if (length(absent)) {
     cli::cli_abort("{.arg object} lacks the component{?s} {.field {absent}}.",
                    call = call, class = "rwe_bad_input")
   }
   n <- NROW(object$y)
-  sizes <- c(x = NROW(object[["x"]]), strata = length(object$strata),
+  sizes <- c(x = if (need_x) NROW(object[["x"]]) else n, strata = length(object$strata),
              weights = length(object$weights), offset = length(object$offset))
   if (any(sizes != n)) {
     wrong <- names(sizes)[sizes != n]
@@ -140,7 +144,7 @@ residuals.rwe_cox <- function(object, type = c("martingale", "deviance", "score"
                               collapse = NULL,
                               weighted = type %in% c("dfbeta", "dfbetas"), ...) {
   type <- match_choice(type, residual_types, "type")
-  check_rwe_cox(object)
+  object <- check_rwe_cox(object)
   if (!is.logical(weighted) || length(weighted) != 1L || is.na(weighted)) {
     cli::cli_abort("{.arg weighted} must be TRUE or FALSE.", class = "rwe_bad_input")
   }
@@ -246,7 +250,7 @@ cox_weighted_dfbeta <- function(fit) {
 #' @keywords internal
 #' @noRd
 cox_robust_var <- function(fit, cluster = NULL, call = rlang::caller_env()) {
-  check_rwe_cox(fit, call = call)
+  fit <- check_rwe_cox(fit, call = call)
   d <- cox_weighted_dfbeta(fit)
   if (!is.null(cluster)) {
     if (length(cluster) != nrow(d)) {
@@ -306,7 +310,11 @@ predict.rwe_cox <- function(object, newdata, type = c("lp", "risk", "expected", 
   type <- match_choice(type, c("lp", "risk", "expected", "terms", "survival"), "type")
   reference <- if (missing(reference) && type == "terms") "sample" else
     match_choice(reference, c("strata", "sample", "zero"), "reference")
-  check_rwe_cox(object)
+  # The fitted rows' model matrix is needed for them, for expected counts (the baseline
+  # hazard) and for centring newdata within strata.
+  need_x <- missing(newdata) || type == "expected" ||
+    (reference == "strata" && cox_has_strata(object))
+  object <- check_rwe_cox(object, need_x = need_x)
   if (!isTRUE(se.fit) && !isFALSE(se.fit)) {
     cli::cli_abort("{.arg se.fit} must be TRUE or FALSE.", class = "rwe_bad_input")
   }
@@ -534,7 +542,7 @@ predict_expected <- function(object, newdata, na.action, call = rlang::caller_en
 #' }
 #' @export
 cox_basehaz <- function(fit, centered = TRUE) {
-  check_rwe_cox(fit)
+  fit <- check_rwe_cox(fit)
   # survival's curve is for covariates at their means and the (case-weighted) mean offset.
   w <- fit$weights
   kern <- cox_post_kernel(fit, lp_shift = mean(fit$offset) - sum(fit$offset * w) / sum(w))
@@ -569,7 +577,7 @@ cox_basehaz <- function(fit, centered = TRUE) {
 #' @keywords internal
 #' @noRd
 cox_robust_score_test <- function(fit, cluster = NULL, init = NULL, call = rlang::caller_env()) {
-  check_rwe_cox(fit, call = call)
+  fit <- check_rwe_cox(fit, call = call)
   null_fit <- fit
   p <- length(fit$coefficients)
   # survival evaluates this score at linear predictor X init, without the offset.

@@ -138,7 +138,9 @@ ps_estimates <- function(ps, d, times, tau, gformula, robust) {
     rhs <- paste(deparse(ps$formula[[2L]], width.cutoff = 500L), collapse = " ")
     f <- stats::as.formula(paste("survival::Surv(.time, .status) ~ .arm +", rhs),
                            env = environment(ps$formula))
-    outcome_model <- cox_fit(f, data = d)
+    # f lives in the user's environment, d here: keep the model frame, from which methods
+    # rebuild the model matrix (re-evaluating `data = d` in f's environment would fail).
+    outcome_model <- cox_fit(f, data = d, model = TRUE)
     # The g-formula standardises to the estimand's population where it is a set of
     # patients: everyone for the ATE, the treated for the ATT (see the documentation, ATO).
     target <- if (ps$settings$estimand == "ATT") d[d$.arm == ps$levels[2L], , drop = FALSE] else d

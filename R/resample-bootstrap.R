@@ -128,7 +128,7 @@ cox_resample_data <- function(fit, call = rlang::caller_env()) {
   refuse <- function(why) cli::cli_abort(c("{.arg fit} cannot be bootstrapped here.", "x" = why),
                                          call = call, class = "rwe_bad_input")
   if (inherits(fit, "rwe_cox_firth")) refuse("Firth-penalised fits are not supported.")
-  if (is.null(fit$x)) refuse("It was fitted with {.code x = FALSE}; refit with {.code x = TRUE}.")
+  fit <- cox_complete(fit, call = call)  # model matrix and response rebuilt if not kept
   if (attr(fit$y, "type") != "right") refuse("Counting-process {.code Surv(start, stop, event)} responses are not supported.")
   if (!is.null(fit$weights) && any(fit$weights != 1)) refuse("It has case weights.")
   if (isTRUE(fit$robust)) refuse("It has a robust (cluster) variance; a cluster bootstrap would resample clusters.")

@@ -5,6 +5,11 @@
 #   Rscript bench/run.R --with-1e7      # adds Cox Efron p = 10 at n = 1e7 (rwecohort only)
 #   Rscript bench/run.R --reps=5 --only=km,logrank
 #   Rscript bench/run.R --small         # only the small-cohort cases (n = 200 and 31)
+#   Rscript bench/run.R --memory        # only the 10^7-row memory case (bench/memory.R)
+#   Rscript bench/run.R --only=resample # only the resampling rows (bench/resample.R)
+# After the case table the default run prints the resampling rows (B = 1000 at n = 200; 100
+# with --quick) and the memory row (10^7 x 10, cox_fit vs coxph; 10^5 with --quick;
+# --memory-n=N to change, --no-survival to skip coxph there).
 # Each engine runs in its own R process (bench/child.R) on the same simulated data set, so
 # its peak memory is its own. A line per case; the last line summarises the ratios.
 args <- commandArgs(TRUE)
@@ -46,6 +51,7 @@ if (flag("quick")) cases <- Filter(function(k) k$n <= 1e5, lapply(cases, functio
 if (flag("with-1e7")) cases <- c(cases, list(case("cox", 1e7, engines = "rwecohort")))
 if (flag("small")) cases <- Filter(function(k) k$n <= 1000, cases)
 if (length(only)) cases <- Filter(function(k) k$kind %in% only, cases)
+if (flag("memory")) cases <- list()
 
 describe <- function(k) {
   extra <- c(if (k$kind %in% c("cox", "cox_kernel", "cox_sites")) c(k$ties, sprintf("p=%d", k$p)),
@@ -100,6 +106,24 @@ for (k in cases) {
               med(res$rwecohort), med(res$survival), ratio, mb(res$rwecohort), mb(res$survival),
               agree(res$rwecohort, res$survival), file.size(path) / 2^20))
 }
-cat(sprintf("summary: %d cases, speed-up over survival: geometric mean %.1fx, min %.1fx (%s), max %.1fx\n",
+if (length(ratios)) cat(sprintf("summary: %d cases, speed-up over survival: geometric mean %.1fx, min %.1fx (%s), max %.1fx\n",
             length(ratios), exp(mean(log(ratios))), min(ratios), names(which.min(ratios)), max(ratios)))
 unlink(dir, recursive = TRUE)
+
+# ---- resampling and memory sections (issue 16), each in its own R process -------------------
+sections <- c("resample", "memory")
+if (length(only)) sections <- intersect(sections, only)
+if (flag("small")) sections <- character()
+if (flag("memory")) sections <- "memory"
+rscript <- file.path(R.home("bin"), "Rscript")
+if ("resample" %in% sections) {
+  cat("\n")
+  system2(rscript, c(file.path(bench_dir, "resample.R"),
+                     paste0("--B=", if (flag("quick")) 100 else 1000)))
+}
+if ("memory" %in% sections) {
+  cat("\n")
+  system2(rscript, c(file.path(bench_dir, "memory.R"),
+                     paste0("--n=", option("memory-n", if (flag("quick")) "1e5" else "1e7")),
+                     if (flag("no-survival")) "--no-survival"))
+}

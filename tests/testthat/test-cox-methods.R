@@ -143,7 +143,7 @@ test_that("update() and model.matrix() work inside a function and without x", {
   expect_identical(attr(res$mm, "assign"), attr(model.matrix(ref_full), "assign"))
   expect_identical(nrow(res$mf), nrow(model.frame(ref_full)))
   # with x kept, model.matrix() is the stored matrix
-  m <- cox_fit(Surv(time, status) ~ age + sex, data = lung)
+  m <- cox_fit(Surv(time, status) ~ age + sex, data = lung, x = TRUE)
   expect_identical(model.matrix(m), m$x)
   expect_error(model.matrix(m, data = lung), "Unused argument", class = "rwe_bad_input")
 })
@@ -196,4 +196,171 @@ test_that("augment() with na.exclude keeps every row and works without x", {
   expect_equal(au$.resid, unname(residuals(r)), tolerance = tol)
   expect_equal(au$.fitted, unname(predict(r)), tolerance = tol)
   expect_error(augment(m, data = lung[1:10, ]), "228", class = "rwe_bad_input")
+})
+
+# ---- the slim fit: x = FALSE (default) vs x = TRUE -----------------------------------------
+# Every method that reads per-row data must rebuild from the data exactly what x = TRUE keeps.
+
+every_method <- function(fit, data, resample = TRUE, lrt = TRUE) {
+  out <- list(
+    mart = residuals(fit), deviance = residuals(fit, type = "deviance"),
+    score = residuals(fit, type = "score"), schoenfeld = residuals(fit, type = "schoenfeld"),
+    scaledsch = residuals(fit, type = "scaledsch"), dfbeta = residuals(fit, type = "dfbeta"),
+    dfbetas = residuals(fit, type = "dfbetas"),
+    lp = predict(fit), risk = predict(fit, type = "risk", se.fit = TRUE),
+    expected = predict(fit, type = "expected"), terms = predict(fit, type = "terms", se.fit = TRUE),
+    sample = predict(fit, reference = "sample", se.fit = TRUE),
+    newdata = predict(fit, newdata = data[1:5, ], se.fit = TRUE),
+    surv = predict(fit, type = "survival", times = c(100, 300), se.fit = TRUE),
+    survfit = survfit(fit)$curves, survfit_new = survfit(fit, newdata = data[1:3, ])$curves,
+    basehaz = cox_basehaz(fit), zph = ph_test(fit)$table,
+    concordance = unclass(concordance_index(fit))[c("concordance", "var", "count")],
+    augment = augment(fit, data = data), mm = model.matrix(fit), mf = model.frame(fit)
+  )
+  if (lrt) out$anova <- anova(fit)
+  if (resample) {
+    out$bootstrap <- cox_bootstrap(fit, B = 4, seed = 3)
+    out$validate <- cox_validate(fit, B = 4, seed = 3)
+    out$marginal <- cox_marginal_curve(fit, stats::na.omit(data), times = c(100, 300), bootstrap = 3, seed = 2)
+  }
+  out
+}
+
+expect_slim_identical <- function(slim, full, data, ...) {
+  expect_null(slim$x)
+  expect_false(is.null(full$x))
+  ours <- every_method(slim, data, ...)
+  ref <- every_method(full, data, ...)
+  for (m in names(ref)) expect_identical(ours[[m]], ref[[m]], info = m)
+}
+
+test_that("x = FALSE gives identical results to x = TRUE: lung (missing values)", {
+  d <- lung
+  f <- Surv(time, status) ~ age + sex + ph.ecog
+  expect_slim_identical(cox_fit(f, data = d), cox_fit(f, data = d, x = TRUE), d)
+  # and the same as coxph, so that the rebuilt pieces are the right ones
+  ref <- coxph(f, data = d)
+  expect_equal(unname(residuals(cox_fit(f, data = d), type = "dfbeta")),
+               unname(residuals(ref, type = "dfbeta")), tolerance = tol)
+  expect_equal(unname(predict(cox_fit(f, data = d), type = "expected")),
+               unname(predict(ref, type = "expected")), tolerance = tol)
+})
+
+test_that("x = FALSE gives identical results to x = TRUE: colon (factors, strata)", {
+  d <- colon_d
+  f <- Surv(time, status) ~ rx + age + nodes + differ + strata(sex)
+  expect_slim_identical(cox_fit(f, data = d), cox_fit(f, data = d, x = TRUE), d)
+  slim <- cox_fit(f, data = d)
+  expect_equal(unname(residuals(slim, type = "score")),
+               unname(residuals(coxph(f, data = d), type = "score")), tolerance = tol)
+})
+
+test_that("x = FALSE gives identical results to x = TRUE: counting process (heart)", {
+  d <- heart
+  f <- Surv(start, stop, event) ~ age + surgery + transplant
+  expect_slim_identical(cox_fit(f, data = d), cox_fit(f, data = d, x = TRUE), d,
+                        resample = FALSE)
+  expect_equal(unname(residuals(cox_fit(f, data = d), type = "schoenfeld")),
+               unname(residuals(coxph(f, data = d), type = "schoenfeld")), tolerance = tol)
+})
+
+test_that("x = FALSE gives identical results to x = TRUE: case weights and an offset", {
+  d <- lung_cc
+  d$w <- rep(1:3, length.out = nrow(d))
+  f <- Surv(time, status) ~ age + sex + offset(wt.loss / 100)
+  slim <- cox_fit(f, data = d, weights = w)
+  full <- cox_fit(f, data = d, weights = w, x = TRUE)
+  expect_identical(slim$weights, as.double(d$w))  # given: kept
+  expect_false(is.null(slim$offset))  # an offset() term: kept
+  expect_slim_identical(slim, full, d, resample = FALSE)
+  expect_equal(unname(residuals(slim, type = "dfbeta")),
+               unname(residuals(coxph(f, data = d, weights = w), type = "dfbeta")),
+               tolerance = tol)
+})
+
+test_that("x = FALSE gives identical results to x = TRUE: Firth fit with an offset", {
+  d <- lung_cc
+  f <- Surv(time, status) ~ age + sex + offset(wt.loss / 100)
+  slim <- cox_fit(f, data = d, ties = "breslow", firth = TRUE)
+  full <- cox_fit(f, data = d, ties = "breslow", firth = TRUE, x = TRUE)
+  expect_null(slim$x)
+  for (type in c("martingale", "score", "schoenfeld", "dfbeta")) {
+    expect_identical(residuals(slim, type = type), residuals(full, type = type), info = type)
+  }
+  expect_identical(predict(slim, type = "expected"), predict(full, type = "expected"))
+})
+
+test_that("per-row fields kept by default are coxph's: y and linear predictors", {
+  d <- colon_d
+  fit <- cox_fit(Surv(time, status) ~ rx + age, data = d)
+  expect_s3_class(fit$y, "Surv")
+  expect_length(fit$linear.predictors, nrow(d))
+  per_row <- vapply(fit, function(v) NROW(v) == nrow(d) && !is.function(v), logical(1))
+  expect_setequal(names(fit)[per_row], c("y", "linear.predictors"))
+  lean <- cox_fit(Surv(time, status) ~ rx + age, data = d, y = FALSE)
+  expect_null(lean$y)
+  expect_identical(residuals(lean, type = "score"), residuals(fit, type = "score"))
+  expect_identical(predict(lean, type = "expected"), predict(fit, type = "expected"))
+  kept <- cox_fit(Surv(time, status) ~ rx + age, data = d, model = TRUE)
+  expect_identical(nrow(kept$model), nrow(d))
+  expect_error(cox_fit(Surv(time, status) ~ age, data = d, x = NA), class = "rwe_bad_input",
+               regexp = "`x` must be TRUE or FALSE")
+})
+
+test_that("the default fit of 10^5 rows is smaller than its data", {
+  set.seed(16)
+  n <- 1e5
+  d <- as.data.frame(matrix(rnorm(n * 10), n, 10))
+  d$time <- rexp(n)
+  d$status <- rbinom(n, 1, 0.7)
+  fit <- cox_fit(Surv(time, status) ~ ., data = d)
+  expect_lt(as.numeric(object.size(fit)), 0.5 * as.numeric(object.size(d)))
+  expect_gt(as.numeric(object.size(cox_fit(Surv(time, status) ~ ., data = d, x = TRUE))),
+            as.numeric(object.size(d)))
+})
+
+test_that("data gone or changed since the fit: a classed error asking for x = TRUE", {
+  gone <- local({
+    d <- lung_cc
+    fit <- cox_fit(Surv(time, status) ~ age + sex, data = d)
+    rm(d)
+    fit
+  })
+  expect_error(residuals(gone), class = "rwe_bad_input", regexp = "x = TRUE")
+  expect_error(survfit(gone), class = "rwe_bad_input", regexp = "x = TRUE")
+  expect_error(anova(gone), class = "rwe_bad_input", regexp = "x = TRUE")
+  # what needs no data still works
+  expect_length(predict(gone, newdata = lung_cc[1:2, ], reference = "sample"), 2L)
+  d <- lung_cc
+  fit <- cox_fit(Surv(time, status) ~ age + sex, data = d)
+  kept <- cox_fit(Surv(time, status) ~ age + sex, data = d, model = TRUE)
+  ref <- residuals(fit, type = "score")
+  d <- d[-1, ]  # fewer rows
+  expect_error(residuals(fit), class = "rwe_bad_input", regexp = "changed")
+  expect_identical(residuals(kept, type = "score"), ref)  # model = TRUE: its own frame
+  d <- lung_cc
+  d$age <- d$age + 1  # same rows and response, other covariate values
+  expect_error(predict(fit, se.fit = TRUE), class = "rwe_bad_input", regexp = "changed")
+  expect_error(model.matrix(fit), NA)  # model.matrix() itself only rebuilds, as for coxph
+  d <- lung_cc
+  d$time[1] <- d$time[1] + 5
+  expect_error(ph_test(fit), class = "rwe_bad_input", regexp = "changed")
+})
+
+test_that("the Cox fits returned by ps_survival() rebuild their data outside the verb", {
+  d <- rotterdam[seq(1, 2982, by = 3), ]
+  d$rfs <- pmax(d$recur, d$death)
+  d$rfstime <- ifelse(d$recur == 1, d$rtime, d$dtime)
+  d$chemo <- factor(d$chemo, 0:1, c("no", "yes"))
+  ps <- ps_weights(d, "chemo", ~ age + nodes)
+  res <- ps_survival(ps, "rfstime", "rfs", times = 2000, bootstrap = 0)
+  # the weighted fit (x = FALSE): its data live in the verb's frame, kept by its formula
+  w <- ps$weights
+  ref <- coxph(Surv(rfstime, rfs) ~ chemo, data = d, weights = w, robust = TRUE)
+  expect_equal(unname(residuals(res$cox, type = "dfbeta")),
+               unname(residuals(ref, type = "dfbeta")), tolerance = tol)
+  # the g-formula model (model = TRUE): its formula lives in the caller's environment
+  cf <- coxph(Surv(rfstime, rfs) ~ chemo + age + nodes, data = d)
+  expect_equal(unname(residuals(res$outcome_model, type = "score")),
+               unname(residuals(cf, type = "score")), tolerance = tol)
 })

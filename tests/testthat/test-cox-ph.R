@@ -92,8 +92,13 @@ test_that("bad input is refused", {
   fit <- cox_fit(Surv(time, status) ~ age, data = lung)
   expect_error(ph_test(fit, transform = "log"), regexp = "should be one of")
   expect_error(ph_test(fit, terms = NA), class = "rwe_bad_input", regexp = "terms")
-  expect_error(ph_test(cox_fit(Surv(time, status) ~ age, data = lung, x = FALSE)),
-               class = "rwe_bad_input", regexp = "x = TRUE")
+  gone <- local({
+    d <- lung
+    fit <- cox_fit(Surv(time, status) ~ age, data = d)
+    rm(d)
+    fit
+  })
+  expect_error(ph_test(gone), class = "rwe_bad_input", regexp = "x = TRUE")
   ff <- cox_fit(Surv(time, status) ~ age, data = lung, ties = "breslow", firth = TRUE)
   expect_error(ph_test(ff), class = "rwe_bad_input", regexp = "fit")
 })

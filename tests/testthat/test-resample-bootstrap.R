@@ -88,8 +88,9 @@ test_that("cox_bootstrap: identical for any thread count, summaries from the rep
 test_that("cox_bootstrap refuses what it does not resample correctly", {
   d <- lung_cc()
   f <- survival::Surv(time, status) ~ age + sex
-  expect_error(cox_bootstrap(cox_fit(f, data = d, x = FALSE), B = 10, seed = 1),
-               "x = TRUE", class = "rwe_bad_input")
+  # x = FALSE (the default): the model matrix is rebuilt from `d`, with identical results
+  expect_identical(cox_bootstrap(cox_fit(f, data = d), B = 10, seed = 1),
+                   cox_bootstrap(cox_fit(f, data = d, x = TRUE), B = 10, seed = 1))
   expect_error(cox_bootstrap(cox_fit(f, data = d, weights = rep(2, nrow(d))), B = 10, seed = 1),
                "case weights", class = "rwe_bad_input")
   expect_error(cox_bootstrap(cox_fit(f, data = d, cluster = inst), B = 10, seed = 1),
@@ -132,7 +133,7 @@ test_that("cox_validate: each replicate equals a refit + survival::concordance +
   expect_equal(v$index.orig[v$index == "C"], fit$concordance[["concordance"]], tolerance = 1e-12)
   idx <- resample_indices(nrow(d), 3, 8)
   reps <- attr(v, "replicates")
-  x <- fit$x
+  x <- model.matrix(fit)
   dxy <- function(data) {
     2 * survival::concordance(survival::Surv(time, status) ~ lp + strata(inst > 10),
                               data = data, reverse = TRUE)$concordance - 1
