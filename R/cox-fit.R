@@ -578,7 +578,7 @@ new_rwe_cox <- function(raw, y, x = NULL, strata = NULL, strata_levels = NULL,
   fit <- list(
     coefficients = coef, var = var, loglik = raw$loglik,
     score.test = test_vector(raw$score_test, df), wald.test = NULL,
-    lr.test = test_vector(lr, df), n = length(raw$linear.predictors),
+    lr.test = test_vector(lr, df), n = raw$n %||% length(raw$linear.predictors),
     nevent = raw$nevent %||% sum(unclass(y)[, ncol(y)]), iter = raw$iter, converged = raw$converged,
     diverged = stats::setNames(diverged, names_coef),
     linear.predictors = raw$linear.predictors, means = raw$means, method = ties,

@@ -204,6 +204,7 @@ cox_anova_list <- function(models, test, call = rlang::caller_env()) {
 # strata, weights, offset and ties), as anova.coxph() does.
 cox_anova_sequential <- function(object, test, call = rlang::caller_env()) {
   check_lrt_fit(object, call = call)
+  refuse_partitioned(object, "The sequential {.fn anova} table (refits on the rows)", call)
   x <- stats::model.matrix(object)
   assign <- object$assign %||% as.list(seq_len(ncol(x)))
   nterm <- length(assign)
@@ -253,6 +254,7 @@ NULL
 #' @export
 model.frame.rwe_cox <- function(formula, ...) {
   check_dots_empty_bad(...)
+  refuse_partitioned(formula)
   object <- formula
   if (is.null(object$formula) || is.null(object$call)) {
     cli::cli_abort("{.arg formula}: a fit from {.fn cox_fit_matrix} has no model frame.",
@@ -267,6 +269,7 @@ model.frame.rwe_cox <- function(formula, ...) {
 #' @export
 model.matrix.rwe_cox <- function(object, ...) {
   check_dots_empty_bad(...)
+  refuse_partitioned(object)
   if (!is.null(object[["x"]])) return(object[["x"]])
   mf <- model.frame.rwe_cox(object)
   parts <- surv_parts(mf)
@@ -304,6 +307,7 @@ model.matrix.rwe_cox <- function(object, ...) {
 augment.rwe_cox <- function(x, data = NULL, newdata = NULL, type.predict = "lp",
                             type.residuals = "martingale", ...) {
   check_dots_empty_bad(...)
+  refuse_partitioned(x)
   if (is.null(x[["x"]])) x$x <- model.matrix.rwe_cox(x)
   has_se <- type.predict %in% c("lp", "risk")
   if (!is.null(newdata)) {

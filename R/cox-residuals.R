@@ -24,6 +24,7 @@ check_rwe_cox <- function(object, call = rlang::caller_env()) {
     cli::cli_abort("{.arg object} must be an {.cls rwe_cox} fit, not {.obj_type_friendly {object}}.",
                    call = call, class = "rwe_bad_input")
   }
+  refuse_partitioned(object, call = call)  # no rows: the data stay at the sites
   # coefficients, var and means are NULL in a model without covariates
   needed <- c("method", "y", "x", "strata", "weights", "offset")
   absent <- needed[!vapply(needed, function(nm) !is.null(object[[nm]]), logical(1))]

@@ -122,5 +122,5 @@ test_that("the C++ kernels stop on out-of-range positions and codes instead of o
   expect_error(partition_spec(list(1), f), class = "rwe_bad_input", regexp = "descriptions")
   expect_error(km_site_stats(lung, list(formula = f)), class = "rwe_bad_input", regexp = "spec")
   fit <- partitioned_cox_fit(f, cohort_partitions(list(lung)))
-  expect_error(tidy(fit, conf.level = NA), class = "rwe_bad_input", regexp = "conf.level")
+  expect_error(tidy(fit, conf.int = TRUE, conf.level = NA), class = "rwe_bad_input", regexp = "level")
 })

@@ -42,7 +42,7 @@ test_that("in-process partitions (no cluster) fit lung like pooled coxph, Efron 
   fo <- Surv(time, status) ~ age + ph.ecog + offset(wt.loss / 100)
   expect_cox_equal(partitioned_cox_fit(fo, parts, control = tight), coxph(fo, data = pooled, control = tight))
   expect_s3_class(fit, "rwe_partitioned_cox")
-  expect_named(tidy(fit), c("term", "estimate", "std.error", "statistic", "p.value", "conf.low", "conf.high"))
+  expect_named(tidy(fit, conf.int = TRUE), c("term", "estimate", "std.error", "statistic", "p.value", "conf.low", "conf.high"))
   expect_equal(glance(fit)$nevent, 164)
 })
 
