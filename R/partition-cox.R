@@ -529,7 +529,8 @@ new_rwe_partitioned_cox <- function(nr, grid, traffic, ties, partitions, call, b
               loglik = nr$loglik, score_test = nr$score_test, score = nr$score,
               newton_step = drop(nr$var %*% nr$score), iter = nr$iter, converged = nr$converged,
               rank = nr$rank, means = stats::setNames(grid$centre, columns),
-              counting = grid$counting, nevent = grid$nevent, n = grid$n)
+              counting = grid$counting, nevent = grid$nevent,
+              n = if (grid$n <= .Machine$integer.max) as.integer(grid$n) else grid$n)
   meta <- partitioned_cox_metadata(formula, grid, setups, by_site, partitions$labels)
   fit <- new_rwe_cox(raw, y = NULL, strata_levels = meta$strata_levels,
                      strata_vars = meta$strata_vars, strata_table = meta$strata_table,
@@ -650,12 +651,12 @@ predict.rwe_partitioned_cox <- function(object, newdata, type = c("lp", "risk", 
                                                                  "survival"),
                                         se.fit = FALSE, na.action = stats::na.pass,
                                         reference = c("strata", "sample", "zero"), ...) {
-  check_dots_empty_bad(...)
   type <- match_choice(type, c("lp", "risk", "expected", "terms", "survival"), "type")
   if (missing(newdata)) refuse_partitioned(object, "{.fn predict} without {.arg newdata} (the fitted rows)")
   if (type %in% c("expected", "survival")) {
     refuse_partitioned(object, paste0("{.code predict(type = \"", type, "\")}"))
   }
+  check_dots_empty_bad(...)
   reference <- if (missing(reference) && type == "terms") "sample" else
     match_choice(reference, c("strata", "sample", "zero"), "reference")
   check_part_flag(se.fit)
