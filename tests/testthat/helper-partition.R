@@ -61,3 +61,16 @@ near_tie_sites <- function() {
   lung$time <- ifelse(site == 2, lung$time * 0.1, lung$time / 10)
   split(lung, site)
 }
+
+# Events at 100 and 100 + 2.4e-6 are 2.4e-8 apart relative to the mean time (above the
+# tolerance) but a censoring at 100 + 1.2e-6 at the other site links them: one time when pooled.
+chained_near_tie_sites <- function() {
+  lung <- survival::lung
+  lung$time <- lung$time / 3
+  keys <- which(lung$status == 2)[1:3]
+  lung$time[keys] <- 100 + c(0, 1.2e-6, 2.4e-6)
+  lung$status[keys[2]] <- 1
+  site <- rep(1:2, length.out = nrow(lung))
+  site[keys] <- c(1, 2, 1)
+  split(lung, site)
+}

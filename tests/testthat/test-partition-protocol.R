@@ -84,16 +84,7 @@ test_that("near-tied times are merged on the union grid: partitioned Cox == pool
 })
 
 test_that("a censoring at another site chains near-tied event times, as in the pooled fit", {
-  # events at 100 and 100 + 2.4e-6 are 2.4e-8 apart relative to the mean time (above the
-  # tolerance) but a censoring at 100 + 1.2e-6 in between links them: one time when pooled
-  lung <- survival::lung
-  lung$time <- lung$time / 3
-  keys <- which(lung$status == 2)[1:3]
-  lung$time[keys] <- 100 + c(0, 1.2e-6, 2.4e-6)
-  lung$status[keys[2]] <- 1
-  site <- rep(1:2, length.out = nrow(lung))
-  site[keys] <- c(1, 2, 1)
-  sites <- split(lung, site)
+  sites <- chained_near_tie_sites()
   pooled <- do.call(rbind, sites)
   f <- Surv(time, status) ~ age + sex
   fit <- partitioned_cox_fit(f, cohort_partitions(sites), control = tight)
