@@ -537,7 +537,9 @@ check_init <- function(init, x, offset, call) {
 #' Assembles the result of [cox_fit()] / [cox_fit_matrix()] from the kernel's output. Not
 #' usually called directly.
 #'
-#' @param raw The list returned by the internal engine (kernel output plus linear predictors).
+#' @param raw The list returned by the internal engine (kernel output plus linear predictors;
+#'   `raw$n`, when given, is the number of rows, for fits without per-row results such as
+#'   [partitioned_cox_fit()]).
 #' @param y The [survival::Surv()] response, original row order.
 #' @param x The model matrix (original order) or `NULL`.
 #' @param strata,strata_levels Integer stratum codes (original order) and their labels.

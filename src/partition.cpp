@@ -22,6 +22,9 @@
 //     positions once per call (O(n), outside the loops) so that a bad call stops with an error
 //     instead of writing outside a buffer.
 // Everything returned is an aggregate over rows; R decides what may leave the site.
+// The coordinator's side: newton_start_cpp / newton_observe_cpp / newton_advance_cpp run the
+// Newton-Raphson of the pooled fit with the single-machine kernel's own generalised Cholesky
+// and step-halving rule (ldl.h); R carries their state between protocol rounds.
 // Interrupts: the row loops poll for Ctrl-C about every 0.01-0.1 s of work (interrupt.h).
 
 #include <RcppEigen.h>
