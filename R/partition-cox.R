@@ -622,7 +622,8 @@ refuse_partitioned <- function(object, what = NULL, call = rlang::caller_env()) 
     fn <- tryCatch(rlang::call_name(rlang::frame_call(call)), error = function(e) NULL)
     what <- if (is.null(fn)) "This method" else paste0("{.fn ", sub("\\.rwe_cox$", "", fn), "}")
   }
-  cli::cli_abort(c("{what} is not available for a partitioned Cox fit.",
+  # `what` is cli markup of our own (no user text): pasted so that it is formatted
+  cli::cli_abort(c(paste0(what, " is not available for a partitioned Cox fit."),
                    "x" = "It needs the individual rows (or the baseline hazard built from them), and the data stay at the sites.",
                    "i" = "Coefficients, variance, tests, {.fn summary}, {.fn tidy}, {.fn glance} and {.code predict(newdata = )} of {.val lp}, {.val risk} or {.val terms} are available."),
                  call = call, class = c("rwe_not_available", "rwe_bad_input"))
