@@ -139,15 +139,16 @@ struct CoxWork {
   Index n, p;
   std::vector<double> counts, z, mean, scale, beta, newbeta, u, imat, s1, s2, d1, d2;
   rwe::Ldl ldl;  // the package's one generalised Cholesky (ldl.h)
+  Eigen::VectorXd step;
   CoxWork(Index n_, Index p_)
       : n(n_), p(p_), counts(n_), z(n_ * p_), mean(p_), scale(p_), beta(p_), newbeta(p_),
-        u(p_), imat(p_ * p_), s1(p_), s2(p_ * p_), d1(p_), d2(p_ * p_) {}
+        u(p_), imat(p_ * p_), s1(p_), s2(p_ * p_), d1(p_), d2(p_ * p_), step(p_) {}
   // imat is symmetric (both triangles filled), so its row-major storage reads as column-major
   void factor(double toler) { ldl.factor(Eigen::Map<const Eigen::MatrixXd>(imat.data(), p, p), toler); }
-  Eigen::VectorXd newton_step() const {  // I^- u
-    Eigen::VectorXd s = Eigen::Map<const Eigen::VectorXd>(u.data(), p);
-    ldl.solve_in_place(s);
-    return s;
+  const Eigen::VectorXd& newton_step() {  // I^- u, in place (no allocation per replicate)
+    step = Eigen::Map<const Eigen::VectorXd>(u.data(), p);
+    ldl.solve_in_place(step);
+    return step;
   }
 };
 
@@ -276,7 +277,7 @@ CoxReplicate cox_counts_fit(const CoxData& d, CoxWork& w, const CoxControl& ctl,
     Eigen::Map<Eigen::VectorXd>(w.newbeta.data(), p) = nr.proposal;
     nr.observe(cox_evaluate(d, off, w, w.newbeta, ctl.efron, true));
     w.factor(ctl.toler);  // the information comes with every evaluation here
-    nr.advance(nr.done() || nr.overshot ? Eigen::VectorXd() : w.newton_step());
+    if (nr.done() || nr.overshot) nr.advance(w.step); else nr.advance(w.newton_step());
   }
   const int iter = nr.iter;
   const bool converged = nr.converged;
