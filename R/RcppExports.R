@@ -105,6 +105,18 @@ partition_cox_info_cpp <- function(x, beta, offset, weights, status, last, entry
     .Call(`_rwecohort_partition_cox_info_cpp`, x, beta, offset, weights, status, last, entry, bounds, alpha, efron_b)
 }
 
+newton_start_cpp <- function(init, loglik, score, imat, scale, iter_max, eps, toler_chol) {
+    .Call(`_rwecohort_newton_start_cpp`, init, loglik, score, imat, scale, iter_max, eps, toler_chol)
+}
+
+newton_observe_cpp <- function(state, loglik) {
+    .Call(`_rwecohort_newton_observe_cpp`, state, loglik)
+}
+
+newton_advance_cpp <- function(state, score, imat, scale, toler_chol) {
+    .Call(`_rwecohort_newton_advance_cpp`, state, score, imat, scale, toler_chol)
+}
+
 partition_counts_cpp <- function(weights, status, last, entry, group, ngroups, bounds) {
     .Call(`_rwecohort_partition_counts_cpp`, weights, status, last, entry, group, ngroups, bounds)
 }

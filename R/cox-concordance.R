@@ -298,6 +298,7 @@ group_codes <- function(g, arg, n, call) {
 concordance_index <- function(formula, data, weights, subset, na.action, reverse = FALSE) {
   call <- rlang::current_env()
   if (inherits(formula, "rwe_cox")) {
+    refuse_partitioned(formula, "{.fn concordance_index} (of the fitted linear predictors)", call)
     given <- c(data = !missing(data), weights = !missing(weights), subset = !missing(subset),
                na.action = !missing(na.action), reverse = !missing(reverse))
     if (any(given)) {

@@ -582,7 +582,9 @@ check_init <- function(init, x, offset, call) {
 #' Assembles the result of [cox_fit()] / [cox_fit_matrix()] from the kernel's output. Not
 #' usually called directly.
 #'
-#' @param raw The list returned by the internal engine (kernel output plus linear predictors).
+#' @param raw The list returned by the internal engine (kernel output plus linear predictors;
+#'   `raw$n`, when given, is the number of rows, for fits without per-row results such as
+#'   [partitioned_cox_fit()]).
 #' @param y The [survival::Surv()] response, original row order.
 #' @param x The model matrix (original order) or `NULL`.
 #' @param strata,strata_levels Integer stratum codes (original order) and their labels.
@@ -631,7 +633,7 @@ new_rwe_cox <- function(raw, y, x = NULL, strata = NULL, strata_levels = NULL,
   fit <- list(
     coefficients = coef, var = var, loglik = raw$loglik,
     score.test = test_vector(raw$score_test, df), wald.test = NULL,
-    lr.test = test_vector(lr, df), n = length(raw$linear.predictors),
+    lr.test = test_vector(lr, df), n = raw$n %||% length(raw$linear.predictors),
     nevent = raw$nevent %||% sum(unclass(y)[, ncol(y)]), iter = raw$iter, converged = raw$converged,
     diverged = stats::setNames(diverged, names_coef),
     linear.predictors = raw$linear.predictors, means = raw$means, method = ties,

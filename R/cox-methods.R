@@ -204,6 +204,7 @@ cox_anova_list <- function(models, test, call = rlang::caller_env()) {
 # strata, weights, offset and ties), as anova.coxph() does.
 cox_anova_sequential <- function(object, test, call = rlang::caller_env()) {
   check_lrt_fit(object, call = call)
+  refuse_partitioned(object, "The sequential {.fn anova} table (refits on the rows)", call)
   object <- cox_complete(object, call = call)
   x <- object[["x"]]
   assign <- object$assign %||% as.list(seq_len(ncol(x)))
@@ -260,6 +261,7 @@ NULL
 #' @export
 model.frame.rwe_cox <- function(formula, ...) {
   check_dots_empty_bad(...)
+  refuse_partitioned(formula)
   cox_model_frame(formula)
 }
 
@@ -267,6 +269,7 @@ model.frame.rwe_cox <- function(formula, ...) {
 #' @export
 model.matrix.rwe_cox <- function(object, ...) {
   check_dots_empty_bad(...)
+  refuse_partitioned(object)
   cox_model_matrix(object)
 }
 
@@ -405,6 +408,7 @@ abort_refit_x <- function(details, call) {
 augment.rwe_cox <- function(x, data = NULL, newdata = NULL, type.predict = "lp",
                             type.residuals = "martingale", ...) {
   check_dots_empty_bad(...)
+  refuse_partitioned(x)
   x <- cox_complete(x)
   has_se <- type.predict %in% c("lp", "risk")
   if (!is.null(newdata)) {

@@ -53,6 +53,7 @@ ph_test <- function(fit, transform = c("km", "rank", "identity"), terms = TRUE) 
 }
 
 check_ph_fit <- function(fit, call = rlang::caller_env()) {
+  refuse_partitioned(fit, "{.fn ph_test} (Schoenfeld residuals)", call)
   if (!inherits(fit, "rwe_cox") || inherits(fit, "rwe_cox_firth")) {
     cli::cli_abort("{.arg fit} must be an ordinary (unpenalised) {.cls rwe_cox} fit from {.fn cox_fit}.",
                    call = call, class = "rwe_bad_input")

@@ -27,6 +27,7 @@ check_rwe_cox <- function(object, need_x = TRUE, call = rlang::caller_env()) {
     cli::cli_abort("{.arg object} must be an {.cls rwe_cox} fit, not {.obj_type_friendly {object}}.",
                    call = call, class = "rwe_bad_input")
   }
+  refuse_partitioned(object, call = call)  # no rows: the data stay at the sites
   object <- cox_complete(object, need_x = need_x, call = call)
   # coefficients, var and means are NULL in a model without covariates
   needed <- c("method", "y", if (need_x) "x", "strata", "weights", "offset")

@@ -9,7 +9,12 @@ cox_site_frame <- function(data, spec) {
   parts <- site_frame(data, spec)
   if (is.null(parts)) return(NULL)
   x <- stats::model.matrix(parts$terms, parts$frame)
-  x <- x[, colnames(x) != "(Intercept)", drop = FALSE]
+  keep <- colnames(x) != "(Intercept)"
+  # column -> term map and factor levels: metadata the coordinator needs for the result's
+  # `assign` and `xlevels` (predict(newdata = ...)), as cox_fit() keeps them
+  parts$assign <- attr(x, "assign")[keep]
+  parts$xlevels <- stats::.getXlevels(parts$terms, parts$frame)
+  x <- x[, keep, drop = FALSE]
   storage.mode(x) <- "double"
   bad <- which(!is.finite(x), arr.ind = TRUE)
   if (length(bad)) {
@@ -57,8 +62,13 @@ cox_setup_from_frame <- function(parts, distinct = TRUE) {
   # columns coded -1/0/1 are not scaled by the pooled fit (nor centred): the coordinator
   # needs to know which columns are so coded at every site
   zero_one <- vapply(seq_len(ncol(parts$x)), function(j) all(parts$x[, j] %in% c(-1, 0, 1)), logical(1))
+  by_stratum <- factor(keys[parts$strata], levels = keys)
   structure(list(n = parts$n, nevent = sum(dead), columns = colnames(parts$x), zero_one = zero_one,
                  sum_wx = colSums(parts$weights * parts$x), sum_w = sum(parts$weights),
+                 sum_x = colSums(parts$x), sum_offset = sum(parts$offset),
+                 counting = parts$counting, assign = parts$assign, xlevels = parts$xlevels,
+                 strata_sum_wx = rowsum(parts$weights * parts$x, by_stratum, reorder = FALSE),
+                 strata_sum_w = rowsum(parts$weights, by_stratum, reorder = FALSE)[, 1L],
                  strata = parts$strata_table, event_times = event_times,
                  distinct = if (distinct) site_distinct_times(parts),
                  fractional = any(parts$weights != floor(parts$weights))),
@@ -114,14 +124,28 @@ cox_grid <- function(setups, spec, timefix = TRUE) {
   }
   map <- if (timefix) near_tie_map(lapply(setups, `[[`, "distinct"))
   grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "event_times"), map)
-  grid$centre <- sum_wx / sum_w
   grid$sum_w <- sum_w
   grid$doscale <- !Reduce(`&`, lapply(setups[used], function(s) s$zero_one %||% rep(FALSE, length(columns))))
   grid$columns <- columns
   grid$spec <- spec
   grid$n <- sum(vapply(setups, function(s) as.double(s$n), numeric(1)))
   grid$nevent <- sum(vapply(setups, `[[`, numeric(1), "nevent"))
+  grid$counting <- any(vapply(setups[used], function(s) isTRUE(s$counting), logical(1)))
+  grid$centre <- pooled_centre(setups[used], grid)
+  grid$offset_mean <- sum(vapply(setups[used], function(s) s$sum_offset %||% 0, numeric(1))) / grid$n
   structure(grid, class = "rwe_cox_grid")
+}
+
+# The centre of the pooled fit (cox_engine()): weighted means for right-censored data, plain
+# means for counting-process data, 0 for columns coded -1/0/1 (those are not centred).
+pooled_centre <- function(setups, grid) {
+  centre <- if (grid$counting) {
+    Reduce(`+`, lapply(setups, function(s) s$sum_x %||% s$sum_wx)) / grid$n
+  } else {
+    Reduce(`+`, lapply(setups, `[[`, "sum_wx")) / grid$sum_w
+  }
+  centre[!grid$doscale] <- 0
+  centre
 }
 
 # Centred, sorted design with grid positions: what a site keeps between rounds.
@@ -305,87 +329,27 @@ cox_pooled_terms <- function(pooled, ties) {
        aat = crossprod(a * sqrt(m)))
 }
 
-# Generalised Cholesky (LDL') of a symmetric non-negative definite matrix: a pivot below
-# toler times the largest diagonal marks a redundant column, whose step and variance are 0.
-gchol <- function(m, toler = .Machine$double.eps^0.75) {
-  p <- nrow(m)
-  l <- diag(p)
-  d <- numeric(p)
-  eps <- toler * max(c(diag(m), 0))
-  for (j in seq_len(p)) {
-    k <- seq_len(j - 1L)
-    d[j] <- m[j, j] - sum(l[j, k]^2 * d[k])
-    if (!is.finite(d[j]) || d[j] < eps) {
-      d[j] <- 0
-      next
-    }
-    if (j < p) {
-      i <- (j + 1L):p
-      l[i, j] <- (m[i, j] - l[i, k, drop = FALSE] %*% (l[j, k] * d[k])) / d[j]
-    }
+# Newton-Raphson on the pooled sums with the single-machine kernel's own code: the
+# generalised Cholesky, the Newton step and the step-halving rule are rwe::Ldl and
+# rwe::NewtonHalving (src/ldl.h), reached through newton_*_cpp (src/partition.cpp).
+# `sums(beta)` returns a round-1 result, `info(beta, r1)` its round-2 completion; the
+# information is asked for only where a step is taken or the fit ends, as in src/cox.cpp.
+partitioned_newton <- function(sums, info, init, control, scale) {
+  first <- info(init, sums(init))
+  state <- newton_start_cpp(init, first$loglik, first$score, first$imat, scale,
+                            as.integer(control$iter.max), control$eps, control$toler.chol)
+  current <- first
+  while (!state$done) {
+    r1 <- sums(state$proposal)
+    state <- newton_observe_cpp(state, r1$loglik)
+    current <- if (state$needs_information) info(state$proposal, r1) else
+      list(score = numeric(0), imat = matrix(0, 0, 0))
+    state <- newton_advance_cpp(state, current$score, current$imat, scale, control$toler.chol)
   }
-  list(l = l, d = d)
-}
-
-gchol_solve <- function(ch, b) {
-  y <- forwardsolve(ch$l, b)
-  y <- ifelse(ch$d > 0, y / ch$d, 0)
-  backsolve(t(ch$l), y) * (ch$d > 0)
-}
-
-gchol_inverse <- function(ch) {
-  p <- length(ch$d)
-  inv <- vapply(seq_len(p), function(j) gchol_solve(ch, diag(p)[, j]), numeric(p))
-  matrix(inv, p, p)
-}
-
-# The Cholesky factor of the information of the scaled covariates x * scale (coxph's scaling:
-# its rank decisions then do not depend on the covariates' units) and the Newton step and
-# variance in the original units.
-scaled_chol <- function(imat, scale, toler) gchol(imat * outer(scale, scale), toler)
-scaled_step <- function(ch, score, scale) scale * gchol_solve(ch, score * scale)
-
-# Newton-Raphson as coxph: start at init, halve the step while the log-likelihood drops,
-# stop on |1 - loglik / oldloglik| <= eps; information only where the step is taken.
-# `sums(beta)` returns a round-1 result, `info(beta, r1)` its round-2 completion.
-cox_newton <- function(sums, info, init, control, scale = rep(1, length(init))) {
-  beta <- init
-  current <- info(beta, sums(beta))
-  first <- current
-  ch <- scaled_chol(current$imat, scale, control$toler.chol)
-  newbeta <- beta + scaled_step(ch, current$score, scale)
-  oldlk <- current$loglik
-  halving <- FALSE
-  iter <- 0L
-  converged <- FALSE
-  if (control$iter.max == 0L) newbeta <- beta
-  while (iter < control$iter.max) {
-    iter <- iter + 1L
-    r1 <- sums(newbeta)
-    # isTRUE(): a log-likelihood of exactly 0 (perfect separation) makes 0 / 0 = NaN, which
-    # coxph's C comparisons read as "not converged" and "not worse"; so do these
-    converged <- isTRUE(abs(1 - oldlk / r1$loglik) <= control$eps) && !halving
-    if (converged || iter == control$iter.max) {
-      current <- info(newbeta, r1)
-      break
-    }
-    if (isTRUE(r1$loglik < oldlk)) {
-      halving <- TRUE
-      newbeta <- (newbeta + beta) / 2
-    } else {
-      halving <- FALSE
-      oldlk <- r1$loglik
-      current <- info(newbeta, r1)
-      ch <- scaled_chol(current$imat, scale, control$toler.chol)
-      beta <- newbeta
-      newbeta <- beta + scaled_step(ch, current$score, scale)
-    }
-  }
-  ch <- scaled_chol(current$imat, scale, control$toler.chol)
-  score0 <- scaled_step(scaled_chol(first$imat, scale, control$toler.chol), first$score, scale)
-  list(coefficients = newbeta, var = gchol_inverse(ch) * outer(scale, scale), singular = ch$d == 0,
-       loglik = c(first$loglik, current$loglik), score = sum(first$score * score0),
-       iter = iter, converged = converged)
+  list(coefficients = state$proposal, var = state$var, aliased = state$aliased,
+       rank = state$rank, loglik = c(first$loglik, state$loglik), score_test = state$score_test,
+       score = current$score %||% first$score, iter = state$iter, converged = state$converged,
+       score_init = first$score)
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -420,7 +384,9 @@ cox_newton <- function(sums, info, init, control, scale = rep(1, length(init))) 
 #' @param partitions An [cohort_partitions()] object.
 #' @param ties `"efron"` (default) or `"breslow"`.
 #' @param weights `NULL` or the name of a column of case weights.
-#' @param control `survival::coxph.control()` settings (`eps`, `iter.max`, `toler.chol`).
+#' @param control Settings from [cox_control()] (or `survival::coxph.control()`): `eps`,
+#'   `iter.max`, `toler.chol`, `toler.inf` and `timefix` are used; the result stores them as
+#'   a [cox_control()] list, as [cox_fit()] does.
 #' @param robust `NULL` (default) or `FALSE`: the variance is the model-based one. With
 #'   non-integer case weights `survival::coxph()` reports a robust (sandwich) variance, which
 #'   is not computed over partitions: `NULL` then refuses the fit (`rwe_bad_input`), and
@@ -432,9 +398,19 @@ cox_newton <- function(sums, info, init, control, scale = rep(1, length(init))) 
 #'   with an error of class `rwe_worker_timeout` naming the worker that did not answer (a
 #'   frozen or unreachable worker would otherwise hang the fit forever). Default: the option
 #'   `rwecohort.worker_timeout`, else 600. Not used for partitions in this R process.
-#' @return An object of class `rwe_partitioned_cox`: `coefficients`, `var`, `loglik` (at 0 and
-#'   at the estimate), `score` (score test), `iter`, `n`, `nevent`, `means` (the centre),
-#'   `traffic` (a data frame of bytes per round) and `traffic_per_iteration`.
+#' @return An object of class `c("rwe_partitioned_cox", "rwe_cox")` built by [new_rwe_cox()]
+#'   as the pooled [cox_fit()] result, with the same elements (`coefficients`, `var`,
+#'   `loglik`, `score.test`, `wald.test`, `lr.test`, `n`, `nevent`, `iter`, `converged`,
+#'   `means`, `method`, `rank`, `control`, ...) so that `print()`, `summary()`, `tidy()`,
+#'   `glance()`, `coef()`, `vcov()`, `confint()`, `logLik()`, `AIC()`, `nobs()`, `anova()`
+#'   of nested fits and `predict(newdata = ...)` (types `"lp"`, `"risk"`, `"terms"`) equal
+#'   those of the pooled fit. The per-row elements (`y`, `x`, `linear.predictors`, `weights`,
+#'   ...) are absent because the data stay at the sites: methods that need them
+#'   (`residuals()`, `predict()` without `newdata` or of the survival curve, `survfit()`,
+#'   [concordance_index()], [ph_test()], [cox_bootstrap()]) refuse with an error of class
+#'   `rwe_not_available` (and `rwe_bad_input`); `concordance` is `NULL`. Extras:
+#'   `partitions` (labels), `stratify_by_site`, `n_event_times`, `traffic` (a data frame of
+#'   bytes per round) and `traffic_per_iteration`.
 #' @examples
 #' lung <- survival::lung
 #' parts <- cohort_partitions(split(lung, lung$inst %% 3))
@@ -442,7 +418,7 @@ cox_newton <- function(sums, info, init, control, scale = rep(1, length(init))) 
 #' fit
 #' @export
 partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"), weights = NULL,
-                                control = survival::coxph.control(), robust = NULL,
+                                control = cox_control(), robust = NULL,
                                 stratify_by_site = FALSE, min_cell = NULL,
                                 timeout = getOption("rwecohort.worker_timeout", 600)) {
   ties <- as_bad_input(rlang::arg_match(ties))
@@ -451,6 +427,7 @@ partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"
   check_min_cell_arg(min_cell)
   check_part_flag(stratify_by_site)
   control <- check_partition_control(control)
+  call <- match.call()
   check_partition_robust(robust, list(), weights)  # the value; fractional weights: below
   traffic <- traffic_recorder()
   spec <- partitioned_spec(formula, partitions, weights, traffic)
@@ -461,8 +438,9 @@ partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"
   ex <- partition_exchange(partitions, "cox_setup",
                            rep(list(list(spec = spec, fit = fit_id, timefix = timefix)), k))
   traffic$add("setup", ex)
-  check_partition_robust(robust, ex$results, weights)
-  grid <- cox_grid(stats::setNames(ex$results, partitions$labels), spec, timefix)
+  setups <- ex$results
+  check_partition_robust(robust, setups, weights)
+  grid <- cox_grid(stats::setNames(setups, partitions$labels), spec, timefix)
   sent_grid <- grid
   if (stratify_by_site) sent_grid[c("time", "stratum")] <- list(numeric(), integer())
   ex <- partition_exchange(partitions, "cox_design", lapply(seq_len(k), function(j) {
@@ -493,8 +471,10 @@ partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"
     }
   }
   checked <- function(beta, r1) check_cox_round(info(beta, r1), grid$columns)
-  nr <- cox_newton(sums, checked, rep(0, length(grid$columns)), control, scale)
-  new_rwe_partitioned_cox(nr, grid, traffic$table(), ties, partitions, match.call(), stratify_by_site)
+  nr <- partitioned_newton(sums, checked, rep(0, length(grid$columns)), control, scale)
+  fit <- new_rwe_partitioned_cox(nr, grid, traffic$table(), ties, partitions, call,
+                                 stratify_by_site, formula, setups, control)
+  cox_finish(fit, robust = FALSE, cluster = NULL, design_x = NULL, concordance = FALSE)
 }
 
 # coxph.control() or cox_control() settings; only eps, iter.max, toler.chol and timefix are used.
@@ -519,7 +499,9 @@ check_partition_control <- function(control, call = rlang::caller_env()) {
     abort_part_arg("control$iter.max", paste0("must be a single non-negative number, not ", obj_label(it)), call)
   }
   check_part_flag(control$timefix, "control$timefix", call)
-  control
+  # the result stores a cox_control(), as cox_fit()'s does
+  cox_control(eps = control$eps, toler.chol = control$toler.chol, iter.max = control$iter.max,
+              toler.inf = control$toler.inf %||% sqrt(control$eps), timefix = control$timefix)
 }
 
 check_counts_site_args <- function(spec, grid, min_cell, site, call = rlang::caller_env()) {
@@ -537,57 +519,162 @@ check_min_cell_arg <- function(min_cell, call = rlang::caller_env()) {
   }
 }
 
-new_rwe_partitioned_cox <- function(nr, grid, traffic, ties, partitions, call, by_site) {
+# The result: built by new_rwe_cox(), as cox_fit()'s, from the coordinator's Newton run, plus
+# what only a partitioned fit has (partitions, traffic). No per-row element exists (y, x,
+# linear predictors, weights, offset, strata): methods that need them refuse (see below).
+new_rwe_partitioned_cox <- function(nr, grid, traffic, ties, partitions, call, by_site, formula,
+                                    setups, control) {
   columns <- grid$columns
-  coefficients <- stats::setNames(nr$coefficients, columns)
-  coefficients[nr$singular] <- NA
-  var <- matrix(nr$var, length(columns), length(columns), dimnames = list(columns, columns))
-  if (!nr$converged && nr$iter > 0L) {
-    cli::cli_warn("Ran out of iterations ({nr$iter}) without convergence.")
-  }
+  raw <- list(coefficients = nr$coefficients, var = nr$var, aliased = nr$aliased,
+              loglik = nr$loglik, score_test = nr$score_test, score = nr$score,
+              newton_step = drop(nr$var %*% nr$score), iter = nr$iter, converged = nr$converged,
+              rank = nr$rank, means = stats::setNames(grid$centre, columns),
+              counting = grid$counting, nevent = grid$nevent,
+              n = if (grid$n <= .Machine$integer.max) as.integer(grid$n) else grid$n)
+  meta <- partitioned_cox_metadata(formula, grid, setups, by_site, partitions$labels)
+  fit <- new_rwe_cox(raw, y = NULL, strata_levels = meta$strata_levels,
+                     strata_vars = meta$strata_vars, strata_table = meta$strata_table,
+                     terms = meta$terms, formula = formula, call = call, xlevels = meta$xlevels,
+                     assign = meta$assign, control = control, ties = ties)
   per_iteration <- stats::aggregate(cbind(bytes_sent, bytes_received) ~ evaluation,
                                     data = traffic[traffic$evaluation > 0L, ], FUN = sum)
-  structure(list(coefficients = coefficients, var = var, loglik = nr$loglik, score = nr$score,
-                 iter = nr$iter, converged = nr$converged, n = grid$n, nevent = grid$nevent,
-                 means = stats::setNames(grid$centre, columns), ties = ties,
-                 stratify_by_site = by_site, n_event_times = length(grid$time),
-                 partitions = partitions$labels, traffic = traffic,
-                 traffic_per_iteration = per_iteration, call = call),
-            class = "rwe_partitioned_cox")
+  fit[c("stratify_by_site", "n_event_times", "partitions", "traffic", "traffic_per_iteration",
+        "offset_mean", "strata_means")] <-
+    list(by_site, length(grid$time), partitions$labels, traffic, per_iteration,
+         grid$offset_mean, meta$strata_means)
+  class(fit) <- c("rwe_partitioned_cox", class(fit))
+  fit
+}
+
+# Terms, factor levels, column -> term map and strata of the pooled model, from the formula and
+# the sites' metadata (no row crosses): what predict(newdata = ...) and anova() read.
+partitioned_cox_metadata <- function(formula, grid, setups, by_site, labels) {
+  tt <- stats::terms(with_survival_specials(split_strata_terms(grid$spec$formula)),
+                     specials = c("strata", "cluster", "offset"))
+  strata_cols <- attr(tt, "specials")$strata
+  terms <- if (length(strata_cols)) drop_special_terms(tt, strata_cols) else tt
+  used <- setups[vapply(setups, function(s) s$n > 0L, logical(1))]
+  term_labels <- attr(terms, "term.labels")
+  asg <- used[[1L]]$assign
+  assign <- if (!is.null(asg)) split(seq_along(asg), factor(term_labels[asg], levels = unique(term_labels[asg])))
+  xlevels <- partitioned_xlevels(lapply(used, `[[`, "xlevels"), grid$spec)
+  table <- grid$strata
+  out <- list(terms = terms, assign = assign, xlevels = xlevels, strata_vars = character(),
+              strata_table = NULL, strata_levels = NULL, strata_means = NULL)
+  if (by_site) {
+    out$strata_levels <- labels
+  } else if (!is.null(table) && ncol(table)) {
+    out$strata_vars <- names(table)
+    out$strata_table <- table
+    out$strata_levels <- do.call(paste, c(lapply(table, as.character), sep = ", "))
+    out$strata_means <- partitioned_strata_means(used, grid)
+  }
+  out
+}
+
+# Union of the sites' factor levels per model variable: the spec's unified levels where it has
+# them (as the sites used), otherwise sorted as the pooled factor() would sort them.
+partitioned_xlevels <- function(site_levels, spec) {
+  vars <- unique(unlist(lapply(site_levels, names)))
+  if (!length(vars)) return(stats::setNames(list(), character()))
+  stats::setNames(lapply(vars, function(v) {
+    if (!is.null(spec$levels[[v]])) return(spec$levels[[v]]$levels)
+    sort_labels(unique(unlist(lapply(site_levels, `[[`, v))))
+  }), vars)
+}
+
+# Weighted covariate means per stratum (rows in the order of grid$keys), from the sites' sums.
+partitioned_strata_means <- function(setups, grid) {
+  p <- length(grid$columns)
+  sum_wx <- matrix(0, length(grid$keys), p)
+  sum_w <- numeric(length(grid$keys))
+  for (s in setups) {
+    if (is.null(s$strata_sum_wx)) return(NULL)
+    k <- match(rownames(s$strata_sum_wx), grid$keys)
+    sum_wx[k, ] <- sum_wx[k, ] + s$strata_sum_wx
+    sum_w[k] <- sum_w[k] + s$strata_sum_w
+  }
+  sum_wx / sum_w
 }
 
 #' @export
-print.rwe_partitioned_cox <- function(x, digits = 4, ...) {
-  cat("<rwe_partitioned_cox> ", length(x$partitions), " partitions, n = ", x$n, ", events = ",
-      x$nevent, ", ", x$ties, " ties, ", x$iter, " iterations\n", sep = "")
-  print(tidy(x), digits = digits, row.names = FALSE)
+print.rwe_partitioned_cox <- function(x, ...) {
+  NextMethod()
   per <- x$traffic_per_iteration
-  cat("log partial likelihood: ", format(x$loglik[2L], digits = 10), "\n", sep = "")
-  cat("traffic per iteration: ", format(mean(per$bytes_sent), big.mark = ","), " bytes sent, ",
+  k <- length(x$partitions)
+  cat("Partitioned over ", k, if (k == 1L) " partition" else " partitions", if (isTRUE(x$stratify_by_site)) " (stratified by partition)",
+      "; traffic per iteration: ", format(mean(per$bytes_sent), big.mark = ","), " bytes sent, ",
       format(mean(per$bytes_received), big.mark = ","), " received (mean)\n", sep = "")
   invisible(x)
 }
 
-#' @method tidy rwe_partitioned_cox
-#' @export
-tidy.rwe_partitioned_cox <- function(x, conf.level = 0.95, exponentiate = FALSE, ...) {
-  check_conf_level(conf.level)
-  check_part_flag(exponentiate)
-  se <- sqrt(diag(x$var))
-  z <- stats::qnorm(1 - (1 - conf.level) / 2)
-  est <- x$coefficients
-  out <- data.frame(term = names(est), estimate = est, std.error = se, statistic = est / se,
-                    p.value = 2 * stats::pnorm(-abs(est / se)), conf.low = est - z * se,
-                    conf.high = est + z * se, row.names = NULL)
-  if (exponentiate) out[c("estimate", "conf.low", "conf.high")] <- exp(out[c("estimate", "conf.low", "conf.high")])
-  out
+
+# ---------------------------------------------------------------------------------------------
+# Cox: what a partitioned fit cannot do
+# ---------------------------------------------------------------------------------------------
+
+# A partitioned fit holds no row of data: whatever needs the rows (residuals, fitted linear
+# predictors, the baseline hazard, concordance, diagnostics, resampling) is refused with a
+# classed error, never approximated nor returned as NULL.
+refuse_partitioned <- function(object, what = NULL, call = rlang::caller_env()) {
+  if (!inherits(object, "rwe_partitioned_cox")) return(invisible(object))
+  if (is.null(what)) {
+    fn <- tryCatch(rlang::call_name(rlang::frame_call(call)), error = function(e) NULL)
+    what <- if (is.null(fn)) "This method" else paste0("{.fn ", sub("\\.rwe_cox$", "", fn), "}")
+  }
+  # `what` is cli markup of our own (no user text): pasted so that it is formatted
+  cli::cli_abort(c(paste0(what, " is not available for a partitioned Cox fit."),
+                   "x" = "It needs the individual rows (or the baseline hazard built from them), and the data stay at the sites.",
+                   "i" = "Coefficients, variance, tests, {.fn summary}, {.fn tidy}, {.fn glance} and {.code predict(newdata = )} of {.val lp}, {.val risk} or {.val terms} are available."),
+                 call = call, class = c("rwe_not_available", "rwe_bad_input"))
 }
 
-#' @method glance rwe_partitioned_cox
+#' Predictions of a partitioned Cox fit for new data
+#'
+#' As [predict.rwe_cox()] for `newdata`: the linear predictor (`"lp"`), relative risk
+#' (`"risk"`) or per-term contributions (`"terms"`), with standard errors, centred as the
+#' pooled fit centres them (`reference`), equal to the pooled fit's predictions. Predictions
+#' for the fitted rows (no `newdata`) and the types `"expected"` and `"survival"` (which need
+#' the baseline hazard, built from the rows) are refused (`rwe_not_available`): the data
+#' stay at the sites.
+#'
+#' @inheritParams predict.rwe_cox
+#' @param object A [partitioned_cox_fit()] result.
+#' @param ... Must be empty.
+#' @return As [predict.rwe_cox()].
+#' @examples
+#' lung <- survival::lung
+#' parts <- cohort_partitions(split(lung, lung$inst %% 3))
+#' fit <- partitioned_cox_fit(survival::Surv(time, status) ~ age + sex, parts)
+#' predict(fit, newdata = data.frame(age = c(50, 70), sex = c(1, 2)), type = "risk")
 #' @export
-glance.rwe_partitioned_cox <- function(x, ...) {
-  data.frame(n = x$n, nevent = x$nevent, partitions = length(x$partitions),
-             logLik = x$loglik[2L], statistic.log = 2 * diff(x$loglik),
-             statistic.sc = x$score, iter = x$iter, converged = x$converged)
+predict.rwe_partitioned_cox <- function(object, newdata, type = c("lp", "risk", "expected", "terms",
+                                                                 "survival"),
+                                        se.fit = FALSE, na.action = stats::na.pass,
+                                        reference = c("strata", "sample", "zero"), ...) {
+  type <- match_choice(type, c("lp", "risk", "expected", "terms", "survival"), "type")
+  if (missing(newdata)) refuse_partitioned(object, "{.fn predict} without {.arg newdata} (the fitted rows)")
+  if (type %in% c("expected", "survival")) {
+    refuse_partitioned(object, paste0("{.code predict(type = \"", type, "\")}"))
+  }
+  check_dots_empty_bad(...)
+  reference <- if (missing(reference) && type == "terms") "sample" else
+    match_choice(reference, c("strata", "sample", "zero"), "reference")
+  check_part_flag(se.fit)
+  if (!is.data.frame(newdata)) {
+    cli::cli_abort("{.arg newdata} must be a data frame, not {.obj_type_friendly {newdata}}.",
+                   class = "rwe_bad_input")
+  }
+  by_strata <- reference == "strata" && length(object$strata_levels) > 0L
+  if (by_strata && is.null(object$strata_means)) {
+    refuse_partitioned(object, "{.code reference = \"strata\"} of a fit stratified by site")
+  }
+  design <- newdata_design(object, newdata, na.action, need_strata = by_strata)
+  newx <- if (by_strata) design$x - object$strata_means[design$strata, , drop = FALSE] else
+    centre_design(object, design, reference, FALSE)
+  pred <- if (type == "terms") predict_terms(object, newx, se.fit) else
+    predict_lp(object, newx, design$offset - object$offset_mean, type, se.fit)
+  if (!se.fit) return(stats::napredict(design$na.action, pred))
+  list(fit = stats::napredict(design$na.action, pred$fit),
+       se.fit = stats::napredict(design$na.action, pred$se.fit))
 }
-

@@ -18,6 +18,8 @@
 #                 and sum w x, sum w eta over its deaths (O(T p) numbers).
 #        info     coordinator -> alpha_t, B_t (O(T)); site -> one p x p matrix.
 #   Site-stratified fits replace 3 by: site -> loglik, score, information.
+#   The coordinator's Newton-Raphson (step halving, generalised Cholesky) is the C++ code of
+#   the single-machine kernel (src/ldl.h via newton_*_cpp); the result is an rwe_cox.
 # Kaplan-Meier / log-rank: describe, setup (distinct times), counts per grid time and group.
 
 # Per-process store of resident partitions (on a worker: the data loaded onto it).

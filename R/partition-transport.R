@@ -70,8 +70,8 @@ print.rwe_partitions <- function(x, ...) {
 # loaded with pkgload) and returns their process ids for error messages.
 worker_setup <- function(cl, timeout) {
   path <- getNamespaceInfo(asNamespace("rwecohort"), "path")
-  # a source tree (pkgload) has R/*.R files; an installed package has R/rwecohort.rdb
-  dev <- length(list.files(file.path(path, "R"), pattern = "[.]R$")) > 0L
+  # an installed package has Meta/package.rds; a source tree loaded with pkgload has not
+  dev <- !file.exists(file.path(path, "Meta", "package.rds"))
   setup <- remote_function(function(a) {
     path <- a$path
     dev <- a$dev

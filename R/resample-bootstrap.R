@@ -127,6 +127,7 @@ cox_resample_data <- function(fit, call = rlang::caller_env()) {
   }
   refuse <- function(why) cli::cli_abort(c("{.arg fit} cannot be bootstrapped here.", "x" = why),
                                          call = call, class = "rwe_bad_input")
+  refuse_partitioned(fit, "{.fn cox_bootstrap} (resamples the rows)", call)
   if (inherits(fit, "rwe_cox_firth")) refuse("Firth-penalised fits are not supported.")
   fit <- cox_complete(fit, call = call)  # model matrix and response rebuilt if not kept
   if (attr(fit$y, "type") != "right") refuse("Counting-process {.code Surv(start, stop, event)} responses are not supported.")

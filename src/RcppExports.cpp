@@ -422,6 +422,51 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// newton_start_cpp
+Rcpp::List newton_start_cpp(const Eigen::Map<Eigen::VectorXd> init, double loglik, const Eigen::Map<Eigen::VectorXd> score, const Eigen::Map<Eigen::MatrixXd> imat, const Eigen::Map<Eigen::VectorXd> scale, int iter_max, double eps, double toler_chol);
+RcppExport SEXP _rwecohort_newton_start_cpp(SEXP initSEXP, SEXP loglikSEXP, SEXP scoreSEXP, SEXP imatSEXP, SEXP scaleSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP toler_cholSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type init(initSEXP);
+    Rcpp::traits::input_parameter< double >::type loglik(loglikSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type score(scoreSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type imat(imatSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type scale(scaleSEXP);
+    Rcpp::traits::input_parameter< int >::type iter_max(iter_maxSEXP);
+    Rcpp::traits::input_parameter< double >::type eps(epsSEXP);
+    Rcpp::traits::input_parameter< double >::type toler_chol(toler_cholSEXP);
+    rcpp_result_gen = Rcpp::wrap(newton_start_cpp(init, loglik, score, imat, scale, iter_max, eps, toler_chol));
+    return rcpp_result_gen;
+END_RCPP
+}
+// newton_observe_cpp
+Rcpp::List newton_observe_cpp(const Rcpp::List state, double loglik);
+RcppExport SEXP _rwecohort_newton_observe_cpp(SEXP stateSEXP, SEXP loglikSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Rcpp::List >::type state(stateSEXP);
+    Rcpp::traits::input_parameter< double >::type loglik(loglikSEXP);
+    rcpp_result_gen = Rcpp::wrap(newton_observe_cpp(state, loglik));
+    return rcpp_result_gen;
+END_RCPP
+}
+// newton_advance_cpp
+Rcpp::List newton_advance_cpp(const Rcpp::List state, const Eigen::Map<Eigen::VectorXd> score, const Eigen::Map<Eigen::MatrixXd> imat, const Eigen::Map<Eigen::VectorXd> scale, double toler_chol);
+RcppExport SEXP _rwecohort_newton_advance_cpp(SEXP stateSEXP, SEXP scoreSEXP, SEXP imatSEXP, SEXP scaleSEXP, SEXP toler_cholSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Rcpp::List >::type state(stateSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type score(scoreSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type imat(imatSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type scale(scaleSEXP);
+    Rcpp::traits::input_parameter< double >::type toler_chol(toler_cholSEXP);
+    rcpp_result_gen = Rcpp::wrap(newton_advance_cpp(state, score, imat, scale, toler_chol));
+    return rcpp_result_gen;
+END_RCPP
+}
 // partition_counts_cpp
 Rcpp::List partition_counts_cpp(const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXi> last, const Eigen::Map<Eigen::VectorXi> entry, const Eigen::Map<Eigen::VectorXi> group, const int ngroups, const Eigen::Map<Eigen::VectorXi> bounds);
 RcppExport SEXP _rwecohort_partition_counts_cpp(SEXP weightsSEXP, SEXP statusSEXP, SEXP lastSEXP, SEXP entrySEXP, SEXP groupSEXP, SEXP ngroupsSEXP, SEXP boundsSEXP) {
@@ -569,6 +614,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_logrank_grid_dense_cpp", (DL_FUNC) &_rwecohort_logrank_grid_dense_cpp, 7},
     {"_rwecohort_partition_cox_sums_cpp", (DL_FUNC) &_rwecohort_partition_cox_sums_cpp, 8},
     {"_rwecohort_partition_cox_info_cpp", (DL_FUNC) &_rwecohort_partition_cox_info_cpp, 10},
+    {"_rwecohort_newton_start_cpp", (DL_FUNC) &_rwecohort_newton_start_cpp, 8},
+    {"_rwecohort_newton_observe_cpp", (DL_FUNC) &_rwecohort_newton_observe_cpp, 2},
+    {"_rwecohort_newton_advance_cpp", (DL_FUNC) &_rwecohort_newton_advance_cpp, 5},
     {"_rwecohort_partition_counts_cpp", (DL_FUNC) &_rwecohort_partition_counts_cpp, 7},
     {"_rwecohort_resample_indices_cpp", (DL_FUNC) &_rwecohort_resample_indices_cpp, 4},
     {"_rwecohort_cox_bootstrap_cpp", (DL_FUNC) &_rwecohort_cox_bootstrap_cpp, 14},

@@ -43,6 +43,7 @@
 
 #include <RcppEigen.h>
 #include "cox_grid.h"
+#include "ldl.h"
 #include <algorithm>
 #include <cmath>
 #include <exception>
@@ -60,6 +61,10 @@ typedef Eigen::Map<const Eigen::VectorXd> ConstMapVec;
 namespace {
 
 using namespace coxgrid;
+using rwe::Ldl;
+using rwe::factor_scaled;
+using rwe::newton_step;
+using rwe::unscaled_inverse;
 
 // From integer keys: a table over all (stratum, time rank) keys marks the keys of events; one
 // scan in key order numbers the grid positions and carries the latest one forward, so that the
@@ -301,82 +306,6 @@ void information_pass(const CoxRows& d, const Grid& g, std::vector<ThreadState>&
   res.imat.triangularView<Eigen::StrictlyUpper>() = res.imat.transpose();
 }
 
-// Generalised LDL' decomposition of a symmetric non-negative definite matrix. A pivot below
-// toler times the largest diagonal element marks its column as aliased (a linear combination
-// of the earlier ones): its D entry and L column are set to zero, so solves and the inverse
-// give 0 for it, as a generalised inverse.
-struct Ldl {
-  MatrixXd l;   // unit lower triangular factor
-  VectorXd dg;  // diagonal; 0 for aliased columns
-  std::vector<bool> aliased;
-  Index rank = 0;
-
-  Ldl(const MatrixXd& a, double toler) : l(a), dg(a.rows()), aliased(a.rows(), false) {
-    const Index p = a.rows();
-    double largest = 0;
-    for (Index i = 0; i < p; ++i) largest = std::max(largest, a(i, i));
-    const double threshold = (largest > 0 ? largest : 1.0) * toler;
-    for (Index i = 0; i < p; ++i) {
-      const double pivot = l(i, i);
-      if (!std::isfinite(pivot) || pivot < threshold) {
-        aliased[i] = true;
-        dg[i] = 0;
-        for (Index j = i; j < p; ++j) l(j, i) = 0;
-        continue;
-      }
-      ++rank;
-      dg[i] = pivot;
-      for (Index j = i + 1; j < p; ++j) {
-        const double lji = l(j, i) / pivot;
-        for (Index k = j; k < p; ++k) l(k, j) -= lji * l(k, i);
-        l(j, i) = lji;
-      }
-    }
-    for (Index i = 0; i < p; ++i) {
-      l(i, i) = 1;
-      for (Index j = i + 1; j < p; ++j) l(i, j) = 0;
-    }
-  }
-
-  VectorXd solve(const VectorXd& b) const {
-    VectorXd y = l.triangularView<Eigen::UnitLower>().solve(b);
-    for (Index i = 0; i < y.size(); ++i) y[i] = aliased[i] ? 0.0 : y[i] / dg[i];
-    y = l.transpose().triangularView<Eigen::UnitUpper>().solve(y);
-    for (Index i = 0; i < y.size(); ++i) if (aliased[i]) y[i] = 0;
-    return y;
-  }
-
-  MatrixXd inverse() const {
-    const Index p = l.rows();
-    MatrixXd linv = l.triangularView<Eigen::UnitLower>().solve(MatrixXd::Identity(p, p));
-    VectorXd dinv(p);
-    for (Index i = 0; i < p; ++i) dinv[i] = aliased[i] ? 0.0 : 1.0 / dg[i];
-    MatrixXd v = linv.transpose() * dinv.asDiagonal() * linv;
-    for (Index i = 0; i < p; ++i) {
-      if (!aliased[i]) continue;
-      v.row(i).setZero();
-      v.col(i).setZero();
-    }
-    return v;
-  }
-};
-
-// The rank decisions are made on the information matrix of the scaled covariates x * scale,
-// so that they do not depend on the units of the covariates.
-Ldl factor_scaled(const MatrixXd& imat, const VectorXd& scale, double toler) {
-  return Ldl(scale.asDiagonal() * imat * scale.asDiagonal(), toler);
-}
-
-// Newton step for the unscaled coefficients from the factor of the scaled information.
-VectorXd newton_step(const Ldl& f, const VectorXd& u, const VectorXd& scale) {
-  return scale.cwiseProduct(f.solve(scale.cwiseProduct(u)));
-}
-
-MatrixXd unscaled_inverse(const Ldl& f, const VectorXd& scale) {
-  return scale.asDiagonal() * f.inverse() * scale.asDiagonal();
-}
-
-
 // Scales from the column deviations sum w |x - mean| (accumulated by the first pass).
 VectorXd column_scales(const CoxRows& d, const VectorXd& deviation,
                        const Rcpp::LogicalVector& doscale) {
@@ -436,9 +365,8 @@ struct NewtonResult {
   VectorXd rescale;    // non-empty: refit with these column factors (see column_rescaling())
 };
 
-// Newton-Raphson with step halving, following survival's control flow: a pass at `init`
-// (initial log-likelihood and score test), then up to iter_max passes; convergence when
-// |1 - loglik / previous| <= eps outside a halving; a decrease halves the last step. The
+// Newton-Raphson with step halving (rwe::NewtonHalving, ldl.h: survival's control flow): a
+// pass at `init` (initial log-likelihood and score test), then up to iter_max passes. The
 // information (pass 2) is computed only where a step or the final variance needs it.
 NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& init,
                             const Rcpp::LogicalVector& doscale, bool efron, int iter_max,
@@ -459,41 +387,23 @@ NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& ini
   Ldl factor = factor_scaled(res.imat, scale, toler_chol);
   const VectorXd step = newton_step(factor, res.u, scale);
   const double score_test = res.u.dot(step);
-  int iter = 0;
-  bool converged = false;
-  double loglik = loglik_init;
-  VectorXd newbeta = beta;
   VectorXd rescale = may_rescale ? column_rescaling(d, deviation, doscale) : VectorXd();
   if (rescale.size() > 0) iter_max = 0;  // the caller refits with rescaled columns
-  if (iter_max > 0) {
-    newbeta = beta + step;
-    double loglik_accepted = loglik_init;
-    bool halving = false;
-    for (iter = 1; iter <= iter_max; ++iter) {
-      Rcpp::checkUserInterrupt();
-      evaluate(newbeta, false, false);
-      loglik = res.loglik;
-      converged = !halving && std::fabs(1.0 - loglik_accepted / loglik) <= eps;
-      const bool overshot = loglik < loglik_accepted;
-      if (converged || iter == iter_max || !overshot) {
-        information_pass(d, g, ws.states, ws.risk, res);
-        factor = factor_scaled(res.imat, scale, toler_chol);
-      }
-      if (converged || iter == iter_max) break;
-      if (overshot) {
-        // The step overshot: retry half of it from the last accepted point.
-        halving = true;
-        newbeta = 0.5 * (newbeta + beta);
-      } else {
-        halving = false;
-        loglik_accepted = loglik;
-        beta = newbeta;
-        newbeta = beta + newton_step(factor, res.u, scale);
-      }
+  rwe::NewtonHalving nr(beta, loglik_init, step, iter_max, eps);
+  while (!nr.done()) {
+    Rcpp::checkUserInterrupt();
+    evaluate(nr.proposal, false, false);
+    nr.observe(res.loglik);
+    VectorXd next;
+    if (nr.needs_information()) {
+      information_pass(d, g, ws.states, ws.risk, res);
+      factor = factor_scaled(res.imat, scale, toler_chol);
+      if (!nr.done()) next = newton_step(factor, res.u, scale);
     }
+    nr.advance(next);
   }
-  return NewtonResult{newbeta, res.u, scale, factor, loglik_init, loglik, score_test,
-                      iter, converged, rescale};
+  return NewtonResult{nr.proposal, res.u, scale, factor, loglik_init, nr.loglik, score_test,
+                      nr.iter, nr.converged, rescale};
 }
 
 }  // namespace

@@ -28,6 +28,7 @@
 // (interrupt.h), besides once per Newton iteration.
 #include <RcppEigen.h>
 #include "interrupt.h"
+#include "ldl.h"
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -289,12 +290,13 @@ class FirthFit {
   void eval(const VectorXd& beta, PenEval& e) {
     const Index p = D_.p;
     evaluate(D_, beta, penalty_ != 0.0, work_, e.d);
-    Eigen::LLT<MatrixXd> llt(e.d.info);
-    e.ok = llt.info() == Eigen::Success && std::isfinite(e.d.loglik);
+    // the package's generalised Cholesky (ldl.h) with tolerance 0: positive definite exactly
+    // when an LLT decomposition would succeed; log det I = sum log D
+    const rwe::Ldl ldl(e.d.info, 0.0);
+    e.ok = ldl.positive_definite() && std::isfinite(e.d.loglik);
     if (!e.ok) return;
-    const MatrixXd L = llt.matrixL();
-    e.logdet = 2.0 * L.diagonal().array().log().sum();
-    e.inv_info = llt.solve(MatrixXd::Identity(p, p));
+    e.logdet = ldl.logdet();
+    e.inv_info = ldl.inverse();
     e.pen_loglik = e.d.loglik + penalty_ * e.logdet;
     e.pen_score = e.d.score;
     if (penalty_ != 0.0) {
@@ -408,11 +410,11 @@ class FirthFit {
       }
       if (ok) {
         const MatrixXd Hs = 0.5 * (H + H.transpose());
-        Eigen::LLT<MatrixXd> llt(Hs);
-        if (llt.info() == Eigen::Success) return llt.solve(U);
+        const rwe::Ldl ldl(Hs, 0.0);
+        if (ldl.positive_definite()) return ldl.solve(U);
       }
     }
-    return M.llt().solve(U);
+    return rwe::Ldl(M, 0.0).solve(U);
   }
 
   const CoxData& D_;

@@ -22,10 +22,14 @@
 //     positions once per call (O(n), outside the loops) so that a bad call stops with an error
 //     instead of writing outside a buffer.
 // Everything returned is an aggregate over rows; R decides what may leave the site.
+// The coordinator's side: newton_start_cpp / newton_observe_cpp / newton_advance_cpp run the
+// Newton-Raphson of the pooled fit with the single-machine kernel's own generalised Cholesky
+// and step-halving rule (ldl.h); R carries their state between protocol rounds.
 // Interrupts: the row loops poll for Ctrl-C about every 0.01-0.1 s of work (interrupt.h).
 
 #include <RcppEigen.h>
 #include "cox_grid.h"
+#include "ldl.h"
 #include <memory>
 #include <cmath>
 #include <vector>
@@ -155,6 +159,101 @@ Eigen::MatrixXd partition_cox_info_cpp(const Eigen::Map<Eigen::MatrixXd> x, cons
   stop.rethrow();
   info.triangularView<Eigen::StrictlyUpper>() = info.transpose();
   return info;
+}
+
+namespace {
+
+// The coordinator's Newton state travels through R as a list (one round of the protocol
+// between two calls); these two functions are its only readers and writers.
+Rcpp::List newton_state(const rwe::NewtonHalving& nr, double score_test) {
+  return Rcpp::List::create(
+      Rcpp::Named("beta") = nr.beta, Rcpp::Named("proposal") = nr.proposal,
+      Rcpp::Named("accepted") = nr.accepted, Rcpp::Named("loglik") = nr.loglik,
+      Rcpp::Named("iter") = nr.iter, Rcpp::Named("iter_max") = nr.iter_max,
+      Rcpp::Named("eps") = nr.eps, Rcpp::Named("halving") = nr.halving,
+      Rcpp::Named("converged") = nr.converged, Rcpp::Named("overshot") = nr.overshot,
+      Rcpp::Named("done") = nr.done(), Rcpp::Named("needs_information") = nr.needs_information(),
+      Rcpp::Named("score_test") = score_test);
+}
+
+rwe::NewtonHalving newton_from_state(const Rcpp::List& st) {
+  const Eigen::VectorXd beta = Rcpp::as<Eigen::VectorXd>(st["beta"]);
+  rwe::NewtonHalving nr(beta, Rcpp::as<double>(st["accepted"]), Eigen::VectorXd::Zero(beta.size()),
+                        Rcpp::as<int>(st["iter_max"]), Rcpp::as<double>(st["eps"]));
+  nr.proposal = Rcpp::as<Eigen::VectorXd>(st["proposal"]);
+  nr.loglik = Rcpp::as<double>(st["loglik"]);
+  nr.iter = Rcpp::as<int>(st["iter"]);
+  nr.halving = Rcpp::as<bool>(st["halving"]);
+  nr.converged = Rcpp::as<bool>(st["converged"]);
+  nr.overshot = Rcpp::as<bool>(st["overshot"]);
+  nr.finished = Rcpp::as<bool>(st["done"]);
+  return nr;
+}
+
+// At the end of a fit: the variance (inverse information, 0 for aliased columns) and rank.
+void add_final(Rcpp::List& out, const rwe::Ldl& f, const Eigen::VectorXd& scale) {
+  Rcpp::LogicalVector aliased(f.dg.size());
+  for (Index j = 0; j < f.dg.size(); ++j) aliased[j] = f.aliased[j];
+  out["var"] = rwe::unscaled_inverse(f, scale);
+  out["aliased"] = aliased;
+  out["rank"] = static_cast<int>(f.rank);
+}
+
+void check_newton_sizes(Index p, const Eigen::Map<Eigen::VectorXd>& score,
+                        const Eigen::Map<Eigen::MatrixXd>& imat, const Eigen::Map<Eigen::VectorXd>& scale) {
+  if (score.size() != p || imat.rows() != p || imat.cols() != p || scale.size() != p) {
+    Rcpp::stop("score, information and scale must match the %d coefficients", static_cast<int>(p));
+  }
+}
+
+}  // namespace
+
+// The partitioned coordinator's Newton-Raphson, with the very code of the single-machine
+// kernel (rwe::NewtonHalving and rwe::Ldl, ldl.h). Start: the pooled log-likelihood, score
+// and information at `init` give the first step and the score test; the returned state's
+// `proposal` is the next point to evaluate (with `var`, `aliased`, `rank` when iter_max = 0).
+// [[Rcpp::export]]
+Rcpp::List newton_start_cpp(const Eigen::Map<Eigen::VectorXd> init, double loglik,
+                            const Eigen::Map<Eigen::VectorXd> score, const Eigen::Map<Eigen::MatrixXd> imat,
+                            const Eigen::Map<Eigen::VectorXd> scale, int iter_max, double eps,
+                            double toler_chol) {
+  check_newton_sizes(init.size(), score, imat, scale);
+  const rwe::Ldl f = rwe::factor_scaled(imat, scale, toler_chol);
+  const Eigen::VectorXd step = rwe::newton_step(f, score, scale);
+  const rwe::NewtonHalving nr(init, loglik, step, iter_max, eps);
+  Rcpp::List out = newton_state(nr, score.dot(step));
+  if (nr.done()) add_final(out, f, scale);
+  return out;
+}
+
+// One evaluation: the pooled log-likelihood at state$proposal decides convergence or halving;
+// `needs_information` then says whether newton_advance_cpp() wants score and information there.
+// [[Rcpp::export]]
+Rcpp::List newton_observe_cpp(const Rcpp::List state, double loglik) {
+  rwe::NewtonHalving nr = newton_from_state(state);
+  if (nr.done()) Rcpp::stop("the Newton iteration has ended");
+  nr.observe(loglik);
+  return newton_state(nr, Rcpp::as<double>(state["score_test"]));
+}
+
+// Moves to the next point: halves the step, or (with score and information at the proposal)
+// accepts it and steps on; at the end adds `var`, `aliased` and `rank` from that information.
+// [[Rcpp::export]]
+Rcpp::List newton_advance_cpp(const Rcpp::List state, const Eigen::Map<Eigen::VectorXd> score,
+                              const Eigen::Map<Eigen::MatrixXd> imat,
+                              const Eigen::Map<Eigen::VectorXd> scale, double toler_chol) {
+  rwe::NewtonHalving nr = newton_from_state(state);
+  Eigen::VectorXd step;
+  rwe::Ldl f;
+  if (nr.needs_information()) {
+    check_newton_sizes(nr.beta.size(), score, imat, scale);
+    f = rwe::factor_scaled(imat, scale, toler_chol);
+    if (!nr.done()) step = rwe::newton_step(f, score, scale);
+  }
+  nr.advance(step);
+  Rcpp::List out = newton_state(nr, Rcpp::as<double>(state["score_test"]));
+  if (nr.done()) add_final(out, f, scale);
+  return out;
 }
 
 // Kaplan-Meier / log-rank counts per grid position and group: weighted number at risk,

@@ -36,6 +36,7 @@
 // (about every 0.1 s); on an interrupt the workers stop at their next replicate.
 
 #include <RcppEigen.h>
+#include "ldl.h"
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -133,48 +134,22 @@ struct CoxData {
   const int* strata;
 };
 
-struct Ldl {  // generalised LDL' of a p x p symmetric matrix (row-major lower triangle used)
-  Index p;
-  std::vector<double> a;  // L below the diagonal, D on it (0 for aliased columns)
-  std::vector<char> aliased;
-  explicit Ldl(Index p_) : p(p_), a(p_ * p_), aliased(p_) {}
-  void factor(const std::vector<double>& m, double toler) {
-    a = m;
-    double largest = 0;
-    for (Index i = 0; i < p; ++i) largest = std::max(largest, a[i * p + i]);
-    const double threshold = (largest > 0 ? largest : 1.0) * toler;
-    for (Index i = 0; i < p; ++i) {
-      const double pivot = a[i * p + i];
-      aliased[i] = !std::isfinite(pivot) || pivot < threshold;
-      if (aliased[i]) {
-        for (Index j = i; j < p; ++j) a[j * p + i] = 0;
-        continue;
-      }
-      for (Index j = i + 1; j < p; ++j) {
-        const double lji = a[j * p + i] / pivot;
-        for (Index k = j; k < p; ++k) a[k * p + j] -= lji * a[k * p + i];
-        a[j * p + i] = lji;
-      }
-    }
-  }
-  void solve(std::vector<double>& y) const {  // in place, generalised inverse
-    for (Index i = 0; i < p; ++i)
-      for (Index j = 0; j < i; ++j) y[i] -= a[i * p + j] * y[j];
-    for (Index i = 0; i < p; ++i) y[i] = aliased[i] ? 0.0 : y[i] / a[i * p + i];
-    for (Index i = p - 1; i >= 0; --i)
-      for (Index j = i + 1; j < p; ++j) y[i] -= a[j * p + i] * y[j];
-    for (Index i = 0; i < p; ++i) if (aliased[i]) y[i] = 0;
-  }
-};
-
 // Work space of one thread: the replicate's centred and scaled covariates and sums.
 struct CoxWork {
   Index n, p;
-  std::vector<double> counts, z, mean, scale, beta, newbeta, u, imat, s1, s2, d1, d2, step;
-  Ldl ldl;
+  std::vector<double> counts, z, mean, scale, beta, newbeta, u, imat, s1, s2, d1, d2;
+  rwe::Ldl ldl;  // the package's one generalised Cholesky (ldl.h)
+  Eigen::VectorXd step;
   CoxWork(Index n_, Index p_)
       : n(n_), p(p_), counts(n_), z(n_ * p_), mean(p_), scale(p_), beta(p_), newbeta(p_),
-        u(p_), imat(p_ * p_), s1(p_), s2(p_ * p_), d1(p_), d2(p_ * p_), step(p_), ldl(p_) {}
+        u(p_), imat(p_ * p_), s1(p_), s2(p_ * p_), d1(p_), d2(p_ * p_), step(p_) {}
+  // imat is symmetric (both triangles filled), so its row-major storage reads as column-major
+  void factor(double toler) { ldl.factor(Eigen::Map<const Eigen::MatrixXd>(imat.data(), p, p), toler); }
+  const Eigen::VectorXd& newton_step() {  // I^- u, in place (no allocation per replicate)
+    step = Eigen::Map<const Eigen::VectorXd>(u.data(), p);
+    ldl.solve_in_place(step);
+    return step;
+  }
 };
 
 // Centres (weighted by the counts) and scales every column that is not coded -1/0/1 among the
@@ -293,32 +268,20 @@ CoxReplicate cox_counts_fit(const CoxData& d, CoxWork& w, const CoxControl& ctl,
   for (Index i = 0; i < d.n; ++i) { total += w.counts[i]; osum += w.counts[i] * d.offset[i]; }
   for (Index i = 0; i < d.n; ++i) off[i] = d.offset[i] - osum / total;
   std::fill(w.beta.begin(), w.beta.end(), 0.0);
-  double accepted = cox_evaluate(d, off, w, w.beta, ctl.efron, true);
-  w.ldl.factor(w.imat, ctl.toler);
-  w.step = w.u;
-  w.ldl.solve(w.step);
-  for (Index j = 0; j < p; ++j) w.newbeta[j] = w.beta[j] + w.step[j];
-  bool halving = false, converged = false;
-  int iter = 0;
-  for (iter = 1; iter <= ctl.iter_max; ++iter) {
-    const double loglik = cox_evaluate(d, off, w, w.newbeta, ctl.efron, true);
-    converged = !halving && std::fabs(1.0 - accepted / loglik) <= ctl.eps;
-    const bool overshot = !(loglik >= accepted);
-    w.ldl.factor(w.imat, ctl.toler);
-    if (converged || iter == ctl.iter_max) break;
-    if (overshot) {  // retry half of the step from the last accepted point
-      halving = true;
-      for (Index j = 0; j < p; ++j) w.newbeta[j] = 0.5 * (w.newbeta[j] + w.beta[j]);
-    } else {
-      halving = false;
-      accepted = loglik;
-      w.beta = w.newbeta;
-      w.step = w.u;
-      w.ldl.solve(w.step);
-      for (Index j = 0; j < p; ++j) w.newbeta[j] = w.beta[j] + w.step[j];
-    }
+  const double loglik_init = cox_evaluate(d, off, w, w.beta, ctl.efron, true);
+  w.factor(ctl.toler);
+  // survival's step-halving Newton-Raphson, the one of src/cox.cpp (rwe::NewtonHalving)
+  rwe::NewtonHalving nr(Eigen::VectorXd::Zero(p), loglik_init, w.newton_step(), ctl.iter_max,
+                        ctl.eps);
+  while (!nr.done()) {
+    Eigen::Map<Eigen::VectorXd>(w.newbeta.data(), p) = nr.proposal;
+    nr.observe(cox_evaluate(d, off, w, w.newbeta, ctl.efron, true));
+    w.factor(ctl.toler);  // the information comes with every evaluation here
+    if (nr.done() || nr.overshot) nr.advance(w.step); else nr.advance(w.newton_step());
   }
-  if (ctl.iter_max == 0) iter = 0;
+  const int iter = nr.iter;
+  const bool converged = nr.converged;
+  for (Index j = 0; j < p; ++j) w.newbeta[j] = nr.proposal[j];
   for (Index j = 0; j < p; ++j)
     coef[j] = w.ldl.aliased[j] ? NA_REAL : w.newbeta[j] * w.scale[j];
   return CoxReplicate{iter, converged};
