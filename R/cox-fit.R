@@ -140,15 +140,20 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   # A covariate missing on every row surfaces as some other error ("no rows left", missing
   # values); only then is the data scanned for it, so that the error can name it.
   here <- environment()
-  mf <- parts <- design <- NULL
-  tryCatch({
-    mf <- surv_model_frame(call, env, extra = "cluster")
-    parts <- surv_parts(mf)
-    design <- cox_design_matrix(parts$terms, mf, parts$weights)
-  }, error = function(e) {
-    check_entirely_missing(call, env, error_call = here)
-    stop(e)
+  frame <- surv_frame_cached(call, env, "cox", function() {
+    tryCatch({
+      mf <- surv_model_frame(call, env, extra = "cluster", call = here)
+      parts <- surv_parts(mf, call = here)
+      list(mf = mf, parts = parts,
+           design = cox_design_matrix(parts$terms, mf, parts$weights, call = here))
+    }, error = function(e) {
+      check_entirely_missing(call, env, error_call = here)
+      stop(e)
+    })
   })
+  mf <- frame$mf
+  parts <- frame$parts
+  design <- frame$design
   check_has_events(parts$status, parts$weights)
   init <- if (missing(init)) NULL else init
   if (isTRUE(firth)) {
@@ -228,11 +233,17 @@ firth_control_fields <- c("eps", "gconv", "iter.max", "max.halving", "max.step")
 
 # cox_fit(firth = TRUE) takes either a firth_control() or a cox_control() list.
 check_cox_control <- function(control, firth_ok = FALSE, call = rlang::caller_env()) {
+  # the list that passed last time (usually cox_control()'s defaults) passes again
+  if (identical(control, checked_controls$cox)) return(invisible(control))
   if (firth_ok && is.list(control) && all(c("gconv", "max.halving") %in% names(control))) {
     return(check_control(control, firth_control_fields, "firth_control", call = call))
   }
   check_control(control, cox_control_fields, "cox_control", call = call)
+  checked_controls$cox <- control
+  invisible(control)
 }
+
+checked_controls <- new.env(parent = emptyenv())
 
 # coxph's default: a robust variance when there is a cluster() or some case weight is not an
 # integer (weights are then sampling weights, not counts), as km_fit() does for its SE.
@@ -666,9 +677,12 @@ cox_wald_test <- function(fit) {
   if (!all(is.finite(v))) return(test_vector(NA_real_, sum(keep)))
   # b' V^- b = (D b)' (D V D)^- (D b): with D exact powers of two near 1 / sd, the rank
   # decisions do not depend on the covariates' units (nor does the statistic).
-  sd <- sqrt(diag(v))
-  d <- ifelse(sd > 0 & is.finite(sd), 2^-round(log2(sd)), 1)
-  v <- v * outer(d, d)
+  p <- nrow(v)
+  sd <- sqrt(v[seq.int(1L, by = p + 1L, length.out = p)])
+  d <- rep(1, p)
+  scaled <- sd > 0 & is.finite(sd)
+  d[scaled] <- 2^-round(log2(sd[scaled]))
+  v <- v * tcrossprod(d)  # exact: the d are powers of two
   test_vector(cox_wald_cpp(v, as.double(b * d), fit$control$toler.chol)$test, sum(keep))
 }
 

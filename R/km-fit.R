@@ -56,12 +56,19 @@ km_fit <- function(formula, data, weights, subset, na.action,
   conf.type <- match.arg(conf.type)
   check_conf_level(conf.int)
   mc <- match.call()
-  mf <- surv_model_frame(mc, parent.frame(), extra = "id")
-  parts <- surv_parts(mf)
-  refuse_cluster_offset(mf, "km_fit")
-  groups <- rhs_groups(mf, include_strata = TRUE)
-  weighted <- !is.null(stats::model.weights(mf))
-  id <- km_check_id(mf[["(id)"]], parts, robust, weighted)
+  env <- parent.frame()
+  here <- environment()
+  frame <- surv_frame_cached(mc, env, "km", function() {
+    mf <- surv_model_frame(mc, env, extra = "id", call = here)
+    parts <- surv_parts(mf, call = here)
+    refuse_cluster_offset(mf, "km_fit", call = here)
+    list(mf = mf, parts = parts, groups = rhs_groups(mf, include_strata = TRUE))
+  })
+  mf <- frame$mf
+  parts <- frame$parts
+  groups <- frame$groups
+  weighted <- !is.null(.subset2(mf, "(weights)"))
+  id <- km_check_id(.subset2(mf, "(id)"), parts, robust, weighted)
   fit <- km_engine(parts$time, parts$status, parts$weights, parts$start, groups,
                    conf.type = conf.type, conf.int = conf.int, robust = robust,
                    weighted = weighted, call = mc, na.action = parts$na.action)
@@ -268,7 +275,10 @@ km_order <- function(codes, time_rank) {
 #' @noRd
 new_rwe_km <- function(curves, strata, strata_label, n, conf.type, conf.int, variance,
                        weighted, counting, call, na.action) {
-  stopifnot(is.data.frame(curves), is.data.frame(strata), length(n) == nrow(strata))
+  # an internal constructor: a plain check is cheaper than stopifnot() on every small call
+  if (!is.data.frame(curves) || !is.data.frame(strata) || length(n) != .row_names_info(strata, 2L)) {
+    stop("new_rwe_km(): malformed curves, strata or n", call. = FALSE)
+  }
   structure(list(curves = curves, strata = strata, strata_label = strata_label, n = n,
                  conf.type = conf.type, conf.int = conf.int, variance = variance,
                  weighted = weighted, counting = counting, call = call,
@@ -310,8 +320,10 @@ km_conf_limits <- function(surv, se_log, conf.type, conf.int) {
 
 # One validator for every confidence level (conf.int in the KM verbs, conf.level elsewhere).
 check_conf_level <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  force(arg)  # a promise of caller_arg() cannot be forced later from inside cli's glue
   if (!is.numeric(x) || length(x) != 1L || !is.finite(x) || x <= 0 || x >= 1) {
+    # forced here, not inside cli's glue (where caller_arg() would see the wrong frame);
+    # not on the happy path, where caller_arg() is a measurable share of a small call
+    force(arg)
     cli::cli_abort("{.arg {arg}} must be a single number strictly between 0 and 1, not {.val {format(x)}}.",
                    call = call, class = "rwe_bad_input")
   }

@@ -62,21 +62,28 @@ logrank_test <- function(formula, data, rho = 0, subset, na.action,
   method <- match.arg(method)
   check_permutation_args(B, seed)
   mc <- match.call()
-  mf <- surv_model_frame(mc, parent.frame())
-  parts <- surv_parts(mf)
-  refuse_cluster_offset(mf, "logrank_test")
-  if (parts$counting) {
-    cli::cli_abort("{.arg formula}: the log-rank test takes right-censored {.code Surv(time, status)} data only.",
-                   class = "rwe_bad_input")
-  }
-  groups <- rhs_groups(mf, include_strata = FALSE)
+  env <- parent.frame()
+  here <- environment()
+  frame <- surv_frame_cached(mc, env, "logrank", function() {
+    mf <- surv_model_frame(mc, env, call = here)
+    parts <- surv_parts(mf, call = here)
+    refuse_cluster_offset(mf, "logrank_test", call = here)
+    if (parts$counting) {
+      cli::cli_abort("{.arg formula}: the log-rank test takes right-censored {.code Surv(time, status)} data only.",
+                     call = here, class = "rwe_bad_input")
+    }
+    list(mf = mf, parts = parts, groups = rhs_groups(mf, include_strata = FALSE),
+         strata = rhs_groups(mf, include_strata = TRUE, strata_only = TRUE))
+  })
+  parts <- frame$parts
+  groups <- frame$groups
   if (!ncol(groups$table)) {
     cli::cli_abort(c("{.arg formula} has no grouping variable to compare.",
                      "x" = "Got {.code {format(formula)}}; use e.g. {.code Surv(time, status) ~ group}."),
                    class = "rwe_bad_input")
   }
   check_two_groups(groups, paste("formula", paste(format(formula), collapse = "")))
-  strata <- rhs_groups(mf, include_strata = TRUE, strata_only = TRUE)
+  strata <- frame$strata
   check_has_events(parts$status)
   res <- logrank_engine(parts$time, parts$status, groups, strata, rho, call = mc,
                         na.action = parts$na.action)
@@ -191,7 +198,9 @@ logrank_chisq <- function(observed, expected, var) {
 new_rwe_logrank <- function(groups, group_label, n, observed, expected, observed_by_stratum,
                             expected_by_stratum, var, chisq, df, rho, strata, strata_n,
                             call, na.action) {
-  stopifnot(is.data.frame(groups), length(observed) == nrow(groups))
+  if (!is.data.frame(groups) || length(observed) != .row_names_info(groups, 2L)) {
+    stop("new_rwe_logrank(): malformed groups or observed", call. = FALSE)
+  }
   method <- if (rho == 0) "Log-rank test" else if (rho == 1) {
     "Peto-Peto test (G-rho, rho = 1)"
   } else paste0("Fleming-Harrington G-rho test (rho = ", format(rho), ")")

@@ -490,7 +490,7 @@ merge_near_ties <- function(time, start = NULL, arg = "formula", call = rlang::c
   } else {
     y <- sort(unique(if (is.null(start)) time else c(time, start)))
   }
-  dy <- diff(y)
+  dy <- y[-1L] - y[-length(y)]  # diff(y), without its generic dispatch and checks
   tied <- dy <= tol | dy / mean(abs(y)) <= tol
   if (!any(tied)) {
     if (hashed) {

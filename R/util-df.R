@@ -7,5 +7,8 @@
 # stringsAsFactors, no name mangling).
 new_df <- function(cols) {
   n <- if (length(cols)) length(cols[[1L]]) else 0L
-  structure(cols, class = "data.frame", row.names = .set_row_names(n))
+  # attr<- rather than structure(), whose argument handling costs more than the data frame
+  attr(cols, "row.names") <- .set_row_names(n)
+  class(cols) <- "data.frame"
+  cols
 }
