@@ -133,7 +133,10 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
                     init, robust = NULL, cluster, control = cox_control(), x = FALSE,
                     y = TRUE, model = FALSE, firth = FALSE) {
   ties <- check_ties(ties)
-  check_keep_flags(x = x, y = y, model = model)
+  if (!is.logical(x) || !is.logical(y) || !is.logical(model) ||
+      length(x) + length(y) + length(model) != 3L || anyNA(c(x, y, model))) {
+    check_keep_flags(x = x, y = y, model = model)  # names the offending flag
+  }
   call <- match.call()
   env <- parent.frame()
   check_cox_control(control, firth_ok = isTRUE(firth))
@@ -204,10 +207,10 @@ check_keep_flags <- function(..., call = rlang::caller_env()) {
 # Everything computed from the per-row data at fit time (concordance, robust variance and its
 # score test) is done before this by cox_finish() on the full fields.
 cox_slim <- function(fit, keep_y, keep_model, mf, parts) {
-  if (!keep_y) fit["y"] <- list(NULL)
-  if (is.null(fit$call$weights)) fit["weights"] <- list(NULL)
-  if (!length(parts$strata_vars)) fit["strata"] <- list(NULL)
-  if (is.null(attr(attr(mf, "terms"), "offset"))) fit["offset"] <- list(NULL)
+  drop <- c(if (!keep_y) "y", if (is.null(fit$call$weights)) "weights",
+            if (!length(parts$strata_vars)) "strata",
+            if (is.null(attr(attr(mf, "terms"), "offset"))) "offset")
+  if (length(drop)) fit[drop] <- list(NULL)  # one copy of the list, not one per field
   if (keep_model) fit$model <- mf
   fit
 }
@@ -657,7 +660,8 @@ new_rwe_cox <- function(raw, y, x = NULL, strata = NULL, strata_levels = NULL,
     concordance = NULL
   )
   fit$wald.test <- cox_wald_test(fit)
-  structure(fit, class = "rwe_cox")
+  class(fit) <- "rwe_cox"
+  fit
 }
 
 test_vector <- function(statistic, df) {

@@ -279,11 +279,11 @@ new_rwe_km <- function(curves, strata, strata_label, n, conf.type, conf.int, var
   if (!is.data.frame(curves) || !is.data.frame(strata) || length(n) != .row_names_info(strata, 2L)) {
     stop("new_rwe_km(): malformed curves, strata or n", call. = FALSE)
   }
-  structure(list(curves = curves, strata = strata, strata_label = strata_label, n = n,
-                 conf.type = conf.type, conf.int = conf.int, variance = variance,
-                 weighted = weighted, counting = counting, call = call,
-                 na.action = na.action),
-            class = "rwe_km")
+  fit <- list(curves = curves, strata = strata, strata_label = strata_label, n = n,
+              conf.type = conf.type, conf.int = conf.int, variance = variance,
+              weighted = weighted, counting = counting, call = call, na.action = na.action)
+  class(fit) <- "rwe_km"  # not structure(): its argument handling is a cost on small calls
+  fit
 }
 
 # Greenwood SE of S = S * SE(log S); undefined (NA) where the curve has reached 0, where
@@ -457,13 +457,15 @@ vector_groups <- function(group, n, arg = "group", call = rlang::caller_env()) {
   combine_groups(values, n)
 }
 
+# = data.frame(row.names = 1L): the one row of "all" when there is no grouping variable
+no_groups_table <- structure(list(), names = character(0), row.names = 1L, class = "data.frame")
+
 # Integer codes for the observed combinations of `values` (first variable varying slowest,
 # factor levels in their order, other values sorted), without building strings per row.
 combine_groups <- function(values, n) {
   if (!length(values)) {
     # = data.frame(row.names = 1L), without its argument matching and checks
-    empty <- structure(list(), names = character(0), row.names = 1L, class = "data.frame")
-    return(list(codes = rep(1L, n), table = empty, label = "all"))
+    return(list(codes = rep(1L, n), table = no_groups_table, label = "all"))
   }
   coded <- lapply(values, value_codes)
   sizes <- vapply(coded, function(v) length(v$sorted), integer(1))

@@ -204,13 +204,14 @@ new_rwe_logrank <- function(groups, group_label, n, observed, expected, observed
   method <- if (rho == 0) "Log-rank test" else if (rho == 1) {
     "Peto-Peto test (G-rho, rho = 1)"
   } else paste0("Fleming-Harrington G-rho test (rho = ", format(rho), ")")
-  structure(list(groups = groups, group_label = group_label, n = n, observed = observed,
-                 expected = expected, observed_by_stratum = observed_by_stratum,
-                 expected_by_stratum = expected_by_stratum, var = var, chisq = chisq,
-                 df = df, p.value = stats::pchisq(chisq, df, lower.tail = FALSE), rho = rho,
-                 strata = strata, strata_n = strata_n, method = method, call = call,
-                 na.action = na.action),
-            class = "rwe_logrank")
+  fit <- list(groups = groups, group_label = group_label, n = n, observed = observed,
+              expected = expected, observed_by_stratum = observed_by_stratum,
+              expected_by_stratum = expected_by_stratum, var = var, chisq = chisq,
+              df = df, p.value = stats::pchisq(chisq, df, lower.tail = FALSE), rho = rho,
+              strata = strata, strata_n = strata_n, method = method, call = call,
+              na.action = na.action)
+  class(fit) <- "rwe_logrank"  # not structure(): its argument handling costs on small calls
+  fit
 }
 
 # Per-group table shared by print() and tidy().

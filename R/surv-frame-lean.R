@@ -177,9 +177,11 @@ lean_build <- function(plan, formula, data) {
   env$Surv <- fast_surv
   env$strata <- fast_strata
   env$cluster <- survival::cluster
-  mf <- structure(c(list(y), cols), names = plan$mf_names,
-                  terms = lean_with_env(plan$mf_terms, env),
-                  row.names = lean_row_names(data), class = "data.frame")
+  mf <- c(list(y), cols)
+  names(mf) <- plan$mf_names
+  attr(mf, "terms") <- lean_with_env(plan$mf_terms, env)
+  attr(mf, "row.names") <- lean_row_names(data)
+  class(mf) <- "data.frame"
   parts <- lean_parts(plan, mf, y, time, env, n)
   out <- list(mf = mf, parts = parts)
   switch(plan$verb,

@@ -86,6 +86,46 @@ runners <- list(
   }
 )
 
+# Small cohorts (the per-call cost, issue 16): one call takes well under the clock's
+# resolution and the machine may be busy, so both engines run in this one process, interleaved
+# (a round of `inner` calls of one, then of the other), timed in CPU seconds (user + system),
+# after a warm-up of both (byte-code compilation, lazy loading, rwecohort's first call with a
+# formula, which also checks its lean model-frame plan). Only the fitting call is timed: the
+# numbers compared across engines are extracted once, afterwards. Returns per-call seconds
+# of each round for each engine.
+time_small_case <- function(case, reps, inner = 200L) {
+  engines <- c("rwecohort", "survival")
+  fits <- lapply(stats::setNames(engines, engines), function(e) small_case_call(case, e))
+  for (w in 1:20) for (e in engines) fits[[e]]()
+  cpu <- function() sum(proc.time()[c("user.self", "sys.self")])
+  seconds <- matrix(NA_real_, reps, 2L, dimnames = list(NULL, engines))
+  for (i in seq_len(reps)) {
+    for (e in if (i %% 2L) engines else rev(engines)) {
+      f <- fits[[e]]
+      t0 <- cpu()
+      for (j in seq_len(inner)) f()
+      seconds[i, e] <- (cpu() - t0) / inner
+    }
+  }
+  lapply(stats::setNames(engines, engines), function(e) {
+    list(seconds = seconds[, e], peak_mb = NA_real_, answer = unname(run(e)))
+  })
+}
+
+# The bare fitting call of a small case, as a function of no arguments.
+small_case_call <- function(case, engine) {
+  cox <- case$kind == "cox"
+  f <- if (cox) cox_formula(case) else group_formula(case)
+  d <- data
+  switch(paste(case$kind, engine),
+         "cox rwecohort" = function() cox_fit(f, d, ties = case$ties, control = control),
+         "cox survival" = function() coxph(f, d, ties = case$ties),
+         "km rwecohort" = function() km_fit(f, d),
+         "km survival" = function() survfit(f, d),
+         "logrank rwecohort" = function() logrank_test(f, d),
+         "logrank survival" = function() survdiff(f, d))
+}
+
 prepared <- NULL
 if (case$kind == "cox_kernel") {
   x <- as.matrix(data[paste0("x", seq_len(case$p))])
@@ -101,20 +141,19 @@ if (case$kind == "cox_sites") {
   }
 }
 run <- runners[[case$kind]]
+if (job$engine == "both") {
+  saveRDS(time_small_case(case, job$reps), job$out)
+  quit(save = "no")
+}
 invisible(gc(full = TRUE))
 baseline_kb <- proc_kb("VmRSS")
 reset_peak()
 seconds <- numeric(job$reps)
 answer <- NULL
-# Small cohorts (the per-call cost): one call takes well under the clock's resolution, so each
-# timing repeats the call `inner` times (after a warm-up for the byte-code compiler) and reports
-# seconds per call.
-inner <- if (case$n <= 1000) 200L else 1L
-if (inner > 1L) for (w in 1:20) run(job$engine)
 for (i in seq_len(job$reps)) {
   t0 <- proc.time()[["elapsed"]]
-  for (j in seq_len(inner)) answer <- run(job$engine)
-  seconds[i] <- (proc.time()[["elapsed"]] - t0) / inner
+  answer <- run(job$engine)
+  seconds[i] <- proc.time()[["elapsed"]] - t0
 }
 peak_mb <- (proc_kb("VmHWM") - baseline_kb) / 1024
 saveRDS(list(seconds = seconds, peak_mb = peak_mb, answer = unname(answer)), job$out)

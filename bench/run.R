@@ -4,7 +4,9 @@
 #   Rscript bench/run.R --quick         # n = 1e4 and 1e5 only (about a minute)
 #   Rscript bench/run.R --with-1e7      # adds Cox Efron p = 10 at n = 1e7 (rwecohort only)
 #   Rscript bench/run.R --reps=5 --only=km,logrank
-#   Rscript bench/run.R --small         # only the small-cohort cases (n = 200 and 31)
+#   Rscript bench/run.R --small         # only the small-cohort cases (n = 200 and 31): both
+#                                       # engines interleaved in one process, CPU seconds per
+#                                       # call, median of >= 7 rounds of 200 calls
 #   Rscript bench/run.R --memory        # only the 10^7-row memory case (bench/memory.R)
 #   Rscript bench/run.R --only=resample # only the resampling rows (bench/resample.R)
 # After the case table the default run prints the resampling rows (B = 1000 at n = 200; 100
@@ -53,6 +55,10 @@ if (flag("small")) cases <- Filter(function(k) k$n <= 1000, cases)
 if (length(only)) cases <- Filter(function(k) k$kind %in% only, cases)
 if (flag("memory")) cases <- list()
 
+# Small cohorts: both engines in one process, interleaved, CPU time, at least 7 rounds of 200
+# calls each (bench/child.R, time_small_case()).
+small_case <- function(k) k$n <= 1000 && k$kind %in% c("cox", "km", "logrank")
+
 describe <- function(k) {
   extra <- c(if (k$kind %in% c("cox", "cox_kernel", "cox_sites")) c(k$ties, sprintf("p=%d", k$p)),
              if (k$groups > 0) sprintf("groups=%d", k$groups),
@@ -73,7 +79,8 @@ data_path <- function(k, dir) {
 }
 
 run_engine <- function(k, engine, path, dir) {
-  job <- list(case = k, engine = engine, data_path = path, reps = reps,
+  job <- list(case = k, engine = engine, data_path = path,
+              reps = if (engine == "both") max(reps, 7L) else reps,
               out = tempfile(tmpdir = dir, fileext = ".rds"))
   job_file <- tempfile(tmpdir = dir, fileext = ".rds")
   saveRDS(job, job_file)
@@ -92,12 +99,15 @@ dir <- tempfile("rwecohort-bench-"); dir.create(dir)
 cat(sprintf("rwecohort %s vs survival %s | R %s | %d cores | %s | median of %d runs\n",
             utils::packageVersion("rwecohort"), utils::packageVersion("survival"),
             getRversion(), parallel::detectCores(), Sys.time(), reps))
+load <- tryCatch(readLines("/proc/loadavg", n = 1L), error = function(e) "unknown")
+cat(sprintf("load average at start: %s (small cases: CPU s per call, median of >= 7 rounds)\n", load))
 cat(sprintf("%-48s %10s %10s %8s %10s %10s %6s\n", "case", "rwe (s)", "surv (s)", "ratio",
             "rwe MB", "surv MB", "agree"))
 ratios <- numeric()
 for (k in cases) {
   path <- data_path(k, dir)
-  res <- lapply(stats::setNames(k$engines, k$engines), run_engine, k = k, path = path, dir = dir)
+  res <- if (small_case(k)) run_engine(k, "both", path, dir)
+         else lapply(stats::setNames(k$engines, k$engines), run_engine, k = k, path = path, dir = dir)
   med <- function(r) if (is.null(r)) NA else stats::median(r$seconds)
   mb <- function(r) if (is.null(r)) NA else r$peak_mb
   ratio <- med(res$survival) / med(res$rwecohort)
