@@ -169,7 +169,7 @@ lean_build <- function(plan, formula, data) {
     x <- .subset2(data, term$name)
     if (length(x) != n || anyNA(x)) return(NULL)
     if (!term$strata) return(x)
-    if (!(is.factor(x) || (is.integer(x) && is.null(attributes(x))))) return(NULL)
+    # as the model frame evaluates split_strata_terms()'s strata(x, shortlabel = TRUE)
     fast_strata(x, shortlabel = TRUE)
   })
   if (any(vapply(cols, is.null, TRUE))) return(NULL)
