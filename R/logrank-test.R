@@ -188,6 +188,12 @@ logrank_chisq <- function(observed, expected, var) {
   if (length(keep) < 2L) return(list(chisq = 0, df = 0L))
   idx <- keep[-1L]
   u <- (observed - expected)[idx]
+  if (length(idx) == 1L) {
+    # two groups: what the eigen decomposition below gives for a 1 x 1 variance, exactly
+    v <- var[idx, idx]
+    pos <- v > v * 1e-10
+    return(list(chisq = if (pos) sum(u^2 / v) else 0, df = as.integer(pos)))
+  }
   eig <- eigen(var[idx, idx, drop = FALSE], symmetric = TRUE)
   pos <- eig$values > max(eig$values) * 1e-10
   proj <- crossprod(eig$vectors[, pos, drop = FALSE], u)

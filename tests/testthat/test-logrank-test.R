@@ -143,3 +143,22 @@ test_that("logrank methods refuse arguments they would ignore; cluster/offset re
   expect_false("weights" %in% names(formals(survdiff)))
   expect_error(logrank_test(Surv(time, status) ~ sex, data = lung, weights = age), "unused")
 })
+
+test_that("two-group chi-square shortcut equals the eigen computation exactly", {
+  eigen_chisq <- function(observed, expected, var) {
+    idx <- which(expected > 0)[-1L]
+    eig <- eigen(var[idx, idx, drop = FALSE], symmetric = TRUE)
+    pos <- eig$values > max(eig$values) * 1e-10
+    proj <- crossprod(eig$vectors[, pos, drop = FALSE], (observed - expected)[idx])
+    list(chisq = sum(proj^2 / eig$values[pos]), df = sum(pos))
+  }
+  set.seed(3)
+  for (i in 1:50) {
+    o <- c(stats::rpois(1, 20), stats::rpois(1, 20))
+    e <- c(stats::runif(1, 5, 30), stats::runif(1, 5, 30))
+    v <- stats::runif(1, 0.1, 20) * matrix(c(1, -1, -1, 1), 2)
+    expect_identical(logrank_chisq(o, e, v), eigen_chisq(o, e, v))
+  }
+  expect_identical(logrank_chisq(c(3, 0), c(2, 1), matrix(0, 2, 2)),
+                   eigen_chisq(c(3, 0), c(2, 1), matrix(0, 2, 2)))
+})
