@@ -98,12 +98,14 @@ lean_rhs_terms <- function(e) {
   NULL
 }
 
-# What the model frame depends on besides the values: each used column's type and attributes.
+# What the model frame depends on besides the values: the data's class and kind of row
+# names, each used column's type and attributes.
 lean_signature <- function(data, vars) {
-  lapply(vars, function(v) {
+  columns <- lapply(vars, function(v) {
     x <- .subset2(data, v)
     list(typeof(x), attributes(x))
   })
+  c(list(class(data), typeof(.row_names_info(data, 0L))), columns)
 }
 
 lean_find_plan <- function(formula, data, verb) {

@@ -183,3 +183,21 @@ test_that("the formula's environment is the one the fit keeps", {
   expect_equal(predict(fit, newdata = lung_complete[1:3, ]),
                predict(cox_fit(f, data = lung_complete, x = TRUE), newdata = lung_complete[1:3, ]))
 })
+
+test_that("data with character row names or another data frame class get their own plan", {
+  lean_reset()
+  d <- lung_complete
+  rownames(d) <- NULL  # automatic (integer) row names
+  km_fit(Surv(time, status) ~ sex, data = d)
+  expect_identical(km_fit(Surv(time, status) ~ sex, data = d),
+                   without_lean(km_fit(Surv(time, status) ~ sex, data = d)))
+  d_names <- d
+  rownames(d_names) <- paste0("id", seq_len(nrow(d)))
+  fit <- km_fit(Surv(time, status) ~ sex, data = d_names)
+  expect_length(lean_plans(), 2L)
+  expect_identical(fit, without_lean(km_fit(Surv(time, status) ~ sex, data = d_names)))
+  d_class <- d
+  class(d_class) <- c("my_frame", "data.frame")
+  km_fit(Surv(time, status) ~ sex, data = d_class)
+  expect_length(lean_plans(), 3L)
+})
