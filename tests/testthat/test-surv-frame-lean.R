@@ -201,3 +201,11 @@ test_that("data with character row names or another data frame class get their o
   km_fit(Surv(time, status) ~ sex, data = d_class)
   expect_length(lean_plans(), 3L)
 })
+
+test_that("large data take the full path (no plan, no second model frame)", {
+  lean_reset()
+  n <- rwecohort:::lean_max_rows + 1
+  d <- data.frame(time = rep(c(1, 2, 3), length.out = n), status = rep(c(0L, 1L), length.out = n))
+  km_fit(Surv(time, status) ~ 1, data = d)
+  expect_length(lean_plans(), 0L)
+})
