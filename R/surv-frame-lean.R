@@ -167,7 +167,7 @@ lean_build <- function(plan, formula, data) {
       anyNA(time) || !zero_one_codes(status)) {
     return(NULL)
   }
-  y <- fast_surv(time, status)
+  y <- surv_right(time, status)  # what fast_surv() builds for these (checked) columns
   time <- as.double(time)
   if (!times_valid_cpp(time, double())) return(NULL)
   cols <- lapply(plan$terms, function(term) {

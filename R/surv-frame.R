@@ -76,10 +76,16 @@ fast_surv <- function(time, time2, event, type, origin = 0) {
     mc[[1L]] <- survival::Surv
     return(eval(mc, parent.frame()))
   }
+  surv_right(time, time2)
+}
+
+# The "right" Surv object of plain numeric times and 0/1 (or logical, no NA) event codes
+# (checked by the caller), built with one allocation.
+surv_right <- function(time, status) {
   time <- as.double(time)
-  ss <- if (is.double(time2)) surv_matrix_cpp(time, time2)
-        else if (is.integer(time2)) surv_matrix_int_cpp(time, time2)
-        else matrix(c(time, as.double(time2)), ncol = 2L)
+  ss <- if (is.double(status)) surv_matrix_cpp(time, status)
+        else if (is.integer(status)) surv_matrix_int_cpp(time, status)
+        else matrix(c(time, as.double(status)), ncol = 2L)
   dimnames(ss) <- list(NULL, c("time", "status"))
   attr(ss, "type") <- "right"
   class(ss) <- "Surv"
