@@ -39,7 +39,7 @@ cox_concordance <- function(time, status, lp, strata = NULL, weights = NULL, sta
 # `row_order`, if given, is the Cox kernel's row order (stratum, time ascending, events first):
 # reversed, it is an order the concordance kernel accepts (strata need not ascend).
 cox_concordance_validated <- function(time, status, lp, strata, weights, start = NULL,
-                                      cluster = NULL, row_order = NULL) {
+                                      cluster = NULL, row_order = NULL, time_rank = NULL) {
   n <- length(time)
   single_stratum <- is.null(strata) || all(strata == strata[1L])
   strata <- if (single_stratum) rep(1L, n) else group_codes(strata, "strata", n, NULL)
@@ -49,7 +49,8 @@ cox_concordance_validated <- function(time, status, lp, strata, weights, start =
   wscale <- weight_scale(weights)
   if (wscale != 1) {
     weights <- weights / wscale
-    res <- cox_concordance_validated(time, status, lp, strata, weights, start, cluster, row_order)
+    res <- cox_concordance_validated(time, status, lp, strata, weights, start, cluster, row_order,
+                                     time_rank)
     counts <- setdiff(names(res), c("concordance", "std"))
     res[counts] <- res[counts] * wscale * wscale  # not wscale^2: 0 stays 0 if that overflows
     return(res)
@@ -59,7 +60,7 @@ cox_concordance_validated <- function(time, status, lp, strata, weights, start =
     # Right-censored: the predictor sweep needs only time ranks, which one hashing pass gives
     # (no sort, so the Cox row order is not needed; no "+ 0" copies: C++ treats -0 as +0).
     input <- list(time = time, status = status, predictor = lp, strata = strata,
-                  weights = weights, cluster = cluster)
+                  weights = weights, cluster = cluster, time_rank = time_rank)
     fit <- concordance_by_predictor(input, single_stratum)
     res <- orient_counts(fit, n, reverse = TRUE)
     return(c(res$count, concordance = res$concordance, std = sqrt(res$var)))
@@ -126,7 +127,9 @@ concordance_from_input <- function(input, single_stratum, reverse, ord = NULL) {
 concordance_by_predictor <- function(input, single_stratum) {
   n <- length(input$time)
   strata <- if (single_stratum) rep(1L, n) else dense_sorted_codes(input$strata)
-  time_rank <- if (is.double(input$time)) distinct_rank_cpp(input$time, double())$time_rank
+  # the Cox fit passes the ranks it already has (those of its merged times: the same numbers)
+  time_rank <- if (!is.null(input$time_rank)) input$time_rank
+               else if (is.double(input$time)) distinct_rank_cpp(input$time, double())$time_rank
                else match(input$time, sort(unique(input$time)))
   cluster_codes <- integer()
   n_cluster <- 0L

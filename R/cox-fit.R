@@ -26,6 +26,12 @@
 cox_control <- function(eps = 1e-9, toler.chol = .Machine$double.eps^0.75, iter.max = 20,
                         toler.inf = sqrt(eps), timefix = TRUE,
                         threads = getOption("rwecohort.threads", 2L)) {
+  # cox_control() is every cox_fit() call's default: its result is kept per threads option
+  defaults <- nargs() == 0L
+  if (defaults) {
+    kept <- checked_controls$default
+    if (!is.null(kept) && identical(kept$threads_option, threads)) return(kept$control)
+  }
   check_control_number(eps, "eps")
   check_control_number(toler.chol, "toler.chol")
   check_control_number(toler.inf, "toler.inf")
@@ -44,8 +50,10 @@ cox_control <- function(eps = 1e-9, toler.chol = .Machine$double.eps^0.75, iter.
   if (eps <= toler.chol) {
     cli::cli_warn("For numerical accuracy, {.arg toler.chol} should be smaller than {.arg eps}.")
   }
-  list(eps = eps, toler.chol = toler.chol, iter.max = as.integer(iter.max),
-       toler.inf = toler.inf, timefix = timefix, threads = as.integer(threads))
+  control <- list(eps = eps, toler.chol = toler.chol, iter.max = as.integer(iter.max),
+                  toler.inf = toler.inf, timefix = timefix, threads = as.integer(threads))
+  if (defaults) checked_controls$default <- list(threads_option = threads, control = control)
+  control
 }
 
 # Floating-point ties (e.g. 0.1 + 0.2 and 0.3) are one time, as survival::coxph does by
@@ -165,7 +173,7 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
     return(cox_slim(fit, keep_y = y, keep_model = model, mf = mf, parts = parts))
   }
   # The response column itself: model.response() would add n character row names.
-  fixed <- fix_near_ties(mf[[1L]], parts$time, parts$start, control)
+  fixed <- fix_near_ties(.subset2(mf, 1L), parts$time, parts$start, control)
   raw <- cox_engine(design$x, fixed$time, fixed$start, parts$status, parts$strata,
                     parts$weights, parts$offset, ties, init, control, design$summary,
                     time_rank = fixed$time_rank, start_rank = fixed$start_rank)
@@ -180,7 +188,7 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
     control = control, ties = ties, init = init
   )
   fit <- cox_finish(fit, robust = robust, cluster = parts$cluster, design_x = design$x,
-                    row_order = raw$row_order)
+                    row_order = raw$row_order, time_rank = fixed$time_rank)
   cox_slim(fit, keep_y = y, keep_model = model, mf = mf, parts = parts)
 }
 
@@ -707,14 +715,15 @@ cox_diverged <- function(raw, coef, var, control) {
 
 # Robust variance, concordance and warnings: the steps that depend on other engines.
 # `row_order`, if given, is the order the Cox kernel used (stratum, time ascending, events
-# first).
-cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE, row_order = NULL) {
+# first); `time_rank`, if given, the rank of each row's (merged) time among the distinct ones.
+cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE, row_order = NULL,
+                       time_rank = NULL) {
   # as coxph: no robust variance when nothing was estimated
   if (isTRUE(robust) && !all(is.na(fit$coefficients))) {
     fit <- cox_add_robust(fit, cluster, design_x)
   }
   if (isTRUE(concordance)) {
-    concordance <- compute_cox_concordance(fit, cluster, row_order)
+    concordance <- compute_cox_concordance(fit, cluster, row_order, time_rank)
     fit["concordance"] <- list(concordance)  # keeps the slot when NULL
   }
   # Like coxph, a deliberately tiny iter.max (0 or 1: one step at a time) is not warned about.
@@ -766,7 +775,7 @@ cox_add_robust <- function(fit, cluster, design_x) {
 
 # Harrell's concordance of the linear predictor, in coxph's layout, on the (time-fixed)
 # response the model was fitted to; clusters enter its variance as they do in coxph.
-compute_cox_concordance <- function(fit, cluster = NULL, row_order = NULL) {
+compute_cox_concordance <- function(fit, cluster = NULL, row_order = NULL, time_rank = NULL) {
   if (length(fit$coefficients) == 0L) return(NULL)
   counting <- attr(fit$y, "type") == "counting"
   y <- unclass(fit$y)  # `[.Surv` is slow at large n
@@ -774,7 +783,7 @@ compute_cox_concordance <- function(fit, cluster = NULL, row_order = NULL) {
                             status = as.double(y[, ncol(y)]), lp = fit$linear.predictors,
                             strata = fit$strata, weights = fit$weights,
                             start = if (counting) as.double(y[, 1L]) else NULL,
-                            cluster = cluster, row_order = row_order)
+                            cluster = cluster, row_order = row_order, time_rank = time_rank)
 }
 
 # ---- methods ------------------------------------------------------------------------------

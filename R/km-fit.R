@@ -2,6 +2,9 @@
 # class and its methods. The C++ kernel (src/km.cpp) only counts and multiplies; everything
 # here validates, sorts, and turns the per-time counts into the quantities survival reports.
 
+# The choices of the verb's argument of the same meaning (its default, in this order).
+km_conf_types <- c("log", "log-log", "plain")
+
 #' Kaplan-Meier survival curves
 #'
 #' Fits one Kaplan-Meier curve per combination of the right-hand-side variables of `formula`
@@ -53,7 +56,8 @@
 km_fit <- function(formula, data, weights, subset, na.action,
                    conf.type = c("log", "log-log", "plain"), conf.int = 0.95, robust = NULL,
                    id) {
-  conf.type <- match.arg(conf.type)
+  # the default without match.arg()'s look-up of the formals (a share of a small call)
+  conf.type <- if (identical(conf.type, km_conf_types)) "log" else match.arg(conf.type)
   check_conf_level(conf.int)
   mc <- match.call()
   env <- parent.frame()
@@ -150,7 +154,8 @@ km_check_id <- function(id, parts, robust, weighted, call = rlang::caller_env())
 km_fit_matrix <- function(time, status, group = NULL, weights = NULL, start = NULL,
                           conf.type = c("log", "log-log", "plain"), conf.int = 0.95,
                           robust = NULL) {
-  conf.type <- match.arg(conf.type)
+  # the default without match.arg()'s look-up of the formals (a share of a small call)
+  conf.type <- if (identical(conf.type, km_conf_types)) "log" else match.arg(conf.type)
   check_conf_level(conf.int)
   time <- check_numeric_arg(time, "time")
   n <- length(time)

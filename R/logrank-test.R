@@ -3,6 +3,9 @@
 # (src/logrank.cpp) builds the per-event-time grid and sums the statistics; here we
 # validate, sort and form the chi-square.
 
+# The choices of the verb's argument of the same meaning (its default, in this order).
+logrank_methods <- c("asymptotic", "permutation", "exact")
+
 #' Log-rank test (Fleming-Harrington G-rho family)
 #'
 #' Compares survival between the groups formed by the right-hand-side variables of
@@ -59,7 +62,8 @@ logrank_test <- function(formula, data, rho = 0, subset, na.action,
                          method = c("asymptotic", "permutation", "exact"), B = 10000,
                          seed = NULL) {
   check_rho(rho)
-  method <- match.arg(method)
+  # the default without match.arg()'s look-up of the formals (a share of a small call)
+  method <- if (identical(method, logrank_methods)) "asymptotic" else match.arg(method)
   check_permutation_args(B, seed)
   mc <- match.call()
   env <- parent.frame()
@@ -109,7 +113,8 @@ logrank_test_matrix <- function(time, status, group, strata = NULL, rho = 0,
                                 method = c("asymptotic", "permutation", "exact"), B = 10000,
                                 seed = NULL) {
   check_rho(rho)
-  method <- match.arg(method)
+  # the default without match.arg()'s look-up of the formals (a share of a small call)
+  method <- if (identical(method, logrank_methods)) "asymptotic" else match.arg(method)
   check_permutation_args(B, seed)
   time <- check_numeric_arg(time, "time")
   n <- length(time)
