@@ -123,7 +123,9 @@ lean_find_plan <- function(formula, data, verb) {
 }
 
 # Builds a plan from a full-path result and keeps it (ok = TRUE) only if the lean build on the
-# same data is identical to it; otherwise the plan records that this case takes the full path.
+# same data is identical to it; if the two differ, the plan records that this formula and
+# these column classes take the full path. When the lean build declines these data (missing
+# values, 1/2 event codes, ...), nothing is kept: later data may qualify.
 lean_learn <- function(formula, data, verb, out) {
   vars <- lean_formula_vars(formula)
   if (is.null(vars)) return(invisible(NULL))
@@ -136,8 +138,13 @@ lean_learn <- function(formula, data, verb, out) {
                mf_terms = tt, rhs_terms = out$parts$terms, ok = TRUE,
                memo = new.env(parent = emptyenv()))
   plan$design <- if (verb == "cox") lean_cox_plan(out$design)
-  built <- tryCatch(lean_build(plan, formula, data), error = function(e) NULL)
-  plan$ok <- !is.null(built) && lean_same(built, out)
+  if (verb == "cox" && !lean_cox_numeric(plan, data)) {
+    plan$ok <- FALSE  # factors, logicals, ...: model.matrix() codes them (full path)
+  } else {
+    built <- tryCatch(lean_build(plan, formula, data), error = function(e) NULL)
+    if (is.null(built)) return(invisible(NULL))
+    plan$ok <- lean_same(built, out)
+  }
   plans <- c(list(plan), lean_frame_cache$plans)
   lean_frame_cache$plans <- plans[seq_len(min(length(plans), lean_plan_limit))]
   invisible(plan)
@@ -211,6 +218,17 @@ lean_cox_plan <- function(design) {
   if (is.null(design)) return(NULL)
   list(names = colnames(design$x), assign = design$assign, xlevels = design$xlevels,
        dimnames = list(NULL, colnames(design$x)), assign_cols = seq_len(ncol(design$x)))
+}
+
+# TRUE when the Cox design is the covariate columns themselves: every term a plain numeric
+# column (no factor, logical or attribute), one design column per term.
+lean_cox_numeric <- function(plan, data) {
+  labels <- vapply(Filter(function(t) !t$strata, plan$terms), `[[`, "", "name")
+  length(labels) > 0L && identical(labels, plan$design$names) &&
+    all(vapply(labels, function(l) {
+      x <- .subset2(data, l)
+      (is.double(x) || is.integer(x)) && is.null(attributes(x))
+    }, TRUE))
 }
 
 # cox_design_matrix() for numeric covariates: the columns themselves, as doubles.

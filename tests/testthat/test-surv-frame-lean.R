@@ -209,3 +209,16 @@ test_that("large data take the full path (no plan, no second model frame)", {
   km_fit(Surv(time, status) ~ 1, data = d)
   expect_length(lean_plans(), 0L)
 })
+
+test_that("a plan is learnt from later data when the first data had missing values", {
+  lean_reset()
+  cox_fit(Surv(time, status) ~ age + ph.karno, data = lung01)  # NA rows: nothing kept
+  expect_length(lean_plans(), 0L)
+  complete <- stats::na.omit(lung01[c("time", "status", "age", "ph.karno")])
+  cox_fit(Surv(time, status) ~ age + ph.karno, data = complete)
+  expect_true(lean_plans()[[1L]]$ok)
+  # a factor covariate: kept as a plan that sends the formula to the full path
+  lean_reset()
+  cox_fit(Surv(time, status) ~ sex_f + age, data = lung_complete)
+  expect_false(lean_plans()[[1L]]$ok)
+})
