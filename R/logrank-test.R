@@ -199,6 +199,18 @@ logrank_chisq <- function(observed, expected, var) {
     pos <- v > v * 1e-10
     return(list(chisq = if (pos) sum(u^2 / v) else 0, df = as.integer(pos)))
   }
+  if (length(idx) == 2L) {
+    # three groups: u' V^-1 u in closed form when V is far from singular (eigenvalue ratio
+    # above 1e-3, so that the determinant is accurate to ~1e-13: the eigen result to 1e-12)
+    a <- var[idx[1L], idx[1L]]
+    b <- var[idx[1L], idx[2L]]
+    d <- var[idx[2L], idx[2L]]
+    half <- sqrt(((a - d) / 2)^2 + b^2)
+    if ((a + d) / 2 - half > 1e-3 * ((a + d) / 2 + half)) {
+      chisq <- (d * u[1L]^2 - 2 * b * u[1L] * u[2L] + a * u[2L]^2) / (a * d - b * b)
+      return(list(chisq = unname(chisq), df = 2L))
+    }
+  }
   eig <- eigen(var[idx, idx, drop = FALSE], symmetric = TRUE)
   pos <- eig$values > max(eig$values) * 1e-10
   proj <- crossprod(eig$vectors[, pos, drop = FALSE], u)

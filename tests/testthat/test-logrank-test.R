@@ -161,4 +161,25 @@ test_that("two-group chi-square shortcut equals the eigen computation exactly", 
   }
   expect_identical(logrank_chisq(c(3, 0), c(2, 1), matrix(0, 2, 2)),
                    eigen_chisq(c(3, 0), c(2, 1), matrix(0, 2, 2)))
+  # three groups: the closed form agrees with the eigen computation to 1e-12; near-singular
+  # and singular variances take the eigen computation itself
+  for (i in 1:200) {
+    o <- stats::rpois(3, 20)
+    e <- stats::runif(3, 5, 30)
+    z <- matrix(stats::rnorm(9), 3)
+    shrink <- 10^-stats::runif(1, 0, 8)
+    v <- crossprod(z %*% diag(c(1, 1, shrink)))
+    got <- logrank_chisq(o, e, v)
+    ref <- eigen_chisq(o, e, v)
+    expect_equal(got$chisq, ref$chisq, tolerance = 1e-12)
+    expect_identical(got$df, ref$df)
+  }
+  v <- matrix(c(1, -1, 0, -1, 1, 0, 0, 0, 1), 3)  # the two compared groups collinear
+  expect_identical(logrank_chisq(c(5, 1, 2), c(2, 3, 3), v),
+                   eigen_chisq(c(5, 1, 2), c(2, 3, 3), v))
+  lr <- logrank_test(survival::Surv(time, status) ~ ph.ecog, data = survival::lung,
+                     subset = ph.ecog < 3)
+  ref <- survival::survdiff(survival::Surv(time, status) ~ ph.ecog, data = survival::lung,
+                            subset = ph.ecog < 3)
+  expect_equal(lr$chisq, ref$chisq, tolerance = 1e-10)
 })
