@@ -135,6 +135,8 @@ lean_learn <- function(formula, data, verb, out) {
   plan <- list(verb = verb, lhs = formula[[2L]], rhs = formula[[3L]], vars = used,
                time = vars$time, status = vars$status, terms = vars$terms,
                signature = lean_signature(data, used), mf_names = names(out$mf),
+               term_names = vapply(vars$terms, `[[`, "", "name"),
+               term_strata = vapply(vars$terms, `[[`, TRUE, "strata"),
                mf_terms = tt, rhs_terms = out$parts$terms, ok = TRUE,
                memo = new.env(parent = emptyenv()))
   plan$design <- if (verb == "cox") lean_cox_plan(out$design)
@@ -256,13 +258,10 @@ lean_cox_design <- function(plan, out) {
 # terms other than strata() and stratifies by those.
 lean_groups <- function(plan, out, km) {
   n <- out$parts$n
-  mf <- out$mf
-  values <- lapply(seq_along(plan$terms), function(j) {
-    x <- .subset2(mf, j + 1L)
-    if (plan$terms[[j]]$strata) strata_values(x, plan$terms[[j]]$name) else x
-  })
-  names(values) <- vapply(plan$terms, `[[`, "", "name")
-  is_strata <- vapply(plan$terms, `[[`, TRUE, "strata")
+  values <- .subset(out$mf, -1L)  # the term columns, in term order
+  is_strata <- plan$term_strata
+  for (j in which(is_strata)) values[[j]] <- strata_values(values[[j]], plan$term_names[j])
+  names(values) <- plan$term_names
   if (km) {
     out$groups <- lean_combine_groups(values, n, plan$memo, "groups")
   } else {
