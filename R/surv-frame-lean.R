@@ -10,7 +10,7 @@
 # The lean path declines (the full path runs, with its own errors and warnings) for anything
 # outside a small grammar: a formula `Surv(a, b) ~ t1 + t2 + ...` whose terms are data
 # columns or `strata(column)` (or `1`), no weights/subset/na.action/cluster/id argument, the
-# default na.action "na.omit", at most 1e5 rows, plain numeric survival times, 0/1 or logical
+# default na.action "na.omit", at most 5e4 rows, plain numeric survival times, 0/1 or logical
 # event codes, no missing value in any used column, valid times, and per verb: numeric
 # covariates (cox), factor/character/logical/numeric groups (km, log-rank).
 # `options(rwecohort.lean_frame = FALSE)` turns it off.
@@ -20,7 +20,7 @@ lean_frame_cache$plans <- list()
 lean_plan_limit <- 64L
 # Above this many rows the fixed cost of a call no longer matters and the full path is taken:
 # the first call's check (both paths, compared) would cost a second model frame in memory.
-lean_max_rows <- 1e5
+lean_max_rows <- 5e4
 
 lean_frame_enabled <- function() !isFALSE(getOption("rwecohort.lean_frame"))
 
