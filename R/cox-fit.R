@@ -144,7 +144,9 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   tryCatch({
     mf <- surv_model_frame(call, env, extra = "cluster")
     parts <- surv_parts(mf)
-    design <- cox_design_matrix(parts$terms, mf, parts$weights)
+    # Without x = TRUE (or Firth), plain numeric covariates stay columns of the model frame.
+    design <- cox_design_matrix(parts$terms, mf, parts$weights,
+                                columns = !isTRUE(x) && !isTRUE(firth))
   }, error = function(e) {
     check_entirely_missing(call, env, error_call = here)
     stop(e)
@@ -171,8 +173,10 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
     na.action = parts$na.action, xlevels = design$xlevels, assign = design$assign,
     control = control, ties = ties, init = init
   )
-  fit <- cox_finish(fit, robust = robust, cluster = parts$cluster, design_x = design$x,
-                    row_order = raw$row_order)
+  fit <- cox_finish(fit, robust = robust, cluster = parts$cluster,
+                    design_x = if (isTRUE(robust)) design_as_matrix(design$x),
+                    row_order = raw$row_order, time_rank = fixed$time_rank,
+                    status = parts$status)
   cox_slim(fit, keep_y = y, keep_model = model, mf = mf, parts = parts)
 }
 
@@ -242,7 +246,7 @@ cox_use_robust <- function(robust, weights, cluster, counting, call = rlang::cal
     cli::cli_abort("{.arg robust} must be {.code TRUE}, {.code FALSE} or {.code NULL}.",
                    call = call, class = "rwe_bad_input")
   }
-  if (!explicit) robust <- !is.null(cluster) || any(weights != floor(weights))
+  if (!explicit) robust <- !is.null(cluster) || !all_whole_cpp(as.double(weights))
   if (!robust && !is.null(cluster)) {
     cli::cli_warn(c("{.arg cluster} is given with {.code robust = FALSE}: the model-based variance is reported.",
                     "i" = "The cluster is used for the concordance only, as in {.fn survival::coxph}."),
@@ -277,12 +281,16 @@ check_entirely_missing <- function(call, env, error_call = rlang::caller_env()) 
 }
 
 # Model matrix without the intercept (the baseline hazard absorbs it), after refusing factors
-# with a single level, which model.matrix() cannot code.
-cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env()) {
+# with a single level, which model.matrix() cannot code. With `columns = TRUE` and only plain
+# numeric terms, `x` is instead a data frame of those columns as they are in the model frame
+# (no copy; what the Cox kernel reads when the fit keeps no `x`): the model matrix of 10^7 rows
+# x 10 covariates would be 0.8 GB. design_as_matrix() turns it into the model matrix.
+cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env(), columns = FALSE) {
   check_single_level_factors(terms, mf, call)
-  x <- numeric_design_matrix(terms, mf)
+  x <- numeric_design_columns(terms, mf)
   # plain numeric terms have no levels: what .getXlevels() returns for them, without its work
   xlevels <- if (!is.null(x)) stats::setNames(list(), character(0))
+  if (!is.null(x) && !columns) x <- design_as_matrix(x)
   if (is.null(x)) {
     attr(terms, "intercept") <- 1L
     x <- stats::model.matrix(terms, mf)
@@ -291,9 +299,11 @@ cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env()) {
     x <- x[, keep, drop = FALSE]
     attr(x, "assign") <- assign_cols
   }
-  assign_cols <- attr(x, "assign")
-  if (!is.null(rownames(x))) rownames(x) <- NULL
-  if (!is.double(x)) storage.mode(x) <- "double"
+  assign_cols <- attr(x, "assign") %||% seq_len(ncol(x))
+  if (is.matrix(x)) {
+    if (!is.null(rownames(x))) rownames(x) <- NULL
+    if (!is.double(x)) storage.mode(x) <- "double"
+  }
   summary <- cox_column_summary_cpp(x, weights)
   bad_col <- summary$bad_col
   if (bad_col > 0L) {
@@ -308,9 +318,11 @@ cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env()) {
        summary = summary)
 }
 
-# When every term is a plain numeric variable the model matrix is just those columns; building
-# it directly avoids model.matrix()'s intercept column and the copy that drops it (large n).
-numeric_design_matrix <- function(terms, mf) {
+# When every term is a plain numeric variable the model matrix is just those columns: a data
+# frame of them (double columns are the model frame's own, not copied), or NULL when some
+# term is not such a variable. Building the matrix from it directly (design_as_matrix())
+# avoids model.matrix()'s intercept column and the copy that drops it (large n).
+numeric_design_columns <- function(terms, mf) {
   labels <- attr(terms, "term.labels")
   if (!length(labels) || any(attr(terms, "order") != 1L)) return(NULL)
   cols <- lapply(labels, function(l) mf[[l]])
@@ -318,10 +330,20 @@ numeric_design_matrix <- function(terms, mf) {
     !is.null(v) && is.numeric(v) && !is.factor(v) && is.null(dim(v))
   }, logical(1))
   if (!all(plain)) return(NULL)
-  x <- do.call(cbind, lapply(cols, as.double))
-  dimnames(x) <- list(NULL, labels)
-  attr(x, "assign") <- seq_along(labels)
-  x
+  cols <- lapply(cols, function(v) if (is.double(v) && is.null(attributes(v))) v else as.double(v))
+  # compact row names: a data frame without an n-long attribute
+  structure(stats::setNames(cols, labels), class = "data.frame",
+            row.names = c(NA_integer_, -length(cols[[1L]])))
+}
+
+# The model matrix of a design whose `x` may be a data frame of its columns (see
+# cox_design_matrix()): one allocation, no row names, `assign` one column per term.
+design_as_matrix <- function(x) {
+  if (is.null(x) || is.matrix(x)) return(x)
+  out <- do.call(cbind, unname(as.list(x)))
+  dimnames(out) <- list(NULL, names(x))
+  attr(out, "assign") <- seq_along(x)
+  out
 }
 
 check_single_level_factors <- function(terms, mf, call) {
@@ -389,7 +411,7 @@ cox_fit_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
                      call = call, assign = as.list(stats::setNames(seq_len(ncol(x)), colnames(x))),
                      control = control, ties = ties, init = init)
   cox_finish(fit, robust = FALSE, cluster = NULL, design_x = x, concordance = concordance,
-             row_order = raw$row_order)
+             row_order = raw$row_order, time_rank = fixed$time_rank, status = y_parts$status)
 }
 
 check_surv_response <- function(y, call = rlang::caller_env()) {
@@ -470,7 +492,7 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   init <- check_init(init, x, offset, call)
   counting <- !is.null(start)
   # A constant shift of the offset cancels from the partial likelihood; coxph removes it.
-  if (any(offset != 0)) offset <- offset - mean(offset)
+  if (min(offset) != 0 || max(offset) != 0) offset <- offset - mean(offset)
   zero_one <- summary$zero_one
   means <- if (counting) summary$means else summary$weighted_means
   means[zero_one] <- 0
@@ -569,7 +591,10 @@ check_init <- function(init, x, offset, call) {
     cli::cli_abort("{.arg init} must be {p} finite number{?s}, one per coefficient; got {length(init)}.",
                    call = call, class = "rwe_bad_input")
   }
-  eta <- drop(x %*% init) - sum(colMeans(x) * init) + offset
+  # x may be the data frame of cox_design_matrix(columns = TRUE): no matrix is built for this
+  eta <- if (is.matrix(x)) drop(x %*% init) - sum(colMeans(x) * init)
+         else Reduce(`+`, Map(function(v, b) (v - mean(v)) * b, x, init))
+  eta <- eta + offset
   if (any(!is.finite(exp(eta))) || all(exp(eta) == 0)) {
     cli::cli_abort("{.arg init} makes the risk scores overflow or underflow.", call = call,
                    class = "rwe_bad_input")
@@ -689,14 +714,16 @@ cox_diverged <- function(raw, coef, var, control) {
 
 # Robust variance, concordance and warnings: the steps that depend on other engines.
 # `row_order`, if given, is the order the Cox kernel used (stratum, time ascending, events
-# first).
-cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE, row_order = NULL) {
+# first); `time_rank` and `status`, if given, are what the engine read for fit$y (ranks among
+# the distinct near-tie-merged times, 0/1 as doubles), reused rather than rebuilt.
+cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE, row_order = NULL,
+                       time_rank = NULL, status = NULL) {
   # as coxph: no robust variance when nothing was estimated
   if (isTRUE(robust) && !all(is.na(fit$coefficients))) {
     fit <- cox_add_robust(fit, cluster, design_x)
   }
   if (isTRUE(concordance)) {
-    concordance <- compute_cox_concordance(fit, cluster, row_order)
+    concordance <- compute_cox_concordance(fit, cluster, row_order, time_rank, status)
     fit["concordance"] <- list(concordance)  # keeps the slot when NULL
   }
   # Like coxph, a deliberately tiny iter.max (0 or 1: one step at a time) is not warned about.
@@ -748,15 +775,23 @@ cox_add_robust <- function(fit, cluster, design_x) {
 
 # Harrell's concordance of the linear predictor, in coxph's layout, on the (time-fixed)
 # response the model was fitted to; clusters enter its variance as they do in coxph.
-compute_cox_concordance <- function(fit, cluster = NULL, row_order = NULL) {
+# Right-censored data need only the ranks of the times: given `time_rank` (and `status`), no
+# column of the response is copied (each is n doubles).
+compute_cox_concordance <- function(fit, cluster = NULL, row_order = NULL, time_rank = NULL,
+                                    status = NULL) {
   if (length(fit$coefficients) == 0L) return(NULL)
   counting <- attr(fit$y, "type") == "counting"
-  y <- unclass(fit$y)  # `[.Surv` is slow at large n
-  cox_concordance_validated(time = as.double(y[, if (counting) 2L else 1L]),
-                            status = as.double(y[, ncol(y)]), lp = fit$linear.predictors,
-                            strata = fit$strata, weights = fit$weights,
-                            start = if (counting) as.double(y[, 1L]) else NULL,
-                            cluster = cluster, row_order = row_order)
+  y <- fit$y
+  if (counting || is.null(time_rank)) {
+    time <- as.double(surv_column(y, if (counting) 2L else 1L))
+    time_rank <- NULL
+  }
+  cox_concordance_validated(time = if (is.null(time_rank)) time,
+                            status = status %||% as.double(surv_column(y, ncol(y))),
+                            lp = fit$linear.predictors, strata = fit$strata,
+                            weights = fit$weights,
+                            start = if (counting) as.double(surv_column(y, 1L)),
+                            cluster = cluster, row_order = row_order, time_rank = time_rank)
 }
 
 # ---- methods ------------------------------------------------------------------------------

@@ -4,6 +4,11 @@
 // Contract (the R callers in R/cox.R guarantee it; nothing here re-validates):
 // * `x` is n x p (double, finite, no NA) in the ORIGINAL row order and is never copied: each
 //   pass reads it in blocks of rows, centred on the fly into a small cache-resident buffer.
+//   It is a double matrix or a list of p double vectors of length n, its columns (cox_fit()
+//   sends a data frame's numeric columns as they are, rather than a model matrix built from
+//   them: the kernels only ever read x a column at a time).
+// * `weights` and `offset` have length n, or length 0 for unit weights and no offset (so
+//   that R does not materialise n ones and n zeros).
 // * `time`, `status` (0/1), `weights` (finite, >= 0), `offset` (finite), `strata` (codes
 //   1..S) and, for counting-process data, `start` (< time) are in the original row order;
 //   near-equal times are already merged, so equal times compare equal.
@@ -408,6 +413,25 @@ NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& ini
 
 }  // namespace
 
+// x as R sends it (see the header comment): a double matrix, or a list of double vectors,
+// its columns. Only the shape is checked (R has checked the values); n is the row count.
+static Columns columns_from_r(SEXP x, Index n) {
+  if (TYPEOF(x) == REALSXP && Rf_isMatrix(x) && Rf_nrows(x) == n) {
+    return Columns(REAL(x), n, Rf_ncols(x));
+  }
+  if (TYPEOF(x) != VECSXP) Rcpp::stop("x must be a double matrix or a list of double columns");
+  std::vector<const double*> ptr(static_cast<std::size_t>(XLENGTH(x)));
+  for (std::size_t j = 0; j < ptr.size(); ++j) {
+    SEXP col = VECTOR_ELT(x, static_cast<R_xlen_t>(j));
+    if (TYPEOF(col) != REALSXP || XLENGTH(col) != n) {
+      Rcpp::stop("x must be a double matrix or a list of double columns of length %d",
+                 static_cast<int>(n));
+    }
+    ptr[j] = REAL(col);
+  }
+  return Columns(std::move(ptr), n);
+}
+
 // Fits the Cox model. Returns the coefficients (on the scale of the covariates), the inverse
 // information at them (0 rows/columns for aliased columns), the log partial likelihood at
 // `init` and at the end, the score test at `init`, the score at the end, the iteration count,
@@ -415,8 +439,7 @@ NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& ini
 // the number of events.
 // The caller decides what to warn about.
 // [[Rcpp::export]]
-Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x,
-                          const Eigen::Map<Eigen::VectorXd> time,
+Rcpp::List cox_newton_cpp(SEXP x, const Eigen::Map<Eigen::VectorXd> time,
                           const Eigen::Map<Eigen::VectorXd> status,
                           const Eigen::Map<Eigen::VectorXd> weights,
                           const Eigen::Map<Eigen::VectorXd> offset,
@@ -429,7 +452,7 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x,
                           double eps, double toler_chol, int threads) {
   const bool counting = start.isNotNull();
   Rcpp::NumericVector start_v = counting ? Rcpp::NumericVector(start) : Rcpp::NumericVector(0);
-  const CoxRows d{ConstMapMat(x.data(), x.rows(), x.cols()),
+  const CoxRows d{columns_from_r(x, time.size()),
                   ConstMapVec(status.data(), status.size()),
                   ConstMapVec(weights.data(), weights.size()),
                   ConstMapVec(offset.data(), offset.size()),
@@ -509,8 +532,8 @@ void scaled_means(const Col& col, const Eigen::Map<Eigen::VectorXd>& weights, do
 // and the weighted and unweighted column means. The sums run first (vectorisable); a
 // non-finite sum sends the column through a scan for the offending entry.
 // [[Rcpp::export]]
-Rcpp::List cox_column_summary_cpp(const Eigen::Map<Eigen::MatrixXd> x,
-                                  const Eigen::Map<Eigen::VectorXd> weights) {
+Rcpp::List cox_column_summary_cpp(SEXP x_r, const Eigen::Map<Eigen::VectorXd> weights) {
+  const Columns x = columns_from_r(x_r, weights.size());
   const Index n = x.rows(), p = x.cols();
   Rcpp::LogicalVector zero_one(p);
   Rcpp::NumericVector wmeans(p), means(p);

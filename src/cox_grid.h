@@ -1,7 +1,7 @@
 // Event-time grid sums of the Cox partial likelihood, shared by the single-machine kernel
 // (cox.cpp, where threads are the partitions) and the multi-site kernels (partition.cpp).
 //
-// Contract: `x` n x p double, no NA; rows in any order (each carries its grid positions);
+// Contract: `x` n x p double, no NA (a matrix or p separate columns, see Columns); rows in any order (each carries its grid positions);
 // `means` centre x on the fly (zeros when x is already centred); weights >= 0; status 0/1.
 // The grid holds the distinct event times of each stratum, stratum block after stratum
 // block (`bounds`). A row is at risk at the grid positions entry+1 .. last (start < t <=
@@ -16,6 +16,7 @@
 #include "interrupt.h"
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 namespace coxgrid {
@@ -26,12 +27,32 @@ using Eigen::VectorXd;
 typedef Eigen::Map<const Eigen::MatrixXd> ConstMapMat;
 typedef Eigen::Map<const Eigen::VectorXd> ConstMapVec;
 
+// The columns of x, read-only, wherever they are in R memory: the columns of one matrix, or
+// separate vectors of equal length (a data frame's numeric columns, so that the model matrix
+// of plain numeric covariates is never assembled: at 10^7 rows x 10 that is 0.8 GB). The
+// kernels read x only column by column (col(j), a view), never as one matrix.
+class Columns {
+ public:
+  Columns(const double* data, Index n, Index p) : n_(n), ptr_(static_cast<std::size_t>(p)) {
+    for (Index j = 0; j < p; ++j) ptr_[j] = data + j * n;
+  }
+  Columns(std::vector<const double*> ptr, Index n) : n_(n), ptr_(std::move(ptr)) {}
+  Index rows() const { return n_; }
+  Index cols() const { return static_cast<Index>(ptr_.size()); }
+  ConstMapVec col(Index j) const { return ConstMapVec(ptr_[j], n_); }
+  double operator()(Index i, Index j) const { return ptr_[j][i]; }
+
+ private:
+  Index n_;
+  std::vector<const double*> ptr_;
+};
+
 // The rows as the kernel sees them: read-only views of R memory plus the centring constants.
 // `colscale`, when not null, holds exact powers of two that multiply the columns of x as they
 // are read (x is never copied); `means` are then the centres of the scaled columns. Left null
 // (value-initialised) by callers that do not rescale.
 struct CoxRows {
-  ConstMapMat x;
+  Columns x;
   ConstMapVec status, weights, offset, means;
   const double* colscale;
   Index n() const { return x.rows(); }
