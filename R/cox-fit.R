@@ -143,7 +143,9 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   mf <- parts <- design <- NULL
   tryCatch({
     mf <- surv_model_frame(call, env, extra = "cluster")
-    parts <- surv_parts(mf)
+    # No n ones, zeros and stratum codes for absent weights, offset and strata (the Firth
+    # fit takes them filled in).
+    parts <- surv_parts(mf, fill = isTRUE(firth))
     # Without x = TRUE (or Firth), plain numeric covariates stay columns of the model frame.
     design <- cox_design_matrix(parts$terms, mf, parts$weights,
                                 columns = !isTRUE(x) && !isTRUE(firth))
@@ -304,7 +306,7 @@ cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env(), co
     if (!is.null(rownames(x))) rownames(x) <- NULL
     if (!is.double(x)) storage.mode(x) <- "double"
   }
-  summary <- cox_column_summary_cpp(x, weights)
+  summary <- cox_column_summary_cpp(x, weights %||% double())  # length 0: unit weights
   bad_col <- summary$bad_col
   if (bad_col > 0L) {
     rows <- which(!is.finite(x[, bad_col]))
@@ -492,16 +494,19 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   init <- check_init(init, x, offset, call)
   counting <- !is.null(start)
   # A constant shift of the offset cancels from the partial likelihood; coxph removes it.
-  if (min(offset) != 0 || max(offset) != 0) offset <- offset - mean(offset)
+  if (!is.null(offset) && (min(offset) != 0 || max(offset) != 0)) offset <- offset - mean(offset)
   zero_one <- summary$zero_one
   means <- if (counting) summary$means else summary$weighted_means
   means[zero_one] <- 0
+  # NULL strata, weights, offset (absent): sent as length 0, nothing materialised
   strata <- as.integer(strata)
+  n_strata <- if (length(strata)) max(strata) else 1L
   placement <- cox_placement(strata, time, status, start, time_rank, start_rank)
   iter_max <- if (p == 0L) 0L else control$iter.max
-  wscale <- weight_scale(weights)
-  raw <- cox_newton_cpp(x, time, status, if (wscale == 1) weights else weights / wscale,
-                        offset, strata, max(strata), start,
+  wscale <- if (is.null(weights)) 1 else weight_scale(weights)
+  raw <- cox_newton_cpp(x, time, status,
+                        if (is.null(weights)) double() else if (wscale == 1) weights else weights / wscale,
+                        offset %||% double(), strata, n_strata, start,
                         placement, as.double(means), !zero_one, as.double(init),
                         ties == "efron", iter_max, control$eps, control$toler.chol,
                         control$threads %||% 1L)
@@ -560,13 +565,14 @@ warn_variance_range <- function(var, aliased, names) {
 # ranks and at most a few times n (stratum, time) keys, the kernel builds the grid by counting
 # over keys, with no sort at all; otherwise it walks the rows in sorted order.
 cox_placement <- function(strata, time, status, start, time_rank, start_rank) {
-  n_strata <- max(strata)
+  n_strata <- if (length(strata)) max(strata) else 1L
   n_times <- if (is.null(time_rank)) Inf else max(time_rank, start_rank)
   n_keys <- as.double(n_strata) * n_times
   counting <- !is.null(start)
   if (n_keys <= max(4 * length(time), 1e6) && (!counting || !is.null(start_rank))) {
     return(list(time_rank = time_rank, start_rank = start_rank, ntimes = as.integer(n_times)))
   }
+  if (!length(strata)) strata <- rep(1L, length(time))  # one stratum; the sort needs codes
   list(ord = engine_order(strata, time, status) - 1L,
        start_order = if (counting) order(strata, start, method = "radix") - 1L)
 }
@@ -575,6 +581,7 @@ cox_placement <- function(strata, time, status, start, time_rank, start_rank) {
 # order), computed from one integer key when the integer time ranks are known: radix-sorting
 # one integer vector is several times faster than three keys with a double among them.
 cox_row_order <- function(strata, time, status, time_rank = NULL) {
+  if (!length(strata)) strata <- rep(1L, length(time))
   n_times <- if (is.null(time_rank)) 0 else max(time_rank)
   n_strata <- max(strata)
   if (is.null(time_rank) || 2 * n_times * n_strata >= .Machine$integer.max) {
@@ -594,7 +601,7 @@ check_init <- function(init, x, offset, call) {
   # x may be the data frame of cox_design_matrix(columns = TRUE): no matrix is built for this
   eta <- if (is.matrix(x)) drop(x %*% init) - sum(colMeans(x) * init)
          else Reduce(`+`, Map(function(v, b) (v - mean(v)) * b, x, init))
-  eta <- eta + offset
+  if (!is.null(offset)) eta <- eta + offset
   if (any(!is.finite(exp(eta))) || all(exp(eta) == 0)) {
     cli::cli_abort("{.arg init} makes the risk scores overflow or underflow.", call = call,
                    class = "rwe_bad_input")
@@ -757,13 +764,18 @@ cox_warn_singular <- function(fit) {
 }
 
 cox_add_robust <- function(fit, cluster, design_x) {
-  drop_x <- is.null(fit$x)
-  if (drop_x) fit$x <- design_x
-  v <- cox_robust_var(fit, cluster)
+  # the residuals read every per-row field: x, and weights, strata, offset if left NULL
+  full <- fit
+  if (is.null(full$x)) full$x <- design_x
+  n <- length(fit$linear.predictors)
+  if (is.null(full$weights)) full$weights <- rep(1, n)
+  if (is.null(full$strata)) full$strata <- rep(1L, n)
+  if (is.null(full$offset)) full$offset <- rep(0, n)
+  v <- cox_robust_var(full, cluster)
   # coxph's robust score test: score residuals at init, summed within clusters (each row
   # its own cluster when none is given)
-  rscore <- cox_robust_score_test(fit, cluster, init = fit$init)
-  if (drop_x) fit["x"] <- list(NULL)
+  rscore <- cox_robust_score_test(full, cluster, init = fit$init)
+  rm(full)
   fit$robust.score.test <- test_vector(rscore, sum(!is.na(fit$coefficients)))
   fit$naive.var <- fit$var
   keep <- !is.na(fit$coefficients)

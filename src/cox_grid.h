@@ -1,8 +1,9 @@
 // Event-time grid sums of the Cox partial likelihood, shared by the single-machine kernel
 // (cox.cpp, where threads are the partitions) and the multi-site kernels (partition.cpp).
 //
-// Contract: `x` n x p double, no NA (a matrix or p separate columns, see Columns); rows in any order (each carries its grid positions);
-// `means` centre x on the fly (zeros when x is already centred); weights >= 0; status 0/1.
+// Contract: `x` n x p double, no NA (a matrix or p separate columns, see Columns); rows in
+// any order (each carries its grid positions); `means` centre x on the fly (zeros when x is
+// already centred); weights >= 0 (length 0: all 1); offset (length 0: none); status 0/1.
 // The grid holds the distinct event times of each stratum, stratum block after stratum
 // block (`bounds`). A row is at risk at the grid positions entry+1 .. last (start < t <=
 // time): `last` is the largest grid time <= its time in its stratum, `entry` the largest
@@ -57,6 +58,10 @@ struct CoxRows {
   const double* colscale;
   Index n() const { return x.rows(); }
   Index p() const { return x.cols(); }
+  // `weights` and `offset` may have length 0: unit weights, no offset (nothing materialised).
+  bool weighted() const { return weights.size() > 0; }
+  double weight(Index i) const { return weighted() ? weights[i] : 1.0; }
+  double weight_sum() const { return weighted() ? weights.sum() : static_cast<double>(n()); }
 };
 
 // Rows between two interrupt polls in the row passes: about 2^21 multiply-adds of work.
@@ -153,16 +158,25 @@ inline void bucket_rows(const CoxRows& d, const Grid& g, const VectorXd& beta, I
     }
     const auto z = blocks.load(first, len);
     eta.segment(first, len).noalias() = z * beta;
-    eta.segment(first, len) += d.offset.segment(first, len);
+    if (d.offset.size() > 0) eta.segment(first, len) += d.offset.segment(first, len);
     if (deviation != nullptr) {
-      deviation->noalias() += z.cwiseAbs().transpose() * d.weights.segment(first, len);
+      if (d.weighted()) {
+        deviation->noalias() += z.cwiseAbs().transpose() * d.weights.segment(first, len);
+      } else {
+        deviation->noalias() += z.cwiseAbs().transpose() * VectorXd::Ones(len);
+      }
     }
     // Eigen's vectorised exp (accurate to an ulp or two), a block at a time.
-    Eigen::Map<VectorXd>(risk.data() + first, len) =
-      d.weights.segment(first, len).cwiseProduct(eta.segment(first, len).array().exp().matrix());
+    Eigen::Map<VectorXd> risk_block(risk.data() + first, len);
+    if (d.weighted()) {
+      risk_block =
+        d.weights.segment(first, len).cwiseProduct(eta.segment(first, len).array().exp().matrix());
+    } else {
+      risk_block = eta.segment(first, len).array().exp().matrix();
+    }
     for (Index k = 0; k < len; ++k) {
       const Index i = first + k;
-      const double w = d.weights[i];
+      const double w = d.weight(i);
       const double r = risk[i];
       if (!g.at_risk(i)) continue;
       const Index last = g.last[i], entry = g.entry_of(i);
@@ -181,8 +195,9 @@ inline void bucket_rows(const CoxRows& d, const Grid& g, const VectorXd& beta, I
       }
     }
     // The deaths' totals of w x and w eta, as block products.
-    const VectorXd dead_w = d.weights.segment(first, len).cwiseProduct(
-      d.status.segment(first, len).unaryExpr([](double v) { return v > 0 ? 1.0 : 0.0; }));
+    const auto dead = d.status.segment(first, len).unaryExpr([](double v) { return v > 0 ? 1.0 : 0.0; });
+    const VectorXd dead_w = d.weighted() ? VectorXd(d.weights.segment(first, len).cwiseProduct(dead))
+                                         : VectorXd(dead);
     s.dead_wx.noalias() += z.transpose() * dead_w;
     s.dead_weta += dead_w.dot(eta.segment(first, len));
   }

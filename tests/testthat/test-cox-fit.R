@@ -615,3 +615,31 @@ test_that("a non-finite value in a covariate column is refused with its rows", {
   expect_match(conditionMessage(err), "ph.karno")
   expect_match(conditionMessage(err), "3, 7")
 })
+
+test_that("absent weights, offset and strata are not materialised: the fit of unit weights", {
+  # cox_fit() sends the kernel and the concordance no weights, offset or stratum codes when
+  # the model has none; the arithmetic is that of all-one weights and a zero offset exactly.
+  d <- simulate_ties(n = 3000, seed = 11)
+  d$one <- 1
+  d$zero <- 0
+  fields <- c("coefficients", "var", "loglik", "score.test", "wald.test", "linear.predictors",
+              "means", "concordance", "iter", "nevent")
+  for (ties in c("efron", "breslow")) {
+    plain <- cox_fit(Surv(time, status) ~ x1 + x2, data = d, ties = ties)
+    unit <- cox_fit(Surv(time, status) ~ x1 + x2 + offset(zero) + strata(one), data = d,
+                    weights = one, ties = ties)
+    expect_identical(unclass(plain)[fields], unclass(unit)[fields])
+    expect_same_as_coxph(plain, coxph(Surv(time, status) ~ x1 + x2, data = d, ties = ties))
+    expect_null(plain$weights)
+    expect_null(plain$offset)
+    expect_null(plain$strata)
+  }
+  # the robust variance and a counting-process response take the same path
+  d$start <- pmax(0, d$time - 2)
+  f <- Surv(start, time, status) ~ x1 + x2
+  d$id <- seq_len(nrow(d))
+  fit <- cox_fit(f, data = d, cluster = id)
+  expect_same_as_coxph(fit, coxph(f, data = d, cluster = id))
+  expect_equal(unname(fit$concordance), unname(coxph(f, data = d, cluster = id)$concordance),
+               tolerance = tol)
+})
