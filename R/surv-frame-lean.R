@@ -204,22 +204,23 @@ lean_build <- function(plan, formula, data) {
          logrank = lean_groups(plan, out, km = FALSE))
 }
 
-# surv_parts() of a lean model frame (right-censored, no weights, offset or cluster).
+# surv_parts() of a lean model frame (right-censored, no weights, offset or cluster); cox_fit()
+# asks for surv_parts(fill = FALSE): no unit weights, zero offset or single-stratum codes.
 lean_parts <- function(plan, mf, y, time, env, n) {
+  fill <- plan$verb != "cox"
   strata_cols <- attr(plan$mf_terms, "specials")$strata
-  strata <- strata_codes(mf, strata_cols)
+  strata <- strata_codes(mf, strata_cols, fill = fill)
   list(time = time, start = NULL, status = as.double(matrix_column_cpp(y, 2L)),
        counting = FALSE, strata = strata$codes, strata_levels = strata$levels,
-       strata_vars = strata$vars, strata_table = strata$table, weights = rep(1, n),
-       offset = rep(0, n), cluster = NULL, terms = lean_with_env(plan$rhs_terms, env),
-       na.action = NULL, n = n)
+       strata_vars = strata$vars, strata_table = strata$table,
+       weights = if (fill) rep(1, n), offset = if (fill) rep(0, n), cluster = NULL,
+       terms = lean_with_env(plan$rhs_terms, env), na.action = NULL, n = n)
 }
 
 # What cox_design_matrix() returned that depends only on the formula and column classes.
 lean_cox_plan <- function(design) {
   if (is.null(design)) return(NULL)
-  list(names = colnames(design$x), assign = design$assign, xlevels = design$xlevels,
-       dimnames = list(NULL, colnames(design$x)), assign_cols = seq_len(ncol(design$x)))
+  list(names = colnames(design$x), assign = design$assign, xlevels = design$xlevels)
 }
 
 # TRUE when the Cox design is the covariate columns themselves: every term a plain numeric
@@ -233,7 +234,8 @@ lean_cox_numeric <- function(plan, data) {
     }, TRUE))
 }
 
-# cox_design_matrix() for numeric covariates: the columns themselves, as doubles.
+# cox_design_matrix(columns = TRUE) for numeric covariates: a data frame of the columns as
+# doubles (numeric_design_columns()).
 lean_cox_design <- function(plan, out) {
   labels <- plan$design$names
   if (!length(labels)) return(NULL)
@@ -244,10 +246,10 @@ lean_cox_design <- function(plan, out) {
                   TRUE))) {
     return(NULL)
   }
-  x <- matrix(as.double(unlist(cols, use.names = FALSE)), ncol = length(cols),
-              dimnames = plan$design$dimnames)
-  attr(x, "assign") <- plan$design$assign_cols
-  summary <- cox_column_summary_cpp(x, out$parts$weights)
+  cols <- lapply(cols, as.double)  # no copy for the usual double columns
+  names(cols) <- labels
+  x <- new_df(cols)
+  summary <- cox_column_summary_cpp(x, double())  # length 0: unit weights
   if (summary$bad_col > 0L) return(NULL)
   out$design <- list(x = x, assign = plan$design$assign, xlevels = plan$design$xlevels,
                      summary = summary)
