@@ -105,6 +105,10 @@ partition_cox_info_cpp <- function(x, beta, offset, weights, status, last, entry
     .Call(`_rwecohort_partition_cox_info_cpp`, x, beta, offset, weights, status, last, entry, bounds, alpha, efron_b)
 }
 
+partition_cox_terms_cpp <- function(s0, s1, d0, d1, dead_weight, dead_count, dead_wx, dead_weta, efron) {
+    .Call(`_rwecohort_partition_cox_terms_cpp`, s0, s1, d0, d1, dead_weight, dead_count, dead_wx, dead_weta, efron)
+}
+
 newton_start_cpp <- function(init, loglik, score, imat, scale, iter_max, eps, toler_chol) {
     .Call(`_rwecohort_newton_start_cpp`, init, loglik, score, imat, scale, iter_max, eps, toler_chol)
 }

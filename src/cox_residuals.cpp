@@ -25,6 +25,7 @@
 
 #include <RcppEigen.h>
 #include "interrupt.h"
+#include "ties.h"
 #include <vector>
 
 // [[Rcpp::depends(RcppEigen)]]
@@ -132,8 +133,9 @@ EventSums event_time_sums(const EventGrid& grid, const std::vector<int>& at_stop
 // (b) From the sums at one event time to the hazard increment seen by a row at risk that does
 // not die there (haz), the one seen by a row that dies there (haz_death), the matching
 // hazard-weighted means (xhaz = sum_k xbar_k inc_k, xhaz_death) and the mean that the
-// Schoenfeld residual of a death subtracts (xbar). Efron: the k-th of d tied deaths sees the
-// denominator S0 - (k/d) D0 and each death is at risk with weight 1 - k/d.
+// Schoenfeld residual of a death subtracts (xbar). The tie handling is the fit's
+// (rwe::TieStages, ties.h): Efron's k-th of d tied deaths sees the denominator S0 - (k/d) D0
+// and each death is at risk with weight 1 - k/d.
 struct Increments {
   Eigen::VectorXd haz, haz_death;
   Eigen::MatrixXd xhaz, xhaz_death, xbar;  // p x m
@@ -147,28 +149,18 @@ Increments hazard_increments(const EventSums& es, bool efron) {
   inc.xhaz = Eigen::MatrixXd::Zero(p, m);
   inc.xhaz_death = Eigen::MatrixXd::Zero(p, m);
   inc.xbar = Eigen::MatrixXd::Zero(p, m);
-  Eigen::VectorXd xk(p);
   for (idx_t j = 0; j < m; ++j) {
-    const int d = es.ndeath[j];
-    if (!efron || d <= 1) {
-      const double h = es.wdeath[j] / es.s0[j];
-      inc.xbar.col(j) = es.s1.col(j) / es.s0[j];
-      inc.haz[j] = inc.haz_death[j] = h;
-      inc.xhaz.col(j) = inc.xhaz_death.col(j) = inc.xbar.col(j) * h;
-      continue;
-    }
-    const double share = es.wdeath[j] / d;
-    for (int k = 0; k < d; ++k) {
-      const double frac = static_cast<double>(k) / d;
-      const double denom = es.s0[j] - frac * es.d0[j];
-      const double h = share / denom;
-      xk = (es.s1.col(j) - frac * es.d1.col(j)) / denom;
-      inc.haz[j] += h;
-      inc.haz_death[j] += (1.0 - frac) * h;
-      inc.xhaz.col(j) += h * xk;
-      inc.xhaz_death.col(j) += ((1.0 - frac) * h) * xk;
-      inc.xbar.col(j) += xk / d;
-    }
+    const auto s1 = es.s1.col(j);
+    const auto d1 = es.d1.col(j);
+    const rwe::TieStages ties = rwe::tie_stages(es.s0[j], es.d0[j], es.ndeath[j], es.wdeath[j], efron);
+    inc.haz[j] = ties.hazard();
+    inc.haz_death[j] = ties.hazard_death();
+    auto xhaz = inc.xhaz.col(j);
+    auto xhaz_death = inc.xhaz_death.col(j);
+    auto xbar = inc.xbar.col(j);
+    ties.set_hazard_mean(xhaz, s1, d1);
+    ties.set_hazard_mean_death(xhaz_death, s1, d1);
+    ties.set_mean(xbar, s1, d1);
   }
   return inc;
 }

@@ -1,0 +1,118 @@
+// Tied deaths at one event time of the Cox partial likelihood, Breslow or Efron: the one
+// implementation used by the fit (cox.cpp), the partitioned coordinator (partition.cpp), the
+// bootstrap refits (resample.cpp), the residuals and baseline hazards (cox_residuals.cpp) and
+// the proportional-hazards test (through cox_residuals.cpp's event-time table).
+//
+// Contract: the caller passes, at one event time, the risk-set sums S0 = sum w e^eta, S1 =
+// sum w e^eta x (and S2 = sum w e^eta x x' where the information is wanted), the same sums
+// D0, D1 (D2) over the tied deaths, the number d of deaths with positive weight and their
+// weight sum W. Nothing is checked here; d is a whole number >= 0.
+//
+// Efron averages over d stages k = 0..d-1 in which the deaths' share of the risk set goes
+// from 1 to 1/d: stage k has the denominator den_k = S0 - f_k D0 with f_k = k/d and carries
+// the mean death weight W/d. Breslow is one stage with f = 0 carrying W. Every quantity any
+// caller needs is a stage sum of f^i / den^j, so the stage loop collapses to six scalars
+// (O(d) work) and the vector/matrix terms are then O(p) / O(p^2) whatever d is:
+//   loglik      -(W/stages) sum log den_k
+//   score       -(W/stages) sum (S1 - f_k D1) / den_k           = -w (a0 S1 - a1 D1)
+//   information  (W/stages) sum [(S2 - f_k D2) / den_k - a_k a_k'],  a_k = (S1 - f_k D1)/den_k
+//                = w (a0 S2 - a1 D2) - w (b0 S1 S1' - b1 (S1 D1' + D1 S1') + b2 D1 D1')
+//   hazard increment seen by a row at risk w a0, by one of the deaths w (a0 - a1)
+// where w = W / stages. The information's S2/D2 part is also what the two-pass kernels hand to
+// their second pass as per-time coefficients (alpha = w a0, efron_b = w a1).
+// A time whose deaths all have zero weight (d = 0) is one stage of weight 0 (defined means,
+// no contribution).
+
+#ifndef RWECOHORT_TIES_H
+#define RWECOHORT_TIES_H
+
+#include <cmath>
+
+namespace rwe {
+
+struct TieStages {
+  double stages = 1;  // Efron: d; Breslow (or d = 0): 1
+  double weight = 0;  // of each stage: W / stages
+  double logsum = 0;  // sum_k log den_k
+  double a0 = 0, a1 = 0;          // sum_k f_k^i / den_k, i = 0, 1
+  double b0 = 0, b1 = 0, b2 = 0;  // sum_k f_k^i / den_k^2, i = 0, 1, 2
+
+  double loglik() const { return -weight * logsum; }
+  // Coefficients of S2 and D2 in the information; alpha is also the hazard increment.
+  double alpha() const { return weight * a0; }
+  double efron_b() const { return weight * a1; }
+  double hazard() const { return weight * a0; }
+  double hazard_death() const { return weight * (a0 - a1); }  // a death is at risk (1 - f_k)
+  double hazard_var() const { return weight * b0; }           // sum of squared increments / w
+
+  // out += c0 * S1 - c1 * D1 (any Eigen vectors): the building block of the vector terms.
+  template <typename Out, typename V1, typename V2>
+  static void add_combination(Out& out, double c0, double c1, const V1& s1, const V2& d1) {
+    for (long j = 0; j < static_cast<long>(out.size()); ++j) out[j] += c0 * s1[j] - c1 * d1[j];
+  }
+  // score -= w (a0 S1 - a1 D1)
+  template <typename Out, typename V1, typename V2>
+  void subtract_score(Out& score, const V1& s1, const V2& d1) const {
+    add_combination(score, -weight * a0, -weight * a1, s1, d1);
+  }
+  // The mean of x over the stages: (a0 S1 - a1 D1) / stages (Schoenfeld residuals, cox.zph).
+  template <typename Out, typename V1, typename V2>
+  void set_mean(Out& mean, const V1& s1, const V2& d1) const {
+    for (long j = 0; j < static_cast<long>(mean.size()); ++j) mean[j] = 0;
+    add_combination(mean, a0 / stages, a1 / stages, s1, d1);
+  }
+  // Hazard-weighted means sum_k h_k a_k, h_k = w / den_k, for a row at risk and for a death
+  // (whose increments are (1 - f_k) h_k).
+  template <typename Out, typename V1, typename V2>
+  void set_hazard_mean(Out& out, const V1& s1, const V2& d1) const {
+    for (long j = 0; j < static_cast<long>(out.size()); ++j) out[j] = 0;
+    add_combination(out, weight * b0, weight * b1, s1, d1);
+  }
+  template <typename Out, typename V1, typename V2>
+  void set_hazard_mean_death(Out& out, const V1& s1, const V2& d1) const {
+    for (long j = 0; j < static_cast<long>(out.size()); ++j) out[j] = 0;
+    add_combination(out, weight * (b0 - b1), weight * (b1 - b2), s1, d1);
+  }
+  // Lower triangle (j >= k) of m -= w sum_k a_k a_k' (m indexable as m(j, k)).
+  template <typename M, typename V1, typename V2>
+  void subtract_outer(M& m, const V1& s1, const V2& d1) const {
+    const long p = static_cast<long>(s1.size());
+    for (long k = 0; k < p; ++k) {
+      for (long j = k; j < p; ++j) {
+        m(j, k) -= weight * (b0 * s1[j] * s1[k] - b1 * (s1[j] * d1[k] + d1[j] * s1[k]) +
+                             b2 * d1[j] * d1[k]);
+      }
+    }
+  }
+  // Lower triangle of m += w (a0 S2 - a1 D2) - w sum_k a_k a_k' (S2, D2 indexable (j, k)).
+  template <typename M, typename V1, typename V2, typename M2, typename N2>
+  void add_information(M& m, const V1& s1, const V2& d1, const M2& s2, const N2& d2) const {
+    const long p = static_cast<long>(s1.size());
+    for (long k = 0; k < p; ++k) {
+      for (long j = k; j < p; ++j) m(j, k) += weight * (a0 * s2(j, k) - a1 * d2(j, k));
+    }
+    subtract_outer(m, s1, d1);
+  }
+};
+
+// The stage sums of one event time: s0, d0 risk-set and death sums of w e^eta, `ndeath` the
+// number of positive-weight deaths, `dead_weight` their weight sum.
+inline TieStages tie_stages(double s0, double d0, double ndeath, double dead_weight, bool efron) {
+  TieStages t;
+  t.stages = (efron && ndeath > 1) ? ndeath : 1.0;
+  t.weight = ndeath > 0 ? dead_weight / t.stages : 0.0;
+  const long nst = static_cast<long>(t.stages);
+  for (long k = 0; k < nst; ++k) {
+    const double f = static_cast<double>(k) / t.stages;
+    const double denom = s0 - f * d0;
+    const double inv = 1.0 / denom;
+    t.logsum += std::log(denom);
+    t.a0 += inv; t.a1 += f * inv;
+    t.b0 += inv * inv; t.b1 += f * inv * inv; t.b2 += f * f * inv * inv;
+  }
+  return t;
+}
+
+}  // namespace rwe
+
+#endif
