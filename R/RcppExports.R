@@ -57,6 +57,10 @@ cox_residuals_cpp <- function(stop, start, status, strata, weights, risk, x, ord
     .Call(`_rwecohort_cox_residuals_cpp`, stop, start, status, strata, weights, risk, x, ord_stop, ord_start, efron, want_score)
 }
 
+cox_tie_table_cpp <- function(s0, d0, s1, d1, ndeath, dead_weight, efron, s2, d2) {
+    .Call(`_rwecohort_cox_tie_table_cpp`, s0, d0, s1, d1, ndeath, dead_weight, efron, s2, d2)
+}
+
 firth_fit_cpp <- function(xt, time, status, weights, offset, strata, start, start_order, efron, penalty, control, profile, which, crit) {
     .Call(`_rwecohort_firth_fit_cpp`, xt, time, status, weights, offset, strata, start, start_order, efron, penalty, control, profile, which, crit)
 }
