@@ -18,6 +18,7 @@
 //   information  (W/stages) sum [(S2 - f_k D2) / den_k - a_k a_k'],  a_k = (S1 - f_k D1)/den_k
 //                = w (a0 S2 - a1 D2) - w (b0 S1 S1' - b1 (S1 D1' + D1 S1') + b2 D1 D1')
 //   hazard increment seen by a row at risk w a0, by one of the deaths w (a0 - a1)
+//   d information / d beta: the same expansion with S3, D3 and the sums over den^3 (c0..c3)
 // where w = W / stages. The information's S2/D2 part is also what the two-pass kernels hand to
 // their second pass as per-time coefficients (alpha = w a0, efron_b = w a1).
 // A time whose deaths all have zero weight (d = 0) is one stage of weight 0 (defined means,
@@ -36,6 +37,7 @@ struct TieStages {
   double logsum = 0;  // sum_k log den_k
   double a0 = 0, a1 = 0;          // sum_k f_k^i / den_k, i = 0, 1
   double b0 = 0, b1 = 0, b2 = 0;  // sum_k f_k^i / den_k^2, i = 0, 1, 2
+  double c0 = 0, c1 = 0, c2 = 0, c3 = 0;  // sum_k f_k^i / den_k^3 (only with `third`)
 
   double loglik() const { return -weight * logsum; }
   // Coefficients of S2 and D2 in the information; alpha is also the hazard increment.
@@ -93,11 +95,43 @@ struct TieStages {
     }
     subtract_outer(m, s1, d1);
   }
+  // Packed entries j >= l >= k (at (j * p + l) * p + k) of the derivative of the information,
+  // dI_jl / d beta_k, added to `dinfo`: w sum_k [S3/den - (S2 (x) S1 over the three index
+  // pairs)/den^2 + 2 S1 (x) S1 (x) S1/den^3] at stage k, with S = S - f_k D. Needs `third`
+  // sums; s2, d2 are read at (j, l) with j >= l only, s3, d3 packed as dinfo.
+  template <typename V1, typename V2, typename M2, typename N2>
+  void add_information_derivative(double* dinfo, const V1& s1, const V2& d1, const M2& s2,
+                                  const N2& d2, const double* s3, const double* d3) const {
+    const long p = static_cast<long>(s1.size());
+    // sum over the three (pair, single) splits of {j, l, k} of A(pair) * B(single)
+    auto splits = [&](const auto& a, const auto& b, long j, long l, long k) {
+      return a(j, l) * b[k] + a(j, k) * b[l] + a(l, k) * b[j];
+    };
+    for (long j = 0; j < p; ++j) {
+      for (long l = 0; l <= j; ++l) {
+        for (long k = 0; k <= l; ++k) {
+          const long idx = (j * p + l) * p + k;
+          const double first = a0 * s3[idx] - a1 * d3[idx];
+          const double second = b0 * splits(s2, s1, j, l, k) -
+                                b1 * (splits(s2, d1, j, l, k) + splits(d2, s1, j, l, k)) +
+                                b2 * splits(d2, d1, j, l, k);
+          const double third =
+              c0 * s1[j] * s1[l] * s1[k] -
+              c1 * (d1[j] * s1[l] * s1[k] + s1[j] * d1[l] * s1[k] + s1[j] * s1[l] * d1[k]) +
+              c2 * (d1[j] * d1[l] * s1[k] + d1[j] * s1[l] * d1[k] + s1[j] * d1[l] * d1[k]) -
+              c3 * d1[j] * d1[l] * d1[k];
+          dinfo[idx] += weight * (first - second + 2.0 * third);
+        }
+      }
+    }
+  }
 };
 
 // The stage sums of one event time: s0, d0 risk-set and death sums of w e^eta, `ndeath` the
-// number of positive-weight deaths, `dead_weight` their weight sum.
-inline TieStages tie_stages(double s0, double d0, double ndeath, double dead_weight, bool efron) {
+// number of positive-weight deaths, `dead_weight` their weight sum. `third` adds the sums over
+// den^3 that the derivative of the information needs (Firth's penalty, firth.cpp).
+inline TieStages tie_stages(double s0, double d0, double ndeath, double dead_weight, bool efron,
+                            bool third = false) {
   TieStages t;
   t.stages = (efron && ndeath > 1) ? ndeath : 1.0;
   t.weight = ndeath > 0 ? dead_weight / t.stages : 0.0;
@@ -109,6 +143,9 @@ inline TieStages tie_stages(double s0, double d0, double ndeath, double dead_wei
     t.logsum += std::log(denom);
     t.a0 += inv; t.a1 += f * inv;
     t.b0 += inv * inv; t.b1 += f * inv * inv; t.b2 += f * f * inv * inv;
+    if (!third) continue;
+    const double inv3 = inv * inv * inv;
+    t.c0 += inv3; t.c1 += f * inv3; t.c2 += f * f * inv3; t.c3 += f * f * f * inv3;
   }
   return t;
 }
