@@ -88,7 +88,7 @@ stratum_baseline <- function(resp, rows, w, risk, xc, efron) {
     irisk <- irisk - rev_cumsum(bin_sums(w, after, m))[, 1L]
   }
   nevent <- bin_sums(w * death, at, m)[, 1L]
-  inc <- hazard_increments(nevent, s0, s1, at, death & w > 0, wr, xc, efron)
+  inc <- curve_hazard_increments(nevent, s0, s1, at, death & w > 0, wr, xc, efron)
   list(time = times, n = length(rows), n.risk = irisk, n.event = nevent,
        n.censor = bin_sums(w * !death, at, m)[, 1L],
        cumhaz = cumsum(inc$haz), cumvar = cumsum(inc$varhaz),
@@ -100,7 +100,7 @@ stratum_baseline <- function(resp, rows, w, risk, xc, efron) {
 # cox_tie_table_cpp): Efron's k-th of d tied deaths (k = 0..d-1) sees the denominator
 # S0 - (k/d) D0, D0 the weighted risk of the deaths, and carries 1/d of the weighted deaths.
 # `dead` marks the deaths with positive weight (a zero-weight death is no tied death).
-hazard_increments <- function(nevent, s0, s1, at, dead, wr, xc, efron) {
+curve_hazard_increments <- function(nevent, s0, s1, at, dead, wr, xc, efron) {
   m <- length(s0)
   tab <- cox_tie_table_cpp(s0, bin_sums(wr * dead, at, m)[, 1L], s1,
                            bin_sums(wr * dead * xc, at, m), bin_sums(as.double(dead), at, m)[, 1L],
