@@ -291,7 +291,7 @@ Rcpp::List cox_tie_table_cpp(const Eigen::Map<Eigen::VectorXd> s0, const Eigen::
     ties.set_hazard_mean(hazard_mean_t, s1t, d1t);
     if (!second) continue;
     v.setZero();
-    ties.add_information(v, s1t, d1t, RowAsMatrix{s2, t, p}, RowAsMatrix{d2, t, p});
+    ties.add_information(v, s0[t], d0[t], s1t, d1t, RowAsMatrix{s2, t, p}, RowAsMatrix{d2, t, p});
     v.triangularView<Eigen::StrictlyUpper>() = v.transpose();
     info.row(t) = Eigen::Map<const Eigen::RowVectorXd>(v.data(), p * p);
   }

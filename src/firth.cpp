@@ -159,7 +159,8 @@ void consume_event_time(const EventTimeSums& ev, bool efron, Derivs& out) {
                                               efron, out.third);
   out.loglik += ties.loglik();
   ties.subtract_score(out.score, ev.risk.s1, ev.dead.s1);
-  ties.add_information(out.info, ev.risk.s1, ev.dead.s1, ev.risk.s2, ev.dead.s2);
+  ties.add_information(out.info, ev.risk.s0, ev.dead.s0, ev.risk.s1, ev.dead.s1, ev.risk.s2,
+                       ev.dead.s2);
   if (out.third) {
     ties.add_information_derivative(out.dinfo.data(), ev.risk.s1, ev.dead.s1, ev.risk.s2,
                                     ev.dead.s2, ev.risk.s3.data(), ev.dead.s3.data());

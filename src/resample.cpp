@@ -189,7 +189,7 @@ void event_time_terms(CoxWork& w, double s0, double d0, double m, bool efron, do
   // the packed lower triangles (j >= l at j * p + l) read as row-major matrices
   Eigen::Map<RowMajorMat> imat(w.imat.data(), w.p, w.p);
   const Eigen::Map<const RowMajorMat> s2(w.s2.data(), w.p, w.p), d2(w.d2.data(), w.p, w.p);
-  ties.add_information(imat, w.s1, w.d1, s2, d2);
+  ties.add_information(imat, s0, d0, w.s1, w.d1, s2, d2);
 }
 
 // Log partial likelihood at `beta` (scaled units); fills u and, if asked, the information.

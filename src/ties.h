@@ -17,6 +17,8 @@
 //   score       -(W/stages) sum (S1 - f_k D1) / den_k           = -w (a0 S1 - a1 D1)
 //   information  (W/stages) sum [(S2 - f_k D2) / den_k - a_k a_k'],  a_k = (S1 - f_k D1)/den_k
 //                = w (a0 S2 - a1 D2) - w (b0 S1 S1' - b1 (S1 D1' + D1 S1') + b2 D1 D1')
+//                (the second line for kernels that hand S2 to a second pass; the first,
+//                stage by stage, where S2 is at hand: add_information())
 //   hazard increment seen by a row at risk w a0, by one of the deaths w (a0 - a1)
 //   d information / d beta: the same expansion with S3, D3 and the sums over den^3 (c0..c3)
 // where w = W / stages. The information's S2/D2 part is also what the two-pass kernels hand to
@@ -86,14 +88,27 @@ struct TieStages {
       }
     }
   }
-  // Lower triangle of m += w (a0 S2 - a1 D2) - w sum_k a_k a_k' (S2, D2 indexable (j, k)).
+  // Lower triangle of m += w sum_k [(S2 - f_k D2) / den_k - a_k a_k'] (S2, D2 indexable
+  // (j, k); s0, d0 as given to tie_stages()), stage by stage in this centred form, as a
+  // division per term: a risk set of one row then gives exactly zero (a singular information
+  // stays exactly singular, as in survival). O(stages p^2); the two-pass kernels, which never
+  // form S2, use alpha(), efron_b() and subtract_outer() instead.
   template <typename M, typename V1, typename V2, typename M2, typename N2>
-  void add_information(M& m, const V1& s1, const V2& d1, const M2& s2, const N2& d2) const {
+  void add_information(M& m, double s0, double d0, const V1& s1, const V2& d1, const M2& s2,
+                       const N2& d2) const {
     const long p = static_cast<long>(s1.size());
-    for (long k = 0; k < p; ++k) {
-      for (long j = k; j < p; ++j) m(j, k) += weight * (a0 * s2(j, k) - a1 * d2(j, k));
+    const long nst = static_cast<long>(stages);
+    for (long st = 0; st < nst; ++st) {
+      const double f = nst > 1 ? static_cast<double>(st) / stages : 0.0;
+      const double den = s0 - f * d0;
+      for (long k = 0; k < p; ++k) {
+        const double ak = (s1[k] - f * d1[k]) / den;
+        for (long j = k; j < p; ++j) {
+          const double aj = (s1[j] - f * d1[j]) / den;
+          m(j, k) += weight * ((s2(j, k) - f * d2(j, k)) / den - aj * ak);
+        }
+      }
     }
-    subtract_outer(m, s1, d1);
   }
   // Packed entries j >= l >= k (at (j * p + l) * p + k) of the derivative of the information,
   // dI_jl / d beta_k, added to `dinfo`: w sum_k [S3/den - (S2 (x) S1 over the three index
