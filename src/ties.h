@@ -24,7 +24,7 @@
 // where w = W / stages. The information's S2/D2 part is also what the two-pass kernels hand to
 // their second pass as per-time coefficients (alpha = w a0, efron_b = w a1).
 // A time whose deaths all have zero weight (d = 0) is one stage of weight 0 (defined means,
-// no contribution).
+// no contribution). (TieStages keeps a_i, b_i, c_i multiplied by S0, S0^2, S0^3: see below.)
 
 #ifndef RWECOHORT_TIES_H
 #define RWECOHORT_TIES_H
@@ -33,65 +33,77 @@
 
 namespace rwe {
 
+// The stage sums are kept free of the scale of the weights (q_k = den_k / S0, so that a0 =
+// sum 1/q_k means S0 * sum 1/den_k, and so on) and the terms are formed from S / S0 ratios:
+// no power of S0 is ever taken, so weights near 1e+-160 (which the residuals and curves see
+// unscaled) neither overflow nor underflow.
 struct TieStages {
   double stages = 1;  // Efron: d; Breslow (or d = 0): 1
   double weight = 0;  // of each stage: W / stages
+  double inv_s0 = 0;  // 1 / S0
   double logsum = 0;  // sum_k log den_k
-  double a0 = 0, a1 = 0;          // sum_k f_k^i / den_k, i = 0, 1
-  double b0 = 0, b1 = 0, b2 = 0;  // sum_k f_k^i / den_k^2, i = 0, 1, 2
-  double c0 = 0, c1 = 0, c2 = 0, c3 = 0;  // sum_k f_k^i / den_k^3 (only with `third`)
+  double a0 = 0, a1 = 0;                  // sum_k f_k^i / q_k, i = 0, 1
+  double b0 = 0, b1 = 0, b2 = 0;          // sum_k f_k^i / q_k^2, i = 0, 1, 2
+  double c0 = 0, c1 = 0, c2 = 0, c3 = 0;  // sum_k f_k^i / q_k^3 (only with `third`)
 
   double loglik() const { return -weight * logsum; }
   // Coefficients of S2 and D2 in the information; alpha is also the hazard increment.
-  double alpha() const { return weight * a0; }
-  double efron_b() const { return weight * a1; }
-  double hazard() const { return weight * a0; }
-  double hazard_death() const { return weight * (a0 - a1); }  // a death is at risk (1 - f_k)
-  double hazard_var() const { return weight * b0; }           // sum of squared increments / w
+  double alpha() const { return weight * inv_s0 * a0; }
+  double efron_b() const { return weight * inv_s0 * a1; }
+  double hazard() const { return alpha(); }
+  double hazard_death() const { return weight * inv_s0 * (a0 - a1); }  // at risk (1 - f_k)
+  double hazard_var() const { return weight * inv_s0 * inv_s0 * b0; }  // sum w / den_k^2
 
   // out += c0 * S1 - c1 * D1 (any Eigen vectors): the building block of the vector terms.
   template <typename Out, typename V1, typename V2>
   static void add_combination(Out& out, double c0, double c1, const V1& s1, const V2& d1) {
     for (long j = 0; j < static_cast<long>(out.size()); ++j) out[j] += c0 * s1[j] - c1 * d1[j];
   }
-  // score -= w (a0 S1 - a1 D1)
+  template <typename Out>
+  static void set_zero(Out& out) {
+    for (long j = 0; j < static_cast<long>(out.size()); ++j) out[j] = 0;
+  }
+  // score -= w sum_k a_k
   template <typename Out, typename V1, typename V2>
   void subtract_score(Out& score, const V1& s1, const V2& d1) const {
-    add_combination(score, -weight * a0, -weight * a1, s1, d1);
+    add_combination(score, -alpha(), -efron_b(), s1, d1);
   }
-  // The mean of x over the stages: (a0 S1 - a1 D1) / stages (Schoenfeld residuals, cox.zph).
+  // The mean of x over the stages, sum_k a_k / stages (Schoenfeld residuals, cox.zph).
   template <typename Out, typename V1, typename V2>
   void set_mean(Out& mean, const V1& s1, const V2& d1) const {
-    for (long j = 0; j < static_cast<long>(mean.size()); ++j) mean[j] = 0;
-    add_combination(mean, a0 / stages, a1 / stages, s1, d1);
+    set_zero(mean);
+    add_combination(mean, inv_s0 * a0 / stages, inv_s0 * a1 / stages, s1, d1);
   }
   // Hazard-weighted means sum_k h_k a_k, h_k = w / den_k, for a row at risk and for a death
   // (whose increments are (1 - f_k) h_k).
   template <typename Out, typename V1, typename V2>
   void set_hazard_mean(Out& out, const V1& s1, const V2& d1) const {
-    for (long j = 0; j < static_cast<long>(out.size()); ++j) out[j] = 0;
-    add_combination(out, weight * b0, weight * b1, s1, d1);
+    const double h = weight * inv_s0;
+    set_zero(out);
+    add_combination(out, h * b0 * inv_s0, h * b1 * inv_s0, s1, d1);
   }
   template <typename Out, typename V1, typename V2>
   void set_hazard_mean_death(Out& out, const V1& s1, const V2& d1) const {
-    for (long j = 0; j < static_cast<long>(out.size()); ++j) out[j] = 0;
-    add_combination(out, weight * (b0 - b1), weight * (b1 - b2), s1, d1);
+    const double h = weight * inv_s0;
+    set_zero(out);
+    add_combination(out, h * (b0 - b1) * inv_s0, h * (b1 - b2) * inv_s0, s1, d1);
   }
   // Lower triangle (j >= k) of m -= w sum_k a_k a_k' (m indexable as m(j, k)).
   template <typename M, typename V1, typename V2>
   void subtract_outer(M& m, const V1& s1, const V2& d1) const {
     const long p = static_cast<long>(s1.size());
     for (long k = 0; k < p; ++k) {
+      const double sk = s1[k] * inv_s0, dk = d1[k] * inv_s0;
       for (long j = k; j < p; ++j) {
-        m(j, k) -= weight * (b0 * s1[j] * s1[k] - b1 * (s1[j] * d1[k] + d1[j] * s1[k]) +
-                             b2 * d1[j] * d1[k]);
+        const double sj = s1[j] * inv_s0, dj = d1[j] * inv_s0;
+        m(j, k) -= weight * (b0 * sj * sk - b1 * (sj * dk + dj * sk) + b2 * dj * dk);
       }
     }
   }
+
   // Lower triangle of m += w sum_k [(S2 - f_k D2) / den_k - a_k a_k'] (S2, D2 indexable
   // (j, k); s0, d0 as given to tie_stages()), stage by stage in this centred form, as a
-  // division per term: a risk set of one row then gives exactly zero (a singular information
-  // stays exactly singular, as in survival). O(stages p^2); the two-pass kernels, which never
+  // division per term. O(stages p^2); the two-pass kernels, which never
   // form S2, use alpha(), efron_b() and subtract_outer() instead.
   template <typename M, typename V1, typename V2, typename M2, typename N2>
   void add_information(M& m, double s0, double d0, const V1& s1, const V2& d1, const M2& s2,
@@ -105,7 +117,14 @@ struct TieStages {
         const double ak = (s1[k] - f * d1[k]) / den;
         for (long j = k; j < p; ++j) {
           const double aj = (s1[j] - f * d1[j]) / den;
-          m(j, k) += weight * ((s2(j, k) - f * d2(j, k)) / den - aj * ak);
+          const double second = (s2(j, k) - f * d2(j, k)) / den;
+          const double v = second - aj * ak;
+          // a difference below its own rounding error is zero (a risk set dominated by one
+          // row, e.g. at a diverged fit, then gives an exactly singular information as in
+          // survival, not rounding noise that looks regular)
+          if (std::fabs(v) > 16 * 2.220446049250313e-16 * (std::fabs(second) + std::fabs(aj * ak))) {
+            m(j, k) += weight * v;
+          }
         }
       }
     }
@@ -118,6 +137,12 @@ struct TieStages {
   void add_information_derivative(double* dinfo, const V1& s1, const V2& d1, const M2& s2,
                                   const N2& d2, const double* s3, const double* d3) const {
     const long p = static_cast<long>(s1.size());
+    const double r = inv_s0;
+    struct Ratio {  // S1 / S0 (or D1 / S0) read by index
+      const V1* s; const V2* d; double r;
+      double operator[](long j) const { return (s != nullptr ? (*s)[j] : (*d)[j]) * r; }
+    };
+    const Ratio n1{&s1, nullptr, r}, e1{nullptr, &d1, r};
     // sum over the three (pair, single) splits of {j, l, k} of A(pair) * B(single)
     auto splits = [&](const auto& a, const auto& b, long j, long l, long k) {
       return a(j, l) * b[k] + a(j, k) * b[l] + a(l, k) * b[j];
@@ -126,15 +151,17 @@ struct TieStages {
       for (long l = 0; l <= j; ++l) {
         for (long k = 0; k <= l; ++k) {
           const long idx = (j * p + l) * p + k;
-          const double first = a0 * s3[idx] - a1 * d3[idx];
-          const double second = b0 * splits(s2, s1, j, l, k) -
-                                b1 * (splits(s2, d1, j, l, k) + splits(d2, s1, j, l, k)) +
-                                b2 * splits(d2, d1, j, l, k);
-          const double third =
-              c0 * s1[j] * s1[l] * s1[k] -
-              c1 * (d1[j] * s1[l] * s1[k] + s1[j] * d1[l] * s1[k] + s1[j] * s1[l] * d1[k]) +
-              c2 * (d1[j] * d1[l] * s1[k] + d1[j] * s1[l] * d1[k] + s1[j] * d1[l] * d1[k]) -
-              c3 * d1[j] * d1[l] * d1[k];
+          // every term in units of S / S0 (see the struct's comment)
+          const double sj = s1[j] * r, sl = s1[l] * r, sk = s1[k] * r;
+          const double dj = d1[j] * r, dl = d1[l] * r, dk = d1[k] * r;
+          const double first = (a0 * s3[idx] - a1 * d3[idx]) * r;
+          const double second = (b0 * splits(s2, n1, j, l, k) -
+                                 b1 * (splits(s2, e1, j, l, k) + splits(d2, n1, j, l, k)) +
+                                 b2 * splits(d2, e1, j, l, k)) * r;
+          const double third = c0 * sj * sl * sk -
+                               c1 * (dj * sl * sk + sj * dl * sk + sj * sl * dk) +
+                               c2 * (dj * dl * sk + dj * sl * dk + sj * dl * dk) -
+                               c3 * dj * dl * dk;
           dinfo[idx] += weight * (first - second + 2.0 * third);
         }
       }
@@ -150,12 +177,13 @@ inline TieStages tie_stages(double s0, double d0, double ndeath, double dead_wei
   TieStages t;
   t.stages = (efron && ndeath > 1) ? ndeath : 1.0;
   t.weight = ndeath > 0 ? dead_weight / t.stages : 0.0;
+  t.inv_s0 = 1.0 / s0;
+  const double share = d0 / s0;  // the deaths' share of the risk set
   const long nst = static_cast<long>(t.stages);
   for (long k = 0; k < nst; ++k) {
     const double f = static_cast<double>(k) / t.stages;
-    const double denom = s0 - f * d0;
-    const double inv = 1.0 / denom;
-    t.logsum += std::log(denom);
+    t.logsum += std::log(s0 - f * d0);
+    const double inv = 1.0 / (1.0 - f * share);  // S0 / den_k
     t.a0 += inv; t.a1 += f * inv;
     t.b0 += inv * inv; t.b1 += f * inv * inv; t.b2 += f * f * inv * inv;
     if (!third) continue;
