@@ -61,6 +61,10 @@ cox_residuals_cpp <- function(stop, start, status, strata, weights, risk, x, ord
     .Call(`_rwecohort_cox_residuals_cpp`, stop, start, status, strata, weights, risk, x, ord_stop, ord_start, efron, want_score)
 }
 
+cox_tie_table_cpp <- function(s0, d0, s1, d1, ndeath, dead_weight, efron, s2, d2) {
+    .Call(`_rwecohort_cox_tie_table_cpp`, s0, d0, s1, d1, ndeath, dead_weight, efron, s2, d2)
+}
+
 firth_fit_cpp <- function(xt, time, status, weights, offset, strata, start, start_order, efron, penalty, control, profile, which, crit) {
     .Call(`_rwecohort_firth_fit_cpp`, xt, time, status, weights, offset, strata, start, start_order, efron, penalty, control, profile, which, crit)
 }
@@ -107,6 +111,10 @@ partition_cox_sums_cpp <- function(x, beta, offset, weights, status, last, entry
 
 partition_cox_info_cpp <- function(x, beta, offset, weights, status, last, entry, bounds, alpha, efron_b) {
     .Call(`_rwecohort_partition_cox_info_cpp`, x, beta, offset, weights, status, last, entry, bounds, alpha, efron_b)
+}
+
+partition_cox_terms_cpp <- function(s0, s1, d0, d1, dead_weight, dead_count, dead_wx, dead_weta, efron) {
+    .Call(`_rwecohort_partition_cox_terms_cpp`, s0, s1, d0, d1, dead_weight, dead_count, dead_wx, dead_weta, efron)
 }
 
 newton_start_cpp <- function(init, loglik, score, imat, scale, iter_max, eps, toler_chol) {

@@ -88,37 +88,24 @@ stratum_baseline <- function(resp, rows, w, risk, xc, efron) {
     irisk <- irisk - rev_cumsum(bin_sums(w, after, m))[, 1L]
   }
   nevent <- bin_sums(w * death, at, m)[, 1L]
-  ndeath <- bin_sums(as.double(death), at, m)[, 1L]
-  inc <- if (efron) efron_increments(ndeath, nevent, s0, s1, at, death, wr, xc) else
-    breslow_increments(nevent, s0, s1)
+  inc <- curve_hazard_increments(nevent, s0, s1, at, death & w > 0, wr, xc, efron)
   list(time = times, n = length(rows), n.risk = irisk, n.event = nevent,
        n.censor = bin_sums(w * !death, at, m)[, 1L],
        cumhaz = cumsum(inc$haz), cumvar = cumsum(inc$varhaz),
        xbar = col_cumsum(inc$xbar))
 }
 
-breslow_increments <- function(nevent, s0, s1) {
-  ok <- nevent > 0
-  haz <- ifelse(ok, nevent / s0, 0)
-  list(haz = haz, varhaz = ifelse(ok, nevent / s0^2, 0),
-       xbar = s1 * ifelse(ok, nevent / s0^2, 0))
-}
-
-# Efron: the k-th of d tied deaths (k = 0..d-1) sees the denominator S0 - (k/d) D0, D0 the
-# weighted risk of the deaths; each carries 1/d of the weighted deaths.
-efron_increments <- function(ndeath, nevent, s0, s1, at, death, wr, xc) {
+# Hazard increments at every distinct time, their variance terms and hazard-weighted means
+# of the centred covariates, with the fit's tie handling (src/ties.h through
+# cox_tie_table_cpp): Efron's k-th of d tied deaths (k = 0..d-1) sees the denominator
+# S0 - (k/d) D0, D0 the weighted risk of the deaths, and carries 1/d of the weighted deaths.
+# `dead` marks the deaths with positive weight (a zero-weight death is no tied death).
+curve_hazard_increments <- function(nevent, s0, s1, at, dead, wr, xc, efron) {
   m <- length(s0)
-  d0 <- bin_sums(wr * death, at, m)[, 1L]
-  d1 <- bin_sums(wr * death * xc, at, m)
-  ev <- which(ndeath > 0)
-  jj <- rep(ev, ndeath[ev])
-  frac <- (sequence(ndeath[ev]) - 1) / ndeath[jj]
-  denom <- s0[jj] - frac * d0[jj]
-  share <- nevent[jj] / ndeath[jj]
-  list(haz = bin_sums(share / denom, jj, m)[, 1L],
-       varhaz = bin_sums(share / denom^2, jj, m)[, 1L],
-       xbar = bin_sums((s1[jj, , drop = FALSE] - frac * d1[jj, , drop = FALSE]) *
-                         (share / denom^2), jj, m))
+  tab <- cox_tie_table_cpp(s0, bin_sums(wr * dead, at, m)[, 1L], s1,
+                           bin_sums(wr * dead * xc, at, m), bin_sums(as.double(dead), at, m)[, 1L],
+                           nevent, efron, matrix(0, m, 0L), matrix(0, m, 0L))
+  list(haz = tab$hazard, varhaz = tab$hazard_var, xbar = tab$hazard_mean)
 }
 
 # One baseline per stratum (list indexed by stratum code), plus what the curves need.

@@ -142,16 +142,14 @@ ph_event_time_sums <- function(d, gtime, ord) {
     S[, k + 1L] <- ph_risk_sum(v, at)
     E[, k + 1L] <- rowsum(v[ev], tid, reorder = FALSE)[, 1L]
   }
-  ndead <- tabulate(tid)
-  wdead <- rowsum(d$weights[ev], tid, reorder = FALSE)[, 1L]
-  passes <- ph_efron_passes(S, E, ndead, wdead / ndead, p, pairs, d$method == "efron")
+  passes <- ph_tie_passes(S, E, tid, d$weights[ev], p, pairs, d$method == "efron")
   xw_dead <- rowsum(d$x[ev, , drop = FALSE] * d$weights[ev], tid, reorder = FALSE)
-  ub <- xw_dead - (wdead / ndead) * passes$mean_sum  # per event time
+  ub <- xw_dead - passes$wdead * passes$mean  # per event time
   g <- gtime[first]
   info <- passes$info
   block <- function(v) matrix(colSums(v * info), p, p)
   imat <- rbind(cbind(block(1), block(g)), cbind(block(g), block(g^2)))
-  schoen <- d$x[ev, , drop = FALSE] - passes$mean_sum[tid, , drop = FALSE] / ndead[tid]
+  schoen <- d$x[ev, , drop = FALSE] - passes$mean[tid, , drop = FALSE]
   # put the residuals in cox.zph's row order
   events_out <- ord[d$status[ord] == 1]
   schoen <- schoen[match(events_out, ev), , drop = FALSE]
@@ -197,29 +195,25 @@ ph_risk_sum <- function(v, at) {
   out
 }
 
-# Efron passes at each event time: in pass m (0-based) a fraction m / d of the tied deaths'
-# sums leaves the risk set (Breslow: none does). Returns sum_m xbar_m (K x p) and
-# I(t) = wbar sum_m V_m (K x p^2, column-major p x p per row).
-ph_efron_passes <- function(S, E, ndead, wbar, p, pairs, efron) {
+# The tie passes at each event time (src/ties.h through cox_tie_table_cpp): the stage mean of
+# x (K x p; Breslow: the risk-set mean) and the information I(t) = W/d sum_k V_k (K x p^2,
+# column-major p x p per row), from the risk-set sums S and tied-death sums E (columns 1, x,
+# then the products of `pairs`). `tid` numbers the event time of each death, `w` their weights;
+# zero-weight deaths are no tied deaths, as in the fit.
+ph_tie_passes <- function(S, E, tid, w, p, pairs, efron) {
   K <- nrow(S)
-  mean_sum <- matrix(0, K, p)
-  info <- matrix(0, K, p * p)
-  sym_index <- c(seq_len(nrow(pairs)), seq_len(nrow(pairs)))
-  cell <- c((pairs[, 2L] - 1L) * p + pairs[, 1L], (pairs[, 1L] - 1L) * p + pairs[, 2L])
-  for (m in seq_len(max(ndead)) - 1L) {
-    act <- which(ndead > m)
-    f <- if (efron) m / ndead[act] else 0
-    Sm <- S[act, , drop = FALSE] - f * E[act, , drop = FALSE]
-    s0 <- Sm[, 1L]
-    xbar <- Sm[, 1L + seq_len(p), drop = FALSE] / s0
-    second <- Sm[, 1L + p + seq_len(nrow(pairs)), drop = FALSE] / s0
-    v <- second - xbar[, pairs[, 1L], drop = FALSE] * xbar[, pairs[, 2L], drop = FALSE]
-    full <- matrix(0, length(act), p * p)
-    full[, cell] <- v[, sym_index]
-    mean_sum[act, ] <- mean_sum[act, , drop = FALSE] + xbar
-    info[act, ] <- info[act, , drop = FALSE] + wbar[act] * full
+  ndead <- as.double(tabulate(tid[w > 0], nbins = K))
+  wdead <- rowsum(w, tid, reorder = FALSE)[, 1L]
+  full <- function(m) {
+    out <- matrix(0, K, p * p)
+    out[, (pairs[, 2L] - 1L) * p + pairs[, 1L]] <- m[, 1L + p + seq_len(nrow(pairs))]
+    out[, (pairs[, 1L] - 1L) * p + pairs[, 2L]] <- m[, 1L + p + seq_len(nrow(pairs))]
+    out
   }
-  list(mean_sum = mean_sum, info = info)
+  cols <- 1L + seq_len(p)
+  tab <- cox_tie_table_cpp(S[, 1L], E[, 1L], S[, cols, drop = FALSE], E[, cols, drop = FALSE],
+                           ndead, wdead, efron, full(S), full(E))
+  list(mean = tab$mean, info = tab$info, wdead = wdead)
 }
 
 # Per stratum and column: the number of events in the stratum if the column varies within

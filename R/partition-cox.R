@@ -304,29 +304,18 @@ cox_combine <- function(stats, grid, ties = c("efron", "breslow"), first = NULL)
   structure(cox_pooled_terms(pooled, ties), class = "rwe_cox_round")
 }
 
-# Log partial likelihood, score, the round-2 request and the sum of m a a' from pooled sums.
+# Log partial likelihood, score, the round-2 request and the sum of m a a' from pooled sums,
+# with the single-machine kernel's tie handling (src/ties.h, through partition_cox_terms_cpp).
 cox_pooled_terms <- function(pooled, ties) {
+  p <- length(pooled$dead_wx)
   ngrid <- length(pooled$s0)
-  at <- which(pooled$dead_count > 0)
-  d <- pooled$dead_count[at]
-  if (ties == "breslow") {
-    pos <- at
-    frac <- 0
-    m <- pooled$dead_weight[at]
-  } else {
-    pos <- rep(at, d)
-    frac <- (sequence(d) - 1) / rep(d, d)
-    m <- rep(pooled$dead_weight[at] / d, d)
-  }
-  den <- pooled$s0[pos] - frac * pooled$d0[pos]
-  a <- (pooled$s1[pos, , drop = FALSE] - frac * pooled$d1[pos, , drop = FALSE]) / den
-  alpha <- efron_b <- numeric(ngrid)
-  alpha[at] <- rowsum(m / den, pos, reorder = TRUE)[, 1L]
-  efron_b[at] <- rowsum(m * frac / den, pos, reorder = TRUE)[, 1L]
-  list(loglik = pooled$dead_weta - sum(m * log(den)),
-       score = pooled$dead_wx - colSums(m * a),
-       request = list(alpha = alpha, efron_b = efron_b),
-       aat = crossprod(a * sqrt(m)))
+  terms <- partition_cox_terms_cpp(as.double(pooled$s0), matrix(as.double(pooled$s1), ngrid, p),
+                                   as.double(pooled$d0), matrix(as.double(pooled$d1), ngrid, p),
+                                   as.double(pooled$dead_weight), as.double(pooled$dead_count),
+                                   as.double(pooled$dead_wx), as.double(pooled$dead_weta),
+                                   ties == "efron")
+  list(loglik = terms$loglik, score = terms$score,
+       request = list(alpha = terms$alpha, efron_b = terms$efron_b), aat = terms$aat)
 }
 
 # Newton-Raphson on the pooled sums with the single-machine kernel's own code: the

@@ -227,6 +227,25 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cox_tie_table_cpp
+Rcpp::List cox_tie_table_cpp(const Eigen::Map<Eigen::VectorXd> s0, const Eigen::Map<Eigen::VectorXd> d0, const Eigen::Map<Eigen::MatrixXd> s1, const Eigen::Map<Eigen::MatrixXd> d1, const Eigen::Map<Eigen::VectorXd> ndeath, const Eigen::Map<Eigen::VectorXd> dead_weight, bool efron, const Eigen::Map<Eigen::MatrixXd> s2, const Eigen::Map<Eigen::MatrixXd> d2);
+RcppExport SEXP _rwecohort_cox_tie_table_cpp(SEXP s0SEXP, SEXP d0SEXP, SEXP s1SEXP, SEXP d1SEXP, SEXP ndeathSEXP, SEXP dead_weightSEXP, SEXP efronSEXP, SEXP s2SEXP, SEXP d2SEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type s0(s0SEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type d0(d0SEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type s1(s1SEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type d1(d1SEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type ndeath(ndeathSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type dead_weight(dead_weightSEXP);
+    Rcpp::traits::input_parameter< bool >::type efron(efronSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type s2(s2SEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type d2(d2SEXP);
+    rcpp_result_gen = Rcpp::wrap(cox_tie_table_cpp(s0, d0, s1, d1, ndeath, dead_weight, efron, s2, d2));
+    return rcpp_result_gen;
+END_RCPP
+}
 // firth_fit_cpp
 Rcpp::List firth_fit_cpp(const Eigen::Map<Eigen::MatrixXd> xt, const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> offset, const Rcpp::IntegerVector strata, const Eigen::Map<Eigen::VectorXd> start, const Eigen::Map<Eigen::VectorXi> start_order, bool efron, double penalty, Rcpp::List control, bool profile, Rcpp::IntegerVector which, double crit);
 RcppExport SEXP _rwecohort_firth_fit_cpp(SEXP xtSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP weightsSEXP, SEXP offsetSEXP, SEXP strataSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP efronSEXP, SEXP penaltySEXP, SEXP controlSEXP, SEXP profileSEXP, SEXP whichSEXP, SEXP critSEXP) {
@@ -433,6 +452,25 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// partition_cox_terms_cpp
+Rcpp::List partition_cox_terms_cpp(const Eigen::Map<Eigen::VectorXd> s0, const Eigen::Map<Eigen::MatrixXd> s1, const Eigen::Map<Eigen::VectorXd> d0, const Eigen::Map<Eigen::MatrixXd> d1, const Eigen::Map<Eigen::VectorXd> dead_weight, const Eigen::Map<Eigen::VectorXd> dead_count, const Eigen::Map<Eigen::VectorXd> dead_wx, double dead_weta, bool efron);
+RcppExport SEXP _rwecohort_partition_cox_terms_cpp(SEXP s0SEXP, SEXP s1SEXP, SEXP d0SEXP, SEXP d1SEXP, SEXP dead_weightSEXP, SEXP dead_countSEXP, SEXP dead_wxSEXP, SEXP dead_wetaSEXP, SEXP efronSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type s0(s0SEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type s1(s1SEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type d0(d0SEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type d1(d1SEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type dead_weight(dead_weightSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type dead_count(dead_countSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type dead_wx(dead_wxSEXP);
+    Rcpp::traits::input_parameter< double >::type dead_weta(dead_wetaSEXP);
+    Rcpp::traits::input_parameter< bool >::type efron(efronSEXP);
+    rcpp_result_gen = Rcpp::wrap(partition_cox_terms_cpp(s0, s1, d0, d1, dead_weight, dead_count, dead_wx, dead_weta, efron));
+    return rcpp_result_gen;
+END_RCPP
+}
 // newton_start_cpp
 Rcpp::List newton_start_cpp(const Eigen::Map<Eigen::VectorXd> init, double loglik, const Eigen::Map<Eigen::VectorXd> score, const Eigen::Map<Eigen::MatrixXd> imat, const Eigen::Map<Eigen::VectorXd> scale, int iter_max, double eps, double toler_chol);
 RcppExport SEXP _rwecohort_newton_start_cpp(SEXP initSEXP, SEXP loglikSEXP, SEXP scoreSEXP, SEXP imatSEXP, SEXP scaleSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP toler_cholSEXP) {
@@ -614,6 +652,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_cox_wald_cpp", (DL_FUNC) &_rwecohort_cox_wald_cpp, 3},
     {"_rwecohort_cox_column_summary_cpp", (DL_FUNC) &_rwecohort_cox_column_summary_cpp, 2},
     {"_rwecohort_cox_residuals_cpp", (DL_FUNC) &_rwecohort_cox_residuals_cpp, 11},
+    {"_rwecohort_cox_tie_table_cpp", (DL_FUNC) &_rwecohort_cox_tie_table_cpp, 9},
     {"_rwecohort_firth_fit_cpp", (DL_FUNC) &_rwecohort_firth_fit_cpp, 14},
     {"_rwecohort_firth_eval_cpp", (DL_FUNC) &_rwecohort_firth_eval_cpp, 11},
     {"_rwecohort_km_counts_cpp", (DL_FUNC) &_rwecohort_km_counts_cpp, 7},
@@ -626,6 +665,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_logrank_grid_dense_cpp", (DL_FUNC) &_rwecohort_logrank_grid_dense_cpp, 7},
     {"_rwecohort_partition_cox_sums_cpp", (DL_FUNC) &_rwecohort_partition_cox_sums_cpp, 8},
     {"_rwecohort_partition_cox_info_cpp", (DL_FUNC) &_rwecohort_partition_cox_info_cpp, 10},
+    {"_rwecohort_partition_cox_terms_cpp", (DL_FUNC) &_rwecohort_partition_cox_terms_cpp, 9},
     {"_rwecohort_newton_start_cpp", (DL_FUNC) &_rwecohort_newton_start_cpp, 8},
     {"_rwecohort_newton_observe_cpp", (DL_FUNC) &_rwecohort_newton_observe_cpp, 2},
     {"_rwecohort_newton_advance_cpp", (DL_FUNC) &_rwecohort_newton_advance_cpp, 5},

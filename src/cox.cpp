@@ -49,6 +49,7 @@
 #include <RcppEigen.h>
 #include "cox_grid.h"
 #include "ldl.h"
+#include "ties.h"
 #include <algorithm>
 #include <cmath>
 #include <exception>
@@ -244,41 +245,22 @@ struct PassResult {
       : u(VectorXd::Zero(p)), imat(MatrixXd::Zero(p, p)), alpha(ngrid), bterm(ngrid) {}
 };
 
-// Contribution of the event time at grid position t. Breslow treats the d tied deaths as one
-// stage with the whole risk set; Efron averages over d stages in which the deaths' share of
-// the risk set goes from 1 to 1/d, each stage carrying the mean death weight. The stage sums
-// collapse to five scalars, so the cost is O(d + p^2) rather than O(d p^2). The S2 and D2
-// terms are left to pass 2 as the coefficients alpha_t and bterm_t.
+// Contribution of the event time at grid position t (tie handling: rwe::TieStages, ties.h).
+// The S2 and D2 terms are left to pass 2 as the coefficients alpha_t and bterm_t.
 void accumulate_event_time(const GridSums& s, Index t, bool efron, PassResult& res) {
   res.alpha[t] = res.bterm[t] = 0;
   const double ndeath = s.dead_count[t];
   if (ndeath <= 0) return;
   const Index p = res.u.size();
-  const double s0 = s.risk(p, t), d0 = s.dead(p, t);
   const auto s1 = s.risk.col(t).head(p);
   const auto d1 = s.dead.col(t).head(p);
-  const double nstage = efron ? ndeath : 1.0;
-  const double wt = s.dead_weight[t] / nstage;
-  double logsum = 0, a0 = 0, a1 = 0, b0 = 0, b1 = 0, b2 = 0;
-  const Index nst = static_cast<Index>(nstage);
-  for (Index k = 0; k < nst; ++k) {
-    const double f = static_cast<double>(k) / nstage;
-    const double denom = s0 - f * d0;
-    const double inv = 1.0 / denom;
-    logsum += std::log(denom);
-    a0 += inv; a1 += f * inv;
-    b0 += inv * inv; b1 += f * inv * inv; b2 += f * f * inv * inv;
-  }
-  res.loglik -= wt * logsum;
-  res.u.noalias() -= wt * (a0 * s1 - a1 * d1);
-  res.alpha[t] = wt * a0;
-  res.bterm[t] = wt * a1;
-  for (Index k = 0; k < p; ++k) {
-    for (Index j = k; j < p; ++j) {
-      res.imat(j, k) -= wt * (b0 * s1[j] * s1[k] - b1 * (s1[j] * d1[k] + d1[j] * s1[k]) +
-                              b2 * d1[j] * d1[k]);
-    }
-  }
+  const rwe::TieStages ties = rwe::tie_stages(s.risk(p, t), s.dead(p, t), ndeath,
+                                              s.dead_weight[t], efron);
+  res.loglik += ties.loglik();
+  ties.subtract_score(res.u, s1, d1);
+  res.alpha[t] = ties.alpha();
+  res.bterm[t] = ties.efron_b();
+  ties.subtract_outer(res.imat, s1, d1);
 }
 
 // Pass 1: log partial likelihood, score, the per-time coefficients and the product terms of

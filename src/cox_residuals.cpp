@@ -25,6 +25,7 @@
 
 #include <RcppEigen.h>
 #include "interrupt.h"
+#include "ties.h"
 #include <vector>
 
 // [[Rcpp::depends(RcppEigen)]]
@@ -132,8 +133,9 @@ EventSums event_time_sums(const EventGrid& grid, const std::vector<int>& at_stop
 // (b) From the sums at one event time to the hazard increment seen by a row at risk that does
 // not die there (haz), the one seen by a row that dies there (haz_death), the matching
 // hazard-weighted means (xhaz = sum_k xbar_k inc_k, xhaz_death) and the mean that the
-// Schoenfeld residual of a death subtracts (xbar). Efron: the k-th of d tied deaths sees the
-// denominator S0 - (k/d) D0 and each death is at risk with weight 1 - k/d.
+// Schoenfeld residual of a death subtracts (xbar). The tie handling is the fit's
+// (rwe::TieStages, ties.h): Efron's k-th of d tied deaths sees the denominator S0 - (k/d) D0
+// and each death is at risk with weight 1 - k/d.
 struct Increments {
   Eigen::VectorXd haz, haz_death;
   Eigen::MatrixXd xhaz, xhaz_death, xbar;  // p x m
@@ -147,28 +149,18 @@ Increments hazard_increments(const EventSums& es, bool efron) {
   inc.xhaz = Eigen::MatrixXd::Zero(p, m);
   inc.xhaz_death = Eigen::MatrixXd::Zero(p, m);
   inc.xbar = Eigen::MatrixXd::Zero(p, m);
-  Eigen::VectorXd xk(p);
   for (idx_t j = 0; j < m; ++j) {
-    const int d = es.ndeath[j];
-    if (!efron || d <= 1) {
-      const double h = es.wdeath[j] / es.s0[j];
-      inc.xbar.col(j) = es.s1.col(j) / es.s0[j];
-      inc.haz[j] = inc.haz_death[j] = h;
-      inc.xhaz.col(j) = inc.xhaz_death.col(j) = inc.xbar.col(j) * h;
-      continue;
-    }
-    const double share = es.wdeath[j] / d;
-    for (int k = 0; k < d; ++k) {
-      const double frac = static_cast<double>(k) / d;
-      const double denom = es.s0[j] - frac * es.d0[j];
-      const double h = share / denom;
-      xk = (es.s1.col(j) - frac * es.d1.col(j)) / denom;
-      inc.haz[j] += h;
-      inc.haz_death[j] += (1.0 - frac) * h;
-      inc.xhaz.col(j) += h * xk;
-      inc.xhaz_death.col(j) += ((1.0 - frac) * h) * xk;
-      inc.xbar.col(j) += xk / d;
-    }
+    const auto s1 = es.s1.col(j);
+    const auto d1 = es.d1.col(j);
+    const rwe::TieStages ties = rwe::tie_stages(es.s0[j], es.d0[j], es.ndeath[j], es.wdeath[j], efron);
+    inc.haz[j] = ties.hazard();
+    inc.haz_death[j] = ties.hazard_death();
+    auto xhaz = inc.xhaz.col(j);
+    auto xhaz_death = inc.xhaz_death.col(j);
+    auto xbar = inc.xbar.col(j);
+    ties.set_hazard_mean(xhaz, s1, d1);
+    ties.set_hazard_mean_death(xhaz_death, s1, d1);
+    ties.set_mean(xbar, s1, d1);
   }
   return inc;
 }
@@ -244,4 +236,66 @@ Rcpp::List cox_residuals_cpp(const Eigen::Map<Eigen::VectorXd> stop,
     Rcpp::Named("n_event") = Rcpp::wrap(es.ndeath),
     Rcpp::Named("hazard") = Rcpp::wrap(inc.haz),
     Rcpp::Named("xbar") = xbar);
+}
+
+namespace {
+
+// Row t of a K x p^2 table read as the column-major p x p matrix it holds.
+struct RowAsMatrix {
+  const Eigen::Map<Eigen::MatrixXd>& table;
+  idx_t t, p;
+  double operator()(idx_t j, idx_t k) const { return table(t, k * p + j); }
+};
+
+}  // namespace
+
+// The tie passes of every event time as a table (one row per event time), for the R code that
+// builds its own risk-set sums: the baseline hazard of the survival curves (R/cox-curves.R)
+// and the proportional-hazards test (R/cox-ph.R). Per event time: s0, d0, the rows of s1, d1
+// (K x p), the number of positive-weight deaths and their weight sum; s2, d2 (K x p^2, each
+// row a column-major p x p matrix) or 0 columns. Returns the hazard increment and its
+// variance term (sum of squared increments), the stage mean of x (K x p), the hazard-weighted
+// mean sum_k h_k a_k (K x p) and, with s2, the information w sum_k V_k (K x p^2). A time
+// without positive-weight deaths contributes zeros (its mean is S1 / S0).
+// [[Rcpp::export]]
+Rcpp::List cox_tie_table_cpp(const Eigen::Map<Eigen::VectorXd> s0, const Eigen::Map<Eigen::VectorXd> d0,
+                             const Eigen::Map<Eigen::MatrixXd> s1, const Eigen::Map<Eigen::MatrixXd> d1,
+                             const Eigen::Map<Eigen::VectorXd> ndeath,
+                             const Eigen::Map<Eigen::VectorXd> dead_weight, bool efron,
+                             const Eigen::Map<Eigen::MatrixXd> s2, const Eigen::Map<Eigen::MatrixXd> d2) {
+  const idx_t k = s0.size(), p = s1.cols();
+  const bool second = s2.cols() > 0;
+  if (d0.size() != k || s1.rows() != k || d1.rows() != k || d1.cols() != p ||
+      ndeath.size() != k || dead_weight.size() != k ||
+      (second && (s2.rows() != k || s2.cols() != p * p || d2.rows() != k || d2.cols() != p * p))) {
+    Rcpp::stop("event-time sums must have one row per event time and matching columns");
+  }
+  Eigen::VectorXd hazard = Eigen::VectorXd::Zero(k), hazard_var = Eigen::VectorXd::Zero(k);
+  Eigen::MatrixXd mean(k, p), hazard_mean = Eigen::MatrixXd::Zero(k, p);
+  Eigen::MatrixXd info = Eigen::MatrixXd::Zero(second ? k : 0, second ? p * p : 0);
+  Eigen::MatrixXd v(p, p);
+  for (idx_t t = 0; t < k; ++t) {
+    rwe::poll_at(t);
+    const auto s1t = s1.row(t);
+    const auto d1t = d1.row(t);
+    if (!(ndeath[t] > 0)) {
+      mean.row(t) = s1t / s0[t];
+      continue;
+    }
+    const rwe::TieStages ties = rwe::tie_stages(s0[t], d0[t], ndeath[t], dead_weight[t], efron);
+    hazard[t] = ties.hazard();
+    hazard_var[t] = ties.hazard_var();
+    auto mean_t = mean.row(t);
+    auto hazard_mean_t = hazard_mean.row(t);
+    ties.set_mean(mean_t, s1t, d1t);
+    ties.set_hazard_mean(hazard_mean_t, s1t, d1t);
+    if (!second) continue;
+    v.setZero();
+    ties.add_information(v, s0[t], d0[t], s1t, d1t, RowAsMatrix{s2, t, p}, RowAsMatrix{d2, t, p});
+    v.triangularView<Eigen::StrictlyUpper>() = v.transpose();
+    info.row(t) = Eigen::Map<const Eigen::RowVectorXd>(v.data(), p * p);
+  }
+  return Rcpp::List::create(Rcpp::Named("hazard") = hazard, Rcpp::Named("hazard_var") = hazard_var,
+                            Rcpp::Named("mean") = mean, Rcpp::Named("hazard_mean") = hazard_mean,
+                            Rcpp::Named("info") = info);
 }

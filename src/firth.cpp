@@ -22,13 +22,16 @@
 // Layout: (a) `evaluate()` makes one backward pass over the sorted rows, building per
 // event-time sums (risk set and tied deaths: S0..S3, E0..E3, death counts, sum w x and sum
 // w eta over deaths) and consumes each immediately through (b) `consume_event_time()`, which
-// turns one event time's sums into loglik, score, information and information derivative.
+// turns one event time's sums into loglik, score, information and information derivative
+// through the Efron/Breslow stage sums shared by every Cox kernel (ties.h): O(p^3) per event
+// time whatever the number of tied deaths.
 // A multi-site fit would ship the per-event-time sums instead of consuming them locally.
 // Interrupts: evaluate() polls for Ctrl-C about every 2^22 multiply-adds of row work
 // (interrupt.h), besides once per Newton iteration.
 #include <RcppEigen.h>
 #include "interrupt.h"
 #include "ldl.h"
+#include "ties.h"
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -93,27 +96,6 @@ struct MomentSums {
   }
 };
 
-// out = a - f * b (Efron's partial removal of the tied deaths; f = 0 copies a), with s2 made
-// full symmetric; s3 stays packed (only j >= l >= k is meaningful).
-void combine_moments(const MomentSums& a, const MomentSums& b, double f, Index p,
-                     MomentSums& out) {
-  out.s0 = a.s0 - f * b.s0;
-  out.s1 = a.s1 - f * b.s1;
-  for (Index j = 0; j < p; ++j)
-    for (Index l = 0; l <= j; ++l) {
-      const double v = a.s2(j, l) - f * b.s2(j, l);
-      out.s2(j, l) = v;
-      out.s2(l, j) = v;
-    }
-  if (!out.third) return;
-  for (Index j = 0; j < p; ++j)
-    for (Index l = 0; l <= j; ++l)
-      for (Index k = 0; k <= l; ++k) {
-        const Index idx = (j * p + l) * p + k;
-        out.s3[idx] = a.s3[idx] - f * b.s3[idx];
-      }
-}
-
 // Copies the packed entries (j >= l >= k) of a symmetric p^3 array to all permutations.
 void symmetrise3(std::vector<double>& t, Index p) {
   for (Index j = 0; j < p; ++j)
@@ -154,60 +136,34 @@ struct EventTimeSums {
 struct Workspace {
   VectorXd eta, wr;
   EventTimeSums ev;
-  MomentSums denom;
-  VectorXd mean;
-  MatrixXd m2;
   void init(Index n, Index p, bool third) {
     eta.resize(n);
     wr.resize(n);
     ev.risk.init(p, third);
     ev.dead.init(p, third);
     ev.dead_wx.resize(p);
-    denom.init(p, third);
-    mean.resize(p);
-    m2.resize(p, p);
   }
 };
 
-// One denominator term c * log(s0) of the partial likelihood with its derivatives: the
-// risk-set weighted mean, covariance and third central moment of x.
-void add_denominator(double c, const MomentSums& m, Index p, Derivs& out, Workspace& w) {
-  out.loglik -= c * std::log(m.s0);
-  w.mean = m.s1 / m.s0;
-  w.m2 = m.s2 / m.s0;
-  out.score.noalias() -= c * w.mean;
-  out.info.noalias() += c * w.m2;
-  out.info.noalias() -= c * w.mean * w.mean.transpose();
-  if (!out.third) return;
-  const VectorXd& a = w.mean;
-  // packed: j >= l >= k only; evaluate() symmetrises once at the end
-  for (Index j = 0; j < p; ++j)
-    for (Index l = 0; l <= j; ++l)
-      for (Index k = 0; k <= l; ++k) {
-        const Index idx = (j * p + l) * p + k;
-        const double central = m.s3[idx] / m.s0 - w.m2(j, l) * a[k] - w.m2(j, k) * a[l] -
-                               w.m2(l, k) * a[j] + 2.0 * a[j] * a[l] * a[k];
-        out.dinfo[idx] += c * central;
-      }
-}
-
-// Turns one event time's sums into its contribution. Breslow: one denominator weighted by
-// the total death weight. Efron: d denominators S - (r/d) E, r = 0..d-1, each weighted by the
-// mean death weight; derivatives of S - f E follow those of S and E, so the same moment
-// formulas apply to each term.
-void consume_event_time(EventTimeSums& ev, bool efron, Index p, Derivs& out, Workspace& w) {
+// Turns one event time's sums into its contribution, with the tie handling of every Cox
+// kernel (rwe::TieStages, ties.h): Breslow one denominator weighted by the total death weight,
+// Efron d denominators S - (r/d) E, r = 0..d-1, each weighted by the mean death weight. The
+// derivatives of S - f E follow those of S and E, so the information derivative is the same
+// stage expansion with the third-order sums. Only the lower triangle of `info` is updated
+// (evaluate() fills the rest).
+void consume_event_time(const EventTimeSums& ev, bool efron, Derivs& out) {
   out.loglik += ev.dead_weta;
   out.score += ev.dead_wx;
   if (ev.dead_w <= 0.0) return;
-  if (!efron || ev.n_dead <= 1.0) {
-    combine_moments(ev.risk, ev.dead, 0.0, p, w.denom);
-    add_denominator(ev.dead_w, w.denom, p, out, w);
-    return;
-  }
-  const double d = ev.n_dead, mean_w = ev.dead_w / d;
-  for (Index r = 0; r < static_cast<Index>(d); ++r) {
-    combine_moments(ev.risk, ev.dead, static_cast<double>(r) / d, p, w.denom);
-    add_denominator(mean_w, w.denom, p, out, w);
+  const rwe::TieStages ties = rwe::tie_stages(ev.risk.s0, ev.dead.s0, ev.n_dead, ev.dead_w,
+                                              efron, out.third);
+  out.loglik += ties.loglik();
+  ties.subtract_score(out.score, ev.risk.s1, ev.dead.s1);
+  ties.add_information(out.info, ev.risk.s0, ev.dead.s0, ev.risk.s1, ev.dead.s1, ev.risk.s2,
+                       ev.dead.s2);
+  if (out.third) {
+    ties.add_information_derivative(out.dinfo.data(), ev.risk.s1, ev.dead.s1, ev.risk.s2,
+                                    ev.dead.s2, ev.risk.s3.data(), ev.dead.s3.data());
   }
 }
 
@@ -260,10 +216,11 @@ void evaluate(const CoxData& D, const VectorXd& beta, bool third, Workspace& w, 
           ++ptr;
         }
       }
-      if (ev.n_dead > 0.0) consume_event_time(ev, D.efron, p, out, w);
+      if (ev.n_dead > 0.0) consume_event_time(ev, D.efron, out);
       i = g - 1;
     }
   }
+  out.info.triangularView<Eigen::StrictlyUpper>() = out.info.transpose();
   if (third) symmetrise3(out.dinfo, p);
 }
 

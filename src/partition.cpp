@@ -30,6 +30,7 @@
 #include <RcppEigen.h>
 #include "cox_grid.h"
 #include "ldl.h"
+#include "ties.h"
 #include <memory>
 #include <cmath>
 #include <vector>
@@ -159,6 +160,44 @@ Eigen::MatrixXd partition_cox_info_cpp(const Eigen::Map<Eigen::MatrixXd> x, cons
   stop.rethrow();
   info.triangularView<Eigen::StrictlyUpper>() = info.transpose();
   return info;
+}
+
+// The coordinator's side of round 1: from the pooled sums (rows = grid positions) the log
+// partial likelihood, the score, the round-2 request (alpha, efron_b per grid position) and
+// aat = sum_t w_t sum_k a_k a_k', the part of the information the sites cannot form. The tie
+// handling is the single-machine kernel's (rwe::TieStages, ties.h).
+// [[Rcpp::export]]
+Rcpp::List partition_cox_terms_cpp(const Eigen::Map<Eigen::VectorXd> s0, const Eigen::Map<Eigen::MatrixXd> s1,
+                                   const Eigen::Map<Eigen::VectorXd> d0, const Eigen::Map<Eigen::MatrixXd> d1,
+                                   const Eigen::Map<Eigen::VectorXd> dead_weight,
+                                   const Eigen::Map<Eigen::VectorXd> dead_count,
+                                   const Eigen::Map<Eigen::VectorXd> dead_wx, double dead_weta, bool efron) {
+  const Index ngrid = s0.size(), p = s1.cols();
+  if (s1.rows() != ngrid || d0.size() != ngrid || d1.rows() != ngrid || d1.cols() != p ||
+      dead_weight.size() != ngrid || dead_count.size() != ngrid || dead_wx.size() != p) {
+    Rcpp::stop("pooled sums must have one row per grid position and one column per coefficient");
+  }
+  double loglik = dead_weta;
+  Eigen::VectorXd score = dead_wx;
+  Eigen::VectorXd alpha = Eigen::VectorXd::Zero(ngrid), efron_b = Eigen::VectorXd::Zero(ngrid);
+  Eigen::MatrixXd aat = Eigen::MatrixXd::Zero(p, p);
+  for (Index t = 0; t < ngrid; ++t) {
+    if (!(dead_count[t] > 0)) continue;
+    const auto s1t = s1.row(t);
+    const auto d1t = d1.row(t);
+    const rwe::TieStages ties = rwe::tie_stages(s0[t], d0[t], dead_count[t], dead_weight[t], efron);
+    loglik += ties.loglik();
+    ties.subtract_score(score, s1t, d1t);
+    alpha[t] = ties.alpha();
+    efron_b[t] = ties.efron_b();
+    ties.subtract_outer(aat, s1t, d1t);
+    rwe::poll_at(t);
+  }
+  aat = -aat;
+  aat.triangularView<Eigen::StrictlyUpper>() = aat.transpose();
+  return Rcpp::List::create(Rcpp::Named("loglik") = loglik, Rcpp::Named("score") = score,
+                            Rcpp::Named("alpha") = alpha, Rcpp::Named("efron_b") = efron_b,
+                            Rcpp::Named("aat") = aat);
 }
 
 namespace {

@@ -37,6 +37,7 @@
 
 #include <RcppEigen.h>
 #include "ldl.h"
+#include "ties.h"
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -176,33 +177,19 @@ void standardise(const CoxData& d, CoxWork& w) {
   }
 }
 
-// Contribution of one event time with m (a whole number of) deaths. Breslow: one stage with
-// weight m. Efron: m stages of weight 1 in which the deaths' share of the risk set goes from 1
-// to 1/m; the stage sums collapse to six scalars, so the cost is O(m + p^2), not O(m p^2).
+// Contribution of one event time with m (a whole number of) deaths: m tied deaths of weight 1
+// each (rwe::TieStages, ties.h; Breslow: one stage with weight m).
 void event_time_terms(CoxWork& w, double s0, double d0, double m, bool efron, double& loglik,
                       bool information) {
-  const Index p = w.p;
-  const Index stages = efron ? static_cast<Index>(m) : 1;
-  const double wt = efron ? 1.0 : m;
-  double logsum = 0, a0 = 0, a1 = 0, b0 = 0, b1 = 0, b2 = 0;
-  for (Index k = 0; k < stages; ++k) {
-    const double f = efron ? static_cast<double>(k) / m : 0.0;
-    const double denom = s0 - f * d0;
-    const double inv = 1.0 / denom;
-    logsum += std::log(denom);
-    a0 += inv; a1 += f * inv;
-    b0 += inv * inv; b1 += f * inv * inv; b2 += f * f * inv * inv;
-  }
-  loglik -= wt * logsum;
-  for (Index j = 0; j < p; ++j) w.u[j] -= wt * (a0 * w.s1[j] - a1 * w.d1[j]);
+  typedef Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> RowMajorMat;
+  const rwe::TieStages ties = rwe::tie_stages(s0, d0, m, m, efron);
+  loglik += ties.loglik();
+  ties.subtract_score(w.u, w.s1, w.d1);
   if (!information) return;
-  for (Index j = 0; j < p; ++j) {
-    for (Index l = 0; l <= j; ++l) {
-      w.imat[j * p + l] += wt * (a0 * w.s2[j * p + l] - a1 * w.d2[j * p + l] -
-        (b0 * w.s1[j] * w.s1[l] - b1 * (w.s1[j] * w.d1[l] + w.d1[j] * w.s1[l]) +
-         b2 * w.d1[j] * w.d1[l]));
-    }
-  }
+  // the packed lower triangles (j >= l at j * p + l) read as row-major matrices
+  Eigen::Map<RowMajorMat> imat(w.imat.data(), w.p, w.p);
+  const Eigen::Map<const RowMajorMat> s2(w.s2.data(), w.p, w.p), d2(w.d2.data(), w.p, w.p);
+  ties.add_information(imat, s0, d0, w.s1, w.d1, s2, d2);
 }
 
 // Log partial likelihood at `beta` (scaled units); fills u and, if asked, the information.

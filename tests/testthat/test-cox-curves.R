@@ -305,3 +305,37 @@ test_that("plot methods return ggplots", {
   m <- cox_marginal_curve(fit, lung, by = "sex", times = c(100, 300), bootstrap = 3, seed = 1)
   expect_s3_class(plot(m), "ggplot")
 })
+
+test_that("heavy ties, case weights and strata: curves and cox_basehaz equal survival to 1e-10", {
+  set.seed(20261205)
+  n <- 400
+  d <- data.frame(time = sample(1:12, n, TRUE), status = rbinom(n, 1, 0.7), x = rnorm(n),
+                  z = rbinom(n, 1, 0.4), s = sample(1:3, n, TRUE), w = sample(1:4, n, TRUE))
+  f <- Surv(time, status) ~ x + z + strata(s)
+  nd <- data.frame(x = c(-1, 0.5), z = c(0, 1))
+  for (ties in c("efron", "breslow")) {
+    ours <- cox_fit(f, data = d, ties = ties, weights = w)
+    ref <- coxph(f, data = d, ties = ties, weights = w)
+    sf_ours <- survfit(ours, newdata = nd)
+    sf_ref <- survfit(ref, newdata = nd)
+    expect_equal(sf_ours$curves$cumhaz, survfit_long(sf_ref)$cumhaz, tolerance = 1e-10,
+                 label = paste(ties, "cumhaz"))
+    expect_equal(sf_ours$curves$std.err, survfit_long(sf_ref)$std.err, tolerance = 1e-10,
+                 label = paste(ties, "std.err"))
+    bh <- cox_basehaz(ours)
+    bh_ref <- basehaz(ref)
+    expect_equal(bh$hazard, bh_ref$hazard, tolerance = 1e-10, label = paste(ties, "basehaz"))
+    expect_equal(bh$time, bh_ref$time)
+  }
+})
+
+test_that("a zero-weight tied death is no tied death: curves equal survival's without the row", {
+  d <- survival::ovarian
+  d <- rbind(d, d[d$fustat == 1, ][1, ])  # a second death at an event time, weight 0
+  w <- c(rep(1, nrow(d) - 1L), 0)
+  nd <- data.frame(age = c(50, 65))
+  ours <- survfit(cox_fit(Surv(futime, fustat) ~ age, data = d, weights = w), newdata = nd)
+  ref <- survfit(coxph(Surv(futime, fustat) ~ age, data = d[-nrow(d), ]), newdata = nd)
+  expect_equal(ours$curves$cumhaz[ours$curves$n.event > 0],
+               survfit_long(ref)$cumhaz[survfit_long(ref)$n.event > 0], tolerance = 1e-10)
+})

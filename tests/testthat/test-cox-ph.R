@@ -122,3 +122,35 @@ test_that("a singular test information (diverged fit) is refused with rwe_bad_in
                                 control = coxph.control(eps = 1e-12, iter.max = 100)))
   expect_error(suppressWarnings(cox.zph(ref, transform = "rank")), "singular")
 })
+
+test_that("tie passes to 1e-10: jasa1 counting process; heavy ties with weights and strata", {
+  expect_matches_zph_tight <- function(formula, data, ties, weights = NULL) {
+    ref <- eval(bquote(coxph(.(formula), data = .(data), ties = .(ties), weights = .(weights))))
+    zph <- cox.zph(ref)
+    res <- ph_test(eval(bquote(cox_fit(.(formula), data = .(data), ties = .(ties),
+                                       weights = .(weights)))))
+    expect_equal(res$table$statistic, unname(zph$table[, "chisq"]), tolerance = 1e-10)
+    expect_equal(unname(res$y), unname(zph$y), tolerance = 1e-10)
+    expect_equal(unname(res$var), unname(zph$var), tolerance = 1e-10)
+  }
+  for (ties in c("efron", "breslow")) {
+    expect_matches_zph_tight(Surv(start, stop, event) ~ transplant + age, jasa1, ties)
+    set.seed(7)
+    n <- 300
+    d <- data.frame(time = sample(1:10, n, TRUE), status = rbinom(n, 1, 0.7), x = rnorm(n),
+                    z = rbinom(n, 1, 0.5), s = sample(1:3, n, TRUE), w = runif(n, 0.5, 3))
+    expect_matches_zph_tight(Surv(time, status) ~ x + z + strata(s), d, ties, quote(w))
+  }
+})
+
+test_that("a zero-weight tied death is no tied death: ph_test equals cox.zph without the row", {
+  d <- survival::ovarian
+  d <- rbind(d, d[d$fustat == 1, ][1, ])
+  w <- c(rep(1, nrow(d) - 1L), 0)
+  # identity transform: the km transform's curve is unweighted (the row would count there)
+  res <- ph_test(cox_fit(Surv(futime, fustat) ~ age + rx, data = d, weights = w),
+                 transform = "identity")
+  zph <- cox.zph(coxph(Surv(futime, fustat) ~ age + rx, data = d[-nrow(d), ]),
+                 transform = "identity")
+  expect_equal(res$table$statistic, unname(zph$table[, "chisq"]), tolerance = 1e-8)
+})
