@@ -21,6 +21,7 @@
 //      sums of squared weights (right-censored data).
 #include <Rcpp.h>
 #include "interrupt.h"
+#include "counts_grid.h"
 #include <RcppEigen.h>
 #include <cstddef>
 #include <vector>
@@ -194,50 +195,46 @@ Rcpp::IntegerVector first_rows_cpp(const Eigen::Map<Eigen::VectorXi> codes, cons
 // Output: as km_counts_cpp() (the same sums, added in the same row order).
 //
 // Why: with few distinct times (day resolution) one sequential pass adding each row into its
-// (group, time) cell replaces the sort by (group, time) and the random reads through it.
+// (group, time) cell of the shared counting grid (counts_grid.h; one block of n_time
+// positions per curve) replaces the sort by (group, time) and the random reads through it.
 // [[Rcpp::export]]
 Rcpp::List km_counts_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
                                const Eigen::Map<Eigen::VectorXd> time_value,
                                const Eigen::Map<Eigen::VectorXd> status,
                                const Eigen::Map<Eigen::VectorXd> weight,
                                const Eigen::Map<Eigen::VectorXi> group, const int ngroup) {
+  using countsgrid::CountCells;
   const std::ptrdiff_t n = time_rank.size(), n_time = time_value.size();
-  enum { EV_W, EV_N, CE_W, CE_N, EV_W2, CE_W2, NCELL };
-  std::vector<double> cell(static_cast<std::size_t>(ngroup) * n_time * NCELL, 0.0);
+  CountCells cells(static_cast<std::ptrdiff_t>(ngroup) * n_time, 1, true, false);
   // Rows are added last-first, the order in which km_counts_cpp() adds them, so that the two
   // kernels' floating-point sums agree to the last bit.
   for (std::ptrdiff_t k = n - 1; k >= 0; --k) {
     rwe::poll_at(k);
-    double* c = &cell[(static_cast<std::ptrdiff_t>(group[k] - 1) * n_time + time_rank[k] - 1) *
-                      NCELL];
-    const double w = weight[k];
-    if (status[k] > 0) { c[EV_W] += w; c[EV_N] += 1.0; c[EV_W2] += w * w; }
-    else { c[CE_W] += w; c[CE_N] += 1.0; c[CE_W2] += w * w; }
+    cells.add(static_cast<std::ptrdiff_t>(group[k] - 1) * n_time + time_rank[k] - 1, 0,
+              weight[k], status[k] > 0);
   }
   std::ptrdiff_t m = 0;
-  for (std::ptrdiff_t i = 0; i < ngroup * n_time; ++i) {
-    m += cell[i * NCELL + EV_N] + cell[i * NCELL + CE_N] > 0.0;
-  }
+  for (std::ptrdiff_t p = 0; p < cells.npos(); ++p) m += cells.any_row(p);
   Rcpp::IntegerVector out_group(m);
   Rcpp::NumericVector out_time(m);
   std::vector<Rcpp::NumericVector> out(NSUMS);
   for (int s = 0; s < NSUMS; ++s) out[s] = Rcpp::NumericVector(m);
   std::ptrdiff_t row = m;  // filled from the end: the at-risk sums run from the last time
   for (int g = ngroup - 1; g >= 0; --g) {
-    double cum_w = 0.0, cum_n = 0.0, cum_w2 = 0.0;
-    for (std::ptrdiff_t t = n_time - 1; t >= 0; --t) {
-      const double* c = &cell[(static_cast<std::ptrdiff_t>(g) * n_time + t) * NCELL];
-      if (c[EV_N] + c[CE_N] == 0.0) continue;
-      cum_w += c[EV_W] + c[CE_W];
-      cum_n += c[EV_N] + c[CE_N];
-      cum_w2 += c[EV_W2] + c[CE_W2];
+    const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(g) * n_time;
+    cells.walk_block(first, first + n_time, [&](std::ptrdiff_t p, const CountCells::AtRisk& r) {
+      if (!cells.any_row(p)) return;
       --row;
       out_group[row] = g + 1;
-      out_time[row] = time_value[t];
-      const double sums[NSUMS] = {cum_w, c[EV_W], c[CE_W], cum_n, c[EV_N], c[CE_N],
-                                  cum_w2, c[EV_W2], c[CE_W2]};
+      out_time[row] = time_value[p - first];
+      const double sums[NSUMS] = {r.w(0), cells.get(p, 0, countsgrid::EVENT_W),
+                                  cells.get(p, 0, countsgrid::CENSOR_W), r.n(0),
+                                  cells.get(p, 0, countsgrid::EVENT_N),
+                                  cells.get(p, 0, countsgrid::CENSOR_N), r.w2(0),
+                                  cells.get(p, 0, countsgrid::EVENT_W2),
+                                  cells.get(p, 0, countsgrid::CENSOR_W2)};
       for (int s = 0; s < NSUMS; ++s) out[s][row] = sums[s];
-    }
+    });
   }
   return counts_list(out_group, out_time, out);
 }

@@ -18,6 +18,7 @@
 //      summed over strata.
 #include <Rcpp.h>
 #include "interrupt.h"
+#include "counts_grid.h"
 #include <RcppEigen.h>
 #include <cmath>
 #include <cstddef>
@@ -131,7 +132,8 @@ Rcpp::List logrank_stat_cpp(const Eigen::Map<Eigen::VectorXi> stratum,
 // Output: as logrank_grid_cpp().
 //
 // Why: with day-resolution times there are few distinct times, so counting every row into
-// its (stratum, time, group) cell in one sequential pass replaces the sort by (stratum, time)
+// its (stratum, time, group) cell of the shared counting grid (counts_grid.h; one block of
+// n_time positions per stratum) in one sequential pass replaces the sort by (stratum, time)
 // and the reads through it; the numbers at risk are then cumulative sums over the cells.
 // [[Rcpp::export]]
 Rcpp::List logrank_grid_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
@@ -140,43 +142,32 @@ Rcpp::List logrank_grid_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
                                   const Eigen::Map<Eigen::VectorXi> group,
                                   const Eigen::Map<Eigen::VectorXi> stratum,
                                   const int ngroup, const int nstrata) {
+  using countsgrid::CountCells;
   const std::ptrdiff_t n = time_rank.size(), n_time = time_value.size();
-  const std::ptrdiff_t cells = static_cast<std::ptrdiff_t>(nstrata) * n_time * ngroup;
-  // Cell of (stratum s, time rank t, group g), all 0-based: (s * n_time + t) * ngroup + g.
-  std::vector<double> rows(cells, 0.0), deaths(cells, 0.0);
-  std::vector<unsigned char> any_death(static_cast<std::size_t>(nstrata) * n_time, 0);
+  CountCells cells(static_cast<std::ptrdiff_t>(nstrata) * n_time, ngroup, false, false);
   for (std::ptrdiff_t k = 0; k < n; ++k) {
     rwe::poll_at(k);
-    const std::ptrdiff_t st = static_cast<std::ptrdiff_t>(stratum[k] - 1) * n_time +
-                              (time_rank[k] - 1);
-    const std::ptrdiff_t cell = st * ngroup + (group[k] - 1);
-    rows[cell] += 1.0;
-    if (status[k] > 0) {
-      deaths[cell] += 1.0;
-      any_death[st] = 1;
-    }
+    cells.add(static_cast<std::ptrdiff_t>(stratum[k] - 1) * n_time + (time_rank[k] - 1),
+              group[k] - 1, 1.0, status[k] > 0);
   }
   std::ptrdiff_t m = 0;
-  for (unsigned char d : any_death) m += d;
+  for (std::ptrdiff_t p = 0; p < cells.npos(); ++p) m += cells.any_event(p);
   Rcpp::IntegerVector out_stratum(m);
   Rcpp::NumericVector out_time(m);
   Rcpp::NumericMatrix at_risk(m, ngroup), events(m, ngroup);
-  std::vector<double> cum(ngroup);
   std::ptrdiff_t out = m;  // filled from the end: the at-risk sums run from the last time
   for (int s = nstrata - 1; s >= 0; --s) {
-    std::fill(cum.begin(), cum.end(), 0.0);
-    for (std::ptrdiff_t t = n_time - 1; t >= 0; --t) {
-      const std::ptrdiff_t st = static_cast<std::ptrdiff_t>(s) * n_time + t;
-      for (int g = 0; g < ngroup; ++g) cum[g] += rows[st * ngroup + g];
-      if (!any_death[st]) continue;
+    const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(s) * n_time;
+    cells.walk_block(first, first + n_time, [&](std::ptrdiff_t p, const CountCells::AtRisk& r) {
+      if (!cells.any_event(p)) return;
       --out;
       out_stratum[out] = s + 1;
-      out_time[out] = time_value[t];
+      out_time[out] = time_value[p - first];
       for (int g = 0; g < ngroup; ++g) {
-        at_risk(out, g) = cum[g];
-        events(out, g) = deaths[st * ngroup + g];
+        at_risk(out, g) = r.n(g);
+        events(out, g) = cells.get(p, g, countsgrid::EVENT_N);
       }
-    }
+    });
   }
   return Rcpp::List::create(Rcpp::Named("stratum") = out_stratum,
                             Rcpp::Named("time") = out_time,
