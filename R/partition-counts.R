@@ -6,25 +6,43 @@
 
 # A site's curves (Kaplan-Meier: every right-hand-side variable) or groups and strata (log-rank),
 # coded by the pooled verbs' own rhs_groups() so that the tables have the pooled columns.
-site_groups <- function(parts, groups) {
+site_groups <- function(parts, groups, spec) {
   mf <- parts$frame
-  if (!groups) {
-    return(list(strata = rhs_groups(mf, include_strata = TRUE), groups = combine_groups(list(), parts$n)))
+  chars <- names(Filter(function(l) isTRUE(l$character), spec$levels))
+  coded <- if (groups) {
+    list(strata = rhs_groups(mf, include_strata = TRUE, strata_only = TRUE),
+         groups = rhs_groups(mf, include_strata = FALSE))
+  } else {
+    list(strata = rhs_groups(mf, include_strata = TRUE), groups = combine_groups(list(), parts$n))
   }
-  list(strata = rhs_groups(mf, include_strata = TRUE, strata_only = TRUE),
-       groups = rhs_groups(mf, include_strata = FALSE))
+  coded$strata$table <- restore_character(coded$strata$table, mf, chars)
+  coded$groups$table <- restore_character(coded$groups$table, mf, chars)
+  coded
+}
+
+# site_frame() made character columns factors (with the unified levels); the pooled verbs
+# report a character variable as character unless it sits in strata(): turn those back.
+restore_character <- function(table, mf, character_vars) {
+  if (!length(character_vars) || !ncol(table)) return(table)
+  tt <- stats::terms(mf)
+  vars <- as.list(attr(tt, "variables"))[-1L]
+  in_strata <- vapply(vars[attr(tt, "specials")$strata], variable_name, character(1))
+  for (v in setdiff(intersect(names(table), character_vars), in_strata)) {
+    table[[v]] <- as.character(table[[v]])
+  }
+  table
 }
 
 # A table without columns (one curve, no strata) travels as NULL, as build_grid() expects.
 table_or_null <- function(table) if (ncol(table)) table
 
-counts_setup <- function(parts, groups, all_times) {
+counts_setup <- function(parts, spec, groups, all_times) {
   if (is.null(parts)) return(list(n = 0L, strata = NULL, groups = NULL, times = list(), distinct = NULL))
   if (parts$counting) {
     cli::cli_abort("{.arg formula}: partitioned Kaplan-Meier and log-rank take right-censored {.code Surv(time, event)} data.",
                    class = "rwe_bad_input")
   }
-  coded <- site_groups(parts, groups)
+  coded <- site_groups(parts, groups, spec)
   keys <- value_keys(table_or_null(coded$strata$table))
   keep <- if (all_times) rep(TRUE, parts$n) else parts$status > 0
   times <- lapply(split(parts$time[keep], factor(keys[coded$strata$codes][keep], levels = keys)),
@@ -48,7 +66,7 @@ counts_fields <- function(grid) {
     if (isTRUE(grid$robust)) c("n_risk_w2", "n_event_w2", "n_censor_w2"))
 }
 
-counts_site <- function(parts, grid, group_keys, groups, min_cell, label) {
+counts_site <- function(parts, spec, grid, group_keys, groups, min_cell, label) {
   ngroups <- max(1L, length(group_keys))
   fields <- counts_fields(grid)
   if (is.null(parts)) {
@@ -57,7 +75,7 @@ counts_site <- function(parts, grid, group_keys, groups, min_cell, label) {
              list(n_rows = matrix(0, length(grid$keys), ngroups))))
   }
   parts <- site_apply_timefix(parts, grid$timefix, label)
-  coded <- site_groups(parts, groups)
+  coded <- site_groups(parts, groups, spec)
   stratum <- match(value_keys(table_or_null(coded$strata$table)), grid$keys)[coded$strata$codes]
   if (anyNA(stratum)) {
     cli::cli_abort("Site {label}: a stratum of the data is not in {.arg grid}; the grid was not built from these data.",
@@ -145,8 +163,8 @@ NULL
 km_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
   check_counts_site_args(spec, grid, min_cell, site)
   parts <- site_frame(data, spec)
-  if (is.null(grid)) return(counts_setup(parts, groups = FALSE, all_times = TRUE))
-  counts_site(parts, grid, character(), FALSE, min_cell, site)
+  if (is.null(grid)) return(counts_setup(parts, spec, groups = FALSE, all_times = TRUE))
+  counts_site(parts, spec, grid, character(), FALSE, min_cell, site)
 }
 
 #' @rdname partitioned_counts_by_hand
@@ -154,8 +172,8 @@ km_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
 logrank_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
   check_counts_site_args(spec, grid, min_cell, site)
   parts <- site_frame(data, spec)
-  if (is.null(grid)) return(counts_setup(parts, groups = TRUE, all_times = FALSE))
-  counts_site(parts, grid, grid$group_keys, TRUE, min_cell, site)
+  if (is.null(grid)) return(counts_setup(parts, spec, groups = TRUE, all_times = FALSE))
+  counts_site(parts, spec, grid, grid$group_keys, TRUE, min_cell, site)
 }
 
 #' @rdname partitioned_counts_by_hand
@@ -186,7 +204,8 @@ km_combine <- function(stats, grid, conf.level = 0.95) {
   check_conf_level(conf.level)
   check_grid_shape(grid, "rwe_counts_grid", rlang::current_env())
   check_counts_stats(stats, grid, rlang::current_env())
-  partitioned_km(grid, pool_counts(stats), "log", conf.level, match.call(), NULL, NULL)
+  partitioned_km(grid, pool_counts(stats), "log", conf.level, match.call(), NULL,
+                 partition_labels(stats))
 }
 
 #' @rdname partitioned_counts_by_hand
@@ -195,7 +214,7 @@ logrank_combine <- function(stats, grid) {
   check_grid_shape(grid, "rwe_counts_grid", rlang::current_env())
   check_counts_stats(stats, grid, rlang::current_env())
   check_partitioned_groups(grid, "grid", rlang::current_env())
-  partitioned_logrank(grid, pool_counts(stats), 0, match.call(), NULL, NULL)
+  partitioned_logrank(grid, pool_counts(stats), 0, match.call(), NULL, partition_labels(stats))
 }
 
 #' Kaplan-Meier curves over partitioned data, equal to the pooled fit
@@ -216,8 +235,8 @@ logrank_combine <- function(stats, grid) {
 #' @return An object of class `c("rwe_partitioned_km", "rwe_km")` with the elements of a
 #'   [km_fit()] result on the pooled data (`curves` with `std.err.surv` = SE of S and
 #'   `std.err.log` = SE of log S, `strata`, `strata_label`, `n`, ...), so that `print()`,
-#'   `summary()`, `quantile()`, `median()`, [km_median()], [km_rmean()], `tidy()`,
-#'   `glance()`, `plot()`, [km_plot()] and [km_survival_table()] give the pooled results.
+#'   `summary()` (also at chosen `times`), `quantile()`, `median()`, [km_median()],
+#'   [km_rmean()], `tidy()`, `glance()` and `plot()` give the pooled results.
 #'   `na.action` holds one `NA` per row that a partition deleted for missing values (the row
 #'   numbers stay at the sites). Extras: `partitions` (labels) and `traffic` (bytes per round).
 #' @examples
@@ -285,13 +304,16 @@ print.rwe_partitioned_km <- function(x, ...) {
   invisible(x)
 }
 
-# One line under print(): the partitions and the bytes exchanged.
+# One line under print(): the partitions and (when the package carried them) the bytes
+# exchanged.
 partitioned_traffic_line <- function(x) {
   k <- length(x$partitions)
-  if (!k) return(invisible())
-  cat("Partitioned over ", k, if (k == 1L) " partition" else " partitions", "; traffic: ",
-      format(sum(x$traffic$bytes_sent), big.mark = ","), " bytes sent, ",
-      format(sum(x$traffic$bytes_received), big.mark = ","), " received\n", sep = "")
+  cat("Partitioned over ", k, if (k == 1L) " partition" else " partitions", sep = "")
+  if (!is.null(x$traffic)) {
+    cat("; traffic: ", format(sum(x$traffic$bytes_sent), big.mark = ","), " bytes sent, ",
+        format(sum(x$traffic$bytes_received), big.mark = ","), " received", sep = "")
+  }
+  cat("\n")
   invisible()
 }
 

@@ -194,7 +194,8 @@ unify_column <- function(v, kinds, descriptions, labels) {
       }
     }
   }
-  list(levels = union_levels, ordered = kinds[1L] == "ordered")
+  # character columns become factors at the sites; the pooled verbs report some as character
+  list(levels = union_levels, ordered = kinds[1L] == "ordered", character = kinds[1L] == "character")
 }
 
 # Applies the spec to a site's data and builds the model frame and its parts with the shared
