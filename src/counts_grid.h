@@ -21,6 +21,7 @@
 #ifndef RWECOHORT_COUNTS_GRID_H
 #define RWECOHORT_COUNTS_GRID_H
 
+#include "interrupt.h"
 #include <cstddef>
 #include <vector>
 
@@ -141,6 +142,56 @@ class CountCells {
   int nslot_;
   std::vector<double> cell_;
 };
+
+// The grid of sorted rows: `ord` (0-based row indices) visits the rows by block code, then
+// time ascending; every distinct (block, time) becomes a position, in that order. `pos[r]` is
+// row r's position; `bounds` the first position of each block (npos at the end), `block` and
+// `time` those of each position. Used by the kernels' sorted paths, where a dense
+// (block x every time) grid would be much larger than the data.
+struct SortedGrid {
+  std::vector<Index> pos, bounds;
+  std::vector<int> block;
+  std::vector<double> time;
+};
+
+template <class Ord, class Code, class Time>
+SortedGrid sorted_grid(const Ord& ord, const Code& code, const Time& time) {
+  SortedGrid g;
+  const Index n = ord.size();
+  g.pos.resize(n);
+  for (Index i = 0; i < n; ++i) {
+    rwe::poll_at(i);
+    const Index r = ord[i];
+    const bool new_block = i == 0 || code[r] != code[ord[i - 1]];
+    if (new_block) g.bounds.push_back(static_cast<Index>(g.time.size()));
+    if (new_block || time[r] != time[ord[i - 1]]) {
+      g.block.push_back(code[r]);
+      g.time.push_back(time[r]);
+    }
+    g.pos[r] = static_cast<Index>(g.time.size()) - 1;
+  }
+  g.bounds.push_back(static_cast<Index>(g.time.size()));
+  return g;
+}
+
+// Counting-process entries on a sorted grid: `entry_ord` visits the rows by block code, then
+// start time ascending; each row is entered at the last position of its block whose time is
+// <= its start (none: it is at risk from the block's first position on).
+template <class Ord, class Code, class Time, class Weight>
+void enter_sorted(CountCells& cells, const SortedGrid& g, const Ord& entry_ord, const Code& code,
+                  const Time& start, const Weight& weight) {
+  Index b = 0, p = -1;
+  for (Index j = 0; j < static_cast<Index>(entry_ord.size()); ++j) {
+    rwe::poll_at(j);
+    const Index r = entry_ord[j];
+    if (j == 0 || code[r] != code[entry_ord[j - 1]]) {
+      while (g.block[g.bounds[b]] != code[r]) ++b;  // every code of entry_ord is on the grid
+      p = g.bounds[b] - 1;
+    }
+    while (p + 1 < g.bounds[b + 1] && g.time[p + 1] <= start[r]) ++p;
+    if (p >= g.bounds[b]) cells.enter(p, 0, weight[r]);
+  }
+}
 
 }  // namespace countsgrid
 

@@ -48,6 +48,8 @@ Rcpp::List counts_list(const Rcpp::IntegerVector& group, const Rcpp::NumericVect
 
 }  // namespace
 
+// Per distinct (group, time): the rows of ord placed on the shared counting grid
+// (counts_grid.h), then one walk per group from its last time down.
 // [[Rcpp::export]]
 Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
                          const Eigen::Map<Eigen::VectorXd> status,
@@ -56,60 +58,34 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
                          const Eigen::Map<Eigen::VectorXi> ord,
                          const Eigen::Map<Eigen::VectorXd> entry_time,
                          const Eigen::Map<Eigen::VectorXi> entry_ord) {
+  using countsgrid::CountCells;
   const std::ptrdiff_t n = ord.size();
   const bool counting = entry_ord.size() > 0;
-  // Per distinct (group, time), collected last-first in one backward pass and reversed at
-  // the end: group, time, then the nine sums of CountSum.
-  std::vector<int> rev_group;
-  std::vector<double> rev_time, rev_sums;
-
-  // Walk backwards: the number at risk at t is everything with stop time >= t (minus, for
-  // counting-process data, everything that has not yet entered, i.e. start time >= t).
-  std::ptrdiff_t j = entry_ord.size() - 1;
-  double cum_w = 0.0, cum_n = 0.0, late_w = 0.0, late_n = 0.0, cum_w2 = 0.0;
-  std::ptrdiff_t i = n - 1;
-  while (i >= 0) {
-    const int g = group[ord[i]];
-    if (i == n - 1 || g != group[ord[i + 1]]) {
-      cum_w = cum_n = late_w = late_n = cum_w2 = 0.0;  // a new group starts (from its end)
-    }
-    const double t = time[ord[i]];
-    double ev_w = 0.0, ev_n = 0.0, ce_w = 0.0, ce_n = 0.0, ev_w2 = 0.0, ce_w2 = 0.0;
-    for (; i >= 0 && group[ord[i]] == g && time[ord[i]] == t; --i) {
-      rwe::poll_at(i);
-      const std::ptrdiff_t r = ord[i];
-      const double w = weight[r];
-      if (status[r] > 0) { ev_w += w; ev_n += 1.0; ev_w2 += w * w; }
-      else { ce_w += w; ce_n += 1.0; ce_w2 += w * w; }
-    }
-    cum_w += ev_w + ce_w;
-    cum_n += ev_n + ce_n;
-    cum_w2 += ev_w2 + ce_w2;
-    if (counting) {
-      while (j >= 0 && group[entry_ord[j]] > g) --j;  // cannot happen; be safe
-      for (; j >= 0 && group[entry_ord[j]] == g && entry_time[entry_ord[j]] >= t; --j) {
-        late_w += weight[entry_ord[j]];
-        late_n += 1.0;
-      }
-    }
-    rev_group.push_back(g);
-    rev_time.push_back(t);
-    // the squared-weight sums serve the robust variance, right-censored data only
-    const double sums[NSUMS] = {cum_w - late_w, ev_w, ce_w, cum_n - late_n, ev_n, ce_n,
-                                cum_w2, ev_w2, ce_w2};
-    rev_sums.insert(rev_sums.end(), sums, sums + NSUMS);
+  const countsgrid::SortedGrid grid = countsgrid::sorted_grid(ord, group, time);
+  const std::ptrdiff_t m = static_cast<std::ptrdiff_t>(grid.time.size());
+  CountCells cells(m, 1, true, counting);
+  // last-first, as km_counts_dense_cpp() adds them: the two kernels' sums agree to the bit
+  for (std::ptrdiff_t i = n - 1; i >= 0; --i) {
+    rwe::poll_at(i);
+    const std::ptrdiff_t r = ord[i];
+    cells.add(grid.pos[r], 0, weight[r], status[r] > 0);
   }
-
-  const std::ptrdiff_t m = static_cast<std::ptrdiff_t>(rev_time.size());
-  Rcpp::IntegerVector out_group(m);
-  Rcpp::NumericVector out_time(m);
+  if (counting) countsgrid::enter_sorted(cells, grid, entry_ord, group, entry_time, weight);
+  Rcpp::IntegerVector out_group(grid.block.begin(), grid.block.end());
+  Rcpp::NumericVector out_time(grid.time.begin(), grid.time.end());
   std::vector<Rcpp::NumericVector> out(NSUMS);
   for (int c = 0; c < NSUMS; ++c) out[c] = Rcpp::NumericVector(m);
-  for (std::ptrdiff_t k = 0; k < m; ++k) {
-    const std::ptrdiff_t from = m - 1 - k;
-    out_group[k] = rev_group[from];
-    out_time[k] = rev_time[from];
-    for (int c = 0; c < NSUMS; ++c) out[c][k] = rev_sums[from * NSUMS + c];
+  for (std::size_t b = 0; b + 1 < grid.bounds.size(); ++b) {
+    cells.walk_block(grid.bounds[b], grid.bounds[b + 1],
+                     [&](std::ptrdiff_t p, const CountCells::AtRisk& r) {
+      const double sums[NSUMS] = {r.w(0), cells.get(p, 0, countsgrid::EVENT_W),
+                                  cells.get(p, 0, countsgrid::CENSOR_W), r.n(0),
+                                  cells.get(p, 0, countsgrid::EVENT_N),
+                                  cells.get(p, 0, countsgrid::CENSOR_N), r.w2(0),
+                                  cells.get(p, 0, countsgrid::EVENT_W2),
+                                  cells.get(p, 0, countsgrid::CENSOR_W2)};
+      for (int c = 0; c < NSUMS; ++c) out[c][p] = sums[c];
+    });
   }
   return counts_list(out_group, out_time, out);
 }

@@ -24,6 +24,8 @@
 #include <cstddef>
 #include <vector>
 
+// The rows of ord placed on the shared counting grid (counts_grid.h), one position per
+// distinct (stratum, time); the event times are kept.
 // [[Rcpp::export]]
 Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
                             const Eigen::Map<Eigen::VectorXd> status,
@@ -31,46 +33,33 @@ Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
                             const Eigen::Map<Eigen::VectorXi> stratum,
                             const Eigen::Map<Eigen::VectorXi> ord,
                             const int ngroup) {
+  using countsgrid::CountCells;
   const std::ptrdiff_t n = ord.size();
-  // One backward pass; the grid rows are collected last-first and reversed at the end.
-  // At t, the number at risk in group j is the count of rows of the stratum with time >= t.
-  std::vector<int> rev_stratum;
-  std::vector<double> rev_time, rev_risk, rev_event;  // row-major, ngroup values per row
-  std::vector<double> cum(ngroup, 0.0), dead(ngroup, 0.0);
-  std::ptrdiff_t i = n - 1;
-  while (i >= 0) {
-    const int s = stratum[ord[i]];
-    if (i == n - 1 || s != stratum[ord[i + 1]]) {
-      std::fill(cum.begin(), cum.end(), 0.0);
-    }
-    const double t = time[ord[i]];
-    bool any_event = false;
-    std::fill(dead.begin(), dead.end(), 0.0);
-    for (; i >= 0 && stratum[ord[i]] == s && time[ord[i]] == t; --i) {
-      rwe::poll_at(i);
-      const std::ptrdiff_t r = ord[i];
-      const int g = group[r] - 1;
-      cum[g] += 1.0;
-      if (status[r] > 0) { dead[g] += 1.0; any_event = true; }
-    }
-    if (!any_event) continue;
-    rev_stratum.push_back(s);
-    rev_time.push_back(t);
-    rev_risk.insert(rev_risk.end(), cum.begin(), cum.end());
-    rev_event.insert(rev_event.end(), dead.begin(), dead.end());
+  const countsgrid::SortedGrid grid = countsgrid::sorted_grid(ord, stratum, time);
+  CountCells cells(static_cast<std::ptrdiff_t>(grid.time.size()), ngroup, false, false);
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    rwe::poll_at(i);
+    const std::ptrdiff_t r = ord[i];
+    cells.add(grid.pos[r], group[r] - 1, 1.0, status[r] > 0);
   }
-  const std::ptrdiff_t m = static_cast<std::ptrdiff_t>(rev_time.size());
+  std::ptrdiff_t m = 0;
+  for (std::ptrdiff_t p = 0; p < cells.npos(); ++p) m += cells.any_event(p);
   Rcpp::IntegerVector out_stratum(m);
   Rcpp::NumericVector out_time(m);
   Rcpp::NumericMatrix at_risk(m, ngroup), events(m, ngroup);
-  for (std::ptrdiff_t k = 0; k < m; ++k) {
-    const std::ptrdiff_t from = m - 1 - k;
-    out_stratum[k] = rev_stratum[from];
-    out_time[k] = rev_time[from];
-    for (int g = 0; g < ngroup; ++g) {
-      at_risk(k, g) = rev_risk[from * ngroup + g];
-      events(k, g) = rev_event[from * ngroup + g];
-    }
+  std::ptrdiff_t out = m;  // filled from the end: the at-risk sums run from the last time
+  for (std::ptrdiff_t b = static_cast<std::ptrdiff_t>(grid.bounds.size()) - 2; b >= 0; --b) {
+    cells.walk_block(grid.bounds[b], grid.bounds[b + 1],
+                     [&](std::ptrdiff_t p, const CountCells::AtRisk& r) {
+      if (!cells.any_event(p)) return;
+      --out;
+      out_stratum[out] = grid.block[p];
+      out_time[out] = grid.time[p];
+      for (int g = 0; g < ngroup; ++g) {
+        at_risk(out, g) = r.n(g);
+        events(out, g) = cells.get(p, g, countsgrid::EVENT_N);
+      }
+    });
   }
   return Rcpp::List::create(Rcpp::Named("stratum") = out_stratum,
                             Rcpp::Named("time") = out_time,
