@@ -13,9 +13,10 @@
 //    the rows by group, then start time ascending; for right-censored data both are empty.
 //
 // The work is split in two, as the multi-site design asks:
-//  (a) km_counts_cpp(): one pass over the rows -> per (group, distinct time) the weighted and
-//      unweighted numbers at risk, of events and of censorings. These are plain sums over
-//      rows, so per-site grids can be added together on a common time grid.
+//  (a) km_counts_cpp() / km_counts_dense_cpp(): the rows counted on the shared counting grid
+//      (counts_grid.h, also used by logrank.cpp and partition.cpp) -> per (group, distinct
+//      time) the weighted and unweighted numbers at risk, of events and of censorings. These
+//      are plain sums over rows, so per-site grids add up on a common time grid.
 //  (b) km_estimate_cpp(): the product-limit estimate and the Greenwood sum from those counts;
 //      km_ij_se_cpp(): the infinitesimal-jackknife (robust) SE of S from the same counts plus
 //      sums of squared weights (right-censored data).

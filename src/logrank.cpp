@@ -10,7 +10,8 @@
 //    doubles, `status` 0 (censored) or 1 (event); no NA; no case weights (survdiff has none).
 //
 // Split in two, as the multi-site design asks:
-//  (a) logrank_grid_cpp(): one pass -> per (stratum, distinct event time) the number at risk
+//  (a) logrank_grid_cpp() / logrank_grid_dense_cpp(): the rows counted on the shared
+//      counting grid (counts_grid.h) -> per (stratum, distinct event time) the number at risk
 //      and the number of events in each group. These are sums over rows: grids from several
 //      sites on a common time grid add up to the pooled grid.
 //  (b) logrank_stat_cpp(): observed, expected and the hypergeometric variance matrix, with the
