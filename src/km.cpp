@@ -47,6 +47,18 @@ Rcpp::List counts_list(const Rcpp::IntegerVector& group, const Rcpp::NumericVect
     Rcpp::Named("n.censor.w2") = out[CENSOR_W2]);
 }
 
+// Row `row` of the nine output sums from grid position `p` (one group) and its numbers at risk.
+void put_sums(std::vector<Rcpp::NumericVector>& out, std::ptrdiff_t row,
+              const countsgrid::CountCells& cells, std::ptrdiff_t p,
+              const countsgrid::CountCells::AtRisk& r) {
+  namespace cg = countsgrid;
+  const double sums[NSUMS] = {r.w(0), cells.get(p, 0, cg::EVENT_W), cells.get(p, 0, cg::CENSOR_W),
+                              r.n(0), cells.get(p, 0, cg::EVENT_N), cells.get(p, 0, cg::CENSOR_N),
+                              r.w2(0), cells.get(p, 0, cg::EVENT_W2),
+                              cells.get(p, 0, cg::CENSOR_W2)};
+  for (int c = 0; c < NSUMS; ++c) out[c][row] = sums[c];
+}
+
 }  // namespace
 
 // Per distinct (group, time): the rows of ord placed on the shared counting grid
@@ -79,13 +91,7 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
   for (std::size_t b = 0; b + 1 < grid.bounds.size(); ++b) {
     cells.walk_block(grid.bounds[b], grid.bounds[b + 1],
                      [&](std::ptrdiff_t p, const CountCells::AtRisk& r) {
-      const double sums[NSUMS] = {r.w(0), cells.get(p, 0, countsgrid::EVENT_W),
-                                  cells.get(p, 0, countsgrid::CENSOR_W), r.n(0),
-                                  cells.get(p, 0, countsgrid::EVENT_N),
-                                  cells.get(p, 0, countsgrid::CENSOR_N), r.w2(0),
-                                  cells.get(p, 0, countsgrid::EVENT_W2),
-                                  cells.get(p, 0, countsgrid::CENSOR_W2)};
-      for (int c = 0; c < NSUMS; ++c) out[c][p] = sums[c];
+      put_sums(out, p, cells, p, r);
     });
   }
   return counts_list(out_group, out_time, out);
@@ -204,13 +210,7 @@ Rcpp::List km_counts_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
       --row;
       out_group[row] = g + 1;
       out_time[row] = time_value[p - first];
-      const double sums[NSUMS] = {r.w(0), cells.get(p, 0, countsgrid::EVENT_W),
-                                  cells.get(p, 0, countsgrid::CENSOR_W), r.n(0),
-                                  cells.get(p, 0, countsgrid::EVENT_N),
-                                  cells.get(p, 0, countsgrid::CENSOR_N), r.w2(0),
-                                  cells.get(p, 0, countsgrid::EVENT_W2),
-                                  cells.get(p, 0, countsgrid::CENSOR_W2)};
-      for (int s = 0; s < NSUMS; ++s) out[s][row] = sums[s];
+      put_sums(out, row, cells, p, r);
     });
   }
   return counts_list(out_group, out_time, out);

@@ -25,6 +25,42 @@
 #include <cstddef>
 #include <vector>
 
+namespace {
+
+// The grid positions with an event, in stratum then time order: stratum code, time, and per
+// group the number at risk (walked down each stratum block) and of events. `block_of(p)` and
+// `time_of(p)` give a position's stratum code and time.
+template <class BlockOf, class TimeOf>
+Rcpp::List event_rows(const countsgrid::CountCells& cells, const std::vector<std::ptrdiff_t>& bounds,
+                      BlockOf block_of, TimeOf time_of) {
+  using countsgrid::CountCells;
+  const int ngroup = cells.ngroup();
+  std::ptrdiff_t m = 0;
+  for (std::ptrdiff_t p = 0; p < cells.npos(); ++p) m += cells.any_event(p);
+  Rcpp::IntegerVector out_stratum(m);
+  Rcpp::NumericVector out_time(m);
+  Rcpp::NumericMatrix at_risk(m, ngroup), events(m, ngroup);
+  std::ptrdiff_t out = m;  // filled from the end: the at-risk sums run from the last time
+  for (std::ptrdiff_t b = static_cast<std::ptrdiff_t>(bounds.size()) - 2; b >= 0; --b) {
+    cells.walk_block(bounds[b], bounds[b + 1], [&](std::ptrdiff_t p, const CountCells::AtRisk& r) {
+      if (!cells.any_event(p)) return;
+      --out;
+      out_stratum[out] = block_of(p);
+      out_time[out] = time_of(p);
+      for (int g = 0; g < ngroup; ++g) {
+        at_risk(out, g) = r.n(g);
+        events(out, g) = cells.get(p, g, countsgrid::EVENT_N);
+      }
+    });
+  }
+  return Rcpp::List::create(Rcpp::Named("stratum") = out_stratum,
+                            Rcpp::Named("time") = out_time,
+                            Rcpp::Named("n.risk") = at_risk,
+                            Rcpp::Named("n.event") = events);
+}
+
+}  // namespace
+
 // The rows of ord placed on the shared counting grid (counts_grid.h), one position per
 // distinct (stratum, time); the event times are kept.
 // [[Rcpp::export]]
@@ -43,29 +79,8 @@ Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
     const std::ptrdiff_t r = ord[i];
     cells.add(grid.pos[r], group[r] - 1, 1.0, status[r] > 0);
   }
-  std::ptrdiff_t m = 0;
-  for (std::ptrdiff_t p = 0; p < cells.npos(); ++p) m += cells.any_event(p);
-  Rcpp::IntegerVector out_stratum(m);
-  Rcpp::NumericVector out_time(m);
-  Rcpp::NumericMatrix at_risk(m, ngroup), events(m, ngroup);
-  std::ptrdiff_t out = m;  // filled from the end: the at-risk sums run from the last time
-  for (std::ptrdiff_t b = static_cast<std::ptrdiff_t>(grid.bounds.size()) - 2; b >= 0; --b) {
-    cells.walk_block(grid.bounds[b], grid.bounds[b + 1],
-                     [&](std::ptrdiff_t p, const CountCells::AtRisk& r) {
-      if (!cells.any_event(p)) return;
-      --out;
-      out_stratum[out] = grid.block[p];
-      out_time[out] = grid.time[p];
-      for (int g = 0; g < ngroup; ++g) {
-        at_risk(out, g) = r.n(g);
-        events(out, g) = cells.get(p, g, countsgrid::EVENT_N);
-      }
-    });
-  }
-  return Rcpp::List::create(Rcpp::Named("stratum") = out_stratum,
-                            Rcpp::Named("time") = out_time,
-                            Rcpp::Named("n.risk") = at_risk,
-                            Rcpp::Named("n.event") = events);
+  return event_rows(cells, grid.bounds, [&](std::ptrdiff_t p) { return grid.block[p]; },
+                    [&](std::ptrdiff_t p) { return grid.time[p]; });
 }
 
 // Observed, expected (per group and stratum) and the variance matrix (summed over strata)
@@ -140,27 +155,8 @@ Rcpp::List logrank_grid_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
     cells.add(static_cast<std::ptrdiff_t>(stratum[k] - 1) * n_time + (time_rank[k] - 1),
               group[k] - 1, 1.0, status[k] > 0);
   }
-  std::ptrdiff_t m = 0;
-  for (std::ptrdiff_t p = 0; p < cells.npos(); ++p) m += cells.any_event(p);
-  Rcpp::IntegerVector out_stratum(m);
-  Rcpp::NumericVector out_time(m);
-  Rcpp::NumericMatrix at_risk(m, ngroup), events(m, ngroup);
-  std::ptrdiff_t out = m;  // filled from the end: the at-risk sums run from the last time
-  for (int s = nstrata - 1; s >= 0; --s) {
-    const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(s) * n_time;
-    cells.walk_block(first, first + n_time, [&](std::ptrdiff_t p, const CountCells::AtRisk& r) {
-      if (!cells.any_event(p)) return;
-      --out;
-      out_stratum[out] = s + 1;
-      out_time[out] = time_value[p - first];
-      for (int g = 0; g < ngroup; ++g) {
-        at_risk(out, g) = r.n(g);
-        events(out, g) = cells.get(p, g, countsgrid::EVENT_N);
-      }
-    });
-  }
-  return Rcpp::List::create(Rcpp::Named("stratum") = out_stratum,
-                            Rcpp::Named("time") = out_time,
-                            Rcpp::Named("n.risk") = at_risk,
-                            Rcpp::Named("n.event") = events);
+  std::vector<std::ptrdiff_t> bounds(nstrata + 1);
+  for (int st = 0; st <= nstrata; ++st) bounds[st] = static_cast<std::ptrdiff_t>(st) * n_time;
+  return event_rows(cells, bounds, [&](std::ptrdiff_t p) { return static_cast<int>(p / n_time) + 1; },
+                    [&](std::ptrdiff_t p) { return time_value[p % n_time]; });
 }

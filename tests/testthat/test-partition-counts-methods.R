@@ -165,12 +165,13 @@ test_that("by-hand combine gives the same classes; interactions, cluster() and n
   sites <- lung_hospitals()
   pooled <- do.call(rbind, sites)
   f <- Surv(time, status) ~ sex
-  spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
-  grid <- counts_grid(lapply(sites, km_site_stats, spec = spec))
-  km <- km_combine(lapply(sites, km_site_stats, spec = spec, grid = grid), grid)
-  expect_km_methods_equal(km, km_fit(f, data = pooled), c(100, 300))
-  grid <- counts_grid(lapply(sites, logrank_site_stats, spec = spec))
-  lr <- logrank_combine(lapply(sites, logrank_site_stats, spec = spec, grid = grid), grid)
+  by_hand <- function(site_stats, combine) {
+    spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
+    grid <- counts_grid(lapply(sites, site_stats, spec = spec))
+    combine(lapply(sites, site_stats, spec = spec, grid = grid), grid)
+  }
+  expect_km_methods_equal(by_hand(km_site_stats, km_combine), km_fit(f, data = pooled), c(100, 300))
+  lr <- by_hand(logrank_site_stats, logrank_combine)
   expect_s3_class(lr, "rwe_logrank")
   expect_equal(lr$chisq, logrank_test(f, data = pooled)$chisq, tolerance = 1e-10)
   parts <- cohort_partitions(sites)

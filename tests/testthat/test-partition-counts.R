@@ -129,14 +129,7 @@ test_that("near-tied times are merged on the union grid: KM and log-rank equal t
 })
 
 test_that("a censoring at another site chains near-tied event times in the log-rank test", {
-  lung <- survival::lung
-  lung$time <- lung$time / 3
-  keys <- which(lung$status == 2)[1:3]
-  lung$time[keys] <- 100 + c(0, 1.2e-6, 2.4e-6)
-  lung$status[keys[2]] <- 1
-  site <- rep(1:2, length.out = nrow(lung))
-  site[keys] <- c(1, 2, 1)
-  sites <- split(lung, site)
+  sites <- chained_near_tie_sites()
   pooled <- do.call(rbind, sites)
   lr <- partitioned_logrank_test(Surv(time, status) ~ sex, cohort_partitions(sites))
   expect_equal(lr$chisq, survdiff(Surv(time, status) ~ sex, data = pooled)$chisq, tolerance = 1e-10)
