@@ -84,6 +84,10 @@ check_grid_shape <- function(grid, class, call) {
                          length(map$from) == length(map$to) && all(is.finite(c(map$from, map$to))))) {
     abort_part_arg("grid", "is damaged: its near-tie map is not two finite vectors of one length", call)
   }
+  ws <- grid$wscale
+  if (!is.null(ws) && !(is.double(ws) && length(ws) == 1L && is.finite(ws) && ws > 0)) {
+    abort_part_arg("grid", "is damaged: its weight scale is not one positive number", call)
+  }
   invisible(grid)
 }
 

@@ -54,6 +54,7 @@ counts_setup <- function(parts, spec, groups, all_times) {
        distinct = if (!all_times) site_distinct_times(parts),
        weighted = !is.null(stats::model.weights(parts$frame)),
        fractional = any(parts$weights != floor(parts$weights)),
+       max_weight = max(parts$weights),
        deleted = length(parts$na.action))
 }
 
@@ -91,8 +92,10 @@ counts_site <- function(parts, spec, grid, group_keys, groups, min_cell, label) 
                      "x" = "Offending rows: {format_offenders(which(is.na(group)))}."),
                    class = "rwe_bad_input")
   }
-  counts <- partition_counts_cpp(parts$weights, parts$status, pos$last, pos$entry,
-                                 group - 1L, ngroups, as.integer(grid$bounds))
+  wscale <- grid$wscale %||% 1
+  weights <- if (wscale == 1) parts$weights else parts$weights / wscale
+  counts <- partition_counts_cpp(weights, parts$status, pos$last, pos$entry, group - 1L,
+                                 ngroups, as.integer(grid$bounds))
   counts$n_risk_rows <- counts$n_subjects
   n_rows <- matrix(tabulate((group - 1L) * length(grid$keys) + stratum,
                             nbins = length(grid$keys) * ngroups), length(grid$keys), ngroups)
@@ -194,6 +197,9 @@ counts_grid <- function(setups) {
   flag <- function(v) any(vapply(setups, function(s) isTRUE(s[[v]]), logical(1)))
   grid$weighted <- flag("weighted")
   grid$robust <- flag("fractional")
+  # km_fit()'s exact power-of-two rescaling of weights far from 1 (weight_scale()), decided
+  # on the largest weight of all sites: every site divides by the same number
+  grid$wscale <- weight_scale(max(vapply(setups, function(s) as.double(s$max_weight %||% 0), numeric(1))))
   grid$deleted <- sum(vapply(setups, function(s) as.double(s$deleted %||% 0), numeric(1)))
   structure(grid, class = "rwe_counts_grid")
 }
@@ -271,7 +277,8 @@ partitioned_km <- function(grid, counts, conf.type, conf.int, call, traffic, par
     km_counts[c("n.risk.w2", "n.event.w2", "n.censor.w2")] <-
       list(counts$n_risk_w2[, 1L], counts$n_event_w2[, 1L], counts$n_censor_w2[, 1L])
   }
-  curves <- km_curves(km_counts, robust, conf.type, conf.int, isTRUE(grid$weighted))
+  curves <- km_curves(km_counts, robust, conf.type, conf.int, isTRUE(grid$weighted),
+                      grid$wscale %||% 1)
   strata <- partitioned_table(grid$strata)
   fit <- new_rwe_km(curves = curves, strata = strata, strata_label = group_labels(strata),
                     n = as.integer(rowSums(counts$n_rows)), conf.type = conf.type,
