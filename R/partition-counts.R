@@ -54,7 +54,8 @@ counts_setup <- function(parts, spec, groups, all_times) {
        distinct = if (!all_times) site_distinct_times(parts),
        weighted = !is.null(stats::model.weights(parts$frame)),
        fractional = any(parts$weights != floor(parts$weights)),
-       max_weight = max(parts$weights),
+       # km_fit()'s power-of-two weight scale (not the largest weight: a patient's value)
+       wscale = if (max(parts$weights) > 0) weight_scale(parts$weights),
        deleted = length(parts$na.action))
 }
 
@@ -197,9 +198,10 @@ counts_grid <- function(setups) {
   flag <- function(v) any(vapply(setups, function(s) isTRUE(s[[v]]), logical(1)))
   grid$weighted <- flag("weighted")
   grid$robust <- flag("fractional")
-  # km_fit()'s exact power-of-two rescaling of weights far from 1 (weight_scale()), decided
-  # on the largest weight of all sites: every site divides by the same number
-  grid$wscale <- weight_scale(max(vapply(setups, function(s) as.double(s$max_weight %||% 0), numeric(1))))
+  # km_fit()'s exact power-of-two rescaling of weights far from 1: weight_scale() of the
+  # pooled weights is the largest of the sites' scales; every site divides by it
+  scales <- unlist(lapply(setups, `[[`, "wscale"))
+  grid$wscale <- if (length(scales)) max(scales) else 1
   grid$deleted <- sum(vapply(setups, function(s) as.double(s$deleted %||% 0), numeric(1)))
   structure(grid, class = "rwe_counts_grid")
 }
