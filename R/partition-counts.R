@@ -1,4 +1,8 @@
 # Partitioned Kaplan-Meier and log-rank: counts per grid time and group, pooled by the coordinator.
+# The sites code their curves / groups with the pooled verbs' rhs_groups() and count on the shared
+# C++ grid (partition_counts_cpp(), src/counts_grid.h); the coordinator turns the summed counts
+# into the result with km_fit()'s km_curves() and logrank_test()'s logrank_from_grid(), so the
+# objects are rwe_km / rwe_logrank built by the same constructors.
 
 # ---------------------------------------------------------------------------------------------
 # Kaplan-Meier and log-rank: counts per grid time
