@@ -158,6 +158,16 @@ test_that("near ties (0.3 vs 0.1 + 0.2), censored first rows and a site lacking 
                                survdiff(f, data = pooled))
 })
 
+test_that("a curve variable with one value over all partitions gives one curve, as km_fit", {
+  lung <- survival::lung
+  lung$arm <- "A"
+  sites <- split(lung, lung$inst %% 2)
+  km <- partitioned_km_fit(Surv(time, status) ~ arm, cohort_partitions(sites))
+  pooled <- do.call(rbind, sites)
+  expect_km_methods_equal(km, km_fit(Surv(time, status) ~ arm, data = pooled), c(100, 500))
+  expect_equal(km$strata_label, "arm=A")
+})
+
 test_that("a singular variance gives the pooled test's degrees of freedom", {
   d <- data.frame(time = 1:7, status = c(1, 1, 1, 0, 1, 1, 1),
                   g = c("a", "b", "a", "b", "a", "b", "c"), s = c(1, 1, 1, 1, 1, 1, 2))
