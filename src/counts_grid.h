@@ -144,12 +144,12 @@ class CountCells {
 };
 
 // The grid of sorted rows: `ord` (0-based row indices) visits the rows by block code, then
-// time ascending; every distinct (block, time) becomes a position, in that order. `pos[r]` is
-// row r's position; `bounds` the first position of each block (npos at the end), `block` and
-// `time` those of each position. Used by the kernels' sorted paths, where a dense
-// (block x every time) grid would be much larger than the data.
+// time ascending; every distinct (block, time) becomes a position, in that order. `bounds`
+// holds the first position of each block (npos at the end), `block` and `time` those of each
+// position. Used by the kernels' sorted paths, where a dense (block x every time) grid would
+// be much larger than the data. No per-row array: for_each_row() walks `ord` again.
 struct SortedGrid {
-  std::vector<Index> pos, bounds;
+  std::vector<Index> bounds;
   std::vector<int> block;
   std::vector<double> time;
 };
@@ -158,20 +158,37 @@ template <class Ord, class Code, class Time>
 SortedGrid sorted_grid(const Ord& ord, const Code& code, const Time& time) {
   SortedGrid g;
   const Index n = ord.size();
-  g.pos.resize(n);
+  int last_code = 0;
+  double last_time = 0.0;
   for (Index i = 0; i < n; ++i) {
     rwe::poll_at(i);
     const Index r = ord[i];
-    const bool new_block = i == 0 || code[r] != code[ord[i - 1]];
+    const int c = code[r];
+    const double t = time[r];
+    const bool new_block = i == 0 || c != last_code;
     if (new_block) g.bounds.push_back(static_cast<Index>(g.time.size()));
-    if (new_block || time[r] != time[ord[i - 1]]) {
-      g.block.push_back(code[r]);
-      g.time.push_back(time[r]);
+    if (new_block || t != last_time) {
+      g.block.push_back(c);
+      g.time.push_back(t);
     }
-    g.pos[r] = static_cast<Index>(g.time.size()) - 1;
+    last_code = c;
+    last_time = t;
   }
   g.bounds.push_back(static_cast<Index>(g.time.size()));
   return g;
+}
+
+// Visits the rows of `ord` last-first with their grid positions: visit(row, position).
+template <class Ord, class Code, class Time, class Visit>
+void for_each_row(const SortedGrid& g, const Ord& ord, const Code& code, const Time& time,
+                  Visit visit) {
+  Index p = static_cast<Index>(g.time.size()) - 1;
+  for (Index i = static_cast<Index>(ord.size()) - 1; i >= 0; --i) {
+    rwe::poll_at(i);
+    const Index r = ord[i];
+    while (code[r] != g.block[p] || time[r] != g.time[p]) --p;
+    visit(r, p);
+  }
 }
 
 // Counting-process entries on a sorted grid: `entry_ord` visits the rows by block code, then

@@ -72,17 +72,14 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
                          const Eigen::Map<Eigen::VectorXd> entry_time,
                          const Eigen::Map<Eigen::VectorXi> entry_ord) {
   using countsgrid::CountCells;
-  const std::ptrdiff_t n = ord.size();
   const bool counting = entry_ord.size() > 0;
   const countsgrid::SortedGrid grid = countsgrid::sorted_grid(ord, group, time);
   const std::ptrdiff_t m = static_cast<std::ptrdiff_t>(grid.time.size());
   CountCells cells(m, 1, true, counting);
   // last-first, as km_counts_dense_cpp() adds them: the two kernels' sums agree to the bit
-  for (std::ptrdiff_t i = n - 1; i >= 0; --i) {
-    rwe::poll_at(i);
-    const std::ptrdiff_t r = ord[i];
-    cells.add(grid.pos[r], 0, weight[r], status[r] > 0);
-  }
+  countsgrid::for_each_row(grid, ord, group, time, [&](std::ptrdiff_t r, std::ptrdiff_t p) {
+    cells.add(p, 0, weight[r], status[r] > 0);
+  });
   if (counting) countsgrid::enter_sorted(cells, grid, entry_ord, group, entry_time, weight);
   Rcpp::IntegerVector out_group(grid.block.begin(), grid.block.end());
   Rcpp::NumericVector out_time(grid.time.begin(), grid.time.end());

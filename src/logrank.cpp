@@ -71,14 +71,11 @@ Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
                             const Eigen::Map<Eigen::VectorXi> ord,
                             const int ngroup) {
   using countsgrid::CountCells;
-  const std::ptrdiff_t n = ord.size();
   const countsgrid::SortedGrid grid = countsgrid::sorted_grid(ord, stratum, time);
   CountCells cells(static_cast<std::ptrdiff_t>(grid.time.size()), ngroup, false, false);
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    rwe::poll_at(i);
-    const std::ptrdiff_t r = ord[i];
-    cells.add(grid.pos[r], group[r] - 1, 1.0, status[r] > 0);
-  }
+  countsgrid::for_each_row(grid, ord, stratum, time, [&](std::ptrdiff_t r, std::ptrdiff_t p) {
+    cells.add(p, group[r] - 1, 1.0, status[r] > 0);
+  });
   return event_rows(cells, grid.bounds, [&](std::ptrdiff_t p) { return grid.block[p]; },
                     [&](std::ptrdiff_t p) { return grid.time[p]; });
 }
