@@ -160,7 +160,7 @@ pool_counts <- function(stats) Reduce(function(a, b) Map(`+`, a, b), lapply(stat
 #' spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
 #' grid <- counts_grid(lapply(sites, km_site_stats, spec = spec))
 #' km <- km_combine(lapply(sites, km_site_stats, spec = spec, grid = grid), grid)
-#' head(km)
+#' km
 #' grid <- counts_grid(lapply(sites, logrank_site_stats, spec = spec))
 #' logrank_combine(lapply(sites, logrank_site_stats, spec = spec, grid = grid), grid)$chisq
 #' @name partitioned_counts_by_hand
