@@ -187,6 +187,20 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
   wscale <- weight_scale(weights)
   counts <- km_counts(fixed, status, if (wscale == 1) weights else weights / wscale, codes,
                       nrow(groups$table))
+  curves <- km_curves(counts, robust, conf.type, conf.int, weighted, wscale)
+  new_rwe_km(curves = curves, strata = groups$table, strata_label = groups$label,
+             n = tabulate(codes, nbins = nrow(groups$table)), conf.type = conf.type,
+             conf.int = conf.int, variance = if (robust) "robust" else "greenwood",
+             weighted = weighted, counting = !is.null(start), call = call,
+             na.action = na.action)
+}
+
+# The curves from per (group, distinct time) counts: the one counts -> estimate step of every
+# Kaplan-Meier verb (km_fit() from its rows, partitioned_km_fit() from the partitions' summed
+# counts). `counts` has km_counts_cpp()'s elements (the unweighted `*.rows` ones with
+# weights, the `*.w2` sums for the robust SE); counts made with weights / wscale are mapped
+# back: S and the robust SE do not depend on wscale, Greenwood's sum scales with 1 / wscale.
+km_curves <- function(counts, robust, conf.type, conf.int, weighted, wscale = 1) {
   est <- km_estimate_cpp(counts$group, counts$n.risk, counts$n.event)
   if (wscale != 1) est$greenwood <- est$greenwood / wscale
   se <- km_standard_errors(est, counts, robust)
@@ -202,11 +216,7 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
     curves$n.risk.rows <- counts$n.risk.rows
     curves$n.event.rows <- counts$n.event.rows
   }
-  new_rwe_km(curves = curves, strata = groups$table, strata_label = groups$label,
-             n = tabulate(codes, nbins = nrow(groups$table)), conf.type = conf.type,
-             conf.int = conf.int, variance = if (robust) "robust" else "greenwood",
-             weighted = weighted, counting = !is.null(start), call = call,
-             na.action = na.action)
+  curves
 }
 
 # Per (group, distinct time) sums of km_counts_cpp(). Right-censored data with few distinct
@@ -487,10 +497,16 @@ combine_groups <- function(values, n) {
     names(v) <- NULL  # as.data.frame() would have made them row names, then dropped
     v
   }), names(values)))
-  label <- do.call(paste, c(lapply(names(table), function(v) {
+  list(codes = group, table = table, label = group_labels(table))
+}
+
+# survfit-style labels of the rows of a group table ("sex=1, ph.ecog=0"); "all" without
+# variables.
+group_labels <- function(table) {
+  if (!ncol(table)) return(rep("all", nrow(table)))
+  do.call(paste, c(lapply(names(table), function(v) {
     paste0(v, "=", format_group_value(table[[v]]))
   }), sep = ", "))
-  list(codes = group, table = table, label = label)
 }
 
 # Codes 1..k of x's values in sorted order (levels, for a factor) and those values. Whole

@@ -150,26 +150,35 @@ check_two_groups <- function(groups, what, call = rlang::caller_env()) {
   invisible(TRUE)
 }
 
-# Sorts once, builds the event-time grid, sums the statistics and forms the chi-square.
+# Sorts once, builds the event-time grid, then the test from it.
 logrank_engine <- function(time, status, groups, strata, rho, call, na.action) {
   k <- nrow(groups$table)
   nstrata <- nrow(strata$table)
   fixed <- merge_near_ties(time)
   grid <- logrank_grid(fixed, status, groups$codes, strata$codes, k, nstrata)
-  st <- logrank_stat_cpp(grid$stratum, grid$n.risk, grid$n.event, nstrata, as.double(rho))
+  logrank_from_grid(grid, groups$table, strata$table, rho, n = tabulate(groups$codes, nbins = k),
+                    strata_n = tabulate(strata$codes, nbins = nstrata), call = call,
+                    na.action = na.action)
+}
+
+# The one grid -> test step of every log-rank verb (logrank_test() from its rows,
+# partitioned_logrank_test() from the partitions' summed counts): observed, expected and
+# variance by logrank_stat_cpp(), the chi-square by logrank_chisq(). `grid` has the elements
+# of logrank_grid_cpp() (stratum, n.risk, n.event); `groups` / `strata` are the value tables
+# (strata without columns when unstratified); `n`, `strata_n` the records per group / stratum.
+logrank_from_grid <- function(grid, groups, strata, rho, n, strata_n, call, na.action) {
+  st <- logrank_stat_cpp(grid$stratum, grid$n.risk, grid$n.event, nrow(strata), as.double(rho))
   observed <- rowSums(st$observed)
   expected <- rowSums(st$expected)
   test <- logrank_chisq(observed, expected, st$var)
-  dimnames(st$var) <- list(groups$label, groups$label)
-  has_strata <- ncol(strata$table) > 0L
+  label <- group_labels(groups)
+  dimnames(st$var) <- list(label, label)
+  has_strata <- ncol(strata) > 0L
   new_rwe_logrank(
-    groups = groups$table, group_label = groups$label,
-    n = tabulate(groups$codes, nbins = k), observed = observed, expected = expected,
+    groups = groups, group_label = label, n = n, observed = observed, expected = expected,
     observed_by_stratum = st$observed, expected_by_stratum = st$expected, var = st$var,
-    chisq = test$chisq, df = test$df, rho = rho,
-    strata = if (has_strata) strata$table else NULL,
-    strata_n = if (has_strata) tabulate(strata$codes, nbins = nstrata) else NULL,
-    call = call, na.action = na.action)
+    chisq = test$chisq, df = test$df, rho = rho, strata = if (has_strata) strata else NULL,
+    strata_n = if (has_strata) strata_n else NULL, call = call, na.action = na.action)
 }
 
 # The (stratum, event time) grid of numbers at risk and events per group. Few distinct times

@@ -84,6 +84,10 @@ check_grid_shape <- function(grid, class, call) {
                          length(map$from) == length(map$to) && all(is.finite(c(map$from, map$to))))) {
     abort_part_arg("grid", "is damaged: its near-tie map is not two finite vectors of one length", call)
   }
+  ws <- grid$wscale
+  if (!is.null(ws) && !(is.double(ws) && length(ws) == 1L && is.finite(ws) && ws > 0)) {
+    abort_part_arg("grid", "is damaged: its weight scale is not one positive number", call)
+  }
   invisible(grid)
 }
 
@@ -121,13 +125,10 @@ check_cox_sums <- function(stats, ngrid, p, call) {
 check_counts_stats <- function(stats, grid, call) {
   shape <- c(length(grid$time), max(1L, length(grid$group_keys)))
   if (!is.list(stats) || !length(stats)) abort_part_arg("stats", "must be a non-empty list of the sites' counts", call)
-  needed <- c("n_risk", "n_event", "n_censor")
-  if (isTRUE(grid$robust)) needed <- c(needed, paste0(needed, "_w2"))
+  is_counts <- function(m, dims) is.matrix(m) && is.numeric(m) && all(dim(m) == dims) && all(is.finite(m))
   for (k in seq_along(stats)) {
-    ok <- all(vapply(needed, function(v) {
-      m <- stats[[k]][[v]]
-      is.matrix(m) && is.numeric(m) && all(dim(m) == shape) && all(is.finite(m))
-    }, logical(1)))
+    ok <- all(vapply(counts_fields(grid), function(v) is_counts(stats[[k]][[v]], shape), logical(1))) &&
+      is_counts(stats[[k]]$n_rows, c(length(grid$keys), shape[2L]))
     if (!ok) abort_part_arg("stats", paste0("element ", k, " does not hold counts of the grid's shape (", shape[1L], " x ", shape[2L], ")"), call)
   }
 }

@@ -1,83 +1,111 @@
 # Partitioned Kaplan-Meier and log-rank: counts per grid time and group, pooled by the coordinator.
+# The sites code their curves / groups with the pooled verbs' rhs_groups() and count on the shared
+# C++ grid (partition_counts_cpp(), src/counts_grid.h); the coordinator turns the summed counts
+# into the result with km_fit()'s km_curves() and logrank_test()'s logrank_from_grid(), so the
+# objects are rwe_km / rwe_logrank built by the same constructors.
 
 # ---------------------------------------------------------------------------------------------
 # Kaplan-Meier and log-rank: counts per grid time
 # ---------------------------------------------------------------------------------------------
 
-# KM curves are defined by every right-hand-side term: ~ a + b becomes ~ strata(a) + strata(b).
-km_formula <- function(formula) {
-  labels <- attr(stats::terms(formula), "term.labels")
-  if (!length(labels)) return(formula)
-  if (any(grepl(":", labels, fixed = TRUE))) {
-    cli::cli_abort("{.arg formula}: use {.code ~ a + b} (not interactions) to define the curves.",
-                   class = "rwe_bad_input")
+# A site's curves (Kaplan-Meier: every right-hand-side variable) or groups and strata (log-rank),
+# coded by the pooled verbs' own rhs_groups() so that the tables have the pooled columns.
+site_groups <- function(parts, groups, spec) {
+  mf <- parts$frame
+  chars <- names(Filter(function(l) isTRUE(l$character), spec$levels))
+  coded <- if (groups) {
+    list(strata = rhs_groups(mf, include_strata = TRUE, strata_only = TRUE),
+         groups = rhs_groups(mf, include_strata = FALSE))
+  } else {
+    list(strata = rhs_groups(mf, include_strata = TRUE), groups = combine_groups(list(), parts$n))
   }
-  wrapped <- ifelse(grepl("^strata\\(", labels), labels, paste0("strata(", labels, ")"))
-  rhs <- str2lang(paste(wrapped, collapse = " + "))
-  formula[[3L]] <- rhs
-  formula
+  coded$strata$table <- restore_character(coded$strata$table, mf, chars)
+  coded$groups$table <- restore_character(coded$groups$table, mf, chars)
+  coded
 }
 
-# Group values (log-rank): the model-frame columns of the non-strata terms.
-group_table <- function(parts) {
-  labels <- attr(parts$terms, "term.labels")
-  if (!length(labels)) return(NULL)
-  tab <- as.data.frame(lapply(stats::setNames(nm = labels), function(l) parts$frame[[l]]),
-                       check.names = FALSE)
-  tab
+# site_frame() made character columns factors (with the unified levels); the pooled verbs
+# report a character variable as character unless it sits in strata(): turn those back.
+restore_character <- function(table, mf, character_vars) {
+  if (!length(character_vars) || !ncol(table)) return(table)
+  tt <- stats::terms(mf)
+  vars <- as.list(attr(tt, "variables"))[-1L]
+  in_strata <- vapply(vars[attr(tt, "specials")$strata], variable_name, character(1))
+  for (v in setdiff(intersect(names(table), character_vars), in_strata)) {
+    table[[v]] <- as.character(table[[v]])
+  }
+  table
 }
 
-counts_setup <- function(parts, groups, all_times) {
+# A table without columns (one curve, no strata) travels as NULL, as build_grid() expects.
+table_or_null <- function(table) if (ncol(table)) table
+
+counts_setup <- function(parts, spec, groups, all_times) {
   if (is.null(parts)) return(list(n = 0L, strata = NULL, groups = NULL, times = list(), distinct = NULL))
   if (parts$counting) {
     cli::cli_abort("{.arg formula}: partitioned Kaplan-Meier and log-rank take right-censored {.code Surv(time, event)} data.",
                    class = "rwe_bad_input")
   }
-  keys <- value_keys(parts$strata_table)
+  coded <- site_groups(parts, groups, spec)
+  keys <- value_keys(table_or_null(coded$strata$table))
   keep <- if (all_times) rep(TRUE, parts$n) else parts$status > 0
-  times <- lapply(split(parts$time[keep], factor(keys[parts$strata][keep], levels = keys)),
+  times <- lapply(split(parts$time[keep], factor(keys[coded$strata$codes][keep], levels = keys)),
                   function(t) sort(unique(t)))
-  tab <- if (groups) group_table(parts)
-  if (!is.null(tab)) tab <- tab[!duplicated(value_keys(tab)), , drop = FALSE]
   # the near-tie merge needs every distinct time; with all_times, `times` holds them already
   # fractional weights make the pooled Kaplan-Meier use the robust (IJ) SE, as survfit
-  list(n = parts$n, strata = parts$strata_table, groups = tab, times = times,
+  list(n = parts$n, strata = table_or_null(coded$strata$table),
+       groups = table_or_null(coded$groups$table), times = times,
        distinct = if (!all_times) site_distinct_times(parts),
-       fractional = any(parts$weights != floor(parts$weights)))
+       weighted = !is.null(stats::model.weights(parts$frame)),
+       fractional = any(parts$weights != floor(parts$weights)),
+       # km_fit()'s power-of-two weight scale (not the largest weight: a patient's value)
+       wscale = if (max(parts$weights) > 0) weight_scale(parts$weights),
+       deleted = length(parts$na.action))
 }
 
-counts_site <- function(parts, grid, group_keys, groups, min_cell, label) {
+# The sums a site sends: what the pooled verb's curves need (unweighted counts beside the
+# weighted ones with weights, squared-weight sums for the robust SE) and the rows per
+# (stratum, group) cell for `n`.
+counts_fields <- function(grid) {
+  c("n_risk", "n_event", "n_censor",
+    if (isTRUE(grid$weighted)) c("n_risk_rows", "n_event_rows"),
+    if (isTRUE(grid$robust)) c("n_risk_w2", "n_event_w2", "n_censor_w2"))
+}
+
+counts_site <- function(parts, spec, grid, group_keys, groups, min_cell, label) {
   ngroups <- max(1L, length(group_keys))
-  ngrid <- length(grid$time)
-  keep <- c("n_risk", "n_event", "n_censor")
+  fields <- counts_fields(grid)
   if (is.null(parts)) {
-    zero <- matrix(0, ngrid, ngroups)
-    out <- list(n_risk = zero, n_event = zero, n_censor = zero)
-    if (isTRUE(grid$robust)) out[paste0(keep, "_w2")] <- list(zero, zero, zero)
-    return(out)
+    zero <- matrix(0, length(grid$time), ngroups)
+    return(c(stats::setNames(rep(list(zero), length(fields)), fields),
+             list(n_rows = matrix(0, length(grid$keys), ngroups))))
   }
   parts <- site_apply_timefix(parts, grid$timefix, label)
-  code <- site_strata_codes(parts, grid, label)
-  pos <- grid_positions(code, parts$time, NULL, grid)
-  group <- if (groups && length(group_keys)) match(value_keys(group_table(parts)), group_keys) - 1L else
-    rep(0L, parts$n)
+  coded <- site_groups(parts, groups, spec)
+  stratum <- match(value_keys(table_or_null(coded$strata$table)), grid$keys)[coded$strata$codes]
+  if (anyNA(stratum)) {
+    cli::cli_abort("Site {label}: a stratum of the data is not in {.arg grid}; the grid was not built from these data.",
+                   class = "rwe_bad_input")
+  }
+  pos <- grid_positions(stratum, parts$time, NULL, grid)
+  group <- if (groups && length(group_keys)) {
+    match(value_keys(table_or_null(coded$groups$table)), group_keys)[coded$groups$codes]
+  } else rep(1L, parts$n)
   if (anyNA(group)) {
-    odd <- unique(value_keys(group_table(parts))[is.na(group)])
+    odd <- unique(value_keys(table_or_null(coded$groups$table))[coded$groups$codes][is.na(group)])
     cli::cli_abort(c("Site {label}: {.arg grid} lacks group{?s} {.val {gsub('\r', ', ', odd)}} of the data; the grid was not built from these data.",
                      "x" = "Offending rows: {format_offenders(which(is.na(group)))}."),
                    class = "rwe_bad_input")
   }
-  counts <- partition_counts_cpp(parts$weights, parts$status, pos$last, pos$entry,
-                                 as.integer(group), ngroups, as.integer(grid$bounds))
-  check_min_cell(counts$n_subjects, min_cell, label)
-  out <- counts[keep]
-  if (isTRUE(grid$robust)) {
-    # sums of squared weights: what the robust Kaplan-Meier SE needs besides the counts
-    w2 <- partition_counts_cpp(parts$weights^2, parts$status, pos$last, pos$entry,
-                               as.integer(group), ngroups, as.integer(grid$bounds))
-    out[paste0(keep, "_w2")] <- w2[keep]
-  }
-  out
+  wscale <- grid$wscale %||% 1
+  weights <- if (wscale == 1) parts$weights else parts$weights / wscale
+  counts <- partition_counts_cpp(weights, parts$status, pos$last, pos$entry, group - 1L,
+                                 ngroups, as.integer(grid$bounds))
+  counts$n_risk_rows <- counts$n_subjects
+  n_rows <- matrix(tabulate((group - 1L) * length(grid$keys) + stratum,
+                            nbins = length(grid$keys) * ngroups), length(grid$keys), ngroups)
+  check_min_cell(c(counts$n_subjects, n_rows), min_cell, label)
+  c(counts[fields], list(n_rows = n_rows))
 }
 
 # describe -> setup -> grid -> counts, shared by the KM and log-rank verbs.
@@ -100,8 +128,8 @@ partitioned_counts <- function(formula, partitions, weights, groups, all_times, 
          min_cell = min_cell, label = partitions$labels[j])
   }))
   traffic$add("counts", ex)
-  list(grid = grid, groups = grid$groups, counts = pool_counts(ex$results),
-       traffic = traffic$table(), n = sum(vapply(setups, function(s) as.double(s$n), numeric(1))))
+  list(grid = grid, counts = pool_counts(ex$results), traffic = traffic$table(),
+       partitions = partitions$labels)
 }
 
 pool_counts <- function(stats) Reduce(function(a, b) Map(`+`, a, b), lapply(stats, unclass))
@@ -132,7 +160,7 @@ pool_counts <- function(stats) Reduce(function(a, b) Map(`+`, a, b), lapply(stat
 #' spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
 #' grid <- counts_grid(lapply(sites, km_site_stats, spec = spec))
 #' km <- km_combine(lapply(sites, km_site_stats, spec = spec, grid = grid), grid)
-#' head(km)
+#' km
 #' grid <- counts_grid(lapply(sites, logrank_site_stats, spec = spec))
 #' logrank_combine(lapply(sites, logrank_site_stats, spec = spec, grid = grid), grid)$chisq
 #' @name partitioned_counts_by_hand
@@ -142,10 +170,9 @@ NULL
 #' @export
 km_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
   check_counts_site_args(spec, grid, min_cell, site)
-  spec$formula <- km_formula(spec$formula)
   parts <- site_frame(data, spec)
-  if (is.null(grid)) return(counts_setup(parts, groups = FALSE, all_times = TRUE))
-  counts_site(parts, grid, character(), FALSE, min_cell, site)
+  if (is.null(grid)) return(counts_setup(parts, spec, groups = FALSE, all_times = TRUE))
+  counts_site(parts, spec, grid, character(), FALSE, min_cell, site)
 }
 
 #' @rdname partitioned_counts_by_hand
@@ -153,8 +180,8 @@ km_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
 logrank_site_stats <- function(data, spec, grid = NULL, min_cell = NULL, site = "") {
   check_counts_site_args(spec, grid, min_cell, site)
   parts <- site_frame(data, spec)
-  if (is.null(grid)) return(counts_setup(parts, groups = TRUE, all_times = FALSE))
-  counts_site(parts, grid, grid$group_keys, TRUE, min_cell, site)
+  if (is.null(grid)) return(counts_setup(parts, spec, groups = TRUE, all_times = FALSE))
+  counts_site(parts, spec, grid, grid$group_keys, TRUE, min_cell, site)
 }
 
 #' @rdname partitioned_counts_by_hand
@@ -172,7 +199,14 @@ counts_grid <- function(setups) {
   grid <- build_grid(lapply(setups, `[[`, "strata"), lapply(setups, `[[`, "times"), map)
   grid$groups <- union_table(lapply(setups, `[[`, "groups"))
   grid$group_keys <- if (is.null(grid$groups)) character() else value_keys(grid$groups)
-  grid$robust <- any(vapply(setups, function(s) isTRUE(s$fractional), logical(1)))
+  flag <- function(v) any(vapply(setups, function(s) isTRUE(s[[v]]), logical(1)))
+  grid$weighted <- flag("weighted")
+  grid$robust <- flag("fractional")
+  # km_fit()'s exact power-of-two rescaling of weights far from 1: weight_scale() of the
+  # pooled weights is the largest of the sites' scales; every site divides by it
+  scales <- unlist(lapply(setups, `[[`, "wscale"))
+  grid$wscale <- if (length(scales)) max(scales) else 1
+  grid$deleted <- sum(vapply(setups, function(s) as.double(s$deleted %||% 0), numeric(1)))
   structure(grid, class = "rwe_counts_grid")
 }
 
@@ -182,7 +216,8 @@ km_combine <- function(stats, grid, conf.level = 0.95) {
   check_conf_level(conf.level)
   check_grid_shape(grid, "rwe_counts_grid", rlang::current_env())
   check_counts_stats(stats, grid, rlang::current_env())
-  new_rwe_partitioned_km(km_from_counts(grid, pool_counts(stats), conf.level), NULL)
+  partitioned_km(grid, pool_counts(stats), "log", conf.level, match.call(), NULL,
+                 partition_labels(stats))
 }
 
 #' @rdname partitioned_counts_by_hand
@@ -190,141 +225,179 @@ km_combine <- function(stats, grid, conf.level = 0.95) {
 logrank_combine <- function(stats, grid) {
   check_grid_shape(grid, "rwe_counts_grid", rlang::current_env())
   check_counts_stats(stats, grid, rlang::current_env())
-  if (is.null(grid$groups) || nrow(grid$groups) < 2L) {
-    cli::cli_abort("{.arg grid}: the formula must define at least two groups.", class = "rwe_bad_input")
-  }
-  new_rwe_partitioned_logrank(logrank_from_counts(pool_counts(stats)), grid$groups, NULL)
+  check_partitioned_groups(grid, "grid", rlang::current_env())
+  partitioned_logrank(grid, pool_counts(stats), 0, match.call(), NULL, partition_labels(stats))
 }
 
 #' Kaplan-Meier curves over partitioned data, equal to the pooled fit
 #'
 #' Each partition sends, per curve and distinct time (over all partitions), its weighted
-#' numbers at risk, of events and of censorings; the coordinator adds them and computes the
-#' survival, Greenwood standard error (of the cumulative hazard, as `survival::survfit()`)
-#' and log-type confidence limits. With non-integer case weights the standard error is the
-#' robust (infinitesimal-jackknife) one, as [km_fit()] uses then; the partitions also send
-#' their sums of squared weights. Times that differ only by rounding are one time, as in
+#' numbers at risk, of events and of censorings (with weights also the unweighted ones) and
+#' its number of records per curve; the coordinator adds them and computes the curves with
+#' the code of [km_fit()]: survival, Greenwood standard errors and confidence limits as
+#' `survival::survfit()`. With non-integer case weights the standard error is the robust
+#' (infinitesimal-jackknife) one, as [km_fit()] uses then; the partitions also send their
+#' sums of squared weights. Times that differ only by rounding are one time, as in
 #' [km_fit()]: the merge runs on the union of the partitions' times.
 #'
 #' @param formula `Surv(time, status) ~ 1` or `~ a + b` (one curve per combination).
 #' @inheritParams partitioned_cox_fit
-#' @param conf.level Confidence level of the limits.
-#' @return A data frame of class `rwe_partitioned_km` with the curve variables as columns,
-#'   `time`, `n.risk`, `n.event`, `n.censor`, `surv`, `std.err`, `lower`, `upper`; attribute
-#'   `traffic`.
+#' @param conf.level Confidence level of the limits (stored as `conf.int`, as [km_fit()]).
+#' @param conf.type Scale of the confidence limits, as in [km_fit()].
+#' @return An object of class `c("rwe_partitioned_km", "rwe_km")` with the elements of a
+#'   [km_fit()] result on the pooled data (`curves` with `std.err.surv` = SE of S and
+#'   `std.err.log` = SE of log S, `strata`, `strata_label`, `n`, ...), so that `print()`,
+#'   `summary()` (also at chosen `times`), `quantile()`, `median()`, [km_median()],
+#'   [km_rmean()], `tidy()`, `glance()` and `plot()` give the pooled results.
+#'   `na.action` holds one `NA` per row that a partition deleted for missing values (the row
+#'   numbers stay at the sites). Extras: `partitions` (labels) and `traffic` (bytes per round).
 #' @examples
 #' lung <- survival::lung
 #' parts <- cohort_partitions(split(lung, lung$inst %% 3))
-#' head(partitioned_km_fit(survival::Surv(time, status) ~ sex, parts))
+#' km <- partitioned_km_fit(survival::Surv(time, status) ~ sex, parts)
+#' km
+#' summary(km, times = c(180, 365))
 #' @export
 partitioned_km_fit <- function(formula, partitions, weights = NULL, conf.level = 0.95,
-                               min_cell = NULL, timeout = getOption("rwecohort.worker_timeout", 600)) {
+                               conf.type = c("log", "log-log", "plain"), min_cell = NULL,
+                               timeout = getOption("rwecohort.worker_timeout", 600)) {
   formula_variables(formula, weights)
   check_conf_level(conf.level)
-  res <- partitioned_counts(km_formula(formula), partitions, weights, groups = FALSE,
+  conf.type <- match_choice(conf.type, c("log", "log-log", "plain"), "conf.type")
+  check_counts_formula(formula, "partitioned_km_fit")
+  res <- partitioned_counts(formula, partitions, weights, groups = FALSE,
                             all_times = TRUE, min_cell = min_cell, timeout = timeout)
-  km <- km_from_counts(res$grid, res$counts, conf.level)
-  new_rwe_partitioned_km(km, res$traffic)
+  partitioned_km(res$grid, res$counts, conf.type, conf.level, match.call(), res$traffic,
+                 res$partitions)
 }
 
-km_from_counts <- function(grid, counts, conf.level) {
-  n_risk <- counts$n_risk[, 1L]
-  n_event <- counts$n_event[, 1L]
-  hazard <- ifelse(n_risk > 0, n_event / n_risk, 0)
-  greenwood <- ifelse(n_risk > n_event, n_event / (n_risk * (n_risk - n_event)), Inf)
-  greenwood[n_event == 0] <- 0
-  block <- grid$stratum
-  surv <- stats::ave(1 - hazard, block, FUN = cumprod)
-  std_err <- sqrt(stats::ave(greenwood, block, FUN = cumsum))
-  if (isTRUE(grid$robust)) {
-    se_surv <- km_ij_se_cpp(as.integer(block), surv, n_risk, n_event, counts$n_risk_w2[, 1L],
-                            counts$n_event_w2[, 1L], counts$n_censor_w2[, 1L])
-    std_err <- ifelse(se_surv == 0, 0, se_surv / surv)
+# The curves from the pooled counts, by km_fit()'s own counts -> curves step.
+partitioned_km <- function(grid, counts, conf.type, conf.int, call, traffic, partitions) {
+  robust <- isTRUE(grid$robust)
+  km_counts <- list(group = grid$stratum, time = grid$time, n.risk = counts$n_risk[, 1L],
+                    n.event = counts$n_event[, 1L], n.censor = counts$n_censor[, 1L])
+  if (isTRUE(grid$weighted)) {
+    km_counts[c("n.risk.rows", "n.event.rows")] <- list(counts$n_risk_rows[, 1L], counts$n_event_rows[, 1L])
   }
-  z <- stats::qnorm(1 - (1 - conf.level) / 2)
-  lower <- ifelse(surv > 0, surv * exp(-z * std_err), NA_real_)
-  upper <- ifelse(surv > 0, pmin(surv * exp(z * std_err), 1), NA_real_)
-  out <- data.frame(time = grid$time, n.risk = n_risk, n.event = n_event,
-                    n.censor = counts$n_censor[, 1L], surv = surv, std.err = std_err,
-                    lower = lower, upper = upper)
-  if (!is.null(grid$strata)) {
-    strata <- grid$strata[block, , drop = FALSE]
-    rownames(strata) <- NULL
-    out <- cbind(strata, out)
+  if (robust) {
+    km_counts[c("n.risk.w2", "n.event.w2", "n.censor.w2")] <-
+      list(counts$n_risk_w2[, 1L], counts$n_event_w2[, 1L], counts$n_censor_w2[, 1L])
   }
-  out
+  curves <- km_curves(km_counts, robust, conf.type, conf.int, isTRUE(grid$weighted),
+                      grid$wscale %||% 1)
+  strata <- partitioned_table(grid$strata)
+  fit <- new_rwe_km(curves = curves, strata = strata, strata_label = group_labels(strata),
+                    n = as.integer(rowSums(counts$n_rows)), conf.type = conf.type,
+                    conf.int = conf.int, variance = if (robust) "robust" else "greenwood",
+                    weighted = isTRUE(grid$weighted), counting = FALSE, call = call,
+                    na.action = partitioned_na_action(grid))
+  fit[c("partitions", "traffic")] <- list(partitions, traffic)
+  class(fit) <- c("rwe_partitioned_km", class(fit))
+  fit
 }
 
-new_rwe_partitioned_km <- function(km, traffic) {
-  structure(km, traffic = traffic, class = c("rwe_partitioned_km", "data.frame"))
+# The grid's value table as the pooled verb reports it: a data frame without columns (one
+# row) when there is no variable.
+partitioned_table <- function(table) {
+  if (is.null(table)) return(combine_groups(list(), 0L)$table)
+  table
+}
+
+# Rows deleted for missing values stay at the sites: one NA per row keeps their number (what
+# print() reports) without row numbers.
+partitioned_na_action <- function(grid) {
+  if (!isTRUE(grid$deleted > 0)) return(NULL)
+  structure(rep(NA_integer_, grid$deleted), class = "omit")
 }
 
 #' @export
 print.rwe_partitioned_km <- function(x, ...) {
-  cat("<rwe_partitioned_km> ", nrow(x), " time points\n", sep = "")
-  print(utils::head(as.data.frame(x), 10L), row.names = FALSE)
+  NextMethod()
+  partitioned_traffic_line(x)
   invisible(x)
+}
+
+# One line under print(): the partitions and (when the package carried them) the bytes
+# exchanged.
+partitioned_traffic_line <- function(x) {
+  k <- length(x$partitions)
+  cat("Partitioned over ", k, if (k == 1L) " partition" else " partitions", sep = "")
+  if (!is.null(x$traffic)) {
+    cat("; traffic: ", format(sum(x$traffic$bytes_sent), big.mark = ","), " bytes sent, ",
+        format(sum(x$traffic$bytes_received), big.mark = ","), " received", sep = "")
+  }
+  cat("\n")
+  invisible()
+}
+
+# cluster() / offset() terms are refused as the pooled verbs refuse them; interactions have
+# no meaning for curves or groups.
+check_counts_formula <- function(formula, verb, call = rlang::caller_env()) {
+  tt <- stats::terms(formula, specials = c("strata", "cluster", "offset"))
+  refuse_cluster_offset(tt, verb, call = call)
+  if (any(grepl(":", attr(tt, "term.labels"), fixed = TRUE))) {
+    cli::cli_abort("{.arg formula}: use {.code ~ a + b} (not interactions) to define the curves or groups.",
+                   call = call, class = "rwe_bad_input")
+  }
+  invisible(formula)
+}
+
+check_partitioned_groups <- function(grid, arg, call) {
+  if (is.null(grid$groups) || nrow(grid$groups) < 2L) {
+    cli::cli_abort("{.arg {arg}} must define at least two groups.", call = call,
+                   class = "rwe_bad_input")
+  }
 }
 
 #' Log-rank test over partitioned data, equal to the pooled test
 #'
 #' Each partition sends, per stratum, distinct event time (over all partitions) and group, its
-#' numbers at risk and of events; the coordinator computes observed and expected events, their
-#' variance matrix and the chi-squared statistic as `survival::survdiff()` (rho = 0).
+#' numbers at risk and of events, and its number of records per stratum and group; the
+#' coordinator computes observed and expected events, their variance matrix and the
+#' chi-square statistic with the code of [logrank_test()], as `survival::survdiff()`.
 #'
 #' @param formula `Surv(time, status) ~ group`, optionally `+ strata(s)`.
+#' @param rho The G-rho exponent, as in [logrank_test()] (0 = log-rank).
 #' @inheritParams partitioned_cox_fit
-#' @return A list of class `rwe_partitioned_logrank`: `groups` (data frame with `n`, `obs`,
-#'   `exp`), `var`, `chisq`, `df`, `p.value`, `traffic`.
+#' @return An object of class `c("rwe_partitioned_logrank", "rwe_logrank")` with the elements
+#'   of a [logrank_test()] result on the pooled data (`groups`, `n`, `observed`, `expected`,
+#'   `var`, `chisq`, `df`, `p.value`, ...), so that `print()`, `tidy()` and `glance()` give
+#'   the pooled results; `na.action` as in [partitioned_km_fit()]. Extras: `partitions` and
+#'   `traffic`. Exact and permutation p-values need the rows and are not offered.
 #' @examples
 #' lung <- survival::lung
 #' parts <- cohort_partitions(split(lung, lung$inst %% 3))
 #' partitioned_logrank_test(survival::Surv(time, status) ~ sex, parts)
 #' @export
-partitioned_logrank_test <- function(formula, partitions, min_cell = NULL,
+partitioned_logrank_test <- function(formula, partitions, rho = 0, min_cell = NULL,
                                      timeout = getOption("rwecohort.worker_timeout", 600)) {
   formula_variables(formula)
+  check_rho(rho)
+  check_counts_formula(formula, "partitioned_logrank_test")
   res <- partitioned_counts(formula, partitions, NULL, groups = TRUE, all_times = FALSE,
                             min_cell = min_cell, timeout = timeout)
-  if (is.null(res$groups) || nrow(res$groups) < 2L) {
-    cli::cli_abort("{.arg formula} must define at least two groups.", class = "rwe_bad_input")
+  check_partitioned_groups(res$grid, "formula", rlang::current_env())
+  if (!any(res$counts$n_event > 0)) {
+    cli::cli_abort("{.arg formula}: there are no events in any partition.", class = "rwe_bad_input")
   }
-  new_rwe_partitioned_logrank(logrank_from_counts(res$counts), res$groups, res$traffic)
+  partitioned_logrank(res$grid, res$counts, rho, match.call(), res$traffic, res$partitions)
 }
 
-logrank_from_counts <- function(counts) {
-  n_risk <- counts$n_risk
-  n_event <- counts$n_event
-  total_n <- rowSums(n_risk)
-  total_d <- rowSums(n_event)
-  use <- total_d > 0 & total_n > 0
-  share <- n_risk[use, , drop = FALSE] / total_n[use]
-  d <- total_d[use]
-  expected <- colSums(d * share)
-  factor_v <- ifelse(total_n[use] > 1, d * (total_n[use] - d) / (total_n[use] - 1), 0)
-  var <- diag(colSums(factor_v * share), ncol(share)) - crossprod(share * sqrt(factor_v))
-  list(obs = colSums(n_event), exp = expected, var = var)
-}
-
-new_rwe_partitioned_logrank <- function(lr, groups, traffic) {
-  # the pooled test's generalised inverse: a singular variance (a group whose only subject
-  # is alone in its stratum) lowers df instead of failing in solve()
-  test <- logrank_chisq(lr$obs, lr$exp, lr$var)
-  chisq <- test$chisq
-  df <- test$df
-  tab <- cbind(groups, obs = lr$obs, exp = lr$exp)
-  rownames(tab) <- NULL
-  structure(list(groups = tab, var = lr$var, chisq = chisq, df = df,
-                 p.value = stats::pchisq(chisq, df, lower.tail = FALSE), traffic = traffic),
-            class = "rwe_partitioned_logrank")
+# The test from the pooled counts, by logrank_test()'s own grid -> test step.
+partitioned_logrank <- function(grid, counts, rho, call, traffic, partitions) {
+  lr_grid <- list(stratum = grid$stratum, n.risk = counts$n_risk, n.event = counts$n_event)
+  strata <- partitioned_table(grid$strata)
+  fit <- logrank_from_grid(lr_grid, grid$groups, strata, rho, n = as.integer(colSums(counts$n_rows)),
+                           strata_n = as.integer(rowSums(counts$n_rows)), call = call,
+                           na.action = partitioned_na_action(grid))
+  fit[c("partitions", "traffic")] <- list(partitions, traffic)
+  class(fit) <- c("rwe_partitioned_logrank", class(fit))
+  fit
 }
 
 #' @export
 print.rwe_partitioned_logrank <- function(x, ...) {
-  cat("<rwe_partitioned_logrank>\n")
-  print(x$groups, row.names = FALSE)
-  cat("Chisq = ", format(x$chisq, digits = 6), " on ", x$df, " df, p = ",
-      format.pval(x$p.value, digits = 4), "\n", sep = "")
+  NextMethod()
+  partitioned_traffic_line(x)
   invisible(x)
 }
-

@@ -6,6 +6,7 @@
 
 # Model frame + design matrix (no intercept) of a site; NULL for an empty partition.
 cox_site_frame <- function(data, spec) {
+  if (inherits(spec, "rwe_partition_spec")) check_partition_single_levels(spec$formula, spec$levels)
   parts <- site_frame(data, spec)
   if (is.null(parts)) return(NULL)
   x <- stats::model.matrix(parts$terms, parts$frame)

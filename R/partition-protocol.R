@@ -135,7 +135,6 @@ partition_spec <- function(descriptions, formula, weights = NULL) {
     levels[[v]] <- unify_column(v, kinds, descriptions, labels)
   }
   levels <- levels[!vapply(levels, is.null, logical(1))]
-  check_partition_single_levels(formula, levels)
   codes <- unlist(lapply(descriptions, function(d) d$columns[[surv_status_variable(formula) %||% ""]]$codes))
   status_shift <- length(codes) > 0L && all(codes %in% c(1, 2)) && any(codes == 2) &&
     !all(codes %in% c(0, 1))
@@ -149,15 +148,16 @@ partition_spec <- function(descriptions, formula, weights = NULL) {
 
 # A categorical covariate with one value over all partitions has no contrast: the sites'
 # model.matrix() would fail with an unclassed error (the pooled cox_fit() refuses it too).
-# strata() variables may have a single level.
-check_partition_single_levels <- function(formula, levels) {
+# strata() variables may have a single level. Cox only (cox_site_frame()): Kaplan-Meier curves
+# and log-rank groups build no design matrix, and one curve is fine there.
+check_partition_single_levels <- function(formula, levels, call = rlang::caller_env()) {
   rhs <- formula[[3L]]
   strata_vars <- unlist(lapply(find_calls(rhs, "strata"), all.vars))
   for (v in setdiff(intersect(all.vars(rhs), names(levels)), strata_vars)) {
     if (length(levels[[v]]$levels) < 2L) {
       cli::cli_abort(c("{.arg formula}: factor {.var {v}} has a single level over all partitions, so it has no contrast to estimate.",
                        "i" = "Remove it from the model or check the partitions' data."),
-                     call = rlang::caller_env(3), class = "rwe_bad_input")
+                     call = call, class = "rwe_bad_input")
     }
   }
   invisible(TRUE)
@@ -194,7 +194,8 @@ unify_column <- function(v, kinds, descriptions, labels) {
       }
     }
   }
-  list(levels = union_levels, ordered = kinds[1L] == "ordered")
+  # character columns become factors at the sites; the pooled verbs report some as character
+  list(levels = union_levels, ordered = kinds[1L] == "ordered", character = kinds[1L] == "character")
 }
 
 # Applies the spec to a site's data and builds the model frame and its parts with the shared

@@ -338,11 +338,12 @@ site_handlers <- list(
   },
   km_setup = function(entry, args) {
     parts <- site_frame(entry$data, args$spec)
-    entry$fits[[args$fit]] <- list(parts = parts)
-    counts_setup(parts, args$groups, args$all_times)
+    entry$fits[[args$fit]] <- list(parts = parts, spec = args$spec)
+    counts_setup(parts, args$spec, args$groups, args$all_times)
   },
   counts = function(entry, args) {
-    counts_site(entry$fits[[args$fit]]$parts, args$grid, args$group_keys, args$groups,
+    fit <- entry$fits[[args$fit]]
+    counts_site(fit$parts, fit$spec, args$grid, args$group_keys, args$groups,
                 args$min_cell, args$label)
   },
   drop = function(entry, args) {

@@ -13,14 +13,16 @@
 //    the rows by group, then start time ascending; for right-censored data both are empty.
 //
 // The work is split in two, as the multi-site design asks:
-//  (a) km_counts_cpp(): one pass over the rows -> per (group, distinct time) the weighted and
-//      unweighted numbers at risk, of events and of censorings. These are plain sums over
-//      rows, so per-site grids can be added together on a common time grid.
+//  (a) km_counts_cpp() / km_counts_dense_cpp(): the rows counted on the shared counting grid
+//      (counts_grid.h, also used by logrank.cpp and partition.cpp) -> per (group, distinct
+//      time) the weighted and unweighted numbers at risk, of events and of censorings. These
+//      are plain sums over rows, so per-site grids add up on a common time grid.
 //  (b) km_estimate_cpp(): the product-limit estimate and the Greenwood sum from those counts;
 //      km_ij_se_cpp(): the infinitesimal-jackknife (robust) SE of S from the same counts plus
 //      sums of squared weights (right-censored data).
 #include <Rcpp.h>
 #include "interrupt.h"
+#include "counts_grid.h"
 #include <RcppEigen.h>
 #include <cstddef>
 #include <vector>
@@ -45,8 +47,22 @@ Rcpp::List counts_list(const Rcpp::IntegerVector& group, const Rcpp::NumericVect
     Rcpp::Named("n.censor.w2") = out[CENSOR_W2]);
 }
 
+// Row `row` of the nine output sums from grid position `p` (one group) and its numbers at risk.
+void put_sums(std::vector<Rcpp::NumericVector>& out, std::ptrdiff_t row,
+              const countsgrid::CountCells& cells, std::ptrdiff_t p,
+              const countsgrid::CountCells::AtRisk& r) {
+  namespace cg = countsgrid;
+  const double sums[NSUMS] = {r.w(0), cells.get(p, 0, cg::EVENT_W), cells.get(p, 0, cg::CENSOR_W),
+                              r.n(0), cells.get(p, 0, cg::EVENT_N), cells.get(p, 0, cg::CENSOR_N),
+                              r.w2(0), cells.get(p, 0, cg::EVENT_W2),
+                              cells.get(p, 0, cg::CENSOR_W2)};
+  for (int c = 0; c < NSUMS; ++c) out[c][row] = sums[c];
+}
+
 }  // namespace
 
+// Per distinct (group, time): the rows of ord placed on the shared counting grid
+// (counts_grid.h), then one walk per group from its last time down.
 // [[Rcpp::export]]
 Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
                          const Eigen::Map<Eigen::VectorXd> status,
@@ -55,60 +71,25 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
                          const Eigen::Map<Eigen::VectorXi> ord,
                          const Eigen::Map<Eigen::VectorXd> entry_time,
                          const Eigen::Map<Eigen::VectorXi> entry_ord) {
-  const std::ptrdiff_t n = ord.size();
+  using countsgrid::CountCells;
   const bool counting = entry_ord.size() > 0;
-  // Per distinct (group, time), collected last-first in one backward pass and reversed at
-  // the end: group, time, then the nine sums of CountSum.
-  std::vector<int> rev_group;
-  std::vector<double> rev_time, rev_sums;
-
-  // Walk backwards: the number at risk at t is everything with stop time >= t (minus, for
-  // counting-process data, everything that has not yet entered, i.e. start time >= t).
-  std::ptrdiff_t j = entry_ord.size() - 1;
-  double cum_w = 0.0, cum_n = 0.0, late_w = 0.0, late_n = 0.0, cum_w2 = 0.0;
-  std::ptrdiff_t i = n - 1;
-  while (i >= 0) {
-    const int g = group[ord[i]];
-    if (i == n - 1 || g != group[ord[i + 1]]) {
-      cum_w = cum_n = late_w = late_n = cum_w2 = 0.0;  // a new group starts (from its end)
-    }
-    const double t = time[ord[i]];
-    double ev_w = 0.0, ev_n = 0.0, ce_w = 0.0, ce_n = 0.0, ev_w2 = 0.0, ce_w2 = 0.0;
-    for (; i >= 0 && group[ord[i]] == g && time[ord[i]] == t; --i) {
-      rwe::poll_at(i);
-      const std::ptrdiff_t r = ord[i];
-      const double w = weight[r];
-      if (status[r] > 0) { ev_w += w; ev_n += 1.0; ev_w2 += w * w; }
-      else { ce_w += w; ce_n += 1.0; ce_w2 += w * w; }
-    }
-    cum_w += ev_w + ce_w;
-    cum_n += ev_n + ce_n;
-    cum_w2 += ev_w2 + ce_w2;
-    if (counting) {
-      while (j >= 0 && group[entry_ord[j]] > g) --j;  // cannot happen; be safe
-      for (; j >= 0 && group[entry_ord[j]] == g && entry_time[entry_ord[j]] >= t; --j) {
-        late_w += weight[entry_ord[j]];
-        late_n += 1.0;
-      }
-    }
-    rev_group.push_back(g);
-    rev_time.push_back(t);
-    // the squared-weight sums serve the robust variance, right-censored data only
-    const double sums[NSUMS] = {cum_w - late_w, ev_w, ce_w, cum_n - late_n, ev_n, ce_n,
-                                cum_w2, ev_w2, ce_w2};
-    rev_sums.insert(rev_sums.end(), sums, sums + NSUMS);
-  }
-
-  const std::ptrdiff_t m = static_cast<std::ptrdiff_t>(rev_time.size());
-  Rcpp::IntegerVector out_group(m);
-  Rcpp::NumericVector out_time(m);
+  const countsgrid::SortedGrid grid = countsgrid::sorted_grid(ord, group, time);
+  const std::ptrdiff_t m = static_cast<std::ptrdiff_t>(grid.time.size());
+  CountCells cells(m, 1, true, counting);
+  // last-first, as km_counts_dense_cpp() adds them: the two kernels' sums agree to the bit
+  countsgrid::for_each_row(grid, ord, group, time, [&](std::ptrdiff_t r, std::ptrdiff_t p) {
+    cells.add(p, 0, weight[r], status[r] > 0);
+  });
+  if (counting) countsgrid::enter_sorted(cells, grid, entry_ord, group, entry_time, weight);
+  Rcpp::IntegerVector out_group(grid.block.begin(), grid.block.end());
+  Rcpp::NumericVector out_time(grid.time.begin(), grid.time.end());
   std::vector<Rcpp::NumericVector> out(NSUMS);
   for (int c = 0; c < NSUMS; ++c) out[c] = Rcpp::NumericVector(m);
-  for (std::ptrdiff_t k = 0; k < m; ++k) {
-    const std::ptrdiff_t from = m - 1 - k;
-    out_group[k] = rev_group[from];
-    out_time[k] = rev_time[from];
-    for (int c = 0; c < NSUMS; ++c) out[c][k] = rev_sums[from * NSUMS + c];
+  for (std::size_t b = 0; b + 1 < grid.bounds.size(); ++b) {
+    cells.walk_block(grid.bounds[b], grid.bounds[b + 1],
+                     [&](std::ptrdiff_t p, const CountCells::AtRisk& r) {
+      put_sums(out, p, cells, p, r);
+    });
   }
   return counts_list(out_group, out_time, out);
 }
@@ -194,50 +175,40 @@ Rcpp::IntegerVector first_rows_cpp(const Eigen::Map<Eigen::VectorXi> codes, cons
 // Output: as km_counts_cpp() (the same sums, added in the same row order).
 //
 // Why: with few distinct times (day resolution) one sequential pass adding each row into its
-// (group, time) cell replaces the sort by (group, time) and the random reads through it.
+// (group, time) cell of the shared counting grid (counts_grid.h; one block of n_time
+// positions per curve) replaces the sort by (group, time) and the random reads through it.
 // [[Rcpp::export]]
 Rcpp::List km_counts_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
                                const Eigen::Map<Eigen::VectorXd> time_value,
                                const Eigen::Map<Eigen::VectorXd> status,
                                const Eigen::Map<Eigen::VectorXd> weight,
                                const Eigen::Map<Eigen::VectorXi> group, const int ngroup) {
+  using countsgrid::CountCells;
   const std::ptrdiff_t n = time_rank.size(), n_time = time_value.size();
-  enum { EV_W, EV_N, CE_W, CE_N, EV_W2, CE_W2, NCELL };
-  std::vector<double> cell(static_cast<std::size_t>(ngroup) * n_time * NCELL, 0.0);
+  CountCells cells(static_cast<std::ptrdiff_t>(ngroup) * n_time, 1, true, false);
   // Rows are added last-first, the order in which km_counts_cpp() adds them, so that the two
   // kernels' floating-point sums agree to the last bit.
   for (std::ptrdiff_t k = n - 1; k >= 0; --k) {
     rwe::poll_at(k);
-    double* c = &cell[(static_cast<std::ptrdiff_t>(group[k] - 1) * n_time + time_rank[k] - 1) *
-                      NCELL];
-    const double w = weight[k];
-    if (status[k] > 0) { c[EV_W] += w; c[EV_N] += 1.0; c[EV_W2] += w * w; }
-    else { c[CE_W] += w; c[CE_N] += 1.0; c[CE_W2] += w * w; }
+    cells.add(static_cast<std::ptrdiff_t>(group[k] - 1) * n_time + time_rank[k] - 1, 0,
+              weight[k], status[k] > 0);
   }
   std::ptrdiff_t m = 0;
-  for (std::ptrdiff_t i = 0; i < ngroup * n_time; ++i) {
-    m += cell[i * NCELL + EV_N] + cell[i * NCELL + CE_N] > 0.0;
-  }
+  for (std::ptrdiff_t p = 0; p < cells.npos(); ++p) m += cells.any_row(p);
   Rcpp::IntegerVector out_group(m);
   Rcpp::NumericVector out_time(m);
   std::vector<Rcpp::NumericVector> out(NSUMS);
   for (int s = 0; s < NSUMS; ++s) out[s] = Rcpp::NumericVector(m);
   std::ptrdiff_t row = m;  // filled from the end: the at-risk sums run from the last time
   for (int g = ngroup - 1; g >= 0; --g) {
-    double cum_w = 0.0, cum_n = 0.0, cum_w2 = 0.0;
-    for (std::ptrdiff_t t = n_time - 1; t >= 0; --t) {
-      const double* c = &cell[(static_cast<std::ptrdiff_t>(g) * n_time + t) * NCELL];
-      if (c[EV_N] + c[CE_N] == 0.0) continue;
-      cum_w += c[EV_W] + c[CE_W];
-      cum_n += c[EV_N] + c[CE_N];
-      cum_w2 += c[EV_W2] + c[CE_W2];
+    const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(g) * n_time;
+    cells.walk_block(first, first + n_time, [&](std::ptrdiff_t p, const CountCells::AtRisk& r) {
+      if (!cells.any_row(p)) return;
       --row;
       out_group[row] = g + 1;
-      out_time[row] = time_value[t];
-      const double sums[NSUMS] = {cum_w, c[EV_W], c[CE_W], cum_n, c[EV_N], c[CE_N],
-                                  cum_w2, c[EV_W2], c[CE_W2]};
-      for (int s = 0; s < NSUMS; ++s) out[s][row] = sums[s];
-    }
+      out_time[row] = time_value[p - first];
+      put_sums(out, row, cells, p, r);
+    });
   }
   return counts_list(out_group, out_time, out);
 }

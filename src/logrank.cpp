@@ -10,7 +10,8 @@
 //    doubles, `status` 0 (censored) or 1 (event); no NA; no case weights (survdiff has none).
 //
 // Split in two, as the multi-site design asks:
-//  (a) logrank_grid_cpp(): one pass -> per (stratum, distinct event time) the number at risk
+//  (a) logrank_grid_cpp() / logrank_grid_dense_cpp(): the rows counted on the shared
+//      counting grid (counts_grid.h) -> per (stratum, distinct event time) the number at risk
 //      and the number of events in each group. These are sums over rows: grids from several
 //      sites on a common time grid add up to the pooled grid.
 //  (b) logrank_stat_cpp(): observed, expected and the hypergeometric variance matrix, with the
@@ -18,11 +19,50 @@
 //      summed over strata.
 #include <Rcpp.h>
 #include "interrupt.h"
+#include "counts_grid.h"
 #include <RcppEigen.h>
 #include <cmath>
 #include <cstddef>
 #include <vector>
 
+namespace {
+
+// The grid positions with an event, in stratum then time order: stratum code, time, and per
+// group the number at risk (walked down each stratum block) and of events. `block_of(p)` and
+// `time_of(p)` give a position's stratum code and time.
+template <class BlockOf, class TimeOf>
+Rcpp::List event_rows(const countsgrid::CountCells& cells, const std::vector<std::ptrdiff_t>& bounds,
+                      BlockOf block_of, TimeOf time_of) {
+  using countsgrid::CountCells;
+  const int ngroup = cells.ngroup();
+  std::ptrdiff_t m = 0;
+  for (std::ptrdiff_t p = 0; p < cells.npos(); ++p) m += cells.any_event(p);
+  Rcpp::IntegerVector out_stratum(m);
+  Rcpp::NumericVector out_time(m);
+  Rcpp::NumericMatrix at_risk(m, ngroup), events(m, ngroup);
+  std::ptrdiff_t out = m;  // filled from the end: the at-risk sums run from the last time
+  for (std::ptrdiff_t b = static_cast<std::ptrdiff_t>(bounds.size()) - 2; b >= 0; --b) {
+    cells.walk_block(bounds[b], bounds[b + 1], [&](std::ptrdiff_t p, const CountCells::AtRisk& r) {
+      if (!cells.any_event(p)) return;
+      --out;
+      out_stratum[out] = block_of(p);
+      out_time[out] = time_of(p);
+      for (int g = 0; g < ngroup; ++g) {
+        at_risk(out, g) = r.n(g);
+        events(out, g) = cells.get(p, g, countsgrid::EVENT_N);
+      }
+    });
+  }
+  return Rcpp::List::create(Rcpp::Named("stratum") = out_stratum,
+                            Rcpp::Named("time") = out_time,
+                            Rcpp::Named("n.risk") = at_risk,
+                            Rcpp::Named("n.event") = events);
+}
+
+}  // namespace
+
+// The rows of ord placed on the shared counting grid (counts_grid.h), one position per
+// distinct (stratum, time); the event times are kept.
 // [[Rcpp::export]]
 Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
                             const Eigen::Map<Eigen::VectorXd> status,
@@ -30,51 +70,14 @@ Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
                             const Eigen::Map<Eigen::VectorXi> stratum,
                             const Eigen::Map<Eigen::VectorXi> ord,
                             const int ngroup) {
-  const std::ptrdiff_t n = ord.size();
-  // One backward pass; the grid rows are collected last-first and reversed at the end.
-  // At t, the number at risk in group j is the count of rows of the stratum with time >= t.
-  std::vector<int> rev_stratum;
-  std::vector<double> rev_time, rev_risk, rev_event;  // row-major, ngroup values per row
-  std::vector<double> cum(ngroup, 0.0), dead(ngroup, 0.0);
-  std::ptrdiff_t i = n - 1;
-  while (i >= 0) {
-    const int s = stratum[ord[i]];
-    if (i == n - 1 || s != stratum[ord[i + 1]]) {
-      std::fill(cum.begin(), cum.end(), 0.0);
-    }
-    const double t = time[ord[i]];
-    bool any_event = false;
-    std::fill(dead.begin(), dead.end(), 0.0);
-    for (; i >= 0 && stratum[ord[i]] == s && time[ord[i]] == t; --i) {
-      rwe::poll_at(i);
-      const std::ptrdiff_t r = ord[i];
-      const int g = group[r] - 1;
-      cum[g] += 1.0;
-      if (status[r] > 0) { dead[g] += 1.0; any_event = true; }
-    }
-    if (!any_event) continue;
-    rev_stratum.push_back(s);
-    rev_time.push_back(t);
-    rev_risk.insert(rev_risk.end(), cum.begin(), cum.end());
-    rev_event.insert(rev_event.end(), dead.begin(), dead.end());
-  }
-  const std::ptrdiff_t m = static_cast<std::ptrdiff_t>(rev_time.size());
-  Rcpp::IntegerVector out_stratum(m);
-  Rcpp::NumericVector out_time(m);
-  Rcpp::NumericMatrix at_risk(m, ngroup), events(m, ngroup);
-  for (std::ptrdiff_t k = 0; k < m; ++k) {
-    const std::ptrdiff_t from = m - 1 - k;
-    out_stratum[k] = rev_stratum[from];
-    out_time[k] = rev_time[from];
-    for (int g = 0; g < ngroup; ++g) {
-      at_risk(k, g) = rev_risk[from * ngroup + g];
-      events(k, g) = rev_event[from * ngroup + g];
-    }
-  }
-  return Rcpp::List::create(Rcpp::Named("stratum") = out_stratum,
-                            Rcpp::Named("time") = out_time,
-                            Rcpp::Named("n.risk") = at_risk,
-                            Rcpp::Named("n.event") = events);
+  using countsgrid::CountCells;
+  const countsgrid::SortedGrid grid = countsgrid::sorted_grid(ord, stratum, time);
+  CountCells cells(static_cast<std::ptrdiff_t>(grid.time.size()), ngroup, false, false);
+  countsgrid::for_each_row(grid, ord, stratum, time, [&](std::ptrdiff_t r, std::ptrdiff_t p) {
+    cells.add(p, group[r] - 1, 1.0, status[r] > 0);
+  });
+  return event_rows(cells, grid.bounds, [&](std::ptrdiff_t p) { return grid.block[p]; },
+                    [&](std::ptrdiff_t p) { return grid.time[p]; });
 }
 
 // Observed, expected (per group and stratum) and the variance matrix (summed over strata)
@@ -131,7 +134,8 @@ Rcpp::List logrank_stat_cpp(const Eigen::Map<Eigen::VectorXi> stratum,
 // Output: as logrank_grid_cpp().
 //
 // Why: with day-resolution times there are few distinct times, so counting every row into
-// its (stratum, time, group) cell in one sequential pass replaces the sort by (stratum, time)
+// its (stratum, time, group) cell of the shared counting grid (counts_grid.h; one block of
+// n_time positions per stratum) in one sequential pass replaces the sort by (stratum, time)
 // and the reads through it; the numbers at risk are then cumulative sums over the cells.
 // [[Rcpp::export]]
 Rcpp::List logrank_grid_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
@@ -140,46 +144,16 @@ Rcpp::List logrank_grid_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
                                   const Eigen::Map<Eigen::VectorXi> group,
                                   const Eigen::Map<Eigen::VectorXi> stratum,
                                   const int ngroup, const int nstrata) {
+  using countsgrid::CountCells;
   const std::ptrdiff_t n = time_rank.size(), n_time = time_value.size();
-  const std::ptrdiff_t cells = static_cast<std::ptrdiff_t>(nstrata) * n_time * ngroup;
-  // Cell of (stratum s, time rank t, group g), all 0-based: (s * n_time + t) * ngroup + g.
-  std::vector<double> rows(cells, 0.0), deaths(cells, 0.0);
-  std::vector<unsigned char> any_death(static_cast<std::size_t>(nstrata) * n_time, 0);
+  CountCells cells(static_cast<std::ptrdiff_t>(nstrata) * n_time, ngroup, false, false);
   for (std::ptrdiff_t k = 0; k < n; ++k) {
     rwe::poll_at(k);
-    const std::ptrdiff_t st = static_cast<std::ptrdiff_t>(stratum[k] - 1) * n_time +
-                              (time_rank[k] - 1);
-    const std::ptrdiff_t cell = st * ngroup + (group[k] - 1);
-    rows[cell] += 1.0;
-    if (status[k] > 0) {
-      deaths[cell] += 1.0;
-      any_death[st] = 1;
-    }
+    cells.add(static_cast<std::ptrdiff_t>(stratum[k] - 1) * n_time + (time_rank[k] - 1),
+              group[k] - 1, 1.0, status[k] > 0);
   }
-  std::ptrdiff_t m = 0;
-  for (unsigned char d : any_death) m += d;
-  Rcpp::IntegerVector out_stratum(m);
-  Rcpp::NumericVector out_time(m);
-  Rcpp::NumericMatrix at_risk(m, ngroup), events(m, ngroup);
-  std::vector<double> cum(ngroup);
-  std::ptrdiff_t out = m;  // filled from the end: the at-risk sums run from the last time
-  for (int s = nstrata - 1; s >= 0; --s) {
-    std::fill(cum.begin(), cum.end(), 0.0);
-    for (std::ptrdiff_t t = n_time - 1; t >= 0; --t) {
-      const std::ptrdiff_t st = static_cast<std::ptrdiff_t>(s) * n_time + t;
-      for (int g = 0; g < ngroup; ++g) cum[g] += rows[st * ngroup + g];
-      if (!any_death[st]) continue;
-      --out;
-      out_stratum[out] = s + 1;
-      out_time[out] = time_value[t];
-      for (int g = 0; g < ngroup; ++g) {
-        at_risk(out, g) = cum[g];
-        events(out, g) = deaths[st * ngroup + g];
-      }
-    }
-  }
-  return Rcpp::List::create(Rcpp::Named("stratum") = out_stratum,
-                            Rcpp::Named("time") = out_time,
-                            Rcpp::Named("n.risk") = at_risk,
-                            Rcpp::Named("n.event") = events);
+  std::vector<std::ptrdiff_t> bounds(nstrata + 1);
+  for (int st = 0; st <= nstrata; ++st) bounds[st] = static_cast<std::ptrdiff_t>(st) * n_time;
+  return event_rows(cells, bounds, [&](std::ptrdiff_t p) { return static_cast<int>(p / n_time) + 1; },
+                    [&](std::ptrdiff_t p) { return time_value[p % n_time]; });
 }

@@ -29,6 +29,7 @@
 
 #include <RcppEigen.h>
 #include "cox_grid.h"
+#include "counts_grid.h"
 #include "ldl.h"
 #include "ties.h"
 #include <memory>
@@ -40,18 +41,6 @@
 using Eigen::Index;
 
 namespace {
-
-// Turns per-position buckets (columns = grid positions) into "sum over positions >= g in
-// the same stratum block": the risk-set sums, accumulated from the largest time down as in
-// the pooled fit, so right-censored data never subtract.
-void reverse_cumsum_blocks(Eigen::MatrixXd& m, const Eigen::Map<Eigen::VectorXi>& bounds) {
-  const Index nblocks = bounds.size() - 1;
-  for (Index b = 0; b < nblocks; ++b) {
-    for (Index g = static_cast<Index>(bounds[b + 1]) - 2; g >= bounds[b]; --g) {
-      m.col(g) += m.col(g + 1);
-    }
-  }
-}
 
 // Sizes and grid positions, checked once per call before any buffer is indexed by them.
 void check_site_arrays(Index n, Index nx, Index nweights, Index nstatus, const Eigen::Map<Eigen::VectorXi>& last,
@@ -295,13 +284,16 @@ Rcpp::List newton_advance_cpp(const Rcpp::List state, const Eigen::Map<Eigen::Ve
   return out;
 }
 
-// Kaplan-Meier / log-rank counts per grid position and group: weighted number at risk,
-// events and censorings, and the unweighted number at risk (for the min_cell rule).
-// Censorings are counted at `last`, which is their own time when the grid holds all times.
+// Kaplan-Meier / log-rank counts per grid position and group, counted on the shared grid
+// (counts_grid.h): weighted numbers at risk, of events and of censorings, the same unweighted
+// (`n_subjects` = rows at risk, for the min_cell rule) and the sums of squared weights (the
+// robust Kaplan-Meier SE). Censorings are counted at `last`, which is their own time when the
+// grid holds all times.
 // [[Rcpp::export]]
 Rcpp::List partition_counts_cpp(const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> status,
                                 const Eigen::Map<Eigen::VectorXi> last, const Eigen::Map<Eigen::VectorXi> entry, const Eigen::Map<Eigen::VectorXi> group,
                                 const int ngroups, const Eigen::Map<Eigen::VectorXi> bounds) {
+  using countsgrid::CountCells;
   const Index n = weights.size();
   check_site_arrays(n, n, n, status.size(), last, entry, bounds);
   if (group.size() != n || ngroups < 1) Rcpp::stop("one group code per row and ngroups >= 1 are needed");
@@ -311,29 +303,35 @@ Rcpp::List partition_counts_cpp(const Eigen::Map<Eigen::VectorXd> weights, const
     }
   }
   const Index ngrid = bounds[bounds.size() - 1];
-  // rows: weighted at risk, unweighted at risk (each with its leave counterpart)
-  Eigen::MatrixXd risk = Eigen::MatrixXd::Zero(2 * ngroups, ngrid);
-  Eigen::MatrixXd leave = Eigen::MatrixXd::Zero(2 * ngroups, ngrid);
-  Eigen::MatrixXd event = Eigen::MatrixXd::Zero(ngrid, ngroups);
-  Eigen::MatrixXd censor = Eigen::MatrixXd::Zero(ngrid, ngroups);
+  CountCells cells(ngrid, ngroups, true, (entry.array() >= 0).any());
   for (Index i = 0; i < n; ++i) {
     rwe::poll_at(i);
-    const Index g = last[i], e = entry[i], k = group[i];
-    if (g < 0 || e >= g) continue;
-    risk(k, g) += weights[i];
-    risk(ngroups + k, g) += 1.0;
-    if (e >= 0) {
-      leave(k, e) += weights[i];
-      leave(ngroups + k, e) += 1.0;
-    }
-    if (status[i] > 0) event(g, k) += weights[i]; else censor(g, k) += weights[i];
+    const Index g = last[i], e = entry[i];
+    if (g < 0 || e >= g) continue;  // at risk at no grid time
+    cells.add(g, group[i], weights[i], status[i] > 0);
+    if (e >= 0) cells.enter(e, group[i], weights[i]);
   }
-  reverse_cumsum_blocks(risk, bounds);
-  reverse_cumsum_blocks(leave, bounds);
-  risk -= leave;
-  Eigen::MatrixXd n_risk = risk.topRows(ngroups).transpose();
-  Eigen::MatrixXd n_subjects = risk.bottomRows(ngroups).transpose();
+  enum { RISK, EVENT, CENSOR, RISK_N, EVENT_N, CENSOR_N, RISK_W2, EVENT_W2, CENSOR_W2, NOUT };
+  std::vector<Eigen::MatrixXd> out(NOUT, Eigen::MatrixXd::Zero(ngrid, ngroups));
+  for (Index b = 0; b + 1 < bounds.size(); ++b) {
+    cells.walk_block(bounds[b], bounds[b + 1], [&](Index p, const CountCells::AtRisk& r) {
+      for (int k = 0; k < ngroups; ++k) {
+        out[RISK](p, k) = r.w(k);
+        out[RISK_N](p, k) = r.n(k);
+        out[RISK_W2](p, k) = r.w2(k);
+        out[EVENT](p, k) = cells.get(p, k, countsgrid::EVENT_W);
+        out[EVENT_N](p, k) = cells.get(p, k, countsgrid::EVENT_N);
+        out[EVENT_W2](p, k) = cells.get(p, k, countsgrid::EVENT_W2);
+        out[CENSOR](p, k) = cells.get(p, k, countsgrid::CENSOR_W);
+        out[CENSOR_N](p, k) = cells.get(p, k, countsgrid::CENSOR_N);
+        out[CENSOR_W2](p, k) = cells.get(p, k, countsgrid::CENSOR_W2);
+      }
+    });
+  }
   return Rcpp::List::create(
-      Rcpp::Named("n_risk") = n_risk, Rcpp::Named("n_event") = event,
-      Rcpp::Named("n_censor") = censor, Rcpp::Named("n_subjects") = n_subjects);
+      Rcpp::Named("n_risk") = out[RISK], Rcpp::Named("n_event") = out[EVENT],
+      Rcpp::Named("n_censor") = out[CENSOR], Rcpp::Named("n_subjects") = out[RISK_N],
+      Rcpp::Named("n_event_rows") = out[EVENT_N], Rcpp::Named("n_censor_rows") = out[CENSOR_N],
+      Rcpp::Named("n_risk_w2") = out[RISK_W2], Rcpp::Named("n_event_w2") = out[EVENT_W2],
+      Rcpp::Named("n_censor_w2") = out[CENSOR_W2]);
 }

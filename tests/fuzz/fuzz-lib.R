@@ -442,21 +442,14 @@ survfit_table <- function(r) {
 
 compare_km <- function(o, r) {
   ref <- survfit_table(r)
-  ours <- if (inherits(o, "rwe_km")) {
-    cv <- o$curves
-    data.frame(time = cv$time, n.risk = cv$n.risk, n.event = cv$n.event, n.censor = cv$n.censor,
-               surv = cv$surv,
-               # survfit's std.err is the SE of log S, except with its robust variance, where
-               # it stores the SE of S and says so with logse = FALSE
-               std.err = if (isFALSE(r$logse)) cv$std.err.surv else cv$std.err.log,
-               lower = cv$lower, upper = cv$upper)
-  } else {
-    # partitioned: curves in order of first appearance; survfit's are in sorted level order
-    pk <- as.data.frame(o)
-    # its std.err is always the SE of log S
-    if (isFALSE(r$logse)) pk$std.err <- ifelse(pk$std.err == 0, 0, pk$std.err * pk$surv)
-    pk[order(if ("g" %in% names(pk)) as.character(pk$g) else rep(0, nrow(pk)), pk$time), names(ref)]
-  }
+  # pooled and partitioned fits alike (rwe_partitioned_km is an rwe_km)
+  cv <- o$curves
+  ours <- data.frame(time = cv$time, n.risk = cv$n.risk, n.event = cv$n.event,
+                     n.censor = cv$n.censor, surv = cv$surv,
+                     # survfit's std.err is the SE of log S, except with its robust variance,
+                     # where it stores the SE of S and says so with logse = FALSE
+                     std.err = if (isFALSE(r$logse)) cv$std.err.surv else cv$std.err.log,
+                     lower = cv$lower, upper = cv$upper)
   if (nrow(ours) != nrow(ref)) return(sprintf("rows: %d vs survival %d", nrow(ours), nrow(ref)))
   # survfit leaves the SE and limits NA/NaN where S = 0 or at undefined points; compare the rest
   defined <- !is.na(ref$std.err) & !is.na(ours$std.err) & is.finite(ref$std.err)
@@ -471,10 +464,6 @@ compare_km <- function(o, r) {
 compare_logrank <- function(o, r) {
   obs <- if (is.matrix(r$obs)) rowSums(r$obs) else r$obs
   exp <- if (is.matrix(r$exp)) rowSums(r$exp) else r$exp
-  if (inherits(o, "rwe_partitioned_logrank")) {
-    return(first_diff(near("observed", o$groups$obs, obs), near("expected", o$groups$exp, exp),
-                      near("var", o$var, r$var), near("chisq", o$chisq, r$chisq)))
-  }
   first_diff(near("observed", o$observed, obs), near("expected", o$expected, exp),
              near("var", o$var, r$var), near("chisq", o$chisq, r$chisq))
 }

@@ -43,11 +43,15 @@ expect_cox_equal <- function(fit, ref, tolerance = 1e-10) {
   expect_equal(fit$nevent, ref$nevent)
 }
 
+# A Kaplan-Meier fit (rwe_km: pooled or partitioned) against survfit: survfit's std.err is
+# the SE of log S, our std.err.log.
 expect_km_equal <- function(km, ref) {
-  expect_equal(km$time, ref$time)
-  for (col in c("n.risk", "n.event", "n.censor", "surv", "std.err", "lower", "upper")) {
-    expect_equal(km[[col]], ref[[col]], tolerance = 1e-10, label = col)
+  cv <- km$curves
+  expect_equal(cv$time, ref$time)
+  for (col in c("n.risk", "n.event", "n.censor", "surv", "lower", "upper")) {
+    expect_equal(cv[[col]], ref[[col]], tolerance = 1e-10, label = col)
   }
+  expect_equal(cv$std.err.log, ref$std.err, tolerance = 1e-10, label = "std.err.log")
 }
 
 # ---- issue 11: near ties, early censorings, validation before C++ ------------------------

@@ -37,6 +37,13 @@ test_that("the site functions refuse grids, requests and codes that do not fit (
   counts <- lapply(without_3, logrank_site_stats, spec = spec, grid = grid)
   counts[[1]]$n_risk <- counts[[1]]$n_risk[-1, , drop = FALSE]
   expect_error(logrank_combine(counts, grid), class = "rwe_bad_input", regexp = "stats.*element 1")
+  counts <- lapply(without_3, logrank_site_stats, spec = spec, grid = grid)
+  counts[[1]]$n_rows <- counts[[1]]$n_rows[-1, , drop = FALSE]
+  expect_error(logrank_combine(counts, grid), class = "rwe_bad_input", regexp = "stats.*element 1")
+  zero_scale <- grid
+  zero_scale$wscale <- 0  # the sites would divide their weights by it
+  expect_error(logrank_site_stats(sites$north, spec, grid = zero_scale), class = "rwe_bad_input",
+               regexp = "weight scale")
   expect_error(counts_grid(list(1, 2)), class = "rwe_bad_input", regexp = "setups")
   spec <- partition_spec(lapply(sites, site_describe, formula = f), f)
   setups <- lapply(sites, cox_site_setup, spec = spec)

@@ -41,8 +41,8 @@ test_that("curves and groups come out in the pooled order when the first site la
                   survfit(Surv(time, status) ~ sex, data = pooled))
   lr <- partitioned_logrank_test(Surv(time, status) ~ factor(ph.ecog), parts)
   ref <- survdiff(Surv(time, status) ~ factor(ph.ecog), data = pooled)
-  expect_equal(lr$groups$obs, unname(ref$obs), tolerance = 1e-12)
-  expect_equal(lr$groups$exp, unname(ref$exp), tolerance = 1e-10)
+  expect_equal(lr$observed, unname(ref$obs), tolerance = 1e-12)
+  expect_equal(lr$expected, unname(ref$exp), tolerance = 1e-10)
   fsites <- lapply(sites, function(d) { d$sex <- factor(d$sex, 1:2, c("male", "female")); d })
   fpooled <- do.call(rbind, fsites)
   expect_km_equal(partitioned_km_fit(Surv(time, status) ~ sex, cohort_partitions(fsites)),
@@ -63,11 +63,12 @@ test_that("Kaplan-Meier with fractional weights uses the robust SE, as the poole
     ref <- survfit(f, data = pooled, weights = w)
     own <- km_fit(f, data = pooled, weights = w)
     expect_equal(own$variance, "robust")
-    expect_equal(km$surv, ref$surv, tolerance = 1e-12)
-    expect_equal(km$n.risk, ref$n.risk, tolerance = 1e-12)
-    expect_equal(km$std.err, own$curves$std.err.log, tolerance = 1e-10)
-    expect_equal(km$lower, own$curves$lower, tolerance = 1e-10)
-    expect_equal(km$upper, own$curves$upper, tolerance = 1e-10)
+    expect_equal(km$variance, "robust")
+    expect_equal(km$curves$surv, ref$surv, tolerance = 1e-12)
+    expect_equal(km$curves$n.risk, ref$n.risk, tolerance = 1e-12)
+    for (col in c("std.err.surv", "std.err.log", "lower", "upper", "n.risk.rows", "n.event.rows")) {
+      expect_equal(km$curves[[col]], own$curves[[col]], tolerance = 1e-10, label = col)
+    }
   }
   expect_km_like_own(partitioned_km_fit(Surv(time, status) ~ 1, parts, weights = "w"),
                      Surv(time, status) ~ 1)
@@ -88,8 +89,8 @@ test_that("partitioned KM and log-rank equal rwecohort's own km_fit and logrank_
   parts <- cohort_partitions(sites)
   km <- partitioned_km_fit(Surv(time, status) ~ sex, parts)
   own_km <- km_fit(Surv(time, status) ~ sex, data = pooled)
-  expect_equal(km$surv, own_km$curves$surv, tolerance = 1e-10)
-  expect_equal(km$n.risk, own_km$curves$n.risk, tolerance = 1e-10)
+  expect_equal(km$curves$surv, own_km$curves$surv, tolerance = 1e-10)
+  expect_equal(km$curves$n.risk, own_km$curves$n.risk, tolerance = 1e-10)
   lr <- partitioned_logrank_test(Surv(time, status) ~ sex, parts)
   expect_equal(lr$chisq, logrank_test(Surv(time, status) ~ sex, data = pooled)$chisq,
                tolerance = 1e-10)
@@ -128,14 +129,7 @@ test_that("near-tied times are merged on the union grid: KM and log-rank equal t
 })
 
 test_that("a censoring at another site chains near-tied event times in the log-rank test", {
-  lung <- survival::lung
-  lung$time <- lung$time / 3
-  keys <- which(lung$status == 2)[1:3]
-  lung$time[keys] <- 100 + c(0, 1.2e-6, 2.4e-6)
-  lung$status[keys[2]] <- 1
-  site <- rep(1:2, length.out = nrow(lung))
-  site[keys] <- c(1, 2, 1)
-  sites <- split(lung, site)
+  sites <- chained_near_tie_sites()
   pooled <- do.call(rbind, sites)
   lr <- partitioned_logrank_test(Surv(time, status) ~ sex, cohort_partitions(sites))
   expect_equal(lr$chisq, survdiff(Surv(time, status) ~ sex, data = pooled)$chisq, tolerance = 1e-10)

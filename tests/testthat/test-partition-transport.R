@@ -48,8 +48,8 @@ test_that("cluster: lung hospitals, colon sites and 10^5 simulated rows equal th
   lr <- partitioned_logrank_test(Surv(time, status) ~ sex + strata(ph.ecog), parts)
   ref_lr <- survdiff(Surv(time, status) ~ sex + strata(ph.ecog), data = pooled)
   expect_equal(lr$chisq, ref_lr$chisq, tolerance = 1e-10)
-  expect_equal(lr$groups$obs, unname(rowSums(ref_lr$obs)), tolerance = 1e-12)
-  expect_equal(lr$groups$exp, unname(rowSums(ref_lr$exp)), tolerance = 1e-10)
+  expect_equal(lr$observed, unname(rowSums(ref_lr$obs)), tolerance = 1e-12)
+  expect_equal(lr$expected, unname(rowSums(ref_lr$exp)), tolerance = 1e-10)
   expect_equal(unname(lr$var), unname(ref_lr$var), tolerance = 1e-10)
 
   # colon: three sites, one lacking a treatment level, files read on the workers
