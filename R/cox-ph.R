@@ -34,7 +34,7 @@
 #' @export
 ph_test <- function(fit, transform = c("km", "rank", "identity"), terms = TRUE) {
   fit <- check_ph_fit(fit)
-  transform <- match.arg(transform)
+  transform <- match_choice(transform, c("km", "rank", "identity"))
   if (!isTRUE(terms) && !isFALSE(terms)) {
     cli::cli_abort("{.arg terms} must be TRUE or FALSE.", class = "rwe_bad_input")
   }

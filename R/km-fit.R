@@ -21,7 +21,8 @@
 #' @param na.action Function handling missing values (default: `getOption("na.action")`).
 #' @param conf.type Scale of the pointwise confidence limits: `"log"` (default, as
 #'   survfit), `"log-log"` or `"plain"`.
-#' @param conf.int Confidence level of the limits, between 0 and 1.
+#' @param conf.level Confidence level of the limits, between 0 and 1.
+#' @param conf.int Deprecated name of `conf.level` (a warning of class `rwe_deprecated`).
 #' @param robust Standard error: `FALSE` for Greenwood, `TRUE` for the
 #'   infinitesimal-jackknife SE (right-censored data only). `NULL` (default) follows
 #'   survfit: robust when some case weight is not an integer.
@@ -51,10 +52,10 @@
 #' summary(fit, times = c(180, 365))
 #' @export
 km_fit <- function(formula, data, weights, subset, na.action,
-                   conf.type = c("log", "log-log", "plain"), conf.int = 0.95, robust = NULL,
-                   id) {
-  conf.type <- match.arg(conf.type)
-  check_conf_level(conf.int)
+                   conf.type = c("log", "log-log", "plain"), conf.level = 0.95, robust = NULL,
+                   id, conf.int = NULL) {
+  conf.type <- match_choice(conf.type, c("log", "log-log", "plain"))
+  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
   mc <- match.call()
   mf <- surv_model_frame(mc, parent.frame(), extra = "id")
   parts <- surv_parts(mf)
@@ -63,7 +64,7 @@ km_fit <- function(formula, data, weights, subset, na.action,
   weighted <- !is.null(stats::model.weights(mf))
   id <- km_check_id(mf[["(id)"]], parts, robust, weighted)
   fit <- km_engine(parts$time, parts$status, parts$weights, parts$start, groups,
-                   conf.type = conf.type, conf.int = conf.int, robust = robust,
+                   conf.type = conf.type, conf.int = conf.level, robust = robust,
                    weighted = weighted, call = mc, na.action = parts$na.action)
   if (!is.null(id)) fit <- km_apply_id(fit, id, parts, groups$codes)
   fit
@@ -141,23 +142,23 @@ km_check_id <- function(id, parts, robust, weighted, call = rlang::caller_env())
 #' km_fit_matrix(lung$time, lung$status, group = lung$sex)
 #' @export
 km_fit_matrix <- function(time, status, group = NULL, weights = NULL, start = NULL,
-                          conf.type = c("log", "log-log", "plain"), conf.int = 0.95,
-                          robust = NULL) {
-  conf.type <- match.arg(conf.type)
-  check_conf_level(conf.int)
-  time <- check_numeric_arg(time, "time")
+                          conf.type = c("log", "log-log", "plain"), conf.level = 0.95,
+                          robust = NULL, conf.int = NULL) {
+  conf.type <- match_choice(conf.type, c("log", "log-log", "plain"))
+  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
+  time <- check_numeric_vector(time, finite = FALSE)
   n <- length(time)
   if (n == 0L) {
     cli::cli_abort("{.arg time} has zero length.", class = "rwe_bad_input")
   }
-  if (!is.null(start)) start <- check_numeric_arg(start, "start", n)
+  if (!is.null(start)) start <- check_numeric_vector(start, n = n, finite = FALSE)
   check_times(time, start)
-  status <- check_status_arg(status, n)
+  status <- check_status(status, n)
   weighted <- !is.null(weights)
   weights <- check_weights(weights, n)
   groups <- vector_groups(group, n)
   km_engine(time, status, weights, start, groups, conf.type = conf.type,
-            conf.int = conf.int, robust = robust, weighted = weighted, call = match.call(),
+            conf.int = conf.level, robust = robust, weighted = weighted, call = match.call(),
             na.action = NULL)
 }
 
@@ -224,7 +225,7 @@ km_use_robust <- function(robust, weights, counting, call = rlang::caller_env())
     if (fractional && counting) {
       cli::cli_warn(c("Greenwood standard errors are used with non-integer weights and {.code Surv(start, stop, event)} data.",
                       "i" = "{.fn survival::survfit} would use a robust variance here; it is not implemented for counting-process data."),
-                    call = call)
+                    call = call, class = "rwe_km_greenwood_weights")
       return(FALSE)
     }
     return(fractional)
@@ -268,7 +269,9 @@ km_order <- function(codes, time_rank) {
 #' @noRd
 new_rwe_km <- function(curves, strata, strata_label, n, conf.type, conf.int, variance,
                        weighted, counting, call, na.action) {
-  stopifnot(is.data.frame(curves), is.data.frame(strata), length(n) == nrow(strata))
+  if (!is.data.frame(curves) || !is.data.frame(strata) || length(n) != nrow(strata)) {
+    abort_internal("Kaplan-Meier curves and strata do not match")
+  }
   structure(list(curves = curves, strata = strata, strata_label = strata_label, n = n,
                  conf.type = conf.type, conf.int = conf.int, variance = variance,
                  weighted = weighted, counting = counting, call = call,
@@ -306,52 +309,6 @@ km_conf_limits <- function(surv, se_log, conf.type, conf.int) {
     upper <- pmin(surv + half, 1)
   }
   list(lower = lower, upper = upper)
-}
-
-# One validator for every confidence level (conf.int in the KM verbs, conf.level elsewhere).
-check_conf_level <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  force(arg)  # a promise of caller_arg() cannot be forced later from inside cli's glue
-  if (!is.numeric(x) || length(x) != 1L || !is.finite(x) || x <= 0 || x >= 1) {
-    cli::cli_abort("{.arg {arg}} must be a single number strictly between 0 and 1, not {.val {format(x)}}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  invisible(x)
-}
-
-check_numeric_arg <- function(x, arg, n = NULL, call = rlang::caller_env()) {
-  if (!is.numeric(x) || is.matrix(x)) {
-    cli::cli_abort("{.arg {arg}} must be a numeric vector, not {.obj_type_friendly {x}}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  if (!is.null(n) && length(x) != n) {
-    cli::cli_abort("{.arg {arg}} has length {length(x)}, but {.arg time} has length {n}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  bad <- which(is.na(x))
-  if (length(bad)) abort_rows(arg, "has missing values", bad, call)
-  as.double(x)
-}
-
-# Event indicator as 0/1 doubles. Accepts 0/1, logical, or 1/2 coding (all values 1 or 2),
-# the codes Surv() accepts.
-check_status_arg <- function(status, n, call = rlang::caller_env()) {
-  if (!(is.numeric(status) || is.logical(status))) {
-    cli::cli_abort("{.arg status} must be numeric or logical, not {.obj_type_friendly {status}}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  if (length(status) != n) {
-    cli::cli_abort("{.arg status} has length {length(status)}, but {.arg time} has length {n}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  status <- as.double(status)
-  bad <- which(is.na(status))
-  if (length(bad)) abort_rows("status", "has missing values", bad, call)
-  if (all(status %in% c(1, 2)) && any(status == 2)) status <- status - 1
-  bad <- which(!status %in% c(0, 1))
-  if (length(bad)) {
-    abort_rows("status", "must be 0/1, TRUE/FALSE or 1/2 (1 = censored)", bad, call)
-  }
-  status
 }
 
 # ---- Grouping shared by km_fit() and logrank_test() -------------------------------------
@@ -546,7 +503,7 @@ km_first_below_half <- function(y, time, tol = sqrt(.Machine$double.eps)) {
 #' km_median(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
 km_median <- function(x) {
-  stopifnot(inherits(x, "rwe_km"))
+  check_inherits(x, "rwe_km", what = "a Kaplan-Meier fit from {.fn km_fit}")
   rows <- km_strata_rows(x)
   cv <- x$curves
   one <- function(r) {
@@ -674,7 +631,8 @@ km_area <- function(time, surv, n.risk, n.event, tau) {
 #'
 #' @param x An `rwe_km` object.
 #' @param tau `"common"`, `"individual"`, `"spss"` or a non-negative number.
-#' @param conf.int Confidence level for the normal-theory limits.
+#' @param conf.level Confidence level for the normal-theory limits (default: that of `x`).
+#' @param conf.int Deprecated name of `conf.level`.
 #' @return A data frame with the strata columns, `tau`, `rmean`, `std.error`, `conf.low`,
 #'   `conf.high`.
 #' @examples
@@ -683,9 +641,9 @@ km_area <- function(time, surv, n.risk, n.event, tau) {
 #' km_rmean(fit, "spss")
 #' km_rmean(fit, 365)
 #' @export
-km_rmean <- function(x, tau = "common", conf.int = x$conf.int) {
-  stopifnot(inherits(x, "rwe_km"))
-  check_conf_level(conf.int)
+km_rmean <- function(x, tau = "common", conf.level = x$conf.int, conf.int = NULL) {
+  check_inherits(x, "rwe_km", what = "a Kaplan-Meier fit from {.fn km_fit}")
+  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
   rows <- km_strata_rows(x)
   cv <- x$curves
   last <- vapply(rows, function(r) if (length(r)) max(cv$time[r]) else NA_real_, 1)
@@ -707,7 +665,7 @@ km_rmean <- function(x, tau = "common", conf.int = x$conf.int) {
     r <- rows[[s]]
     km_area(cv$time[r], cv$surv[r], cv$n.risk[r], cv$n.event[r], ends[s])
   }, numeric(2)))
-  z <- stats::qnorm(1 - (1 - conf.int) / 2)
+  z <- stats::qnorm(1 - (1 - conf.level) / 2)
   se <- sqrt(res[, "var"])
   cbind(x$strata, tau = ends, rmean = res[, "rmean"], std.error = se,
         conf.low = res[, "rmean"] - z * se, conf.high = res[, "rmean"] + z * se,

@@ -276,7 +276,7 @@ cox_site_stats <- function(data, formula, beta, grid, centre = grid$centre, requ
 #' r2$imat
 #' @export
 cox_combine <- function(stats, grid, ties = c("efron", "breslow"), first = NULL) {
-  ties <- as_bad_input(rlang::arg_match(ties))
+  ties <- match_choice(ties, c("efron", "breslow"))
   call <- rlang::current_env()
   if (!is.list(stats) || !length(stats)) cli::cli_abort("{.arg stats} is empty.", class = "rwe_bad_input")
   check_grid_shape(grid, "rwe_cox_grid", call)
@@ -421,7 +421,7 @@ partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"
                                 control = cox_control(), robust = NULL,
                                 stratify_by_site = FALSE, min_cell = NULL,
                                 timeout = getOption("rwecohort.worker_timeout", 600)) {
-  ties <- as_bad_input(rlang::arg_match(ties))
+  ties <- match_choice(ties, c("efron", "breslow"))
   check_partitions(partitions)
   partitions$timeout <- check_timeout(timeout)
   check_min_cell_arg(min_cell)
@@ -493,7 +493,7 @@ check_cox_round <- function(round, columns) {
 check_partition_control <- function(control, call = rlang::caller_env()) {
   if (!is.list(control)) abort_part_arg("control", paste0("must be a list from coxph.control() or cox_control(), not ", obj_label(control)), call)
   control <- utils::modifyList(survival::coxph.control(), control)
-  for (v in c("eps", "toler.chol")) check_control_number(control[[v]], paste0("control$", v), call)
+  for (v in c("eps", "toler.chol")) check_tolerance(control[[v]], paste0("control$", v), call)
   it <- control$iter.max
   if (!is.numeric(it) || length(it) != 1L || is.na(it) || it < 0) {
     abort_part_arg("control$iter.max", paste0("must be a single non-negative number, not ", obj_label(it)), call)

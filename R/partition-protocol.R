@@ -145,8 +145,6 @@ partition_spec <- function(descriptions, formula, weights = NULL) {
             class = "rwe_partition_spec")
 }
 
-`%||%` <- function(a, b) if (is.null(a)) b else a
-
 # A categorical covariate with one value over all partitions has no contrast: the sites'
 # model.matrix() would fail with an unclassed error (the pooled cox_fit() refuses it too).
 # strata() variables may have a single level.

@@ -93,9 +93,9 @@ ps_survival <- function(ps, time, status, times = NULL, tau = NULL, gformula = T
 
 # Time and 0/1 status of every row of the input data, validated once.
 ps_outcome <- function(data, time, status, call = rlang::caller_env()) {
-  t <- check_numeric_arg(data[[time]], "time")
+  t <- check_numeric_vector(data[[time]], "time", finite = FALSE, call = call)
   check_times(t, NULL, arg = "time", call = call)
-  list(time = t, status = check_status_arg(data[[status]], length(t), call = call))
+  list(time = t, status = check_status(data[[status]], length(t), call = call))
 }
 
 # The analysed rows with the outcome, the arm, the weights and the score-model covariates

@@ -26,10 +26,10 @@
 #' identical(idx[, 3], resample_indices(10, B = 1, seed = 42, first = 3)[, 1])
 #' @export
 resample_indices <- function(n, B, seed, first = 1) {
-  check_number(n, lower = 1, upper = .Machine$integer.max)
-  check_number(B, lower = 1, upper = .Machine$integer.max)
+  check_count(n, min = 1)
+  check_count(B, min = 1)
   check_resample_seed(seed)
-  check_number(first, lower = 1, upper = .Machine$integer.max)
+  check_count(first, min = 1)
   resample_indices_cpp(as.integer(n), as.integer(B), as.double(seed), as.integer(first))
 }
 
@@ -106,6 +106,11 @@ cox_bootstrap <- function(fit, B = 1000, seed = NULL, conf.level = 0.95,
   reps <- t(raw$coef)
   colnames(reps) <- names(fit$coefficients)
   reps[!raw$converged, ] <- NA
+  if (!all(raw$converged)) {
+    warn_not_converged(c("{sum(!raw$converged)} of {args$B} bootstrap refit{?s} did not converge.",
+                         "i" = "They are left out of the summaries (see {.field n_failed})."),
+                       class = "rwe_bootstrap_not_converged")
+  }
   table <- bootstrap_table(fit$coefficients, reps, conf.level)
   table$hr <- exp(table$estimate)
   for (col in c("conf.low", "conf.high", "normal.low", "normal.high")) {
@@ -210,7 +215,7 @@ km_bootstrap <- function(formula, data, tau = NULL, B = 1000, seed = NULL, conf.
   time <- merge_near_ties(parts$time)$time
   last <- vapply(seq_len(k), function(g) max(time[groups$codes == g]), numeric(1))
   if (is.null(tau)) tau <- min(last)
-  check_number(tau, lower = .Machine$double.xmin)
+  check_number(tau, min = 0, exclusive = TRUE)
   ord <- order(groups$codes, time, method = "radix")
   pos <- integer(length(time))
   pos[ord] <- seq_along(time) - 1L

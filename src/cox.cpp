@@ -42,6 +42,7 @@
 // Rows with zero weight contribute nothing, and do not count as tied deaths for Efron.
 
 #include <RcppEigen.h>
+#include "types.h"
 #include "cox_grid.h"
 #include "ldl.h"
 #include <algorithm>
@@ -51,12 +52,6 @@
 #include <vector>
 
 // [[Rcpp::depends(RcppEigen)]]
-
-using Eigen::Index;
-using Eigen::MatrixXd;
-using Eigen::VectorXd;
-typedef Eigen::Map<const Eigen::MatrixXd> ConstMapMat;
-typedef Eigen::Map<const Eigen::VectorXd> ConstMapVec;
 
 namespace {
 

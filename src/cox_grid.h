@@ -14,17 +14,12 @@
 
 #include <RcppEigen.h>
 #include "interrupt.h"
+#include "types.h"
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 namespace coxgrid {
-
-using Eigen::Index;
-using Eigen::MatrixXd;
-using Eigen::VectorXd;
-typedef Eigen::Map<const Eigen::MatrixXd> ConstMapMat;
-typedef Eigen::Map<const Eigen::VectorXd> ConstMapVec;
 
 // The rows as the kernel sees them: read-only views of R memory plus the centring constants.
 // `colscale`, when not null, holds exact powers of two that multiply the columns of x as they

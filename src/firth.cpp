@@ -28,6 +28,7 @@
 // (interrupt.h), besides once per Newton iteration.
 #include <RcppEigen.h>
 #include "interrupt.h"
+#include "types.h"
 #include "ldl.h"
 #include <algorithm>
 #include <cmath>
@@ -36,10 +37,6 @@
 #include <vector>
 
 // [[Rcpp::depends(RcppEigen)]]
-
-using Eigen::Index;
-using Eigen::MatrixXd;
-using Eigen::VectorXd;
 
 namespace {
 

@@ -21,12 +21,10 @@
 //      sums of squared weights (right-censored data).
 #include <Rcpp.h>
 #include "interrupt.h"
+#include "types.h"
 #include <RcppEigen.h>
 #include <cstddef>
 #include <vector>
-
-typedef Eigen::Map<Eigen::VectorXd> MapVec;
-typedef Eigen::Map<Eigen::VectorXi> MapIVec;
 
 namespace {
 

@@ -18,6 +18,7 @@
 //      summed over strata.
 #include <Rcpp.h>
 #include "interrupt.h"
+#include "types.h"
 #include <RcppEigen.h>
 #include <cmath>
 #include <cstddef>

@@ -141,8 +141,8 @@ expect_same_methods <- function(fit, pooled, newdata) {
   expect_true(is.na(g$concordance))
   keep <- setdiff(names(gp), c("concordance", "std.error.concordance"))
   expect_equal(g[keep], gp[keep], tolerance = 1e-10)
-  s <- summary(fit, conf.int = 0.9)
-  sp <- summary(pooled, conf.int = 0.9)
+  s <- summary(fit, conf.level = 0.9)
+  sp <- summary(pooled, conf.level = 0.9)
   for (part in c("coefficients", "conf.int", "tests", "rsq", "loglik")) {
     expect_equal(s[[part]], sp[[part]], tolerance = 1e-10, label = part)
   }
