@@ -1,15 +1,12 @@
 # Validators shared by every verb: errors of class rwe_bad_input that name the argument and the
 # offending rows or values. Everything that reaches C++ has passed through a check here or in
-# R/surv-frame.R (finite, sorted, double, no NA).
-
-# Validators shared by every verb: errors of class rwe_bad_input that name the argument and the
-# offending rows or values. Everything that reaches C++ has passed through a check here or in
 # R/surv-frame.R (finite, sorted, double, no NA). The family follows rlang's convention:
 # `check_*(x, arg = caller_arg(x), call = caller_env())`, so that a message names the
 # argument as the user wrote it and the verb the user called; each returns the (possibly
 # coerced) value invisibly. Conditions of the package (see ?rwecohort, "Conditions"):
-# errors rwe_bad_input, rwe_worker_error / rwe_worker_timeout, rwe_min_cell; warnings
-# rwe_not_converged, rwe_deprecated and the rwe_* classes of specific warnings.
+# errors rwe_bad_input, rwe_worker_error / rwe_worker_timeout, rwe_min_cell,
+# rwe_internal_error; warnings rwe_not_converged, rwe_deprecated and the rwe_* classes of
+# specific warnings.
 
 # The first few offending row numbers (or values) for an error message, as one string;
 # `quote = TRUE` quotes each value (for values rather than row numbers).
@@ -41,9 +38,12 @@ abort_must_be <- function(x, arg, what, call, type_ok = FALSE) {
 
 # ---- scalars --------------------------------------------------------------------------------
 
-check_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+check_flag <- function(x, arg = rlang::caller_arg(x), allow_null = FALSE,
+                       call = rlang::caller_env()) {
+  if (allow_null && is.null(x)) return(invisible(x))
   if (!is.logical(x) || length(x) != 1L || is.na(x)) {
-    abort_must_be(x, arg, "TRUE or FALSE", call, type_ok = is.logical(x))
+    abort_must_be(x, arg, if (allow_null) "TRUE, FALSE or NULL" else "TRUE or FALSE", call,
+                  type_ok = is.logical(x))
   }
   invisible(x)
 }

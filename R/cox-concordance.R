@@ -278,10 +278,7 @@ concordance_index <- function(formula, data, weights, subset, na.action, reverse
     }
     return(concordance_of_cox(formula, match.call(), call))
   }
-  if (!is.logical(reverse) || length(reverse) != 1L || is.na(reverse)) {
-    cli::cli_abort("{.arg reverse} must be TRUE or FALSE.", call = call,
-                   class = "rwe_bad_input")
-  }
+  check_flag(reverse, call = call)
   mc <- match.call()
   mf <- surv_model_frame(mc, parent.frame(), call = call)
   parts <- surv_parts(mf, call = call)

@@ -133,9 +133,7 @@ residuals.rwe_cox <- function(object, type = c("martingale", "deviance", "score"
                               weighted = type %in% c("dfbeta", "dfbetas"), ...) {
   type <- match_choice(type, residual_types, "type")
   object <- check_rwe_cox(object)
-  if (!is.logical(weighted) || length(weighted) != 1L || is.na(weighted)) {
-    cli::cli_abort("{.arg weighted} must be TRUE or FALSE.", class = "rwe_bad_input")
-  }
+  check_flag(weighted)
   if (!type %in% c("martingale", "deviance") && length(object$coefficients) == 0L) {
     cli::cli_abort("{.val {type}} residuals need a model with covariates.",
                    class = "rwe_bad_input")
@@ -303,9 +301,7 @@ predict.rwe_cox <- function(object, newdata, type = c("lp", "risk", "expected", 
   need_x <- missing(newdata) || type == "expected" ||
     (reference == "strata" && cox_has_strata(object))
   object <- check_rwe_cox(object, need_x = need_x)
-  if (!isTRUE(se.fit) && !isFALSE(se.fit)) {
-    cli::cli_abort("{.arg se.fit} must be TRUE or FALSE.", class = "rwe_bad_input")
-  }
+  check_flag(se.fit)
   if (!missing(newdata) && !is.data.frame(newdata)) {
     cli::cli_abort("{.arg newdata} must be a data frame, not {.obj_type_friendly {newdata}}.",
                    class = "rwe_bad_input")

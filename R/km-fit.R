@@ -230,10 +230,7 @@ km_use_robust <- function(robust, weights, counting, call = rlang::caller_env())
     }
     return(fractional)
   }
-  if (!is.logical(robust) || length(robust) != 1L || is.na(robust)) {
-    cli::cli_abort("{.arg robust} must be {.code TRUE}, {.code FALSE} or {.code NULL}.",
-                   call = call, class = "rwe_bad_input")
-  }
+  check_flag(robust, allow_null = TRUE, call = call)
   if (robust && counting) {
     cli::cli_abort("{.arg robust}: the robust standard error is implemented for right-censored data only.",
                    call = call, class = "rwe_bad_input")
@@ -775,12 +772,8 @@ plot.rwe_km <- function(x, conf.int = nrow(x$strata) == 1L, mark.time = TRUE,
                         ylab = "Survival probability", xlim = NULL, ylim = c(0, 1),
                         main = NULL, legend = if (nrow(x$strata) > 1L) "bottomleft",
                         ...) {
-  for (flag in c("conf.int", "mark.time")) {
-    v <- get(flag)
-    if (!isTRUE(v) && !isFALSE(v)) {
-      cli::cli_abort("{.arg {flag}} must be TRUE or FALSE.", class = "rwe_bad_input")
-    }
-  }
+  check_flag(conf.int)
+  check_flag(mark.time)
   rows <- km_strata_rows(x)
   cv <- x$curves
   k <- length(rows)

@@ -81,10 +81,7 @@ rmst_tau <- function(tau, km, extend, call = rlang::caller_env()) {
   last <- vapply(rows, function(r) max(cv$time[r]), numeric(1))
   at_zero <- vapply(rows, function(r) min(cv$surv[r]) == 0, logical(1))
   if (is.null(tau)) return(min(last))
-  if (!is.numeric(tau) || length(tau) != 1L || !is.finite(tau) || tau <= 0) {
-    cli::cli_abort("{.arg tau} must be a single positive number.", call = call,
-                   class = "rwe_bad_input")
-  }
+  check_number(tau, min = 0, exclusive = TRUE, call = call)
   beyond <- tau > last & !at_zero
   if (any(beyond) && !extend) {
     cli::cli_abort(c("{.arg tau} = {tau} is beyond the largest observed time of {sum(beyond)} group{?s} whose curve{?s} {?has/have} not reached zero.",

@@ -112,10 +112,7 @@ ps_analysis_data <- function(ps, time, status) {
 ps_tau <- function(tau, d, call = rlang::caller_env()) {
   last <- vapply(split(d$.time, d$.arm), max, numeric(1))
   if (is.null(tau)) return(min(last))
-  if (!is.numeric(tau) || length(tau) != 1L || !is.finite(tau) || tau <= 0) {
-    cli::cli_abort("{.arg tau} must be a single positive number.", call = call,
-                   class = "rwe_bad_input")
-  }
+  check_number(tau, min = 0, exclusive = TRUE, call = call)
   if (tau > min(last)) {
     cli::cli_abort("{.arg tau} = {tau} is beyond the largest follow-up time of an arm ({min(last)}).",
                    call = call, class = "rwe_bad_input")

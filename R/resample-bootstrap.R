@@ -45,15 +45,8 @@ check_resample_seed <- function(seed, call = rlang::caller_env()) {
 # B, threads and seed of a bootstrap verb; a NULL seed is drawn from R's generator (so that
 # set.seed() makes the call reproducible) and returned, to be stored in the result.
 resample_args <- function(B, seed, threads, call = rlang::caller_env()) {
-  if (!is.numeric(B) || length(B) != 1L || !is.finite(B) || B < 2 || B != round(B)) {
-    cli::cli_abort("{.arg B} must be a single whole number of replicates, at least 2.",
-                   call = call, class = "rwe_bad_input")
-  }
-  if (!is.numeric(threads) || length(threads) != 1L || !is.finite(threads) || threads < 1 ||
-      threads != round(threads)) {
-    cli::cli_abort("{.arg threads} must be a single positive whole number, not {.val {threads}}.",
-                   call = call, class = "rwe_bad_input")
-  }
+  check_count(B, min = 2, call = call)
+  check_count(threads, min = 1, call = call)
   if (is.null(seed)) seed <- floor(stats::runif(1L) * 2^31)
   check_resample_seed(seed, call = call)
   list(B = as.integer(B), seed = as.double(seed), threads = as.integer(threads))
