@@ -10,10 +10,7 @@ residual_types <- c("martingale", "deviance", "score", "schoenfeld", "dfbeta", "
 # use the returned object. `need_x = FALSE` when the model matrix of the fitted rows is not
 # used (predictions for newdata), so that it is not rebuilt for nothing.
 check_rwe_cox <- function(object, need_x = TRUE, call = rlang::caller_env()) {
-  if (!inherits(object, "rwe_cox")) {
-    cli::cli_abort("{.arg object} must be an {.cls rwe_cox} fit, not {.obj_type_friendly {object}}.",
-                   call = call, class = "rwe_bad_input")
-  }
+  check_inherits(object, "rwe_cox", "object", what = "an {.cls rwe_cox} fit", call = call)
   refuse_partitioned(object, call = call)  # no rows: the data stay at the sites
   object <- cox_complete(object, need_x = need_x, call = call)
   # coefficients, var and means are NULL in a model without covariates

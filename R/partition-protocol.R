@@ -199,9 +199,7 @@ unify_column <- function(v, kinds, descriptions, labels) {
 # parser. Returns NULL for a partition with no usable rows.
 site_frame <- function(data, spec) {
   check_site_data(data)
-  if (!inherits(spec, "rwe_partition_spec")) {
-    cli::cli_abort("{.arg spec} must come from {.fn partition_spec}.", class = "rwe_bad_input")
-  }
+  check_inherits(spec, "rwe_partition_spec", what = "a specification from {.fn partition_spec}")
   if (nrow(data) == 0L) return(NULL)
   for (v in names(spec$levels)) {
     lev <- spec$levels[[v]]

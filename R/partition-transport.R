@@ -372,10 +372,8 @@ traffic_recorder <- function() {
 }
 
 check_partitions <- function(partitions, call = rlang::caller_env()) {
-  if (!inherits(partitions, "rwe_partitions")) {
-    cli::cli_abort("{.arg partitions} must come from {.fn cohort_partitions}.",
-                   call = call, class = "rwe_bad_input")
-  }
+  check_inherits(partitions, "rwe_partitions", what = "a result of {.fn cohort_partitions}",
+                 call = call)
 }
 
 # describe -> spec, shared by the three partitioned verbs.

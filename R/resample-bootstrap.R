@@ -119,10 +119,8 @@ cox_bootstrap <- function(fit, B = 1000, seed = NULL, conf.level = 0.95,
 # The fit's data in the engine's order (stratum, time descending) after refusing what the
 # engine does not resample correctly.
 cox_resample_data <- function(fit, call = rlang::caller_env()) {
-  if (!inherits(fit, "rwe_cox")) {
-    cli::cli_abort("{.arg fit} must be an {.cls rwe_cox} object from {.fn cox_fit}, not {.obj_type_friendly {fit}}.",
-                   call = call, class = "rwe_bad_input")
-  }
+  check_inherits(fit, "rwe_cox", "fit", what = "an {.cls rwe_cox} object from {.fn cox_fit}",
+                 call = call)
   refuse <- function(why) cli::cli_abort(c("{.arg fit} cannot be bootstrapped here.", "x" = why),
                                          call = call, class = "rwe_bad_input")
   refuse_partitioned(fit, "{.fn cox_bootstrap} (resamples the rows)", call)

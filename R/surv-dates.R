@@ -68,9 +68,6 @@ surv_from_dates <- function(data, start_date, event_date, censor_date,
 }
 
 check_date <- function(x, arg, call = rlang::caller_env()) {
-  if (!inherits(x, c("Date", "POSIXct"))) {
-    cli::cli_abort("{.arg {arg}} must be a {.cls Date} or {.cls POSIXct} vector, not
-                    {.obj_type_friendly {x}}.", call = call, class = "rwe_bad_input")
-  }
-  invisible(x)
+  check_inherits(x, c("Date", "POSIXct"), arg, what = "a {.cls Date} or {.cls POSIXct} vector",
+                 call = call)
 }
