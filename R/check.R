@@ -91,7 +91,6 @@ number_range_text <- function(min, max, exclusive) {
 # A whole number >= min (a count of replicates, iterations, threads ...), as an integer.
 check_count <- function(x, arg = rlang::caller_arg(x), min = 0, allow_null = FALSE,
                         call = rlang::caller_env()) {
-  force(arg)
   if (allow_null && is.null(x)) return(invisible(x))
   check_number(x, arg = arg, min = min, whole = TRUE, call = call)
   if (x > .Machine$integer.max) {
@@ -103,7 +102,6 @@ check_count <- function(x, arg = rlang::caller_arg(x), min = 0, allow_null = FAL
 
 # One validator for every confidence level.
 check_conf_level <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  force(arg)  # a promise of caller_arg() cannot be forced later from inside cli's glue
   check_number(x, arg = arg, min = 0, max = 1, exclusive = TRUE, call = call)
 }
 
@@ -111,7 +109,6 @@ check_conf_level <- function(x, arg = rlang::caller_arg(x), call = rlang::caller
 # `choices` vector) gives the first choice, as match.arg() does.
 match_choice <- function(value, choices, arg = rlang::caller_arg(value),
                          call = rlang::caller_env()) {
-  force(arg)
   if (identical(value, choices)) return(choices[1L])
   if (!is.character(value) || length(value) != 1L || is.na(value) || !value %in% choices) {
     cli::cli_abort(c("{.arg {arg}} must be one of {.or {.val {choices}}}.",
@@ -147,7 +144,6 @@ check_data_frame <- function(x, arg = rlang::caller_arg(x), call = rlang::caller
 # `allow_na = TRUE`.
 check_numeric_vector <- function(x, arg = rlang::caller_arg(x), n = NULL, n_arg = "time",
                                  finite = TRUE, allow_na = FALSE, call = rlang::caller_env()) {
-  force(arg)
   if (!is.numeric(x) || (is.matrix(x) && ncol(x) != 1L)) {
     cli::cli_abort("{.arg {arg}} must be a numeric vector, not {.obj_type_friendly {x}}.",
                    call = call, class = "rwe_bad_input")
@@ -194,7 +190,6 @@ check_status <- function(status, n, arg = "status", n_arg = "time", call = rlang
 # follow the order of first appearance (factors: their level codes).
 check_grouping <- function(g, n, arg = rlang::caller_arg(g), n_arg = "time",
                            call = rlang::caller_env()) {
-  force(arg)
   if (!is.atomic(g) || is.matrix(g)) {
     cli::cli_abort("{.arg {arg}} must be a vector, not {.obj_type_friendly {g}}.",
                    call = call, class = "rwe_bad_input")
@@ -242,7 +237,6 @@ check_bootstrap_args <- function(bootstrap, seed, call = rlang::caller_env()) {
 
 # A positive tolerance of a control list (eps, toler.chol, ...).
 check_tolerance <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  force(arg)
   check_number(x, arg = arg, min = 0, exclusive = TRUE, call = call)
 }
 

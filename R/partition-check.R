@@ -28,7 +28,6 @@ check_partition_robust <- function(robust, setups, weights, call = rlang::caller
 }
 
 check_timeout <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  force(arg)
   check_number(x, arg = arg, min = 0, exclusive = TRUE, finite = FALSE, call = call)
   invisible(as.double(x))
 }

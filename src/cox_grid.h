@@ -21,6 +21,13 @@
 
 namespace coxgrid {
 
+// The package's types (types.h), also reachable as coxgrid::Index, coxgrid::ConstMapVec ...
+using ::Index;
+using ::MatrixXd;
+using ::VectorXd;
+using ::ConstMapMat;
+using ::ConstMapVec;
+
 // The rows as the kernel sees them: read-only views of R memory plus the centring constants.
 // `colscale`, when not null, holds exact powers of two that multiply the columns of x as they
 // are read (x is never copied); `means` are then the centres of the scaled columns. Left null

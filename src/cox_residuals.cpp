@@ -25,18 +25,20 @@
 
 #include <RcppEigen.h>
 #include "interrupt.h"
-#include "types.h"
 #include <vector>
+#include "types.h"
 
 // [[Rcpp::depends(RcppEigen)]]
 
 namespace {
 
+using idx_t = Index;  // the package's one index type (types.h)
+
 // Distinct (stratum, event time) pairs in ascending order.
 struct EventGrid {
   std::vector<double> time;
   std::vector<int> stratum;
-  Index size() const { return static_cast<Index>(time.size()); }
+  idx_t size() const { return static_cast<idx_t>(time.size()); }
 };
 
 EventGrid build_event_grid(const Eigen::Map<Eigen::VectorXd>& stop,
@@ -44,12 +46,12 @@ EventGrid build_event_grid(const Eigen::Map<Eigen::VectorXd>& stop,
                            const Rcpp::IntegerVector& strata,
                            const Rcpp::IntegerVector& ord_stop) {
   EventGrid grid;
-  const Index n = ord_stop.size();
-  for (Index k = 0; k < n; ++k) {
+  const idx_t n = ord_stop.size();
+  for (idx_t k = 0; k < n; ++k) {
     rwe::poll_at(k);
-    const Index i = ord_stop[k];
+    const idx_t i = ord_stop[k];
     if (status[i] <= 0) continue;
-    const Index m = grid.size();
+    const idx_t m = grid.size();
     if (m == 0 || grid.stratum[m - 1] != strata[i] || grid.time[m - 1] != stop[i]) {
       grid.time.push_back(stop[i]);
       grid.stratum.push_back(strata[i]);
@@ -62,13 +64,13 @@ EventGrid build_event_grid(const Eigen::Map<Eigen::VectorXd>& stop,
 // time of its stratum that is <= t, or -1 when there is none.
 std::vector<int> locate_on_grid(const EventGrid& grid, const double* t,
                                 const Rcpp::IntegerVector& strata,
-                                const Rcpp::IntegerVector& ord, Index n) {
+                                const Rcpp::IntegerVector& ord, idx_t n) {
   std::vector<int> pos(n, -1);
-  const Index m = grid.size();
-  Index p = 0;
-  for (Index k = 0; k < static_cast<Index>(ord.size()); ++k) {
+  const idx_t m = grid.size();
+  idx_t p = 0;
+  for (idx_t k = 0; k < static_cast<idx_t>(ord.size()); ++k) {
     rwe::poll_at(k);
-    const Index i = ord[k];
+    const idx_t i = ord[k];
     const int s = strata[i];
     while (p < m && (grid.stratum[p] < s || (grid.stratum[p] == s && grid.time[p] <= t[i]))) ++p;
     pos[i] = (p > 0 && grid.stratum[p - 1] == s) ? static_cast<int>(p - 1) : -1;
@@ -92,7 +94,7 @@ EventSums event_time_sums(const EventGrid& grid, const std::vector<int>& at_stop
                           const Eigen::Map<Eigen::VectorXd>& weights,
                           const Eigen::Map<Eigen::VectorXd>& risk,
                           const Eigen::Map<Eigen::MatrixXd>& x) {
-  const Index m = grid.size(), p = x.cols(), n = x.rows();
+  const idx_t m = grid.size(), p = x.cols(), n = x.rows();
   EventSums es;
   es.s0 = Eigen::VectorXd::Zero(m);
   es.d0 = Eigen::VectorXd::Zero(m);
@@ -100,7 +102,7 @@ EventSums event_time_sums(const EventGrid& grid, const std::vector<int>& at_stop
   es.s1 = Eigen::MatrixXd::Zero(p, m);
   es.d1 = Eigen::MatrixXd::Zero(p, m);
   es.ndeath.assign(m, 0);
-  for (Index i = 0; i < n; ++i) {
+  for (idx_t i = 0; i < n; ++i) {
     rwe::poll_at(i);
     const int b = at_stop[i], a = at_start[i];
     if (b < 0 || a == b) continue;
@@ -120,7 +122,7 @@ EventSums event_time_sums(const EventGrid& grid, const std::vector<int>& at_stop
       es.d1.col(b) += c * x.row(i).transpose();
     }
   }
-  for (Index j = m - 2; j >= 0; --j) {
+  for (idx_t j = m - 2; j >= 0; --j) {
     if (grid.stratum[j] != grid.stratum[j + 1]) continue;
     es.s0[j] += es.s0[j + 1];
     es.s1.col(j) += es.s1.col(j + 1);
@@ -139,7 +141,7 @@ struct Increments {
 };
 
 Increments hazard_increments(const EventSums& es, bool efron) {
-  const Index m = es.s0.size(), p = es.s1.rows();
+  const idx_t m = es.s0.size(), p = es.s1.rows();
   Increments inc;
   inc.haz = Eigen::VectorXd::Zero(m);
   inc.haz_death = Eigen::VectorXd::Zero(m);
@@ -147,7 +149,7 @@ Increments hazard_increments(const EventSums& es, bool efron) {
   inc.xhaz_death = Eigen::MatrixXd::Zero(p, m);
   inc.xbar = Eigen::MatrixXd::Zero(p, m);
   Eigen::VectorXd xk(p);
-  for (Index j = 0; j < m; ++j) {
+  for (idx_t j = 0; j < m; ++j) {
     const int d = es.ndeath[j];
     if (!efron || d <= 1) {
       const double h = es.wdeath[j] / es.s0[j];
@@ -185,10 +187,10 @@ Rcpp::List cox_residuals_cpp(const Eigen::Map<Eigen::VectorXd> stop,
                              const Rcpp::IntegerVector ord_stop,
                              const Rcpp::IntegerVector ord_start,
                              bool efron, bool want_score) {
-  const Index n = stop.size(), p = x.cols();
+  const idx_t n = stop.size(), p = x.cols();
   const bool counting = start.size() > 0;
   const EventGrid grid = build_event_grid(stop, status, strata, ord_stop);
-  const Index m = grid.size();
+  const idx_t m = grid.size();
   const std::vector<int> at_stop = locate_on_grid(grid, stop.data(), strata, ord_stop, n);
   const std::vector<int> at_start = counting
     ? locate_on_grid(grid, start.data(), strata, ord_start, n) : std::vector<int>(n, -1);
@@ -200,7 +202,7 @@ Rcpp::List cox_residuals_cpp(const Eigen::Map<Eigen::VectorXd> stop,
   // (c) Cumulative hazard and cumulative hazard-weighted means within each stratum.
   Eigen::VectorXd cumhaz = inc.haz;
   Eigen::MatrixXd cumxhaz = inc.xhaz;
-  for (Index j = 1; j < m; ++j) {
+  for (idx_t j = 1; j < m; ++j) {
     if (grid.stratum[j] != grid.stratum[j - 1]) continue;
     cumhaz[j] += cumhaz[j - 1];
     cumxhaz.col(j) += cumxhaz.col(j - 1);
@@ -208,7 +210,7 @@ Rcpp::List cox_residuals_cpp(const Eigen::Map<Eigen::VectorXd> stop,
   Rcpp::NumericVector martingale(n);
   Rcpp::NumericMatrix score(want_score ? n : 0, want_score ? p : 0);
   Eigen::VectorXd xh(p);
-  for (Index i = 0; i < n; ++i) {
+  for (idx_t i = 0; i < n; ++i) {
     rwe::poll_at(i);
     const int b = at_stop[i], a = at_start[i];
     const bool death = status[i] > 0;
@@ -223,17 +225,17 @@ Rcpp::List cox_residuals_cpp(const Eigen::Map<Eigen::VectorXd> stop,
     xh = cumxhaz.col(b);
     if (a >= 0) xh -= cumxhaz.col(a);
     if (death) xh += inc.xhaz_death.col(b) - inc.xhaz.col(b);
-    for (Index v = 0; v < p; ++v) {
+    for (idx_t v = 0; v < p; ++v) {
       double u = -risk[i] * (x(i, v) * h - xh[v]);
       if (death) u += x(i, v) - inc.xbar(v, b);
       score(i, v) = u;
     }
   }
   Rcpp::IntegerVector event_index(n);
-  for (Index i = 0; i < n; ++i) event_index[i] = at_stop[i] + 1;
+  for (idx_t i = 0; i < n; ++i) event_index[i] = at_stop[i] + 1;
   Rcpp::NumericMatrix xbar(m, p);
-  for (Index j = 0; j < m; ++j)
-    for (Index v = 0; v < p; ++v) xbar(j, v) = inc.xbar(v, j);
+  for (idx_t j = 0; j < m; ++j)
+    for (idx_t v = 0; v < p; ++v) xbar(j, v) = inc.xbar(v, j);
   return Rcpp::List::create(
     Rcpp::Named("martingale") = martingale,
     Rcpp::Named("score") = score,

@@ -80,11 +80,11 @@ struct SiteRows {
            const Eigen::Map<Eigen::VectorXi>& last, const Eigen::Map<Eigen::VectorXi>& entry,
            const Eigen::Map<Eigen::VectorXi>& bounds)
       : zero_centre(Eigen::VectorXd::Zero(x.cols())),
-        rows{ConstMapMat(x.data(), x.rows(), x.cols()),
-             ConstMapVec(status.data(), status.size()),
-             ConstMapVec(weights.data(), weights.size()),
-             ConstMapVec(offset.data(), offset.size()),
-             ConstMapVec(zero_centre.data(), zero_centre.size())} {
+        rows{coxgrid::ConstMapMat(x.data(), x.rows(), x.cols()),
+             coxgrid::ConstMapVec(status.data(), status.size()),
+             coxgrid::ConstMapVec(weights.data(), weights.size()),
+             coxgrid::ConstMapVec(offset.data(), offset.size()),
+             coxgrid::ConstMapVec(zero_centre.data(), zero_centre.size())} {
     grid.bounds.assign(bounds.data(), bounds.data() + bounds.size());
     grid.last.assign(last.data(), last.data() + last.size());
     grid.entry.assign(entry.data(), entry.data() + entry.size());
