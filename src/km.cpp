@@ -21,8 +21,8 @@
 //      sums of squared weights (right-censored data).
 #include <Rcpp.h>
 #include "interrupt.h"
-#include "types.h"
 #include <RcppEigen.h>
+#include "types.h"
 #include <cstddef>
 #include <vector>
 

@@ -18,8 +18,8 @@
 //      summed over strata.
 #include <Rcpp.h>
 #include "interrupt.h"
-#include "types.h"
 #include <RcppEigen.h>
+#include "types.h"
 #include <cmath>
 #include <cstddef>
 #include <vector>
