@@ -218,7 +218,10 @@ check_cox_control <- function(control, firth_ok = FALSE, call = rlang::caller_en
 # integer (weights are then sampling weights, not counts), as km_fit() does for its SE.
 cox_use_robust <- function(robust, weights, cluster, counting, call = rlang::caller_env()) {
   explicit <- !is.null(robust)
-  check_flag(robust, allow_null = TRUE, call = call)
+  if (explicit && (!is.logical(robust) || length(robust) != 1L || is.na(robust))) {
+    cli::cli_abort("{.arg robust} must be {.code TRUE}, {.code FALSE} or {.code NULL}.",
+                   call = call, class = "rwe_bad_input")
+  }
   if (!explicit) robust <- !is.null(cluster) || any(weights != floor(weights))
   if (!robust && !is.null(cluster)) {
     cli::cli_warn(c("{.arg cluster} is given with {.code robust = FALSE}: the model-based variance is reported.",
