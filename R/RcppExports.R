@@ -17,6 +17,10 @@ all_zero_one_cpp <- function(x) {
     .Call(`_rwecohort_all_zero_one_cpp`, x)
 }
 
+all_whole_cpp <- function(x) {
+    .Call(`_rwecohort_all_whole_cpp`, x)
+}
+
 any_weighted_event_cpp <- function(status, weights) {
     .Call(`_rwecohort_any_weighted_event_cpp`, status, weights)
 }
@@ -49,8 +53,8 @@ cox_wald_cpp <- function(v, b, toler_chol) {
     .Call(`_rwecohort_cox_wald_cpp`, v, b, toler_chol)
 }
 
-cox_column_summary_cpp <- function(x, weights) {
-    .Call(`_rwecohort_cox_column_summary_cpp`, x, weights)
+cox_column_summary_cpp <- function(x_r, weights) {
+    .Call(`_rwecohort_cox_column_summary_cpp`, x_r, weights)
 }
 
 cox_residuals_cpp <- function(stop, start, status, strata, weights, risk, x, ord_stop, ord_start, efron, want_score) {

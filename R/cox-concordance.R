@@ -38,18 +38,22 @@ cox_concordance <- function(time, status, lp, strata = NULL, weights = NULL, sta
 # checks, which cost as much as the sort at large n.
 # `row_order`, if given, is the Cox kernel's row order (stratum, time ascending, events first):
 # reversed, it is an order the concordance kernel accepts (strata need not ascend).
+# `time_rank`, if given, is the ranks of the distinct times (right-censored data; `time` is
+# then not needed). NULL strata or weights mean one stratum and unit weights; right-censored
+# data then need no n-long vector besides the kernel's own (its memory is O(n) integers and
+# a few doubles per row, the most a Cox fit of 10^7 rows needs after its Newton steps).
 cox_concordance_validated <- function(time, status, lp, strata, weights, start = NULL,
-                                      cluster = NULL, row_order = NULL) {
-  n <- length(time)
-  single_stratum <- is.null(strata) || all(strata == strata[1L])
-  strata <- if (single_stratum) rep(1L, n) else check_grouping(strata, n, "strata", call = NULL)
-  weights <- if (is.null(weights)) rep(1, n) else weights
+                                      cluster = NULL, row_order = NULL, time_rank = NULL) {
+  n <- length(status)
+  single_stratum <- is.null(strata) || is_constant(strata)
+  strata <- if (single_stratum) NULL else check_grouping(strata, n, "strata", call = NULL)
   # Pair counts are products of two weights: weights far from 1 are divided by a power of two
   # (weight_scale(), R/cox-fit.R) and the counts multiplied back; concordance and std are ratios.
-  wscale <- weight_scale(weights)
+  wscale <- if (is.null(weights)) 1 else weight_scale(weights)
   if (wscale != 1) {
     weights <- weights / wscale
-    res <- cox_concordance_validated(time, status, lp, strata, weights, start, cluster, row_order)
+    res <- cox_concordance_validated(time, status, lp, strata, weights, start, cluster, row_order,
+                                     time_rank)
     counts <- setdiff(names(res), c("concordance", "std"))
     res[counts] <- res[counts] * wscale * wscale  # not wscale^2: 0 stays 0 if that overflows
     return(res)
@@ -59,14 +63,15 @@ cox_concordance_validated <- function(time, status, lp, strata, weights, start =
     # Right-censored: the predictor sweep needs only time ranks, which one hashing pass gives
     # (no sort, so the Cox row order is not needed; no "+ 0" copies: C++ treats -0 as +0).
     input <- list(time = time, status = status, predictor = lp, strata = strata,
-                  weights = weights, cluster = cluster)
+                  weights = weights, cluster = cluster, time_rank = time_rank)
     fit <- concordance_by_predictor(input, single_stratum)
     res <- orient_counts(fit, n, reverse = TRUE)
     return(c(res$count, concordance = res$concordance, std = sqrt(res$var)))
   }
   # "+ 0" turns -0 into +0, as check_concordance_input() does
-  input <- list(time = time + 0, status = status, predictor = lp + 0, strata = strata,
-                weights = weights, start = start + 0, cluster = cluster)
+  input <- list(time = time + 0, status = status, predictor = lp + 0,
+                strata = strata %||% rep(1L, n), weights = weights %||% rep(1, n),
+                start = start + 0, cluster = cluster)
   ord <- if (is.null(row_order)) NULL else rev(row_order)
   res <- concordance_from_input(input, single_stratum, reverse = TRUE, ord = ord)
   c(res$count, concordance = res$concordance, std = sqrt(res$var))
@@ -124,19 +129,28 @@ concordance_from_input <- function(input, single_stratum, reverse, ord = NULL) {
 # Right-censored data: the kernel that sweeps the rows by predictor (sorted in C++) over a
 # tree indexed by time rank.
 concordance_by_predictor <- function(input, single_stratum) {
-  n <- length(input$time)
-  strata <- if (single_stratum) rep(1L, n) else dense_sorted_codes(input$strata)
-  time_rank <- if (is.double(input$time)) distinct_rank_cpp(input$time, double())$time_rank
-               else match(input$time, sort(unique(input$time)))
+  # one stratum: no codes (the kernel reads them only for several strata)
+  strata <- if (single_stratum) integer() else dense_sorted_codes(input$strata)
+  time_rank <- input$time_rank %||%
+    if (is.double(input$time)) distinct_rank_cpp(input$time, double())$time_rank
+    else match(input$time, sort(unique(input$time)))
   cluster_codes <- integer()
   n_cluster <- 0L
   if (!is.null(input$cluster)) {
     cluster_codes <- match(input$cluster, unique(input$cluster)) - 1L
     n_cluster <- max(cluster_codes) + 1L
   }
+  # NULL weights: unit weights, sent as a length-0 vector
   conc_counts_by_predictor_cpp(as.integer(time_rank), max(time_rank), as.double(input$status),
-                               as.double(input$predictor), as.double(input$weights), strata,
-                               max(strata), cluster_codes, n_cluster)
+                               as.double(input$predictor), as.double(input$weights %||% double()),
+                               strata, if (single_stratum) 1L else max(strata), cluster_codes,
+                               n_cluster)
+}
+
+# All values equal; for numbers without the n-long logical vector of all(x == x[1L]).
+is_constant <- function(x) {
+  if (is.numeric(x) && !is.object(x) && length(x)) return(min(x) == max(x))
+  all(x == x[1L])
 }
 
 # Integer codes renumbered 1..k in increasing order (the kernels report strata in code order).

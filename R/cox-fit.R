@@ -128,8 +128,12 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
   mf <- parts <- design <- NULL
   tryCatch({
     mf <- surv_model_frame(call, env, extra = "cluster")
-    parts <- surv_parts(mf)
-    design <- cox_design_matrix(parts$terms, mf, parts$weights)
+    # No n ones, zeros and stratum codes for absent weights, offset and strata (the Firth
+    # fit takes them filled in).
+    parts <- surv_parts(mf, fill = isTRUE(firth))
+    # Without x = TRUE (or Firth), plain numeric covariates stay columns of the model frame.
+    design <- cox_design_matrix(parts$terms, mf, parts$weights,
+                                columns = !isTRUE(x) && !isTRUE(firth))
   }, error = function(e) {
     check_entirely_missing(call, env, error_call = here)
     stop(e)
@@ -156,8 +160,10 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
     na.action = parts$na.action, xlevels = design$xlevels, assign = design$assign,
     control = control, ties = ties, init = init
   )
-  fit <- cox_finish(fit, robust = robust, cluster = parts$cluster, design_x = design$x,
-                    row_order = raw$row_order)
+  fit <- cox_finish(fit, robust = robust, cluster = parts$cluster,
+                    design_x = if (isTRUE(robust)) design_as_matrix(design$x),
+                    row_order = raw$row_order, time_rank = fixed$time_rank,
+                    status = parts$status)
   cox_slim(fit, keep_y = y, keep_model = model, mf = mf, parts = parts)
 }
 
@@ -222,7 +228,7 @@ cox_use_robust <- function(robust, weights, cluster, counting, call = rlang::cal
     cli::cli_abort("{.arg robust} must be {.code TRUE}, {.code FALSE} or {.code NULL}.",
                    call = call, class = "rwe_bad_input")
   }
-  if (!explicit) robust <- !is.null(cluster) || any(weights != floor(weights))
+  if (!explicit) robust <- !is.null(cluster) || !all_whole_cpp(as.double(weights))
   if (!robust && !is.null(cluster)) {
     cli::cli_warn(c("{.arg cluster} is given with {.code robust = FALSE}: the model-based variance is reported.",
                     "i" = "The cluster is used for the concordance only, as in {.fn survival::coxph}."),
@@ -257,12 +263,16 @@ check_entirely_missing <- function(call, env, error_call = rlang::caller_env()) 
 }
 
 # Model matrix without the intercept (the baseline hazard absorbs it), after refusing factors
-# with a single level, which model.matrix() cannot code.
-cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env()) {
+# with a single level, which model.matrix() cannot code. With `columns = TRUE` and only plain
+# numeric terms, `x` is instead a data frame of those columns as they are in the model frame
+# (no copy; what the Cox kernel reads when the fit keeps no `x`): the model matrix of 10^7 rows
+# x 10 covariates would be 0.8 GB. design_as_matrix() turns it into the model matrix.
+cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env(), columns = FALSE) {
   check_single_level_factors(terms, mf, call)
-  x <- numeric_design_matrix(terms, mf)
+  x <- numeric_design_columns(terms, mf)
   # plain numeric terms have no levels: what .getXlevels() returns for them, without its work
   xlevels <- if (!is.null(x)) stats::setNames(list(), character(0))
+  if (!is.null(x) && !columns) x <- design_as_matrix(x)
   if (is.null(x)) {
     attr(terms, "intercept") <- 1L
     x <- stats::model.matrix(terms, mf)
@@ -271,10 +281,12 @@ cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env()) {
     x <- x[, keep, drop = FALSE]
     attr(x, "assign") <- assign_cols
   }
-  assign_cols <- attr(x, "assign")
-  if (!is.null(rownames(x))) rownames(x) <- NULL
-  if (!is.double(x)) storage.mode(x) <- "double"
-  summary <- cox_column_summary_cpp(x, weights)
+  assign_cols <- attr(x, "assign") %||% seq_len(ncol(x))
+  if (is.matrix(x)) {
+    if (!is.null(rownames(x))) rownames(x) <- NULL
+    if (!is.double(x)) storage.mode(x) <- "double"
+  }
+  summary <- cox_column_summary_cpp(x, weights %||% double())  # length 0: unit weights
   bad_col <- summary$bad_col
   if (bad_col > 0L) {
     rows <- which(!is.finite(x[, bad_col]))
@@ -288,9 +300,11 @@ cox_design_matrix <- function(terms, mf, weights, call = rlang::caller_env()) {
        summary = summary)
 }
 
-# When every term is a plain numeric variable the model matrix is just those columns; building
-# it directly avoids model.matrix()'s intercept column and the copy that drops it (large n).
-numeric_design_matrix <- function(terms, mf) {
+# When every term is a plain numeric variable the model matrix is just those columns: a data
+# frame of them (double columns are the model frame's own, not copied), or NULL when some
+# term is not such a variable. Building the matrix from it directly (design_as_matrix())
+# avoids model.matrix()'s intercept column and the copy that drops it (large n).
+numeric_design_columns <- function(terms, mf) {
   labels <- attr(terms, "term.labels")
   if (!length(labels) || any(attr(terms, "order") != 1L)) return(NULL)
   cols <- lapply(labels, function(l) mf[[l]])
@@ -298,10 +312,20 @@ numeric_design_matrix <- function(terms, mf) {
     !is.null(v) && is.numeric(v) && !is.factor(v) && is.null(dim(v))
   }, logical(1))
   if (!all(plain)) return(NULL)
-  x <- do.call(cbind, lapply(cols, as.double))
-  dimnames(x) <- list(NULL, labels)
-  attr(x, "assign") <- seq_along(labels)
-  x
+  cols <- lapply(cols, function(v) if (is.double(v) && is.null(attributes(v))) v else as.double(v))
+  # compact row names: a data frame without an n-long attribute
+  structure(stats::setNames(cols, labels), class = "data.frame",
+            row.names = c(NA_integer_, -length(cols[[1L]])))
+}
+
+# The model matrix of a design whose `x` may be a data frame of its columns (see
+# cox_design_matrix()): one allocation, no row names, `assign` one column per term.
+design_as_matrix <- function(x) {
+  if (is.null(x) || is.matrix(x)) return(x)
+  out <- do.call(cbind, unname(as.list(x)))
+  dimnames(out) <- list(NULL, names(x))
+  attr(out, "assign") <- seq_along(x)
+  out
 }
 
 check_single_level_factors <- function(terms, mf, call) {
@@ -369,7 +393,7 @@ cox_fit_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
                      call = call, assign = as.list(stats::setNames(seq_len(ncol(x)), colnames(x))),
                      control = control, ties = ties, init = init)
   cox_finish(fit, robust = FALSE, cluster = NULL, design_x = x, concordance = concordance,
-             row_order = raw$row_order)
+             row_order = raw$row_order, time_rank = fixed$time_rank, status = y_parts$status)
 }
 
 # Orders the rows for the kernel's grid (x itself is never sorted or copied), centres as
@@ -383,16 +407,19 @@ cox_engine <- function(x, time, start, status, strata, weights, offset, ties, in
   init <- check_init(init, x, offset, call)
   counting <- !is.null(start)
   # A constant shift of the offset cancels from the partial likelihood; coxph removes it.
-  if (any(offset != 0)) offset <- offset - mean(offset)
+  if (!is.null(offset) && (min(offset) != 0 || max(offset) != 0)) offset <- offset - mean(offset)
   zero_one <- summary$zero_one
   means <- if (counting) summary$means else summary$weighted_means
   means[zero_one] <- 0
+  # NULL strata, weights, offset (absent): sent as length 0, nothing materialised
   strata <- as.integer(strata)
+  n_strata <- if (length(strata)) max(strata) else 1L
   placement <- cox_placement(strata, time, status, start, time_rank, start_rank)
   iter_max <- if (p == 0L) 0L else control$iter.max
-  wscale <- weight_scale(weights)
-  raw <- cox_newton_cpp(x, time, status, if (wscale == 1) weights else weights / wscale,
-                        offset, strata, max(strata), start,
+  wscale <- if (is.null(weights)) 1 else weight_scale(weights)
+  raw <- cox_newton_cpp(x, time, status,
+                        if (is.null(weights)) double() else if (wscale == 1) weights else weights / wscale,
+                        offset %||% double(), strata, n_strata, start,
                         placement, as.double(means), !zero_one, as.double(init),
                         ties == "efron", iter_max, control$eps, control$toler.chol,
                         control$threads %||% 1L)
@@ -451,13 +478,14 @@ warn_variance_range <- function(var, aliased, names) {
 # ranks and at most a few times n (stratum, time) keys, the kernel builds the grid by counting
 # over keys, with no sort at all; otherwise it walks the rows in sorted order.
 cox_placement <- function(strata, time, status, start, time_rank, start_rank) {
-  n_strata <- max(strata)
+  n_strata <- if (length(strata)) max(strata) else 1L
   n_times <- if (is.null(time_rank)) Inf else max(time_rank, start_rank)
   n_keys <- as.double(n_strata) * n_times
   counting <- !is.null(start)
   if (n_keys <= max(4 * length(time), 1e6) && (!counting || !is.null(start_rank))) {
     return(list(time_rank = time_rank, start_rank = start_rank, ntimes = as.integer(n_times)))
   }
+  if (!length(strata)) strata <- rep(1L, length(time))  # one stratum; the sort needs codes
   list(ord = engine_order(strata, time, status) - 1L,
        start_order = if (counting) order(strata, start, method = "radix") - 1L)
 }
@@ -466,6 +494,7 @@ cox_placement <- function(strata, time, status, start, time_rank, start_rank) {
 # order), computed from one integer key when the integer time ranks are known: radix-sorting
 # one integer vector is several times faster than three keys with a double among them.
 cox_row_order <- function(strata, time, status, time_rank = NULL) {
+  if (!length(strata)) strata <- rep(1L, length(time))
   n_times <- if (is.null(time_rank)) 0 else max(time_rank)
   n_strata <- max(strata)
   if (is.null(time_rank) || 2 * n_times * n_strata >= .Machine$integer.max) {
@@ -482,7 +511,10 @@ check_init <- function(init, x, offset, call) {
     cli::cli_abort("{.arg init} must be {p} finite number{?s}, one per coefficient; got {length(init)}.",
                    call = call, class = "rwe_bad_input")
   }
-  eta <- drop(x %*% init) - sum(colMeans(x) * init) + offset
+  # x may be the data frame of cox_design_matrix(columns = TRUE): no matrix is built for this
+  eta <- if (is.matrix(x)) drop(x %*% init) - sum(colMeans(x) * init)
+         else Reduce(`+`, Map(function(v, b) (v - mean(v)) * b, x, init))
+  if (!is.null(offset)) eta <- eta + offset
   if (any(!is.finite(exp(eta))) || all(exp(eta) == 0)) {
     cli::cli_abort("{.arg init} makes the risk scores overflow or underflow.", call = call,
                    class = "rwe_bad_input")
@@ -602,14 +634,16 @@ cox_diverged <- function(raw, coef, var, control) {
 
 # Robust variance, concordance and warnings: the steps that depend on other engines.
 # `row_order`, if given, is the order the Cox kernel used (stratum, time ascending, events
-# first).
-cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE, row_order = NULL) {
+# first); `time_rank` and `status`, if given, are what the engine read for fit$y (ranks among
+# the distinct near-tie-merged times, 0/1 as doubles), reused rather than rebuilt.
+cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE, row_order = NULL,
+                       time_rank = NULL, status = NULL) {
   # as coxph: no robust variance when nothing was estimated
   if (isTRUE(robust) && !all(is.na(fit$coefficients))) {
     fit <- cox_add_robust(fit, cluster, design_x)
   }
   if (isTRUE(concordance)) {
-    concordance <- compute_cox_concordance(fit, cluster, row_order)
+    concordance <- compute_cox_concordance(fit, cluster, row_order, time_rank, status)
     fit["concordance"] <- list(concordance)  # keeps the slot when NULL
   }
   # Like coxph, a deliberately tiny iter.max (0 or 1: one step at a time) is not warned about.
@@ -643,13 +677,18 @@ cox_warn_singular <- function(fit) {
 }
 
 cox_add_robust <- function(fit, cluster, design_x) {
-  drop_x <- is.null(fit$x)
-  if (drop_x) fit$x <- design_x
-  v <- cox_robust_var(fit, cluster)
+  # the residuals read every per-row field: x, and weights, strata, offset if left NULL
+  full <- fit
+  if (is.null(full$x)) full$x <- design_x
+  n <- length(fit$linear.predictors)
+  if (is.null(full$weights)) full$weights <- rep(1, n)
+  if (is.null(full$strata)) full$strata <- rep(1L, n)
+  if (is.null(full$offset)) full$offset <- rep(0, n)
+  v <- cox_robust_var(full, cluster)
   # coxph's robust score test: score residuals at init, summed within clusters (each row
   # its own cluster when none is given)
-  rscore <- cox_robust_score_test(fit, cluster, init = fit$init)
-  if (drop_x) fit["x"] <- list(NULL)
+  rscore <- cox_robust_score_test(full, cluster, init = fit$init)
+  rm(full)
   fit$robust.score.test <- test_vector(rscore, sum(!is.na(fit$coefficients)))
   fit$naive.var <- fit$var
   keep <- !is.na(fit$coefficients)
@@ -661,15 +700,23 @@ cox_add_robust <- function(fit, cluster, design_x) {
 
 # Harrell's concordance of the linear predictor, in coxph's layout, on the (time-fixed)
 # response the model was fitted to; clusters enter its variance as they do in coxph.
-compute_cox_concordance <- function(fit, cluster = NULL, row_order = NULL) {
+# Right-censored data need only the ranks of the times: given `time_rank` (and `status`), no
+# column of the response is copied (each is n doubles).
+compute_cox_concordance <- function(fit, cluster = NULL, row_order = NULL, time_rank = NULL,
+                                    status = NULL) {
   if (length(fit$coefficients) == 0L) return(NULL)
   counting <- attr(fit$y, "type") == "counting"
-  y <- unclass(fit$y)  # `[.Surv` is slow at large n
-  cox_concordance_validated(time = as.double(y[, if (counting) 2L else 1L]),
-                            status = as.double(y[, ncol(y)]), lp = fit$linear.predictors,
-                            strata = fit$strata, weights = fit$weights,
-                            start = if (counting) as.double(y[, 1L]) else NULL,
-                            cluster = cluster, row_order = row_order)
+  y <- fit$y
+  if (counting || is.null(time_rank)) {
+    time <- as.double(surv_column(y, if (counting) 2L else 1L))
+    time_rank <- NULL
+  }
+  cox_concordance_validated(time = if (is.null(time_rank)) time,
+                            status = status %||% as.double(surv_column(y, ncol(y))),
+                            lp = fit$linear.predictors, strata = fit$strata,
+                            weights = fit$weights,
+                            start = if (counting) as.double(surv_column(y, 1L)),
+                            cluster = cluster, row_order = row_order, time_rank = time_rank)
 }
 
 # ---- methods ------------------------------------------------------------------------------

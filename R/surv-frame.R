@@ -245,9 +245,10 @@ abort_bad_status <- function(formula, data, call) {
 #' Returns the response columns as doubles (`start` is `NULL` for right-censored data), the
 #' stratum of each row (integer codes and labels, a single stratum when there is no
 #' `strata()` term), `weights`, `offset`, `cluster`, the terms without the specials, and the
-#' rows removed by `na.action`.
+#' rows removed by `na.action`. With `fill = FALSE`, absent weights, offset and strata are
+#' `NULL` rather than n ones, zeros and stratum codes (the Cox engine takes them so).
 #' @noRd
-surv_parts <- function(mf, call = rlang::caller_env()) {
+surv_parts <- function(mf, call = rlang::caller_env(), fill = TRUE) {
   y <- mf[[1L]]  # the response column; model.response() would add n character row names
   if (!inherits(y, "Surv")) {
     cli::cli_abort("{.arg formula} must have a {.fn Surv} response.", call = call,
@@ -262,10 +263,11 @@ surv_parts <- function(mf, call = rlang::caller_env()) {
   check_times(time, start, call = call)
   tt <- stats::terms(mf)
   specials <- attr(tt, "specials")
-  strata <- strata_codes(mf, specials$strata)
+  strata <- strata_codes(mf, specials$strata, fill = fill)
   n <- nrow(mf)
-  weights <- check_weights(stats::model.weights(mf), n, call = call)
-  offset <- model_offset(mf, tt, n, call = call)
+  weights <- stats::model.weights(mf)
+  if (fill || !is.null(weights)) weights <- check_weights(weights, n, call = call)
+  offset <- model_offset(mf, tt, n, call = call, fill = fill)
   cluster <- if ("(cluster)" %in% names(mf)) mf[["(cluster)"]] else NULL
   if (!is.null(specials$cluster)) cluster <- mf[[specials$cluster]]
   drop <- c(specials$strata, specials$cluster)
@@ -365,9 +367,9 @@ surv_column <- function(y, j) {
   if (is.double(y)) matrix_column_cpp(y, j) else unclass(y)[, j]
 }
 
-model_offset <- function(mf, tt, n, call) {
+model_offset <- function(mf, tt, n, call, fill = TRUE) {
   offset <- stats::model.offset(mf)
-  if (is.null(offset)) return(rep(0, n))
+  if (is.null(offset)) return(if (fill) rep(0, n))
   bad <- which(!is.finite(offset))
   if (length(bad)) abort_rows("offset", "must be finite", bad, call)
   as.double(offset)
@@ -376,9 +378,10 @@ model_offset <- function(mf, tt, n, call) {
 # One integer code per row (1..k, in the order of the strata levels), the level labels, and
 # the strata variables' values per stratum as a data frame (so that results can carry strata
 # as real columns rather than "x=1" strings).
-strata_codes <- function(mf, strata_cols) {
+strata_codes <- function(mf, strata_cols, fill = TRUE) {
   if (is.null(strata_cols)) {
-    return(list(codes = rep(1L, nrow(mf)), levels = NULL, vars = character(), table = NULL))
+    return(list(codes = if (fill) rep(1L, nrow(mf)), levels = NULL, vars = character(),
+                table = NULL))
   }
   # list2DF(): do.call(cbind.data.frame, ...) would deparse the n-long columns to name them
   values <- list2DF(lapply(strata_cols, function(j) mf[[j]]))

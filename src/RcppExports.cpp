@@ -57,6 +57,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// all_whole_cpp
+bool all_whole_cpp(const Eigen::Map<Eigen::VectorXd> x);
+RcppExport SEXP _rwecohort_all_whole_cpp(SEXP xSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type x(xSEXP);
+    rcpp_result_gen = Rcpp::wrap(all_whole_cpp(x));
+    return rcpp_result_gen;
+END_RCPP
+}
 // any_weighted_event_cpp
 bool any_weighted_event_cpp(const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights);
 RcppExport SEXP _rwecohort_any_weighted_event_cpp(SEXP statusSEXP, SEXP weightsSEXP) {
@@ -144,12 +155,12 @@ BEGIN_RCPP
 END_RCPP
 }
 // cox_newton_cpp
-Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> offset, const Rcpp::IntegerVector strata, int nstrata, const Rcpp::Nullable<Rcpp::NumericVector> start, const Rcpp::List placement, const Eigen::Map<Eigen::VectorXd> means, const Rcpp::LogicalVector doscale, const Eigen::Map<Eigen::VectorXd> init, bool efron, int iter_max, double eps, double toler_chol, int threads);
+Rcpp::List cox_newton_cpp(SEXP x, const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> offset, const Rcpp::IntegerVector strata, int nstrata, const Rcpp::Nullable<Rcpp::NumericVector> start, const Rcpp::List placement, const Eigen::Map<Eigen::VectorXd> means, const Rcpp::LogicalVector doscale, const Eigen::Map<Eigen::VectorXd> init, bool efron, int iter_max, double eps, double toler_chol, int threads);
 RcppExport SEXP _rwecohort_cox_newton_cpp(SEXP xSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP weightsSEXP, SEXP offsetSEXP, SEXP strataSEXP, SEXP nstrataSEXP, SEXP startSEXP, SEXP placementSEXP, SEXP meansSEXP, SEXP doscaleSEXP, SEXP initSEXP, SEXP efronSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP toler_cholSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type x(xSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
@@ -184,14 +195,14 @@ BEGIN_RCPP
 END_RCPP
 }
 // cox_column_summary_cpp
-Rcpp::List cox_column_summary_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<Eigen::VectorXd> weights);
-RcppExport SEXP _rwecohort_cox_column_summary_cpp(SEXP xSEXP, SEXP weightsSEXP) {
+Rcpp::List cox_column_summary_cpp(SEXP x_r, const Eigen::Map<Eigen::VectorXd> weights);
+RcppExport SEXP _rwecohort_cox_column_summary_cpp(SEXP x_rSEXP, SEXP weightsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type x(xSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type x_r(x_rSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
-    rcpp_result_gen = Rcpp::wrap(cox_column_summary_cpp(x, weights));
+    rcpp_result_gen = Rcpp::wrap(cox_column_summary_cpp(x_r, weights));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -592,6 +603,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_times_valid_cpp", (DL_FUNC) &_rwecohort_times_valid_cpp, 2},
     {"_rwecohort_distinct_rank_cpp", (DL_FUNC) &_rwecohort_distinct_rank_cpp, 2},
     {"_rwecohort_all_zero_one_cpp", (DL_FUNC) &_rwecohort_all_zero_one_cpp, 1},
+    {"_rwecohort_all_whole_cpp", (DL_FUNC) &_rwecohort_all_whole_cpp, 1},
     {"_rwecohort_any_weighted_event_cpp", (DL_FUNC) &_rwecohort_any_weighted_event_cpp, 2},
     {"_rwecohort_surv_matrix_cpp", (DL_FUNC) &_rwecohort_surv_matrix_cpp, 2},
     {"_rwecohort_surv_matrix_int_cpp", (DL_FUNC) &_rwecohort_surv_matrix_int_cpp, 2},

@@ -158,6 +158,16 @@ bool all_zero_one_cpp(const Eigen::Map<Eigen::VectorXd> x) {
   return ok;
 }
 
+// TRUE if every value is a whole number (x == floor(x)), scanned without R's two n-long
+// temporaries of all(x == floor(x)). Contract: no NA (weights are checked first).
+// [[Rcpp::export]]
+bool all_whole_cpp(const Eigen::Map<Eigen::VectorXd> x) {
+  const std::ptrdiff_t n = x.size();
+  bool ok = true;
+  for (std::ptrdiff_t k = 0; k < n; ++k) ok &= x[k] == std::floor(x[k]);
+  return ok;
+}
+
 // TRUE if some row has an event (status > 0) with a positive weight (weights of length 0:
 // all 1). Contract: `status` and `weights` (if given) of equal length, no NA.
 // [[Rcpp::export]]

@@ -364,8 +364,9 @@ Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop,
 // Contract (the R caller guarantees it; nothing is re-checked here):
 //   * n rows in the caller's order; `time_rank` (1..n_time) is a rank of the stop times that
 //     orders them exactly as the times (equal times share a rank); `status` 0/1 doubles;
-//     `predictor` finite doubles (-0 and +0 are one value); `weights` finite, >= 0;
-//     `strata` integer codes 1..n_strata.
+//     `predictor` finite doubles (-0 and +0 are one value); `weights` finite, >= 0, or
+//     length 0 for unit weights; `strata` integer codes 1..n_strata, or length 0 when
+//     n_strata is 1 (so that a fit of 10^7 rows sends no n-long vector it does not need).
 //   * `cluster`: 0-based codes with `n_cluster` distinct values, or length 0 (each row its
 //     own cluster).
 // Output: as conc_counts_cpp(); by_stratum has one row per stratum code 1..n_strata.
@@ -532,16 +533,18 @@ struct RankSweepData {
                 const Eigen::Map<Eigen::VectorXd>& w)
       : row(order.rows.size()), new_group(order.rows.size(), 1) {
     const Index n = static_cast<Index>(row.size());
+    const bool weighted = w.size() > 0;  // length 0: unit weights
     for (Index k = 0; k < n; ++k) {
       rwe::poll_at(k);
       if (k + kPrefetchDistance < n) {
         const Index ahead = order.rows[k + kPrefetchDistance];
-        __builtin_prefetch(&w[ahead]);
+        if (weighted) __builtin_prefetch(&w[ahead]);
         __builtin_prefetch(&time_rank[ahead]);
         __builtin_prefetch(&status[ahead]);
       }
       const Index r = order.rows[k];
-      row[k] = Row{w[r], static_cast<std::int32_t>(2 * time_rank[r] + (status[r] == 0.0)),
+      row[k] = Row{weighted ? w[r] : 1.0,
+                   static_cast<std::int32_t>(2 * time_rank[r] + (status[r] == 0.0)),
                    static_cast<std::int32_t>(r)};
     }
     const auto by_predictor = [&x](const Row& a, const Row& b) {
@@ -692,8 +695,12 @@ Rcpp::List conc_counts_by_predictor_cpp(const Eigen::Map<Eigen::VectorXi> time_r
                                         const Eigen::Map<Eigen::VectorXi> cluster,
                                         int n_cluster) {
   const Index n = status.size();
-  const PredictorOrder order = order_by_stratum_float_key(predictor, strata, n_strata);
+  PredictorOrder order = order_by_stratum_float_key(predictor, strata, n_strata);
   const RankSweepData d(order, time_rank, status, predictor, weights);
+  // Only the stratum bounds are used from here on: the sort's rows and keys (8 bytes a row)
+  // are released before the sweep's own memory is allocated.
+  std::vector<int>().swap(order.rows);
+  std::vector<std::uint32_t>().swap(order.keys);
   TimeFenwick tree(2 * static_cast<Index>(n_time) + 1);
   RankScratch scratch(n);
   Influence infl(n);  // by sorted position

@@ -4,6 +4,11 @@
 // Contract (the R callers in R/cox.R guarantee it; nothing here re-validates):
 // * `x` is n x p (double, finite, no NA) in the ORIGINAL row order and is never copied: each
 //   pass reads it in blocks of rows, centred on the fly into a small cache-resident buffer.
+//   It is a double matrix or a list of p double vectors of length n, its columns (cox_fit()
+//   sends a data frame's numeric columns as they are, rather than a model matrix built from
+//   them: the kernels only ever read x a column at a time).
+// * `weights`, `offset` and `strata` have length n, or length 0 for unit weights, no offset
+//   and one stratum (so that R does not materialise n ones, zeros and stratum codes).
 // * `time`, `status` (0/1), `weights` (finite, >= 0), `offset` (finite), `strata` (codes
 //   1..S) and, for counting-process data, `start` (< time) are in the original row order;
 //   near-equal times are already merged, so equal times compare equal.
@@ -69,7 +74,10 @@ Grid grid_from_keys(const CoxRows& rows, const double* time, const int* strata,
                     const int* time_rank, const int* start_rank, Index ntimes, Index nstrata) {
   const Index n = rows.n();
   const Index nkeys = ntimes * nstrata;
-  auto key = [&](Index i, const int* rank) { return (strata[i] - 1) * ntimes + rank[i] - 1; };
+  // strata null: one stratum
+  auto key = [&](Index i, const int* rank) {
+    return (strata != nullptr ? (strata[i] - 1) * ntimes : 0) + rank[i] - 1;
+  };
   std::vector<int> table(nkeys, -1);  // first event row of each key, then its grid position
   for (Index i = 0; i < n; ++i) {
     rwe::poll_at(i);
@@ -119,7 +127,7 @@ Grid build_grid(const CoxRows& rows, const double* time, const int* strata, cons
   for (Index k = 0; k < n; ++k) {
     rwe::poll_at(k);
     const Index i = ord[k];
-    const Index h = strata[i];
+    const Index h = strata != nullptr ? strata[i] : 1;
     if (h != stratum) {
       for (Index s = stratum; s < h; ++s) g.bounds[s] = static_cast<Index>(g.time.size());  // blocks up to h start here
       stratum = h;
@@ -140,7 +148,7 @@ Grid build_grid(const CoxRows& rows, const double* time, const int* strata, cons
   for (Index k = 0; k < n; ++k) {
     rwe::poll_at(k);
     const Index i = start_order[k];
-    const Index h = strata[i];
+    const Index h = strata != nullptr ? strata[i] : 1;
     if (h != stratum) {
       stratum = h;
       q = g.bounds[h - 1] - 1;
@@ -305,7 +313,7 @@ void information_pass(const CoxRows& d, const Grid& g, std::vector<ThreadState>&
 VectorXd column_scales(const CoxRows& d, const VectorXd& deviation,
                        const Rcpp::LogicalVector& doscale) {
   VectorXd scale = VectorXd::Ones(d.p());
-  const double wsum = d.weights.sum();
+  const double wsum = d.weight_sum();
   for (Index j = 0; j < d.p(); ++j) {
     if (doscale[j] && deviation[j] > 0) scale[j] = wsum / deviation[j];
   }
@@ -321,7 +329,7 @@ VectorXd column_scales(const CoxRows& d, const VectorXd& deviation,
 // one (the usual case, in which x is read as it is).
 VectorXd column_rescaling(const CoxRows& d, const VectorXd& deviation,
                           const Rcpp::LogicalVector& doscale) {
-  const double wsum = d.weights.sum();
+  const double wsum = d.weight_sum();
   const double lo = std::ldexp(1.0, -64), hi = std::ldexp(1.0, 64);
   VectorXd factor = VectorXd::Ones(d.p());
   bool any = false;
@@ -403,6 +411,30 @@ NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& ini
 
 }  // namespace
 
+// x as R sends it (see the header comment): a double matrix, or a list of double vectors,
+// its columns. Only the shape is checked (R has checked the values); n is the row count
+// (negative: taken from x).
+static Columns columns_from_r(SEXP x, Index n) {
+  if (n < 0) {
+    n = TYPEOF(x) == VECSXP ? (XLENGTH(x) > 0 ? XLENGTH(VECTOR_ELT(x, 0)) : 0)
+                            : (Rf_isMatrix(x) ? Rf_nrows(x) : -1);
+  }
+  if (TYPEOF(x) == REALSXP && Rf_isMatrix(x) && Rf_nrows(x) == n) {
+    return Columns(REAL(x), n, Rf_ncols(x));
+  }
+  if (TYPEOF(x) != VECSXP) Rcpp::stop("x must be a double matrix or a list of double columns");
+  std::vector<const double*> ptr(static_cast<std::size_t>(XLENGTH(x)));
+  for (std::size_t j = 0; j < ptr.size(); ++j) {
+    SEXP col = VECTOR_ELT(x, static_cast<R_xlen_t>(j));
+    if (TYPEOF(col) != REALSXP || XLENGTH(col) != n) {
+      Rcpp::stop("x must be a double matrix or a list of double columns of length %d",
+                 static_cast<int>(n));
+    }
+    ptr[j] = REAL(col);
+  }
+  return Columns(std::move(ptr), n);
+}
+
 // Fits the Cox model. Returns the coefficients (on the scale of the covariates), the inverse
 // information at them (0 rows/columns for aliased columns), the log partial likelihood at
 // `init` and at the end, the score test at `init`, the score at the end, the iteration count,
@@ -410,8 +442,7 @@ NewtonResult newton_raphson(const CoxRows& d, const Grid& g, const VectorXd& ini
 // the number of events.
 // The caller decides what to warn about.
 // [[Rcpp::export]]
-Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x,
-                          const Eigen::Map<Eigen::VectorXd> time,
+Rcpp::List cox_newton_cpp(SEXP x, const Eigen::Map<Eigen::VectorXd> time,
                           const Eigen::Map<Eigen::VectorXd> status,
                           const Eigen::Map<Eigen::VectorXd> weights,
                           const Eigen::Map<Eigen::VectorXd> offset,
@@ -424,12 +455,12 @@ Rcpp::List cox_newton_cpp(const Eigen::Map<Eigen::MatrixXd> x,
                           double eps, double toler_chol, int threads) {
   const bool counting = start.isNotNull();
   Rcpp::NumericVector start_v = counting ? Rcpp::NumericVector(start) : Rcpp::NumericVector(0);
-  const CoxRows d{ConstMapMat(x.data(), x.rows(), x.cols()),
+  const CoxRows d{columns_from_r(x, time.size()),
                   ConstMapVec(status.data(), status.size()),
                   ConstMapVec(weights.data(), weights.size()),
                   ConstMapVec(offset.data(), offset.size()),
                   ConstMapVec(means.data(), means.size()), nullptr};
-  const Grid g = place_rows(d, time.data(), strata.begin(), nstrata,
+  const Grid g = place_rows(d, time.data(), strata.size() > 0 ? strata.begin() : nullptr, nstrata,
                             counting ? start_v.begin() : nullptr, placement);
   // The linear predictors are written straight into the R vector that is returned.
   Rcpp::NumericVector lp(d.n());
@@ -486,9 +517,8 @@ double pow2_floor(double v) { return std::ldexp(1.0, std::ilogb(v)); }
 
 // Plain and weighted means of a column whose sums overflow: the column and the weights are
 // divided by exact powers of two near their largest values first, so that no sum overflows.
-template <typename Col>
-void scaled_means(const Col& col, const Eigen::Map<Eigen::VectorXd>& weights, double& mean,
-                  double& wmean) {
+template <typename Col, typename Weights>
+void scaled_means(const Col& col, const Weights& weights, double& mean, double& wmean) {
   const double top = col.cwiseAbs().maxCoeff(), wtop = weights.maxCoeff();
   if (!std::isfinite(top) || !(top > 0) || !(wtop > 0)) return;
   const double cx = pow2_floor(top), cw = pow2_floor(wtop);
@@ -504,16 +534,17 @@ void scaled_means(const Col& col, const Eigen::Map<Eigen::VectorXd>& weights, do
 // and the weighted and unweighted column means. The sums run first (vectorisable); a
 // non-finite sum sends the column through a scan for the offending entry.
 // [[Rcpp::export]]
-Rcpp::List cox_column_summary_cpp(const Eigen::Map<Eigen::MatrixXd> x,
-                                  const Eigen::Map<Eigen::VectorXd> weights) {
+Rcpp::List cox_column_summary_cpp(SEXP x_r, const Eigen::Map<Eigen::VectorXd> weights) {
+  const Columns x = columns_from_r(x_r, weights.size() > 0 ? weights.size() : -1);
   const Index n = x.rows(), p = x.cols();
   Rcpp::LogicalVector zero_one(p);
   Rcpp::NumericVector wmeans(p), means(p);
   int bad_row = 0, bad_col = 0;
-  const double wsum = weights.sum();
+  const bool weighted = weights.size() > 0;  // length 0: unit weights (the sum of the ones)
+  const double wsum = weighted ? weights.sum() : static_cast<double>(n);
   for (Index j = 0; j < p; ++j) {
     const double sum = x.col(j).sum();
-    const double wsum_x = x.col(j).dot(weights);
+    const double wsum_x = weighted ? x.col(j).dot(weights) : x.col(j).dot(VectorXd::Ones(n));
     if (!std::isfinite(sum) || !std::isfinite(wsum_x)) {
       for (Index i = 0; i < n; ++i) {
         if (std::isfinite(x(i, j))) continue;
@@ -533,7 +564,8 @@ Rcpp::List cox_column_summary_cpp(const Eigen::Map<Eigen::MatrixXd> x,
     wmeans[j] = wsum_x / wsum;
     if (!std::isfinite(means[j]) || !std::isfinite(wmeans[j])) {
       // finite entries whose sums overflow (|x| or weights near the double range)
-      scaled_means(x.col(j), weights, means[j], wmeans[j]);
+      if (weighted) scaled_means(x.col(j), weights, means[j], wmeans[j]);
+      else scaled_means(x.col(j), VectorXd::Ones(n), means[j], wmeans[j]);
     }
     rwe::poll_interrupt();
   }

@@ -80,7 +80,7 @@ struct SiteRows {
            const Eigen::Map<Eigen::VectorXi>& last, const Eigen::Map<Eigen::VectorXi>& entry,
            const Eigen::Map<Eigen::VectorXi>& bounds)
       : zero_centre(Eigen::VectorXd::Zero(x.cols())),
-        rows{coxgrid::ConstMapMat(x.data(), x.rows(), x.cols()),
+        rows{coxgrid::Columns(x.data(), x.rows(), x.cols()),
              coxgrid::ConstMapVec(status.data(), status.size()),
              coxgrid::ConstMapVec(weights.data(), weights.size()),
              coxgrid::ConstMapVec(offset.data(), offset.size()),

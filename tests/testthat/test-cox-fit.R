@@ -567,3 +567,80 @@ test_that("aliased covariates with a robust variance: coxph's robust SEs, not NA
   expect_equal(unname(residuals(fit, type = "dfbeta")[, keep]),
                unname(residuals(ref, type = "dfbeta")[, keep]), tolerance = tol)
 })
+
+test_that("plain numeric covariates are read as data-frame columns: the same fit as a model matrix", {
+  # cox_fit() without x = TRUE hands the kernel the model frame's numeric columns (no model
+  # matrix); with x = TRUE the kernel reads the model matrix. Same numbers in the same order,
+  # so the results are identical, not just equal; and both are coxph's.
+  d <- na.omit(lung[, c("time", "status", "age", "ph.karno", "wt.loss", "sex")])
+  d$sex <- as.integer(d$sex)  # an integer column, converted to double on the way
+  f <- Surv(time, status) ~ age + ph.karno + wt.loss + sex
+  fields <- c("coefficients", "var", "loglik", "score.test", "wald.test", "linear.predictors",
+              "means", "concordance", "iter")
+  cols <- cox_fit(f, data = d)
+  mat <- cox_fit(f, data = d, x = TRUE)
+  expect_identical(unclass(cols)[fields], unclass(mat)[fields])
+  expect_same_as_coxph(cols, coxph(f, data = d))
+  # init (its overflow check reads the columns), robust variance (rebuilds the matrix),
+  # weights and an offset
+  d$w <- rep_len(c(1, 2, 3), nrow(d))
+  d$off <- rep_len(c(0, 0.5), nrow(d))
+  f2 <- Surv(time, status) ~ age + ph.karno + wt.loss + sex + offset(off)
+  for (robust in c(FALSE, TRUE)) {
+    cols <- cox_fit(f2, data = d, weights = w, init = c(0.01, -0.01, 0, -0.3), robust = robust)
+    mat <- cox_fit(f2, data = d, weights = w, init = c(0.01, -0.01, 0, -0.3), robust = robust,
+                   x = TRUE)
+    expect_identical(unclass(cols)[c(fields, "naive.var", "robust.score.test")],
+                     unclass(mat)[c(fields, "naive.var", "robust.score.test")])
+    ref <- coxph(f2, data = d, weights = w, init = c(0.01, -0.01, 0, -0.3), robust = robust)
+    expect_same_as_coxph(cols, ref)
+  }
+  # the design as columns turns into exactly the model matrix without its intercept
+  mf <- model.frame(f, d)
+  tt <- terms(f)
+  design <- cox_design_matrix(tt, mf, rep(1, nrow(d)), columns = TRUE)
+  expect_s3_class(design$x, "data.frame")
+  expect_identical(design$x$age, mf$age)  # the model frame's own column, not a copy
+  mm <- model.matrix(tt, mf)[, -1L]
+  expect_equal(design_as_matrix(design$x), mm, ignore_attr = TRUE)
+  expect_identical(design_as_matrix(design$x),
+                   cox_design_matrix(tt, mf, rep(1, nrow(d)))$x)
+  expect_identical(attr(design_as_matrix(design$x), "assign"), 1:4)
+})
+
+test_that("a non-finite value in a covariate column is refused with its rows", {
+  d <- na.omit(lung[, c("time", "status", "age", "ph.karno")])
+  d$ph.karno[c(3, 7)] <- Inf
+  err <- expect_error(cox_fit(Surv(time, status) ~ age + ph.karno, data = d),
+                      class = "rwe_bad_input")
+  expect_match(conditionMessage(err), "ph.karno")
+  expect_match(conditionMessage(err), "3, 7")
+})
+
+test_that("absent weights, offset and strata are not materialised: the fit of unit weights", {
+  # cox_fit() sends the kernel and the concordance no weights, offset or stratum codes when
+  # the model has none; the arithmetic is that of all-one weights and a zero offset exactly.
+  d <- simulate_ties(n = 3000, seed = 11)
+  d$one <- 1
+  d$zero <- 0
+  fields <- c("coefficients", "var", "loglik", "score.test", "wald.test", "linear.predictors",
+              "means", "concordance", "iter", "nevent")
+  for (ties in c("efron", "breslow")) {
+    plain <- cox_fit(Surv(time, status) ~ x1 + x2, data = d, ties = ties)
+    unit <- cox_fit(Surv(time, status) ~ x1 + x2 + offset(zero) + strata(one), data = d,
+                    weights = one, ties = ties)
+    expect_identical(unclass(plain)[fields], unclass(unit)[fields])
+    expect_same_as_coxph(plain, coxph(Surv(time, status) ~ x1 + x2, data = d, ties = ties))
+    expect_null(plain$weights)
+    expect_null(plain$offset)
+    expect_null(plain$strata)
+  }
+  # the robust variance and a counting-process response take the same path
+  d$start <- pmax(0, d$time - 2)
+  f <- Surv(start, time, status) ~ x1 + x2
+  d$id <- seq_len(nrow(d))
+  fit <- cox_fit(f, data = d, cluster = id)
+  expect_same_as_coxph(fit, coxph(f, data = d, cluster = id))
+  expect_equal(unname(fit$concordance), unname(coxph(f, data = d, cluster = id)$concordance),
+               tolerance = tol)
+})
