@@ -46,7 +46,7 @@ cox_concordance_validated <- function(time, status, lp, strata, weights, start =
                                       cluster = NULL, row_order = NULL, time_rank = NULL) {
   n <- length(status)
   single_stratum <- is.null(strata) || is_constant(strata)
-  strata <- if (single_stratum) NULL else group_codes(strata, "strata", n, NULL)
+  strata <- if (single_stratum) NULL else check_grouping(strata, n, "strata", call = NULL)
   # Pair counts are products of two weights: weights far from 1 are divided by a power of two
   # (weight_scale(), R/cox-fit.R) and the counts multiplied back; concordance and std are ratios.
   wscale <- if (is.null(weights)) 1 else weight_scale(weights)
@@ -58,7 +58,7 @@ cox_concordance_validated <- function(time, status, lp, strata, weights, start =
     res[counts] <- res[counts] * wscale * wscale  # not wscale^2: 0 stays 0 if that overflows
     return(res)
   }
-  cluster <- if (is.null(cluster)) NULL else group_codes(cluster, "cluster", n, NULL)
+  cluster <- if (is.null(cluster)) NULL else check_grouping(cluster, n, "cluster", call = NULL)
   if (is.null(start)) {
     # Right-censored: the predictor sweep needs only time ranks, which one hashing pass gives
     # (no sort, so the Cox row order is not needed; no "+ 0" copies: C++ treats -0 as +0).
@@ -224,48 +224,18 @@ check_concordance_input <- function(time, status, predictor, strata, weights, st
   if (n == 0L) {
     cli::cli_abort("{.arg time} has zero rows.", call = call, class = "rwe_bad_input")
   }
-  check_numeric_vector(time, "time", n, call)
-  check_numeric_vector(predictor, "predictor", n, call)
-  if (is.logical(status)) status <- as.double(status)
-  check_numeric_vector(status, "status", n, call)
-  bad <- which(status != 0 & status != 1)
-  if (length(bad)) abort_rows("status", "must be 0 (censored) or 1 (event)", bad, call)
-  if (!is.null(start)) check_numeric_vector(start, "start", n, call)
+  check_numeric_vector(time, n = n, call = call)
+  check_numeric_vector(predictor, n = n, call = call)
+  status <- check_status(status, n, call = call)
+  if (!is.null(start)) check_numeric_vector(start, n = n, call = call)
   check_times(as.double(time), if (is.null(start)) NULL else as.double(start), call = call)
-  strata <- if (is.null(strata)) rep(1L, n) else group_codes(strata, "strata", n, call)
-  if (!is.null(cluster)) cluster <- group_codes(cluster, "cluster", n, call)
+  strata <- if (is.null(strata)) rep(1L, n) else check_grouping(strata, n, "strata", call = call)
+  if (!is.null(cluster)) cluster <- check_grouping(cluster, n, "cluster", call = call)
   # "+ 0" turns -0 into +0, so a time of zero sorts as one value whatever its sign bit
   list(time = as.double(time) + 0, status = as.double(status),
        predictor = as.double(predictor) + 0, strata = strata,
        weights = check_weights(weights, n, call = call),
        start = if (is.null(start)) NULL else as.double(start) + 0, cluster = cluster)
-}
-
-check_numeric_vector <- function(x, arg, n, call) {
-  if (!is.numeric(x)) {
-    cli::cli_abort("{.arg {arg}} must be numeric, not {.obj_type_friendly {x}}.", call = call,
-                   class = "rwe_bad_input")
-  }
-  if (length(x) != n) {
-    cli::cli_abort("{.arg {arg}} has length {length(x)}, but {.arg time} has {n}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  bad <- which(!is.finite(x))
-  if (length(bad)) abort_rows(arg, "must be finite (no NA, NaN or Inf)", bad, call)
-  invisible(TRUE)
-}
-
-# Integer codes for a grouping vector (strata or cluster); NA is not a group.
-group_codes <- function(g, arg, n, call) {
-  if (length(g) != n) {
-    cli::cli_abort("{.arg {arg}} has length {length(g)}, but {.arg time} has {n}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  bad <- which(is.na(g))
-  if (length(bad)) abort_rows(arg, "must not be missing", bad, call)
-  if (is.integer(g) && !is.object(g)) return(g)
-  if (is.factor(g)) return(as.integer(g))
-  match(g, unique(g))
 }
 
 #' Concordance (Harrell's C) between a predictor and a survival outcome
@@ -295,7 +265,7 @@ group_codes <- function(g, arg, n, call) {
 #' @param reverse If `TRUE`, a larger predictor value predicts shorter survival.
 #' @return An object of class `rwe_concordance`: a list with `concordance`, `std.err`, `var`,
 #'   `count` (named: concordant, discordant, tied.x, tied.y, tied.xy; weighted pair counts),
-#'   `count_by_stratum` (a data frame with the strata as columns, or `NULL`), `n`, `n_event`,
+#'   `count_by_stratum` (a data frame with the strata as columns, or `NULL`), `n`, `nevent`,
 #'   `predictor`, `reverse`, `na.action` and `call`. Use [tidy()] and [glance()] for data
 #'   frames.
 #' @examples
@@ -322,10 +292,7 @@ concordance_index <- function(formula, data, weights, subset, na.action, reverse
     }
     return(concordance_of_cox(formula, match.call(), call))
   }
-  if (!is.logical(reverse) || length(reverse) != 1L || is.na(reverse)) {
-    cli::cli_abort("{.arg reverse} must be TRUE or FALSE.", call = call,
-                   class = "rwe_bad_input")
-  }
+  check_flag(reverse, call = call)
   mc <- match.call()
   mf <- surv_model_frame(mc, parent.frame(), call = call)
   parts <- surv_parts(mf, call = call)
@@ -342,7 +309,7 @@ concordance_index <- function(formula, data, weights, subset, na.action, reverse
   }
   new_rwe_concordance(concordance = res$concordance, var = res$var, count = res$count,
                       count_by_stratum = by_stratum, n = res$n,
-                      n_event = sum(parts$status), predictor = predictor$label,
+                      nevent = sum(parts$status), predictor = predictor$label,
                       reverse = reverse, na.action = parts$na.action, call = mc)
 }
 
@@ -370,7 +337,7 @@ concordance_of_cox <- function(fit, mc, call) {
   }
   new_rwe_concordance(concordance = res$concordance, var = res$var, count = res$count,
                       count_by_stratum = by_stratum, n = res$n,
-                      n_event = sum(y[, ncol(y)]), predictor = "linear predictor",
+                      nevent = sum(y[, ncol(y)]), predictor = "linear predictor",
                       reverse = TRUE, na.action = fit$na.action, call = mc)
 }
 
@@ -414,12 +381,12 @@ concordance_predictor <- function(mf, terms, call) {
 
 #' Constructor for concordance results
 #' @noRd
-new_rwe_concordance <- function(concordance, var, count, count_by_stratum, n, n_event,
+new_rwe_concordance <- function(concordance, var, count, count_by_stratum, n, nevent,
                                 predictor, reverse, na.action, call) {
-  stopifnot(is.numeric(concordance), length(count) == 5L)
+  if (!is.numeric(concordance) || length(count) != 5L) abort_internal("malformed concordance counts")
   structure(
     list(concordance = concordance, std.err = sqrt(var), var = var, count = count,
-         count_by_stratum = count_by_stratum, n = n, n_event = n_event,
+         count_by_stratum = count_by_stratum, n = n, nevent = nevent,
          predictor = predictor, reverse = reverse, na.action = na.action, call = call),
     class = "rwe_concordance"
   )
@@ -432,7 +399,7 @@ print.rwe_concordance <- function(x, digits = 4L, ...) {
   cat("<rwe_concordance> Harrell's C of `", x$predictor, "` (", direction,
       " value = shorter survival)\n", sep = "")
   n_strata <- if (is.null(x$count_by_stratum)) 1L else nrow(x$count_by_stratum)
-  cat("n = ", x$n, ", events = ", x$n_event,
+  cat("n = ", x$n, ", events = ", x$nevent,
       if (n_strata > 1L) paste0(", ", n_strata, " strata (pairs within strata)"),
       if (length(x$na.action)) {
         paste0(" (", length(x$na.action), if (length(x$na.action) == 1L) " row" else " rows",
@@ -491,6 +458,6 @@ glance.rwe_concordance <- function(x, ...) {
   check_dots_empty_bad(...)
   n_strata <- if (is.null(x$count_by_stratum)) 1L else nrow(x$count_by_stratum)
   cbind(data.frame(concordance = x$concordance, std.error = x$std.err, n = x$n,
-                   nevent = x$n_event, n_strata = n_strata),
+                   nevent = x$nevent, n_strata = n_strata),
         as.data.frame(as.list(x$count)))
 }

@@ -172,7 +172,8 @@ cox_curve_targets <- function(object, newdata, call = rlang::caller_env()) {
   stratified <- cox_has_strata(object)
   if (is.null(newdata)) {
     if (any(attr(object$terms, "order") > 1L)) {
-      cli::cli_warn("The model has interactions: a curve at the covariate means is rarely useful; give {.arg newdata}.")
+      cli::cli_warn("The model has interactions: a curve at the covariate means is rarely useful; give {.arg newdata}.",
+                    class = "rwe_cox_curve_at_means")
     }
     info <- as.data.frame(as.list(if (p) object$means else c(`(baseline)` = 0)),
                           optional = TRUE)
@@ -237,7 +238,9 @@ matrix_fit_targets <- function(object, newdata, call) {
 #' @param newdata Optional data frame of covariate values, one curve per row (for a
 #'   [cox_fit_matrix()] fit: a numeric matrix with the fit's columns). Rows with missing
 #'   covariates are refused.
-#' @param conf.int Confidence level of the pointwise limits.
+#' @param conf.level Confidence level of the pointwise limits.
+#' @param conf.int Deprecated name of `conf.level` (`survival::survfit.coxph()`'s name; a
+#'   warning of class `rwe_deprecated`).
 #' @param conf.type Scale of the limits: `"log"` (default), `"log-log"`, `"plain"` or
 #'   `"none"`.
 #' @param se.fit Compute standard errors (and limits)?
@@ -259,27 +262,25 @@ matrix_fit_targets <- function(object, newdata, call) {
 #' head(generics::tidy(curves))
 #' @method survfit rwe_cox
 #' @export
-survfit.rwe_cox <- function(formula, newdata, conf.int = 0.95,
+survfit.rwe_cox <- function(formula, newdata, conf.level = 0.95,
                             conf.type = c("log", "log-log", "plain", "none"),
-                            se.fit = TRUE, ...) {
+                            se.fit = TRUE, ..., conf.int = NULL) {
   object <- formula
   check_dots_refused(list(...), "survfit")
   object <- check_curve_fit(object)
   conf.type <- match_choice(conf.type, c("log", "log-log", "plain", "none"), "conf.type")
-  check_conf_level(conf.int)
-  if (!isTRUE(se.fit) && !isFALSE(se.fit)) {
-    cli::cli_abort("{.arg se.fit} must be TRUE or FALSE.", class = "rwe_bad_input")
-  }
+  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
+  check_flag(se.fit)
   if (!se.fit) conf.type <- "none"
   base <- cox_curve_baseline(object)
   targets <- cox_curve_targets(object, if (missing(newdata)) NULL else newdata)
   plan <- cox_curve_plan(object, base, targets)
   curves <- cox_curve_table(base, targets, plan, se.fit)
   limits <- if (conf.type == "none") list(lower = NA_real_, upper = NA_real_) else
-    km_conf_limits(curves$surv, curves$std.err, conf.type, conf.int)
+    km_conf_limits(curves$surv, curves$std.err, conf.type, conf.level)
   curves$lower <- limits$lower
   curves$upper <- limits$upper
-  new_rwe_cox_curves(curves, plan, object, base, targets$info, conf.int, conf.type)
+  new_rwe_cox_curves(curves, plan, object, base, targets$info, conf.level, conf.type)
 }
 
 # All curves in long form, ordered by curve then time: one block of m times x k curves per
@@ -341,7 +342,7 @@ new_rwe_cox_curves <- function(curves, plan, object, base, info, conf.int, conf.
 cox_strata_columns <- function(object, codes) {
   table <- object$strata_table
   if (is.null(table)) {
-    labels <- if_null(object$strata_levels, as.character(seq_len(max(codes))))
+    labels <- object$strata_levels %||% as.character(seq_len(max(codes)))
     table <- data.frame(strata = labels)
   }
   out <- table[codes, , drop = FALSE]

@@ -26,20 +26,11 @@
 #' @export
 firth_control <- function(eps = 1e-8, gconv = 1e-8, iter.max = 100L, max.halving = 25L,
                           max.step = 0.5) {
-  positive <- function(v, arg) {
-    if (!is.numeric(v) || length(v) != 1L || !is.finite(v) || v <= 0) {
-      cli::cli_abort("{.arg {arg}} must be a single positive number.",
-                     class = "rwe_bad_input", call = rlang::caller_env(2))
-    }
-  }
-  positive(eps, "eps")
-  positive(gconv, "gconv")
-  positive(iter.max, "iter.max")
-  positive(max.step, "max.step")
-  if (!is.numeric(max.halving) || length(max.halving) != 1L || !is.finite(max.halving) ||
-        max.halving < 0) {
-    cli::cli_abort("{.arg max.halving} must be a single number >= 0.", class = "rwe_bad_input")
-  }
+  check_tolerance(eps)
+  check_tolerance(gconv)
+  check_tolerance(iter.max)
+  check_tolerance(max.step)
+  check_number(max.halving, min = 0)
   list(eps = as.double(eps), gconv = as.double(gconv), iter.max = as.integer(iter.max),
        max.halving = as.integer(max.halving), max.step = as.double(max.step))
 }
@@ -61,7 +52,9 @@ firth_control <- function(eps = 1e-8, gconv = 1e-8, iter.max = 100L, max.halving
 #'   baseline hazard.
 #' @param weights Optional case weights (finite, >= 0).
 #' @param offset Optional offset added to the linear predictor.
-#' @param ties `"breslow"` (the method of `coxphf`) or `"efron"`.
+#' @param ties `"breslow"` (the default: the only method of `coxphf::coxphf()`, the reference
+#'   for penalised fits, so that its numbers can be compared) or `"efron"` (the default of
+#'   [cox_fit()], which passes its own `ties` when `firth = TRUE`).
 #' @param control Settings from [firth_control()].
 #' @param profile Compute profile penalised-likelihood intervals and tests?
 #' @param conf.level Confidence level of the profile intervals.
@@ -89,7 +82,7 @@ firth_control <- function(eps = 1e-8, gconv = 1e-8, iter.max = 100L, max.halving
 #'   * `conf.level`, `penalty`, `ties`, `n`, `nevent` (number of event rows, unweighted),
 #'     `control`.
 #'
-#'   A fit or profile that does not converge gives a warning of class `rwe_convergence`.
+#'   A fit or profile that does not converge gives a warning of class `rwe_not_converged`.
 #' @references Firth D (1993). Bias reduction of maximum likelihood estimates. Biometrika
 #'   80:27-38. Heinze G, Schemper M (2001). A solution to the problem of monotone likelihood
 #'   in Cox regression. Biometrics 57:114-119.
@@ -105,7 +98,7 @@ cox_firth_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
                              ties = c("breslow", "efron"), control = firth_control(),
                              profile = TRUE, conf.level = 0.95, which = NULL, penalty = 0.5) {
   call <- rlang::current_env()
-  ties <- match.arg(ties)
+  ties <- match_choice(ties, c("breslow", "efron"))
   check_control(control, firth_control_fields, "firth_control", call = call)
   check_firth_scalars(conf.level, penalty, profile, call)
   prep <- firth_prepare(x, y, strata, weights, offset, scale = TRUE, call = call)
@@ -140,34 +133,25 @@ cox_firth_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
 # Non-convergence is reported (never silent); the numbers are still returned, flagged.
 firth_warn_convergence <- function(res, call) {
   if (!res$converged) {
-    cli::cli_warn(c("The penalised Cox fit did not converge in {res$iter} iteration{?s}.",
-                    "i" = "Increase {.arg iter.max} in {.fn firth_control}."),
-                  call = call, class = "rwe_convergence")
+    warn_not_converged(c("The penalised Cox fit did not converge in {res$iter} iteration{?s}.",
+                         "i" = "Increase {.arg iter.max} in {.fn firth_control}."),
+                       class = "rwe_firth_not_converged", call = call)
   }
   prof <- res$profile
   if (is.null(prof)) return(invisible())
   bad <- !(prof$conf.low.converged & prof$conf.high.converged & prof$test.converged)
   if (any(bad)) {
-    cli::cli_warn(c("Profile penalised-likelihood intervals or tests did not converge for {.val {prof$term[bad]}}.",
-                    "i" = "See the {.field *.converged} columns of {.field profile}."),
-                  call = call, class = "rwe_convergence")
+    warn_not_converged(c("Profile penalised-likelihood intervals or tests did not converge for {.val {prof$term[bad]}}.",
+                         "i" = "See the {.field *.converged} columns of {.field profile}."),
+                       class = "rwe_firth_not_converged", call = call)
   }
   invisible()
 }
 
 check_firth_scalars <- function(conf.level, penalty, profile, call) {
-  if (!is.numeric(conf.level) || length(conf.level) != 1L || !is.finite(conf.level) ||
-        conf.level <= 0 || conf.level >= 1) {
-    cli::cli_abort("{.arg conf.level} must be a single number between 0 and 1.",
-                   call = call, class = "rwe_bad_input")
-  }
-  if (!is.numeric(penalty) || length(penalty) != 1L || !is.finite(penalty) || penalty < 0) {
-    cli::cli_abort("{.arg penalty} must be a single number >= 0.", call = call,
-                   class = "rwe_bad_input")
-  }
-  if (!is.logical(profile) || length(profile) != 1L || is.na(profile)) {
-    cli::cli_abort("{.arg profile} must be TRUE or FALSE.", call = call, class = "rwe_bad_input")
-  }
+  check_conf_level(conf.level, call = call)
+  check_number(penalty, min = 0, call = call)
+  check_flag(profile, call = call)
 }
 
 # The kernel ran with weights w / c and penalty / c: l(b) = c l'(b) - c log(c) D' (D' the
@@ -236,12 +220,16 @@ firth_which <- function(which, names, call) {
 # with scale = TRUE, scales) the columns of x; returns what the kernel needs, x transposed so
 # that each row's covariates are contiguous.
 firth_prepare <- function(x, y, strata, weights, offset, scale, call) {
-  parts <- firth_check_y(y, call)
+  parts <- check_surv_response(y, call)
   n <- length(parts$time)
-  x <- firth_check_x(x, n, call)
   weights <- check_weights(weights, n, call = call)
-  offset <- firth_check_offset(offset, n, call)
-  strata <- firth_check_strata(strata, n, call)
+  x <- check_covariate_matrix(x, n, weights, call)$x
+  if (ncol(x) == 0L) {
+    cli::cli_abort("{.arg x} has no columns; there is nothing to estimate.", call = call,
+                   class = "rwe_bad_input")
+  }
+  offset <- check_matrix_offset(offset, n, call)
+  strata <- check_matrix_strata(strata, n, call)$codes
   check_has_events(parts$status, weights, call = call)
   centre <- colMeans(x)
   sds <- if (scale) apply(x, 2L, scale_free_sd) else rep(1, ncol(x))
@@ -275,76 +263,13 @@ scale_free_sd <- function(col) {
   stats::sd(col / k) * k
 }
 
-firth_check_y <- function(y, call) {
-  if (!inherits(y, "Surv")) {
-    cli::cli_abort("{.arg y} must be a {.fn survival::Surv} object, not {.obj_type_friendly {y}}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  type <- attr(y, "type")
-  if (!type %in% c("right", "counting")) {
-    cli::cli_abort(c("{.arg y} must be right-censored or counting-process survival data.",
-                     "x" = "Got {.val {type}} censoring."), call = call, class = "rwe_bad_input")
-  }
-  bad <- which(rowSums(is.na(unclass(y))) > 0)
-  if (length(bad)) abort_rows("y", "has missing values", bad, call)
-  counting <- type == "counting"
-  time <- as.double(y[, if (counting) 2L else 1L])
-  start <- if (counting) as.double(y[, 1L]) else NULL
-  status <- as.double(y[, ncol(y)])
-  check_times(time, start, call = call)
-  list(time = time, start = start, status = status)
-}
-
-firth_check_x <- function(x, n, call) {
-  if (is.data.frame(x) || !(is.numeric(x) || is.logical(x))) {
-    cli::cli_abort("{.arg x} must be a numeric matrix, not {.obj_type_friendly {x}}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  if (is.null(dim(x))) x <- matrix(x, ncol = 1L)
-  if (nrow(x) != n) {
-    cli::cli_abort("{.arg x} has {nrow(x)} rows, but {.arg y} has {n}.", call = call,
-                   class = "rwe_bad_input")
-  }
-  if (ncol(x) == 0L) {
-    cli::cli_abort("{.arg x} has no columns; there is nothing to estimate.", call = call,
-                   class = "rwe_bad_input")
-  }
-  storage.mode(x) <- "double"
-  bad <- which(rowSums(!is.finite(x)) > 0)
-  if (length(bad)) abort_rows("x", "has missing or infinite values", bad, call)
-  if (is.null(colnames(x))) colnames(x) <- paste0("x", seq_len(ncol(x)))
-  x
-}
-
-firth_check_offset <- function(offset, n, call) {
-  if (is.null(offset)) return(rep(0, n))
-  if (!is.numeric(offset) || length(offset) != n) {
-    cli::cli_abort("{.arg offset} must be numeric with one value per row ({n}).",
-                   call = call, class = "rwe_bad_input")
-  }
-  bad <- which(!is.finite(offset))
-  if (length(bad)) abort_rows("offset", "must be finite", bad, call)
-  as.double(offset)
-}
-
-firth_check_strata <- function(strata, n, call) {
-  if (is.null(strata)) return(rep(1L, n))
-  if (length(strata) != n) {
-    cli::cli_abort("{.arg strata} has length {length(strata)}, but the data have {n} rows.",
-                   call = call, class = "rwe_bad_input")
-  }
-  bad <- which(is.na(strata))
-  if (length(bad)) abort_rows("strata", "has missing values", bad, call)
-  as.integer(factor(strata, exclude = NULL))
-}
-
 # Log partial likelihood, score, information, d information / d beta and their penalised
 # versions at `beta` (user scale), without fitting: the oracle for numerical differentiation
 # in the tests.
 firth_eval_matrix <- function(x, y, beta, strata = NULL, weights = NULL, offset = NULL,
                               ties = c("breslow", "efron"), penalty = 0.5) {
   call <- rlang::current_env()
-  ties <- match.arg(ties)
+  ties <- match_choice(ties, c("breslow", "efron"))
   prep <- firth_prepare(x, y, strata, weights, offset, scale = FALSE, call = call)
   firth_eval_cpp(prep$xt, prep$time, prep$status, prep$weights, prep$offset, prep$strata,
                  prep$start, prep$start_order, ties == "efron", as.double(beta), penalty)
@@ -439,7 +364,7 @@ firth_coef_table <- function(object) {
 
 #' @export
 print.rwe_cox_firth <- function(x, digits = max(1L, getOption("digits") - 3L), ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   if (!is.null(x$call)) cat("Call:\n", paste(deparse(x$call), collapse = "\n"), "\n\n", sep = "")
   cat("Cox model (", x$method, " ties), Firth-penalised; CIs and p-values by profile ",
       "penalised likelihood\n\n", sep = "")
@@ -459,14 +384,14 @@ print.rwe_cox_firth <- function(x, digits = max(1L, getOption("digits") - 3L), .
 
 #' @export
 summary.rwe_cox_firth <- function(object, ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   structure(list(fit = object, coefficients = firth_coef_table(object)),
             class = "summary.rwe_cox_firth")
 }
 
 #' @export
 print.summary.rwe_cox_firth <- function(x, digits = max(1L, getOption("digits") - 3L), ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   print.rwe_cox_firth(x$fit, digits = digits)
   fit <- x$fit
   cat("Penalised log-likelihood (init, final): ", paste(format(fit$loglik), collapse = ", "),
@@ -476,7 +401,7 @@ print.summary.rwe_cox_firth <- function(x, digits = max(1L, getOption("digits") 
 
 #' @export
 confint.rwe_cox_firth <- function(object, parm, level = object$conf.level, ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   check_firth_level(object, level)
   out <- cbind(object$profile$conf.low, object$profile$conf.high)
   pct <- paste(format(100 * c((1 - level) / 2, 1 - (1 - level) / 2), trim = TRUE,
@@ -502,7 +427,7 @@ confint.rwe_cox_firth <- function(object, parm, level = object$conf.level, ...) 
 #' @export
 tidy.rwe_cox_firth <- function(x, exponentiate = FALSE, conf.int = TRUE,
                                conf.level = x$conf.level, ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   check_firth_level(x, conf.level, "conf.level")
   prof <- x$profile
   out <- data.frame(term = names(x$coefficients), estimate = unname(x$coefficients),
@@ -535,7 +460,7 @@ check_firth_level <- function(object, level, arg = "level", call = rlang::caller
 #'                          ties = "breslow", firth = TRUE))
 #' @export
 glance.rwe_cox_firth <- function(x, ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   data.frame(n = x$n, nevent = x$nevent, statistic.log = x$lr.test[["statistic"]],
              df.log = x$lr.test[["df"]], p.value.log = x$lr.test[["p.value"]],
              logLik = x$loglik[["final"]], iter = x$iter, converged = x$converged)

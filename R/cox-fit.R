@@ -32,23 +32,15 @@ cox_control <- function(eps = 1e-9, toler.chol = .Machine$double.eps^0.75, iter.
     kept <- checked_controls$default
     if (!is.null(kept) && identical(kept$threads_option, threads)) return(kept$control)
   }
-  check_control_number(eps, "eps")
-  check_control_number(toler.chol, "toler.chol")
-  check_control_number(toler.inf, "toler.inf")
-  if (!is.numeric(iter.max) || length(iter.max) != 1L || is.na(iter.max) || iter.max < 0) {
-    cli::cli_abort("{.arg iter.max} must be a single non-negative number.",
-                   class = "rwe_bad_input")
-  }
-  if (!isTRUE(timefix) && !isFALSE(timefix)) {
-    cli::cli_abort("{.arg timefix} must be TRUE or FALSE.", class = "rwe_bad_input")
-  }
-  if (!is.numeric(threads) || length(threads) != 1L || is.na(threads) || threads < 1 ||
-      threads != round(threads)) {
-    cli::cli_abort("{.arg threads} must be a single positive whole number, not {.val {threads}}.",
-                   class = "rwe_bad_input")
-  }
+  check_tolerance(eps)
+  check_tolerance(toler.chol)
+  check_tolerance(toler.inf)
+  check_number(iter.max, min = 0)
+  check_flag(timefix)
+  check_count(threads, min = 1)
   if (eps <= toler.chol) {
-    cli::cli_warn("For numerical accuracy, {.arg toler.chol} should be smaller than {.arg eps}.")
+    cli::cli_warn("For numerical accuracy, {.arg toler.chol} should be smaller than {.arg eps}.",
+                  class = "rwe_control_tolerance")
   }
   control <- list(eps = eps, toler.chol = toler.chol, iter.max = as.integer(iter.max),
                   toler.inf = toler.inf, timefix = timefix, threads = as.integer(threads))
@@ -72,13 +64,6 @@ fix_near_ties <- function(y, time, start, control, call = rlang::caller_env()) {
   attributes(ym) <- attributes(y)
   list(y = ym, time = merged$time, start = merged$start, time_rank = merged$time_rank,
        start_rank = merged$start_rank)
-}
-
-check_control_number <- function(value, arg, call = rlang::caller_env()) {
-  if (!is.numeric(value) || length(value) != 1L || !is.finite(value) || value <= 0) {
-    cli::cli_abort("{.arg {arg}} must be a single positive number.", call = call,
-                   class = "rwe_bad_input")
-  }
 }
 
 #' Fit a Cox proportional-hazards model
@@ -204,12 +189,7 @@ cox_fit <- function(formula, data, ties = c("efron", "breslow"), weights, subset
 
 check_keep_flags <- function(..., call = rlang::caller_env()) {
   flags <- list(...)
-  for (arg in names(flags)) {
-    if (!isTRUE(flags[[arg]]) && !isFALSE(flags[[arg]])) {
-      cli::cli_abort("{.arg {arg}} must be TRUE or FALSE, not {.obj_type_friendly {flags[[arg]]}}.",
-                     call = call, class = "rwe_bad_input")
-    }
-  }
+  for (arg in names(flags)) check_flag(flags[[arg]], arg = arg, call = call)
   invisible(TRUE)
 }
 
@@ -440,73 +420,6 @@ cox_fit_matrix <- function(x, y, strata = NULL, weights = NULL, offset = NULL,
                      control = control, ties = ties, init = init)
   cox_finish(fit, robust = FALSE, cluster = NULL, design_x = x, concordance = concordance,
              row_order = raw$row_order, time_rank = fixed$time_rank, status = y_parts$status)
-}
-
-check_surv_response <- function(y, call = rlang::caller_env()) {
-  if (!inherits(y, "Surv")) {
-    cli::cli_abort("{.arg y} must be a {.fn Surv} object, not {.obj_type_friendly {y}}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  type <- attr(y, "type")
-  if (!type %in% c("right", "counting")) abort_surv_type(type, "y", call)
-  ym <- unclass(y)
-  if (anyNA(ym)) {
-    abort_rows("y", "has missing values (or invalid event codes)", which(rowSums(is.na(ym)) > 0), call)
-  }
-  counting <- type == "counting"
-  time <- as.double(ym[, if (counting) 2L else 1L])
-  start <- if (counting) as.double(ym[, 1L]) else NULL
-  status <- as.double(ym[, ncol(ym)])
-  if (!all_zero_one_cpp(status)) {  # allocation-free scan first; name the rows only if needed
-    abort_rows("y", "has event codes other than 0/1", which(status != 0 & status != 1), call)
-  }
-  check_times(time, start, call = call)
-  list(time = time, start = start, status = status)
-}
-
-check_covariate_matrix <- function(x, n, weights, call = rlang::caller_env()) {
-  if (is.data.frame(x)) x <- as.matrix(x)
-  if (is.null(dim(x)) && is.numeric(x)) x <- matrix(x, ncol = 1L, dimnames = list(NULL, "x"))
-  if (!is.matrix(x) || !(is.numeric(x) || is.logical(x))) {
-    cli::cli_abort("{.arg x} must be a numeric matrix, not {.obj_type_friendly {x}}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  if (nrow(x) != n) {
-    cli::cli_abort("{.arg x} has {nrow(x)} row{?s}, but {.arg y} has {n}.", call = call,
-                   class = "rwe_bad_input")
-  }
-  # storage.mode<- copies even a double matrix, 8np bytes at large n: only coerce if needed.
-  if (!is.double(x)) storage.mode(x) <- "double"
-  if (is.null(colnames(x))) colnames(x) <- paste0("x", seq_len(ncol(x)))
-  summary <- cox_column_summary_cpp(x, weights)
-  if (summary$bad_col > 0L) {
-    abort_rows("x", paste0("has missing or infinite values in column ", summary$bad_col),
-               which(!is.finite(x[, summary$bad_col])), call)
-  }
-  list(x = x, summary = summary)
-}
-
-check_matrix_strata <- function(strata, n, call = rlang::caller_env()) {
-  if (is.null(strata)) return(list(codes = rep(1L, n), levels = NULL))
-  if (length(strata) != n) {
-    cli::cli_abort("{.arg strata} has length {length(strata)}, but {.arg y} has {n} rows.",
-                   call = call, class = "rwe_bad_input")
-  }
-  bad <- which(is.na(strata))
-  if (length(bad)) abort_rows("strata", "has missing values", bad, call)
-  f <- droplevels(as.factor(strata))
-  list(codes = as.integer(f), levels = levels(f))
-}
-
-check_matrix_offset <- function(offset, n, call = rlang::caller_env()) {
-  if (is.null(offset)) return(rep(0, n))
-  if (!is.numeric(offset) || length(offset) != n) {
-    cli::cli_abort("{.arg offset} must be numeric of length {n}.", call = call,
-                   class = "rwe_bad_input")
-  }
-  bad <- which(!is.finite(offset))
-  if (length(bad)) abort_rows("offset", "must be finite", bad, call)
-  as.double(offset)
 }
 
 # Orders the rows for the kernel's grid (x itself is never sorted or copied), centres as
@@ -765,9 +678,9 @@ cox_finish <- function(fit, robust, cluster, design_x, concordance = TRUE, row_o
   }
   # Like coxph, a deliberately tiny iter.max (0 or 1: one step at a time) is not warned about.
   if (!fit$converged && fit$control$iter.max > 1L) {
-    cli::cli_warn(c("Ran out of iterations ({fit$iter}) and did not converge.",
-                    "i" = "Increase {.arg iter.max} in {.fn cox_control}; the result is returned as is."),
-                  class = "rwe_cox_not_converged")
+    warn_not_converged(c("Ran out of iterations ({fit$iter}) and did not converge.",
+                         "i" = "Increase {.arg iter.max} in {.fn cox_control}; the result is returned as is."),
+                       class = "rwe_cox_not_converged", call = NULL)
   }
   cox_warn_singular(fit)
   if (any(fit$diverged)) {
@@ -861,7 +774,7 @@ cox_variance_note <- "Robust (sandwich) variance: z and p use `robust se`; `se(c
 #' @export
 print.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L), signif.stars = FALSE,
                           ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   if (!is.null(x$call)) cat("Call:\n", paste(deparse(x$call), collapse = "\n"), "\n\n", sep = "")
   if (length(x$coefficients)) {
     stats::printCoefmat(cox_coef_table(x), digits = digits, P.values = TRUE, has.Pvalue = TRUE,
@@ -886,11 +799,11 @@ print.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L), signif.
 #' Summarise a Cox model fit
 #'
 #' @param object An `rwe_cox` fit from [cox_fit()] or [cox_fit_matrix()].
-#' @param conf.int Confidence level of the hazard-ratio intervals, as in
-#'   `summary.coxph()`; `FALSE` leaves them out.
-#' @param conf.level The same as `conf.int` (the name [tidy.rwe_cox()] uses); give one of
-#'   the two.
+#' @param conf.level Confidence level of the hazard-ratio intervals (`summary.coxph()`'s
+#'   `conf.int`); `FALSE` leaves them out.
 #' @param ... Must be empty.
+#' @param conf.int Deprecated name of `conf.level` (a warning of class `rwe_deprecated`);
+#'   `conf.int = FALSE` still leaves the intervals out, as in `summary.coxph()`.
 #' @return An object of class `summary.rwe_cox`: the coefficient table, hazard ratios with
 #'   confidence intervals, concordance (when computed), the likelihood-ratio, Wald and score
 #'   tests, the robust score test `robscore` (with a robust variance), `rsq` (coxph's
@@ -898,18 +811,17 @@ print.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L), signif.
 #'   `used.robust`.
 #' @examples
 #' summary(cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung),
-#'         conf.int = 0.9)
+#'         conf.level = 0.9)
 #' @export
-summary.rwe_cox <- function(object, conf.int = 0.95, conf.level = conf.int, ...) {
-  rlang::check_dots_empty()
-  if (!missing(conf.int) && !missing(conf.level) && !identical(conf.int, conf.level)) {
-    cli::cli_abort("Give {.arg conf.int} or {.arg conf.level}, not both.", class = "rwe_bad_input")
+summary.rwe_cox <- function(object, conf.level = 0.95, ..., conf.int = NULL) {
+  check_dots_empty_bad(...)
+  if (isFALSE(conf.int)) conf.level <- FALSE else if (!isFALSE(conf.level)) {
+    conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
   }
   coef <- object$coefficients
   conf <- NULL
   if (!isFALSE(conf.level)) {
     level <- conf.level
-    check_conf_level(level, arg = if (missing(conf.level)) "conf.int" else "conf.level")
     se <- cox_se(object)
     q <- stats::qnorm(1 - (1 - level) / 2)
     conf <- cbind(`exp(coef)` = exp(coef), `exp(-coef)` = exp(-coef),
@@ -933,7 +845,7 @@ summary.rwe_cox <- function(object, conf.int = 0.95, conf.level = conf.int, ...)
 #' @export
 print.summary.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L),
                                   signif.stars = getOption("show.signif.stars"), ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   if (!is.null(x$call)) cat("Call:\n", paste(deparse(x$call), collapse = "\n"), "\n\n", sep = "")
   cat("  n= ", x$n, ", number of events= ", x$nevent, "\n", sep = "")
   if (length(x$na.action)) cat("   (", stats::naprint(x$na.action), ")\n", sep = "")
@@ -967,33 +879,33 @@ print.summary.rwe_cox <- function(x, digits = max(1L, getOption("digits") - 3L),
 
 #' @export
 coef.rwe_cox <- function(object, ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   object$coefficients
 }
 
 #' @export
 vcov.rwe_cox <- function(object, ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   object$var
 }
 
 #' @export
 nobs.rwe_cox <- function(object, use.fallback = FALSE, ...) {
   # stats::step() and drop1() call nobs(object, use.fallback = TRUE): the one argument we accept.
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   object$nevent
 }
 
 #' @export
 logLik.rwe_cox <- function(object, ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   structure(object$loglik[2L], df = sum(!is.na(object$coefficients)), nobs = object$nevent,
             class = "logLik")
 }
 
 #' @export
 confint.rwe_cox <- function(object, parm, level = 0.95, ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   check_conf_level(level, arg = "level")
   coef <- object$coefficients
   if (missing(parm)) parm <- names(coef)
@@ -1024,7 +936,7 @@ confint.rwe_cox <- function(object, parm, level = 0.95, ...) {
 #' generics::tidy(fit, exponentiate = TRUE, conf.int = TRUE)
 #' @export
 tidy.rwe_cox <- function(x, exponentiate = FALSE, conf.int = FALSE, conf.level = 0.95, ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   table <- cox_coef_table(x)
   out <- data.frame(term = rownames(table), estimate = unname(table[, "coef"]),
                     std.error = unname(table[, "se(coef)"]), stringsAsFactors = FALSE)
@@ -1063,7 +975,7 @@ cox_diverged_note <- "monotone likelihood: HR may be infinite; consider firth = 
 #' generics::glance(cox_fit(survival::Surv(time, status) ~ age + sex, data = survival::lung))
 #' @export
 glance.rwe_cox <- function(x, ...) {
-  rlang::check_dots_empty()
+  check_dots_empty_bad(...)
   s <- summary.rwe_cox(x, conf.int = FALSE)
   ll <- logLik.rwe_cox(x)
   conc <- x$concordance

@@ -7,10 +7,7 @@
 # variance was replaced by a robust one is not what these methods test (coxph refuses the
 # robust case too).
 check_lrt_fit <- function(object, arg = "object", call = rlang::caller_env()) {
-  if (!inherits(object, "rwe_cox")) {
-    cli::cli_abort("{.arg {arg}} must be an {.cls rwe_cox} fit, not {.obj_type_friendly {object}}.",
-                   call = call, class = "rwe_bad_input")
-  }
+  check_inherits(object, "rwe_cox", arg, what = "an {.cls rwe_cox} fit", call = call)
   if (inherits(object, "rwe_cox_firth")) {
     cli::cli_abort(c("{.arg {arg}} is a Firth-penalised fit.",
                      "x" = "Likelihood-ratio tables and AIC need the unpenalised partial likelihood."),

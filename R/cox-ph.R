@@ -34,10 +34,8 @@
 #' @export
 ph_test <- function(fit, transform = c("km", "rank", "identity"), terms = TRUE) {
   fit <- check_ph_fit(fit)
-  transform <- match.arg(transform)
-  if (!isTRUE(terms) && !isFALSE(terms)) {
-    cli::cli_abort("{.arg terms} must be TRUE or FALSE.", class = "rwe_bad_input")
-  }
+  transform <- match_choice(transform, c("km", "rank", "identity"))
+  check_flag(terms)
   d <- ph_data(fit, terms)
   gt <- ph_time_transform(d$y, transform)
   gtime <- gt - mean(gt[d$status == 1])

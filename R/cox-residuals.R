@@ -3,30 +3,14 @@
 # C++ pass (src/cox_residuals.cpp); this file validates, sorts and shapes the results the way
 # survival's residuals.coxph(), predict.coxph() and basehaz() do.
 
-if_null <- function(x, otherwise) if (is.null(x)) otherwise else x
-
 residual_types <- c("martingale", "deviance", "score", "schoenfeld", "dfbeta", "dfbetas",
                     "scaledsch")
-
-# match.arg() with an rwe_bad_input error that names the argument.
-match_choice <- function(value, choices, arg, call = rlang::caller_env()) {
-  if (identical(value, choices)) return(choices[1L])
-  if (!is.character(value) || length(value) != 1L || is.na(value) || !value %in% choices) {
-    cli::cli_abort(c("{.arg {arg}} must be one of {.or {.val {choices}}}.",
-                     "x" = "Got {.val {format(value)}}."),
-                   call = call, class = "rwe_bad_input")
-  }
-  value
-}
 
 # Returns the fit with the per-row fields it does not keep rebuilt (cox_complete()): callers
 # use the returned object. `need_x = FALSE` when the model matrix of the fitted rows is not
 # used (predictions for newdata), so that it is not rebuilt for nothing.
 check_rwe_cox <- function(object, need_x = TRUE, call = rlang::caller_env()) {
-  if (!inherits(object, "rwe_cox")) {
-    cli::cli_abort("{.arg object} must be an {.cls rwe_cox} fit, not {.obj_type_friendly {object}}.",
-                   call = call, class = "rwe_bad_input")
-  }
+  check_inherits(object, "rwe_cox", "object", what = "an {.cls rwe_cox} fit", call = call)
   refuse_partitioned(object, call = call)  # no rows: the data stay at the sites
   object <- cox_complete(object, need_x = need_x, call = call)
   # coefficients, var and means are NULL in a model without covariates
@@ -59,7 +43,7 @@ cox_design <- function(object) {
 }
 
 cox_coef0 <- function(object) {
-  coef <- if_null(object$coefficients, numeric())
+  coef <- object$coefficients %||% numeric()
   coef[is.na(coef)] <- 0
   coef
 }
@@ -92,7 +76,7 @@ cox_response <- function(object) {
 # baseline hazard and expected counts do.
 coxph_linear_predictor <- function(object) {
   coef <- cox_coef0(object)
-  drop(cox_design(object) %*% coef) - sum(if_null(object$means, 0) * coef) +
+  drop(cox_design(object) %*% coef) - sum((object$means %||% 0) * coef) +
     object$offset - mean(object$offset)
 }
 
@@ -146,9 +130,7 @@ residuals.rwe_cox <- function(object, type = c("martingale", "deviance", "score"
                               weighted = type %in% c("dfbeta", "dfbetas"), ...) {
   type <- match_choice(type, residual_types, "type")
   object <- check_rwe_cox(object)
-  if (!is.logical(weighted) || length(weighted) != 1L || is.na(weighted)) {
-    cli::cli_abort("{.arg weighted} must be TRUE or FALSE.", class = "rwe_bad_input")
-  }
+  check_flag(weighted)
   if (!type %in% c("martingale", "deviance") && length(object$coefficients) == 0L) {
     cli::cli_abort("{.val {type}} residuals need a model with covariates.",
                    class = "rwe_bad_input")
@@ -316,9 +298,7 @@ predict.rwe_cox <- function(object, newdata, type = c("lp", "risk", "expected", 
   need_x <- missing(newdata) || type == "expected" ||
     (reference == "strata" && cox_has_strata(object))
   object <- check_rwe_cox(object, need_x = need_x)
-  if (!isTRUE(se.fit) && !isFALSE(se.fit)) {
-    cli::cli_abort("{.arg se.fit} must be TRUE or FALSE.", class = "rwe_bad_input")
-  }
+  check_flag(se.fit)
   if (!missing(newdata) && !is.data.frame(newdata)) {
     cli::cli_abort("{.arg newdata} must be a data frame, not {.obj_type_friendly {newdata}}.",
                    class = "rwe_bad_input")
@@ -448,7 +428,7 @@ check_newdata_vars <- function(tt, newdata, call) {
   vars <- all.vars(attr(tt, "variables"))
   env <- environment(tt)
   absent <- vars[!vars %in% names(newdata) &
-                   !vapply(vars, exists, logical(1), envir = if_null(env, globalenv()))]
+                   !vapply(vars, exists, logical(1), envir = env %||% globalenv())]
   if (length(absent)) {
     cli::cli_abort("{.arg newdata} lacks the variable{?s} {.val {absent}} used by the model.",
                    call = call, class = "rwe_bad_input")
@@ -476,7 +456,7 @@ newdata_strata <- function(object, newdata, call) {
     cli::cli_abort("{.arg newdata} lacks the strata variable{?s} {.val {absent}} of the model.",
                    call = call, class = "rwe_bad_input")
   }
-  env <- list2env(list(strata = survival::strata), parent = if_null(environment(object$terms), globalenv()))
+  env <- list2env(list(strata = survival::strata), parent = environment(object$terms) %||% globalenv())
   values <- lapply(exprs, function(e) eval(e, newdata, env))
   labels <- as.character(interaction(values, sep = ", ", lex.order = TRUE))
   codes <- match(labels, object$strata_levels)
@@ -556,7 +536,7 @@ cox_basehaz <- function(fit, centered = TRUE) {
   out <- data.frame(hazard = hazard, time = keys$time)
   if (cox_has_strata(fit)) {
     table <- fit$strata_table
-    if (is.null(table)) table <- data.frame(strata = if_null(fit$strata_levels, seq_len(max(strata))))
+    if (is.null(table)) table <- data.frame(strata = fit$strata_levels %||% seq_len(max(strata)))
     strata_cols <- table[keys$stratum, , drop = FALSE]
     rownames(strata_cols) <- NULL
     out <- cbind(out, strata_cols)

@@ -61,8 +61,8 @@ cox_table <- function(data, time, event, factors, multivariable = NULL, threshol
   cols <- surv_columns(data, time, event, call = call)
   data <- prepare_labelled(data, factors)
   check_factor_columns(data, factors, exclude = c(time, event), call = call, numeric_ok = TRUE)
-  labels <- as_bad_input(check_labels(with_data_labels(labels, data, factors), factors,
-                                      arg = "labels", call = call))
+  labels <- check_labels(with_data_labels(labels, data, factors), factors,
+                         arg = "labels", call = call)
   firth_choices <- c("auto", "never", "always")
   if (identical(firth, firth_choices)) firth <- "auto"
   if (!is.character(firth) || length(firth) != 1L || !firth %in% firth_choices) {
@@ -73,7 +73,7 @@ cox_table <- function(data, time, event, factors, multivariable = NULL, threshol
     cli::cli_abort("{.arg ties} must be {.val efron} or {.val breslow}.", call = call,
                    class = "rwe_bad_input")
   }
-  as_bad_input(check_number(threshold, arg = "threshold", lower = 0, upper = 1, call = call))
+  check_number(threshold, arg = "threshold", min = 0, max = 1, call = call)
   if (!is.null(multivariable) && (!is.character(multivariable) ||
                                   !all(multivariable %in% factors))) {
     cli::cli_abort("{.arg multivariable} must name columns listed in {.arg factors}; not

@@ -53,9 +53,9 @@ adtte_surv <- function(adtte, paramcd = NULL, adsl = NULL, unit = NULL, from_dat
                        id = "USUBJID") {
   call <- rlang::current_env()
   recs <- adam_parameter(adtte, paramcd, "adtte", call)
-  as_bad_input(check_flag(from_dates, call = call))
+  check_flag(from_dates, call = call)
   needed <- c(id, "CNSR", if (from_dates) c("STARTDT", "ADT") else "AVAL")
-  as_bad_input(check_columns(recs, needed, arg = "adtte", call = call))
+  check_columns(recs, needed, arg = "adtte", call = call)
   adam_unique_ids(recs, id, "adtte", call)
   cnsr <- as.vector(unclass(recs$CNSR))
   bad <- which(!is.na(cnsr) & (!is.numeric(cnsr) | cnsr < 0 | cnsr != round(cnsr)))
@@ -102,7 +102,7 @@ adam_unit_name <- function(recs) {
 
 # The records of one PARAMCD; NULL is allowed only for a single-parameter data set.
 adam_parameter <- function(data, paramcd, arg, call) {
-  as_bad_input(check_data_frame(data, arg = arg, call = call))
+  check_data_frame(data, arg = arg, call = call)
   if (!"PARAMCD" %in% names(data)) {
     if (is.null(paramcd)) return(data)
     cli::cli_abort("{.arg {arg}} has no PARAMCD column to select {.val {paramcd}} from.",
@@ -142,8 +142,8 @@ adam_unique_ids <- function(data, id, arg, call) {
 # Joins the ADSL columns that the records lack, by subject; every subject must be in ADSL.
 adam_join_adsl <- function(recs, adsl, id, call) {
   if (is.null(adsl)) return(recs)
-  as_bad_input(check_data_frame(adsl, call = call))
-  as_bad_input(check_columns(adsl, id, arg = "adsl", call = call))
+  check_data_frame(adsl, call = call)
+  check_columns(adsl, id, arg = "adsl", call = call)
   at <- match(as.character(recs[[id]]), as.character(adsl[[id]]))
   if (anyNA(at)) {
     abort_rows("adsl", sprintf("lacks subjects (%s) of the records: %s", id,
@@ -165,8 +165,8 @@ keep_label <- function(x, i) {
 #' @export
 adsl_population <- function(adsl, population = NULL, id = "USUBJID") {
   call <- rlang::current_env()
-  as_bad_input(check_data_frame(adsl, call = call))
-  as_bad_input(check_columns(adsl, c(id, population), arg = "adsl", call = call))
+  check_data_frame(adsl, call = call)
+  check_columns(adsl, c(id, population), arg = "adsl", call = call)
   adam_unique_ids(adsl, id, "adsl", call)
   if (!is.null(population)) {
     adsl <- rows_keep_labels(adsl, as.character(adsl[[population]]) %in% "Y")
@@ -191,7 +191,7 @@ adsl_population <- function(adsl, population = NULL, id = "USUBJID") {
 adrs_best_response <- function(adrs, paramcd = "BOR", adsl = NULL, id = "USUBJID") {
   call <- rlang::current_env()
   recs <- adam_parameter(adrs, paramcd, "adrs", call)
-  as_bad_input(check_columns(recs, c(id, "AVALC"), arg = "adrs", call = call))
+  check_columns(recs, c(id, "AVALC"), arg = "adrs", call = call)
   adam_unique_ids(recs, id, "adrs", call)
   value <- toupper(trimws(as.character(recs$AVALC)))
   value[value %in% c("NE", "MISSING", "")] <- NA
@@ -214,17 +214,17 @@ adrs_best_response <- function(adrs, paramcd = "BOR", adsl = NULL, id = "USUBJID
 adae_table <- function(adae, adsl, population = "SAFFL", trtemfl = TRUE, term = "AEDECOD",
                        grade = NULL, id = "USUBJID", ...) {
   call <- rlang::current_env()
-  as_bad_input(check_data_frame(adae, call = call))
+  check_data_frame(adae, call = call)
   grade <- grade %||% intersect(c("ATOXGR", "AETOXGR"), names(adae))[1L]
   if (is.na(grade)) {
     cli::cli_abort("{.arg adae} has neither ATOXGR nor AETOXGR; name the grade column with
                     {.arg grade}.", call = call, class = "rwe_bad_input")
   }
-  as_bad_input(check_columns(adae, c(id, term, grade), arg = "adae", call = call))
+  check_columns(adae, c(id, term, grade), arg = "adae", call = call)
   if (!population %in% names(adsl)) population <- NULL
   patients <- adsl_population(adsl, population, id)
   if (isTRUE(trtemfl)) {
-    as_bad_input(check_columns(adae, "TRTEMFL", arg = "adae", call = call))
+    check_columns(adae, "TRTEMFL", arg = "adae", call = call)
     adae <- adae[as.character(adae$TRTEMFL) %in% "Y", , drop = FALSE]
   }
   adae <- adae[as.character(adae[[id]]) %in% as.character(patients[[id]]), , drop = FALSE]

@@ -20,8 +20,8 @@
 #' column_labels(d)
 #' @export
 column_labels <- function(data, cols = names(data)) {
-  as_bad_input(check_data_frame(data))
-  as_bad_input(check_columns(data, cols))
+  check_data_frame(data)
+  check_columns(data, cols)
   out <- vapply(cols, function(col) {
     lab <- attr(data[[col]], "label", exact = TRUE)
     if (is.character(lab) && length(lab) == 1L && !is.na(lab) && nzchar(lab)) lab else

@@ -83,10 +83,7 @@ reconstruct_ipd <- function(curve, at_risk = NULL, total_events = NULL, arm = NU
   arm <- ipd_arm_column(curve, arm, call)
   curve <- ipd_check_curve(curve, arm, call)
   arms <- levels(curve$arm)
-  if (!is.numeric(max_iter) || length(max_iter) != 1L || is.na(max_iter) || max_iter < 1) {
-    cli::cli_abort("{.arg max_iter} must be a single number >= 1.", call = call,
-                   class = "rwe_bad_input")
-  }
+  check_number(max_iter, min = 1, call = call)
   if (is.null(at_risk)) {
     if (is.null(n)) {
       cli::cli_abort(c("Give {.arg at_risk} (the numbers-at-risk table) or, failing that, the initial numbers {.arg n}."),

@@ -2,9 +2,6 @@
 # class and its methods. The C++ kernel (src/km.cpp) only counts and multiplies; everything
 # here validates, sorts, and turns the per-time counts into the quantities survival reports.
 
-# The choices of the verb's argument of the same meaning (its default, in this order).
-km_conf_types <- c("log", "log-log", "plain")
-
 #' Kaplan-Meier survival curves
 #'
 #' Fits one Kaplan-Meier curve per combination of the right-hand-side variables of `formula`
@@ -24,7 +21,8 @@ km_conf_types <- c("log", "log-log", "plain")
 #' @param na.action Function handling missing values (default: `getOption("na.action")`).
 #' @param conf.type Scale of the pointwise confidence limits: `"log"` (default, as
 #'   survfit), `"log-log"` or `"plain"`.
-#' @param conf.int Confidence level of the limits, between 0 and 1.
+#' @param conf.level Confidence level of the limits, between 0 and 1.
+#' @param conf.int Deprecated name of `conf.level` (a warning of class `rwe_deprecated`).
 #' @param robust Standard error: `FALSE` for Greenwood, `TRUE` for the
 #'   infinitesimal-jackknife SE (right-censored data only). `NULL` (default) follows
 #'   survfit: robust when some case weight is not an integer.
@@ -54,11 +52,10 @@ km_conf_types <- c("log", "log-log", "plain")
 #' summary(fit, times = c(180, 365))
 #' @export
 km_fit <- function(formula, data, weights, subset, na.action,
-                   conf.type = c("log", "log-log", "plain"), conf.int = 0.95, robust = NULL,
-                   id) {
-  # the default without match.arg()'s look-up of the formals (a share of a small call)
-  conf.type <- if (identical(conf.type, km_conf_types)) "log" else match.arg(conf.type)
-  check_conf_level(conf.int)
+                   conf.type = c("log", "log-log", "plain"), conf.level = 0.95, robust = NULL,
+                   id, conf.int = NULL) {
+  conf.type <- match_choice(conf.type, c("log", "log-log", "plain"))
+  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
   mc <- match.call()
   env <- parent.frame()
   here <- environment()
@@ -74,7 +71,7 @@ km_fit <- function(formula, data, weights, subset, na.action,
   weighted <- !is.null(.subset2(mf, "(weights)"))
   id <- km_check_id(.subset2(mf, "(id)"), parts, robust, weighted)
   fit <- km_engine(parts$time, parts$status, parts$weights, parts$start, groups,
-                   conf.type = conf.type, conf.int = conf.int, robust = robust,
+                   conf.type = conf.type, conf.int = conf.level, robust = robust,
                    weighted = weighted, call = mc, na.action = parts$na.action)
   if (!is.null(id)) fit <- km_apply_id(fit, id, parts, groups$codes)
   fit
@@ -152,24 +149,23 @@ km_check_id <- function(id, parts, robust, weighted, call = rlang::caller_env())
 #' km_fit_matrix(lung$time, lung$status, group = lung$sex)
 #' @export
 km_fit_matrix <- function(time, status, group = NULL, weights = NULL, start = NULL,
-                          conf.type = c("log", "log-log", "plain"), conf.int = 0.95,
-                          robust = NULL) {
-  # the default without match.arg()'s look-up of the formals (a share of a small call)
-  conf.type <- if (identical(conf.type, km_conf_types)) "log" else match.arg(conf.type)
-  check_conf_level(conf.int)
-  time <- check_numeric_arg(time, "time")
+                          conf.type = c("log", "log-log", "plain"), conf.level = 0.95,
+                          robust = NULL, conf.int = NULL) {
+  conf.type <- match_choice(conf.type, c("log", "log-log", "plain"))
+  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
+  time <- check_numeric_vector(time, finite = FALSE)
   n <- length(time)
   if (n == 0L) {
     cli::cli_abort("{.arg time} has zero length.", class = "rwe_bad_input")
   }
-  if (!is.null(start)) start <- check_numeric_arg(start, "start", n)
+  if (!is.null(start)) start <- check_numeric_vector(start, n = n, finite = FALSE)
   check_times(time, start)
-  status <- check_status_arg(status, n)
+  status <- check_status(status, n)
   weighted <- !is.null(weights)
   weights <- check_weights(weights, n)
   groups <- vector_groups(group, n)
   km_engine(time, status, weights, start, groups, conf.type = conf.type,
-            conf.int = conf.int, robust = robust, weighted = weighted, call = match.call(),
+            conf.int = conf.level, robust = robust, weighted = weighted, call = match.call(),
             na.action = NULL)
 }
 
@@ -246,15 +242,12 @@ km_use_robust <- function(robust, weights, counting, call = rlang::caller_env())
     if (fractional && counting) {
       cli::cli_warn(c("Greenwood standard errors are used with non-integer weights and {.code Surv(start, stop, event)} data.",
                       "i" = "{.fn survival::survfit} would use a robust variance here; it is not implemented for counting-process data."),
-                    call = call)
+                    call = call, class = "rwe_km_greenwood_weights")
       return(FALSE)
     }
     return(fractional)
   }
-  if (!is.logical(robust) || length(robust) != 1L || is.na(robust)) {
-    cli::cli_abort("{.arg robust} must be {.code TRUE}, {.code FALSE} or {.code NULL}.",
-                   call = call, class = "rwe_bad_input")
-  }
+  check_flag(robust, allow_null = TRUE, call = call)
   if (robust && counting) {
     cli::cli_abort("{.arg robust}: the robust standard error is implemented for right-censored data only.",
                    call = call, class = "rwe_bad_input")
@@ -292,7 +285,7 @@ new_rwe_km <- function(curves, strata, strata_label, n, conf.type, conf.int, var
                        weighted, counting, call, na.action) {
   # an internal constructor: a plain check is cheaper than stopifnot() on every small call
   if (!is.data.frame(curves) || !is.data.frame(strata) || length(n) != .row_names_info(strata, 2L)) {
-    stop("new_rwe_km(): malformed curves, strata or n", call. = FALSE)
+    abort_internal("Kaplan-Meier curves and strata do not match")
   }
   fit <- list(curves = curves, strata = strata, strata_label = strata_label, n = n,
               conf.type = conf.type, conf.int = conf.int, variance = variance,
@@ -331,54 +324,6 @@ km_conf_limits <- function(surv, se_log, conf.type, conf.int) {
     upper <- pmin(surv + half, 1)
   }
   list(lower = lower, upper = upper)
-}
-
-# One validator for every confidence level (conf.int in the KM verbs, conf.level elsewhere).
-check_conf_level <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  if (!is.numeric(x) || length(x) != 1L || !is.finite(x) || x <= 0 || x >= 1) {
-    # forced here, not inside cli's glue (where caller_arg() would see the wrong frame);
-    # not on the happy path, where caller_arg() is a measurable share of a small call
-    force(arg)
-    cli::cli_abort("{.arg {arg}} must be a single number strictly between 0 and 1, not {.val {format(x)}}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  invisible(x)
-}
-
-check_numeric_arg <- function(x, arg, n = NULL, call = rlang::caller_env()) {
-  if (!is.numeric(x) || is.matrix(x)) {
-    cli::cli_abort("{.arg {arg}} must be a numeric vector, not {.obj_type_friendly {x}}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  if (!is.null(n) && length(x) != n) {
-    cli::cli_abort("{.arg {arg}} has length {length(x)}, but {.arg time} has length {n}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  bad <- which(is.na(x))
-  if (length(bad)) abort_rows(arg, "has missing values", bad, call)
-  as.double(x)
-}
-
-# Event indicator as 0/1 doubles. Accepts 0/1, logical, or 1/2 coding (all values 1 or 2),
-# the codes Surv() accepts.
-check_status_arg <- function(status, n, call = rlang::caller_env()) {
-  if (!(is.numeric(status) || is.logical(status))) {
-    cli::cli_abort("{.arg status} must be numeric or logical, not {.obj_type_friendly {status}}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  if (length(status) != n) {
-    cli::cli_abort("{.arg status} has length {length(status)}, but {.arg time} has length {n}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  status <- as.double(status)
-  bad <- which(is.na(status))
-  if (length(bad)) abort_rows("status", "has missing values", bad, call)
-  if (all(status %in% c(1, 2)) && any(status == 2)) status <- status - 1
-  bad <- which(!status %in% c(0, 1))
-  if (length(bad)) {
-    abort_rows("status", "must be 0/1, TRUE/FALSE or 1/2 (1 = censored)", bad, call)
-  }
-  status
 }
 
 # ---- Grouping shared by km_fit() and logrank_test() -------------------------------------
@@ -581,7 +526,7 @@ km_first_below_half <- function(y, time, tol = sqrt(.Machine$double.eps)) {
 #' km_median(km_fit(survival::Surv(time, status) ~ sex, data = survival::lung))
 #' @export
 km_median <- function(x) {
-  stopifnot(inherits(x, "rwe_km"))
+  check_inherits(x, "rwe_km", what = "a Kaplan-Meier fit from {.fn km_fit}")
   rows <- km_strata_rows(x)
   cv <- x$curves
   one <- function(r) {
@@ -709,7 +654,8 @@ km_area <- function(time, surv, n.risk, n.event, tau) {
 #'
 #' @param x An `rwe_km` object.
 #' @param tau `"common"`, `"individual"`, `"spss"` or a non-negative number.
-#' @param conf.int Confidence level for the normal-theory limits.
+#' @param conf.level Confidence level for the normal-theory limits (default: that of `x`).
+#' @param conf.int Deprecated name of `conf.level`.
 #' @return A data frame with the strata columns, `tau`, `rmean`, `std.error`, `conf.low`,
 #'   `conf.high`.
 #' @examples
@@ -718,9 +664,9 @@ km_area <- function(time, surv, n.risk, n.event, tau) {
 #' km_rmean(fit, "spss")
 #' km_rmean(fit, 365)
 #' @export
-km_rmean <- function(x, tau = "common", conf.int = x$conf.int) {
-  stopifnot(inherits(x, "rwe_km"))
-  check_conf_level(conf.int)
+km_rmean <- function(x, tau = "common", conf.level = x$conf.int, conf.int = NULL) {
+  check_inherits(x, "rwe_km", what = "a Kaplan-Meier fit from {.fn km_fit}")
+  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
   rows <- km_strata_rows(x)
   cv <- x$curves
   last <- vapply(rows, function(r) if (length(r)) max(cv$time[r]) else NA_real_, 1)
@@ -742,7 +688,7 @@ km_rmean <- function(x, tau = "common", conf.int = x$conf.int) {
     r <- rows[[s]]
     km_area(cv$time[r], cv$surv[r], cv$n.risk[r], cv$n.event[r], ends[s])
   }, numeric(2)))
-  z <- stats::qnorm(1 - (1 - conf.int) / 2)
+  z <- stats::qnorm(1 - (1 - conf.level) / 2)
   se <- sqrt(res[, "var"])
   cbind(x$strata, tau = ends, rmean = res[, "rmean"], std.error = se,
         conf.low = res[, "rmean"] - z * se, conf.high = res[, "rmean"] + z * se,
@@ -852,12 +798,8 @@ plot.rwe_km <- function(x, conf.int = nrow(x$strata) == 1L, mark.time = TRUE,
                         ylab = "Survival probability", xlim = NULL, ylim = c(0, 1),
                         main = NULL, legend = if (nrow(x$strata) > 1L) "bottomleft",
                         ...) {
-  for (flag in c("conf.int", "mark.time")) {
-    v <- get(flag)
-    if (!isTRUE(v) && !isFALSE(v)) {
-      cli::cli_abort("{.arg {flag}} must be TRUE or FALSE.", class = "rwe_bad_input")
-    }
-  }
+  check_flag(conf.int)
+  check_flag(mark.time)
   rows <- km_strata_rows(x)
   cv <- x$curves
   k <- length(rows)

@@ -17,7 +17,7 @@
 #' @param data A data frame holding the variables of `formula`.
 #' @param tau Truncation time. Default: the smallest, over groups, of the largest observed
 #'   time (event or censoring) of the group.
-#' @param conf.int Confidence level of the intervals.
+#' @param conf.level Confidence level of the intervals.
 #' @param extend If `FALSE` (default), a `tau` beyond the largest observed time of a group
 #'   whose curve has not dropped to zero is an error (the curve is unknown there); `TRUE`
 #'   carries the last value of the curve forward to `tau`.
@@ -26,11 +26,12 @@
 #' @param weights Optional non-negative case weights (evaluated in `data`): the areas and
 #'   their variances are those of the weighted Kaplan-Meier curves, as
 #'   `print(survfit(..., weights = ), rmean = tau)` reports them.
+#' @param conf.int Deprecated name of `conf.level` (a warning of class `rwe_deprecated`).
 #' @return An object of class `rwe_rmst`: `groups` (data frame, one row per group: the
-#'   grouping columns, `n` (records), `events` (weighted with `weights`), `tau`, `rmst`, `std.error`, `conf.low`, `conf.high`),
+#'   grouping columns, `n` (records), `nevent` (events, weighted with `weights`), `tau`, `rmst`, `std.error`, `conf.low`, `conf.high`),
 #'   `contrasts` (two groups only, else `NULL`: a data frame with rows `difference` and
 #'   `ratio`, columns `contrast`, `estimate`, `std.error` (of the difference; of the log
-#'   ratio), `conf.low`, `conf.high`, `statistic` (z), `p.value`), `tau`, `conf.int`,
+#'   ratio), `conf.low`, `conf.high`, `statistic` (z), `p.value`), `tau`, `conf.level`,
 #'   `group_label`, `call`.
 #' @references Uno H, Claggett B, Tian L, et al. (2014). Moving beyond the hazard ratio in
 #'   quantifying the between-group difference in survival analysis. J Clin Oncol
@@ -40,12 +41,10 @@
 #' rmst(Surv(time, status) ~ sex, data = lung, tau = 365)
 #' generics::tidy(rmst(Surv(futime, fustat) ~ rx, data = ovarian))
 #' @export
-rmst <- function(formula, data, tau = NULL, conf.int = 0.95, extend = FALSE, subset,
-                 na.action, weights) {
-  check_conf_level(conf.int)
-  if (!isTRUE(extend) && !isFALSE(extend)) {
-    cli::cli_abort("{.arg extend} must be TRUE or FALSE.", class = "rwe_bad_input")
-  }
+rmst <- function(formula, data, tau = NULL, conf.level = 0.95, extend = FALSE, subset,
+                 na.action, weights, conf.int = NULL) {
+  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
+  check_flag(extend)
   mc <- match.call()
   mf <- surv_model_frame(mc, parent.frame())
   parts <- surv_parts(mf)
@@ -64,13 +63,13 @@ rmst <- function(formula, data, tau = NULL, conf.int = 0.95, extend = FALSE, sub
                       group = if (ncol(groups$table)) groups$table[groups$codes, , drop = FALSE],
                       weights = if (weighted) parts$weights)
   tau <- rmst_tau(tau, km, extend)
-  per_group <- km_rmean(km, tau = tau, conf.int = conf.int)
+  per_group <- km_rmean(km, tau = tau, conf.level = conf.level)
   per_group <- cbind(per_group[names(km$strata)],
                      n = tabulate(groups$codes, nbins = nrow(groups$table)),
-                     events = as.numeric(rowsum(parts$status * parts$weights, groups$codes)[, 1L]),
+                     nevent = as.numeric(rowsum(parts$status * parts$weights, groups$codes)[, 1L]),
                      per_group[c("tau", "rmean", "std.error", "conf.low", "conf.high")])
   names(per_group)[names(per_group) == "rmean"] <- "rmst"
-  new_rwe_rmst(per_group, tau = tau, conf.int = conf.int, group_label = groups$label,
+  new_rwe_rmst(per_group, tau = tau, conf.level = conf.level, group_label = groups$label,
                call = mc)
 }
 
@@ -82,10 +81,7 @@ rmst_tau <- function(tau, km, extend, call = rlang::caller_env()) {
   last <- vapply(rows, function(r) max(cv$time[r]), numeric(1))
   at_zero <- vapply(rows, function(r) min(cv$surv[r]) == 0, logical(1))
   if (is.null(tau)) return(min(last))
-  if (!is.numeric(tau) || length(tau) != 1L || !is.finite(tau) || tau <= 0) {
-    cli::cli_abort("{.arg tau} must be a single positive number.", call = call,
-                   class = "rwe_bad_input")
-  }
+  check_number(tau, min = 0, exclusive = TRUE, call = call)
   beyond <- tau > last & !at_zero
   if (any(beyond) && !extend) {
     cli::cli_abort(c("{.arg tau} = {tau} is beyond the largest observed time of {sum(beyond)} group{?s} whose curve{?s} {?has/have} not reached zero.",
@@ -95,16 +91,16 @@ rmst_tau <- function(tau, km, extend, call = rlang::caller_env()) {
   tau
 }
 
-new_rwe_rmst <- function(groups, tau, conf.int, group_label, call) {
-  contrasts <- if (nrow(groups) == 2L) rmst_contrasts(groups, conf.int) else NULL
-  structure(list(groups = groups, contrasts = contrasts, tau = tau, conf.int = conf.int,
+new_rwe_rmst <- function(groups, tau, conf.level, group_label, call) {
+  contrasts <- if (nrow(groups) == 2L) rmst_contrasts(groups, conf.level) else NULL
+  structure(list(groups = groups, contrasts = contrasts, tau = tau, conf.level = conf.level,
                  group_label = group_label, call = call),
             class = "rwe_rmst")
 }
 
 # Second group against the first: difference and ratio (log scale), independent groups.
-rmst_contrasts <- function(groups, conf.int) {
-  z <- stats::qnorm(1 - (1 - conf.int) / 2)
+rmst_contrasts <- function(groups, conf.level) {
+  z <- stats::qnorm(1 - (1 - conf.level) / 2)
   m <- groups$rmst
   v <- groups$std.error^2
   diff_est <- m[2L] - m[1L]
@@ -130,7 +126,7 @@ print.rwe_rmst <- function(x, digits = 4, ...) {
   g[num] <- lapply(g[num], signif, digits = digits)
   print(g, row.names = FALSE)
   if (!is.null(x$contrasts)) {
-    cat("\n", x$group_label[2L], " vs ", x$group_label[1L], " (", format(100 * x$conf.int),
+    cat("\n", x$group_label[2L], " vs ", x$group_label[1L], " (", format(100 * x$conf.level),
         "% CI; ratio's SE on the log scale):\n", sep = "")
     ct <- x$contrasts
     ct[-1L] <- lapply(ct[-1L], signif, digits = digits)
@@ -143,7 +139,7 @@ print.rwe_rmst <- function(x, digits = 4, ...) {
 #'
 #' @param x An `rwe_rmst` object from [rmst()].
 #' @param what `"groups"` (one row per group, the grouping variables as columns: `n`,
-#'   `events`, `tau`, `rmst` as `estimate`, `std.error`, `conf.low`, `conf.high`) or
+#'   `nevent`, `tau`, `rmst` as `estimate`, `std.error`, `conf.low`, `conf.high`) or
 #'   `"contrasts"` (difference and ratio, two groups only).
 #' @param ... Must be empty (an unknown argument is an error, not ignored).
 #' @return A data frame.
@@ -154,7 +150,7 @@ print.rwe_rmst <- function(x, digits = 4, ...) {
 #' @export
 tidy.rwe_rmst <- function(x, what = c("groups", "contrasts"), ...) {
   check_dots_empty_bad(...)
-  what <- match.arg(what)
+  what <- match_choice(what, c("groups", "contrasts"))
   if (what == "contrasts") return(x$contrasts)
   out <- x$groups
   names(out)[names(out) == "rmst"] <- "estimate"
@@ -165,7 +161,7 @@ tidy.rwe_rmst <- function(x, what = c("groups", "contrasts"), ...) {
 #'
 #' @param x An `rwe_rmst` object from [rmst()].
 #' @param ... Must be empty (an unknown argument is an error, not ignored).
-#' @return A one-row data frame: `tau`, `n_groups`, `n`, `events`, and for two groups the
+#' @return A one-row data frame: `tau`, `n_groups`, `n`, `nevent`, and for two groups the
 #'   `difference` with its `p.value.difference`, and the `ratio` with `p.value.ratio`
 #'   (otherwise `NA`).
 #' @examples
@@ -176,7 +172,7 @@ glance.rwe_rmst <- function(x, ...) {
   ct <- x$contrasts
   pick <- function(row, col) if (is.null(ct)) NA_real_ else ct[[col]][row]
   data.frame(tau = x$tau, n_groups = nrow(x$groups), n = sum(x$groups$n),
-             events = sum(x$groups$events), difference = pick(1L, "estimate"),
+             nevent = sum(x$groups$nevent), difference = pick(1L, "estimate"),
              p.value.difference = pick(1L, "p.value"), ratio = pick(2L, "estimate"),
              p.value.ratio = pick(2L, "p.value"))
 }

@@ -3,9 +3,6 @@
 # (src/logrank.cpp) builds the per-event-time grid and sums the statistics; here we
 # validate, sort and form the chi-square.
 
-# The choices of the verb's argument of the same meaning (its default, in this order).
-logrank_methods <- c("asymptotic", "permutation", "exact")
-
 #' Log-rank test (Fleming-Harrington G-rho family)
 #'
 #' Compares survival between the groups formed by the right-hand-side variables of
@@ -62,8 +59,7 @@ logrank_test <- function(formula, data, rho = 0, subset, na.action,
                          method = c("asymptotic", "permutation", "exact"), B = 10000,
                          seed = NULL) {
   check_rho(rho)
-  # the default without match.arg()'s look-up of the formals (a share of a small call)
-  method <- if (identical(method, logrank_methods)) "asymptotic" else match.arg(method)
+  method <- match_choice(method, c("asymptotic", "permutation", "exact"))
   check_permutation_args(B, seed)
   mc <- match.call()
   env <- parent.frame()
@@ -113,14 +109,13 @@ logrank_test_matrix <- function(time, status, group, strata = NULL, rho = 0,
                                 method = c("asymptotic", "permutation", "exact"), B = 10000,
                                 seed = NULL) {
   check_rho(rho)
-  # the default without match.arg()'s look-up of the formals (a share of a small call)
-  method <- if (identical(method, logrank_methods)) "asymptotic" else match.arg(method)
+  method <- match_choice(method, c("asymptotic", "permutation", "exact"))
   check_permutation_args(B, seed)
-  time <- check_numeric_arg(time, "time")
+  time <- check_numeric_vector(time, finite = FALSE)
   n <- length(time)
   if (n == 0L) cli::cli_abort("{.arg time} has zero length.", class = "rwe_bad_input")
   check_times(time, NULL)
-  status <- check_status_arg(status, n)
+  status <- check_status(status, n)
   if (missing(group) || is.null(group)) {
     cli::cli_abort("{.arg group} is required: the groups to compare.", class = "rwe_bad_input")
   }
@@ -134,11 +129,7 @@ logrank_test_matrix <- function(time, status, group, strata = NULL, rho = 0,
 }
 
 check_rho <- function(rho, call = rlang::caller_env()) {
-  if (!is.numeric(rho) || length(rho) != 1L || !is.finite(rho)) {
-    cli::cli_abort("{.arg rho} must be a single finite number (0 = log-rank, 1 = Peto-Peto).",
-                   call = call, class = "rwe_bad_input")
-  }
-  invisible(TRUE)
+  check_number(rho, call = call)
 }
 
 check_two_groups <- function(groups, what, call = rlang::caller_env()) {
@@ -231,7 +222,7 @@ new_rwe_logrank <- function(groups, group_label, n, observed, expected, observed
                             expected_by_stratum, var, chisq, df, rho, strata, strata_n,
                             call, na.action) {
   if (!is.data.frame(groups) || length(observed) != .row_names_info(groups, 2L)) {
-    stop("new_rwe_logrank(): malformed groups or observed", call. = FALSE)
+    abort_internal("log-rank groups and counts do not match")
   }
   method <- if (rho == 0) "Log-rank test" else if (rho == 1) {
     "Peto-Peto test (G-rho, rho = 1)"
@@ -307,14 +298,8 @@ glance.rwe_logrank <- function(x, ...) {
 # times are sorted once; each relabeling only changes the group codes fed to the kernel.
 
 check_permutation_args <- function(B, seed, call = rlang::caller_env()) {
-  if (!is.numeric(B) || length(B) != 1L || !is.finite(B) || B < 1 || B != round(B)) {
-    cli::cli_abort("{.arg B} must be a single positive whole number of relabelings.",
-                   call = call, class = "rwe_bad_input")
-  }
-  if (!is.null(seed) && (!is.numeric(seed) || length(seed) != 1L || !is.finite(seed))) {
-    cli::cli_abort("{.arg seed} must be NULL or a single number.", call = call,
-                   class = "rwe_bad_input")
-  }
+  check_count(B, min = 1, call = call)
+  check_number(seed, allow_null = TRUE, call = call)
   invisible(TRUE)
 }
 

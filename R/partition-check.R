@@ -27,25 +27,9 @@ check_partition_robust <- function(robust, setups, weights, call = rlang::caller
   invisible(TRUE)
 }
 
-check_part_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  if (!is.logical(x) || length(x) != 1L || is.na(x)) {
-    abort_part_arg(arg, paste0("must be TRUE or FALSE, not ", obj_label(x)), call)
-  }
-  invisible(x)
-}
-
 check_timeout <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  if (!is.numeric(x) || length(x) != 1L || is.na(x) || x <= 0) {
-    abort_part_arg(arg, paste0("must be a single positive number of seconds, not ", obj_label(x)), call)
-  }
+  check_number(x, arg = arg, min = 0, exclusive = TRUE, finite = FALSE, call = call)
   invisible(as.double(x))
-}
-
-check_site_label <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  if (!is.character(x) || length(x) != 1L || is.na(x)) {
-    abort_part_arg(arg, paste0("must be a single string, not ", obj_label(x)), call)
-  }
-  invisible(x)
 }
 
 # A short description of a bad value for messages: NULL, a type, or the (first) values.

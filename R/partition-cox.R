@@ -97,7 +97,7 @@ cox_setup_from_frame <- function(parts, distinct = TRUE) {
 #' length(grid$time)
 #' @export
 cox_grid <- function(setups, spec, timefix = TRUE) {
-  check_part_flag(timefix)
+  check_flag(timefix)
   check_setups(setups, "rwe_cox_setup")
   labels <- partition_labels(setups)
   used <- which(vapply(setups, function(s) s$n > 0L, logical(1)))
@@ -229,7 +229,7 @@ cox_site_stats <- function(data, formula, beta, grid, centre = grid$centre, requ
   call <- rlang::current_env()
   check_grid_shape(grid, "rwe_cox_grid", call)
   check_min_cell_arg(min_cell)
-  check_site_label(site)
+  check_string(site)
   if (!identical(deparse(formula), deparse(grid$spec$formula))) {
     cli::cli_abort("{.arg formula} is not the formula the grid was built for.", class = "rwe_bad_input")
   }
@@ -277,7 +277,7 @@ cox_site_stats <- function(data, formula, beta, grid, centre = grid$centre, requ
 #' r2$imat
 #' @export
 cox_combine <- function(stats, grid, ties = c("efron", "breslow"), first = NULL) {
-  ties <- as_bad_input(rlang::arg_match(ties))
+  ties <- check_ties(ties)
   call <- rlang::current_env()
   if (!is.list(stats) || !length(stats)) cli::cli_abort("{.arg stats} is empty.", class = "rwe_bad_input")
   check_grid_shape(grid, "rwe_cox_grid", call)
@@ -411,11 +411,11 @@ partitioned_cox_fit <- function(formula, partitions, ties = c("efron", "breslow"
                                 control = cox_control(), robust = NULL,
                                 stratify_by_site = FALSE, min_cell = NULL,
                                 timeout = getOption("rwecohort.worker_timeout", 600)) {
-  ties <- as_bad_input(rlang::arg_match(ties))
+  ties <- check_ties(ties)
   check_partitions(partitions)
   partitions$timeout <- check_timeout(timeout)
   check_min_cell_arg(min_cell)
-  check_part_flag(stratify_by_site)
+  check_flag(stratify_by_site)
   control <- check_partition_control(control)
   call <- match.call()
   check_partition_robust(robust, list(), weights)  # the value; fractional weights: below
@@ -483,30 +483,24 @@ check_cox_round <- function(round, columns) {
 check_partition_control <- function(control, call = rlang::caller_env()) {
   if (!is.list(control)) abort_part_arg("control", paste0("must be a list from coxph.control() or cox_control(), not ", obj_label(control)), call)
   control <- utils::modifyList(survival::coxph.control(), control)
-  for (v in c("eps", "toler.chol")) check_control_number(control[[v]], paste0("control$", v), call)
-  it <- control$iter.max
-  if (!is.numeric(it) || length(it) != 1L || is.na(it) || it < 0) {
-    abort_part_arg("control$iter.max", paste0("must be a single non-negative number, not ", obj_label(it)), call)
-  }
-  check_part_flag(control$timefix, "control$timefix", call)
+  for (v in c("eps", "toler.chol")) check_tolerance(control[[v]], paste0("control$", v), call)
+  check_number(control$iter.max, "control$iter.max", min = 0, call = call)
+  check_flag(control$timefix, "control$timefix", call = call)
   # the result stores a cox_control(), as cox_fit()'s does
   cox_control(eps = control$eps, toler.chol = control$toler.chol, iter.max = control$iter.max,
               toler.inf = control$toler.inf %||% sqrt(control$eps), timefix = control$timefix)
 }
 
 check_counts_site_args <- function(spec, grid, min_cell, site, call = rlang::caller_env()) {
-  if (!inherits(spec, "rwe_partition_spec")) abort_part_arg("spec", "must come from partition_spec()", call)
+  check_inherits(spec, "rwe_partition_spec", what = "a specification from {.fn partition_spec}",
+                 call = call)
   if (!is.null(grid)) check_grid_shape(grid, "rwe_counts_grid", call)
   check_min_cell_arg(min_cell, call)
-  check_site_label(site, "site", call)
+  check_string(site, "site", call = call)
 }
 
 check_min_cell_arg <- function(min_cell, call = rlang::caller_env()) {
-  if (!is.null(min_cell) && !(is.numeric(min_cell) && length(min_cell) == 1L &&
-                              is.finite(min_cell) && min_cell >= 1 && min_cell == round(min_cell))) {
-    cli::cli_abort("{.arg min_cell} must be NULL or a single integer >= 1.", call = call,
-                   class = "rwe_bad_input")
-  }
+  check_count(min_cell, min = 1, allow_null = TRUE, call = call)
 }
 
 # The result: built by new_rwe_cox(), as cox_fit()'s, from the coordinator's Newton run, plus
@@ -650,7 +644,7 @@ predict.rwe_partitioned_cox <- function(object, newdata, type = c("lp", "risk", 
   check_dots_empty_bad(...)
   reference <- if (missing(reference) && type == "terms") "sample" else
     match_choice(reference, c("strata", "sample", "zero"), "reference")
-  check_part_flag(se.fit)
+  check_flag(se.fit)
   if (!is.data.frame(newdata)) {
     cli::cli_abort("{.arg newdata} must be a data frame, not {.obj_type_friendly {newdata}}.",
                    class = "rwe_bad_input")

@@ -144,8 +144,6 @@ partition_spec <- function(descriptions, formula, weights = NULL) {
             class = "rwe_partition_spec")
 }
 
-`%||%` <- function(a, b) if (is.null(a)) b else a
-
 # A categorical covariate with one value over all partitions has no contrast: the sites'
 # model.matrix() would fail with an unclassed error (the pooled cox_fit() refuses it too).
 # strata() variables may have a single level. Cox only (cox_site_frame()): Kaplan-Meier curves
@@ -202,9 +200,7 @@ unify_column <- function(v, kinds, descriptions, labels) {
 # parser. Returns NULL for a partition with no usable rows.
 site_frame <- function(data, spec) {
   check_site_data(data)
-  if (!inherits(spec, "rwe_partition_spec")) {
-    cli::cli_abort("{.arg spec} must come from {.fn partition_spec}.", class = "rwe_bad_input")
-  }
+  check_inherits(spec, "rwe_partition_spec", what = "a specification from {.fn partition_spec}")
   if (nrow(data) == 0L) return(NULL)
   for (v in names(spec$levels)) {
     lev <- spec$levels[[v]]

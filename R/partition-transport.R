@@ -268,7 +268,9 @@ site_dispatch <- function(msg, store = site_store) {
         return(list(nrow = nrow(store[[key]]$data)))
       }
       entry <- store[[key]]
-      if (is.null(entry)) stop("partition ", key, " is not loaded on this worker")
+      if (is.null(entry)) {
+        cli::cli_abort("Partition {key} is not loaded on this worker.", class = "rwe_worker_error")
+      }
       site_handlers[[msg$what]](entry, msg$args[[i]])
     }, error = function(e) {
       structure(list(message = conditionMessage(e),
@@ -284,9 +286,12 @@ site_load <- function(source) {
   } else if (grepl("\\.csv$", source, ignore.case = TRUE)) {
     utils::read.csv(source, stringsAsFactors = FALSE)
   } else {
-    stop("source ", source, " is neither an .rds nor a .csv file")
+    cli::cli_abort("Source {.file {source}} is neither an .rds nor a .csv file.",
+                   class = "rwe_bad_input")
   }
-  if (!is.data.frame(data)) stop("source did not hold a data frame")
+  if (!is.data.frame(data)) {
+    cli::cli_abort("The source did not hold a data frame.", class = "rwe_bad_input")
+  }
   entry <- new.env(parent = emptyenv())
   entry$data <- data
   entry$fits <- list()
@@ -368,10 +373,8 @@ traffic_recorder <- function() {
 }
 
 check_partitions <- function(partitions, call = rlang::caller_env()) {
-  if (!inherits(partitions, "rwe_partitions")) {
-    cli::cli_abort("{.arg partitions} must come from {.fn cohort_partitions}.",
-                   call = call, class = "rwe_bad_input")
-  }
+  check_inherits(partitions, "rwe_partitions", what = "a result of {.fn cohort_partitions}",
+                 call = call)
 }
 
 # describe -> spec, shared by the three partitioned verbs.

@@ -51,7 +51,7 @@ km_plot <- function(data, time, event, group = NULL, conf.band = FALSE, risk_tab
   legend_title <- legend_title %||% column_label(data, group)
   if (!is.null(group)) data <- prepare_labelled(data, group)
   for (flag in c("conf.band", "risk_table", "median_line", "pvalue", "censor_marks")) {
-    as_bad_input(check_flag(get(flag), arg = flag, call = call))
+    check_flag(get(flag), arg = flag, call = call)
   }
   keep <- cols$keep
   groups <- NULL

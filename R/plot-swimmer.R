@@ -27,9 +27,9 @@ swimmer_plot <- function(data, time, event, id = "patient_id", response = "best_
   rlang::check_installed("ggplot2", reason = "to draw swimmer plots.")
   call <- rlang::current_env()
   cols <- surv_columns(data, time, event, call = call)
-  as_bad_input(check_column_name(id, data, arg = "id", call = call))
+  check_column_name(id, data, arg = "id", call = call)
   resp <- if (is.null(response)) rep(NA_character_, nrow(data)) else
-    as_bad_input(check_response_column(data, response, call = call))
+    check_response_column(data, response, call = call)
   xlab <- xlab %||% column_label(data, time)
   keep <- cols$keep
   ord <- order(cols$time[keep])

@@ -35,7 +35,8 @@ waterfall_plot <- function(data, id = "patient_id", pct_change = "target_best_pc
   check_response_column(data, response)
   if (!is.null(marker)) check_column_name(marker, data)
   bars <- data[!is.na(data[[pct_change]]), , drop = FALSE]
-  if (nrow(bars) == 0) cli::cli_abort("Column {.val {pct_change}} has no non-missing value.")
+  if (nrow(bars) == 0) cli::cli_abort("Column {.val {pct_change}} has no non-missing value.",
+                                        class = "rwe_bad_input")
   bars <- bars[order(-bars[[pct_change]]), , drop = FALSE]
   plot_data <- data.frame(
     id = factor(as.character(bars[[id]]), levels = unique(as.character(bars[[id]]))),
@@ -91,7 +92,8 @@ marker_symbols <- function(codes, column, call = rlang::caller_env()) {
   if (length(unknown) > 0) {
     cli::cli_abort(c("{cli::qty(length(unknown))}Unknown marker code{?s} {.val {unknown}}
                       in column {.val {column}}.",
-                     i = "Use {.val {names(symbols)}}, joined by {.val +}."), call = call)
+                     i = "Use {.val {names(symbols)}}, joined by {.val +}."), call = call,
+                   class = "rwe_bad_input")
   }
   vapply(parts, function(p) paste(symbols[p], collapse = ""), character(1))
 }

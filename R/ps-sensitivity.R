@@ -81,10 +81,7 @@ e_value_rr <- function(rr) {
 #' ps_sensitivity(res, rare = FALSE)
 #' @export
 ps_sensitivity <- function(x, rare = TRUE) {
-  if (!inherits(x, "rwe_ps_survival")) {
-    cli::cli_abort("{.arg x} must be an {.cls rwe_ps_survival} object from {.fn ps_survival}.",
-                   class = "rwe_bad_input")
-  }
+  check_inherits(x, "rwe_ps_survival", what = "an {.cls rwe_ps_survival} object from {.fn ps_survival}")
   w <- x$hr[x$hr$term == "weighted", ]
   boot <- !is.na(w$boot.conf.low)
   ev <- e_value(w$estimate, if (boot) w$boot.conf.low else w$conf.low,

@@ -93,9 +93,9 @@ ps_survival <- function(ps, time, status, times = NULL, tau = NULL, gformula = T
 
 # Time and 0/1 status of every row of the input data, validated once.
 ps_outcome <- function(data, time, status, call = rlang::caller_env()) {
-  t <- check_numeric_arg(data[[time]], "time")
+  t <- check_numeric_vector(data[[time]], "time", finite = FALSE, call = call)
   check_times(t, NULL, arg = "time", call = call)
-  list(time = t, status = check_status_arg(data[[status]], length(t), call = call))
+  list(time = t, status = check_status(data[[status]], length(t), call = call))
 }
 
 # The analysed rows with the outcome, the arm, the weights and the score-model covariates
@@ -112,10 +112,7 @@ ps_analysis_data <- function(ps, time, status) {
 ps_tau <- function(tau, d, call = rlang::caller_env()) {
   last <- vapply(split(d$.time, d$.arm), max, numeric(1))
   if (is.null(tau)) return(min(last))
-  if (!is.numeric(tau) || length(tau) != 1L || !is.finite(tau) || tau <= 0) {
-    cli::cli_abort("{.arg tau} must be a single positive number.", call = call,
-                   class = "rwe_bad_input")
-  }
+  check_number(tau, min = 0, exclusive = TRUE, call = call)
   if (tau > min(last)) {
     cli::cli_abort("{.arg tau} = {tau} is beyond the largest follow-up time of an arm ({min(last)}).",
                    call = call, class = "rwe_bad_input")

@@ -72,7 +72,7 @@ ps_weights <- function(data, treatment, covariates, estimand = c("ATE", "ATT", "
   }
   trim <- check_bounds(trim, "trim", two_sided = TRUE)
   truncate <- check_bounds(truncate, "truncate", two_sided = FALSE)
-  check_number(extreme, lower = 0)
+  check_number(extreme, min = 0)
   check_column_name(treatment, data)
   rhs <- ps_rhs(covariates, data)
   settings <- list(treatment = treatment, formula = rhs$formula, estimand = estimand,
@@ -162,7 +162,7 @@ treatment_levels <- function(x, name, call) {
     as.character(sort(unique(x)))
   if (length(levels) != 2L) {
     cli::cli_abort(c("The treatment column {.val {name}} must have exactly two distinct values.",
-                     "x" = "It has {length(levels)}: {.val {first_few(levels)}}."),
+                     "x" = "It has {length(levels)}: {format_offenders(levels, quote = TRUE)}."),
                    call = call, class = "rwe_bad_input")
   }
   levels

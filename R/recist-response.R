@@ -61,7 +61,7 @@ recist_response <- function(lesions, id = "patient_id", visit = "visit_month",
   bad <- which(!is.na(lesions[[diameter]]) & lesions[[diameter]] < 0)
   if (length(bad) > 0) {
     cli::cli_abort("{.arg lesions} has negative diameters in
-                    {cli::qty(length(bad))}row{?s} {first_few(bad)}.", class = "rwe_bad_input")
+                    {cli::qty(length(bad))}row{?s} {format_offenders(bad)}.", class = "rwe_bad_input")
   }
   visits <- recist_visits(lesions, id, visit, diameter, new_lesion, baseline_visit)
   per_patient <- split(visits, factor(visits$id, levels = unique(visits$id)))
@@ -89,20 +89,20 @@ recist_visits <- function(lesions, id, visit, diameter, new_lesion, baseline_vis
   if (length(no_baseline) > 0) {
     cli::cli_abort("No baseline visit ({.arg baseline_visit} = {baseline_visit}) in
                     {.arg lesions} for {cli::qty(length(no_baseline))}patient{?s}
-                    {.val {first_few(no_baseline)}}.",
+                    {format_offenders(no_baseline, quote = TRUE)}.",
                    call = call, class = "rwe_bad_input")
   }
   bad <- baseline$id[is.na(baseline$sum_mm) | baseline$sum_mm <= 0]
   if (length(bad) > 0) {
     cli::cli_abort("No measurable baseline (sum of diameters missing or 0) in
                     {.arg lesions} for {cli::qty(length(bad))}patient{?s}
-                    {.val {first_few(bad)}}.", call = call, class = "rwe_bad_input")
+                    {format_offenders(bad, quote = TRUE)}.", call = call, class = "rwe_bad_input")
   }
   before <- visits$visit < baseline_visit
   if (any(before)) {
     early <- unique(visits$id[before])
     cli::cli_abort("Visits before {.arg baseline_visit} = {baseline_visit} for
-                    {cli::qty(length(early))}patient{?s} {.val {first_few(early)}}.",
+                    {cli::qty(length(early))}patient{?s} {format_offenders(early, quote = TRUE)}.",
                    call = call, class = "rwe_bad_input")
   }
   per_patient <- split(visits, factor(visits$id, levels = unique(visits$id)))
@@ -178,7 +178,7 @@ confirm_responses <- function(response) {
 #' @param ... Unused.
 #' @export
 tidy.rwe_recist <- function(x, what = c("patients", "visits"), ...) {
-  what <- rlang::arg_match(what)
+  what <- match_choice(what, c("patients", "visits"))
   if (what == "visits") return(attr(x, "visits"))
   strip_rwe_table(x)
 }
@@ -201,8 +201,8 @@ check_response_column <- function(data, response, call = rlang::caller_env()) {
   bad <- which(!is.na(value) & !value %in% response_levels)
   if (length(bad) > 0) {
     cli::cli_abort(c("Column {.val {response}} must hold {.val {response_levels}} or NA.",
-                     x = "{cli::qty(length(bad))}Row{?s} {first_few(bad)}:
-                          {.val {first_few(value[bad])}}."),
+                     x = "{cli::qty(length(bad))}Row{?s} {format_offenders(bad)}:
+                          {format_offenders(value[bad], quote = TRUE)}."),
                    call = call, class = "rwe_bad_input")
   }
   if (all(is.na(value))) {
@@ -231,7 +231,7 @@ check_response_column <- function(data, response, call = rlang::caller_env()) {
 #' @param duration Optional name of a numeric column with the duration of disease control
 #'   (e.g. the censored PFS months of the CR/PR/SD patients). Required for the
 #'   disease-control patients; ignored for the others.
-#' @param conf.int Confidence level of the intervals.
+#' @param conf.level Confidence level of the intervals.
 #' @param method `"clopper-pearson"` (exact, [stats::binom.test()]) or `"wilson"` (score
 #'   interval without continuity correction).
 #' @param duration_breaks Increasing break points of the duration bands (months).
@@ -241,6 +241,7 @@ check_response_column <- function(data, response, call = rlang::caller_env()) {
 #'   rows (`NULL` for none).
 #' @param response_at_least Thresholds for "objective response lasting at least t" rows
 #'   (`NULL` for none).
+#' @param conf.int Deprecated name of `conf.level` (a warning of class `rwe_deprecated`).
 #' @return A data frame of class `c("rwe_response_rates", "rwe_table", "data.frame")`
 #'   with columns `section` (`"response"`, `"rate"`, `"duration"`), `category` (`"CR"`,
 #'   `"PR"`, `"SD"`, `"PD"`, `"DCR"`, `"ORR"`, and for duration rows `"DCR"` or `"ORR"`),
@@ -254,15 +255,15 @@ check_response_column <- function(data, response, call = rlang::caller_env()) {
 #' response_rates(rrdtc_patients, method = "wilson")
 #' @export
 response_rates <- function(data, response = "best_response", duration = NULL,
-                           conf.int = 0.95, method = c("clopper-pearson", "wilson"),
+                           conf.level = 0.95, method = c("clopper-pearson", "wilson"),
                            duration_breaks = c(0, 6, 12, 18, Inf),
                            duration_closed = c("both", "neither", "left", "left"),
-                           duration_at_least = 24, response_at_least = 12) {
+                           duration_at_least = 24, response_at_least = 12, conf.int = NULL) {
   check_data_frame(data)
   data <- prepare_labelled(data, response)
   value <- check_response_column(data, response)
-  check_number(conf.int, lower = 0, upper = 1)
-  method <- rlang::arg_match(method)
+  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
+  method <- match_choice(method, c("clopper-pearson", "wilson"))
   evaluable <- !is.na(value)
   value <- value[evaluable]
   N <- length(value)
@@ -279,16 +280,16 @@ response_rates <- function(data, response = "best_response", duration = NULL,
   }
   out$N <- N
   out$percent <- 100 * out$n / N
-  ci <- binomial_ci(out$n, N, conf.int, method)
+  ci <- binomial_ci(out$n, N, conf.level, method)
   out$conf.low <- 100 * ci[, 1]
   out$conf.high <- 100 * ci[, 2]
   out$summary <- format_n_percent(out$n, N)
   new_rwe_table(out, "rwe_response_rates",
                 title = sprintf("Best overall response (N = %d evaluable)", N),
-                footnotes = sprintf("%g%% CI: %s.", 100 * conf.int,
+                footnotes = sprintf("%g%% CI: %s.", 100 * conf.level,
                                     if (method == "wilson") "Wilson score" else
                                       "Clopper-Pearson exact"),
-                n_not_evaluable = sum(!evaluable), conf.int = conf.int, method = method)
+                n_not_evaluable = sum(!evaluable), conf.level = conf.level, method = method)
 }
 
 #' Binomial confidence intervals
@@ -297,24 +298,27 @@ response_rates <- function(data, response = "best_response", duration = NULL,
 #' proportions `x / n`.
 #'
 #' @param x,n Counts of successes and trials (recycled).
-#' @param conf.int Confidence level.
+#' @param conf.level Confidence level.
+#' @param conf.int Deprecated name of `conf.level` (a warning of class `rwe_deprecated`).
 #' @param method `"clopper-pearson"` or `"wilson"`.
 #' @return A two-column matrix (`conf.low`, `conf.high`) of proportions.
 #' @examples
 #' binomial_ci(15, 26)
 #' binomial_ci(7, 26, method = "wilson")
 #' @export
-binomial_ci <- function(x, n, conf.int = 0.95, method = c("clopper-pearson", "wilson")) {
-  method <- rlang::arg_match(method)
+binomial_ci <- function(x, n, conf.level = 0.95, method = c("clopper-pearson", "wilson"),
+                        conf.int = NULL) {
+  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
+  method <- match_choice(method, c("clopper-pearson", "wilson"))
   size <- max(length(x), length(n))
   x <- rep_len(x, size)
   n <- rep_len(n, size)
   if (method == "clopper-pearson") {
     ci <- t(vapply(seq_len(size), function(i) {
-      as.numeric(stats::binom.test(x[i], n[i], conf.level = conf.int)$conf.int)
+      as.numeric(stats::binom.test(x[i], n[i], conf.level = conf.level)$conf.int)
     }, numeric(2)))
   } else {
-    z <- stats::qnorm(1 - (1 - conf.int) / 2)
+    z <- stats::qnorm(1 - (1 - conf.level) / 2)
     centre <- (x + z^2 / 2) / (n + z^2)
     half <- z / (n + z^2) * sqrt(x * (n - x) / n + z^2 / 4)
     ci <- cbind(pmax(0, centre - half), pmin(1, centre + half))
@@ -376,7 +380,7 @@ duration_rows <- function(data, value, duration, breaks, closed, dcr_at_least,
   if (length(missing) > 0) {
     cli::cli_abort("Duration column {.val {duration}} is missing for disease-control
                     patients in evaluable {cli::qty(length(missing))}row{?s}
-                    {first_few(missing)}.", call = call, class = "rwe_bad_input")
+                    {format_offenders(missing)}.", call = call, class = "rwe_bad_input")
   }
   lower <- breaks[-length(breaks)]
   upper <- breaks[-1]

@@ -26,10 +26,10 @@
 #' identical(idx[, 3], resample_indices(10, B = 1, seed = 42, first = 3)[, 1])
 #' @export
 resample_indices <- function(n, B, seed, first = 1) {
-  check_number(n, lower = 1, upper = .Machine$integer.max)
-  check_number(B, lower = 1, upper = .Machine$integer.max)
+  check_count(n, min = 1)
+  check_count(B, min = 1)
   check_resample_seed(seed)
-  check_number(first, lower = 1, upper = .Machine$integer.max)
+  check_count(first, min = 1)
   resample_indices_cpp(as.integer(n), as.integer(B), as.double(seed), as.integer(first))
 }
 
@@ -45,15 +45,8 @@ check_resample_seed <- function(seed, call = rlang::caller_env()) {
 # B, threads and seed of a bootstrap verb; a NULL seed is drawn from R's generator (so that
 # set.seed() makes the call reproducible) and returned, to be stored in the result.
 resample_args <- function(B, seed, threads, call = rlang::caller_env()) {
-  if (!is.numeric(B) || length(B) != 1L || !is.finite(B) || B < 2 || B != round(B)) {
-    cli::cli_abort("{.arg B} must be a single whole number of replicates, at least 2.",
-                   call = call, class = "rwe_bad_input")
-  }
-  if (!is.numeric(threads) || length(threads) != 1L || !is.finite(threads) || threads < 1 ||
-      threads != round(threads)) {
-    cli::cli_abort("{.arg threads} must be a single positive whole number, not {.val {threads}}.",
-                   call = call, class = "rwe_bad_input")
-  }
+  check_count(B, min = 2, call = call)
+  check_count(threads, min = 1, call = call)
   if (is.null(seed)) seed <- floor(stats::runif(1L) * 2^31)
   check_resample_seed(seed, call = call)
   list(B = as.integer(B), seed = as.double(seed), threads = as.integer(threads))
@@ -106,6 +99,11 @@ cox_bootstrap <- function(fit, B = 1000, seed = NULL, conf.level = 0.95,
   reps <- t(raw$coef)
   colnames(reps) <- names(fit$coefficients)
   reps[!raw$converged, ] <- NA
+  if (!all(raw$converged)) {
+    warn_not_converged(c("{sum(!raw$converged)} of {args$B} bootstrap refit{?s} did not converge.",
+                         "i" = "They are left out of the summaries (see {.field n_failed})."),
+                       class = "rwe_bootstrap_not_converged")
+  }
   table <- bootstrap_table(fit$coefficients, reps, conf.level)
   table$hr <- exp(table$estimate)
   for (col in c("conf.low", "conf.high", "normal.low", "normal.high")) {
@@ -121,10 +119,8 @@ cox_bootstrap <- function(fit, B = 1000, seed = NULL, conf.level = 0.95,
 # The fit's data in the engine's order (stratum, time descending) after refusing what the
 # engine does not resample correctly.
 cox_resample_data <- function(fit, call = rlang::caller_env()) {
-  if (!inherits(fit, "rwe_cox")) {
-    cli::cli_abort("{.arg fit} must be an {.cls rwe_cox} object from {.fn cox_fit}, not {.obj_type_friendly {fit}}.",
-                   call = call, class = "rwe_bad_input")
-  }
+  check_inherits(fit, "rwe_cox", "fit", what = "an {.cls rwe_cox} object from {.fn cox_fit}",
+                 call = call)
   refuse <- function(why) cli::cli_abort(c("{.arg fit} cannot be bootstrapped here.", "x" = why),
                                          call = call, class = "rwe_bad_input")
   refuse_partitioned(fit, "{.fn cox_bootstrap} (resamples the rows)", call)
@@ -210,7 +206,7 @@ km_bootstrap <- function(formula, data, tau = NULL, B = 1000, seed = NULL, conf.
   time <- merge_near_ties(parts$time)$time
   last <- vapply(seq_len(k), function(g) max(time[groups$codes == g]), numeric(1))
   if (is.null(tau)) tau <- min(last)
-  check_number(tau, lower = .Machine$double.xmin)
+  check_number(tau, min = 0, exclusive = TRUE)
   ord <- order(groups$codes, time, method = "radix")
   pos <- integer(length(time))
   pos[ord] <- seq_along(time) - 1L

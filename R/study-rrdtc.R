@@ -112,23 +112,27 @@ compare_published <- function(reproduced, published, by, values, tolerance = 0) 
   val_rep <- column_map_names(values)
   val_pub <- unname(values)
   if (!is.character(by) || length(by) == 0 || !is.character(values) || length(values) == 0) {
-    cli::cli_abort("{.arg by} and {.arg values} must be non-empty character vectors.")
+    cli::cli_abort("{.arg by} and {.arg values} must be non-empty character vectors.",
+                   class = "rwe_bad_input")
   }
   reserved <- intersect(by_pub, c("quantity", "published", "reproduced", "difference", "match"))
   if (length(reserved) > 0) {
     cli::cli_abort("Key column{?s} {.val {reserved}} clash{?es/} with the output columns;
-                    rename {?it/them}.")
+                    rename {?it/them}.",
+                   class = "rwe_bad_input")
   }
   check_columns(reproduced, c(by_rep, val_rep), arg = "reproduced")
   check_columns(published, c(by_pub, val_pub), arg = "published")
   if (!is.numeric(tolerance) || anyNA(tolerance) || any(tolerance < 0)) {
-    cli::cli_abort("{.arg tolerance} must be non-negative numbers.")
+    cli::cli_abort("{.arg tolerance} must be non-negative numbers.",
+                   class = "rwe_bad_input")
   }
   if (length(tolerance) > 1 || !is.null(names(tolerance))) {
     unknown <- setdiff(names(tolerance), val_pub)
     if (is.null(names(tolerance)) || length(unknown) > 0) {
       cli::cli_abort("A vector {.arg tolerance} must be named by the published value
-                      columns ({.val {val_pub}}).")
+                      columns ({.val {val_pub}}).",
+                   class = "rwe_bad_input")
     }
     tol <- ifelse(val_pub %in% names(tolerance), tolerance[val_pub], 0)
   } else {
@@ -140,7 +144,8 @@ compare_published <- function(reproduced, published, by, values, tolerance = 0) 
   rep_key <- key(reproduced, by_rep)
   dup <- unique(rep_key[duplicated(rep_key)])
   if (length(dup) > 0) {
-    cli::cli_abort("{.arg reproduced} has duplicated keys: {.val {first_few(gsub('\r', ' / ', dup))}}.")
+    cli::cli_abort("{.arg reproduced} has duplicated keys: {format_offenders(gsub('\r', ' / ', dup), quote = TRUE)}.",
+                   class = "rwe_bad_input")
   }
   at <- match(pub_key, rep_key)
   numeric_all <- all(vapply(c(published[val_pub], reproduced[val_rep]), is.numeric, TRUE))

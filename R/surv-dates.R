@@ -6,8 +6,7 @@
 days_per_unit <- c(days = 1, weeks = 7, months = 365.25 / 12, years = 365.25)
 
 match_unit <- function(unit, call = rlang::caller_env()) {
-  as_bad_input(rlang::arg_match(unit, names(days_per_unit), error_arg = "unit",
-                                error_call = call))
+  match_choice(unit, names(days_per_unit), arg = "unit", call = call)
 }
 
 #' Time between two dates, in days, weeks, months or years
@@ -54,8 +53,8 @@ surv_from_dates <- function(data, start_date, event_date, censor_date,
                             unit = c("days", "weeks", "months", "years"),
                             time_col = "time", event_col = "event") {
   unit <- match_unit(unit)
-  as_bad_input(check_data_frame(data))
-  as_bad_input(check_columns(data, c(start_date, event_date, censor_date)))
+  check_data_frame(data)
+  check_columns(data, c(start_date, event_date, censor_date))
   ev_date <- data[[event_date]]
   event <- !is.na(ev_date)
   end <- ev_date
@@ -69,9 +68,6 @@ surv_from_dates <- function(data, start_date, event_date, censor_date,
 }
 
 check_date <- function(x, arg, call = rlang::caller_env()) {
-  if (!inherits(x, c("Date", "POSIXct"))) {
-    cli::cli_abort("{.arg {arg}} must be a {.cls Date} or {.cls POSIXct} vector, not
-                    {.obj_type_friendly {x}}.", call = call, class = "rwe_bad_input")
-  }
-  invisible(x)
+  check_inherits(x, c("Date", "POSIXct"), arg, what = "a {.cls Date} or {.cls POSIXct} vector",
+                 call = call)
 }

@@ -68,26 +68,26 @@ check_ae_input <- function(ae, patients, id, term, grade, call = rlang::caller_e
   duplicated_ids <- unique(patients[[id]][duplicated(patients[[id]])])
   if (length(duplicated_ids) > 0) {
     cli::cli_abort("{.arg patients} must have one row per patient; duplicated
-                    {.val {first_few(duplicated_ids)}}.", call = call, class = "rwe_bad_input")
+                    {format_offenders(duplicated_ids, quote = TRUE)}.", call = call, class = "rwe_bad_input")
   }
   unknown <- setdiff(unique(ae[[id]]), patients[[id]])
   if (length(unknown) > 0) {
     cli::cli_abort("{.arg ae} has {cli::qty(length(unknown))}patient id{?s}
-                    {.val {first_few(unknown)}} not in
+                    {format_offenders(unknown, quote = TRUE)} not in
                     {.arg patients}.", call = call, class = "rwe_bad_input")
   }
   g <- ae[[grade]]
   bad <- which(is.na(g) | !g %in% 1:5)
   if (length(bad) > 0) {
     cli::cli_abort(c("Column {.val {grade}} of {.arg ae} must hold whole grades 1-5.",
-                     x = "{cli::qty(length(bad))}Row{?s} {first_few(bad)}:
-                          {.val {first_few(g[bad])}}."),
+                     x = "{cli::qty(length(bad))}Row{?s} {format_offenders(bad)}:
+                          {format_offenders(g[bad], quote = TRUE)}."),
                    call = call, class = "rwe_bad_input")
   }
   missing_term <- which(is.na(ae[[term]]) | ae[[term]] == "")
   if (length(missing_term) > 0) {
     cli::cli_abort("Term column {.val {term}} of {.arg ae} is missing in
-                    {cli::qty(length(missing_term))}row{?s} {first_few(missing_term)}.",
+                    {cli::qty(length(missing_term))}row{?s} {format_offenders(missing_term)}.",
                    call = call, class = "rwe_bad_input")
   }
 }

@@ -44,8 +44,8 @@ balance_table <- function(ps, vars = NULL, labels = NULL, digits = 1, threshold 
   check_rwe_ps(ps)
   vars <- vars %||% ps$covariates
   check_columns(ps$data, vars, arg = "ps$data")
-  check_number(digits, lower = 0, upper = 6)
-  check_number(threshold, lower = 0)
+  check_number(digits, min = 0, max = 6)
+  check_number(threshold, min = 0)
   labels <- check_labels(labels, vars)
   denom_arm <- if (ps$settings$estimand == "ATT") "treated" else "pooled"
   rows <- lapply(vars, function(v) {

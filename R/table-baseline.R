@@ -59,7 +59,7 @@ baseline_table <- function(data, vars, by = NULL, denominators = NULL, digits = 
     cli::cli_abort("{.arg vars} has duplicated entries: {.val {unique(vars[duplicated(vars)])}}.",
                    class = "rwe_bad_input")
   }
-  check_number(digits, lower = 0, upper = 6)
+  check_number(digits, min = 0, max = 6)
   check_flag(test)
   data <- prepare_labelled(data, c(vars, by))
   labels <- check_labels(with_data_labels(labels, data, vars), vars)

@@ -227,15 +227,7 @@ tidy.rwe_table <- function(x, ...) {
   strip_rwe_table(x)
 }
 
-# ---- validators ---------------------------------------------------------------------------
-
-check_data_frame <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  if (!is.data.frame(x)) {
-    cli::cli_abort("{.arg {arg}} must be a data frame, not {.obj_type_friendly {x}}.",
-                   call = call, class = "rwe_bad_input")
-  }
-  invisible(x)
-}
+# ---- validators of table columns (the general ones are in R/check.R) -------------------------
 
 # A single column name (string) that must exist in `data`.
 check_column_name <- function(x, data, arg = rlang::caller_arg(x),
@@ -272,22 +264,6 @@ check_numeric_column <- function(data, col, arg = "data", call = rlang::caller_e
   invisible(col)
 }
 
-check_number <- function(x, arg = rlang::caller_arg(x), lower = -Inf, upper = Inf,
-                         call = rlang::caller_env()) {
-  if (!is.numeric(x) || length(x) != 1 || is.na(x) || x < lower || x > upper) {
-    cli::cli_abort("{.arg {arg}} must be a single number in [{lower}, {upper}].",
-                   call = call, class = "rwe_bad_input")
-  }
-  invisible(x)
-}
-
-check_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  if (!is.logical(x) || length(x) != 1 || is.na(x)) {
-    cli::cli_abort("{.arg {arg}} must be TRUE or FALSE.", call = call, class = "rwe_bad_input")
-  }
-  invisible(x)
-}
-
 # Display labels: a character vector named by (a subset of) `allowed` column names.
 # Returns one label per `allowed` entry, the column name where no label is given.
 check_labels <- function(labels, allowed, arg = rlang::caller_arg(labels),
@@ -302,11 +278,6 @@ check_labels <- function(labels, allowed, arg = rlang::caller_arg(labels),
   out <- stats::setNames(allowed, allowed)
   out[names(labels)] <- labels
   out
-}
-
-# Show at most a few offending values/rows in an error message.
-first_few <- function(x, n = 5) {
-  if (length(x) > n) c(utils::head(x, n), "...") else x
 }
 
 #' @importFrom generics tidy

@@ -5,23 +5,14 @@
 
 # ---- shared input handling (also used by cox_table() and km_plot()) ----------------------
 
-# Re-signals an error from the shared table validators (R/table-format.R) with the package's
-# bad-input class, so that every verb of this file fails with class "rwe_bad_input".
-as_bad_input <- function(expr) {
-  tryCatch(expr, error = function(cnd) {
-    class(cnd) <- unique(c("rwe_bad_input", class(cnd)))
-    stop(cnd)
-  })
-}
-
 # Validates `data`, the `time` and `event` column names and their values; returns the time
 # and event vectors (event as 0/1 doubles), with `keep` marking rows where both are known.
 # Rows with a missing time or event (e.g. patients not evaluable) are left out, never
 # silently imputed; their number is reported by the verbs.
 surv_columns <- function(data, time, event, call = rlang::caller_env()) {
-  as_bad_input(check_data_frame(data, arg = "data", call = call))
-  as_bad_input(check_column_name(time, data, arg = "time", call = call))
-  as_bad_input(check_column_name(event, data, arg = "event", call = call))
+  check_data_frame(data, arg = "data", call = call)
+  check_column_name(time, data, arg = "time", call = call)
+  check_column_name(event, data, arg = "event", call = call)
   tt <- data[[time]]
   ev <- data[[event]]
   if (!is.numeric(tt)) {
@@ -67,7 +58,7 @@ check_factor_columns <- function(data, factors, exclude, call = rlang::caller_en
     cli::cli_abort("{.arg factors} must be a non-empty character vector of column names.",
                    call = call, class = "rwe_bad_input")
   }
-  as_bad_input(check_columns(data, factors, arg = "data", call = call))
+  check_columns(data, factors, arg = "data", call = call)
   clash <- intersect(factors, exclude)
   if (length(clash)) {
     cli::cli_abort("{.arg factors} cannot include the time or event column ({.val {clash}}).",
@@ -154,7 +145,8 @@ join_flags <- function(...) {
 #' @param labels Optional named character vector of display labels for the factors, e.g.
 #'   `c(age_ge55 = "Age >= 55 years")`. Factors without one are shown by their variable label
 #'   (`attr(x, "label")`, as haven reads SAS/SPSS files; see [column_labels()]), else by name.
-#' @param conf.int Confidence level of the median's interval (log scale, as survfit).
+#' @param conf.level Confidence level of the median's interval (log scale, as survfit).
+#' @param conf.int Deprecated name of `conf.level` (a warning of class `rwe_deprecated`).
 #' @param min_n Levels with fewer patients are flagged `"n < min_n"`.
 #' @param mean Show the SPSS-style mean (restricted to each group's largest time) as a
 #'   printed column? The numbers are always in `mean_spss` and `mean_spss_se`; the column is
@@ -181,26 +173,26 @@ join_flags <- function(...) {
 #' tab
 #' tidy(tab)
 #' @export
-survival_by <- function(data, time, event, factors, labels = NULL, conf.int = 0.95,
-                        min_n = 5, mean = FALSE) {
+survival_by <- function(data, time, event, factors, labels = NULL, conf.level = 0.95,
+                        min_n = 5, mean = FALSE, conf.int = NULL) {
   call <- rlang::current_env()
   cols <- surv_columns(data, time, event, call = call)
   data <- prepare_labelled(data, factors)
   check_factor_columns(data, factors, exclude = c(time, event), call = call)
-  labels <- as_bad_input(check_labels(with_data_labels(labels, data, factors), factors,
-                                      arg = "labels", call = call))
-  check_conf_level(conf.int, call = call)
-  as_bad_input(check_number(min_n, arg = "min_n", lower = 0, call = call))
-  as_bad_input(check_flag(mean, call = call))
+  labels <- check_labels(with_data_labels(labels, data, factors), factors,
+                         arg = "labels", call = call)
+  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level), call = call)
+  check_number(min_n, arg = "min_n", min = 0, call = call)
+  check_flag(mean, call = call)
   digits <- time_digits(cols$time[cols$keep])
   rows <- lapply(factors, function(f) {
     survival_by_factor(data[[f]][cols$keep], cols$time[cols$keep], cols$event[cols$keep],
-                       f, labels[[f]], conf.int, min_n, call, digits)
+                       f, labels[[f]], conf.level, min_n, call, digits)
   })
   out <- do.call(rbind, rows)
   n_missing <- vapply(factors, function(f) sum(is.na(data[[f]][cols$keep])), numeric(1))
   notes <- c(sprintf("Median (%s%% CI) by the rule of survival::survfit; NR = not reached (the curve, or the confidence limit's curve, stays above 0.5 until the group's last time); NE = not estimable (the limit's confidence curve is undefined once survival drops to 0, e.g. a group of one patient); \u2013 = no events.",
-                     format(100 * conf.int)),
+                     format(100 * conf.level)),
              if (mean) "Mean: Kaplan-Meier mean restricted to each group's largest time (as SPSS).",
              "p: log-rank test over the levels of each factor.",
              if (cols$n_dropped > 0) sprintf("%d row(s) with missing time or event left out.",
@@ -210,7 +202,7 @@ survival_by <- function(data, time, event, factors, labels = NULL, conf.int = 0.
                                                     n_missing[n_missing > 0], collapse = ", ")))
   new_rwe_table(out, "rwe_survival_by",
                 title = sprintf("Survival by subgroup (N = %d)", sum(cols$keep)),
-                footnotes = notes, n_missing = n_missing, conf.int = conf.int,
+                footnotes = notes, n_missing = n_missing, conf.level = conf.level,
                 show_mean = mean)
 }
 
@@ -219,14 +211,14 @@ survival_by <- function(data, time, event, factors, labels = NULL, conf.int = 0.
 time_digits <- function(time) if (length(time) && max(time) > 100) 0 else 1
 
 # Rows of one factor: per-level Kaplan-Meier summaries and the log-rank p.
-survival_by_factor <- function(x, time, event, name, label, conf.int, min_n, call,
+survival_by_factor <- function(x, time, event, name, label, conf.level, min_n, call,
                                digits = 1) {
   lev <- factor_levels(x, name, call)
   known <- !is.na(x)
   group <- factor(as.character(x[known]), levels = lev$levels)
   time <- time[known]
   event <- event[known]
-  fit <- km_fit_matrix(time, event, group = group, conf.int = conf.int)
+  fit <- km_fit_matrix(time, event, group = group, conf.level = conf.level)
   med <- km_median(fit)
   mean <- km_rmean(fit, "spss")
   events <- med$events
@@ -294,7 +286,7 @@ display_table.rwe_survival_by <- function(x, ...) {
              p = ifelse(first, format_pvalue(x$p_value), ""),
              note = display_flag(x$flag), check.names = FALSE)
   if (!isTRUE(attr(x, "show_mean"))) shown$`mean (SPSS)` <- NULL
-  level <- attr(x, "conf.int")
+  level <- attr(x, "conf.level")
   names(shown)[names(shown) == "median"] <-
     sprintf("median (%s%% CI)", format(100 * if (is.null(level)) 0.95 else level))
   shown
@@ -329,17 +321,17 @@ display_table.rwe_survival_by <- function(x, ...) {
 #' pts <- subset(rrdtc_patients, evaluable)
 #' survival_overall(pts, "pfs_months", "pfs_event")
 #' @export
-survival_overall <- function(data, time, event, conf.int = 0.95) {
+survival_overall <- function(data, time, event, conf.level = 0.95, conf.int = NULL) {
   call <- rlang::current_env()
   cols <- surv_columns(data, time, event, call = call)
-  check_conf_level(conf.int, call = call)
+  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level), call = call)
   tt <- cols$time[cols$keep]
   ev <- cols$event[cols$keep]
-  fit <- km_fit_matrix(tt, ev, conf.int = conf.int)
+  fit <- km_fit_matrix(tt, ev, conf.level = conf.level)
   med <- km_median(fit)
-  mean <- km_rmean(fit, "spss", conf.int = conf.int)
+  mean <- km_rmean(fit, "spss", conf.level = conf.level)
   spss <- spss_median(fit$curves)
-  z <- stats::qnorm(1 - (1 - conf.int) / 2)
+  z <- stats::qnorm(1 - (1 - conf.level) / 2)
   out <- data.frame(n = length(tt), events = sum(ev), median = med$median,
                     median_low = med$conf.low, median_high = med$conf.high,
                     median_spss = spss[["median"]], median_spss_se = spss[["se"]],
@@ -361,7 +353,7 @@ survival_overall <- function(data, time, event, conf.int = 0.95) {
              if (cols$n_dropped > 0) sprintf("%d row(s) with missing time or event left out.",
                                               cols$n_dropped))
   new_rwe_table(out, "rwe_survival_overall", title = "Overall survival",
-                footnotes = notes, conf.int = conf.int, day_scale = day_scale)
+                footnotes = notes, conf.level = conf.level, day_scale = day_scale)
 }
 
 # SPSS's median (the first time S <= 0.5) and Collett's density-based standard error.
@@ -418,13 +410,14 @@ display_table.rwe_survival_overall <- function(x, ...) {
 #' pts <- subset(rrdtc_patients, evaluable)
 #' followup_summary(pts, "pfs_months", "pfs_event", followup = "followup_months")
 #' @export
-followup_summary <- function(data, time, event, followup = NULL, conf.int = 0.95) {
+followup_summary <- function(data, time, event, followup = NULL, conf.level = 0.95,
+                             conf.int = NULL) {
   call <- rlang::current_env()
   cols <- surv_columns(data, time, event, call = call)
-  check_conf_level(conf.int, call = call)
+  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level), call = call)
   fu <- cols$time
   if (!is.null(followup)) {
-    as_bad_input(check_column_name(followup, data, arg = "followup", call = call))
+    check_column_name(followup, data, arg = "followup", call = call)
     fu <- data[[followup]]
     if (!is.numeric(fu)) {
       cli::cli_abort("{.arg followup}: column {.val {followup}} must be numeric, not
@@ -433,7 +426,7 @@ followup_summary <- function(data, time, event, followup = NULL, conf.int = 0.95
   }
   fu <- fu[cols$keep & !is.na(fu)]
   tt <- cols$time[cols$keep]
-  rev_fit <- km_fit_matrix(tt, 1 - cols$event[cols$keep], conf.int = conf.int)
+  rev_fit <- km_fit_matrix(tt, 1 - cols$event[cols$keep], conf.level = conf.level)
   reverse <- km_median(rev_fit)
   ne <- median_limits_ne(rev_fit, reverse)
   out <- data.frame(n = length(tt), median_reverse_km = reverse$median,
@@ -451,7 +444,7 @@ followup_summary <- function(data, time, event, followup = NULL, conf.int = 0.95
                               if (cols$n_dropped > 0)
                                 sprintf("%d row(s) with missing time or event left out.",
                                         cols$n_dropped)),
-                conf.int = conf.int)
+                conf.level = conf.level)
 }
 
 #' @export

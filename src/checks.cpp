@@ -6,6 +6,7 @@
 // (milliseconds per 1e7 rows) and are left without polls.
 #include <Rcpp.h>
 #include "interrupt.h"
+#include "types.h"
 // [[Rcpp::depends(RcppEigen)]]
 #include <RcppEigen.h>
 
@@ -20,9 +21,9 @@
 // ignored: anyNA() on a classed object would call its is.na() method, which allocates.
 // [[Rcpp::export]]
 bool any_na_double_cpp(const Eigen::Map<Eigen::VectorXd> x) {
-  const std::ptrdiff_t n = x.size();
+  const Index n = x.size();
   bool any = false;
-  for (std::ptrdiff_t k = 0; k < n; ++k) any |= std::isnan(x[k]);
+  for (Index k = 0; k < n; ++k) any |= std::isnan(x[k]);
   return any;
 }
 
@@ -31,11 +32,11 @@ bool any_na_double_cpp(const Eigen::Map<Eigen::VectorXd> x) {
 // [[Rcpp::export]]
 bool times_valid_cpp(const Eigen::Map<Eigen::VectorXd> time,
                      const Eigen::Map<Eigen::VectorXd> start) {
-  const std::ptrdiff_t n = time.size();
+  const Index n = time.size();
   bool ok = true;
-  for (std::ptrdiff_t k = 0; k < n; ++k) ok &= std::isfinite(time[k]) && time[k] >= 0.0;
+  for (Index k = 0; k < n; ++k) ok &= std::isfinite(time[k]) && time[k] >= 0.0;
   if (start.size() > 0) {
-    for (std::ptrdiff_t k = 0; k < n; ++k) {
+    for (Index k = 0; k < n; ++k) {
       ok &= std::isfinite(start[k]) && start[k] >= 0.0 && start[k] < time[k];
     }
   }
@@ -116,14 +117,14 @@ void sort_polling(std::vector<T>& v, Less less) {
 // [[Rcpp::export]]
 Rcpp::List distinct_rank_cpp(const Eigen::Map<Eigen::VectorXd> time,
                              const Eigen::Map<Eigen::VectorXd> start) {
-  const std::ptrdiff_t n = time.size(), n_start = start.size();
+  const Index n = time.size(), n_start = start.size();
   DistinctDoubles distinct;
   Rcpp::IntegerVector time_rank(n), start_rank(n_start);
-  for (std::ptrdiff_t k = 0; k < n; ++k) {
+  for (Index k = 0; k < n; ++k) {
     rwe::poll_at(k);
     time_rank[k] = distinct.id(time[k]);
   }
-  for (std::ptrdiff_t k = 0; k < n_start; ++k) {
+  for (Index k = 0; k < n_start; ++k) {
     rwe::poll_at(k);
     start_rank[k] = distinct.id(start[k]);
   }
@@ -138,11 +139,11 @@ Rcpp::List distinct_rank_cpp(const Eigen::Map<Eigen::VectorXd> time,
     sorted[i] = values[by_value[i]];
     rank_of[by_value[i]] = static_cast<int>(i) + 1;
   }
-  for (std::ptrdiff_t k = 0; k < n; ++k) {
+  for (Index k = 0; k < n; ++k) {
     rwe::poll_at(k);
     time_rank[k] = rank_of[time_rank[k]];
   }
-  for (std::ptrdiff_t k = 0; k < n_start; ++k) start_rank[k] = rank_of[start_rank[k]];
+  for (Index k = 0; k < n_start; ++k) start_rank[k] = rank_of[start_rank[k]];
   return Rcpp::List::create(Rcpp::Named("values") = sorted,
                             Rcpp::Named("time_rank") = time_rank,
                             Rcpp::Named("start_rank") = start_rank);
@@ -151,9 +152,9 @@ Rcpp::List distinct_rank_cpp(const Eigen::Map<Eigen::VectorXd> time,
 // TRUE if every value is exactly 0 or 1 (so no NA): the event codes Surv() keeps unchanged.
 // [[Rcpp::export]]
 bool all_zero_one_cpp(const Eigen::Map<Eigen::VectorXd> x) {
-  const std::ptrdiff_t n = x.size();
+  const Index n = x.size();
   bool ok = true;
-  for (std::ptrdiff_t k = 0; k < n; ++k) ok &= (x[k] == 0.0) | (x[k] == 1.0);
+  for (Index k = 0; k < n; ++k) ok &= (x[k] == 0.0) | (x[k] == 1.0);
   return ok;
 }
 
@@ -172,9 +173,9 @@ bool all_whole_cpp(const Eigen::Map<Eigen::VectorXd> x) {
 // [[Rcpp::export]]
 bool any_weighted_event_cpp(const Eigen::Map<Eigen::VectorXd> status,
                             const Eigen::Map<Eigen::VectorXd> weights) {
-  const std::ptrdiff_t n = status.size();
+  const Index n = status.size();
   const bool weighted = weights.size() > 0;
-  for (std::ptrdiff_t k = 0; k < n; ++k) {
+  for (Index k = 0; k < n; ++k) {
     if (status[k] > 0.0 && (!weighted || weights[k] > 0.0)) return true;
   }
   return false;
@@ -186,7 +187,7 @@ bool any_weighted_event_cpp(const Eigen::Map<Eigen::VectorXd> status,
 // [[Rcpp::export]]
 Rcpp::NumericMatrix surv_matrix_cpp(const Eigen::Map<Eigen::VectorXd> time,
                                     const Eigen::Map<Eigen::VectorXd> event) {
-  const std::ptrdiff_t n = time.size();
+  const Index n = time.size();
   Rcpp::NumericMatrix out(n, 2);
   std::copy(time.data(), time.data() + n, out.begin());
   std::copy(event.data(), event.data() + n, out.begin() + n);
@@ -197,10 +198,10 @@ Rcpp::NumericMatrix surv_matrix_cpp(const Eigen::Map<Eigen::VectorXd> time,
 // [[Rcpp::export]]
 Rcpp::NumericMatrix surv_matrix_int_cpp(const Eigen::Map<Eigen::VectorXd> time,
                                         const Eigen::Map<Eigen::VectorXi> event) {
-  const std::ptrdiff_t n = time.size();
+  const Index n = time.size();
   Rcpp::NumericMatrix out(n, 2);
   std::copy(time.data(), time.data() + n, out.begin());
-  for (std::ptrdiff_t k = 0; k < n; ++k) out[n + k] = event[k];
+  for (Index k = 0; k < n; ++k) out[n + k] = event[k];
   return out;
 }
 
@@ -208,7 +209,7 @@ Rcpp::NumericMatrix surv_matrix_int_cpp(const Eigen::Map<Eigen::VectorXd> time,
 // column, where `[.Surv` first copies the whole matrix. Contract: 1 <= j <= ncol(y).
 // [[Rcpp::export]]
 Rcpp::NumericVector matrix_column_cpp(const Eigen::Map<Eigen::MatrixXd> y, const int j) {
-  const std::ptrdiff_t n = y.rows();
+  const Index n = y.rows();
   Rcpp::NumericVector out(n);
   std::copy(y.col(j - 1).data(), y.col(j - 1).data() + n, out.begin());
   return out;

@@ -33,6 +33,7 @@
 
 #include <Rcpp.h>
 #include "interrupt.h"
+#include "types.h"
 // [[Rcpp::depends(RcppEigen)]]
 #include <RcppEigen.h>
 
@@ -43,8 +44,6 @@
 #include <vector>
 
 namespace {
-
-using Index = std::ptrdiff_t;
 
 // Two weighted rank counters, A (rows at risk) and B (deaths swept so far), over predictor
 // ranks 1..size, with O(log size) updates and "weight below rank" queries. Layout, for cache

@@ -47,6 +47,7 @@
 // Rows with zero weight contribute nothing, and do not count as tied deaths for Efron.
 
 #include <RcppEigen.h>
+#include "types.h"
 #include "cox_grid.h"
 #include "ldl.h"
 #include "ties.h"
@@ -57,12 +58,6 @@
 #include <vector>
 
 // [[Rcpp::depends(RcppEigen)]]
-
-using Eigen::Index;
-using Eigen::MatrixXd;
-using Eigen::VectorXd;
-typedef Eigen::Map<const Eigen::MatrixXd> ConstMapMat;
-typedef Eigen::Map<const Eigen::VectorXd> ConstMapVec;
 
 namespace {
 

@@ -15,6 +15,7 @@
 
 #include <RcppEigen.h>
 #include "interrupt.h"
+#include "types.h"
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -22,11 +23,12 @@
 
 namespace coxgrid {
 
-using Eigen::Index;
-using Eigen::MatrixXd;
-using Eigen::VectorXd;
-typedef Eigen::Map<const Eigen::MatrixXd> ConstMapMat;
-typedef Eigen::Map<const Eigen::VectorXd> ConstMapVec;
+// The package's types (types.h), also reachable as coxgrid::Index, coxgrid::ConstMapVec ...
+using ::Index;
+using ::MatrixXd;
+using ::VectorXd;
+using ::ConstMapMat;
+using ::ConstMapVec;
 
 // The columns of x, read-only, wherever they are in R memory: the columns of one matrix, or
 // separate vectors of equal length (a data frame's numeric columns, so that the model matrix

@@ -27,12 +27,13 @@
 #include "interrupt.h"
 #include "ties.h"
 #include <vector>
+#include "types.h"
 
 // [[Rcpp::depends(RcppEigen)]]
 
 namespace {
 
-typedef Eigen::Index idx_t;
+using idx_t = Index;  // the package's one index type (types.h)
 
 // Distinct (stratum, event time) pairs in ascending order.
 struct EventGrid {

@@ -30,6 +30,7 @@
 // (interrupt.h), besides once per Newton iteration.
 #include <RcppEigen.h>
 #include "interrupt.h"
+#include "types.h"
 #include "ldl.h"
 #include "ties.h"
 #include <algorithm>
@@ -39,10 +40,6 @@
 #include <vector>
 
 // [[Rcpp::depends(RcppEigen)]]
-
-using Eigen::Index;
-using Eigen::MatrixXd;
-using Eigen::VectorXd;
 
 namespace {
 

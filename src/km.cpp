@@ -24,11 +24,9 @@
 #include "interrupt.h"
 #include "counts_grid.h"
 #include <RcppEigen.h>
+#include "types.h"
 #include <cstddef>
 #include <vector>
-
-typedef Eigen::Map<Eigen::VectorXd> MapVec;
-typedef Eigen::Map<Eigen::VectorXi> MapIVec;
 
 namespace {
 

@@ -22,15 +22,12 @@
 #define RWECOHORT_LDL_H
 
 #include <RcppEigen.h>
+#include "types.h"
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 namespace rwe {
-
-using Eigen::Index;
-using Eigen::MatrixXd;
-using Eigen::VectorXd;
 
 struct Ldl {
   MatrixXd l;   // unit lower triangular factor

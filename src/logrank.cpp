@@ -21,6 +21,7 @@
 #include "interrupt.h"
 #include "counts_grid.h"
 #include <RcppEigen.h>
+#include "types.h"
 #include <cmath>
 #include <cstddef>
 #include <vector>

@@ -28,6 +28,7 @@
 // Interrupts: the row loops poll for Ctrl-C about every 0.01-0.1 s of work (interrupt.h).
 
 #include <RcppEigen.h>
+#include "types.h"
 #include "cox_grid.h"
 #include "counts_grid.h"
 #include "ldl.h"
@@ -37,8 +38,6 @@
 #include <vector>
 
 // [[Rcpp::depends(RcppEigen)]]
-
-using Eigen::Index;
 
 namespace {
 

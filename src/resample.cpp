@@ -36,6 +36,7 @@
 // (about every 0.1 s); on an interrupt the workers stop at their next replicate.
 
 #include <RcppEigen.h>
+#include "types.h"
 #include "ldl.h"
 #include "ties.h"
 #include <algorithm>
@@ -49,8 +50,6 @@
 #include <vector>
 
 namespace {
-
-typedef std::ptrdiff_t Index;
 
 // ---- random indices --------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ test_that("lung, 3-row newdata: Efron and Breslow, log / log-log / plain limits"
 test_that("the default curve is at fit$means, as survfit.coxph", {
   ours_fit <- cox_fit(Surv(time, status) ~ age + sex + ph.ecog, data = lung)
   ref_fit <- coxph(Surv(time, status) ~ age + sex + ph.ecog, data = lung)
-  ours <- survfit(ours_fit, conf.int = 0.9)
+  ours <- survfit(ours_fit, conf.level = 0.9)
   expect_same_curves(ours, survfit(ref_fit, conf.int = 0.9), "means")
   expect_equal(nrow(ours$targets), 1L)
   expect_equal(ours$targets$age, unname(ref_fit$means["age"]), tolerance = tol)
@@ -281,7 +281,7 @@ test_that("bad input is refused with rwe_bad_input naming the problem", {
   fit <- cox_fit(Surv(time, status) ~ age + sex, data = lung)
   expect_error(survfit(fit, stype = 1), "stype", class = "rwe_bad_input")
   expect_error(survfit(fit, conf.type = "logit"), class = "rwe_bad_input")
-  expect_error(survfit(fit, conf.int = 2), class = "rwe_bad_input")
+  expect_error(survfit(fit, conf.level = 2), class = "rwe_bad_input")
   expect_error(survfit(fit, newdata = data.frame(age = c(50, NA), sex = 1)),
                "Offending row: 2", class = "rwe_bad_input")
   expect_error(survfit(fit, newdata = data.frame(age = 50)), "sex", class = "rwe_bad_input")

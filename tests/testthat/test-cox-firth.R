@@ -295,14 +295,14 @@ test_that("zero case weights are dropped rows (Efron ties included)", {
 test_that("non-convergence is reported, not silent; profile = FALSE skips the profile", {
   expect_warning(res <- cox_firth_matrix(lung_x, lung_y, control = firth_control(iter.max = 1),
                                          profile = FALSE),
-                 class = "rwe_convergence", regexp = "did not converge")
+                 class = "rwe_not_converged", regexp = "did not converge")
   expect_false(res$converged)
   expect_null(res$profile)
   expect_warning(
     expect_warning(cox_firth_matrix(lung_x, lung_y, which = "sex",
                                     control = firth_control(iter.max = 2)),
-                   class = "rwe_convergence", regexp = "fit did not converge"),
-    class = "rwe_convergence", regexp = "Profile .* \"sex\""
+                   class = "rwe_not_converged", regexp = "fit did not converge"),
+    class = "rwe_not_converged", regexp = "Profile .* \"sex\""
   )
 })
 

@@ -503,18 +503,19 @@ test_that("lung: robust score test with and without cluster(inst), as coxph", {
   expect_false(fit$robust)
 })
 
-test_that("summary(conf.int = level) is coxph's; r.squared as summary.coxph", {
+test_that("summary(conf.level = level) is coxph's conf.int; r.squared as summary.coxph", {
   fit <- cox_fit(Surv(time, status) ~ age + sex + ph.ecog, data = lung)
   ref <- coxph(Surv(time, status) ~ age + sex + ph.ecog, data = lung)
-  s90 <- summary(fit, conf.int = 0.9)
+  s90 <- summary(fit, conf.level = 0.9)
   expect_equal(s90$conf.int, summary(ref, conf.int = 0.9)$conf.int, tolerance = tol)
-  expect_equal(summary(fit, conf.level = 0.9)$conf.int, s90$conf.int)
+  expect_warning(s_old <- summary(fit, conf.int = 0.9), class = "rwe_deprecated")
+  expect_equal(s_old$conf.int, s90$conf.int)
   expect_equal(summary(fit, 0.8)$conf.int, summary(ref, conf.int = 0.8)$conf.int,
                tolerance = tol)
   expect_null(summary(fit, conf.int = FALSE)$conf.int)
   expect_equal(summary(fit)$rsq, summary(ref)$rsq, tolerance = tol)
   expect_error(summary(fit, conf.int = 0.9, conf.level = 0.8), class = "rwe_bad_input")
-  expect_error(summary(fit, conf.int = 95), "conf.int", class = "rwe_bad_input")
+  expect_error(summary(fit, conf.level = 95), "conf.level", class = "rwe_bad_input")
   expect_named(glance(fit), c("n", "nevent", "statistic.log", "p.value.log", "statistic.sc",
                               "p.value.sc", "statistic.wald", "p.value.wald",
                               "statistic.robust", "p.value.robust", "r.squared",
@@ -524,16 +525,16 @@ test_that("summary(conf.int = level) is coxph's; r.squared as summary.coxph", {
 
 test_that("Cox methods refuse arguments they do not know", {
   fit <- cox_fit(Surv(time, status) ~ age + sex, data = lung)
-  expect_error(summary(fit, conf.levl = 0.9), class = "rlib_error_dots_nonempty")
-  expect_error(print(fit, foo = 1), class = "rlib_error_dots_nonempty")
-  expect_error(tidy(fit, conf.levle = 0.9), class = "rlib_error_dots_nonempty")
-  expect_error(glance(fit, conf.int = TRUE), class = "rlib_error_dots_nonempty")
-  expect_error(confint(fit, lvl = 0.9), class = "rlib_error_dots_nonempty")
-  expect_error(print(summary(fit), foo = 1), class = "rlib_error_dots_nonempty")
+  expect_error(summary(fit, conf.levl = 0.9), class = "rwe_bad_input")
+  expect_error(print(fit, foo = 1), class = "rwe_bad_input")
+  expect_error(tidy(fit, conf.levle = 0.9), class = "rwe_bad_input")
+  expect_error(glance(fit, conf.int = TRUE), class = "rwe_bad_input")
+  expect_error(confint(fit, lvl = 0.9), class = "rwe_bad_input")
+  expect_error(print(summary(fit), foo = 1), class = "rwe_bad_input")
   firth <- cox_fit(Surv(time, status) ~ age + sex, data = lung, ties = "breslow", firth = TRUE)
-  expect_error(tidy(firth, foo = 1), class = "rlib_error_dots_nonempty")
-  expect_error(glance(firth, foo = 1), class = "rlib_error_dots_nonempty")
-  expect_error(summary(firth, foo = 1), class = "rlib_error_dots_nonempty")
+  expect_error(tidy(firth, foo = 1), class = "rwe_bad_input")
+  expect_error(glance(firth, foo = 1), class = "rwe_bad_input")
+  expect_error(summary(firth, foo = 1), class = "rwe_bad_input")
   expect_error(tidy(firth, conf.level = 0.9), "conf.level", class = "rwe_bad_input")
   expect_named(tidy(firth, conf.int = FALSE),
                c("term", "estimate", "std.error", "statistic", "p.value"))

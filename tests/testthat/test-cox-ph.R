@@ -90,7 +90,8 @@ test_that("tidy, print and plot", {
 test_that("bad input is refused", {
   expect_error(ph_test(lm(time ~ age, lung)), class = "rwe_bad_input", regexp = "fit")
   fit <- cox_fit(Surv(time, status) ~ age, data = lung)
-  expect_error(ph_test(fit, transform = "log"), regexp = "should be one of")
+  expect_error(ph_test(fit, transform = "log"), regexp = "must be one of",
+               class = "rwe_bad_input")
   expect_error(ph_test(fit, terms = NA), class = "rwe_bad_input", regexp = "terms")
   gone <- local({
     d <- lung

@@ -67,6 +67,7 @@ check_against_survfit <- function(formula, data, ..., weights = NULL, summaries 
     args <- list(formula, data = data, conf.type = ct, ...)
     if (!is.null(weights)) args$weights <- as.name(weights)
     fit <- do.call(km_fit, args)
+    names(args)[names(args) == "conf.level"] <- "conf.int"  # survfit's name for the level
     sf <- do.call(survfit, args)
     expect_km_matches(fit, sf)
     if (summaries && ct == "log") expect_km_summaries_match(fit, sf)
@@ -81,7 +82,7 @@ test_that("KM matches survfit on the survival data sets", {
   check_against_survfit(Surv(time, status) ~ rx, colon[colon$etype == 2, ])
   check_against_survfit(Surv(time, status == 2) ~ trt, pbc)
   check_against_survfit(Surv(time, status) ~ x, aml)
-  check_against_survfit(Surv(time, status) ~ sex + ph.ecog, lung, conf.int = 0.9,
+  check_against_survfit(Surv(time, status) ~ sex + ph.ecog, lung, conf.level = 0.9,
                         summaries = FALSE)
 })
 
@@ -223,8 +224,8 @@ test_that("bad input gives rwe_bad_input errors naming the argument", {
   expect_error(km_fit_matrix(c(1, 2), c(1, 0), group = 1), class = "rwe_bad_input",
                regexp = "group")
   expect_error(km_fit_matrix(numeric(), numeric()), class = "rwe_bad_input", regexp = "time")
-  expect_error(km_fit(Surv(time, status) ~ 1, lung, conf.int = 95), class = "rwe_bad_input",
-               regexp = "conf.int")
+  expect_error(km_fit(Surv(time, status) ~ 1, lung, conf.level = 95), class = "rwe_bad_input",
+               regexp = "conf.level")
   expect_error(km_rmean(km_fit(Surv(time, status) ~ 1, lung), -1), class = "rwe_bad_input",
                regexp = "tau")
   expect_error(km_fit(Surv(start, stop, event) ~ 1, heart, robust = TRUE),

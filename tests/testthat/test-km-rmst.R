@@ -9,7 +9,7 @@ expect_matches_survfit <- function(res, formula, data, tau) {
   expect_equal(res$groups$rmst, unname(tab[, "rmean"]), tolerance = 1e-8)
   expect_equal(res$groups$std.error, unname(tab[, "se(rmean)"]), tolerance = 1e-8)
   expect_equal(res$groups$n, unname(tab[, "n.max"]))
-  expect_equal(res$groups$events, unname(tab[, "events"]))
+  expect_equal(res$groups$nevent, unname(tab[, "events"]))
 }
 
 expect_matches_rmst2 <- function(res, time, status, arm, tau) {
@@ -79,14 +79,14 @@ test_that("print, tidy and glance", {
   expect_output(print(res), "Restricted mean survival time")
   expect_output(print(res), "difference")
   td <- generics::tidy(res)
-  expect_named(td, c("sex", "n", "events", "tau", "estimate", "std.error", "conf.low",
+  expect_named(td, c("sex", "n", "nevent", "tau", "estimate", "std.error", "conf.low",
                      "conf.high"))
   expect_equal(generics::tidy(res, what = "contrasts")$contrast, c("difference", "ratio"))
   gl <- generics::glance(res)
   expect_equal(gl$difference, res$contrasts$estimate[1])
   expect_equal(gl$n, 228)
   z <- stats::qnorm(0.95)
-  r90 <- rmst(Surv(time, status) ~ sex, data = lung, tau = 365, conf.int = 0.9)
+  r90 <- rmst(Surv(time, status) ~ sex, data = lung, tau = 365, conf.level = 0.9)
   expect_equal(r90$groups$conf.high, r90$groups$rmst + z * r90$groups$std.error)
 })
 
@@ -95,7 +95,7 @@ test_that("bad input is refused with the argument named", {
                class = "rwe_bad_input", regexp = "tau")
   expect_error(rmst(Surv(time, status) ~ sex, data = lung, tau = c(1, 2)),
                class = "rwe_bad_input", regexp = "tau")
-  expect_error(rmst(Surv(time, status) ~ sex, data = lung, conf.int = 2),
+  expect_error(rmst(Surv(time, status) ~ sex, data = lung, conf.level = 2),
                class = "rwe_bad_input", regexp = "conf")
   expect_error(rmst(Surv(time, status) ~ sex, data = lung, extend = NA),
                class = "rwe_bad_input", regexp = "extend")
@@ -115,7 +115,7 @@ test_that("rmst(weights = ) equals the restricted mean of a weighted survfit", {
                    rmean = case$tau)$table
     expect_equal(r$groups$rmst, unname(tab[, "rmean"]), tolerance = 1e-8)
     expect_equal(r$groups$std.error, unname(tab[, "se(rmean)"]), tolerance = 1e-8)
-    expect_equal(r$groups$events, unname(tab[, "events"]), tolerance = 1e-8)
+    expect_equal(r$groups$nevent, unname(tab[, "events"]), tolerance = 1e-8)
     expect_equal(r$groups$n, unname(tab[, "records"]))
   }
   # the weights change the answer (so they are not ignored)

@@ -124,5 +124,5 @@ test_that("bad input is refused", {
   expect_error(logrank_test(Surv(time, status) ~ sex, data = lung, method = "permutation",
                             seed = "a"), class = "rwe_bad_input", regexp = "seed")
   expect_error(logrank_test(Surv(time, status) ~ sex, data = lung, method = "bootstrap"),
-               regexp = "should be one of")
+               regexp = "must be one of", class = "rwe_bad_input")
 })

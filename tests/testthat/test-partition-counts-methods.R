@@ -74,7 +74,7 @@ test_that("conf.type and rho reach the shared code: log-log limits and the Peto-
   f <- Surv(time, status) ~ sex
   for (type in c("log-log", "plain")) {
     km <- partitioned_km_fit(f, parts, conf.level = 0.9, conf.type = type)
-    expect_km_methods_equal(km, km_fit(f, data = pooled, conf.int = 0.9, conf.type = type), c(200, 400))
+    expect_km_methods_equal(km, km_fit(f, data = pooled, conf.level = 0.9, conf.type = type), c(200, 400))
     ref <- survfit(f, data = pooled, conf.int = 0.9, conf.type = type)
     expect_equal(km$curves$lower, ref$lower, tolerance = 1e-10)
   }

@@ -125,7 +125,7 @@ test_that("response_rates reproduces Table 2 with exact CIs", {
 })
 
 test_that("Wilson intervals equal the closed form and prop.test without correction", {
-  tab <- response_rates(table2_cohort(), method = "wilson", conf.int = 0.9)
+  tab <- response_rates(table2_cohort(), method = "wilson", conf.level = 0.9)
   ref <- prop.test(15, 26, correct = FALSE, conf.level = 0.9)$conf.int
   expect_equal(c(tab$conf.low[5], tab$conf.high[5]) / 100, as.numeric(ref))
   z <- qnorm(0.95)
@@ -156,10 +156,10 @@ test_that("duration bands are configurable and validated", {
 
 test_that("response_rates input errors", {
   d <- data.frame(best_response = c("PR", "NE", "SD", "CR "))
-  expect_error(response_rates(d), "Rows 2 and 4", class = "rlang_error")
+  expect_error(response_rates(d), "Rows 2, 4", class = "rlang_error")
   expect_error(response_rates(data.frame(best_response = c(NA, NA))), "no evaluable")
   expect_error(response_rates(d, response = "bor"), "bor")
-  expect_error(response_rates(data.frame(best_response = "PR"), conf.int = 95), "conf.int")
+  expect_error(response_rates(data.frame(best_response = "PR"), conf.level = 95), "conf.level")
   expect_error(response_rates(data.frame(best_response = "PR"), method = "exact"), "method")
 })
 

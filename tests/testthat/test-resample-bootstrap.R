@@ -183,3 +183,14 @@ test_that("permutation log-rank kernel: every relabeling's chi-square is survdif
                                                   3L, rho, 200L, 4, 1L, 1L))
   }
 })
+
+test_that("refits that do not converge are left out with an rwe_not_converged warning", {
+  lung <- survival::lung
+  fit <- suppressWarnings(cox_fit(Surv(time, status) ~ age + sex + ph.ecog, data = lung,
+                                  control = cox_control(iter.max = 2)))
+  expect_warning(b <- cox_bootstrap(fit, B = 20, seed = 1), class = "rwe_not_converged")
+  expect_false(any(b$converged))
+  expect_equal(unname(b$n_failed), rep(20, 3))
+  ok <- cox_bootstrap(cox_fit(Surv(time, status) ~ age + sex, data = lung), B = 20, seed = 1)
+  expect_true(all(ok$converged))
+})

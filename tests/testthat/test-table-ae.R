@@ -48,7 +48,7 @@ test_that("ae_table errors name ids, rows and columns", {
   expect_error(ae_table(ae, patients[-1, ]), "P1.*not in", class = "rlang_error")
   bad <- ae
   bad$max_grade[c(2, 5)] <- c(0L, 6L)
-  expect_error(ae_table(bad, patients), "Rows 2 and 5")
+  expect_error(ae_table(bad, patients), "Rows 2, 5")
   bad$max_grade[2] <- 2.5
   expect_error(ae_table(bad, patients), "whole grades")
   bad <- ae

@@ -66,8 +66,5 @@ test_that("validators raise rlang errors naming the argument", {
   expect_error(f(data.frame(a = 1), "b"), class = "rlang_error")
   expect_error(f(data.frame(a = 1), "b"), "Column \"b\" is missing from `data`")
   expect_error(f(data.frame(a = 1), 1), "must be a single column name")
-  expect_error(check_data_frame(1:3), "must be a data frame")
-  expect_error(check_number(2, "conf.int", upper = 1), "conf.int")
-  expect_error(check_flag(NA, "sort"), "sort.*TRUE or FALSE")
   expect_error(check_numeric_column(data.frame(a = "x"), "a"), "must be numeric")
 })

@@ -288,8 +288,8 @@ test_that("bad input gives rwe_bad_input errors naming the argument", {
                class = "rwe_bad_input", regexp = "age_years")
   expect_error(survival_by(d, "pfs_months", "pfs_event", "male", labels = c(x = "X")),
                class = "rwe_bad_input", regexp = "labels")
-  expect_error(survival_by(d, "pfs_months", "pfs_event", "male", conf.int = 2),
-               class = "rwe_bad_input", regexp = "conf.int")
+  expect_error(survival_by(d, "pfs_months", "pfs_event", "male", conf.level = 2),
+               class = "rwe_bad_input", regexp = "conf.level")
   expect_error(survival_overall(d, "pfs_months", "ev2"), class = "rwe_bad_input",
                regexp = "event")
   expect_error(followup_summary(d, "pfs_months", "pfs_event", followup = "zz"),
