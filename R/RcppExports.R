@@ -85,6 +85,14 @@ km_ij_se_cpp <- function(group, surv, n_risk, n_event, risk_w2, event_w2, censor
     .Call(`_rwecohort_km_ij_se_cpp`, group, surv, n_risk, n_event, risk_w2, event_w2, censor_w2)
 }
 
+km_first_below_half_cpp <- function(y, time) {
+    .Call(`_rwecohort_km_first_below_half_cpp`, y, time)
+}
+
+km_area_cpp <- function(time, surv, n_risk, n_event, tau) {
+    .Call(`_rwecohort_km_area_cpp`, time, surv, n_risk, n_event, tau)
+}
+
 first_rows_cpp <- function(codes, k) {
     .Call(`_rwecohort_first_rows_cpp`, codes, k)
 }
@@ -99,6 +107,10 @@ logrank_grid_cpp <- function(time, status, group, stratum, ord, ngroup) {
 
 logrank_stat_cpp <- function(stratum, n_risk, n_event, nstrata, rho) {
     .Call(`_rwecohort_logrank_stat_cpp`, stratum, n_risk, n_event, nstrata, rho)
+}
+
+logrank_chisq_cpp <- function(observed, expected, var) {
+    .Call(`_rwecohort_logrank_chisq_cpp`, observed, expected, var)
 }
 
 logrank_grid_dense_cpp <- function(time_rank, time_value, status, group, stratum, ngroup, nstrata) {

@@ -250,7 +250,7 @@ matrix_fit_targets <- function(object, newdata, call) {
 #'   distinct follow-up time: `curve`, `time`, `n.risk`, `n.event`, `n.censor`, `surv`,
 #'   `cumhaz`, `std.err` (the standard error of the cumulative hazard, i.e. of log S, as
 #'   survfit stores it), `lower`, `upper`), `targets` (one row per curve: `curve`, the
-#'   strata columns, the covariate values), `n` and `events` per curve, `conf.int`,
+#'   strata columns, the covariate values), `n` and `events` per curve, `conf.level`,
 #'   `conf.type`, `method`. Methods: `print()`, `summary(times = )`, [tidy()],
 #'   `quantile()`, `median()`, `plot()`.
 #' @seealso [cox_marginal_curve()] for curves averaged over a population.
@@ -324,7 +324,7 @@ cox_curve_plan <- function(object, base, targets) {
   data.frame(curve = seq_len(nrow(plan)), stratum = plan$stratum, row = plan$row)
 }
 
-new_rwe_cox_curves <- function(curves, plan, object, base, info, conf.int, conf.type) {
+new_rwe_cox_curves <- function(curves, plan, object, base, info, conf.level, conf.type) {
   targets <- data.frame(curve = plan$curve)
   if (cox_has_strata(object)) targets <- cbind(targets, cox_strata_columns(object, plan$stratum))
   targets <- cbind(targets, info[plan$row, , drop = FALSE])
@@ -334,7 +334,7 @@ new_rwe_cox_curves <- function(curves, plan, object, base, info, conf.int, conf.
                  n = vapply(plan$stratum, function(s) base$strata[[s]]$n, numeric(1)),
                  events = vapply(plan$stratum, function(s) sum(base$strata[[s]]$n.event),
                                  numeric(1)),
-                 conf.int = conf.int, conf.type = conf.type, method = object$method),
+                 conf.level = conf.level, conf.type = conf.type, method = object$method),
             class = "rwe_cox_curves")
 }
 
@@ -371,13 +371,13 @@ curve_rows <- function(x) split(seq_len(nrow(x$curves)), factor(x$curves$curve,
 #' @export
 print.rwe_cox_curves <- function(x, digits = 3, ...) {
   cat("Predicted survival from a Cox model (", x$method, " baseline, ",
-      format(100 * x$conf.int), "% CI, ", x$conf.type, " scale)\n", sep = "")
+      format(100 * x$conf.level), "% CI, ", x$conf.type, " scale)\n", sep = "")
   med <- median.rwe_cox_curves(x)
   shown <- function(v) ifelse(is.na(v), "NR", format(signif(v, digits)))
   tab <- cbind(x$targets, n = x$n, events = signif(x$events, digits),
                median = shown(med$median), lower = shown(med$conf.low),
                upper = shown(med$conf.high))
-  names(tab)[ncol(tab) - 1:0] <- paste0(format(100 * x$conf.int), "% CI ", c("lower", "upper"))
+  names(tab)[ncol(tab) - 1:0] <- paste0(format(100 * x$conf.level), "% CI ", c("lower", "upper"))
   print(tab, row.names = FALSE)
   if (anyNA(med$median) || anyNA(med$conf.high)) {
     cat("NR: not reached (the curve or its limit never falls below 0.5).\n")

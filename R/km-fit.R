@@ -42,7 +42,7 @@
 #'   * `strata`: a data frame, one row per curve, one column per grouping variable (no
 #'     columns for `~ 1`);
 #'   * `strata_label`: labels such as `"sex=1"`; `n`: records per curve;
-#'   * `conf.type`, `conf.int`, `variance` (`"greenwood"` or `"robust"`), `weighted`,
+#'   * `conf.type`, `conf.level`, `variance` (`"greenwood"` or `"robust"`), `weighted`,
 #'     `counting`, `call`, `na.action`; with `id`, `n.id` (subjects per curve).
 #' @examples
 #' fit <- km_fit(survival::Surv(time, status) ~ sex, data = survival::lung)
@@ -71,7 +71,7 @@ km_fit <- function(formula, data, weights, subset, na.action,
   weighted <- !is.null(.subset2(mf, "(weights)"))
   id <- km_check_id(.subset2(mf, "(id)"), parts, robust, weighted)
   fit <- km_engine(parts$time, parts$status, parts$weights, parts$start, groups,
-                   conf.type = conf.type, conf.int = conf.level, robust = robust,
+                   conf.type = conf.type, conf.level = conf.level, robust = robust,
                    weighted = weighted, call = mc, na.action = parts$na.action)
   if (!is.null(id)) fit <- km_apply_id(fit, id, parts, groups$codes)
   fit
@@ -165,12 +165,12 @@ km_fit_matrix <- function(time, status, group = NULL, weights = NULL, start = NU
   weights <- check_weights(weights, n)
   groups <- vector_groups(group, n)
   km_engine(time, status, weights, start, groups, conf.type = conf.type,
-            conf.int = conf.level, robust = robust, weighted = weighted, call = match.call(),
+            conf.level = conf.level, robust = robust, weighted = weighted, call = match.call(),
             na.action = NULL)
 }
 
 # Sorts once, calls the counting kernel and the estimator, and builds the rwe_km object.
-km_engine <- function(time, status, weights, start, groups, conf.type, conf.int, robust,
+km_engine <- function(time, status, weights, start, groups, conf.type, conf.level, robust,
                       weighted, call, na.action) {
   robust <- km_use_robust(robust, if (weighted) weights, counting = !is.null(start))
   fixed <- merge_near_ties(time, start)
@@ -183,10 +183,10 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
   wscale <- weight_scale(weights)
   counts <- km_counts(fixed, status, if (wscale == 1) weights else weights / wscale, codes,
                       nrow(groups$table))
-  curves <- km_curves(counts, robust, conf.type, conf.int, weighted, wscale)
+  curves <- km_curves(counts, robust, conf.type, conf.level, weighted, wscale)
   new_rwe_km(curves = curves, strata = groups$table, strata_label = groups$label,
              n = tabulate(codes, nbins = nrow(groups$table)), conf.type = conf.type,
-             conf.int = conf.int, variance = if (robust) "robust" else "greenwood",
+             conf.level = conf.level, variance = if (robust) "robust" else "greenwood",
              weighted = weighted, counting = !is.null(start), call = call,
              na.action = na.action)
 }
@@ -196,14 +196,14 @@ km_engine <- function(time, status, weights, start, groups, conf.type, conf.int,
 # counts). `counts` has km_counts_cpp()'s elements (the unweighted `*.rows` ones with
 # weights, the `*.w2` sums for the robust SE); counts made with weights / wscale are mapped
 # back: S and the robust SE do not depend on wscale, Greenwood's sum scales with 1 / wscale.
-km_curves <- function(counts, robust, conf.type, conf.int, weighted, wscale = 1) {
+km_curves <- function(counts, robust, conf.type, conf.level, weighted, wscale = 1) {
   est <- km_estimate_cpp(counts$group, counts$n.risk, counts$n.event)
   if (wscale != 1) est$greenwood <- est$greenwood / wscale
   se <- km_standard_errors(est, counts, robust)
   if (wscale != 1) {
     for (k in c("n.risk", "n.event", "n.censor")) counts[[k]] <- counts[[k]] * wscale
   }
-  limits <- km_conf_limits(est$surv, se$log, conf.type, conf.int)
+  limits <- km_conf_limits(est$surv, se$log, conf.type, conf.level)
   curves <- new_df(list(stratum = counts$group, time = counts$time, n.risk = counts$n.risk,
                        n.event = counts$n.event, n.censor = counts$n.censor,
                        surv = est$surv, std.err.surv = se$surv, std.err.log = se$log,
@@ -281,14 +281,14 @@ km_order <- function(codes, time_rank) {
 }
 
 #' @noRd
-new_rwe_km <- function(curves, strata, strata_label, n, conf.type, conf.int, variance,
+new_rwe_km <- function(curves, strata, strata_label, n, conf.type, conf.level, variance,
                        weighted, counting, call, na.action) {
   # an internal constructor: a plain check is cheaper than stopifnot() on every small call
   if (!is.data.frame(curves) || !is.data.frame(strata) || length(n) != .row_names_info(strata, 2L)) {
     abort_internal("Kaplan-Meier curves and strata do not match")
   }
   fit <- list(curves = curves, strata = strata, strata_label = strata_label, n = n,
-              conf.type = conf.type, conf.int = conf.int, variance = variance,
+              conf.type = conf.type, conf.level = conf.level, variance = variance,
               weighted = weighted, counting = counting, call = call, na.action = na.action)
   class(fit) <- "rwe_km"  # not structure(): its argument handling is a cost on small calls
   fit
@@ -306,8 +306,8 @@ km_se_surv <- function(surv, se_log) {
 # scales, and none where S = 1 on the log-log scale; log and plain upper limits capped at 1,
 # plain lower limit floored at 0 (at S = 0 the plain limits are NA with Greenwood SEs,
 # survfit's Inf * 0, and 0 with robust SEs).
-km_conf_limits <- function(surv, se_log, conf.type, conf.int) {
-  z <- stats::qnorm(1 - (1 - conf.int) / 2)
+km_conf_limits <- function(surv, se_log, conf.type, conf.level) {
+  z <- stats::qnorm(1 - (1 - conf.level) / 2)
   s <- ifelse(surv == 0, NA_real_, surv)
   if (conf.type == "log") {
     lower <- exp(log(s) - z * se_log)
@@ -502,14 +502,10 @@ km_strata_rows <- function(x) split(seq_len(nrow(x$curves)), factor(x$curves$str
 
 # survival's rule for the printed median (and its limits): the first time the curve is
 # below 0.5; if it sits exactly at 0.5 over a flat stretch, the midpoint between the start
-# of that stretch and the next drop. NA when never reached.
-km_first_below_half <- function(y, time, tol = sqrt(.Machine$double.eps)) {
-  keep <- !is.na(y) & y < 0.5 + tol
-  if (!any(keep)) return(NA_real_)
-  time <- time[keep]
-  y <- y[keep]
-  if (abs(y[1L] - 0.5) < tol && any(y < y[1L])) (time[1L] + time[which(y < y[1L])[1L]]) / 2
-  else time[1L]
+# of that stretch and the next drop. NA when never reached. One implementation
+# (src/km_summary.h), shared with km_bootstrap().
+km_first_below_half <- function(y, time) {
+  km_first_below_half_cpp(as.double(y), as.double(time))
 }
 
 #' Median survival table of a Kaplan-Meier fit
@@ -623,19 +619,11 @@ km_with_strata <- function(x, df) {
   out
 }
 
-# Area under one curve from time 0 to `tau` and its Greenwood-type variance
-# sum_j A_j^2 d_j / (n_j (n_j - d_j)), A_j = area from the j-th time to tau (the terms with
-# n_j = d_j, where the area after is 0, count as 0). This is survival's rmean.
+# Area under one curve from time 0 to `tau` and its Greenwood-type variance (survival's
+# rmean), by src/km_summary.h, shared with km_bootstrap().
 km_area <- function(time, surv, n.risk, n.event, tau) {
-  keep <- which(time <= tau)
-  if (!length(keep)) return(c(rmean = tau, var = 0))
-  hh <- ifelse(n.risk[keep] - n.event[keep] == 0, 0,
-               n.event[keep] / (n.risk[keep] * (n.risk[keep] - n.event[keep])))
-  grid <- c(time[keep], tau)
-  step_surv <- c(1, surv[keep])
-  rect <- diff(c(0, grid)) * step_surv
-  after <- rev(cumsum(rev(rect)))[-1L]  # area from each time in `keep` to tau
-  c(rmean = sum(rect), var = sum(after^2 * hh))
+  km_area_cpp(as.double(time), as.double(surv), as.double(n.risk), as.double(n.event),
+              as.double(tau))
 }
 
 #' Restricted mean survival time of Kaplan-Meier curves
@@ -664,7 +652,7 @@ km_area <- function(time, surv, n.risk, n.event, tau) {
 #' km_rmean(fit, "spss")
 #' km_rmean(fit, 365)
 #' @export
-km_rmean <- function(x, tau = "common", conf.level = x$conf.int, conf.int = NULL) {
+km_rmean <- function(x, tau = "common", conf.level = x$conf.level, conf.int = NULL) {
   check_inherits(x, "rwe_km", what = "a Kaplan-Meier fit from {.fn km_fit}")
   conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
   rows <- km_strata_rows(x)
@@ -716,7 +704,7 @@ km_rmean <- function(x, tau = "common", conf.level = x$conf.int, conf.int = NULL
 print.rwe_km <- function(x, digits = max(getOption("digits") - 4L, 3L), ...) {
   check_dots_empty_bad(...)
   med <- km_median(x)
-  cat("Kaplan-Meier estimate (", format(100 * x$conf.int), "% CI, ", x$conf.type,
+  cat("Kaplan-Meier estimate (", format(100 * x$conf.level), "% CI, ", x$conf.type,
       " scale", if (x$weighted) ", weighted counts" else "",
       if (identical(x$variance, "robust")) ", robust SE" else "", ")\n", sep = "")
   if (length(x$na.action)) cat("  ", stats::naprint(x$na.action), "\n")
@@ -745,7 +733,7 @@ km_print_table <- function(x, med, digits) {
   tab <- data.frame(lapply(cols, format, digits = digits), median = shown(med$median),
                     lower = shown(med$conf.low), upper = shown(med$conf.high),
                     check.names = FALSE, stringsAsFactors = FALSE)
-  names(tab)[ncol(tab) - 1:0] <- paste0(format(100 * x$conf.int), "% CI ", c("lower", "upper"))
+  names(tab)[ncol(tab) - 1:0] <- paste0(format(100 * x$conf.level), "% CI ", c("lower", "upper"))
   tab
 }
 

@@ -153,22 +153,22 @@ logrank_engine <- function(time, status, groups, strata, rho, call, na.action) {
 }
 
 # The one grid -> test step of every log-rank verb (logrank_test() from its rows,
-# partitioned_logrank_test() from the partitions' summed counts): observed, expected and
-# variance by logrank_stat_cpp(), the chi-square by logrank_chisq(). `grid` has the elements
-# of logrank_grid_cpp() (stratum, n.risk, n.event); `groups` / `strata` are the value tables
-# (strata without columns when unstratified); `n`, `strata_n` the records per group / stratum.
+# partitioned_logrank_test() from the partitions' summed counts): observed, expected,
+# variance and chi-square by logrank_stat_cpp() (src/logrank_stat.h, which the Monte Carlo
+# relabelings use too). `grid` has the elements of logrank_grid_cpp() (stratum, n.risk,
+# n.event); `groups` / `strata` are the value tables (strata without columns when
+# unstratified); `n`, `strata_n` the records per group / stratum.
 logrank_from_grid <- function(grid, groups, strata, rho, n, strata_n, call, na.action) {
   st <- logrank_stat_cpp(grid$stratum, grid$n.risk, grid$n.event, nrow(strata), as.double(rho))
   observed <- rowSums(st$observed)
   expected <- rowSums(st$expected)
-  test <- logrank_chisq(observed, expected, st$var)
   label <- group_labels(groups)
   dimnames(st$var) <- list(label, label)
   has_strata <- ncol(strata) > 0L
   new_rwe_logrank(
     groups = groups, group_label = label, n = n, observed = observed, expected = expected,
     observed_by_stratum = st$observed, expected_by_stratum = st$expected, var = st$var,
-    chisq = test$chisq, df = test$df, rho = rho, strata = if (has_strata) strata else NULL,
+    chisq = st$chisq, df = st$df, rho = rho, strata = if (has_strata) strata else NULL,
     strata_n = if (has_strata) strata_n else NULL, call = call, na.action = na.action)
 }
 
@@ -183,38 +183,6 @@ logrank_grid <- function(fixed, status, group_codes, strata_codes, k, nstrata) {
   }
   ord <- km_order(strata_codes, fixed$time_rank)
   logrank_grid_cpp(fixed$time, as.double(status), group_codes, strata_codes, ord, k)
-}
-
-# Chi-square of observed - expected over the groups with expected > 0, leaving one out, with
-# a generalised inverse of the variance: df is the rank (k - 1 unless the variance is
-# singular, e.g. a group whose subjects are all in strata without events elsewhere).
-logrank_chisq <- function(observed, expected, var) {
-  keep <- which(expected > 0)
-  if (length(keep) < 2L) return(list(chisq = 0, df = 0L))
-  idx <- keep[-1L]
-  u <- (observed - expected)[idx]
-  if (length(idx) == 1L) {
-    # two groups: what the eigen decomposition below gives for a 1 x 1 variance, exactly
-    v <- var[idx, idx]
-    pos <- v > v * 1e-10
-    return(list(chisq = if (pos) sum(u^2 / v) else 0, df = as.integer(pos)))
-  }
-  if (length(idx) == 2L) {
-    # three groups: u' V^-1 u in closed form when V is far from singular (eigenvalue ratio
-    # above 1e-3, so that the determinant is accurate to ~1e-13: the eigen result to 1e-12)
-    a <- var[idx[1L], idx[1L]]
-    b <- var[idx[1L], idx[2L]]
-    d <- var[idx[2L], idx[2L]]
-    half <- sqrt(((a - d) / 2)^2 + b^2)
-    if ((a + d) / 2 - half > 1e-3 * ((a + d) / 2 + half)) {
-      chisq <- (d * u[1L]^2 - 2 * b * u[1L] * u[2L] + a * u[2L]^2) / (a * d - b * b)
-      return(list(chisq = unname(chisq), df = 2L))
-    }
-  }
-  eig <- eigen(var[idx, idx, drop = FALSE], symmetric = TRUE)
-  pos <- eig$values > max(eig$values) * 1e-10
-  proj <- crossprod(eig$vectors[, pos, drop = FALSE], u)
-  list(chisq = sum(proj^2 / eig$values[pos]), df = sum(pos))
 }
 
 #' @noRd
@@ -332,14 +300,7 @@ logrank_chisq_function <- function(time, status, groups, strata, rho) {
   status <- as.double(status)
   function(codes) {
     grid <- logrank_grid_cpp(time, status, codes, strata$codes, ord, k)
-    st <- logrank_stat_cpp(grid$stratum, grid$n.risk, grid$n.event, nstrata, as.double(rho))
-    observed <- rowSums(st$observed)
-    expected <- rowSums(st$expected)
-    # two groups, both with expected events: the chi-square is a scalar ratio (no eigen)
-    if (k == 2L && all(expected > 0) && st$var[2L, 2L] > 0) {
-      return((observed[2L] - expected[2L])^2 / st$var[2L, 2L])
-    }
-    logrank_chisq(observed, expected, st$var)$chisq
+    logrank_stat_cpp(grid$stratum, grid$n.risk, grid$n.event, nstrata, as.double(rho))$chisq
   }
 }
 

@@ -272,7 +272,7 @@ partitioned_km_fit <- function(formula, partitions, weights = NULL, conf.level =
 }
 
 # The curves from the pooled counts, by km_fit()'s own counts -> curves step.
-partitioned_km <- function(grid, counts, conf.type, conf.int, call, traffic, partitions) {
+partitioned_km <- function(grid, counts, conf.type, conf.level, call, traffic, partitions) {
   robust <- isTRUE(grid$robust)
   km_counts <- list(group = grid$stratum, time = grid$time, n.risk = counts$n_risk[, 1L],
                     n.event = counts$n_event[, 1L], n.censor = counts$n_censor[, 1L])
@@ -283,12 +283,12 @@ partitioned_km <- function(grid, counts, conf.type, conf.int, call, traffic, par
     km_counts[c("n.risk.w2", "n.event.w2", "n.censor.w2")] <-
       list(counts$n_risk_w2[, 1L], counts$n_event_w2[, 1L], counts$n_censor_w2[, 1L])
   }
-  curves <- km_curves(km_counts, robust, conf.type, conf.int, isTRUE(grid$weighted),
+  curves <- km_curves(km_counts, robust, conf.type, conf.level, isTRUE(grid$weighted),
                       grid$wscale %||% 1)
   strata <- partitioned_table(grid$strata)
   fit <- new_rwe_km(curves = curves, strata = strata, strata_label = group_labels(strata),
                     n = as.integer(rowSums(counts$n_rows)), conf.type = conf.type,
-                    conf.int = conf.int, variance = if (robust) "robust" else "greenwood",
+                    conf.level = conf.level, variance = if (robust) "robust" else "greenwood",
                     weighted = isTRUE(grid$weighted), counting = FALSE, call = call,
                     na.action = partitioned_na_action(grid))
   fit[c("partitions", "traffic")] <- list(partitions, traffic)

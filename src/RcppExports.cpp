@@ -338,6 +338,33 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// km_first_below_half_cpp
+double km_first_below_half_cpp(const Eigen::Map<Eigen::VectorXd> y, const Eigen::Map<Eigen::VectorXd> time);
+RcppExport SEXP _rwecohort_km_first_below_half_cpp(SEXP ySEXP, SEXP timeSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type y(ySEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    rcpp_result_gen = Rcpp::wrap(km_first_below_half_cpp(y, time));
+    return rcpp_result_gen;
+END_RCPP
+}
+// km_area_cpp
+Rcpp::NumericVector km_area_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Eigen::VectorXd> surv, const Eigen::Map<Eigen::VectorXd> n_risk, const Eigen::Map<Eigen::VectorXd> n_event, const double tau);
+RcppExport SEXP _rwecohort_km_area_cpp(SEXP timeSEXP, SEXP survSEXP, SEXP n_riskSEXP, SEXP n_eventSEXP, SEXP tauSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type surv(survSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type n_risk(n_riskSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type n_event(n_eventSEXP);
+    Rcpp::traits::input_parameter< const double >::type tau(tauSEXP);
+    rcpp_result_gen = Rcpp::wrap(km_area_cpp(time, surv, n_risk, n_event, tau));
+    return rcpp_result_gen;
+END_RCPP
+}
 // first_rows_cpp
 Rcpp::IntegerVector first_rows_cpp(const Eigen::Map<Eigen::VectorXi> codes, const int k);
 RcppExport SEXP _rwecohort_first_rows_cpp(SEXP codesSEXP, SEXP kSEXP) {
@@ -394,6 +421,19 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< const int >::type nstrata(nstrataSEXP);
     Rcpp::traits::input_parameter< const double >::type rho(rhoSEXP);
     rcpp_result_gen = Rcpp::wrap(logrank_stat_cpp(stratum, n_risk, n_event, nstrata, rho));
+    return rcpp_result_gen;
+END_RCPP
+}
+// logrank_chisq_cpp
+Rcpp::List logrank_chisq_cpp(const Eigen::Map<Eigen::VectorXd> observed, const Eigen::Map<Eigen::VectorXd> expected, const Eigen::Map<Eigen::MatrixXd> var);
+RcppExport SEXP _rwecohort_logrank_chisq_cpp(SEXP observedSEXP, SEXP expectedSEXP, SEXP varSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type observed(observedSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type expected(expectedSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type var(varSEXP);
+    rcpp_result_gen = Rcpp::wrap(logrank_chisq_cpp(observed, expected, var));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -658,10 +698,13 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_km_counts_cpp", (DL_FUNC) &_rwecohort_km_counts_cpp, 7},
     {"_rwecohort_km_estimate_cpp", (DL_FUNC) &_rwecohort_km_estimate_cpp, 3},
     {"_rwecohort_km_ij_se_cpp", (DL_FUNC) &_rwecohort_km_ij_se_cpp, 7},
+    {"_rwecohort_km_first_below_half_cpp", (DL_FUNC) &_rwecohort_km_first_below_half_cpp, 2},
+    {"_rwecohort_km_area_cpp", (DL_FUNC) &_rwecohort_km_area_cpp, 5},
     {"_rwecohort_first_rows_cpp", (DL_FUNC) &_rwecohort_first_rows_cpp, 2},
     {"_rwecohort_km_counts_dense_cpp", (DL_FUNC) &_rwecohort_km_counts_dense_cpp, 6},
     {"_rwecohort_logrank_grid_cpp", (DL_FUNC) &_rwecohort_logrank_grid_cpp, 6},
     {"_rwecohort_logrank_stat_cpp", (DL_FUNC) &_rwecohort_logrank_stat_cpp, 5},
+    {"_rwecohort_logrank_chisq_cpp", (DL_FUNC) &_rwecohort_logrank_chisq_cpp, 3},
     {"_rwecohort_logrank_grid_dense_cpp", (DL_FUNC) &_rwecohort_logrank_grid_dense_cpp, 7},
     {"_rwecohort_partition_cox_sums_cpp", (DL_FUNC) &_rwecohort_partition_cox_sums_cpp, 8},
     {"_rwecohort_partition_cox_info_cpp", (DL_FUNC) &_rwecohort_partition_cox_info_cpp, 10},

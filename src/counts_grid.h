@@ -22,12 +22,12 @@
 #define RWECOHORT_COUNTS_GRID_H
 
 #include "interrupt.h"
+#include "types.h"
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
 namespace countsgrid {
-
-typedef std::ptrdiff_t Index;
 
 // The per-cell sums; LEAVE_* are the entry buckets of counting-process data.
 enum Sum { EVENT_W, CENSOR_W, EVENT_N, CENSOR_N, EVENT_W2, CENSOR_W2, LEAVE_W, LEAVE_N,
@@ -57,6 +57,8 @@ class CountCells {
   }
 
   Index npos() const { return npos_; }
+  // Back to no rows (the Monte Carlo relabelings reuse one set of cells).
+  void clear() { std::fill(cell_.begin(), cell_.end(), 0.0); }
   int ngroup() const { return ngroup_; }
 
   // A row whose (stop) time is at `pos`: an event or a censoring there.

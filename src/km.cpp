@@ -17,14 +17,18 @@
 //      (counts_grid.h, also used by logrank.cpp and partition.cpp) -> per (group, distinct
 //      time) the weighted and unweighted numbers at risk, of events and of censorings. These
 //      are plain sums over rows, so per-site grids add up on a common time grid.
-//  (b) km_estimate_cpp(): the product-limit estimate and the Greenwood sum from those counts;
+//  (b) km_estimate_cpp(): the product-limit estimate and the Greenwood sum from those counts
+//      (the step, median rule and restricted mean are km_summary.h's, shared with the
+//      bootstrap in resample.cpp);
 //      km_ij_se_cpp(): the infinitesimal-jackknife (robust) SE of S from the same counts plus
 //      sums of squared weights (right-censored data).
 #include <Rcpp.h>
 #include "interrupt.h"
 #include "counts_grid.h"
+#include "km_summary.h"
 #include <RcppEigen.h>
 #include "types.h"
+#include <cmath>
 #include <cstddef>
 #include <vector>
 
@@ -46,8 +50,8 @@ Rcpp::List counts_list(const Rcpp::IntegerVector& group, const Rcpp::NumericVect
 }
 
 // Row `row` of the nine output sums from grid position `p` (one group) and its numbers at risk.
-void put_sums(std::vector<Rcpp::NumericVector>& out, std::ptrdiff_t row,
-              const countsgrid::CountCells& cells, std::ptrdiff_t p,
+void put_sums(std::vector<Rcpp::NumericVector>& out, Index row,
+              const countsgrid::CountCells& cells, Index p,
               const countsgrid::CountCells::AtRisk& r) {
   namespace cg = countsgrid;
   const double sums[NSUMS] = {r.w(0), cells.get(p, 0, cg::EVENT_W), cells.get(p, 0, cg::CENSOR_W),
@@ -72,10 +76,10 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
   using countsgrid::CountCells;
   const bool counting = entry_ord.size() > 0;
   const countsgrid::SortedGrid grid = countsgrid::sorted_grid(ord, group, time);
-  const std::ptrdiff_t m = static_cast<std::ptrdiff_t>(grid.time.size());
+  const Index m = static_cast<Index>(grid.time.size());
   CountCells cells(m, 1, true, counting);
   // last-first, as km_counts_dense_cpp() adds them: the two kernels' sums agree to the bit
-  countsgrid::for_each_row(grid, ord, group, time, [&](std::ptrdiff_t r, std::ptrdiff_t p) {
+  countsgrid::for_each_row(grid, ord, group, time, [&](Index r, Index p) {
     cells.add(p, 0, weight[r], status[r] > 0);
   });
   if (counting) countsgrid::enter_sorted(cells, grid, entry_ord, group, entry_time, weight);
@@ -85,7 +89,7 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
   for (int c = 0; c < NSUMS; ++c) out[c] = Rcpp::NumericVector(m);
   for (std::size_t b = 0; b + 1 < grid.bounds.size(); ++b) {
     cells.walk_block(grid.bounds[b], grid.bounds[b + 1],
-                     [&](std::ptrdiff_t p, const CountCells::AtRisk& r) {
+                     [&](Index p, const CountCells::AtRisk& r) {
       put_sums(out, p, cells, p, r);
     });
   }
@@ -100,17 +104,14 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
 Rcpp::List km_estimate_cpp(const Eigen::Map<Eigen::VectorXi> group,
                            const Eigen::Map<Eigen::VectorXd> n_risk,
                            const Eigen::Map<Eigen::VectorXd> n_event) {
-  const std::ptrdiff_t m = group.size();
+  const Index m = group.size();
   Rcpp::NumericVector surv(m), greenwood(m);
   double s = 1.0, gw = 0.0;
-  for (std::ptrdiff_t k = 0; k < m; ++k) {
+  for (Index k = 0; k < m; ++k) {
     if (k == 0 || group[k] != group[k - 1]) { s = 1.0; gw = 0.0; }
     const double n = n_risk[k], d = n_event[k];
-    if (d > 0.0 && n > 0.0) {
-      const double left = n - d;
-      s *= left / n;
-      gw += (left > 0.0) ? d / (n * left) : R_PosInf;
-    }
+    s = kmsummary::km_step(s, n, d);
+    if (d > 0.0 && n > 0.0) gw += (n - d > 0.0) ? d / (n * (n - d)) : R_PosInf;
     surv[k] = s;
     greenwood[k] = gw;
   }
@@ -131,10 +132,10 @@ Rcpp::NumericVector km_ij_se_cpp(const Eigen::Map<Eigen::VectorXi> group,
                                  const Eigen::Map<Eigen::VectorXd> risk_w2,
                                  const Eigen::Map<Eigen::VectorXd> event_w2,
                                  const Eigen::Map<Eigen::VectorXd> censor_w2) {
-  const std::ptrdiff_t m = group.size();
+  const Index m = group.size();
   Rcpp::NumericVector se(m);
   double h_cum = 0.0, left = 0.0;
-  for (std::ptrdiff_t k = 0; k < m; ++k) {
+  for (Index k = 0; k < m; ++k) {
     if (k == 0 || group[k] != group[k - 1]) { h_cum = 0.0; left = 0.0; }
     const double y = n_risk[k], d = n_event[k], rest = y - d;
     if (d > 0.0 && rest > 0.0) h_cum += d / (y * rest);
@@ -147,14 +148,33 @@ Rcpp::NumericVector km_ij_se_cpp(const Eigen::Map<Eigen::VectorXi> group,
   return se;
 }
 
+// The median rule of one curve (km_summary.h) for R's km_median(): `y` the curve or one of
+// its limits (NA allowed), `time` ascending. NA when never below 0.5.
+// [[Rcpp::export]]
+double km_first_below_half_cpp(const Eigen::Map<Eigen::VectorXd> y,
+                               const Eigen::Map<Eigen::VectorXd> time) {
+  const double t = kmsummary::first_below_half(time, y, time.size());
+  return std::isnan(t) ? NA_REAL : t;
+}
+
+// Restricted mean of one curve up to tau and its variance (km_summary.h) for R's km_rmean().
+// [[Rcpp::export]]
+Rcpp::NumericVector km_area_cpp(const Eigen::Map<Eigen::VectorXd> time,
+                                const Eigen::Map<Eigen::VectorXd> surv,
+                                const Eigen::Map<Eigen::VectorXd> n_risk,
+                                const Eigen::Map<Eigen::VectorXd> n_event, const double tau) {
+  const kmsummary::Area a = kmsummary::km_area(time, surv, n_risk, n_event, time.size(), tau, true);
+  return Rcpp::NumericVector::create(Rcpp::Named("rmean") = a.rmean, Rcpp::Named("var") = a.var);
+}
+
 // 1-based row of the first occurrence of each code 1..k (NA if absent): match(seq_len(k),
 // codes) without hashing the n codes. Contract: `codes` integer, NA allowed (skipped).
 // [[Rcpp::export]]
 Rcpp::IntegerVector first_rows_cpp(const Eigen::Map<Eigen::VectorXi> codes, const int k) {
   Rcpp::IntegerVector first(k, NA_INTEGER);
-  const std::ptrdiff_t n = codes.size();
+  const Index n = codes.size();
   int missing = k;
-  for (std::ptrdiff_t r = 0; r < n && missing > 0; ++r) {
+  for (Index r = 0; r < n && missing > 0; ++r) {
     const int c = codes[r];
     if (c >= 1 && c <= k && first[c - 1] == NA_INTEGER) {
       first[c - 1] = static_cast<int>(r) + 1;
@@ -182,25 +202,25 @@ Rcpp::List km_counts_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
                                const Eigen::Map<Eigen::VectorXd> weight,
                                const Eigen::Map<Eigen::VectorXi> group, const int ngroup) {
   using countsgrid::CountCells;
-  const std::ptrdiff_t n = time_rank.size(), n_time = time_value.size();
-  CountCells cells(static_cast<std::ptrdiff_t>(ngroup) * n_time, 1, true, false);
+  const Index n = time_rank.size(), n_time = time_value.size();
+  CountCells cells(static_cast<Index>(ngroup) * n_time, 1, true, false);
   // Rows are added last-first, the order in which km_counts_cpp() adds them, so that the two
   // kernels' floating-point sums agree to the last bit.
-  for (std::ptrdiff_t k = n - 1; k >= 0; --k) {
+  for (Index k = n - 1; k >= 0; --k) {
     rwe::poll_at(k);
-    cells.add(static_cast<std::ptrdiff_t>(group[k] - 1) * n_time + time_rank[k] - 1, 0,
+    cells.add(static_cast<Index>(group[k] - 1) * n_time + time_rank[k] - 1, 0,
               weight[k], status[k] > 0);
   }
-  std::ptrdiff_t m = 0;
-  for (std::ptrdiff_t p = 0; p < cells.npos(); ++p) m += cells.any_row(p);
+  Index m = 0;
+  for (Index p = 0; p < cells.npos(); ++p) m += cells.any_row(p);
   Rcpp::IntegerVector out_group(m);
   Rcpp::NumericVector out_time(m);
   std::vector<Rcpp::NumericVector> out(NSUMS);
   for (int s = 0; s < NSUMS; ++s) out[s] = Rcpp::NumericVector(m);
-  std::ptrdiff_t row = m;  // filled from the end: the at-risk sums run from the last time
+  Index row = m;  // filled from the end: the at-risk sums run from the last time
   for (int g = ngroup - 1; g >= 0; --g) {
-    const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(g) * n_time;
-    cells.walk_block(first, first + n_time, [&](std::ptrdiff_t p, const CountCells::AtRisk& r) {
+    const Index first = static_cast<Index>(g) * n_time;
+    cells.walk_block(first, first + n_time, [&](Index p, const CountCells::AtRisk& r) {
       if (!cells.any_row(p)) return;
       --row;
       out_group[row] = g + 1;

@@ -10,8 +10,8 @@
 //   rows, become counts on the sorted rows). Near-equal times are already merged.
 // * KM: `time` (finite), `status` (0/1) and `group` (codes 1..k) are sorted by group, then time
 //   ascending; `pos` as above; `tau` > 0 is the RMST horizon of every group.
-// * Log-rank: `time`, `status`, `group` (codes 1..k) and `strata` sorted by stratum, then time
-//   descending; no weights.
+// * Log-rank: `time`, `status`, `group` (codes 1..k) and `strata` (codes 1..S) sorted by
+//   stratum, then time descending; no weights.
 // * `seed` is a whole number in [0, 2^53); `B` >= 1; `threads` >= 1.
 //
 // Random numbers (documented in ?resample_indices): replicate b (1-based) draws its n row
@@ -39,6 +39,9 @@
 #include "types.h"
 #include "ldl.h"
 #include "ties.h"
+#include "counts_grid.h"
+#include "logrank_stat.h"
+#include "km_summary.h"
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -359,152 +362,138 @@ void validate_replicate(const CoxData& d, ValidateWork& w, const CoxControl& ctl
 
 // ---- Kaplan-Meier ------------------------------------------------------------------------
 
-struct KmData { Index n; const double* time; const int* status; const int* group; int k; double tau; };
+// Rows sorted by group, then time ascending. The counting grid (one block per group, one
+// position per distinct time) and each row's position on it are built once; a replicate
+// counts its rows there (counts_grid.h, the replicate's counts as case weights) and takes the
+// product-limit curve, the median and the restricted mean from km_summary.h, as km_fit(),
+// km_median() and km_rmean() do.
+struct KmData {
+  Index n;
+  const int* status;
+  int k;
+  double tau;
+  countsgrid::SortedGrid grid;
+  std::vector<Index> row_pos;
+};
 
-// Median (survfit's rule: first time S <= 0.5; the midpoint to the next event time when S is
-// exactly 0.5 there) and RMST up to tau of each group, from the counts on the sorted rows.
-void km_counts_summary(const KmData& d, const std::vector<double>& counts, double* median,
-                       double* rmst) {
-  const double tol = 1.4901161193847656e-08;  // sqrt(double eps), survival's tolerance
-  Index i = 0;
-  for (int g = 1; g <= d.k; ++g) {
-    median[g - 1] = NA_REAL;
-    rmst[g - 1] = NA_REAL;
-    Index begin = i;
-    while (i < d.n && d.group[i] == g) ++i;
-    double at_risk = 0;
-    for (Index r = begin; r < i; ++r) at_risk += counts[r];
-    if (at_risk <= 0) continue;
-    double surv = 1, area = 0, prev_t = 0, surv_tau = 1, half_time = NA_REAL;
-    bool found = false;
-    Index r = begin;
-    while (r < i) {
-      const double t = d.time[r];
-      double events = 0, leaving = 0;
-      for (; r < i && d.time[r] == t; ++r) {
-        leaving += counts[r];
-        if (d.status[r]) events += counts[r];
-      }
-      if (events > 0) {
-        const double next = surv * (1 - events / at_risk);
-        if (t <= d.tau) {
-          area += surv * (t - prev_t);
-          prev_t = t;
-          surv_tau = next;
-        }
-        if (!found && std::isfinite(half_time)) {  // S was 0.5 exactly: midpoint rule
-          median[g - 1] = 0.5 * (half_time + t);
-          found = true;
-        }
-        if (!found && next < 0.5 - tol) { median[g - 1] = t; found = true; }
-        else if (!found && std::fabs(next - 0.5) <= tol) half_time = t;
-        surv = next;
-      }
-      at_risk -= leaving;
+void km_prepare(KmData& d, const double* time, const int* group) {
+  std::vector<Index> ord(d.n);
+  for (Index i = 0; i < d.n; ++i) ord[i] = i;
+  d.grid = countsgrid::sorted_grid(ord, group, time);
+  d.row_pos.assign(d.n, 0);
+  countsgrid::for_each_row(d.grid, ord, group, time, [&](Index r, Index p) { d.row_pos[r] = p; });
+}
+
+struct KmWork {
+  std::vector<double> counts;
+  countsgrid::CountCells cells;
+  std::vector<double> n_risk, surv;  // per position of the current block
+  explicit KmWork(const KmData& d)
+      : counts(d.n), cells(static_cast<Index>(d.grid.time.size()), 1, true, false),
+        n_risk(d.grid.time.size()), surv(d.grid.time.size()) {}
+};
+
+// Median and RMST up to tau of each group from the counts in w.counts (NA for a group drawn
+// no row; groups are the blocks of the grid, codes 1..k).
+void km_counts_summary(const KmData& d, KmWork& w, double* median, double* rmst) {
+  using countsgrid::CountCells;
+  w.cells.clear();
+  for (Index r = 0; r < d.n; ++r) {
+    if (w.counts[r] > 0) w.cells.add(d.row_pos[r], 0, w.counts[r], d.status[r] > 0);
+  }
+  for (int g = 0; g < d.k; ++g) { median[g] = NA_REAL; rmst[g] = NA_REAL; }
+  for (std::size_t b = 0; b + 1 < d.grid.bounds.size(); ++b) {
+    const Index first = d.grid.bounds[b], end = d.grid.bounds[b + 1];
+    w.cells.walk_block(first, end, [&](Index p, const CountCells::AtRisk& r) {
+      w.n_risk[p] = r.w(0);
+    });
+    if (!(w.n_risk[first] > 0)) continue;
+    double s = 1.0;
+    for (Index p = first; p < end; ++p) {
+      s = kmsummary::km_step(s, w.n_risk[p], w.cells.get(p, 0, countsgrid::EVENT_W));
+      w.surv[p] = s;
     }
-    if (!found && std::isfinite(half_time)) median[g - 1] = half_time;
-    if (prev_t < d.tau) area += surv_tau * (d.tau - prev_t);
-    rmst[g - 1] = area;
+    const double* time = d.grid.time.data() + first;
+    const double* surv = w.surv.data() + first;
+    const int g = d.grid.block[first] - 1;
+    const double med = kmsummary::first_below_half(time, surv, end - first);
+    median[g] = std::isnan(med) ? NA_REAL : med;
+    rmst[g] = kmsummary::km_area(time, surv, time, time, end - first, d.tau, false).rmean;
   }
 }
 
 // ---- Monte Carlo permutation log-rank -------------------------------------------------
 
-// Rows sorted by stratum, then time descending. The pooled risk sets, death counts and G-rho
-// weights do not depend on the labels, so they are computed once per event time (`times`);
-// a relabeling only changes the per-group numbers at risk and deaths.
-struct LogrankTime { Index begin, end; double n, d, w; };
-
+// Rows sorted by stratum, then time descending (the order the relabelings shuffle in). The
+// counting grid and each row's position on it do not depend on the labels, so they are built
+// once; a relabeling recounts the rows on the shared counting grid (counts_grid.h) and takes
+// the statistic from the one log-rank implementation (logrank_stat.h).
 struct LogrankData {
   Index n;
-  const double* time;
   const int* status;
-  const int* group;   // codes 1..k, in the sorted order
-  const int* strata;
-  int k;
-  std::vector<LogrankTime> times;  // every distinct (stratum, time), in the sorted order
+  const int* group;  // codes 1..k, in the sorted order
+  int k, nstrata;
+  double rho;
+  countsgrid::SortedGrid grid;       // one position per distinct (stratum, time), ascending
+  std::vector<Index> row_pos;        // grid position of each sorted row
   std::vector<Index> stratum_begin;  // row ranges of the strata, plus n at the end
 };
 
-void logrank_prepare(LogrankData& d, double rho) {
-  Index i = 0;
-  while (i < d.n) {
-    if (i == 0 || d.strata[i] != d.strata[i - 1]) d.stratum_begin.push_back(i);
-    Index end = i;
-    double deaths = 0;
-    for (; end < d.n && d.strata[end] == d.strata[i] && d.time[end] == d.time[i]; ++end)
-      deaths += d.status[end];
-    d.times.push_back(LogrankTime{i, end, 0, deaths, 1});
-    i = end;
+// The rows of a stratum visited time ascending: each stratum's block read backwards.
+std::vector<Index> ascending_order(const int* strata, Index n) {
+  std::vector<Index> ord(n);
+  Index from = 0;
+  for (Index i = 0; i <= n; ++i) {
+    if (i < n && strata[i] == strata[from]) continue;
+    for (Index j = from; j < i; ++j) ord[j] = i - 1 - (j - from);
+    from = i;
   }
-  d.stratum_begin.push_back(d.n);
-  // numbers at risk: rows of the stratum at or after the time (ascending = walking back)
-  std::size_t first = 0;  // the times of a stratum are contiguous, descending
-  for (std::size_t s = 0; s + 1 < d.stratum_begin.size(); ++s) {
-    std::size_t last = first;
-    double at_risk = 0;
-    for (; last < d.times.size() && d.times[last].begin < d.stratum_begin[s + 1]; ++last) {
-      at_risk += static_cast<double>(d.times[last].end - d.times[last].begin);
-      d.times[last].n = at_risk;
-    }
-    double km = 1;  // pooled left-continuous Kaplan-Meier, ascending in time
-    for (std::size_t j = last; j-- > first;) {
-      LogrankTime& lt = d.times[j];
-      lt.w = rho == 0 ? 1.0 : std::pow(km, rho);
-      if (lt.d > 0) km *= 1 - lt.d / lt.n;
-    }
-    first = last;
-  }
+  return ord;
 }
 
-// Chi-square of a labeling (`label`, sorted order), as logrank_chisq() in R/logrank.R: groups
-// with expected > 0, the first left out, generalised inverse (eigenvalues above 1e-10 of the
-// largest).
-double logrank_chisq_labels(const LogrankData& d, const std::vector<int>& label,
-                            std::vector<double>& risk, std::vector<double>& dead,
-                            Eigen::VectorXd& oe, Eigen::VectorXd& expected,
-                            Eigen::MatrixXd& var) {
-  const int k = d.k;
-  oe.setZero(); expected.setZero(); var.setZero();
-  std::size_t t = 0;
-  for (std::size_t s = 0; s + 1 < d.stratum_begin.size(); ++s) {
-    std::fill(risk.begin(), risk.end(), 0.0);
-    for (; t < d.times.size() && d.times[t].begin < d.stratum_begin[s + 1]; ++t) {
-      const LogrankTime& lt = d.times[t];
-      std::fill(dead.begin(), dead.end(), 0.0);
-      for (Index r = lt.begin; r < lt.end; ++r) {
-        risk[label[r] - 1] += 1;
-        if (d.status[r]) dead[label[r] - 1] += 1;
-      }
-      if (lt.d == 0) continue;
-      const double scale = lt.n > 1 ? lt.w * lt.w * lt.d * (lt.n - lt.d) / (lt.n - 1) : 0.0;
-      for (int g = 0; g < k; ++g) {
-        const double pg = risk[g] / lt.n;
-        oe[g] += lt.w * (dead[g] - lt.d * pg);
-        expected[g] += lt.w * lt.d * pg;
-        if (scale == 0 || pg == 0) continue;
-        for (int h = 0; h < k; ++h) var(g, h) += scale * pg * ((g == h) - risk[h] / lt.n);
-      }
+void logrank_prepare(LogrankData& d, const double* time, const int* strata) {
+  const std::vector<Index> ord = ascending_order(strata, d.n);
+  d.grid = countsgrid::sorted_grid(ord, strata, time);
+  d.row_pos.assign(d.n, 0);
+  countsgrid::for_each_row(d.grid, ord, strata, time, [&](Index r, Index p) { d.row_pos[r] = p; });
+  d.nstrata = 0;
+  for (Index i = 0; i < d.n; ++i) {
+    if (i == 0 || strata[i] != strata[i - 1]) d.stratum_begin.push_back(i);
+    d.nstrata = std::max(d.nstrata, strata[i]);
+  }
+  d.stratum_begin.push_back(d.n);
+}
+
+struct LogrankWork {
+  std::vector<int> label;
+  countsgrid::CountCells cells;
+  std::vector<int> stratum;  // of each event position
+  MatrixXd n_risk, n_event;
+  logrankstat::Sums sums;
+  explicit LogrankWork(const LogrankData& d)
+      : label(d.n), cells(static_cast<Index>(d.grid.time.size()), d.k, false, false),
+        sums(d.k, d.nstrata) {}
+};
+
+// Chi-square of the labeling in w.label (sorted order).
+double logrank_chisq_labels(const LogrankData& d, LogrankWork& w) {
+  w.cells.clear();
+  for (Index r = 0; r < d.n; ++r) w.cells.add(d.row_pos[r], w.label[r] - 1, 1.0, d.status[r] > 0);
+  Index m = 0;
+  for (Index p = 0; p < w.cells.npos(); ++p) m += w.cells.any_event(p);
+  w.stratum.resize(m);
+  w.n_risk.resize(m, d.k);
+  w.n_event.resize(m, d.k);
+  logrankstat::event_positions(w.cells, d.grid.bounds,
+                               [&](Index k, Index p, const countsgrid::CountCells::AtRisk& r) {
+    w.stratum[k] = d.grid.block[p];
+    for (int g = 0; g < d.k; ++g) {
+      w.n_risk(k, g) = r.n(g);
+      w.n_event(k, g) = w.cells.get(p, g, countsgrid::EVENT_N);
     }
-  }
-  std::vector<int> keep;
-  for (int g = 0; g < k; ++g) if (expected[g] > 0) keep.push_back(g);
-  if (keep.size() < 2) return 0.0;
-  const Index m = static_cast<Index>(keep.size()) - 1;
-  Eigen::VectorXd u(m);
-  Eigen::MatrixXd v(m, m);
-  for (Index a = 0; a < m; ++a) {
-    u[a] = oe[keep[a + 1]];
-    for (Index b = 0; b < m; ++b) v(a, b) = var(keep[a + 1], keep[b + 1]);
-  }
-  if (m == 1) return v(0, 0) > 0 ? u[0] * u[0] / v(0, 0) : 0.0;
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(v);
-  const Eigen::VectorXd lambda = eig.eigenvalues();
-  const double top = lambda.maxCoeff();
-  const Eigen::VectorXd proj = eig.eigenvectors().transpose() * u;
-  double chisq = 0;
-  for (Index a = 0; a < m; ++a) if (lambda[a] > top * 1e-10) chisq += proj[a] * proj[a] / lambda[a];
-  return chisq;
+  });
+  logrankstat::logrank_sums(w.stratum, w.n_risk, w.n_event, d.rho, w.sums);
+  return logrankstat::logrank_chisq(w.sums).chisq;
 }
 
 }  // namespace
@@ -558,19 +547,19 @@ Rcpp::List cox_bootstrap_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector time,
 Rcpp::List km_bootstrap_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status,
                             Rcpp::IntegerVector group, int k, Rcpp::IntegerVector pos,
                             double tau, int B, double seed, int first, int threads) {
-  const Index n = time.size();
-  const KmData d{n, time.begin(), status.begin(), group.begin(), k, tau};
+  KmData d{time.size(), status.begin(), k, tau, {}, {}};
+  km_prepare(d, time.begin(), group.begin());
   Rcpp::NumericMatrix median(k, B), rmst(k, B);
   double* med_ptr = median.begin();
   double* rmst_ptr = rmst.begin();
   const int* pos_ptr = pos.begin();
   const std::uint64_t s = static_cast<std::uint64_t>(seed);
-  for_replicates<std::vector<double>>(B, threads, [&]() { return std::vector<double>(n); },
-    [&](Index b, std::vector<double>& counts) {
+  for_replicates<KmWork>(B, threads, [&]() { return KmWork(d); },
+    [&](Index b, KmWork& w) {
       const Index rep = first + b;
-      if (rep == 0) std::fill(counts.begin(), counts.end(), 1.0);
-      else draw_counts(s, static_cast<std::uint64_t>(rep), pos_ptr, n, counts);
-      km_counts_summary(d, counts, med_ptr + b * k, rmst_ptr + b * k);
+      if (rep == 0) std::fill(w.counts.begin(), w.counts.end(), 1.0);
+      else draw_counts(s, static_cast<std::uint64_t>(rep), pos_ptr, d.n, w.counts);
+      km_counts_summary(d, w, med_ptr + b * k, rmst_ptr + b * k);
     });
   return Rcpp::List::create(Rcpp::Named("median") = median, Rcpp::Named("rmst") = rmst);
 }
@@ -602,41 +591,34 @@ Rcpp::NumericMatrix cox_validate_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector 
 
 // Monte Carlo permutation log-rank: relabelings first .. first + B - 1, each a Fisher-Yates
 // shuffle of the group codes within every stratum driven by its own generator seeded from
-// (seed, relabeling) as the bootstrap replicates are. Returns the B chi-squares.
+// (seed, relabeling) as the bootstrap replicates are; relabeling 0 is the observed labeling
+// (R's tests check it against logrank_test()). Returns the B chi-squares.
 // [[Rcpp::export]]
 Rcpp::NumericVector logrank_permutation_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status,
                                             Rcpp::IntegerVector group, Rcpp::IntegerVector strata,
                                             int k, double rho, int B, double seed, int first,
                                             int threads) {
-  LogrankData d{time.size(), time.begin(), status.begin(), group.begin(), strata.begin(), k,
-                {}, {}};
-  logrank_prepare(d, rho);
+  LogrankData d{time.size(), status.begin(), group.begin(), k, 0, rho, {}, {}, {}};
+  logrank_prepare(d, time.begin(), strata.begin());
   Rcpp::NumericVector out(B);
   double* out_ptr = out.begin();
   const std::uint64_t s = static_cast<std::uint64_t>(seed);
-  struct State {
-    std::vector<int> label;
-    std::vector<double> risk, dead;
-    Eigen::VectorXd oe, expected;
-    Eigen::MatrixXd var;
-  };
-  for_replicates<State>(B, threads, [&]() {
-      return State{std::vector<int>(d.n), std::vector<double>(k), std::vector<double>(k),
-                   Eigen::VectorXd(k), Eigen::VectorXd(k), Eigen::MatrixXd(k, k)};
-    },
-    [&](Index b, State& st) {
-      std::mt19937_64 eng(replicate_seed(s, static_cast<std::uint64_t>(first + b)));
-      std::copy(d.group, d.group + d.n, st.label.begin());
-      for (std::size_t h = 0; h + 1 < d.stratum_begin.size(); ++h) {
-        const Index from = d.stratum_begin[h], to = d.stratum_begin[h + 1];
-        for (Index i = to - 1; i > from; --i) {
-          const Index j = from + static_cast<Index>(
-            draw_below(eng, static_cast<std::uint64_t>(i - from + 1)));
-          std::swap(st.label[i], st.label[j]);
+  for_replicates<LogrankWork>(B, threads, [&]() { return LogrankWork(d); },
+    [&](Index b, LogrankWork& w) {
+      std::copy(d.group, d.group + d.n, w.label.begin());
+      const Index rep = first + b;
+      if (rep != 0) {
+        std::mt19937_64 eng(replicate_seed(s, static_cast<std::uint64_t>(rep)));
+        for (std::size_t h = 0; h + 1 < d.stratum_begin.size(); ++h) {
+          const Index from = d.stratum_begin[h], to = d.stratum_begin[h + 1];
+          for (Index i = to - 1; i > from; --i) {
+            const Index j = from + static_cast<Index>(
+              draw_below(eng, static_cast<std::uint64_t>(i - from + 1)));
+            std::swap(w.label[i], w.label[j]);
+          }
         }
       }
-      out_ptr[b] = logrank_chisq_labels(d, st.label, st.risk, st.dead, st.oe, st.expected,
-                                        st.var);
+      out_ptr[b] = logrank_chisq_labels(d, w);
     });
   return out;
 }

@@ -348,3 +348,16 @@ test_that("km methods refuse arguments they would ignore; km_fit refuses cluster
   expect_error(km_fit(Surv(time, status) ~ sex + offset(age), lung), "offset",
                class = "rwe_bad_input")
 })
+
+test_that("the confidence level is stored as conf.level, survfit's limits at that level", {
+  fit <- km_fit(survival::Surv(time, status) ~ sex, data = survival::lung, conf.level = 0.9)
+  ref <- survival::survfit(survival::Surv(time, status) ~ sex, data = survival::lung,
+                           conf.int = 0.9)
+  expect_identical(fit$conf.level, 0.9)
+  expect_null(fit$conf.int)
+  expect_equal(fit$curves$lower, ref$lower, tolerance = 1e-12)
+  expect_output(print(fit), "90% CI")
+  curves <- survival::survfit(cox_fit(survival::Surv(time, status) ~ age, survival::lung),
+                              newdata = data.frame(age = 60), conf.level = 0.8)
+  expect_identical(curves$conf.level, 0.8)
+})

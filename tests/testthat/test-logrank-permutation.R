@@ -126,3 +126,34 @@ test_that("bad input is refused", {
   expect_error(logrank_test(Surv(time, status) ~ sex, data = lung, method = "bootstrap"),
                regexp = "must be one of", class = "rwe_bad_input")
 })
+
+test_that("the relabeling engine is the log-rank statistic of logrank_test()", {
+  # relabeling 0 is the observed labeling: the engine's statistic (counting grid and
+  # logrank_stat.h) must be logrank_test()'s, also with strata, rho and near-tied times
+  set.seed(17)
+  n <- 300
+  d <- data.frame(time = round(rexp(n, 0.1), 1), status = rbinom(n, 1, 0.7),
+                  g = sample(1:3, n, TRUE), s = sample(1:4, n, TRUE))
+  d$time[1:5] <- 0.1 + 0.2
+  d$time[6:10] <- 0.3
+  for (rho in c(0, 1, 0.5)) {
+    for (f in list(Surv(time, status) ~ g, Surv(time, status) ~ g + strata(s))) {
+      lr <- logrank_test(f, data = d, rho = rho)
+      st <- if (length(all.vars(f)) == 4L) d$s else rep(1L, n)
+      time <- merge_near_ties(d$time)$time
+      ord <- order(st, -time, method = "radix")
+      one <- logrank_permutation_cpp(time[ord], as.integer(d$status[ord]), as.integer(d$g)[ord],
+                                     as.integer(st)[ord], 3L, rho, 1L, 1, 0L, 1L)
+      expect_equal(one, lr$chisq, tolerance = 1e-13)
+      ref <- survdiff(f, data = d, rho = rho)
+      expect_equal(one, ref$chisq, tolerance = 1e-10)
+    }
+  }
+  # relabelings are reproducible for any number of threads
+  time <- merge_near_ties(d$time)$time
+  ord <- order(d$s, -time, method = "radix")
+  args <- list(time[ord], as.integer(d$status[ord]), as.integer(d$g)[ord], as.integer(d$s)[ord],
+               3L, 0, 64L, 5, 1L)
+  expect_identical(do.call(logrank_permutation_cpp, c(args, 1L)),
+                   do.call(logrank_permutation_cpp, c(args, 2L)))
+})

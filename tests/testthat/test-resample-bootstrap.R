@@ -194,3 +194,17 @@ test_that("refits that do not converge are left out with an rwe_not_converged wa
   ok <- cox_bootstrap(cox_fit(Surv(time, status) ~ age + sex, data = lung), B = 20, seed = 1)
   expect_true(all(ok$converged))
 })
+
+test_that("bootstrap summaries use km_fit()'s median rule and restricted mean", {
+  # replicate 0 is the data: S = 0.75, 0.5 (flat until 3), 0.25, 0 -> median (2 + 3) / 2,
+  # as survfit; the second group never reaches 0.5
+  d <- data.frame(time = c(1, 2, 3, 4, 1, 2, 5, 6), status = c(1, 1, 1, 1, 0, 1, 0, 0),
+                  g = rep(1:2, each = 4))
+  out <- km_bootstrap_cpp(as.double(d$time), d$status, d$g, 2L, 0:7, 3.5, 1L, 1, 0L, 1L)
+  km <- km_fit(survival::Surv(time, status) ~ g, data = d)
+  ref <- summary(survival::survfit(survival::Surv(time, status) ~ g, data = d), rmean = 3.5)$table
+  expect_equal(out$median[, 1], unname(ref[, "median"]))
+  expect_equal(out$median[1, 1], 2.5)
+  expect_equal(out$rmst[, 1], unname(ref[, "rmean"]), tolerance = 1e-14)
+  expect_equal(out$rmst[, 1], km_rmean(km, 3.5)$rmean, tolerance = 1e-14)
+})
