@@ -25,7 +25,9 @@
 #' @param conf.int Deprecated name of `conf.level` (a warning of class `rwe_deprecated`).
 #' @param robust Standard error: `FALSE` for Greenwood, `TRUE` for the
 #'   infinitesimal-jackknife SE (right-censored data only). `NULL` (default) follows
-#'   survfit: robust when some case weight is not an integer.
+#'   survfit: robust when some case weight is not an integer; with counting-process data
+#'   and non-integer weights it is an error (survfit's robust SE is not implemented there):
+#'   give `robust = FALSE` for Greenwood SEs.
 #' @param id Optional subject identifier (evaluated in `data`), as survfit's `id`, for
 #'   data with several rows per subject (counting-process `Surv(start, stop, event)`
 #'   records). The curves do not change; a censored row that the subject's next row in the
@@ -172,7 +174,8 @@ km_fit_matrix <- function(time, status, group = NULL, weights = NULL, start = NU
 # Sorts once, calls the counting kernel and the estimator, and builds the rwe_km object.
 km_engine <- function(time, status, weights, start, groups, conf.type, conf.level, robust,
                       weighted, call, na.action) {
-  robust <- km_use_robust(robust, if (weighted) weights, counting = !is.null(start))
+  robust <- km_use_robust(robust, if (weighted) weights, counting = !is.null(start),
+                          call = rlang::caller_env())  # errors name the verb
   fixed <- merge_near_ties(time, start)
   time <- fixed$time
   start <- fixed$start
@@ -240,10 +243,12 @@ km_use_robust <- function(robust, weights, counting, call = rlang::caller_env())
   fractional <- !is.null(weights) && any(weights != floor(weights))
   if (is.null(robust)) {
     if (fractional && counting) {
-      cli::cli_warn(c("Greenwood standard errors are used with non-integer weights and {.code Surv(start, stop, event)} data.",
-                      "i" = "{.fn survival::survfit} would use a robust variance here; it is not implemented for counting-process data."),
-                    call = call, class = "rwe_km_greenwood_weights")
-      return(FALSE)
+      # survfit would use the robust variance here, which we do not implement for
+      # counting-process data: refuse rather than give other standard errors silently
+      cli::cli_abort(c("{.arg robust}: non-integer weights with {.code Surv(start, stop, event)} data need a choice of standard error.",
+                       "i" = "{.fn survival::survfit} uses a robust variance here; it is not implemented for counting-process data.",
+                       "i" = "Set {.code robust = FALSE} for Greenwood standard errors (as {.code survfit(robust = FALSE)})."),
+                     call = call, class = "rwe_bad_input")
     }
     return(fractional)
   }
@@ -308,10 +313,13 @@ km_se_surv <- function(surv, se_log) {
 # survfit's Inf * 0, and 0 with robust SEs).
 km_conf_limits <- function(surv, se_log, conf.type, conf.level) {
   z <- stats::qnorm(1 - (1 - conf.level) / 2)
-  s <- ifelse(surv == 0, NA_real_, surv)
+  # (indexing rather than ifelse() / pmin(): this runs on every small call)
+  s <- surv
+  s[surv == 0] <- NA_real_
   if (conf.type == "log") {
     lower <- exp(log(s) - z * se_log)
-    upper <- pmin(exp(log(s) + z * se_log), 1)
+    upper <- exp(log(s) + z * se_log)
+    upper[which(upper > 1)] <- 1
   } else if (conf.type == "log-log") {
     s[!is.na(s) & s == 1] <- NA_real_
     half <- z * se_log / log(s)
@@ -619,8 +627,10 @@ km_with_strata <- function(x, df) {
   out
 }
 
-# Area under one curve from time 0 to `tau` and its Greenwood-type variance (survival's
-# rmean), by src/km_summary.h, shared with km_bootstrap().
+# Area under one curve from time 0 to `tau` and its standard error from the Greenwood-type
+# variance (survival's rmean), by src/km_summary.h, shared with km_bootstrap(); exactly
+# rescaled for times at 1e+-160 (the squared areas are formed on times divided by a power of
+# two).
 km_area <- function(time, surv, n.risk, n.event, tau) {
   km_area_cpp(as.double(time), as.double(surv), as.double(n.risk), as.double(n.event),
               as.double(tau))
@@ -677,7 +687,7 @@ km_rmean <- function(x, tau = "common", conf.level = x$conf.level, conf.int = NU
     km_area(cv$time[r], cv$surv[r], cv$n.risk[r], cv$n.event[r], ends[s])
   }, numeric(2)))
   z <- stats::qnorm(1 - (1 - conf.level) / 2)
-  se <- sqrt(res[, "var"])
+  se <- res[, "se"]
   cbind(x$strata, tau = ends, rmean = res[, "rmean"], std.error = se,
         conf.low = res[, "rmean"] - z * se, conf.high = res[, "rmean"] + z * se,
         row.names = NULL)

@@ -98,15 +98,22 @@ new_rwe_rmst <- function(groups, tau, conf.level, group_label, call) {
             class = "rwe_rmst")
 }
 
+# sqrt(a^2 + b^2) without overflow or underflow of the squares.
+root_sum_squares <- function(a, b) {
+  top <- max(abs(a), abs(b))
+  if (!is.finite(top) || top == 0) return(sqrt(a^2 + b^2))
+  top * sqrt((a / top)^2 + (b / top)^2)
+}
+
 # Second group against the first: difference and ratio (log scale), independent groups.
 rmst_contrasts <- function(groups, conf.level) {
   z <- stats::qnorm(1 - (1 - conf.level) / 2)
   m <- groups$rmst
-  v <- groups$std.error^2
+  se <- groups$std.error
   diff_est <- m[2L] - m[1L]
-  diff_se <- sqrt(v[1L] + v[2L])
+  diff_se <- root_sum_squares(se[1L], se[2L])  # no overflow for times at 1e160
   log_ratio <- log(m[2L] / m[1L])
-  ratio_se <- sqrt(v[2L] / m[2L]^2 + v[1L] / m[1L]^2)
+  ratio_se <- root_sum_squares(se[2L] / m[2L], se[1L] / m[1L])
   zd <- diff_est / diff_se
   zr <- log_ratio / ratio_se
   data.frame(contrast = c("difference", "ratio"),

@@ -149,7 +149,7 @@ logrank_engine <- function(time, status, groups, strata, rho, call, na.action) {
   grid <- logrank_grid(fixed, status, groups$codes, strata$codes, k, nstrata)
   logrank_from_grid(grid, groups$table, strata$table, rho, n = tabulate(groups$codes, nbins = k),
                     strata_n = tabulate(strata$codes, nbins = nstrata), call = call,
-                    na.action = na.action)
+                    na.action = na.action, label = groups$label)
 }
 
 # The one grid -> test step of every log-rank verb (logrank_test() from its rows,
@@ -157,12 +157,14 @@ logrank_engine <- function(time, status, groups, strata, rho, call, na.action) {
 # variance and chi-square by logrank_stat_cpp() (src/logrank_stat.h, which the Monte Carlo
 # relabelings use too). `grid` has the elements of logrank_grid_cpp() (stratum, n.risk,
 # n.event); `groups` / `strata` are the value tables (strata without columns when
-# unstratified); `n`, `strata_n` the records per group / stratum.
-logrank_from_grid <- function(grid, groups, strata, rho, n, strata_n, call, na.action) {
+# unstratified); `n`, `strata_n` the records per group / stratum; `label` the groups' labels
+# when the caller has them already.
+logrank_from_grid <- function(grid, groups, strata, rho, n, strata_n, call, na.action,
+                              label = NULL) {
+  if (is.null(label)) label <- group_labels(groups)
   st <- logrank_stat_cpp(grid$stratum, grid$n.risk, grid$n.event, nrow(strata), as.double(rho))
   observed <- rowSums(st$observed)
   expected <- rowSums(st$expected)
-  label <- group_labels(groups)
   dimnames(st$var) <- list(label, label)
   has_strata <- ncol(strata) > 0L
   new_rwe_logrank(

@@ -28,7 +28,7 @@
 #' * Other warnings, each of its own class: `rwe_cox_diverged` (a coefficient may be
 #'   infinite), `rwe_cox_singular` (coefficients aliased), `rwe_cox_scale` (a variance
 #'   outside the double range), `rwe_cox_cluster_ignored`, `rwe_cox_curve_at_means`,
-#'   `rwe_control_tolerance` ([cox_control()]), `rwe_km_greenwood_weights`,
+#'   `rwe_control_tolerance` ([cox_control()]),
 #'   `rwe_ipd_unreliable`, `rwe_ipd_inconsistent`.
 #'
 #' @keywords internal

@@ -273,21 +273,22 @@ lean_groups <- function(plan, out, km) {
   out
 }
 
-# combine_groups() for factor columns, whose table and labels depend only on the levels and
-# on which level combinations occur: those are computed once per combination and kept in the
-# plan's memo; the per-row codes are the same integer arithmetic as combine_groups()'s.
+# combine_groups() with the group table and labels kept in the plan's memo: they depend only
+# on each column's sorted distinct values (levels, for a factor), its attributes and which
+# value combinations occur, so they are rebuilt only when one of those changes; the per-row
+# codes are combine_groups()'s own arithmetic on value_codes().
 lean_combine_groups <- function(values, n, memo, slot) {
-  if (!length(values) || !all(vapply(values, is.factor, TRUE))) {
-    return(combine_groups(values, n))
-  }
-  sizes <- vapply(values, nlevels, 1L)
-  key <- as.integer(values[[1L]])
-  if (length(values) > 1L) {
+  if (!length(values)) return(combine_groups(values, n))
+  coded <- lapply(values, value_codes)
+  sorted <- lapply(coded, `[[`, "sorted")
+  sizes <- lengths(sorted)
+  key <- coded[[1L]]$codes
+  if (length(coded) > 1L) {
     key <- as.double(key)
-    for (j in seq_along(values)[-1L]) key <- (key - 1) * sizes[j] + as.integer(values[[j]])
+    for (j in seq_along(coded)[-1L]) key <- (key - 1) * sizes[j] + coded[[j]]$codes
   }
   dense <- dense_codes(key, prod(as.double(sizes)))
-  id <- list(dense$used, lapply(values, attributes))
+  id <- list(dense$used, sorted, lapply(values, attributes))
   kept <- memo[[slot]]
   if (!is.null(kept) && identical(kept$id, id)) {
     return(list(codes = dense$codes, table = kept$table, label = kept$label))

@@ -162,9 +162,9 @@ bool all_zero_one_cpp(const Eigen::Map<Eigen::VectorXd> x) {
 // temporaries of all(x == floor(x)). Contract: no NA (weights are checked first).
 // [[Rcpp::export]]
 bool all_whole_cpp(const Eigen::Map<Eigen::VectorXd> x) {
-  const std::ptrdiff_t n = x.size();
+  const Index n = x.size();
   bool ok = true;
-  for (std::ptrdiff_t k = 0; k < n; ++k) ok &= x[k] == std::floor(x[k]);
+  for (Index k = 0; k < n; ++k) ok &= x[k] == std::floor(x[k]);
   return ok;
 }
 

@@ -34,6 +34,7 @@
 #include <Rcpp.h>
 #include "interrupt.h"
 #include "types.h"
+#include "concordance.h"
 // [[Rcpp::depends(RcppEigen)]]
 #include <RcppEigen.h>
 
@@ -285,7 +286,7 @@ void sweep_stratum(const SweepData& d, Index lo, Index hi, PairedFenwick& trees,
   Index next_interrupt_check = lo + kRowsPerInterruptCheck;
   while (i < hi) {
     if (i >= next_interrupt_check) {  // large strata: stay responsive to Ctrl-C
-      Rcpp::checkUserInterrupt();
+      rwe::poll_interrupt();
       next_interrupt_check = i + kRowsPerInterruptCheck;
     }
     const double t = d.stop[i];
@@ -342,7 +343,7 @@ Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop,
   PairCounts total;
 
   for (Index s = 0; s < n_strata; ++s) {
-    Rcpp::checkUserInterrupt();
+    rwe::poll_interrupt();
     PairCounts pc;
     sweep_stratum(d, stratum_bounds[s], stratum_bounds[s + 1], trees, infl, pc, removed,
                   b_before);
@@ -407,8 +408,7 @@ struct PredictorOrder {
   std::vector<Index> bounds;  // sorted positions of stratum s (1-based): [bounds[s-1], bounds[s])
 };
 
-PredictorOrder order_by_stratum_float_key(const Eigen::Map<Eigen::VectorXd>& x,
-                                          const Eigen::Map<Eigen::VectorXi>& strata,
+PredictorOrder order_by_stratum_float_key(const ConstMapVec& x, const ConstMapIVec& strata,
                                           int n_strata) {
   const Index n = x.size();
   PredictorOrder out{std::vector<int>(n), std::vector<std::uint32_t>(n), {0, n}};
@@ -528,9 +528,8 @@ struct RankSweepData {
   };
   std::vector<Row> row;
   std::vector<unsigned char> new_group;  // 1 where a run of equal predictors starts
-  RankSweepData(const PredictorOrder& order, const Eigen::Map<Eigen::VectorXi>& time_rank,
-                const Eigen::Map<Eigen::VectorXd>& status, const Eigen::Map<Eigen::VectorXd>& x,
-                const Eigen::Map<Eigen::VectorXd>& w)
+  RankSweepData(const PredictorOrder& order, const ConstMapIVec& time_rank,
+                const ConstMapVec& status, const ConstMapVec& x, const ConstMapVec& w)
       : row(order.rows.size()), new_group(order.rows.size(), 1) {
     const Index n = static_cast<Index>(row.size());
     const bool weighted = w.size() > 0;  // length 0: unit weights
@@ -538,9 +537,9 @@ struct RankSweepData {
       rwe::poll_at(k);
       if (k + kPrefetchDistance < n) {
         const Index ahead = order.rows[k + kPrefetchDistance];
-        if (weighted) __builtin_prefetch(&w[ahead]);
-        __builtin_prefetch(&time_rank[ahead]);
-        __builtin_prefetch(&status[ahead]);
+        if (weighted) __builtin_prefetch(w.data() + ahead);
+        __builtin_prefetch(time_rank.data() + ahead);
+        __builtin_prefetch(status.data() + ahead);
       }
       const Index r = order.rows[k];
       row[k] = Row{weighted ? w[r] : 1.0,
@@ -642,7 +641,7 @@ void rank_sweep_stratum(const RankSweepData& d, Index lo, Index hi, TimeFenwick&
   Index next_interrupt_check = lo + kRowsPerInterruptCheck;
   while (first < hi) {
     if (first >= next_interrupt_check) {
-      Rcpp::checkUserInterrupt();
+      rwe::poll_interrupt();
       next_interrupt_check = first + kRowsPerInterruptCheck;
     }
     Index last = first + 1;
@@ -682,7 +681,50 @@ void rank_sweep_stratum(const RankSweepData& d, Index lo, Index hi, TimeFenwick&
   }
 }
 
+// The sweep by predictor over every stratum: pair counts in total and per stratum, and the
+// per-row influence pieces (by sorted position) for the jackknife variance.
+struct PredictorSweep {
+  PredictorOrder order;
+  RankSweepData d;
+  Influence infl;
+  PairCounts total;
+  std::vector<PairCounts> by_stratum;
+  PredictorSweep(const ConstMapIVec& time_rank, int n_time, const ConstMapVec& status,
+                 const ConstMapVec& predictor, const ConstMapVec& weights,
+                 const ConstMapIVec& strata, int n_strata)
+      : order(order_by_stratum_float_key(predictor, strata, n_strata)),
+        d(order, time_rank, status, predictor, weights), infl(status.size()),
+        by_stratum(std::max(n_strata, 1)) {
+    // Only the stratum bounds are used from here on: the sort's rows and keys (8 bytes a
+    // row) are released before the sweep's own memory is allocated.
+    std::vector<int>().swap(order.rows);
+    std::vector<std::uint32_t>().swap(order.keys);
+    TimeFenwick tree(2 * static_cast<Index>(n_time) + 1);
+    RankScratch scratch(status.size());
+    for (int s = 1; s <= std::max(n_strata, 1); ++s) {
+      const Index lo = order.bounds[s - 1], hi = order.bounds[s];
+      if (lo == hi) continue;
+      rwe::poll_interrupt();
+      rank_sweep_stratum(d, lo, hi, tree, scratch, infl, by_stratum[s - 1]);
+      total.add(by_stratum[s - 1]);
+    }
+  }
+};
+
 }  // namespace
+
+namespace concordance {
+
+PairTotals pair_totals_by_predictor(const ConstMapIVec& time_rank, int n_time,
+                                    const ConstMapVec& status, const ConstMapVec& predictor,
+                                    const ConstMapVec& weights, const ConstMapIVec& strata,
+                                    int n_strata) {
+  const PredictorSweep sweep(time_rank, n_time, status, predictor, weights, strata, n_strata);
+  const PairCounts& t = sweep.total;
+  return PairTotals{t.concordant, t.discordant, t.tied_x, t.tied_y, t.tied_xy};
+}
+
+}  // namespace concordance
 
 // [[Rcpp::export]]
 Rcpp::List conc_counts_by_predictor_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
@@ -695,28 +737,16 @@ Rcpp::List conc_counts_by_predictor_cpp(const Eigen::Map<Eigen::VectorXi> time_r
                                         const Eigen::Map<Eigen::VectorXi> cluster,
                                         int n_cluster) {
   const Index n = status.size();
-  PredictorOrder order = order_by_stratum_float_key(predictor, strata, n_strata);
-  const RankSweepData d(order, time_rank, status, predictor, weights);
-  // Only the stratum bounds are used from here on: the sort's rows and keys (8 bytes a row)
-  // are released before the sweep's own memory is allocated.
-  std::vector<int>().swap(order.rows);
-  std::vector<std::uint32_t>().swap(order.keys);
-  TimeFenwick tree(2 * static_cast<Index>(n_time) + 1);
-  RankScratch scratch(n);
-  Influence infl(n);  // by sorted position
+  const PredictorSweep sweep(ConstMapIVec(time_rank.data(), time_rank.size()), n_time,
+                             ConstMapVec(status.data(), n),
+                             ConstMapVec(predictor.data(), predictor.size()),
+                             ConstMapVec(weights.data(), weights.size()),
+                             ConstMapIVec(strata.data(), strata.size()), n_strata);
   Rcpp::NumericMatrix by_stratum(n_strata, 5);
-  PairCounts total;
-  for (int s = 1; s <= std::max(n_strata, 1); ++s) {
-    const Index lo = order.bounds[s - 1], hi = order.bounds[s];
-    if (lo == hi) continue;
-    Rcpp::checkUserInterrupt();
-    PairCounts pc;
-    rank_sweep_stratum(d, lo, hi, tree, scratch, infl, pc);
-    pc.store(by_stratum, static_cast<int>(s - 1));
-    total.add(pc);
-  }
-  const double var = jackknife_var(total, infl, n, cluster.size() > 0, n_cluster,
+  for (int s = 0; s < n_strata; ++s) sweep.by_stratum[s].store(by_stratum, s);
+  const RankSweepData& d = sweep.d;
+  const double var = jackknife_var(sweep.total, sweep.infl, n, cluster.size() > 0, n_cluster,
                                    [&](Index k) { return d.weight(k); },
                                    [&](Index k) { return cluster[d.row[k].source]; });
-  return concordance_result(total, by_stratum, var);
+  return concordance_result(sweep.total, by_stratum, var);
 }

@@ -157,14 +157,15 @@ double km_first_below_half_cpp(const Eigen::Map<Eigen::VectorXd> y,
   return std::isnan(t) ? NA_REAL : t;
 }
 
-// Restricted mean of one curve up to tau and its variance (km_summary.h) for R's km_rmean().
+// Restricted mean of one curve up to tau and its standard error (km_summary.h) for R's
+// km_rmean().
 // [[Rcpp::export]]
 Rcpp::NumericVector km_area_cpp(const Eigen::Map<Eigen::VectorXd> time,
                                 const Eigen::Map<Eigen::VectorXd> surv,
                                 const Eigen::Map<Eigen::VectorXd> n_risk,
                                 const Eigen::Map<Eigen::VectorXd> n_event, const double tau) {
   const kmsummary::Area a = kmsummary::km_area(time, surv, n_risk, n_event, time.size(), tau, true);
-  return Rcpp::NumericVector::create(Rcpp::Named("rmean") = a.rmean, Rcpp::Named("var") = a.var);
+  return Rcpp::NumericVector::create(Rcpp::Named("rmean") = a.rmean, Rcpp::Named("se") = a.se);
 }
 
 // 1-based row of the first occurrence of each code 1..k (NA if absent): match(seq_len(k),

@@ -42,33 +42,42 @@ double first_below_half(const Time& time, const Y& y, Index n) {
 }
 
 struct Area {
-  double rmean, var;
+  double rmean, se;
 };
 
-// Area under the step curve from 0 to tau and its Greenwood-type variance
-// sum_j A_j^2 d_j / (n_j (n_j - d_j)), A_j the area from the j-th time to tau (terms with
-// n_j = d_j, where the area after is 0, count as 0): survival's rmean. With `with_var` false
-// n_risk / n_event are not read.
+// Area under the step curve from 0 to tau and its standard error from the Greenwood-type
+// variance sum_j A_j^2 d_j / (n_j (n_j - d_j)), A_j the area from the j-th time to tau (terms
+// with n_j = d_j, where the area after is 0, add 0 * A_j^2): survival's rmean. The times are
+// divided by a power of two near tau (exact), so the variance, a squared area, neither
+// overflows nor underflows for times at 1e+-160: the result is the exactly rescaled one. With
+// `with_se` false n_risk / n_event are not read and se is 0.
 template <class Time, class Surv, class Risk, class Event>
 Area km_area(const Time& time, const Surv& surv, const Risk& n_risk, const Event& n_event,
-             Index n, double tau, bool with_var) {
+             Index n, double tau, bool with_se) {
+  const double scale = (tau > 0 && std::isfinite(tau)) ? std::ldexp(1.0, std::ilogb(tau)) : 1.0;
+  const double end = tau / scale;
   Index m = 0;  // the times <= tau (ascending, so a prefix)
   while (m < n && time[m] <= tau) ++m;
-  Area out{0.0, 0.0};
-  double prev_t = 0.0, prev_s = 1.0;
+  double rmean = 0.0, prev_t = 0.0, prev_s = 1.0;
   for (Index j = 0; j < m; ++j) {
-    out.rmean += (time[j] - prev_t) * prev_s;
-    prev_t = time[j];
+    const double t = time[j] / scale;
+    rmean += (t - prev_t) * prev_s;
+    prev_t = t;
     prev_s = surv[j];
   }
-  out.rmean += (tau - prev_t) * prev_s;
-  if (!with_var) return out;
-  double after = (tau - prev_t) * prev_s;  // area from time j to tau, j walking back
+  rmean += (end - prev_t) * prev_s;
+  Area out{rmean * scale, 0.0};
+  if (!with_se) return out;
+  double var = 0.0;
+  double after = (end - prev_t) * prev_s;  // area from time j to tau, j walking back
   for (Index j = m - 1; j >= 0; --j) {
+    // hh = 0 where everyone left has the event; the term is still added, as survival does
     const double left = n_risk[j] - n_event[j];
-    if (left != 0.0) out.var += after * after * (n_event[j] / (n_risk[j] * left));
-    if (j > 0) after += (time[j] - time[j - 1]) * surv[j - 1];
+    const double hh = left == 0.0 ? 0.0 : n_event[j] / (n_risk[j] * left);
+    var += after * after * hh;
+    if (j > 0) after += (time[j] / scale - time[j - 1] / scale) * surv[j - 1];
   }
+  out.se = std::sqrt(var) * scale;
   return out;
 }
 

@@ -42,6 +42,8 @@
 #include "counts_grid.h"
 #include "logrank_stat.h"
 #include "km_summary.h"
+#include "concordance.h"
+#include "interrupt.h"
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -102,6 +104,7 @@ void for_replicates(Index B, int threads, Make make_state, Work work) {
   const int k = static_cast<int>(std::max<Index>(1, std::min<Index>(threads, B)));
   std::vector<std::exception_ptr> errors(k);
   auto loop = [&](int t, bool main_thread) {
+    if (!main_thread) rwe::on_worker_thread() = true;  // kernels' own polls: no-ops here
     try {
       State st = make_state();
       auto last = std::chrono::steady_clock::now();
@@ -278,72 +281,60 @@ CoxReplicate cox_counts_fit(const CoxData& d, CoxWork& w, const CoxControl& ctl,
 
 // ---- Harrell's bootstrap validation ------------------------------------------------------
 
-// Harrell's concordance of `lp` with the sorted survival data, pairs weighted by the product of
-// the rows' counts (= the data set with rows repeated), within strata, in survival's
-// conventions: a pair is comparable when the shorter time is an event (a censoring at the same
-// time counts as longer); pairs tied on lp count one half. Returns Somers' Dxy = 2 C - 1, with
-// C > 0.5 when a higher lp goes with a shorter time. O(n log n): a Fenwick tree over the ranks
-// of lp holds the rows still at risk while the times are walked downwards.
-double concordance_dxy(const CoxData& d, const double* counts, const double* lp,
-                       std::vector<Index>& order, std::vector<int>& rank, std::vector<double>& tree,
-                       std::vector<double>& at) {
-  const Index n = d.n;
-  for (Index i = 0; i < n; ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](Index a, Index b) { return lp[a] < lp[b]; });
-  int nranks = 0;
-  for (Index k = 0; k < n; ++k) {
-    if (k == 0 || lp[order[k]] != lp[order[k - 1]]) ++nranks;
-    rank[order[k]] = nranks;
+// What Harrell's concordance needs of the sorted data, built once per validation and shared
+// read-only by the threads: time ranks (1..n_time, equal times share one), status as
+// doubles, stratum codes (none when there is one stratum).
+struct ConcData {
+  std::vector<int> time_rank, strata;
+  std::vector<double> status;
+  int n_time = 0, n_strata = 1;
+};
+
+ConcData conc_prepare(const CoxData& d) {
+  ConcData c;
+  std::vector<double> times(d.time, d.time + d.n);
+  std::sort(times.begin(), times.end());
+  times.erase(std::unique(times.begin(), times.end()), times.end());
+  c.n_time = static_cast<int>(times.size());
+  c.time_rank.resize(d.n);
+  c.status.resize(d.n);
+  for (Index i = 0; i < d.n; ++i) {
+    c.time_rank[i] = static_cast<int>(
+      std::lower_bound(times.begin(), times.end(), d.time[i]) - times.begin()) + 1;
+    c.status[i] = d.status[i];
+    c.n_strata = std::max(c.n_strata, d.strata[i]);
   }
-  tree.assign(nranks + 1, 0.0);
-  at.assign(nranks + 1, 0.0);
-  auto add = [&](Index i) {
-    at[rank[i]] += counts[i];
-    for (int r = rank[i]; r <= nranks; r += r & -r) tree[r] += counts[i];
-  };
-  auto below = [&](int r) { double s = 0; for (; r > 0; r -= r & -r) s += tree[r]; return s; };
-  double conc = 0, disc = 0, tied = 0, total = 0;
-  Index i = 0;
-  while (i < n) {
-    if (i == 0 || d.strata[i] != d.strata[i - 1]) {
-      std::fill(tree.begin(), tree.end(), 0.0);
-      std::fill(at.begin(), at.end(), 0.0);
-      total = 0;
-    }
-    Index end = i;
-    while (end < n && d.strata[end] == d.strata[i] && d.time[end] == d.time[i]) ++end;
-    for (Index r = i; r < end; ++r)
-      if (!d.status[r] && counts[r] > 0) { add(r); total += counts[r]; }
-    for (Index r = i; r < end; ++r) {
-      if (!d.status[r] || counts[r] == 0) continue;
-      const double less = below(rank[r] - 1), same = at[rank[r]];
-      conc += counts[r] * less;
-      tied += counts[r] * same;
-      disc += counts[r] * (total - less - same);
-    }
-    for (Index r = i; r < end; ++r)
-      if (d.status[r] && counts[r] > 0) { add(r); total += counts[r]; }
-    i = end;
-  }
-  const double pairs = conc + disc + tied;
-  return pairs > 0 ? 2.0 * (conc + 0.5 * tied) / pairs - 1.0 : NA_REAL;
+  if (c.n_strata > 1) c.strata.assign(d.strata, d.strata + d.n);
+  return c;
+}
+
+// Somers' Dxy = 2 C - 1 of `lp` (C > 0.5 when a higher lp goes with a shorter time), pairs
+// weighted by the product of the rows' counts (= the data set with rows repeated), within
+// strata, from the package's one pair-counting sweep (concordance.h), as concordance_index()
+// and survival::concordance() count them.
+double concordance_dxy(const ConcData& c, const double* counts, const double* lp, Index n) {
+  const concordance::PairTotals t = concordance::pair_totals_by_predictor(
+    ConstMapIVec(c.time_rank.data(), n), c.n_time, ConstMapVec(c.status.data(), n),
+    ConstMapVec(lp, n), ConstMapVec(counts, n),
+    ConstMapIVec(c.strata.data(), static_cast<Index>(c.strata.size())), c.n_strata);
+  const double pairs = t.concordant + t.discordant + t.tied_x;
+  // the sweep counts "larger predictor = longer survival"; a Cox lp predicts the opposite
+  return pairs > 0 ? (t.discordant - t.concordant) / pairs : NA_REAL;
 }
 
 struct ValidateWork {
   CoxWork fit, slope;
   std::vector<double> off, coef, lp, ones;
-  std::vector<Index> order;
-  std::vector<int> rank;
-  std::vector<double> tree, at;
   ValidateWork(Index n, Index p)
-      : fit(n, p), slope(n, 1), off(n), coef(p), lp(n), ones(n, 1.0), order(n), rank(n) {}
+      : fit(n, p), slope(n, 1), off(n), coef(p), lp(n), ones(n, 1.0) {}
 };
 
 // One replicate: the model refitted on the counts, its lp's Dxy on the resample (training)
 // and on the original rows (test), and the test calibration slope (Cox fit of the lp on the
 // original rows; the training slope is 1 by construction). out = {dxy_train, dxy_test,
 // slope_test}, NA when the refit has a non-estimable coefficient or did not converge.
-void validate_replicate(const CoxData& d, ValidateWork& w, const CoxControl& ctl, double* out) {
+void validate_replicate(const CoxData& d, const ConcData& c, ValidateWork& w,
+                        const CoxControl& ctl, double* out) {
   const CoxReplicate r = cox_counts_fit(d, w.fit, ctl, w.off, w.coef.data());
   bool ok = r.converged || ctl.iter_max <= 1;
   for (Index j = 0; j < d.p; ++j) ok = ok && !std::isnan(w.coef[j]);
@@ -351,8 +342,8 @@ void validate_replicate(const CoxData& d, ValidateWork& w, const CoxControl& ctl
   std::fill(w.lp.begin(), w.lp.end(), 0.0);
   for (Index j = 0; j < d.p; ++j)
     for (Index i = 0; i < d.n; ++i) w.lp[i] += d.x[j * d.n + i] * w.coef[j];
-  out[0] = concordance_dxy(d, w.fit.counts.data(), w.lp.data(), w.order, w.rank, w.tree, w.at);
-  out[1] = concordance_dxy(d, w.ones.data(), w.lp.data(), w.order, w.rank, w.tree, w.at);
+  out[0] = concordance_dxy(c, w.fit.counts.data(), w.lp.data(), d.n);
+  out[1] = concordance_dxy(c, w.ones.data(), w.lp.data(), d.n);
   const CoxData lp_data{d.n, 1, w.lp.data(), d.time, d.status, d.offset, d.strata};
   std::fill(w.slope.counts.begin(), w.slope.counts.end(), 1.0);
   double slope = NA_REAL;
@@ -575,6 +566,7 @@ Rcpp::NumericMatrix cox_validate_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector 
   const Index n = x.nrow(), p = x.ncol();
   const CoxData d{n, p, x.begin(), time.begin(), status.begin(), offset.begin(), strata.begin()};
   const CoxControl ctl{efron, iter_max, eps, toler};
+  const ConcData conc = conc_prepare(d);
   Rcpp::NumericMatrix out(3, B);
   double* out_ptr = out.begin();
   const int* pos_ptr = pos.begin();
@@ -584,7 +576,7 @@ Rcpp::NumericMatrix cox_validate_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector 
       const Index rep = first + b;
       if (rep == 0) std::fill(w.fit.counts.begin(), w.fit.counts.end(), 1.0);
       else draw_counts(s, static_cast<std::uint64_t>(rep), pos_ptr, n, w.fit.counts);
-      validate_replicate(d, w, ctl, out_ptr + 3 * b);
+      validate_replicate(d, conc, w, ctl, out_ptr + 3 * b);
     });
   return out;
 }

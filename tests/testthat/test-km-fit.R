@@ -232,8 +232,10 @@ test_that("bad input gives rwe_bad_input errors naming the argument", {
                class = "rwe_bad_input", regexp = "robust")
   expect_error(km_fit(Surv(time, status) ~ 1, lung, robust = "yes"),
                class = "rwe_bad_input", regexp = "robust")
-  expect_warning(km_fit(Surv(start, stop, event) ~ 1, heart, weights = rep(0.5, nrow(heart))),
-                 regexp = "Greenwood")
+  expect_error(km_fit(Surv(start, stop, event) ~ 1, heart, weights = rep(0.5, nrow(heart))),
+               class = "rwe_bad_input", regexp = "robust = FALSE")
+  expect_snapshot(km_fit(Surv(start, stop, event) ~ 1, heart, weights = rep(0.5, nrow(heart))),
+                  error = TRUE)
 })
 
 test_that("near-tied times are merged as survfit's timefix does", {
@@ -360,4 +362,25 @@ test_that("the confidence level is stored as conf.level, survfit's limits at tha
   curves <- survival::survfit(cox_fit(survival::Surv(time, status) ~ age, survival::lung),
                               newdata = data.frame(age = 60), conf.level = 0.8)
   expect_identical(curves$conf.level, 0.8)
+})
+
+test_that("counting-process data with non-integer weights need an explicit robust = FALSE", {
+  # survfit's default there is a robust SE we do not implement: no silent Greenwood SEs
+  set.seed(12)
+  n <- 60
+  d <- data.frame(start = round(runif(n, 0, 5), 1), g = sample(c("a", "b"), n, TRUE),
+                  w = round(runif(n, 0.2, 3), 3), status = rbinom(n, 1, 0.7))
+  d$stop <- d$start + ceiling(rexp(n, 0.1))
+  expect_error(km_fit(Surv(start, stop, status) ~ g, data = d, weights = w),
+               class = "rwe_bad_input", regexp = "robust = FALSE")
+  ours <- km_fit(Surv(start, stop, status) ~ g, data = d, weights = w, robust = FALSE)
+  ref <- survival::survfit(Surv(start, stop, status) ~ g, data = d, weights = w,
+                           robust = FALSE)
+  expect_equal(ours$curves$surv, ref$surv, tolerance = 1e-12)
+  expect_equal(ours$curves$std.err.log, ref$std.err, tolerance = 1e-12)
+  # integer weights keep survfit's default (Greenwood) without a choice
+  d$w <- ceiling(d$w)
+  expect_equal(km_fit(Surv(start, stop, status) ~ g, data = d, weights = w)$curves$std.err.log,
+               survival::survfit(Surv(start, stop, status) ~ g, data = d, weights = w)$std.err,
+               tolerance = 1e-12)
 })

@@ -134,3 +134,21 @@ test_that("rmst methods refuse arguments they would ignore; cluster/offset refus
   expect_error(rmst(Surv(time, status) ~ sex + cluster(inst), data = lung, tau = 365),
                "cluster", class = "rwe_bad_input")
 })
+
+test_that("restricted means and their SEs rescale with times at 1e160", {
+  # (times at 1e-160 are all within survfit's absolute tie tolerance: one tied time)
+  lung <- survival::lung
+  base <- rmst(Surv(time, status) ~ sex, data = lung, tau = 700)
+  ref <- summary(survival::survfit(Surv(time, status) ~ sex, data = lung), rmean = 700)$table
+  expect_equal(base$groups$std.error, unname(ref[, "se(rmean)"]), tolerance = 1e-12)
+  for (k in c(1e160, 2^530, 2^-20)) {
+    big <- transform(lung, time = time * k)
+    got <- rmst(Surv(time, status) ~ sex, data = big, tau = 700 * k)
+    expect_equal(got$groups$rmst / k, base$groups$rmst, tolerance = 1e-13)
+    expect_equal(got$groups$std.error / k, base$groups$std.error, tolerance = 1e-13)
+    expect_equal(got$contrasts$std.error / c(k, 1), base$contrasts$std.error, tolerance = 1e-13)
+  }
+  # survfit itself overflows there (NaN standard errors): the rescaled answer is the right one
+  big <- transform(lung, time = time * 1e160)
+  expect_true(all(is.finite(km_rmean(km_fit(Surv(time, status) ~ sex, big), 700e160)$std.error)))
+})

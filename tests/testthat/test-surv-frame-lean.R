@@ -102,6 +102,27 @@ test_that("groups of every column type: factor with unused levels, character, lo
                tolerance = 1e-12)
 })
 
+test_that("kept group tables follow the data: values, levels and combinations that change", {
+  # the plan's memo keeps a group table per (sorted values, attributes, combinations used);
+  # data that differ in any of them must get their own table, as the full path gives
+  d <- lung_complete
+  d$grp <- ifelse(d$age > 65, "old", ifelse(d$age > 55, "mid", "young"))
+  d$num <- round(d$age / 10)
+  variants <- list(d, d[d$grp != "mid", ], transform(d, grp = toupper(grp)),
+                   transform(d, num = num + 0.5), d[d$sex == 1 | d$grp == "old", ], d)
+  for (rhs in c("grp", "num", "grp + sex", "grp + strata(sex_c)")) {
+    f <- stats::as.formula(paste("Surv(time, status) ~", rhs))
+    lean_reset()
+    for (v in variants) {
+      for (verb in list(km_fit, logrank_test)) {
+        lean <- strip_terms_env(verb(f, data = v))
+        full <- strip_terms_env(without_lean(verb(f, data = v)))
+        expect_identical(lean, full, label = rhs)
+      }
+    }
+  }
+})
+
 test_that("NA rows, weights, subset, offset, cluster and other terms take the full path", {
   # missing values in used columns: the lean build declines on every call (na.omit applies)
   r <- lean_and_full(cox_fit(Surv(time, status) ~ age + ph.karno, data = lung01))
