@@ -256,7 +256,7 @@ adae_table <- function(adae, adsl, population = "SAFFL", trtemfl = TRUE, term = 
 #' str(adam$adtte)
 #' @export
 rrdtc_as_adam <- function() {
-  p <- rrdtc_patients
+  p <- rwecohort::rrdtc_patients
   ids <- paste0("RRDTC-", p$patient_id)
   start <- as.Date("2015-01-05") + 14L * (seq_len(nrow(p)) - 1L)
   yn <- function(x) ifelse(x %in% TRUE, "Y", "N")
@@ -284,7 +284,7 @@ rrdtc_as_adam <- function() {
                      AVALC = ifelse(is.na(p$best_response), "NE", p$best_response),
                      stringsAsFactors = FALSE)
   adrs <- set_labels(adrs, c(AVALC = "Analysis Value (C)"))
-  ae <- rrdtc_adverse_events
+  ae <- rwecohort::rrdtc_adverse_events
   adae <- data.frame(STUDYID = "RRDTC", USUBJID = paste0("RRDTC-", ae$patient_id),
                      AEDECOD = ae$ae_term, ATOXGR = as.character(ae$max_grade),
                      TRTEMFL = "Y", stringsAsFactors = FALSE)
