@@ -56,8 +56,13 @@
 km_fit <- function(formula, data, weights, subset, na.action,
                    conf.type = c("log", "log-log", "plain"), conf.level = 0.95, robust = NULL,
                    id, conf.int = NULL) {
-  conf.type <- match_choice(conf.type, c("log", "log-log", "plain"))
-  conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
+  # defaults are valid: checked only when given (a small call's fixed cost matters)
+  conf.type <- if (missing(conf.type)) "log" else {
+    match_choice(conf.type, c("log", "log-log", "plain"))
+  }
+  if (!missing(conf.level) || !is.null(conf.int)) {
+    conf.level <- deprecated_conf_int(conf.int, conf.level, !missing(conf.level))
+  }
   mc <- match.call()
   env <- parent.frame()
   here <- environment()

@@ -58,9 +58,12 @@
 logrank_test <- function(formula, data, rho = 0, subset, na.action,
                          method = c("asymptotic", "permutation", "exact"), B = 10000,
                          seed = NULL) {
-  check_rho(rho)
-  method <- match_choice(method, c("asymptotic", "permutation", "exact"))
-  check_permutation_args(B, seed)
+  # defaults are valid: checked only when given (a small call's fixed cost matters)
+  if (!missing(rho)) check_rho(rho)
+  method <- if (missing(method)) "asymptotic" else {
+    match_choice(method, c("asymptotic", "permutation", "exact"))
+  }
+  if (!missing(B) || !missing(seed)) check_permutation_args(B, seed)
   mc <- match.call()
   env <- parent.frame()
   here <- environment()
@@ -163,8 +166,8 @@ logrank_from_grid <- function(grid, groups, strata, rho, n, strata_n, call, na.a
                               label = NULL) {
   if (is.null(label)) label <- group_labels(groups)
   st <- logrank_stat_cpp(grid$stratum, grid$n.risk, grid$n.event, nrow(strata), as.double(rho))
-  observed <- rowSums(st$observed)
-  expected <- rowSums(st$expected)
+  observed <- st$observed_total
+  expected <- st$expected_total
   dimnames(st$var) <- list(label, label)
   has_strata <- ncol(strata) > 0L
   new_rwe_logrank(

@@ -77,9 +77,10 @@ Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
                     [&](Index p) { return grid.time[p]; });
 }
 
-// Observed, expected (per group and stratum), the variance matrix (summed over strata) and
-// the chi-square with its degrees of freedom (logrank_stat.h) from a grid as produced by
-// logrank_grid_cpp(): rows of one stratum contiguous, event times ascending.
+// Observed, expected (per group and stratum, and summed over strata), the variance matrix
+// (summed over strata) and the chi-square with its degrees of freedom (logrank_stat.h) from a
+// grid as produced by logrank_grid_cpp(): rows of one stratum contiguous, event times
+// ascending.
 // [[Rcpp::export]]
 Rcpp::List logrank_stat_cpp(const Eigen::Map<Eigen::VectorXi> stratum,
                             const Eigen::Map<Eigen::MatrixXd> n_risk,
@@ -87,9 +88,13 @@ Rcpp::List logrank_stat_cpp(const Eigen::Map<Eigen::VectorXi> stratum,
                             const int nstrata, const double rho) {
   logrankstat::Sums sums(static_cast<int>(n_risk.cols()), nstrata);
   logrankstat::logrank_sums(stratum, n_risk, n_event, rho, sums);
-  const logrankstat::Chisq test = logrankstat::logrank_chisq(sums);
+  const Eigen::VectorXd observed = sums.observed.rowwise().sum();
+  const Eigen::VectorXd expected = sums.expected.rowwise().sum();
+  const logrankstat::Chisq test = logrankstat::logrank_chisq(observed, expected, sums.var);
   return Rcpp::List::create(Rcpp::Named("observed") = sums.observed,
                             Rcpp::Named("expected") = sums.expected,
+                            Rcpp::Named("observed_total") = observed,
+                            Rcpp::Named("expected_total") = expected,
                             Rcpp::Named("var") = sums.var,
                             Rcpp::Named("chisq") = test.chisq,
                             Rcpp::Named("df") = test.df);
