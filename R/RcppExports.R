@@ -129,6 +129,10 @@ partition_cox_terms_cpp <- function(s0, s1, d0, d1, dead_weight, dead_count, dea
     .Call(`_rwecohort_partition_cox_terms_cpp`, s0, s1, d0, d1, dead_weight, dead_count, dead_wx, dead_weta, efron)
 }
 
+partition_information_cpp <- function(gross, aat) {
+    .Call(`_rwecohort_partition_information_cpp`, gross, aat)
+}
+
 newton_start_cpp <- function(init, loglik, score, imat, scale, iter_max, eps, toler_chol) {
     .Call(`_rwecohort_newton_start_cpp`, init, loglik, score, imat, scale, iter_max, eps, toler_chol)
 }

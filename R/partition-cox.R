@@ -292,7 +292,7 @@ cox_combine <- function(stats, grid, ties = c("efron", "breslow"), first = NULL)
         abort_part_arg("stats", paste0("element ", k, " is not a ", p, " x ", p, " information share"), call)
       }
     }
-    first$imat <- Reduce(`+`, lapply(stats, `[[`, "info")) - first$aat
+    first$imat <- partition_information_cpp(Reduce(`+`, lapply(stats, `[[`, "info")), first$aat)
     dimnames(first$imat) <- list(grid$columns, grid$columns)
     return(first)
   }

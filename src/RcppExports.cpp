@@ -511,6 +511,18 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// partition_information_cpp
+Eigen::MatrixXd partition_information_cpp(const Eigen::Map<Eigen::MatrixXd> gross, const Eigen::Map<Eigen::MatrixXd> aat);
+RcppExport SEXP _rwecohort_partition_information_cpp(SEXP grossSEXP, SEXP aatSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type gross(grossSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type aat(aatSEXP);
+    rcpp_result_gen = Rcpp::wrap(partition_information_cpp(gross, aat));
+    return rcpp_result_gen;
+END_RCPP
+}
 // newton_start_cpp
 Rcpp::List newton_start_cpp(const Eigen::Map<Eigen::VectorXd> init, double loglik, const Eigen::Map<Eigen::VectorXd> score, const Eigen::Map<Eigen::MatrixXd> imat, const Eigen::Map<Eigen::VectorXd> scale, int iter_max, double eps, double toler_chol);
 RcppExport SEXP _rwecohort_newton_start_cpp(SEXP initSEXP, SEXP loglikSEXP, SEXP scoreSEXP, SEXP imatSEXP, SEXP scaleSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP toler_cholSEXP) {
@@ -709,6 +721,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_partition_cox_sums_cpp", (DL_FUNC) &_rwecohort_partition_cox_sums_cpp, 8},
     {"_rwecohort_partition_cox_info_cpp", (DL_FUNC) &_rwecohort_partition_cox_info_cpp, 10},
     {"_rwecohort_partition_cox_terms_cpp", (DL_FUNC) &_rwecohort_partition_cox_terms_cpp, 9},
+    {"_rwecohort_partition_information_cpp", (DL_FUNC) &_rwecohort_partition_information_cpp, 2},
     {"_rwecohort_newton_start_cpp", (DL_FUNC) &_rwecohort_newton_start_cpp, 8},
     {"_rwecohort_newton_observe_cpp", (DL_FUNC) &_rwecohort_newton_observe_cpp, 2},
     {"_rwecohort_newton_advance_cpp", (DL_FUNC) &_rwecohort_newton_advance_cpp, 5},

@@ -287,8 +287,13 @@ void information_pass(const CoxRows& d, const Grid& g, std::vector<ThreadState>&
     add_weighted_crossprod(d, g, risk, hi, lo, res.bterm, st.begin, st.end, st.blocks, st.first,
                            stop, main_thread);
   });
-  for (const ThreadState& st : states) res.imat.triangularView<Eigen::Lower>() += st.first;
+  VectorXd gross = VectorXd::Zero(res.imat.rows());
+  for (const ThreadState& st : states) {
+    res.imat.triangularView<Eigen::Lower>() += st.first;
+    gross += st.first.diagonal();
+  }
   res.imat.triangularView<Eigen::StrictlyUpper>() = res.imat.transpose();
+  rwe::drop_rounding_information(res.imat, gross);
 }
 
 // Scales from the column deviations sum w |x - mean| (accumulated by the first pass).

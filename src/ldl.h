@@ -119,6 +119,22 @@ inline MatrixXd unscaled_inverse(const Ldl& f, const VectorXd& scale) {
   return scale.asDiagonal() * f.inverse() * scale.asDiagonal();
 }
 
+// The information is formed as a difference, gross - (mean products), gross_jj being the
+// uncentred (risk-weighted second moment) part of its diagonal. A diagonal left below the
+// rounding error of that difference carries no information (a covariate constant in every
+// risk set with an event, e.g. one-row risk sets, where w x x / w != x rounds by an ulp): its
+// row and column are set to zero, so the generalised Cholesky marks the coefficient aliased,
+// as survival's exact zero does, instead of inverting rounding noise.
+inline void drop_rounding_information(MatrixXd& imat, const VectorXd& gross) {
+  const double tol = 64 * 2.220446049250313e-16;
+  for (Index j = 0; j < imat.rows(); ++j) {
+    if (gross[j] > 0 && imat(j, j) <= tol * gross[j]) {
+      imat.row(j).setZero();
+      imat.col(j).setZero();
+    }
+  }
+}
+
 // The state of one Newton-Raphson run with step halving (see the header comment). The
 // caller evaluates the log-likelihood at `proposal`, calls observe(); when
 // needs_information() it evaluates score and information there and calls advance() with

@@ -188,6 +188,17 @@ Rcpp::List partition_cox_terms_cpp(const Eigen::Map<Eigen::VectorXd> s0, const E
                             Rcpp::Named("aat") = aat);
 }
 
+// The coordinator's information: the sites' summed shares `gross` minus `aat`, with the
+// single-machine kernel's rule for a diagonal left at the rounding error of that difference
+// (rwe::drop_rounding_information, ldl.h). Contract: both p x p, symmetric, finite.
+// [[Rcpp::export]]
+Eigen::MatrixXd partition_information_cpp(const Eigen::Map<Eigen::MatrixXd> gross,
+                                          const Eigen::Map<Eigen::MatrixXd> aat) {
+  Eigen::MatrixXd imat = gross - aat;
+  rwe::drop_rounding_information(imat, gross.diagonal());
+  return imat;
+}
+
 namespace {
 
 // The coordinator's Newton state travels through R as a list (one round of the protocol

@@ -644,3 +644,27 @@ test_that("absent weights, offset and strata are not materialised: the fit of un
   expect_equal(unname(fit$concordance), unname(coxph(f, data = d, cluster = id)$concordance),
                tolerance = tol)
 })
+
+test_that("information at the rounding error of its own difference is no information", {
+  # fuzzer seed 8 case 897: the only event's risk set is its own row (weight 3), so the
+  # information is exactly zero; w x x / w rounds by an ulp, which must not become a finite
+  # coefficient with SE 2e7 where coxph reports every coefficient as aliased (NA)
+  d <- data.frame(time = c(19.2, 0.7, 6.5, 6, 2.9, 21.3, 8.8), status = c(0, 0, 1, 0, 0, 0, 0),
+                  x1 = c(-0.26714743, -1.82691227, -1.16296804, -0.04132577, -0.20915501,
+                         1.23872717, 0.81395859),
+                  x2 = c(0, 1, 0, 0, 0, 0, 0), x3 = c(3.7, 5.3, 2.9, 7.9, 1.4, 6, 7),
+                  w = c(2, 1, 3, 1, 2, 3, 3), s = c("s1", "s1", "s2", "s1", "s2", "lonely", "s1"))
+  f <- Surv(time, status) ~ x1 + x3 + x2 + strata(s)
+  ref <- coxph(f, data = d, weights = w)
+  fit <- suppressWarnings(cox_fit(f, data = d, weights = w))
+  expect_true(all(is.na(coef(ref))))
+  expect_identical(is.na(coef(fit)), is.na(coef(ref)))
+  expect_equal(fit$loglik, ref$loglik, tolerance = 1e-12)
+  parts <- cohort_partitions(split(d, c(1, 2, 1, 2, 1, 2, 1)))
+  pf <- suppressWarnings(partitioned_cox_fit(f, parts, weights = "w"))
+  expect_identical(is.na(coef(pf)), is.na(coef(ref)))
+  # a well-determined fit is untouched by the rule (lung, all coefficients finite)
+  lung <- survival::lung
+  expect_equal(coef(cox_fit(Surv(time, status) ~ age + sex + ph.ecog, lung)),
+               coef(coxph(Surv(time, status) ~ age + sex + ph.ecog, lung)), tolerance = 1e-9)
+})
