@@ -440,22 +440,34 @@ combine_groups <- function(values, n) {
     # = data.frame(row.names = 1L), without its argument matching and checks
     return(list(codes = rep(1L, n), table = no_groups_table, label = "all"))
   }
+  coded <- group_codes(values)
+  table <- group_table(values, coded)
+  list(codes = coded$codes, table = table, label = group_labels(table))
+}
+
+# Per-row codes 1..k of the columns' value combinations (in sorted order of the values), with
+# each column's sorted values and the combination keys in use (what the table depends on).
+group_codes <- function(values) {
   coded <- lapply(values, value_codes)
-  sizes <- vapply(coded, function(v) length(v$sorted), integer(1))
+  sorted <- lapply(coded, `[[`, "sorted")
+  sizes <- lengths(sorted)
   key <- coded[[1L]]$codes
   if (length(coded) > 1L) {
     key <- as.double(key)
     for (j in seq_along(coded)[-1L]) key <- (key - 1) * sizes[j] + coded[[j]]$codes
   }
   dense <- dense_codes(key, prod(as.double(sizes)))
-  group <- dense$codes
-  first <- first_rows_cpp(group, dense$k)
-  table <- new_df(stats::setNames(lapply(values, function(v) {
+  list(codes = dense$codes, k = dense$k, used = dense$used, sorted = sorted)
+}
+
+# One row per group code: the columns' values at the group's first row.
+group_table <- function(values, coded) {
+  first <- first_rows_cpp(coded$codes, coded$k)
+  new_df(stats::setNames(lapply(values, function(v) {
     v <- group_table_column(v, first)
     names(v) <- NULL  # as.data.frame() would have made them row names, then dropped
     v
   }), names(values)))
-  list(codes = group, table = table, label = group_labels(table))
 }
 
 # survfit-style labels of the rows of a group table ("sex=1, ph.ecog=0"); "all" without

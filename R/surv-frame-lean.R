@@ -275,27 +275,19 @@ lean_groups <- function(plan, out, km) {
 
 # combine_groups() with the group table and labels kept in the plan's memo: they depend only
 # on each column's sorted distinct values (levels, for a factor), its attributes and which
-# value combinations occur, so they are rebuilt only when one of those changes; the per-row
-# codes are combine_groups()'s own arithmetic on value_codes().
+# value combinations occur (group_codes()), so they are rebuilt only when one of those
+# changes.
 lean_combine_groups <- function(values, n, memo, slot) {
   if (!length(values)) return(combine_groups(values, n))
-  coded <- lapply(values, value_codes)
-  sorted <- lapply(coded, `[[`, "sorted")
-  sizes <- lengths(sorted)
-  key <- coded[[1L]]$codes
-  if (length(coded) > 1L) {
-    key <- as.double(key)
-    for (j in seq_along(coded)[-1L]) key <- (key - 1) * sizes[j] + coded[[j]]$codes
-  }
-  dense <- dense_codes(key, prod(as.double(sizes)))
-  id <- list(dense$used, sorted, lapply(values, attributes))
+  coded <- group_codes(values)
+  id <- list(coded$used, coded$sorted, lapply(values, attributes))
   kept <- memo[[slot]]
-  if (!is.null(kept) && identical(kept$id, id)) {
-    return(list(codes = dense$codes, table = kept$table, label = kept$label))
+  if (is.null(kept) || !identical(kept$id, id)) {
+    table <- group_table(values, coded)
+    kept <- list(id = id, table = table, label = group_labels(table))
+    memo[[slot]] <- kept
   }
-  full <- combine_groups(values, n)
-  memo[[slot]] <- list(id = id, table = full$table, label = full$label)
-  full
+  list(codes = coded$codes, table = kept$table, label = kept$label)
 }
 
 # The row names model.frame() gives its result: the data's, with automatic ones c(NA, -n)

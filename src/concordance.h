@@ -8,7 +8,7 @@
 // order; `time_rank` (1..n_time) orders them exactly as the times; `status` 0/1; `predictor`
 // finite; `weights` finite >= 0 (length 0: unit weights); `strata` codes 1..n_strata (length 0
 // when n_strata is 1). Counts are in the "larger predictor = longer survival" orientation.
-// Safe on a worker thread marked with rwe::WorkerThread / on_worker_thread() (no R API then).
+// Safe on a worker thread marked with rwe::on_worker_thread() = true (no R API then).
 #ifndef RWECOHORT_CONCORDANCE_H
 #define RWECOHORT_CONCORDANCE_H
 

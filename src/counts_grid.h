@@ -193,6 +193,16 @@ void for_each_row(const SortedGrid& g, const Ord& ord, const Code& code, const T
   }
 }
 
+// The grid position of each row of `ord` (indexed by row number), for callers that count the
+// same rows many times (the resampling replicates recount them on every replicate).
+template <class Ord, class Code, class Time>
+std::vector<Index> row_positions(const SortedGrid& g, const Ord& ord, const Code& code,
+                                 const Time& time) {
+  std::vector<Index> pos(ord.size());
+  for_each_row(g, ord, code, time, [&](Index r, Index p) { pos[r] = p; });
+  return pos;
+}
+
 // Counting-process entries on a sorted grid: `entry_ord` visits the rows by block code, then
 // start time ascending; each row is entered at the last position of its block whose time is
 // <= its start (none: it is at risk from the block's first position on).

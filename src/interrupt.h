@@ -7,7 +7,8 @@
 // the generated wrapper. Multi-threaded code uses a StopFlag: the main thread asks R without
 // throwing and raises the flag, the other threads only read it; everyone returns early and
 // the caller throws after joining the threads. Worker threads that run single-threaded
-// kernels mark themselves (WorkerThread), which turns those kernels' polls into no-ops.
+// kernels mark themselves (on_worker_thread() = true), which turns those kernels' polls into
+// no-ops.
 #ifndef RWECOHORT_INTERRUPT_H
 #define RWECOHORT_INTERRUPT_H
 
@@ -22,21 +23,14 @@ namespace rwe {
 // operations); a poll costs about a microsecond.
 constexpr std::uint64_t kPollEvery = std::uint64_t(1) << 18;
 
-// TRUE on a worker thread of a multi-threaded computation (set by the thread itself, see
-// WorkerThread): the polls below are then no-ops, so a single-threaded kernel can run inside a
-// thread pool (the bootstrap validation's concordance) while the main thread keeps polling.
+// TRUE on a worker thread of a multi-threaded computation (the thread sets it first thing,
+// as resample.cpp's for_replicates() does): the polls below are then no-ops, so that a
+// single-threaded kernel can run inside a thread pool (the bootstrap validation's
+// concordance) while the main thread keeps polling.
 inline bool& on_worker_thread() {
   static thread_local bool worker = false;
   return worker;
 }
-
-// Marks the current thread as a worker for its lifetime (construct it first thing in the
-// thread's function).
-struct WorkerThread {
-  WorkerThread() { on_worker_thread() = true; }
-  WorkerThread(const WorkerThread&) = delete;
-  WorkerThread& operator=(const WorkerThread&) = delete;
-};
 
 // Throws if the user interrupted (main thread only; a no-op on a worker thread).
 inline void poll_interrupt() {

@@ -36,12 +36,11 @@ template <class BlockOf, class TimeOf>
 Rcpp::List event_rows(const countsgrid::CountCells& cells, const std::vector<Index>& bounds,
                       BlockOf block_of, TimeOf time_of) {
   const int ngroup = cells.ngroup();
-  Index m = 0;
-  for (Index p = 0; p < cells.npos(); ++p) m += cells.any_event(p);
+  const Index m = logrankstat::count_event_positions(cells);
   Rcpp::IntegerVector out_stratum(m);
   Rcpp::NumericVector out_time(m);
   Rcpp::NumericMatrix at_risk(m, ngroup), events(m, ngroup);
-  logrankstat::event_positions(cells, bounds,
+  logrankstat::event_positions(cells, bounds, m,
                                [&](Index k, Index p, const countsgrid::CountCells::AtRisk& r) {
     out_stratum[k] = block_of(p);
     out_time[k] = time_of(p);

@@ -25,14 +25,19 @@
 
 namespace logrankstat {
 
-// Visits the grid positions with an event, last to first, with their running numbers at
-// risk: visit(k, p, at_risk) where k counts down from (number of event positions) - 1, so a
-// caller can fill rows k of an output in ascending order. Returns the number of positions.
-template <class Visit>
-Index event_positions(const countsgrid::CountCells& cells, const std::vector<Index>& bounds,
-                      Visit visit) {
+// Number of grid positions with an event.
+inline Index count_event_positions(const countsgrid::CountCells& cells) {
   Index m = 0;
   for (Index p = 0; p < cells.npos(); ++p) m += cells.any_event(p);
+  return m;
+}
+
+// Visits the m grid positions with an event (m = count_event_positions()), last to first,
+// with their running numbers at risk: visit(k, p, at_risk) with k counting down from m - 1,
+// so that a caller fills rows k of an output in ascending order.
+template <class Visit>
+void event_positions(const countsgrid::CountCells& cells, const std::vector<Index>& bounds,
+                     Index m, Visit visit) {
   Index k = m;
   for (Index b = static_cast<Index>(bounds.size()) - 2; b >= 0; --b) {
     cells.walk_block(bounds[b], bounds[b + 1],
@@ -40,7 +45,6 @@ Index event_positions(const countsgrid::CountCells& cells, const std::vector<Ind
                        if (cells.any_event(p)) visit(--k, p, r);
                      });
   }
-  return m;
 }
 
 struct Sums {

@@ -371,8 +371,7 @@ void km_prepare(KmData& d, const double* time, const int* group) {
   std::vector<Index> ord(d.n);
   for (Index i = 0; i < d.n; ++i) ord[i] = i;
   d.grid = countsgrid::sorted_grid(ord, group, time);
-  d.row_pos.assign(d.n, 0);
-  countsgrid::for_each_row(d.grid, ord, group, time, [&](Index r, Index p) { d.row_pos[r] = p; });
+  d.row_pos = countsgrid::row_positions(d.grid, ord, group, time);
 }
 
 struct KmWork {
@@ -428,6 +427,7 @@ struct LogrankData {
   countsgrid::SortedGrid grid;       // one position per distinct (stratum, time), ascending
   std::vector<Index> row_pos;        // grid position of each sorted row
   std::vector<Index> stratum_begin;  // row ranges of the strata, plus n at the end
+  std::vector<int> event_stratum;    // stratum of each grid position with an event, ascending
 };
 
 // The rows of a stratum visited time ascending: each stratum's block read backwards.
@@ -442,27 +442,33 @@ std::vector<Index> ascending_order(const int* strata, Index n) {
   return ord;
 }
 
+// Everything that does not depend on the labels: the grid, the rows' positions on it, the
+// strata's row ranges and which positions have an event (the statuses are not relabeled).
 void logrank_prepare(LogrankData& d, const double* time, const int* strata) {
   const std::vector<Index> ord = ascending_order(strata, d.n);
   d.grid = countsgrid::sorted_grid(ord, strata, time);
-  d.row_pos.assign(d.n, 0);
-  countsgrid::for_each_row(d.grid, ord, strata, time, [&](Index r, Index p) { d.row_pos[r] = p; });
+  d.row_pos = countsgrid::row_positions(d.grid, ord, strata, time);
   d.nstrata = 0;
+  std::vector<unsigned char> has_event(d.grid.time.size(), 0);
   for (Index i = 0; i < d.n; ++i) {
     if (i == 0 || strata[i] != strata[i - 1]) d.stratum_begin.push_back(i);
     d.nstrata = std::max(d.nstrata, strata[i]);
+    if (d.status[i] > 0) has_event[d.row_pos[i]] = 1;
   }
   d.stratum_begin.push_back(d.n);
+  for (std::size_t p = 0; p < has_event.size(); ++p) {
+    if (has_event[p]) d.event_stratum.push_back(d.grid.block[p]);
+  }
 }
 
 struct LogrankWork {
   std::vector<int> label;
   countsgrid::CountCells cells;
-  std::vector<int> stratum;  // of each event position
-  MatrixXd n_risk, n_event;
+  MatrixXd n_risk, n_event;  // per event position and group
   logrankstat::Sums sums;
   explicit LogrankWork(const LogrankData& d)
       : label(d.n), cells(static_cast<Index>(d.grid.time.size()), d.k, false, false),
+        n_risk(d.event_stratum.size(), d.k), n_event(d.event_stratum.size(), d.k),
         sums(d.k, d.nstrata) {}
 };
 
@@ -470,20 +476,15 @@ struct LogrankWork {
 double logrank_chisq_labels(const LogrankData& d, LogrankWork& w) {
   w.cells.clear();
   for (Index r = 0; r < d.n; ++r) w.cells.add(d.row_pos[r], w.label[r] - 1, 1.0, d.status[r] > 0);
-  Index m = 0;
-  for (Index p = 0; p < w.cells.npos(); ++p) m += w.cells.any_event(p);
-  w.stratum.resize(m);
-  w.n_risk.resize(m, d.k);
-  w.n_event.resize(m, d.k);
-  logrankstat::event_positions(w.cells, d.grid.bounds,
+  const Index m = static_cast<Index>(d.event_stratum.size());
+  logrankstat::event_positions(w.cells, d.grid.bounds, m,
                                [&](Index k, Index p, const countsgrid::CountCells::AtRisk& r) {
-    w.stratum[k] = d.grid.block[p];
     for (int g = 0; g < d.k; ++g) {
       w.n_risk(k, g) = r.n(g);
       w.n_event(k, g) = w.cells.get(p, g, countsgrid::EVENT_N);
     }
   });
-  logrankstat::logrank_sums(w.stratum, w.n_risk, w.n_event, d.rho, w.sums);
+  logrankstat::logrank_sums(d.event_stratum, w.n_risk, w.n_event, d.rho, w.sums);
   return logrankstat::logrank_chisq(w.sums).chisq;
 }
 
@@ -590,7 +591,7 @@ Rcpp::NumericVector logrank_permutation_cpp(Rcpp::NumericVector time, Rcpp::Inte
                                             Rcpp::IntegerVector group, Rcpp::IntegerVector strata,
                                             int k, double rho, int B, double seed, int first,
                                             int threads) {
-  LogrankData d{time.size(), status.begin(), group.begin(), k, 0, rho, {}, {}, {}};
+  LogrankData d{time.size(), status.begin(), group.begin(), k, 0, rho, {}, {}, {}, {}};
   logrank_prepare(d, time.begin(), strata.begin());
   Rcpp::NumericVector out(B);
   double* out_ptr = out.begin();
