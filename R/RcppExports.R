@@ -13,6 +13,10 @@ distinct_rank_cpp <- function(time, start) {
     .Call(`_rwecohort_distinct_rank_cpp`, time, start)
 }
 
+merge_near_ties_cpp <- function(time, start) {
+    .Call(`_rwecohort_merge_near_ties_cpp`, time, start)
+}
+
 all_zero_one_cpp <- function(x) {
     .Call(`_rwecohort_all_zero_one_cpp`, x)
 }
@@ -51,6 +55,10 @@ cox_newton_cpp <- function(x, time, status, weights, offset, strata, nstrata, st
 
 cox_wald_cpp <- function(v, b, toler_chol) {
     .Call(`_rwecohort_cox_wald_cpp`, v, b, toler_chol)
+}
+
+cox_wald_test_cpp <- function(var, coef, init, toler_chol) {
+    .Call(`_rwecohort_cox_wald_test_cpp`, var, coef, init, toler_chol)
 }
 
 cox_column_summary_cpp <- function(x_r, weights) {

@@ -627,24 +627,11 @@ test_vector <- function(statistic, df) {
 }
 
 # Wald test of coef = init over the non-aliased coefficients, with the generalised Cholesky
-# (so that a singular robust variance is handled as coxph does).
+# (so that a singular robust variance is handled as coxph does); src/cox.cpp.
 cox_wald_test <- function(fit) {
-  keep <- !is.na(fit$coefficients)
-  if (!any(keep)) return(test_vector(0, 0))
-  b <- fit$coefficients[keep]
-  if (!is.null(fit$init)) b <- b - fit$init[keep]
-  v <- fit$var[keep, keep, drop = FALSE]
-  # A variance outside the double range (extreme covariate scale) has no Wald test.
-  if (!all(is.finite(v))) return(test_vector(NA_real_, sum(keep)))
-  # b' V^- b = (D b)' (D V D)^- (D b): with D exact powers of two near 1 / sd, the rank
-  # decisions do not depend on the covariates' units (nor does the statistic).
-  p <- nrow(v)
-  sd <- sqrt(v[seq.int(1L, by = p + 1L, length.out = p)])
-  d <- rep(1, p)
-  scaled <- sd > 0 & is.finite(sd)
-  d[scaled] <- 2^-round(log2(sd[scaled]))
-  v <- v * tcrossprod(d)  # exact: the d are powers of two
-  test_vector(cox_wald_cpp(v, as.double(b * d), fit$control$toler.chol)$test, sum(keep))
+  w <- cox_wald_test_cpp(fit$var, fit$coefficients, as.double(fit$init),
+                         fit$control$toler.chol)
+  test_vector(w$statistic, w$df)
 }
 
 # "Coefficient may be infinite": the next Newton step, abs(u %*% var), is large relative to the

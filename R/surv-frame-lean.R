@@ -145,7 +145,7 @@ lean_learn <- function(formula, data, verb, out) {
   } else {
     built <- tryCatch(lean_build(plan, formula, data), error = function(e) NULL)
     if (is.null(built)) return(invisible(NULL))
-    plan$ok <- lean_same(built, out)
+    plan$ok <- lean_same(built, out, verb)
   }
   plans <- c(list(plan), lean_frame_cache$plans)
   lean_frame_cache$plans <- plans[seq_len(min(length(plans), lean_plan_limit))]
@@ -153,7 +153,8 @@ lean_learn <- function(formula, data, verb, out) {
 }
 
 # identical() once the (per-call) environment of the terms is the same on both sides.
-lean_same <- function(built, out) {
+lean_same <- function(built, out, verb) {
+  if (verb != "cox") return(identical(built, lean_group_projection(out, verb)))
   env <- environment(attr(built$mf, "terms"))
   attr(out$mf, "terms") <- lean_with_env(attr(out$mf, "terms"), env)
   out$parts$terms <- lean_with_env(out$parts$terms, env)
@@ -176,17 +177,12 @@ lean_build <- function(plan, formula, data) {
       anyNA(time) || !zero_one_codes(status)) {
     return(NULL)
   }
+  cols <- lean_term_columns(plan, data, n)
+  if (is.null(cols)) return(NULL)
+  if (plan$verb != "cox") return(lean_group_build(plan, time, status, cols, n))
   y <- surv_right(time, status)  # what fast_surv() builds for these (checked) columns
   time <- as.double(time)
   if (!times_valid_cpp(time, double())) return(NULL)
-  cols <- lapply(plan$terms, function(term) {
-    x <- .subset2(data, term$name)
-    if (length(x) != n || anyNA(x)) return(NULL)
-    if (!term$strata) return(x)
-    # as the model frame evaluates split_strata_terms()'s strata(x, shortlabel = TRUE)
-    fast_strata(x, shortlabel = TRUE)
-  })
-  if (any(vapply(cols, is.null, TRUE))) return(NULL)
   env <- new.env(parent = environment(formula) %||% parent.frame())
   env$Surv <- fast_surv
   env$strata <- fast_strata
@@ -198,22 +194,64 @@ lean_build <- function(plan, formula, data) {
   class(mf) <- "data.frame"
   parts <- lean_parts(plan, mf, y, time, env, n)
   out <- list(mf = mf, parts = parts)
-  switch(plan$verb,
-         cox = lean_cox_design(plan, out),
-         km = lean_groups(plan, out, km = TRUE),
-         logrank = lean_groups(plan, out, km = FALSE))
+  lean_cox_design(plan, out)
 }
 
-# surv_parts() of a lean model frame (right-censored, no weights, offset or cluster); cox_fit()
-# asks for surv_parts(fill = FALSE): no unit weights, zero offset or single-stratum codes.
+# The right-hand-side columns in term order, strata() terms as the model frame evaluates
+# split_strata_terms()'s strata(x, shortlabel = TRUE); NULL when one has the wrong length or
+# a missing value.
+lean_term_columns <- function(plan, data, n) {
+  cols <- vector("list", length(plan$terms))
+  for (j in seq_along(cols)) {
+    term <- plan$terms[[j]]
+    x <- .subset2(data, term$name)
+    if (length(x) != n || anyNA(x)) return(NULL)
+    cols[[j]] <- if (term$strata) fast_strata(x, shortlabel = TRUE) else x
+  }
+  cols
+}
+
+# What km_fit() and logrank_test() read of their frame (lean_group_projection()), built
+# straight from the columns: no Surv matrix, model frame or terms. The full path's result is
+# compared with it once (lean_learn()).
+lean_group_build <- function(plan, time, status, cols, n) {
+  time <- as.double(time)
+  if (!times_valid_cpp(time, double())) return(NULL)
+  parts <- list(time = time, start = NULL, status = as.double(status), counting = FALSE,
+                na.action = NULL, n = n)
+  if (plan$verb == "km") parts$weights <- rep(1, n)
+  out <- list(parts = parts)
+  is_strata <- plan$term_strata
+  for (j in which(is_strata)) cols[[j]] <- strata_values(cols[[j]], plan$term_names[j])
+  names(cols) <- plan$term_names
+  if (plan$verb == "km") {
+    out$groups <- lean_combine_groups(cols, n, plan$memo, "groups")
+  } else {
+    out$groups <- lean_combine_groups(cols[!is_strata], n, plan$memo, "groups")
+    out$strata <- lean_combine_groups(cols[is_strata], n, plan$memo, "strata")
+  }
+  out
+}
+
+# The part of a full-path frame that the grouping verbs read: the lean build returns exactly
+# this (km_fit() finds no "(weights)" or "(id)" column in a NULL model frame, as the lean
+# grammar has none).
+lean_group_projection <- function(out, verb) {
+  out$mf <- NULL
+  out$parts <- out$parts[c("time", "start", "status", "counting", "na.action", "n",
+                           if (verb == "km") "weights")]
+  out
+}
+
+# surv_parts(fill = FALSE) of a lean Cox model frame (right-censored, no weights, offset or
+# cluster): no unit weights, zero offset or single-stratum codes.
 lean_parts <- function(plan, mf, y, time, env, n) {
-  fill <- plan$verb != "cox"
   strata_cols <- attr(plan$mf_terms, "specials")$strata
-  strata <- strata_codes(mf, strata_cols, fill = fill)
+  strata <- strata_codes(mf, strata_cols, fill = FALSE)
   list(time = time, start = NULL, status = as.double(matrix_column_cpp(y, 2L)),
        counting = FALSE, strata = strata$codes, strata_levels = strata$levels,
        strata_vars = strata$vars, strata_table = strata$table,
-       weights = if (fill) rep(1, n), offset = if (fill) rep(0, n), cluster = NULL,
+       weights = NULL, offset = NULL, cluster = NULL,
        terms = lean_with_env(plan$rhs_terms, env), na.action = NULL, n = n)
 }
 
@@ -253,23 +291,6 @@ lean_cox_design <- function(plan, out) {
   if (summary$bad_col > 0L) return(NULL)
   out$design <- list(x = x, assign = plan$design$assign, xlevels = plan$design$xlevels,
                      summary = summary)
-  out
-}
-
-# rhs_groups() of a lean model frame: km_fit() groups by every term, logrank_test() by the
-# terms other than strata() and stratifies by those.
-lean_groups <- function(plan, out, km) {
-  n <- out$parts$n
-  values <- .subset(out$mf, -1L)  # the term columns, in term order
-  is_strata <- plan$term_strata
-  for (j in which(is_strata)) values[[j]] <- strata_values(values[[j]], plan$term_names[j])
-  names(values) <- plan$term_names
-  if (km) {
-    out$groups <- lean_combine_groups(values, n, plan$memo, "groups")
-  } else {
-    out$groups <- lean_combine_groups(values[!is_strata], n, plan$memo, "groups")
-    out$strata <- lean_combine_groups(values[is_strata], n, plan$memo, "strata")
-  }
   out
 }
 

@@ -490,38 +490,33 @@ in_chunks <- function(x, f, size = 2^20) {
 # Returns the (merged) times, their integer ranks among the distinct times (which sort much
 # faster than doubles) and the distinct (merged) times themselves, `values`.
 merge_near_ties <- function(time, start = NULL, arg = "formula", call = rlang::caller_env()) {
-  tol <- sqrt(.Machine$double.eps)
-  hashed <- is.double(time) && (is.null(start) || is.double(start))
-  if (hashed) {
-    # the distinct times and every time's rank in one hashing pass (sort + match cost 3)
-    distinct <- distinct_rank_cpp(time, if (is.null(start)) double() else start)
-    y <- distinct$values
-  } else {
-    y <- sort(unique(if (is.null(start)) time else c(time, start)))
+  if (is.double(time) && (is.null(start) || is.double(start))) {
+    # distinct times, their ranks and the merge in one C++ pass (src/checks.cpp)
+    out <- merge_near_ties_cpp(time, if (is.null(start)) double() else start)
+    if (is.null(start)) {
+      out[c("start", "start_rank")] <- list(NULL, NULL)
+    } else if (length(out$bad_start)) {
+      abort_rows(arg, "has (start, stop] intervals shorter than the time tolerance",
+                 out$bad_start, call)
+    }
+    out$bad_start <- NULL
+    return(out)
   }
+  tol <- sqrt(.Machine$double.eps)
+  y <- sort(unique(if (is.null(start)) time else c(time, start)))
   dy <- y[-1L] - y[-length(y)]  # diff(y), without its generic dispatch and checks
   tied <- dy <= tol | dy / mean(abs(y)) <= tol
   if (!any(tied)) {
-    if (hashed) {
-      return(list(time = time, start = start, time_rank = distinct$time_rank,
-                  start_rank = if (!is.null(start)) distinct$start_rank, values = y))
-    }
     return(list(time = time, start = start, time_rank = in_chunks(time, function(u) match(u, y)),
                 start_rank = if (!is.null(start)) in_chunks(start, function(u) match(u, y)),
                 values = y))
   }
   cuts <- y[c(TRUE, !tied)]
-  # Each distinct time's merged rank; the hashed ranks map through it by indexing (one fast
-  # pass; findInterval()'s binary searches cannot be interrupted and take seconds at n = 5e6).
-  merged <- cumsum(c(TRUE, !tied))
-  rank_of <- function(v, hashed_rank) {
-    if (hashed) merged[hashed_rank] else in_chunks(v, function(u) findInterval(u, cuts))
-  }
-  time_rank <- rank_of(time, distinct$time_rank)
+  time_rank <- in_chunks(time, function(u) findInterval(u, cuts))
   out <- list(time = cuts[time_rank], start = NULL, time_rank = time_rank, start_rank = NULL,
               values = cuts)
   if (is.null(start)) return(out)
-  out$start_rank <- rank_of(start, distinct$start_rank)
+  out$start_rank <- in_chunks(start, function(u) findInterval(u, cuts))
   out$start <- cuts[out$start_rank]
   bad <- which(out$start_rank >= time_rank)
   if (length(bad)) {

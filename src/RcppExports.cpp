@@ -16,7 +16,6 @@ bool any_na_double_cpp(const Eigen::Map<Eigen::VectorXd> x);
 RcppExport SEXP _rwecohort_any_na_double_cpp(SEXP xSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type x(xSEXP);
     rcpp_result_gen = Rcpp::wrap(any_na_double_cpp(x));
     return rcpp_result_gen;
@@ -27,7 +26,6 @@ bool times_valid_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Map<Ei
 RcppExport SEXP _rwecohort_times_valid_cpp(SEXP timeSEXP, SEXP startSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type start(startSEXP);
     rcpp_result_gen = Rcpp::wrap(times_valid_cpp(time, start));
@@ -39,10 +37,20 @@ Rcpp::List distinct_rank_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen
 RcppExport SEXP _rwecohort_distinct_rank_cpp(SEXP timeSEXP, SEXP startSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type start(startSEXP);
     rcpp_result_gen = Rcpp::wrap(distinct_rank_cpp(time, start));
+    return rcpp_result_gen;
+END_RCPP
+}
+// merge_near_ties_cpp
+Rcpp::List merge_near_ties_cpp(const Rcpp::NumericVector time, const Rcpp::NumericVector start);
+RcppExport SEXP _rwecohort_merge_near_ties_cpp(SEXP timeSEXP, SEXP startSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< const Rcpp::NumericVector >::type time(timeSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::NumericVector >::type start(startSEXP);
+    rcpp_result_gen = Rcpp::wrap(merge_near_ties_cpp(time, start));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -51,7 +59,6 @@ bool all_zero_one_cpp(const Eigen::Map<Eigen::VectorXd> x);
 RcppExport SEXP _rwecohort_all_zero_one_cpp(SEXP xSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type x(xSEXP);
     rcpp_result_gen = Rcpp::wrap(all_zero_one_cpp(x));
     return rcpp_result_gen;
@@ -62,7 +69,6 @@ bool all_whole_cpp(const Eigen::Map<Eigen::VectorXd> x);
 RcppExport SEXP _rwecohort_all_whole_cpp(SEXP xSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type x(xSEXP);
     rcpp_result_gen = Rcpp::wrap(all_whole_cpp(x));
     return rcpp_result_gen;
@@ -73,7 +79,6 @@ bool any_weighted_event_cpp(const Eigen::Map<Eigen::VectorXd> status, const Eige
 RcppExport SEXP _rwecohort_any_weighted_event_cpp(SEXP statusSEXP, SEXP weightsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
     rcpp_result_gen = Rcpp::wrap(any_weighted_event_cpp(status, weights));
@@ -85,7 +90,6 @@ Rcpp::NumericMatrix surv_matrix_cpp(const Eigen::Map<Eigen::VectorXd> time, cons
 RcppExport SEXP _rwecohort_surv_matrix_cpp(SEXP timeSEXP, SEXP eventSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type event(eventSEXP);
     rcpp_result_gen = Rcpp::wrap(surv_matrix_cpp(time, event));
@@ -97,7 +101,6 @@ Rcpp::NumericMatrix surv_matrix_int_cpp(const Eigen::Map<Eigen::VectorXd> time, 
 RcppExport SEXP _rwecohort_surv_matrix_int_cpp(SEXP timeSEXP, SEXP eventSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type event(eventSEXP);
     rcpp_result_gen = Rcpp::wrap(surv_matrix_int_cpp(time, event));
@@ -109,7 +112,6 @@ Rcpp::NumericVector matrix_column_cpp(const Eigen::Map<Eigen::MatrixXd> y, const
 RcppExport SEXP _rwecohort_matrix_column_cpp(SEXP ySEXP, SEXP jSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type y(ySEXP);
     Rcpp::traits::input_parameter< const int >::type j(jSEXP);
     rcpp_result_gen = Rcpp::wrap(matrix_column_cpp(y, j));
@@ -121,7 +123,6 @@ Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop, const Eigen::
 RcppExport SEXP _rwecohort_conc_counts_cpp(SEXP stopSEXP, SEXP statusSEXP, SEXP rankSEXP, SEXP weightsSEXP, SEXP stratum_boundsSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP clusterSEXP, SEXP n_clusterSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type stop(stopSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type rank(rankSEXP);
@@ -140,7 +141,6 @@ Rcpp::List conc_counts_by_predictor_cpp(const Eigen::Map<Eigen::VectorXi> time_r
 RcppExport SEXP _rwecohort_conc_counts_by_predictor_cpp(SEXP time_rankSEXP, SEXP n_timeSEXP, SEXP statusSEXP, SEXP predictorSEXP, SEXP weightsSEXP, SEXP strataSEXP, SEXP n_strataSEXP, SEXP clusterSEXP, SEXP n_clusterSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type time_rank(time_rankSEXP);
     Rcpp::traits::input_parameter< int >::type n_time(n_timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
@@ -159,7 +159,6 @@ Rcpp::List cox_newton_cpp(SEXP x, const Eigen::Map<Eigen::VectorXd> time, const 
 RcppExport SEXP _rwecohort_cox_newton_cpp(SEXP xSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP weightsSEXP, SEXP offsetSEXP, SEXP strataSEXP, SEXP nstrataSEXP, SEXP startSEXP, SEXP placementSEXP, SEXP meansSEXP, SEXP doscaleSEXP, SEXP initSEXP, SEXP efronSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP toler_cholSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
@@ -186,11 +185,23 @@ Rcpp::List cox_wald_cpp(const Eigen::Map<Eigen::MatrixXd> v, const Eigen::Map<Ei
 RcppExport SEXP _rwecohort_cox_wald_cpp(SEXP vSEXP, SEXP bSEXP, SEXP toler_cholSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type v(vSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type b(bSEXP);
     Rcpp::traits::input_parameter< double >::type toler_chol(toler_cholSEXP);
     rcpp_result_gen = Rcpp::wrap(cox_wald_cpp(v, b, toler_chol));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cox_wald_test_cpp
+Rcpp::List cox_wald_test_cpp(const Eigen::Map<Eigen::MatrixXd> var, const Eigen::Map<Eigen::VectorXd> coef, const Eigen::Map<Eigen::VectorXd> init, double toler_chol);
+RcppExport SEXP _rwecohort_cox_wald_test_cpp(SEXP varSEXP, SEXP coefSEXP, SEXP initSEXP, SEXP toler_cholSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type var(varSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type coef(coefSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type init(initSEXP);
+    Rcpp::traits::input_parameter< double >::type toler_chol(toler_cholSEXP);
+    rcpp_result_gen = Rcpp::wrap(cox_wald_test_cpp(var, coef, init, toler_chol));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -199,7 +210,6 @@ Rcpp::List cox_column_summary_cpp(SEXP x_r, const Eigen::Map<Eigen::VectorXd> we
 RcppExport SEXP _rwecohort_cox_column_summary_cpp(SEXP x_rSEXP, SEXP weightsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type x_r(x_rSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
     rcpp_result_gen = Rcpp::wrap(cox_column_summary_cpp(x_r, weights));
@@ -211,7 +221,6 @@ Rcpp::List cox_residuals_cpp(const Eigen::Map<Eigen::VectorXd> stop, const Eigen
 RcppExport SEXP _rwecohort_cox_residuals_cpp(SEXP stopSEXP, SEXP startSEXP, SEXP statusSEXP, SEXP strataSEXP, SEXP weightsSEXP, SEXP riskSEXP, SEXP xSEXP, SEXP ord_stopSEXP, SEXP ord_startSEXP, SEXP efronSEXP, SEXP want_scoreSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type stop(stopSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type start(startSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
@@ -232,7 +241,6 @@ Rcpp::List cox_tie_table_cpp(const Eigen::Map<Eigen::VectorXd> s0, const Eigen::
 RcppExport SEXP _rwecohort_cox_tie_table_cpp(SEXP s0SEXP, SEXP d0SEXP, SEXP s1SEXP, SEXP d1SEXP, SEXP ndeathSEXP, SEXP dead_weightSEXP, SEXP efronSEXP, SEXP s2SEXP, SEXP d2SEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type s0(s0SEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type d0(d0SEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type s1(s1SEXP);
@@ -251,7 +259,6 @@ Rcpp::List firth_fit_cpp(const Eigen::Map<Eigen::MatrixXd> xt, const Eigen::Map<
 RcppExport SEXP _rwecohort_firth_fit_cpp(SEXP xtSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP weightsSEXP, SEXP offsetSEXP, SEXP strataSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP efronSEXP, SEXP penaltySEXP, SEXP controlSEXP, SEXP profileSEXP, SEXP whichSEXP, SEXP critSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type xt(xtSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
@@ -275,7 +282,6 @@ Rcpp::List firth_eval_cpp(const Eigen::Map<Eigen::MatrixXd> xt, const Eigen::Map
 RcppExport SEXP _rwecohort_firth_eval_cpp(SEXP xtSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP weightsSEXP, SEXP offsetSEXP, SEXP strataSEXP, SEXP startSEXP, SEXP start_orderSEXP, SEXP efronSEXP, SEXP betaSEXP, SEXP penaltySEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type xt(xtSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
@@ -296,7 +302,6 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen::Ma
 RcppExport SEXP _rwecohort_km_counts_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP weightSEXP, SEXP groupSEXP, SEXP ordSEXP, SEXP entry_timeSEXP, SEXP entry_ordSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weight(weightSEXP);
@@ -313,7 +318,6 @@ Rcpp::List km_estimate_cpp(const Eigen::Map<Eigen::VectorXi> group, const Eigen:
 RcppExport SEXP _rwecohort_km_estimate_cpp(SEXP groupSEXP, SEXP n_riskSEXP, SEXP n_eventSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type n_risk(n_riskSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type n_event(n_eventSEXP);
@@ -326,7 +330,6 @@ Rcpp::NumericVector km_ij_se_cpp(const Eigen::Map<Eigen::VectorXi> group, const 
 RcppExport SEXP _rwecohort_km_ij_se_cpp(SEXP groupSEXP, SEXP survSEXP, SEXP n_riskSEXP, SEXP n_eventSEXP, SEXP risk_w2SEXP, SEXP event_w2SEXP, SEXP censor_w2SEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type surv(survSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type n_risk(n_riskSEXP);
@@ -343,7 +346,6 @@ double km_first_below_half_cpp(const Eigen::Map<Eigen::VectorXd> y, const Eigen:
 RcppExport SEXP _rwecohort_km_first_below_half_cpp(SEXP ySEXP, SEXP timeSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type y(ySEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     rcpp_result_gen = Rcpp::wrap(km_first_below_half_cpp(y, time));
@@ -355,7 +357,6 @@ Rcpp::NumericVector km_area_cpp(const Eigen::Map<Eigen::VectorXd> time, const Ei
 RcppExport SEXP _rwecohort_km_area_cpp(SEXP timeSEXP, SEXP survSEXP, SEXP n_riskSEXP, SEXP n_eventSEXP, SEXP tauSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type surv(survSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type n_risk(n_riskSEXP);
@@ -370,7 +371,6 @@ Rcpp::IntegerVector first_rows_cpp(const Eigen::Map<Eigen::VectorXi> codes, cons
 RcppExport SEXP _rwecohort_first_rows_cpp(SEXP codesSEXP, SEXP kSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type codes(codesSEXP);
     Rcpp::traits::input_parameter< const int >::type k(kSEXP);
     rcpp_result_gen = Rcpp::wrap(first_rows_cpp(codes, k));
@@ -382,7 +382,6 @@ Rcpp::List km_counts_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank, cons
 RcppExport SEXP _rwecohort_km_counts_dense_cpp(SEXP time_rankSEXP, SEXP time_valueSEXP, SEXP statusSEXP, SEXP weightSEXP, SEXP groupSEXP, SEXP ngroupSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type time_rank(time_rankSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time_value(time_valueSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
@@ -398,7 +397,6 @@ Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time, const Eigen:
 RcppExport SEXP _rwecohort_logrank_grid_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP stratumSEXP, SEXP ordSEXP, SEXP ngroupSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time(timeSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type group(groupSEXP);
@@ -414,7 +412,6 @@ Rcpp::List logrank_stat_cpp(const Eigen::Map<Eigen::VectorXi> stratum, const Eig
 RcppExport SEXP _rwecohort_logrank_stat_cpp(SEXP stratumSEXP, SEXP n_riskSEXP, SEXP n_eventSEXP, SEXP nstrataSEXP, SEXP rhoSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type stratum(stratumSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type n_risk(n_riskSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type n_event(n_eventSEXP);
@@ -429,7 +426,6 @@ Rcpp::List logrank_chisq_cpp(const Eigen::Map<Eigen::VectorXd> observed, const E
 RcppExport SEXP _rwecohort_logrank_chisq_cpp(SEXP observedSEXP, SEXP expectedSEXP, SEXP varSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type observed(observedSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type expected(expectedSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type var(varSEXP);
@@ -442,7 +438,6 @@ Rcpp::List logrank_grid_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank, c
 RcppExport SEXP _rwecohort_logrank_grid_dense_cpp(SEXP time_rankSEXP, SEXP time_valueSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP stratumSEXP, SEXP ngroupSEXP, SEXP nstrataSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type time_rank(time_rankSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type time_value(time_valueSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
@@ -459,7 +454,6 @@ Rcpp::List partition_cox_sums_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eig
 RcppExport SEXP _rwecohort_partition_cox_sums_cpp(SEXP xSEXP, SEXP betaSEXP, SEXP offsetSEXP, SEXP weightsSEXP, SEXP statusSEXP, SEXP lastSEXP, SEXP entrySEXP, SEXP boundsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type x(xSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type beta(betaSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type offset(offsetSEXP);
@@ -477,7 +471,6 @@ Eigen::MatrixXd partition_cox_info_cpp(const Eigen::Map<Eigen::MatrixXd> x, cons
 RcppExport SEXP _rwecohort_partition_cox_info_cpp(SEXP xSEXP, SEXP betaSEXP, SEXP offsetSEXP, SEXP weightsSEXP, SEXP statusSEXP, SEXP lastSEXP, SEXP entrySEXP, SEXP boundsSEXP, SEXP alphaSEXP, SEXP efron_bSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type x(xSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type beta(betaSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type offset(offsetSEXP);
@@ -497,7 +490,6 @@ Rcpp::List partition_cox_terms_cpp(const Eigen::Map<Eigen::VectorXd> s0, const E
 RcppExport SEXP _rwecohort_partition_cox_terms_cpp(SEXP s0SEXP, SEXP s1SEXP, SEXP d0SEXP, SEXP d1SEXP, SEXP dead_weightSEXP, SEXP dead_countSEXP, SEXP dead_wxSEXP, SEXP dead_wetaSEXP, SEXP efronSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type s0(s0SEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type s1(s1SEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type d0(d0SEXP);
@@ -516,7 +508,6 @@ Eigen::MatrixXd partition_information_cpp(const Eigen::Map<Eigen::MatrixXd> gros
 RcppExport SEXP _rwecohort_partition_information_cpp(SEXP grossSEXP, SEXP aatSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type gross(grossSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type aat(aatSEXP);
     rcpp_result_gen = Rcpp::wrap(partition_information_cpp(gross, aat));
@@ -528,7 +519,6 @@ Rcpp::List newton_start_cpp(const Eigen::Map<Eigen::VectorXd> init, double logli
 RcppExport SEXP _rwecohort_newton_start_cpp(SEXP initSEXP, SEXP loglikSEXP, SEXP scoreSEXP, SEXP imatSEXP, SEXP scaleSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP toler_cholSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type init(initSEXP);
     Rcpp::traits::input_parameter< double >::type loglik(loglikSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type score(scoreSEXP);
@@ -546,7 +536,6 @@ Rcpp::List newton_observe_cpp(const Rcpp::List state, double loglik);
 RcppExport SEXP _rwecohort_newton_observe_cpp(SEXP stateSEXP, SEXP loglikSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Rcpp::List >::type state(stateSEXP);
     Rcpp::traits::input_parameter< double >::type loglik(loglikSEXP);
     rcpp_result_gen = Rcpp::wrap(newton_observe_cpp(state, loglik));
@@ -558,7 +547,6 @@ Rcpp::List newton_advance_cpp(const Rcpp::List state, const Eigen::Map<Eigen::Ve
 RcppExport SEXP _rwecohort_newton_advance_cpp(SEXP stateSEXP, SEXP scoreSEXP, SEXP imatSEXP, SEXP scaleSEXP, SEXP toler_cholSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Rcpp::List >::type state(stateSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type score(scoreSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type imat(imatSEXP);
@@ -573,7 +561,6 @@ Rcpp::List partition_counts_cpp(const Eigen::Map<Eigen::VectorXd> weights, const
 RcppExport SEXP _rwecohort_partition_counts_cpp(SEXP weightsSEXP, SEXP statusSEXP, SEXP lastSEXP, SEXP entrySEXP, SEXP groupSEXP, SEXP ngroupsSEXP, SEXP boundsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type weights(weightsSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type status(statusSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXi> >::type last(lastSEXP);
@@ -590,7 +577,6 @@ Rcpp::IntegerMatrix resample_indices_cpp(int n, int B, double seed, int first);
 RcppExport SEXP _rwecohort_resample_indices_cpp(SEXP nSEXP, SEXP BSEXP, SEXP seedSEXP, SEXP firstSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< int >::type n(nSEXP);
     Rcpp::traits::input_parameter< int >::type B(BSEXP);
     Rcpp::traits::input_parameter< double >::type seed(seedSEXP);
@@ -604,7 +590,6 @@ Rcpp::List cox_bootstrap_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector time, Rc
 RcppExport SEXP _rwecohort_cox_bootstrap_cpp(SEXP xSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP offsetSEXP, SEXP strataSEXP, SEXP posSEXP, SEXP BSEXP, SEXP seedSEXP, SEXP firstSEXP, SEXP efronSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP tolerSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type x(xSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type time(timeSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type status(statusSEXP);
@@ -628,7 +613,6 @@ Rcpp::List km_bootstrap_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status
 RcppExport SEXP _rwecohort_km_bootstrap_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP kSEXP, SEXP posSEXP, SEXP tauSEXP, SEXP BSEXP, SEXP seedSEXP, SEXP firstSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type time(timeSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type status(statusSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type group(groupSEXP);
@@ -648,7 +632,6 @@ Rcpp::NumericMatrix cox_validate_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector 
 RcppExport SEXP _rwecohort_cox_validate_cpp(SEXP xSEXP, SEXP timeSEXP, SEXP statusSEXP, SEXP offsetSEXP, SEXP strataSEXP, SEXP posSEXP, SEXP BSEXP, SEXP seedSEXP, SEXP firstSEXP, SEXP efronSEXP, SEXP iter_maxSEXP, SEXP epsSEXP, SEXP tolerSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type x(xSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type time(timeSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type status(statusSEXP);
@@ -672,7 +655,6 @@ Rcpp::NumericVector logrank_permutation_cpp(Rcpp::NumericVector time, Rcpp::Inte
 RcppExport SEXP _rwecohort_logrank_permutation_cpp(SEXP timeSEXP, SEXP statusSEXP, SEXP groupSEXP, SEXP strataSEXP, SEXP kSEXP, SEXP rhoSEXP, SEXP BSEXP, SEXP seedSEXP, SEXP firstSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type time(timeSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type status(statusSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type group(groupSEXP);
@@ -692,6 +674,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_any_na_double_cpp", (DL_FUNC) &_rwecohort_any_na_double_cpp, 1},
     {"_rwecohort_times_valid_cpp", (DL_FUNC) &_rwecohort_times_valid_cpp, 2},
     {"_rwecohort_distinct_rank_cpp", (DL_FUNC) &_rwecohort_distinct_rank_cpp, 2},
+    {"_rwecohort_merge_near_ties_cpp", (DL_FUNC) &_rwecohort_merge_near_ties_cpp, 2},
     {"_rwecohort_all_zero_one_cpp", (DL_FUNC) &_rwecohort_all_zero_one_cpp, 1},
     {"_rwecohort_all_whole_cpp", (DL_FUNC) &_rwecohort_all_whole_cpp, 1},
     {"_rwecohort_any_weighted_event_cpp", (DL_FUNC) &_rwecohort_any_weighted_event_cpp, 2},
@@ -702,6 +685,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rwecohort_conc_counts_by_predictor_cpp", (DL_FUNC) &_rwecohort_conc_counts_by_predictor_cpp, 9},
     {"_rwecohort_cox_newton_cpp", (DL_FUNC) &_rwecohort_cox_newton_cpp, 17},
     {"_rwecohort_cox_wald_cpp", (DL_FUNC) &_rwecohort_cox_wald_cpp, 3},
+    {"_rwecohort_cox_wald_test_cpp", (DL_FUNC) &_rwecohort_cox_wald_test_cpp, 4},
     {"_rwecohort_cox_column_summary_cpp", (DL_FUNC) &_rwecohort_cox_column_summary_cpp, 2},
     {"_rwecohort_cox_residuals_cpp", (DL_FUNC) &_rwecohort_cox_residuals_cpp, 11},
     {"_rwecohort_cox_tie_table_cpp", (DL_FUNC) &_rwecohort_cox_tie_table_cpp, 9},

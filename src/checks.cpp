@@ -15,11 +15,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 // TRUE if any value of a double vector is NA or NaN. Attributes (a Surv or matrix class) are
 // ignored: anyNA() on a classed object would call its is.na() method, which allocates.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 bool any_na_double_cpp(const Eigen::Map<Eigen::VectorXd> x) {
   const Index n = x.size();
   bool any = false;
@@ -29,7 +30,7 @@ bool any_na_double_cpp(const Eigen::Map<Eigen::VectorXd> x) {
 
 // TRUE if the survival times pass every check of check_times(): stop times finite and >= 0;
 // start times (if `start` has length > 0) finite, >= 0 and below their stop time.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 bool times_valid_cpp(const Eigen::Map<Eigen::VectorXd> time,
                      const Eigen::Map<Eigen::VectorXd> start) {
   const Index n = time.size();
@@ -114,7 +115,7 @@ void sort_polling(std::vector<T>& v, Less less) {
 
 }  // namespace
 
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List distinct_rank_cpp(const Eigen::Map<Eigen::VectorXd> time,
                              const Eigen::Map<Eigen::VectorXd> start) {
   const Index n = time.size(), n_start = start.size();
@@ -149,8 +150,88 @@ Rcpp::List distinct_rank_cpp(const Eigen::Map<Eigen::VectorXd> time,
                             Rcpp::Named("start_rank") = start_rank);
 }
 
+namespace {
+
+// mean(x) exactly as R computes it for doubles (long double sum, then one correction pass):
+// the near-tie rule compares gaps with it, so it must be R's number to the last bit.
+double r_mean(const double* x, std::size_t m) {
+  long double s = 0.0;
+  for (std::size_t i = 0; i < m; ++i) s += x[i];
+  if (std::isfinite(static_cast<double>(s))) {
+    s /= static_cast<long double>(m);
+  } else {
+    long double t = 0.0;
+    for (std::size_t i = 0; i < m; ++i) t += x[i] / static_cast<long double>(m);
+    s = t;
+  }
+  if (std::isfinite(static_cast<double>(s))) {
+    long double t = 0.0;
+    for (std::size_t i = 0; i < m; ++i) t += (x[i] - s);
+    s += t / static_cast<long double>(m);
+  }
+  return static_cast<double>(s);
+}
+
+}  // namespace
+
+// survival's timefix in one call: distinct_rank_cpp()'s sorted distinct times `y`, then runs
+// of them whose gaps are at most sqrt(eps), absolutely or relative to mean(abs(y)), merged
+// into the run's first time. Returns the merged times (the inputs themselves when nothing
+// merges), their 1-based ranks among the merged distinct times, those times (`values`) and
+// `bad_start`: the 1-based rows whose start rank is not below their stop rank (intervals
+// shorter than the tolerance; R reports them).
+// Contract: finite doubles, no NA; `start` of length 0 or of time's length.
+// [[Rcpp::export(rng = false)]]
+Rcpp::List merge_near_ties_cpp(const Rcpp::NumericVector time, const Rcpp::NumericVector start) {
+  const Eigen::Map<Eigen::VectorXd> time_map(const_cast<double*>(time.begin()), time.size());
+  const Eigen::Map<Eigen::VectorXd> start_map(const_cast<double*>(start.begin()), start.size());
+  Rcpp::List distinct = distinct_rank_cpp(time_map, start_map);
+  const Rcpp::NumericVector y = distinct["values"];
+  Rcpp::IntegerVector time_rank = distinct["time_rank"], start_rank = distinct["start_rank"];
+  const std::size_t m = y.size();
+  const double tol = std::sqrt(std::numeric_limits<double>::epsilon());
+  std::vector<double> abs_y(m);
+  for (std::size_t i = 0; i < m; ++i) abs_y[i] = std::fabs(y[i]);
+  const double scale = m > 1 ? r_mean(abs_y.data(), m) : 1.0;
+  std::vector<int> merged(m);  // merged rank (1-based) of each distinct time
+  std::vector<double> cuts;
+  cuts.reserve(m);
+  for (std::size_t i = 0; i < m; ++i) {
+    const double dy = i ? y[i] - y[i - 1] : 0.0;
+    const bool tied = i > 0 && (dy <= tol || dy / scale <= tol);
+    if (!tied) cuts.push_back(y[i]);
+    merged[i] = static_cast<int>(cuts.size());
+  }
+  const Index n = time.size(), n_start = start.size();
+  if (cuts.size() == m) {
+    return Rcpp::List::create(Rcpp::Named("time") = time, Rcpp::Named("start") = start,
+                              Rcpp::Named("time_rank") = time_rank,
+                              Rcpp::Named("start_rank") = start_rank,
+                              Rcpp::Named("values") = y,
+                              Rcpp::Named("bad_start") = Rcpp::IntegerVector(0));
+  }
+  Rcpp::NumericVector new_time(n), new_start(n_start);
+  for (Index k = 0; k < n; ++k) {
+    rwe::poll_at(k);
+    time_rank[k] = merged[time_rank[k] - 1];
+    new_time[k] = cuts[time_rank[k] - 1];
+  }
+  std::vector<int> bad;
+  for (Index k = 0; k < n_start; ++k) {
+    rwe::poll_at(k);
+    start_rank[k] = merged[start_rank[k] - 1];
+    new_start[k] = cuts[start_rank[k] - 1];
+    if (start_rank[k] >= time_rank[k]) bad.push_back(static_cast<int>(k) + 1);
+  }
+  return Rcpp::List::create(Rcpp::Named("time") = new_time, Rcpp::Named("start") = new_start,
+                            Rcpp::Named("time_rank") = time_rank,
+                            Rcpp::Named("start_rank") = start_rank,
+                            Rcpp::Named("values") = Rcpp::NumericVector(cuts.begin(), cuts.end()),
+                            Rcpp::Named("bad_start") = Rcpp::IntegerVector(bad.begin(), bad.end()));
+}
+
 // TRUE if every value is exactly 0 or 1 (so no NA): the event codes Surv() keeps unchanged.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 bool all_zero_one_cpp(const Eigen::Map<Eigen::VectorXd> x) {
   const Index n = x.size();
   bool ok = true;
@@ -160,7 +241,7 @@ bool all_zero_one_cpp(const Eigen::Map<Eigen::VectorXd> x) {
 
 // TRUE if every value is a whole number (x == floor(x)), scanned without R's two n-long
 // temporaries of all(x == floor(x)). Contract: no NA (weights are checked first).
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 bool all_whole_cpp(const Eigen::Map<Eigen::VectorXd> x) {
   const Index n = x.size();
   bool ok = true;
@@ -170,7 +251,7 @@ bool all_whole_cpp(const Eigen::Map<Eigen::VectorXd> x) {
 
 // TRUE if some row has an event (status > 0) with a positive weight (weights of length 0:
 // all 1). Contract: `status` and `weights` (if given) of equal length, no NA.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 bool any_weighted_event_cpp(const Eigen::Map<Eigen::VectorXd> status,
                             const Eigen::Map<Eigen::VectorXd> weights) {
   const Index n = status.size();
@@ -184,7 +265,7 @@ bool any_weighted_event_cpp(const Eigen::Map<Eigen::VectorXd> status,
 // The n x 2 matrix of Surv(time, event) for right-censored data whose event codes are all 0/1
 // (R has checked that): time in column 1, the codes as doubles in column 2, built without
 // the temporaries of c(as.double(time), as.double(event)). Contract: equal lengths.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::NumericMatrix surv_matrix_cpp(const Eigen::Map<Eigen::VectorXd> time,
                                     const Eigen::Map<Eigen::VectorXd> event) {
   const Index n = time.size();
@@ -195,7 +276,7 @@ Rcpp::NumericMatrix surv_matrix_cpp(const Eigen::Map<Eigen::VectorXd> time,
 }
 
 // As surv_matrix_cpp() for integer event codes (0/1, checked by R).
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::NumericMatrix surv_matrix_int_cpp(const Eigen::Map<Eigen::VectorXd> time,
                                         const Eigen::Map<Eigen::VectorXi> event) {
   const Index n = time.size();
@@ -207,7 +288,7 @@ Rcpp::NumericMatrix surv_matrix_int_cpp(const Eigen::Map<Eigen::VectorXd> time,
 
 // Column j (1-based) of a numeric matrix (a Surv response) as a plain vector: one copy of the
 // column, where `[.Surv` first copies the whole matrix. Contract: 1 <= j <= ncol(y).
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::NumericVector matrix_column_cpp(const Eigen::Map<Eigen::MatrixXd> y, const int j) {
   const Index n = y.rows();
   Rcpp::NumericVector out(n);

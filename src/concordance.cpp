@@ -319,7 +319,7 @@ void sweep_stratum(const SweepData& d, Index lo, Index hi, PairedFenwick& trees,
 
 // Weighted pair counts (per stratum and in total) and the infinitesimal-jackknife variance of
 // the concordance, for data prepared as described at the top of this file.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List conc_counts_cpp(const Eigen::Map<Eigen::VectorXd> stop,
                            const Eigen::Map<Eigen::VectorXd> status,
                            const Eigen::Map<Eigen::VectorXi> rank,
@@ -408,6 +408,9 @@ struct PredictorOrder {
   std::vector<Index> bounds;  // sorted positions of stratum s (1-based): [bounds[s-1], bounds[s])
 };
 
+PredictorOrder by_stratum_stable(PredictorOrder& out, const ConstMapIVec& strata,
+                                 int n_strata);
+
 PredictorOrder order_by_stratum_float_key(const ConstMapVec& x, const ConstMapIVec& strata,
                                           int n_strata) {
   const Index n = x.size();
@@ -415,6 +418,21 @@ PredictorOrder order_by_stratum_float_key(const ConstMapVec& x, const ConstMapIV
   std::vector<std::uint32_t>& key = out.keys;
   std::vector<int>& rows = out.rows;
   constexpr int kBits = 11, kBuckets = 1 << kBits, kDigits = 3;
+  if (n < kBuckets) {
+    // Few rows: a comparison sort by (key, row), the order the stable radix passes give,
+    // without their 3 x 2^11 bucket counts (a fixed cost that dominates small cohorts).
+    for (Index k = 0; k < n; ++k) {
+      key[k] = float_order_key(x[k]);
+      rows[k] = static_cast<int>(k);
+    }
+    std::sort(rows.begin(), rows.end(), [&key](int a, int b) {
+      return key[a] < key[b] || (key[a] == key[b] && a < b);
+    });
+    std::vector<std::uint32_t> sorted_key(n);
+    for (Index k = 0; k < n; ++k) sorted_key[k] = key[rows[k]];
+    key.swap(sorted_key);
+    return by_stratum_stable(out, strata, n_strata);
+  }
   std::vector<Index> count(kDigits * kBuckets, 0);
   for (Index k = 0; k < n; ++k) {
     rwe::poll_at(k);
@@ -446,7 +464,19 @@ PredictorOrder order_by_stratum_float_key(const ConstMapVec& x, const ConstMapIV
     key.swap(key_tmp);
     rows.swap(rows_tmp);
   }
-  if (n_strata <= 1) return out;
+  return by_stratum_stable(out, strata, n_strata);
+}
+
+// The rows of a predictor order regrouped by stratum, keeping their order within each
+// stratum (a stable counting sort), with the stratum bounds; one stratum: unchanged.
+PredictorOrder by_stratum_stable(PredictorOrder& out, const ConstMapIVec& strata,
+                                 int n_strata) {
+  if (n_strata <= 1) return std::move(out);
+  const Index n = static_cast<Index>(out.rows.size());
+  std::vector<std::uint32_t>& key = out.keys;
+  std::vector<int>& rows = out.rows;
+  std::vector<std::uint32_t> key_tmp(n);
+  std::vector<int> rows_tmp(n);
   std::vector<Index> start(n_strata + 2, 0);  // stable counting sort by stratum
   for (Index k = 0; k < n; ++k) ++start[strata[rows[k]] + 1];
   for (int s = 0; s <= n_strata; ++s) start[s + 1] += start[s];
@@ -459,7 +489,7 @@ PredictorOrder order_by_stratum_float_key(const ConstMapVec& x, const ConstMapIV
   }
   key.swap(key_tmp);
   rows.swap(rows_tmp);
-  return out;
+  return std::move(out);
 }
 
 // Fenwick tree over time keys 1..size holding (all rows, deaths) weight pairs, plus the
@@ -726,7 +756,7 @@ PairTotals pair_totals_by_predictor(const ConstMapIVec& time_rank, int n_time,
 
 }  // namespace concordance
 
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List conc_counts_by_predictor_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
                                         int n_time,
                                         const Eigen::Map<Eigen::VectorXd> status,

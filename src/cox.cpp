@@ -428,7 +428,7 @@ static Columns columns_from_r(SEXP x, Index n) {
 // convergence, the rank, the aliased columns, the linear predictors (original order) and
 // the number of events.
 // The caller decides what to warn about.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List cox_newton_cpp(SEXP x, const Eigen::Map<Eigen::VectorXd> time,
                           const Eigen::Map<Eigen::VectorXd> status,
                           const Eigen::Map<Eigen::VectorXd> weights,
@@ -488,13 +488,54 @@ Rcpp::List cox_newton_cpp(SEXP x, const Eigen::Map<Eigen::VectorXd> time,
 
 // Quadratic form b' V^- b with the same generalised LDL' decomposition (Wald test); also
 // returns the rank of V.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List cox_wald_cpp(const Eigen::Map<Eigen::MatrixXd> v, const Eigen::Map<Eigen::VectorXd> b,
                         double toler_chol) {
   const Ldl f(v, toler_chol);
   const VectorXd sol = f.solve(b);
   return Rcpp::List::create(Rcpp::Named("test") = b.dot(sol),
                             Rcpp::Named("rank") = static_cast<int>(f.rank));
+}
+
+// The Wald test of coef = init over the coefficients that are not NA (aliased), as
+// cox_wald_test() reports it: b' V^- b with the generalised LDL' of V, after scaling each
+// coordinate by an exact power of two near 1 / sd (so that the rank decisions do not depend on
+// the covariates' units; the statistic itself does not change). A variance with a value
+// outside the double range has no test (NA). `init` of length 0: zeros. Returns the statistic
+// and its degrees of freedom (the number of coefficients kept).
+// [[Rcpp::export(rng = false)]]
+Rcpp::List cox_wald_test_cpp(const Eigen::Map<Eigen::MatrixXd> var,
+                             const Eigen::Map<Eigen::VectorXd> coef,
+                             const Eigen::Map<Eigen::VectorXd> init, double toler_chol) {
+  std::vector<Index> keep;
+  for (Index j = 0; j < coef.size(); ++j) if (!std::isnan(coef[j])) keep.push_back(j);
+  const Index m = static_cast<Index>(keep.size());
+  if (m == 0) {
+    return Rcpp::List::create(Rcpp::Named("statistic") = 0.0, Rcpp::Named("df") = 0);
+  }
+  MatrixXd v(m, m);
+  VectorXd b(m), d(m);
+  bool finite = true;
+  for (Index a = 0; a < m; ++a) {
+    b[a] = coef[keep[a]] - (init.size() > 0 ? init[keep[a]] : 0.0);
+    for (Index c = 0; c < m; ++c) {
+      v(a, c) = var(keep[a], keep[c]);
+      finite &= std::isfinite(v(a, c));
+    }
+  }
+  if (!finite) {
+    return Rcpp::List::create(Rcpp::Named("statistic") = NA_REAL,
+                              Rcpp::Named("df") = static_cast<int>(m));
+  }
+  for (Index a = 0; a < m; ++a) {
+    const double sd = std::sqrt(v(a, a));
+    d[a] = sd > 0 && std::isfinite(sd) ? std::exp2(-std::nearbyint(std::log2(sd))) : 1.0;
+  }
+  v = d.asDiagonal() * v * d.asDiagonal();  // exact: the d are powers of two
+  const VectorXd bd = b.cwiseProduct(d);
+  const Ldl f(v, toler_chol);
+  return Rcpp::List::create(Rcpp::Named("statistic") = bd.dot(f.solve(bd)),
+                            Rcpp::Named("df") = static_cast<int>(m));
 }
 
 namespace {
@@ -520,7 +561,7 @@ void scaled_means(const Col& col, const Weights& weights, double& mean, double& 
 // if none), the columns coded only -1/0/1 (survival::coxph does not centre those indicators),
 // and the weighted and unweighted column means. The sums run first (vectorisable); a
 // non-finite sum sends the column through a scan for the offending entry.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List cox_column_summary_cpp(SEXP x_r, const Eigen::Map<Eigen::VectorXd> weights) {
   const Columns x = columns_from_r(x_r, weights.size() > 0 ? weights.size() : -1);
   const Index n = x.rows(), p = x.cols();

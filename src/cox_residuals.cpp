@@ -168,7 +168,7 @@ Increments hazard_increments(const EventSums& es, bool efron) {
 
 }  // namespace
 
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List cox_residuals_cpp(const Eigen::Map<Eigen::VectorXd> stop,
                              const Eigen::Map<Eigen::VectorXd> start,
                              const Eigen::Map<Eigen::VectorXd> status,
@@ -258,7 +258,7 @@ struct RowAsMatrix {
 // variance term (sum of squared increments), the stage mean of x (K x p), the hazard-weighted
 // mean sum_k h_k a_k (K x p) and, with s2, the information w sum_k V_k (K x p^2). A time
 // without positive-weight deaths contributes zeros (its mean is S1 / S0).
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List cox_tie_table_cpp(const Eigen::Map<Eigen::VectorXd> s0, const Eigen::Map<Eigen::VectorXd> d0,
                              const Eigen::Map<Eigen::MatrixXd> s1, const Eigen::Map<Eigen::MatrixXd> d1,
                              const Eigen::Map<Eigen::VectorXd> ndeath,

@@ -560,7 +560,7 @@ Rcpp::List profile_all(FirthFit& fit, const FirthFit::Result& res,
 }  // namespace
 
 // Fits the (Firth-)penalised Cox model and, on request, profile intervals and tests.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List firth_fit_cpp(const Eigen::Map<Eigen::MatrixXd> xt, const Eigen::Map<Eigen::VectorXd> time,
                          const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights,
                          const Eigen::Map<Eigen::VectorXd> offset, const Rcpp::IntegerVector strata,
@@ -601,7 +601,7 @@ Rcpp::List firth_fit_cpp(const Eigen::Map<Eigen::MatrixXd> xt, const Eigen::Map<
 
 // Log partial likelihood, score, information, its derivative and the penalised versions at
 // a given beta (no fitting): the oracle the tests differentiate numerically.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List firth_eval_cpp(const Eigen::Map<Eigen::MatrixXd> xt, const Eigen::Map<Eigen::VectorXd> time,
                           const Eigen::Map<Eigen::VectorXd> status, const Eigen::Map<Eigen::VectorXd> weights,
                           const Eigen::Map<Eigen::VectorXd> offset, const Rcpp::IntegerVector strata,

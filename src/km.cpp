@@ -65,7 +65,7 @@ void put_sums(std::vector<Rcpp::NumericVector>& out, Index row,
 
 // Per distinct (group, time): the rows of ord placed on the shared counting grid
 // (counts_grid.h), then one walk per group from its last time down.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
                          const Eigen::Map<Eigen::VectorXd> status,
                          const Eigen::Map<Eigen::VectorXd> weight,
@@ -100,7 +100,7 @@ Rcpp::List km_counts_cpp(const Eigen::Map<Eigen::VectorXd> time,
 // of km_counts_cpp() (rows of one group contiguous, times ascending). Where everyone left at
 // risk has the event the curve drops to 0 and the Greenwood sum becomes infinite, as in
 // survival::survfit. A time with nobody (weight 0) at risk leaves the curve unchanged.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List km_estimate_cpp(const Eigen::Map<Eigen::VectorXi> group,
                            const Eigen::Map<Eigen::VectorXd> n_risk,
                            const Eigen::Map<Eigen::VectorXd> n_event) {
@@ -124,7 +124,7 @@ Rcpp::List km_estimate_cpp(const Eigen::Map<Eigen::VectorXi> group,
 //   H(min(t, T_i)) - status_i [T_i <= t] / (Y(T_i) - d(T_i)),  H(t) = sum_{s<=t} d/(Y (Y-d)),
 // so sum_i w_i^2 influence_i^2 splits into rows still at risk after t (weight^2 sum times
 // H(t)^2) and rows that left at or before t (a running sum): O(number of times).
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::NumericVector km_ij_se_cpp(const Eigen::Map<Eigen::VectorXi> group,
                                  const Eigen::Map<Eigen::VectorXd> surv,
                                  const Eigen::Map<Eigen::VectorXd> n_risk,
@@ -150,7 +150,7 @@ Rcpp::NumericVector km_ij_se_cpp(const Eigen::Map<Eigen::VectorXi> group,
 
 // The median rule of one curve (km_summary.h) for R's km_median(): `y` the curve or one of
 // its limits (NA allowed), `time` ascending. NA when never below 0.5.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 double km_first_below_half_cpp(const Eigen::Map<Eigen::VectorXd> y,
                                const Eigen::Map<Eigen::VectorXd> time) {
   const double t = kmsummary::first_below_half(time, y, time.size());
@@ -159,7 +159,7 @@ double km_first_below_half_cpp(const Eigen::Map<Eigen::VectorXd> y,
 
 // Restricted mean of one curve up to tau and its standard error (km_summary.h) for R's
 // km_rmean().
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::NumericVector km_area_cpp(const Eigen::Map<Eigen::VectorXd> time,
                                 const Eigen::Map<Eigen::VectorXd> surv,
                                 const Eigen::Map<Eigen::VectorXd> n_risk,
@@ -170,7 +170,7 @@ Rcpp::NumericVector km_area_cpp(const Eigen::Map<Eigen::VectorXd> time,
 
 // 1-based row of the first occurrence of each code 1..k (NA if absent): match(seq_len(k),
 // codes) without hashing the n codes. Contract: `codes` integer, NA allowed (skipped).
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::IntegerVector first_rows_cpp(const Eigen::Map<Eigen::VectorXi> codes, const int k) {
   Rcpp::IntegerVector first(k, NA_INTEGER);
   const Index n = codes.size();
@@ -196,7 +196,7 @@ Rcpp::IntegerVector first_rows_cpp(const Eigen::Map<Eigen::VectorXi> codes, cons
 // Why: with few distinct times (day resolution) one sequential pass adding each row into its
 // (group, time) cell of the shared counting grid (counts_grid.h; one block of n_time
 // positions per curve) replaces the sort by (group, time) and the random reads through it.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List km_counts_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
                                const Eigen::Map<Eigen::VectorXd> time_value,
                                const Eigen::Map<Eigen::VectorXd> status,

@@ -59,7 +59,7 @@ Rcpp::List event_rows(const countsgrid::CountCells& cells, const std::vector<Ind
 
 // The rows of ord placed on the shared counting grid (counts_grid.h), one position per
 // distinct (stratum, time); the event times are kept.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
                             const Eigen::Map<Eigen::VectorXd> status,
                             const Eigen::Map<Eigen::VectorXi> group,
@@ -80,7 +80,7 @@ Rcpp::List logrank_grid_cpp(const Eigen::Map<Eigen::VectorXd> time,
 // (summed over strata) and the chi-square with its degrees of freedom (logrank_stat.h) from a
 // grid as produced by logrank_grid_cpp(): rows of one stratum contiguous, event times
 // ascending.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List logrank_stat_cpp(const Eigen::Map<Eigen::VectorXi> stratum,
                             const Eigen::Map<Eigen::MatrixXd> n_risk,
                             const Eigen::Map<Eigen::MatrixXd> n_event,
@@ -101,7 +101,7 @@ Rcpp::List logrank_stat_cpp(const Eigen::Map<Eigen::VectorXi> stratum,
 
 // The chi-square of logrank_stat_cpp() from observed and expected per group (summed over
 // strata) and the variance matrix; R's tests call it on constructed inputs.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List logrank_chisq_cpp(const Eigen::Map<Eigen::VectorXd> observed,
                              const Eigen::Map<Eigen::VectorXd> expected,
                              const Eigen::Map<Eigen::MatrixXd> var) {
@@ -123,7 +123,7 @@ Rcpp::List logrank_chisq_cpp(const Eigen::Map<Eigen::VectorXd> observed,
 // its (stratum, time, group) cell of the shared counting grid (counts_grid.h; one block of
 // n_time positions per stratum) in one sequential pass replaces the sort by (stratum, time)
 // and the reads through it; the numbers at risk are then cumulative sums over the cells.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List logrank_grid_dense_cpp(const Eigen::Map<Eigen::VectorXi> time_rank,
                                   const Eigen::Map<Eigen::VectorXd> time_value,
                                   const Eigen::Map<Eigen::VectorXd> status,

@@ -88,7 +88,7 @@ struct SiteRows {
 // over the deaths there D0, D1 (p), the weighted and unweighted death counts, and two
 // totals over the site's deaths: sum w x and sum w eta. The same code as the single-machine
 // kernel's first pass (cox_grid.h).
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List partition_cox_sums_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<Eigen::VectorXd> beta, const Eigen::Map<Eigen::VectorXd> offset,
                                   const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> status,
                                   const Eigen::Map<Eigen::VectorXi> last, const Eigen::Map<Eigen::VectorXi> entry,
@@ -121,7 +121,7 @@ Rcpp::List partition_cox_sums_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eig
 //   sum_i w_i e^eta_i x_i x_i' A(i) - sum_{deaths i} w_i e^eta_i x_i x_i' B(t_i),
 // where A(i) sums alpha over the grid positions at which row i is at risk (the
 // single-machine kernel's second pass, cox_grid.h).
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Eigen::MatrixXd partition_cox_info_cpp(const Eigen::Map<Eigen::MatrixXd> x, const Eigen::Map<Eigen::VectorXd> beta, const Eigen::Map<Eigen::VectorXd> offset,
                                        const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> status,
                                        const Eigen::Map<Eigen::VectorXi> last, const Eigen::Map<Eigen::VectorXi> entry,
@@ -154,7 +154,7 @@ Eigen::MatrixXd partition_cox_info_cpp(const Eigen::Map<Eigen::MatrixXd> x, cons
 // partial likelihood, the score, the round-2 request (alpha, efron_b per grid position) and
 // aat = sum_t w_t sum_k a_k a_k', the part of the information the sites cannot form. The tie
 // handling is the single-machine kernel's (rwe::TieStages, ties.h).
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List partition_cox_terms_cpp(const Eigen::Map<Eigen::VectorXd> s0, const Eigen::Map<Eigen::MatrixXd> s1,
                                    const Eigen::Map<Eigen::VectorXd> d0, const Eigen::Map<Eigen::MatrixXd> d1,
                                    const Eigen::Map<Eigen::VectorXd> dead_weight,
@@ -191,7 +191,7 @@ Rcpp::List partition_cox_terms_cpp(const Eigen::Map<Eigen::VectorXd> s0, const E
 // The coordinator's information: the sites' summed shares `gross` minus `aat`, with the
 // single-machine kernel's rule for a diagonal left at the rounding error of that difference
 // (rwe::drop_rounding_information, ldl.h). Contract: both p x p, symmetric, finite.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Eigen::MatrixXd partition_information_cpp(const Eigen::Map<Eigen::MatrixXd> gross,
                                           const Eigen::Map<Eigen::MatrixXd> aat) {
   Eigen::MatrixXd imat = gross - aat;
@@ -250,7 +250,7 @@ void check_newton_sizes(Index p, const Eigen::Map<Eigen::VectorXd>& score,
 // kernel (rwe::NewtonHalving and rwe::Ldl, ldl.h). Start: the pooled log-likelihood, score
 // and information at `init` give the first step and the score test; the returned state's
 // `proposal` is the next point to evaluate (with `var`, `aliased`, `rank` when iter_max = 0).
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List newton_start_cpp(const Eigen::Map<Eigen::VectorXd> init, double loglik,
                             const Eigen::Map<Eigen::VectorXd> score, const Eigen::Map<Eigen::MatrixXd> imat,
                             const Eigen::Map<Eigen::VectorXd> scale, int iter_max, double eps,
@@ -266,7 +266,7 @@ Rcpp::List newton_start_cpp(const Eigen::Map<Eigen::VectorXd> init, double logli
 
 // One evaluation: the pooled log-likelihood at state$proposal decides convergence or halving;
 // `needs_information` then says whether newton_advance_cpp() wants score and information there.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List newton_observe_cpp(const Rcpp::List state, double loglik) {
   rwe::NewtonHalving nr = newton_from_state(state);
   if (nr.done()) Rcpp::stop("the Newton iteration has ended");
@@ -276,7 +276,7 @@ Rcpp::List newton_observe_cpp(const Rcpp::List state, double loglik) {
 
 // Moves to the next point: halves the step, or (with score and information at the proposal)
 // accepts it and steps on; at the end adds `var`, `aliased` and `rank` from that information.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List newton_advance_cpp(const Rcpp::List state, const Eigen::Map<Eigen::VectorXd> score,
                               const Eigen::Map<Eigen::MatrixXd> imat,
                               const Eigen::Map<Eigen::VectorXd> scale, double toler_chol) {
@@ -299,7 +299,7 @@ Rcpp::List newton_advance_cpp(const Rcpp::List state, const Eigen::Map<Eigen::Ve
 // (`n_subjects` = rows at risk, for the min_cell rule) and the sums of squared weights (the
 // robust Kaplan-Meier SE). Censorings are counted at `last`, which is their own time when the
 // grid holds all times.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List partition_counts_cpp(const Eigen::Map<Eigen::VectorXd> weights, const Eigen::Map<Eigen::VectorXd> status,
                                 const Eigen::Map<Eigen::VectorXi> last, const Eigen::Map<Eigen::VectorXi> entry, const Eigen::Map<Eigen::VectorXi> group,
                                 const int ngroups, const Eigen::Map<Eigen::VectorXi> bounds) {

@@ -143,12 +143,13 @@ struct CoxData {
 // Work space of one thread: the replicate's centred and scaled covariates and sums.
 struct CoxWork {
   Index n, p;
-  std::vector<double> counts, z, mean, scale, beta, newbeta, u, imat, s1, s2, d1, d2;
+  std::vector<double> counts, z, mean, scale, beta, newbeta, u, imat, s1, s2, d1, d2, zrow;
   rwe::Ldl ldl;  // the package's one generalised Cholesky (ldl.h)
   Eigen::VectorXd step;
   CoxWork(Index n_, Index p_)
       : n(n_), p(p_), counts(n_), z(n_ * p_), mean(p_), scale(p_), beta(p_), newbeta(p_),
-        u(p_), imat(p_ * p_), s1(p_), s2(p_ * p_), d1(p_), d2(p_ * p_), step(p_) {}
+        u(p_), imat(p_ * p_), s1(p_), s2(p_ * p_), d1(p_), d2(p_ * p_), zrow(p_),
+        step(p_) {}
   // imat is symmetric (both triangles filled), so its row-major storage reads as column-major
   void factor(double toler) { ldl.factor(Eigen::Map<const Eigen::MatrixXd>(imat.data(), p, p), toler); }
   const Eigen::VectorXd& newton_step() {  // I^- u, in place (no allocation per replicate)
@@ -202,6 +203,7 @@ double cox_evaluate(const CoxData& d, const std::vector<double>& off, CoxWork& w
                     const std::vector<double>& beta, bool efron, bool information) {
   const Index n = d.n, p = d.p;
   const double* z = w.z.data();
+  double* zrow = w.zrow.data();  // the row's covariates, read once
   double loglik = 0;
   std::fill(w.u.begin(), w.u.end(), 0.0);
   std::fill(w.imat.begin(), w.imat.end(), 0.0);
@@ -221,21 +223,32 @@ double cox_evaluate(const CoxData& d, const std::vector<double>& off, CoxWork& w
       const double c = w.counts[end];
       if (c == 0) continue;
       double eta = off[end];
-      for (Index j = 0; j < p; ++j) eta += z[j * n + end] * beta[j];
+      for (Index j = 0; j < p; ++j) {
+        zrow[j] = z[j * n + end];
+        eta += zrow[j] * beta[j];
+      }
       const double r = c * std::exp(eta);
       s0 += r;
-      const bool dead = d.status[end] != 0;
-      if (dead) { m += c; d0 += r; loglik += c * eta; }
+      // r z_j z_k is formed as (r z_j) z_k in both sums; the death sums are a second loop
+      // (most rows are not deaths) rather than a test in the inner one
       for (Index j = 0; j < p; ++j) {
-        const double zj = z[j * n + end];
-        w.s1[j] += r * zj;
-        if (dead) { w.d1[j] += r * zj; w.u[j] += c * zj; }
+        const double rz = r * zrow[j];
+        w.s1[j] += rz;
         if (!information) continue;
-        for (Index k = 0; k <= j; ++k) {
-          const double rzz = r * zj * z[k * n + end];
-          w.s2[j * p + k] += rzz;
-          if (dead) w.d2[j * p + k] += rzz;
-        }
+        double* s2j = w.s2.data() + j * p;
+        for (Index k = 0; k <= j; ++k) s2j[k] += rz * zrow[k];
+      }
+      if (d.status[end] == 0) continue;
+      m += c;
+      d0 += r;
+      loglik += c * eta;
+      for (Index j = 0; j < p; ++j) {
+        const double rz = r * zrow[j];
+        w.d1[j] += rz;
+        w.u[j] += c * zrow[j];
+        if (!information) continue;
+        double* d2j = w.d2.data() + j * p;
+        for (Index k = 0; k <= j; ++k) d2j[k] += rz * zrow[k];
       }
     }
     if (m > 0) event_time_terms(w, s0, d0, m, efron, loglik, information);
@@ -490,7 +503,7 @@ double logrank_chisq_labels(const LogrankData& d, LogrankWork& w) {
 
 }  // namespace
 
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::IntegerMatrix resample_indices_cpp(int n, int B, double seed, int first) {
   Rcpp::IntegerMatrix out(n, B);
   for (Index b = 0; b < B; ++b) {
@@ -504,7 +517,7 @@ Rcpp::IntegerMatrix resample_indices_cpp(int n, int B, double seed, int first) {
 
 // Replicates first .. first + B - 1 (1-based); a replicate number of 0 means "all counts 1"
 // (the original data), which lets R check the engine against the ordinary fit.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List cox_bootstrap_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector time,
                              Rcpp::IntegerVector status, Rcpp::NumericVector offset,
                              Rcpp::IntegerVector strata, Rcpp::IntegerVector pos, int B,
@@ -535,7 +548,7 @@ Rcpp::List cox_bootstrap_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector time,
                             Rcpp::Named("converged") = converged);
 }
 
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::List km_bootstrap_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status,
                             Rcpp::IntegerVector group, int k, Rcpp::IntegerVector pos,
                             double tau, int B, double seed, int first, int threads) {
@@ -558,7 +571,7 @@ Rcpp::List km_bootstrap_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status
 
 // Replicates first .. first + B - 1 of Harrell's bootstrap validation (0 = the original data:
 // its training and test indexes are the apparent ones). Returns a 3 x B matrix.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::NumericMatrix cox_validate_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector time,
                                      Rcpp::IntegerVector status, Rcpp::NumericVector offset,
                                      Rcpp::IntegerVector strata, Rcpp::IntegerVector pos, int B,
@@ -586,7 +599,7 @@ Rcpp::NumericMatrix cox_validate_cpp(Rcpp::NumericMatrix x, Rcpp::NumericVector 
 // shuffle of the group codes within every stratum driven by its own generator seeded from
 // (seed, relabeling) as the bootstrap replicates are; relabeling 0 is the observed labeling
 // (R's tests check it against logrank_test()). Returns the B chi-squares.
-// [[Rcpp::export]]
+// [[Rcpp::export(rng = false)]]
 Rcpp::NumericVector logrank_permutation_cpp(Rcpp::NumericVector time, Rcpp::IntegerVector status,
                                             Rcpp::IntegerVector group, Rcpp::IntegerVector strata,
                                             int k, double rho, int B, double seed, int first,

@@ -105,6 +105,7 @@ struct TieStages {
   // (j, k); s0, d0 as given to tie_stages()), stage by stage in this centred form, as a
   // division per term. O(stages p^2); the two-pass kernels, which never
   // form S2, use alpha(), efron_b() and subtract_outer() instead.
+  static constexpr long kStackP = 64;
   template <typename M, typename V1, typename V2, typename M2, typename N2>
   void add_information(M& m, double s0, double d0, const V1& s1, const V2& d1, const M2& s2,
                        const N2& d2) const {
@@ -113,10 +114,15 @@ struct TieStages {
     for (long st = 0; st < nst; ++st) {
       const double f = nst > 1 ? static_cast<double>(st) / stages : 0.0;
       const double den = s0 - f * d0;
+      // the stage's a_j, each one division as before, computed once rather than per (j, k)
+      // pair (up to kStackP covariates on the stack; more: per pair, the same values)
+      double a_stack[kStackP];
+      const bool stacked = p <= kStackP;
+      if (stacked) for (long j = 0; j < p; ++j) a_stack[j] = (s1[j] - f * d1[j]) / den;
       for (long k = 0; k < p; ++k) {
-        const double ak = (s1[k] - f * d1[k]) / den;
+        const double ak = stacked ? a_stack[k] : (s1[k] - f * d1[k]) / den;
         for (long j = k; j < p; ++j) {
-          const double aj = (s1[j] - f * d1[j]) / den;
+          const double aj = stacked ? a_stack[j] : (s1[j] - f * d1[j]) / den;
           const double second = (s2(j, k) - f * d2(j, k)) / den;
           const double v = second - aj * ak;
           // a difference below its own rounding error is zero (a risk set dominated by one

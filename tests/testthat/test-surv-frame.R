@@ -108,3 +108,44 @@ test_that("check_control() names the argument, missing fields and bad settings",
   expect_error(check_control(list(eps = 1:2, iter.max = 1), fields, "cox_control", arg = "ctl"),
                "ctl", class = "rwe_bad_input")
 })
+
+test_that("merge_near_ties() (C++) is survival's timefix rule, bit for bit", {
+  # the rule written out in R: sorted distinct times whose gap is at most sqrt(eps),
+  # absolutely or relative to mean(abs(distinct times)), join the run's first time
+  timefix_reference <- function(time, start = NULL) {
+    tol <- sqrt(.Machine$double.eps)
+    y <- sort(unique(c(time, start)))
+    dy <- diff(y)
+    cuts <- y[c(TRUE, !(dy <= tol | dy / mean(abs(y)) <= tol))]
+    rank <- findInterval(time, cuts)
+    list(time = cuts[rank], time_rank = rank, values = cuts,
+         start = if (!is.null(start)) cuts[findInterval(start, cuts)])
+  }
+  set.seed(20261205)
+  merged_cases <- 0
+  for (i in 1:400) {
+    n <- sample(1:150, 1)
+    t <- round(rexp(n) * 50) / sample(c(1, 30.44, 7), 1) * 10^runif(1, -10, 10)
+    j <- sample(n, n %/% 3)
+    # perturbations on both sides of the tolerance (sqrt(eps) = 6.7e7 eps)
+    t[j] <- t[j] * (1 + sample(c(-1, 1, 0.5), length(j), TRUE) * .Machine$double.eps *
+                      sample(c(1, 1e6, 6.7e7, 6.72e7, 1e8), 1))
+    if (i %% 5 == 0) t[sample(n, 1)] <- 0
+    start <- if (i %% 3 == 0) pmax(0, t * 0.5 - 1e-3 * max(t)) else NULL
+    ours <- tryCatch(merge_near_ties(t, start), rwe_bad_input = function(e) NULL)
+    ref <- timefix_reference(t, start)
+    if (is.null(ours)) {  # refused: some interval is shorter than the tolerance
+      expect_true(any(findInterval(start, ref$values) >= ref$time_rank))
+      next
+    }
+    merged_cases <- merged_cases + (length(ref$values) < length(unique(c(t, start))))
+    expect_identical(ours$time, ref$time)
+    expect_identical(ours$time_rank, ref$time_rank)
+    expect_identical(ours$values, ref$values)
+    expect_identical(ours$start, ref$start)
+  }
+  expect_gt(merged_cases, 50)  # the cases do exercise the merge
+  expect_identical(merge_near_ties(c(2, 1, 2))[c("time", "time_rank", "values")],
+                   list(time = c(2, 1, 2), time_rank = c(2L, 1L, 2L), values = c(1, 2)))
+  expect_identical(merge_near_ties(c(0.1 + 0.2, 0.3, 1))$time, c(0.3, 0.3, 1))
+})
