@@ -143,13 +143,12 @@ struct CoxData {
 // Work space of one thread: the replicate's centred and scaled covariates and sums.
 struct CoxWork {
   Index n, p;
-  std::vector<double> counts, z, mean, scale, beta, newbeta, u, imat, s1, s2, d1, d2, zrow;
+  std::vector<double> counts, z, mean, scale, beta, newbeta, u, imat, s1, s2, d1, d2;
   rwe::Ldl ldl;  // the package's one generalised Cholesky (ldl.h)
   Eigen::VectorXd step;
   CoxWork(Index n_, Index p_)
       : n(n_), p(p_), counts(n_), z(n_ * p_), mean(p_), scale(p_), beta(p_), newbeta(p_),
-        u(p_), imat(p_ * p_), s1(p_), s2(p_ * p_), d1(p_), d2(p_ * p_), zrow(p_),
-        step(p_) {}
+        u(p_), imat(p_ * p_), s1(p_), s2(p_ * p_), d1(p_), d2(p_ * p_), step(p_) {}
   // imat is symmetric (both triangles filled), so its row-major storage reads as column-major
   void factor(double toler) { ldl.factor(Eigen::Map<const Eigen::MatrixXd>(imat.data(), p, p), toler); }
   const Eigen::VectorXd& newton_step() {  // I^- u, in place (no allocation per replicate)
@@ -203,7 +202,6 @@ double cox_evaluate(const CoxData& d, const std::vector<double>& off, CoxWork& w
                     const std::vector<double>& beta, bool efron, bool information) {
   const Index n = d.n, p = d.p;
   const double* z = w.z.data();
-  double* zrow = w.zrow.data();  // the row's covariates, read once
   double loglik = 0;
   std::fill(w.u.begin(), w.u.end(), 0.0);
   std::fill(w.imat.begin(), w.imat.end(), 0.0);
@@ -223,32 +221,21 @@ double cox_evaluate(const CoxData& d, const std::vector<double>& off, CoxWork& w
       const double c = w.counts[end];
       if (c == 0) continue;
       double eta = off[end];
-      for (Index j = 0; j < p; ++j) {
-        zrow[j] = z[j * n + end];
-        eta += zrow[j] * beta[j];
-      }
+      for (Index j = 0; j < p; ++j) eta += z[j * n + end] * beta[j];
       const double r = c * std::exp(eta);
       s0 += r;
-      // r z_j z_k is formed as (r z_j) z_k in both sums; the death sums are a second loop
-      // (most rows are not deaths) rather than a test in the inner one
+      const bool dead = d.status[end] != 0;
+      if (dead) { m += c; d0 += r; loglik += c * eta; }
       for (Index j = 0; j < p; ++j) {
-        const double rz = r * zrow[j];
-        w.s1[j] += rz;
+        const double zj = z[j * n + end];
+        w.s1[j] += r * zj;
+        if (dead) { w.d1[j] += r * zj; w.u[j] += c * zj; }
         if (!information) continue;
-        double* s2j = w.s2.data() + j * p;
-        for (Index k = 0; k <= j; ++k) s2j[k] += rz * zrow[k];
-      }
-      if (d.status[end] == 0) continue;
-      m += c;
-      d0 += r;
-      loglik += c * eta;
-      for (Index j = 0; j < p; ++j) {
-        const double rz = r * zrow[j];
-        w.d1[j] += rz;
-        w.u[j] += c * zrow[j];
-        if (!information) continue;
-        double* d2j = w.d2.data() + j * p;
-        for (Index k = 0; k <= j; ++k) d2j[k] += rz * zrow[k];
+        for (Index k = 0; k <= j; ++k) {
+          const double rzz = r * zj * z[k * n + end];
+          w.s2[j * p + k] += rzz;
+          if (dead) w.d2[j * p + k] += rzz;
+        }
       }
     }
     if (m > 0) event_time_terms(w, s0, d0, m, efron, loglik, information);
